@@ -1,0 +1,141 @@
+"""gRPC plumbing shared by every service: the server (health, reflection, interceptors in
+a fixed order: tracing, then error mapping), and client channels."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
+from opentelemetry.trace import TracerProvider
+
+from postflow.errors import PostflowError
+
+log = logging.getLogger(__name__)
+
+GRACE_S = 5.0
+_NOT_HEALTH = filters.negate(filters.health_check())
+_CHANNEL_OPTIONS = [
+    ("grpc.service_config", json.dumps({"methodConfig": [{"name": [{}], "waitForReady": True}]})),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+]
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns a PostflowError raised by any handler (all four RPC shapes) into its status."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        )
+
+
+def _wrap_unary(behaviour: Callable[..., Awaitable[Any]]):
+    async def call(request, context: grpc.aio.ServicerContext):
+        try:
+            return await behaviour(request, context)
+        except PostflowError as exc:
+            await context.abort(exc.code, str(exc))
+
+    return call
+
+
+def _wrap_stream(behaviour: Callable[..., AsyncIterator[Any]]):
+    async def call(request, context: grpc.aio.ServicerContext):
+        try:
+            async for response in behaviour(request, context):
+                yield response
+        except PostflowError as exc:
+            await context.abort(exc.code, str(exc))
+
+    return call
+
+
+class GrpcServer:
+    """A grpc.aio server with health (NOT_SERVING until `set_serving(True)`) and reflection."""
+
+    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+        self.server = grpc.aio.server(
+            interceptors=[
+                aio_server_interceptor(tracer_provider=tracer_provider, filter_=_NOT_HEALTH),
+                ErrorMappingInterceptor(),
+            ]
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._service_names: list[str] = []
+        self.port = 0
+
+    def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
+        register(servicer, self.server)
+        self._service_names.append(full_name)
+
+    async def start(self, address: str) -> int:
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address}")
+        await self.server.start()
+        await self.set_serving(False)
+        return self.port
+
+    async def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *self._service_names):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float = GRACE_S) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+def bind_address(address: str) -> str:
+    """Where a service listens, given the address others use to reach it: loopback names
+    bind loopback; any other name (a compose service, a host name) binds every interface."""
+    host, _, port = address.rpartition(":")
+    loopback = host in ("localhost", "127.0.0.1", "[::1]", "::1")
+    return f"{'127.0.0.1' if loopback else '0.0.0.0'}:{port}"
+
+
+def open_channel(address: str, tracer_provider: TracerProvider | None = None) -> grpc.aio.Channel:
+    """A channel to another PostFlow service; calls wait for it to be up (waitForReady)."""
+    return grpc.aio.insecure_channel(
+        address,
+        options=_CHANNEL_OPTIONS,
+        interceptors=aio_client_interceptors(tracer_provider=tracer_provider, filter_=_NOT_HEALTH),
+    )
+
+
+async def check_health(address: str, timeout: float = 2.0, service: str = "") -> str:
+    """The health status name of the service at `address` (UNREACHABLE when it does not answer)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        try:
+            response = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+        except grpc.RpcError:
+            return "UNREACHABLE"
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

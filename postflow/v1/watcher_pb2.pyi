@@ -1,0 +1,139 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from postflow.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class VersionPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERSION_POLICY_UNSPECIFIED: _ClassVar[VersionPolicy]
+    VERSION_POLICY_STACK: _ClassVar[VersionPolicy]
+    VERSION_POLICY_SEPARATE: _ClassVar[VersionPolicy]
+
+class JobEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_EVENT_KIND_UNSPECIFIED: _ClassVar[JobEventKind]
+    JOB_EVENT_KIND_SNAPSHOT: _ClassVar[JobEventKind]
+    JOB_EVENT_KIND_CREATED: _ClassVar[JobEventKind]
+    JOB_EVENT_KIND_STATE: _ClassVar[JobEventKind]
+    JOB_EVENT_KIND_PROGRESS: _ClassVar[JobEventKind]
+    JOB_EVENT_KIND_SNAPSHOT_END: _ClassVar[JobEventKind]
+VERSION_POLICY_UNSPECIFIED: VersionPolicy
+VERSION_POLICY_STACK: VersionPolicy
+VERSION_POLICY_SEPARATE: VersionPolicy
+JOB_EVENT_KIND_UNSPECIFIED: JobEventKind
+JOB_EVENT_KIND_SNAPSHOT: JobEventKind
+JOB_EVENT_KIND_CREATED: JobEventKind
+JOB_EVENT_KIND_STATE: JobEventKind
+JOB_EVENT_KIND_PROGRESS: JobEventKind
+JOB_EVENT_KIND_SNAPSHOT_END: JobEventKind
+
+class SubmitFileRequest(_message.Message):
+    __slots__ = ("path", "destination", "version_policy", "mode")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_POLICY_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    destination: str
+    version_policy: VersionPolicy
+    mode: _common_pb2.TransferMode
+    def __init__(self, path: _Optional[str] = ..., destination: _Optional[str] = ..., version_policy: _Optional[_Union[VersionPolicy, str]] = ..., mode: _Optional[_Union[_common_pb2.TransferMode, str]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("states", "path_prefix", "page_size", "page_token")
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    PATH_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    states: _containers.RepeatedScalarFieldContainer[_common_pb2.JobState]
+    path_prefix: str
+    page_size: int
+    page_token: str
+    def __init__(self, states: _Optional[_Iterable[_Union[_common_pb2.JobState, str]]] = ..., path_prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token", "total")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Job]
+    next_page_token: str
+    total: int
+    def __init__(self, jobs: _Optional[_Iterable[_Union[_common_pb2.Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+
+class WatchJobsRequest(_message.Message):
+    __slots__ = ("after_seq",)
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    def __init__(self, after_seq: _Optional[int] = ...) -> None: ...
+
+class JobEvent(_message.Message):
+    __slots__ = ("seq", "kind", "job", "message", "at")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    kind: JobEventKind
+    job: _common_pb2.Job
+    message: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, seq: _Optional[int] = ..., kind: _Optional[_Union[JobEventKind, str]] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., message: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RetryJobRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Stats(_message.Message):
+    __slots__ = ("jobs_by_state", "bytes_delivered", "files_delivered", "files_seen", "last_scan_at", "last_scan_s", "watch_root", "last_seq")
+    class JobsByStateEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    JOBS_BY_STATE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    FILES_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    FILES_SEEN_FIELD_NUMBER: _ClassVar[int]
+    LAST_SCAN_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SCAN_S_FIELD_NUMBER: _ClassVar[int]
+    WATCH_ROOT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    jobs_by_state: _containers.ScalarMap[str, int]
+    bytes_delivered: int
+    files_delivered: int
+    files_seen: int
+    last_scan_at: _timestamp_pb2.Timestamp
+    last_scan_s: float
+    watch_root: str
+    last_seq: int
+    def __init__(self, jobs_by_state: _Optional[_Mapping[str, int]] = ..., bytes_delivered: _Optional[int] = ..., files_delivered: _Optional[int] = ..., files_seen: _Optional[int] = ..., last_scan_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_scan_s: _Optional[float] = ..., watch_root: _Optional[str] = ..., last_seq: _Optional[int] = ...) -> None: ...
