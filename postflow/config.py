@@ -78,7 +78,7 @@ class TransferConfig:
 @dataclass(frozen=True)
 class TunnelConfig:
     mode: str = "quick"  # quick | named | none
-    cloudflared: str = "cloudflared"
+    cloudflared: str = "cloudflared"  # "" = cloudflared runs on its own (compose); read `metrics`
     token: str | None = field(default=None, repr=False)
     public_base_url: str | None = None
     metrics: str = "127.0.0.1:0"
@@ -192,7 +192,7 @@ def parse_env_value(value: str) -> Any:
 
 def build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected an object, got {type(raw).__name__}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected an object, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
@@ -271,8 +271,11 @@ def validate(config: Config) -> None:
         raise ConfigError(f"transfer.mode: expected auto, pull or push, got {transfer.mode!r}")
     if tunnel.mode not in ("quick", "named", "none"):
         raise ConfigError(f"streamer.tunnel.mode: expected quick, named or none, got {tunnel.mode!r}")
-    if tunnel.mode == "named" and not (tunnel.token and tunnel.public_base_url):
-        raise ConfigError("streamer.tunnel.token: a named tunnel needs a token and a public_base_url")
+    if tunnel.mode == "named" and not tunnel.public_base_url:
+        raise ConfigError("streamer.tunnel.public_base_url: a named tunnel needs its public hostname")
+    if tunnel.mode == "named" and tunnel.cloudflared and not tunnel.token:
+        raise ConfigError("streamer.tunnel.token: required to run a named tunnel (or set cloudflared to \"\" "
+                          "when cloudflared runs on its own, as in compose)")
     for key in ("poll_interval_s", "stable_after_s", "backoff_base_s", "backoff_max_s", "status_poll_s"):
         if getattr(watch, key) <= 0:
             raise ConfigError(f"watch.{key}: must be greater than 0")

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+
+from postflow.config import ConfigError, load_config, require_watch_root, to_dict
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return str(path)
+
+
+def test_defaults_match_design():
+    config = load_config(env={})
+    assert config.frameio.api_version == "v4"
+    assert config.frameio.oauth_web_app and config.frameio.auto_token_refresh
+    assert config.streamer.tunnel.mode == "quick"
+    assert config.services.auth == "localhost:50051"
+    assert config.watch.exclude == (".*", "*.tmp", "*.part", "~*")
+    assert config.transfer.pull_max_bytes == 50 * 1000**3
+
+
+def test_file_then_env_overrides_nested_keys(tmp_path):
+    path = write(tmp_path, {"watch": {"max_concurrent": 2, "include": ["*.mov"]}, "streamer": {"tunnel": {"mode": "none"}}})
+    config = load_config(path, env={
+        "POSTFLOW__WATCH__MAX_CONCURRENT": "7",
+        "POSTFLOW__STREAMER__TUNNEL__PUBLIC_BASE_URL": "https://media.example.com",
+        "POSTFLOW__WATCH__EXCLUDE": "*.tmp,*.part",
+        "UNRELATED": "x",
+    })
+    assert config.watch.max_concurrent == 7
+    assert config.watch.include == ("*.mov",)
+    assert config.watch.exclude == ("*.tmp", "*.part")
+    assert config.streamer.tunnel.mode == "none"
+    assert config.streamer.tunnel.public_base_url == "https://media.example.com"
+
+
+def test_secrets_from_files_in_json_and_env(tmp_path):
+    (tmp_path / "secret").write_text("s3cr3t-value\n")
+    (tmp_path / "key").write_text("key-value\n")
+    path = write(tmp_path, {"frameio": {"client_secret_file": str(tmp_path / "secret")}})
+    config = load_config(path, env={"POSTFLOW__AUTH__TOKEN_KEY_FILE": str(tmp_path / "key")})
+    assert config.frameio.client_secret == "s3cr3t-value"
+    assert config.auth.token_key == "key-value"
+    assert "s3cr3t-value" not in repr(config)
+    assert to_dict(config)["frameio"]["client_secret"] == "***"
+
+
+@pytest.mark.parametrize("data, env, key", [
+    ({"watch": {"max_concurent": 3}}, {}, "watch.max_concurent: unknown key"),
+    ({"watch": {"max_concurrent": "four"}}, {}, "watch.max_concurrent: expected a whole number"),
+    ({"watch": {"max_concurrent": 0}}, {}, "watch.max_concurrent: must be at least 1"),
+    ({"streamer": {"tunnel": {"mode": "magic"}}}, {}, "streamer.tunnel.mode"),
+    ({"streamer": {"tunnel": {"mode": "named"}}}, {}, "streamer.tunnel.public_base_url"),
+    ({"streamer": {"tunnel": {"mode": "named", "public_base_url": "https://m.example.com"}}}, {}, "streamer.tunnel.token"),
+    ({"transfer": {"mode": "teleport"}}, {}, "transfer.mode"),
+    ({"frameio": {"api_version": "v2"}}, {}, "frameio.api_version"),
+    ({"services": {"auth": "no-port"}}, {}, "services.auth: expected HOST:PORT"),
+    ({"watch": {"mirror_folders": "yes"}}, {}, "watch.mirror_folders: expected true or false"),
+    ({}, {"POSTFLOW__DASHBOARD__LISTEN": "nowhere"}, "dashboard.listen"),
+    ({"frameio": {"client_secret_file": "/nonexistent/secret"}}, {}, "frameio.client_secret_file: cannot read /nonexistent/secret"),
+    ({"watch": []}, {}, "watch: expected an object"),
+])
+def test_errors_name_the_key(tmp_path, data, env, key):
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, data), env=env)
+    assert key in str(raised.value)
+
+
+def test_invalid_json_names_the_file_and_line(tmp_path):
+    path = write(tmp_path, '{\n  "watch": {,\n}')
+    with pytest.raises(ConfigError, match=r"config\.json: invalid JSON at line 2"):
+        load_config(path, env={})
+
+
+def test_v3_config_is_refused_with_a_pointer_to_migrate(tmp_path):
+    path = write(tmp_path, {"frameio": {"server_to_server": True, "private_key_path": "key.pem", "client_id": "x"}})
+    with pytest.raises(ConfigError, match="frameio.server_to_server: .*postflow migrate-config"):
+        load_config(path, env={})
+
+
+def test_watch_root_must_exist(tmp_path):
+    config = load_config(write(tmp_path, {"watch": {"root": str(tmp_path / "missing")}}), env={})
+    with pytest.raises(ConfigError, match="watch.root: .* is not a directory"):
+        require_watch_root(config)
+    assert require_watch_root(load_config(write(tmp_path, {"watch": {"root": str(tmp_path)}}), env={})) == tmp_path.resolve()

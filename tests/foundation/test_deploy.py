@@ -1,0 +1,176 @@
+"""docker-compose.yml, its tracing overlay and the Dockerfile, validated without a Docker
+engine: every service, healthcheck, secret, mount and swarm `deploy` section, and the
+commands compose runs are exactly those `postflow up` runs."""
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from postflow.config import load_config, split_address
+from postflow.grpc import GrpcServer
+from postflow.supervisor import SERVICES, service_command
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_IN_CONTAINER = "/etc/postflow/config.json"
+SWARM_DEPLOY_KEYS = {"mode", "replicas", "restart_policy", "update_config", "rollback_config", "resources",
+                     "placement", "labels", "endpoint_mode"}
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def overlay():
+    return yaml.safe_load((ROOT / "docker-compose.otel.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def deploy_config():
+    return load_config(ROOT / "deploy" / "config.json", env={})
+
+
+def test_every_service_is_defined(compose):
+    assert set(SERVICES) | {"cloudflared", "cloudflared-named"} == set(compose["services"])
+
+
+def test_compose_runs_exactly_what_postflow_up_runs(compose):
+    for name in SERVICES:
+        service = compose["services"][name]
+        assert service["entrypoint"] == ["python"]
+        assert service["command"] == service_command(name, CONFIG_IN_CONTAINER)
+        assert {"source": "postflow_config", "target": CONFIG_IN_CONTAINER} in service["configs"]
+    assert compose["configs"]["postflow_config"]["file"] == "./deploy/config.json"
+
+
+def test_healthchecks_call_the_grpc_health_rpc_on_the_configured_ports(compose, deploy_config):
+    for name in ("auth", "watcher", "streamer"):
+        test = compose["services"][name]["healthcheck"]["test"]
+        _, port = split_address(getattr(deploy_config.services, name), name)
+        assert test == ["CMD", "python", "-m", "postflow.healthcheck", f"localhost:{port}"]
+    _, port = split_address(deploy_config.dashboard.listen, "dashboard")
+    assert compose["services"]["dashboard"]["healthcheck"]["test"][-1] == f"http://localhost:{port}/livez"
+    for name in ("cloudflared", "cloudflared-named"):
+        assert compose["services"][name]["healthcheck"]["test"][1:3] == ["cloudflared", "tunnel"]
+
+
+def test_depends_on_waits_for_healthy_services(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency, spec in service.get("depends_on", {}).items():
+            assert spec == {"condition": "service_healthy"}, (name, dependency)
+            assert "healthcheck" in services[dependency], dependency
+    assert set(services["watcher"]["depends_on"]) == {"auth", "streamer"}
+    assert set(services["dashboard"]["depends_on"]) == {"auth", "watcher", "streamer"}
+
+
+def test_secrets_are_files_read_through_FILE_variables(compose):
+    declared = compose["secrets"]
+    assert set(declared) == {"frameio_client_secret", "postflow_token_key", "dashboard_access_token", "cloudflared_token"}
+    for name, service in compose["services"].items():
+        mounted = set(service.get("secrets", []))
+        assert mounted <= set(declared), name
+        for key, value in (service.get("environment") or {}).items():
+            assert "SECRET=" not in f"{key}=" and "TOKEN=" not in f"{key}=", f"{name}: {key} must use *_FILE"
+            if key.endswith("_FILE"):
+                assert value.startswith("/run/secrets/") and value.rsplit("/", 1)[1] in mounted, (name, key)
+    assert compose["services"]["auth"]["secrets"] == ["frameio_client_secret", "postflow_token_key"]
+    assert "--token-file" in compose["services"]["cloudflared-named"]["command"]
+    for name in ("watcher", "streamer", "dashboard"):
+        assert "frameio_client_secret" not in compose["services"][name].get("secrets", []), "only auth holds it"
+
+
+def test_watch_folder_is_mounted_read_only_where_needed(compose, deploy_config):
+    for name in ("watcher", "streamer"):
+        mounts = [v for v in compose["services"][name]["volumes"] if isinstance(v, dict)]
+        assert mounts == [{"type": "bind", "source": "${POSTFLOW_WATCH_DIR:-./media/OUT}",
+                           "target": deploy_config.watch.root, "read_only": True}]
+    for name in ("auth", "dashboard"):
+        assert not any(isinstance(v, dict) for v in compose["services"][name]["volumes"])
+
+
+def test_state_lives_in_named_volumes(compose, deploy_config):
+    for name in SERVICES:
+        volume = compose["services"][name]["volumes"][0]
+        source, target = volume.split(":")
+        assert source in compose["volumes"] and target == deploy_config.state_dir
+
+
+def test_deploy_sections_are_valid_for_swarm(compose, overlay):
+    for file in (compose, overlay):
+        for name, service in file["services"].items():
+            if "image" not in service and "<<" not in service and name in SERVICES:
+                continue  # overlay entries only add environment
+            deploy = service["deploy"]
+            assert set(deploy) <= SWARM_DEPLOY_KEYS, name
+            assert deploy["replicas"] == 1
+            assert deploy["restart_policy"]["condition"] in ("none", "on-failure", "any")
+
+
+def test_env_file_defines_every_variable_compose_uses(compose):
+    text = (ROOT / "docker-compose.yml").read_text() + (ROOT / "docker-compose.otel.yml").read_text()
+    used = set(re.findall(r"\$\{([A-Z_]+)", text))
+    defined = {line.split("=", 1)[0] for line in (ROOT / ".env").read_text().splitlines()
+               if line and not line.startswith("#")}
+    assert used <= defined, used - defined
+    assert "COMPOSE_PROFILES" in defined
+    assert compose["services"]["cloudflared"]["profiles"] == ["quick"]
+    assert compose["services"]["cloudflared-named"]["profiles"] == ["named"]
+
+
+def test_deploy_config_points_the_streamer_at_the_cloudflared_container(compose, deploy_config):
+    tunnel = deploy_config.streamer.tunnel
+    assert tunnel.cloudflared == "" and tunnel.metrics == "cloudflared:2000"
+    command = compose["services"]["cloudflared"]["command"]
+    assert command[command.index("--metrics") + 1] == "0.0.0.0:2000"
+    _, port = split_address(deploy_config.streamer.listen, "streamer.listen")
+    assert command[command.index("--url") + 1] == f"http://streamer:{port}"
+    for name in ("auth", "watcher", "streamer"):
+        assert getattr(deploy_config.services, name).startswith(f"{name}:")
+
+
+def test_tracing_overlay_adds_collector_and_jaeger(overlay):
+    services = overlay["services"]
+    assert {"otel-collector", "jaeger"} <= set(services)
+    for name in SERVICES:
+        assert services[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+    collector = yaml.safe_load((ROOT / "deploy" / "otel-collector.yaml").read_text())
+    assert collector["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
+    assert collector["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
+    assert overlay["configs"]["otel_collector_config"]["file"] == "./deploy/otel-collector.yaml"
+
+
+def test_dockerfile_is_slim_non_root_and_pinned():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["python:3.11-slim", "python:3.11-slim"]
+    assert re.search(r"^USER postflow$", text, re.M)
+    assert "--constraint constraints.txt" in text
+    assert 'ENTRYPOINT ["python"]' in text
+    pins = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert pins and all("==" in line for line in pins)
+    pinned = {line.split("==")[0].lower() for line in pins}
+    assert {"grpcio", "frameio", "starlette", "uvicorn", "httpx", "cryptography", "authlib"} <= pinned
+
+
+async def test_healthcheck_command_follows_grpc_health(tmp_path):
+    server = GrpcServer()
+    port = await server.start("127.0.0.1:0")
+
+    async def run(*args):  # the server shares this event loop: never block it
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "postflow.healthcheck", *args, stdout=asyncio.subprocess.PIPE)
+        out, _ = await process.communicate()
+        return process.returncode, out.decode().strip()
+
+    try:
+        assert await run(f"127.0.0.1:{port}") == (1, "NOT_SERVING")
+        await server.set_serving(True)
+        assert await run(f"127.0.0.1:{port}") == (0, "SERVING")
+    finally:
+        await server.stop(0)
+    assert await run(f"127.0.0.1:{port}") == (1, "UNREACHABLE")
