@@ -23,6 +23,9 @@ _NOT_HEALTH = filters.negate(filters.health_check())
 _CHANNEL_OPTIONS = [
     ("grpc.service_config", json.dumps({"methodConfig": [{"name": [{}], "waitForReady": True}]})),
     ("grpc.keepalive_time_ms", 30_000),
+    # A restarted service is found again within seconds, not after gRPC's default 120 s cap.
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
 ]
 

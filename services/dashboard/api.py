@@ -1,0 +1,87 @@
+"""The small REST API (`/api/status`, `/api/jobs…`) and the probes (`/livez`, `/readyz`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from postflow.clients import Clients, job_to_dict
+from postflow.config import ServicesConfig
+from postflow.errors import InvalidArgument
+from postflow.grpc import check_health
+from postflow.v1 import common_pb2, watcher_pb2
+from services.dashboard.hub import Hub
+
+MAX_PAGE_SIZE = 500
+# A person is waiting: give a down service a few seconds to come back, then answer 503.
+# (Failing fast would also fail while the channel is still in reconnect backoff just after
+# the service came back.)
+INTERACTIVE_TIMEOUT_S = 5.0
+READY_TIMEOUT_S = 2.0
+
+
+def parse_states(values: list[str]) -> list[int]:
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    try:
+        return [common_pb2.JobState.Value(f"JOB_STATE_{name.upper()}") for name in names]
+    except ValueError:
+        raise InvalidArgument(f"state: expected job states such as queued, uploading, done, failed; got {values}")
+
+
+def parse_page_size(value: str | None) -> int:
+    if value is None:
+        return 0
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size: expected a whole number from 1 to {MAX_PAGE_SIZE}, got {value!r}")
+    return int(value)
+
+
+def job_call(method, request_type) -> Callable[[Request], Awaitable[Response]]:
+    """A handler calling one of the watcher's by-id job methods and answering the job."""
+
+    async def handler(request: Request) -> Response:
+        job = await method(request_type(id=request.path_params["job_id"]), timeout=INTERACTIVE_TIMEOUT_S)
+        return JSONResponse(job_to_dict(job))
+
+    return handler
+
+
+def api_routes(clients: Clients, hub: Hub, services: ServicesConfig) -> list[Route]:
+    watcher = clients.watcher
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(hub.status())
+
+    async def list_jobs(request: Request) -> Response:
+        params = request.query_params
+        response = await watcher.ListJobs(watcher_pb2.ListJobsRequest(
+            states=parse_states(params.getlist("state")), path_prefix=params.get("path_prefix", ""),
+            page_size=parse_page_size(params.get("page_size")), page_token=params.get("page_token", ""),
+        ), timeout=INTERACTIVE_TIMEOUT_S)
+        return JSONResponse({"jobs": [job_to_dict(job) for job in response.jobs],
+                             "next_page_token": response.next_page_token, "total": response.total})
+
+    async def livez(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        names = ("auth", "watcher", "streamer")
+        health = await asyncio.gather(*(check_health(getattr(services, n), READY_TIMEOUT_S) for n in names))
+        checks = dict(zip(names, health))
+        ready = all(value == "SERVING" for value in checks.values())
+        return JSONResponse({"ready": ready, "services": checks}, status_code=200 if ready else 503)
+
+    return [
+        Route("/api/status", status),
+        Route("/api/jobs", list_jobs),
+        Route("/api/jobs/{job_id}", job_call(watcher.GetJob, watcher_pb2.GetJobRequest)),
+        Route("/api/jobs/{job_id}/retry", job_call(watcher.RetryJob, watcher_pb2.RetryJobRequest), methods=["POST"]),
+        Route("/api/jobs/{job_id}/cancel", job_call(watcher.CancelJob, watcher_pb2.CancelJobRequest),
+              methods=["POST"]),
+        Route("/livez", livez),
+        Route("/readyz", readyz),
+    ]

@@ -1,0 +1,275 @@
+"""The dashboard's live state and the typed events that keep browsers in step with it.
+
+One subscription each to watcher.WatchJobs (resumed by sequence number), streamer.WatchEvents
+and auth.WatchStatus, each re-established with backoff when its service restarts. Each
+starts with a unary call that proves the service answers (WatchJobs may stay silent when
+nothing happened) and whose answer is used too. What arrives is folded into the current jobs,
+tunnel, Frame.io connection, recent events and totals, and published as `job`, `transfer`,
+`tunnel`, `auth`, `totals`, `services`, `log` and `snapshot` events. Progress is coalesced
+to at most one event per job (and per transfer) per `progress_interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import grpc
+
+from postflow.clients import Clients, job_to_dict
+from postflow.errors import from_rpc_error
+from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
+from services.dashboard.fanout import Broadcaster
+from services.dashboard.throttle import Throttle
+from services.dashboard.views import auth_view, totals_view, transfer_view, tunnel_view
+
+log = logging.getLogger(__name__)
+
+FINAL_STATES = {"done", "failed", "cancelled"}
+CALL_TIMEOUT_S = 10.0
+TOTALS_INTERVAL_S = 0.5  # totals lag job events by at most this (plus one GetStats)
+HEALTHY_AFTER_S = 10.0
+JOB_LOG_LEVELS = {"failed": "error", "waiting": "warning", "cancelled": "warning"}
+TRANSFER_LOG_LEVELS = {"complete": "info", "source_changed": "warning", "failed": "error"}
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One upstream subscription: a probe call and its handler, then the stream and its."""
+
+    service: str
+    probe: Callable[[], Awaitable[Any]]
+    on_probe: Callable[[Any], None]
+    stream: Callable[[], AsyncIterator[Any]]
+    on_message: Callable[[Any], None]
+
+
+class Hub:
+    def __init__(self, clients: Clients, fanout: Broadcaster | None = None, *, max_jobs: int = 500,
+                 progress_interval: float = 0.25, recent_events: int = 200,
+                 backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+        self.clients = clients
+        self.fanout = fanout or Broadcaster()
+        self.jobs: dict[str, dict] = {}  # least recently updated first
+        self.transfers: dict[str, dict] = {}
+        self.tunnel: dict | None = None
+        self.auth: dict | None = None
+        self.totals: dict | None = None
+        self.services = {"watcher": False, "streamer": False, "auth": False}
+        self.recent: deque[dict] = deque(maxlen=recent_events)
+        self._max_jobs = max_jobs
+        self._backoff = backoff
+        self._after_seq = 0
+        self._incoming: dict[str, dict] | None = None
+        self._job_progress = Throttle(progress_interval, lambda _, job: self.fanout.publish("job", job))
+        self._transfer_progress = Throttle(progress_interval, lambda _, view: self.fanout.publish("transfer", view))
+        self._totals_wanted = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        watcher, streamer, auth = self.clients.watcher, self.clients.streamer, self.clients.auth
+        feeds = [
+            Feed("watcher", lambda: watcher.GetStats(watcher_pb2.GetStatsRequest(), timeout=CALL_TIMEOUT_S),
+                 self._on_watcher_stats, self._watch_jobs, self._on_job_event),
+            Feed("streamer",
+                 lambda: streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(), timeout=CALL_TIMEOUT_S),
+                 self._set_tunnel, lambda: streamer.WatchEvents(streamer_pb2.WatchStreamerEventsRequest()),
+                 self._on_streamer_event),
+            Feed("auth", lambda: auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=CALL_TIMEOUT_S),
+                 self.set_auth, lambda: auth.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self.set_auth),
+        ]
+        self._tasks = [asyncio.create_task(self._follow(feed), name=f"follow-{feed.service}") for feed in feeds]
+        self._tasks.append(asyncio.create_task(self._refresh_totals(), name="totals"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._job_progress.close()
+        self._transfer_progress.close()
+        self.fanout.close()
+
+    def status(self) -> dict:
+        return {"auth": self.auth, "tunnel": self.tunnel, "totals": self.totals, "services": dict(self.services),
+                "clients": self.fanout.clients, "dropped_clients": self.fanout.dropped}
+
+    def snapshot(self) -> dict:
+        return {**self.status(), "jobs": list(self.jobs.values()), "transfers": list(self.transfers.values()),
+                "events": list(self.recent)}
+
+    def set_auth(self, status: auth_pb2.AuthStatus) -> None:
+        view = auth_view(status)
+        changed, before = self._replace("auth", view)
+        if changed and (before is None or (before["state"], before["user"]) != (view["state"], view["user"])):
+            self._log("auth", *describe_auth(view))
+
+    def _replace(self, kind: str, view: dict) -> tuple[bool, dict | None]:
+        """Makes `view` the current `kind` (auth, tunnel, totals) and publishes it, unless
+        nothing changed; returns whether it changed and the view it replaced."""
+        before = getattr(self, kind)
+        if view == before:
+            return False, before
+        setattr(self, kind, view)
+        self.fanout.publish(kind, view)
+        return True, before
+
+    # -- upstream ------------------------------------------------------------------------------
+
+    async def _follow(self, feed: Feed) -> None:
+        delay = self._backoff[0]
+        while True:
+            opened = time.monotonic()
+            try:
+                feed.on_probe(await feed.probe())
+                self._set_service(feed.service, True)
+                call = feed.stream()
+                try:
+                    async for message in call:
+                        feed.on_message(message)
+                finally:
+                    call.cancel()
+                reason = "the stream ended"
+            except grpc.RpcError as exc:
+                reason = str(from_rpc_error(exc))
+            except Exception as exc:  # a bug here must not end live updates for good
+                log.exception("%s feed failed", feed.service)
+                reason = f"internal error: {exc}"
+            self._set_service(feed.service, False, reason)
+            if time.monotonic() - opened >= HEALTHY_AFTER_S:
+                delay = self._backoff[0]  # it had been working: retry soon, not after a flapping delay
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self._backoff[1])
+
+    def _set_service(self, service: str, up: bool, reason: str = "") -> None:
+        if self.services[service] == up:
+            return
+        self.services[service] = up
+        self.fanout.publish("services", dict(self.services))
+        if up:
+            self._log(service, "info", f"{service} connected")
+        else:
+            self._log(service, "warning", f"{service} unreachable ({reason}); reconnecting")
+            if service == "streamer":
+                self._transfer_progress.close()
+                self.transfers.clear()
+
+    def _on_watcher_stats(self, stats: watcher_pb2.Stats) -> None:
+        if stats.last_seq < self._after_seq:
+            self._after_seq = 0  # a new ledger whose numbers mean other events: start from a snapshot
+        self._set_totals(stats)
+
+    def _watch_jobs(self) -> AsyncIterator[watcher_pb2.JobEvent]:
+        self._incoming = None
+        return self.clients.watcher.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=self._after_seq))
+
+    def _on_job_event(self, event: watcher_pb2.JobEvent) -> None:
+        self._after_seq = max(self._after_seq, event.seq)
+        if event.kind == watcher_pb2.JOB_EVENT_KIND_SNAPSHOT:
+            self._incoming = self._incoming or {}
+            self._incoming[event.job.id] = job_to_dict(event.job)
+        elif event.kind == watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END:
+            self._replace_jobs(self._incoming or {})
+            self._incoming = None
+        elif event.kind == watcher_pb2.JOB_EVENT_KIND_PROGRESS:
+            job = self._store(event.job)
+            self._job_progress.offer(job["id"], job)
+        else:
+            before = self.jobs.get(event.job.id)
+            job = self._store(event.job)
+            self._job_progress.discard(job["id"])
+            if job["state"] in FINAL_STATES:
+                self._job_progress.forget(job["id"])
+            self.fanout.publish("job", job)
+            if before is None or before["state"] != job["state"]:
+                self._log("watcher", *describe_job(job, event.message))
+            self._totals_wanted.set()
+
+    def _store(self, proto: common_pb2.Job) -> dict:
+        job = job_to_dict(proto)
+        self.jobs.pop(job["id"], None)
+        self.jobs[job["id"]] = job
+        self._evict()
+        return job
+
+    def _replace_jobs(self, jobs: dict[str, dict]) -> None:
+        self._job_progress.close()
+        self.jobs = jobs
+        self._evict()
+        self.fanout.reset(self.snapshot())
+        self._totals_wanted.set()
+
+    def _evict(self) -> None:
+        """Keeps the live view bounded: the least recently updated finished jobs go first
+        (they stay available from /api/jobs)."""
+        while len(self.jobs) > self._max_jobs:
+            victim = next((i for i, j in self.jobs.items() if j["state"] in FINAL_STATES), next(iter(self.jobs)))
+            del self.jobs[victim]
+            self._job_progress.forget(victim)
+
+    def _on_streamer_event(self, event: streamer_pb2.StreamerEvent) -> None:
+        if event.HasField("tunnel"):
+            self._set_tunnel(event.tunnel)
+        elif event.HasField("transfer"):
+            self._on_transfer(transfer_view(event.transfer))
+
+    def _set_tunnel(self, tunnel: streamer_pb2.TunnelStatus) -> None:
+        view = tunnel_view(tunnel)
+        changed, before = self._replace("tunnel", view)
+        if changed and (before is None or (before["state"], before["url"]) != (view["state"], view["url"])):
+            level = "warning" if view["state"] == "down" else "info"
+            detail = f": {view['message']}" if view["message"] else ""
+            self._log("streamer", level, f"tunnel ({view['mode']}) {view['state']} {view['url']}".rstrip() + detail)
+
+    def _on_transfer(self, view: dict) -> None:
+        ticket = view["ticket_id"]
+        if view["phase"] == "active":
+            self.transfers[ticket] = view
+            self._transfer_progress.offer(ticket, view)
+            return
+        self.transfers.pop(ticket, None)
+        self._transfer_progress.forget(ticket)
+        self.fanout.publish("transfer", view)
+        level = TRANSFER_LOG_LEVELS.get(view["phase"], "info")
+        detail = f": {view['error']}" if view["error"] else f" ({view['bytes_done']} bytes)"
+        self._log("streamer", level, f"{view['path']}: {view['kind']} {view['phase'].replace('_', ' ')}{detail}")
+
+    def _set_totals(self, stats: watcher_pb2.Stats) -> None:
+        self._replace("totals", totals_view(stats))
+
+    async def _refresh_totals(self) -> None:
+        while True:
+            await self._totals_wanted.wait()
+            self._totals_wanted.clear()
+            with contextlib.suppress(grpc.RpcError):  # the watcher feed reports outages
+                self._set_totals(await self.clients.watcher.GetStats(watcher_pb2.GetStatsRequest(),
+                                                                     timeout=CALL_TIMEOUT_S))
+            await asyncio.sleep(TOTALS_INTERVAL_S)
+
+    def _log(self, source: str, level: str, message: str) -> None:
+        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "source": source,
+                 "level": level, "message": message}
+        self.recent.append(entry)
+        self.fanout.publish("log", entry)
+
+
+def describe_job(job: dict, message: str) -> tuple[str, str]:
+    state = job["state"]
+    detail = job["error"] if state == "failed" else job["waiting_reason"] if state == "waiting" else message
+    return JOB_LOG_LEVELS.get(state, "info"), f"{job['path']}: {state}" + (f" ({detail})" if detail not in ("", state) else "")
+
+
+def describe_auth(view: dict) -> tuple[str, str]:
+    state = view["state"]
+    if state == "connected":
+        return "info", "Frame.io connected" + (f" as {view['user']}" if view["user"] else "")
+    if state == "reconnect_needed":
+        return "error", f"Frame.io needs reconnecting: {view['message'] or 'the refresh token was refused'}"
+    return "info", f"Frame.io {state.replace('_', ' ')}" + (f": {view['message']}" if view["message"] else "")

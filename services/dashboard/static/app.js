@@ -1,0 +1,89 @@
+// The PostFlow dashboard: sign in if the dashboard asks for it, then follow /events.
+
+import { ApiError, getJSON, postJSON } from "./api.js";
+import {
+  EventLog, JobTable, renderAuth, renderConnection, renderServices, renderTotals, renderTunnel,
+} from "./render.js";
+import { LiveStream } from "./stream.js";
+
+const $ = (id) => document.getElementById(id);
+const events = new EventLog($("events"));
+
+function note(level, message) {
+  events.add({ at: new Date().toISOString(), source: "dashboard", level, message });
+}
+
+async function act(what, call) {
+  try {
+    await call();
+  } catch (error) {
+    note("error", `${what} failed: ${error.message}`);
+  }
+}
+
+const jobs = new JobTable({
+  tbody: $("job-rows"),
+  empty: $("no-jobs"),
+  onRetry: (id) => act("retry", () => postJSON(`/api/jobs/${encodeURIComponent(id)}/retry`)),
+  onCancel: (id) => act("cancel", () => postJSON(`/api/jobs/${encodeURIComponent(id)}/cancel`)),
+});
+
+const handlers = {
+  snapshot(state) {
+    jobs.replaceAll(state.jobs, state.transfers);
+    events.replaceAll(state.events);
+    renderAuth(state.auth);
+    renderTunnel(state.tunnel);
+    renderTotals(state.totals);
+    renderServices(state.services);
+  },
+  job: (job) => jobs.upsert(job),
+  transfer: (transfer) => jobs.setTransfer(transfer),
+  tunnel: renderTunnel,
+  auth: renderAuth,
+  totals: renderTotals,
+  services: renderServices,
+  log: (entry) => events.add(entry),
+  ping: () => {},
+};
+
+function showLogin() {
+  $("dashboard").hidden = true;
+  $("login").hidden = false;
+  $("login-token").focus();
+}
+
+function startLive() {
+  $("login").hidden = true;
+  $("dashboard").hidden = false;
+  new LiveStream({ handlers, onState: renderConnection, onUnauthorized: showLogin }).start();
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    await postJSON("/api/login", { token: $("login-token").value });
+    $("login-token").value = "";
+    startLive();
+  } catch (error) {
+    $("login-error").textContent = error.message;
+  }
+});
+
+$("auth-disconnect").addEventListener("click", () => act("disconnect", async () => renderAuth(
+  await postJSON("/api/auth/disconnect"))));
+
+async function boot() {
+  try {
+    await getJSON("/api/status");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      showLogin();
+      return;
+    }
+  }
+  startLive();
+}
+
+boot();

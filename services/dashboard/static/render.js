@@ -1,0 +1,217 @@
+// Rendering. Every string that comes from data (file names, messages, URLs) is set with
+// textContent or as an attribute value, never parsed as HTML.
+
+import { bytes, clock, dateTime, duration, fraction, rate, safeHttpUrl, timeValue } from "./format.js";
+
+const FINAL_STATES = new Set(["done", "failed", "cancelled"]);
+const RETRYABLE_STATES = new Set(["failed", "cancelled"]);
+const MAX_ROWS = 500;
+const MAX_EVENTS = 200;
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "className") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);  // strings become text nodes
+  return node;
+}
+
+function setText(id, text) {
+  document.getElementById(id).textContent = text === undefined || text === null || text === "" ? "—" : String(text);
+}
+
+function setBadge(id, state) {
+  const badge = document.getElementById(id);
+  badge.textContent = (state || "unknown").replaceAll("_", " ");
+  badge.dataset.state = state || "unknown";
+}
+
+const COLUMNS = ["name", "folder", "state", "progress", "rate", "eta", "attempts", "error", "link", "trace", "actions"];
+const LABELS = {
+  name: "Name", folder: "Folder", state: "State", progress: "Progress", rate: "Rate", eta: "ETA",
+  attempts: "Attempts", error: "Error", link: "Frame.io", trace: "Trace", actions: "",
+};
+
+export class JobTable {
+  constructor({ tbody, empty, onRetry, onCancel }) {
+    this.tbody = tbody;
+    this.empty = empty;
+    this.onRetry = onRetry;
+    this.onCancel = onCancel;
+    this.rows = new Map();
+    this.cells = new WeakMap();  // row -> { column name: td }
+    this.latest = new Map();  // job id -> the job as last received
+    this.transfers = new Map();
+  }
+
+  replaceAll(jobs, transfers = []) {
+    this.tbody.replaceChildren();
+    this.rows.clear();
+    this.latest.clear();
+    this.transfers = new Map(transfers.filter((t) => t.job_id).map((t) => [t.job_id, t]));
+    const newestFirst = [...jobs].sort((a, b) => timeValue(b.created_at) - timeValue(a.created_at));
+    for (const job of newestFirst.slice(0, MAX_ROWS)) {
+      const row = this.createRow(job);
+      this.tbody.append(row);
+      this.fill(row, job);
+    }
+    this.updateEmpty();
+  }
+
+  upsert(job) {
+    let row = this.rows.get(job.id);
+    if (!row) {
+      row = this.createRow(job);
+      this.tbody.prepend(row);
+      this.trim();
+    }
+    this.fill(row, job);
+    this.updateEmpty();
+  }
+
+  setTransfer(transfer) {
+    if (!transfer.job_id) return;
+    if (transfer.phase === "active") this.transfers.set(transfer.job_id, transfer);
+    else this.transfers.delete(transfer.job_id);
+    const row = this.rows.get(transfer.job_id);
+    if (row) this.fill(row, this.latest.get(transfer.job_id));
+  }
+
+  createRow(job) {
+    const row = el("tr", { dataset: { jobId: job.id } });
+    const cells = {};
+    for (const column of COLUMNS) {
+      cells[column] = el("td", { className: `col-${column}`, dataset: { label: LABELS[column] } });
+      row.append(cells[column]);
+    }
+    this.cells.set(row, cells);
+    const progress = el("progress", { max: "1", value: "0" });
+    const percent = el("span", { className: "percent" });
+    cells.progress.append(progress, percent);
+    const retry = el("button", { type: "button", className: "retry secondary" }, "Retry");
+    const cancel = el("button", { type: "button", className: "cancel secondary" }, "Cancel");
+    retry.addEventListener("click", () => this.onRetry(row.dataset.jobId));
+    cancel.addEventListener("click", () => this.onCancel(row.dataset.jobId));
+    cells.actions.append(retry, cancel);
+    this.rows.set(job.id, row);
+    return row;
+  }
+
+  fill(row, job) {
+    const c = this.cells.get(row);
+    this.latest.set(job.id, job);
+    row.dataset.state = job.state;
+    c.name.textContent = job.name;
+    c.name.title = job.path;
+    c.folder.textContent = job.folder || "/";
+    c.state.replaceChildren(el("span", { className: "badge", dataset: { state: job.state } }, job.state));
+    const done = job.state === "done" ? 1 : fraction(job.bytes_done, job.size);
+    c.progress.querySelector("progress").value = done;
+    c.progress.querySelector(".percent").textContent = `${Math.floor(done * 100)}% of ${bytes(job.size)}`;
+    const moving = job.state === "uploading";
+    c.rate.textContent = moving ? [rate(job.rate_bps), this.connections(job.id)].filter(Boolean).join(" · ") : "";
+    c.eta.textContent = moving ? duration(job.eta_s) : "";
+    c.attempts.textContent = job.max_attempts ? `${job.attempts}/${job.max_attempts}` : String(job.attempts);
+    c.error.textContent = job.error || (job.state === "waiting" ? job.waiting_reason : "");
+    const url = safeHttpUrl(job.view_url);
+    c.link.replaceChildren(url ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, "Open") : "");
+    c.trace.replaceChildren(job.trace_id ? el("code", { title: "trace id" }, job.trace_id) : "");
+    c.actions.querySelector(".retry").hidden = !RETRYABLE_STATES.has(job.state);
+    c.actions.querySelector(".cancel").hidden = FINAL_STATES.has(job.state);
+  }
+
+  connections(jobId) {
+    const count = this.transfers.has(jobId) ? this.transfers.get(jobId).connections : 0;
+    return count ? `${count} connection${count === 1 ? "" : "s"}` : "";
+  }
+
+  trim() {
+    for (let row = this.tbody.lastElementChild; row && this.rows.size > MAX_ROWS;) {
+      const previous = row.previousElementSibling;
+      if (FINAL_STATES.has(row.dataset.state)) {
+        this.rows.delete(row.dataset.jobId);
+        this.latest.delete(row.dataset.jobId);
+        row.remove();
+      }
+      row = previous;
+    }
+  }
+
+  updateEmpty() {
+    this.empty.hidden = this.rows.size > 0;
+  }
+}
+
+export class EventLog {
+  constructor(list) {
+    this.list = list;
+  }
+
+  replaceAll(entries) {
+    this.list.replaceChildren();
+    for (const entry of entries) this.add(entry);
+  }
+
+  add(entry) {
+    const item = el("li", { dataset: { level: entry.level || "info" } },
+      el("time", { datetime: entry.at || "" }, clock(entry.at)), " ",
+      el("span", { className: "source" }, entry.source || ""), " ",
+      el("span", { className: "message" }, entry.message || ""));
+    this.list.prepend(item);
+    while (this.list.children.length > MAX_EVENTS) this.list.lastElementChild.remove();
+  }
+}
+
+export function renderAuth(auth) {
+  const state = auth ? auth.state : "unknown";
+  setBadge("auth-state", state);
+  setText("auth-user", auth && auth.user ? (auth.email && auth.email !== auth.user ? `${auth.user} <${auth.email}>`
+    : auth.user) : "");
+  setText("auth-expiry", auth && auth.expires_at ? dateTime(auth.expires_at) : "");
+  setText("auth-message", auth ? auth.message : "");
+  const connected = state === "connected";
+  document.getElementById("auth-connect").hidden = connected;
+  document.getElementById("auth-connect").textContent = state === "reconnect_needed" ? "Reconnect" : "Connect";
+  document.getElementById("auth-disconnect").hidden = !connected;
+  document.getElementById("reconnect-banner").hidden = state !== "reconnect_needed";
+  document.getElementById("reconnect-message").textContent = auth && state === "reconnect_needed" ? auth.message : "";
+}
+
+export function renderTunnel(tunnel) {
+  setText("tunnel-mode", tunnel && tunnel.mode);
+  setBadge("tunnel-state", tunnel && tunnel.state);
+  setText("tunnel-url", tunnel && tunnel.url);
+  setText("tunnel-restarts", tunnel ? tunnel.restarts : "");
+  setText("tunnel-message", tunnel && tunnel.message);
+}
+
+export function renderTotals(totals) {
+  if (!totals) return;
+  setText("totals-delivered", `${totals.files_delivered} files, ${bytes(totals.bytes_delivered)}`);
+  setText("totals-seen", totals.files_seen);
+  const counts = Object.entries(totals.jobs_by_state || {}).filter(([, n]) => n > 0);
+  setText("totals-jobs", counts.map(([state, n]) => `${n} ${state}`).join(", ") || "none");
+  setText("totals-root", totals.watch_root);
+}
+
+export function renderServices(services) {
+  const list = document.getElementById("services");
+  list.replaceChildren(...Object.entries(services || {}).map(([name, up]) =>
+    el("li", { className: "service", dataset: { service: name, up: String(up) }, title: up ? "connected" : "unreachable" },
+      name)));
+}
+
+export function renderConnection(state, waitMs) {
+  const indicator = document.getElementById("connection");
+  indicator.dataset.state = state;
+  const texts = {
+    connecting: "connecting…",
+    live: "live",
+    reconnecting: `disconnected — reconnecting in ${Math.max(1, Math.round((waitMs || 0) / 1000))} s`,
+    "signed-out": "signed out",
+  };
+  indicator.textContent = texts[state] || state;
+}

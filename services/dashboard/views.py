@@ -1,0 +1,65 @@
+"""The JSON shapes the dashboard sends (SSE and REST), made from the services' messages."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from postflow.clients import enum_name
+from postflow.v1 import auth_pb2, streamer_pb2, watcher_pb2
+
+
+def timestamp(message, name: str) -> str | None:
+    value: Timestamp = getattr(message, name)
+    return value.ToJsonString() if message.HasField(name) else None
+
+
+def auth_view(status: auth_pb2.AuthStatus) -> dict:
+    return {
+        "state": enum_name(auth_pb2.AuthState, status.state, "AUTH_STATE_"),
+        "grant": enum_name(auth_pb2.GrantKind, status.grant, "GRANT_KIND_"),
+        "user": status.user_name or status.user_email,
+        "email": status.user_email,
+        "account_id": status.account_id,
+        "expires_at": timestamp(status, "access_expires_at"),
+        "connected_at": timestamp(status, "connected_at"),
+        "last_refresh_at": timestamp(status, "last_refresh_at"),
+        "refresh_count": status.refresh_count,
+        "message": status.message,
+    }
+
+
+def tunnel_view(tunnel: streamer_pb2.TunnelStatus) -> dict:
+    return {
+        "mode": enum_name(streamer_pb2.TunnelMode, tunnel.mode, "TUNNEL_MODE_"),
+        "state": enum_name(streamer_pb2.TunnelState, tunnel.state, "TUNNEL_STATE_"),
+        "url": tunnel.public_url,
+        "restarts": tunnel.restarts,
+        "message": tunnel.message,
+        "since": timestamp(tunnel, "since"),
+    }
+
+
+def transfer_view(transfer: streamer_pb2.TransferProgress) -> dict:
+    return {
+        "ticket_id": transfer.ticket_id,
+        "job_id": transfer.job_id,
+        "path": transfer.path,
+        "kind": enum_name(streamer_pb2.TransferKind, transfer.kind, "TRANSFER_KIND_"),
+        "phase": enum_name(streamer_pb2.TransferPhase, transfer.phase, "TRANSFER_PHASE_"),
+        "size": transfer.size,
+        "bytes_done": transfer.bytes_done,
+        "rate_bps": transfer.rate_bps,
+        "connections": transfer.active_connections,
+        "error": transfer.error,
+    }
+
+
+def totals_view(stats: watcher_pb2.Stats) -> dict:
+    return {
+        "jobs_by_state": dict(stats.jobs_by_state),
+        "bytes_delivered": stats.bytes_delivered,
+        "files_delivered": stats.files_delivered,
+        "files_seen": stats.files_seen,
+        "last_scan_at": timestamp(stats, "last_scan_at"),
+        "watch_root": stats.watch_root,
+    }

@@ -1,0 +1,38 @@
+import httpx
+import pytest
+
+from postflow.service import Runtime
+from services.dashboard.server import build_service
+from tests.dashboard.fakes import FakeServices
+
+
+@pytest.fixture
+async def fakes():
+    services = FakeServices()
+    await services.start()
+    try:
+        yield services
+    finally:
+        await services.stop()
+
+
+@pytest.fixture
+async def dashboard(fakes):
+    service = build_service(Runtime(fakes.config), http_address="127.0.0.1:0", ping_s=0.5)
+    await service.start()
+    fakes.auth.redirect_uri = f"http://127.0.0.1:{service.http_port}/auth/callback"
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+@pytest.fixture
+async def http(dashboard):
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dashboard.http_port}", timeout=10) as client:
+        await client.get("/")  # the page sets the CSRF cookie, as a browser would get it
+        yield client
+
+
+def csrf(client: httpx.AsyncClient) -> dict[str, str]:
+    return {"x-csrf-token": client.cookies["postflow_csrf"]}

@@ -1,0 +1,107 @@
+"""The hub against the fake services over real gRPC: state, typed events, restarts."""
+
+import contextlib
+
+from postflow.clients import Clients
+from postflow.v1 import auth_pb2, common_pb2, streamer_pb2
+from services.dashboard.hub import Hub
+from tests.dashboard.fakes import FakeWatcher
+from tests.support import wait_for
+
+
+@contextlib.asynccontextmanager
+async def running_hub(fakes, **options):
+    async with Clients(fakes.config) as clients:
+        hub = Hub(clients, backoff=(0.1, 0.5), **options)
+        await hub.start()
+        try:
+            await wait_for(lambda: all(hub.services.values()), message="hub connected to all three")
+            yield hub
+        finally:
+            await hub.stop()
+
+
+def messages(hub) -> list[str]:
+    return [entry["message"] for entry in hub.recent]
+
+
+async def test_hub_folds_the_three_services_into_one_state(fakes):
+    job = fakes.watcher.add_job("SQ01/a.mov")
+    async with running_hub(fakes) as hub:
+        await wait_for(lambda: job.id in hub.jobs, message="snapshot job")
+        assert hub.tunnel["state"] == "up" and hub.tunnel["mode"] == "quick"
+        assert hub.auth["state"] == "disconnected"
+        await wait_for(lambda: hub.totals and hub.totals["files_seen"] == 1, message="totals")
+
+        fakes.watcher.finish(job.id)
+        fakes.auth.set_status(state=auth_pb2.AUTH_STATE_RECONNECT_NEEDED, message="invalid_grant")
+        fakes.streamer.set_tunnel(public_url="https://new-url.trycloudflare.com", restarts=2)
+        await wait_for(lambda: hub.jobs[job.id]["state"] == "done", message="done")
+        await wait_for(lambda: hub.totals["files_delivered"] == 1, message="totals refreshed after the change")
+        await wait_for(lambda: hub.auth["state"] == "reconnect_needed", message="auth state")
+        await wait_for(lambda: hub.tunnel["restarts"] == 2, message="tunnel restarts")
+        log = messages(hub)
+        assert "SQ01/a.mov: done" in log
+        assert "Frame.io needs reconnecting: invalid_grant" in log
+        assert "tunnel (quick) up https://new-url.trycloudflare.com" in log
+        levels = {entry["message"]: entry["level"] for entry in hub.recent}
+        assert levels["Frame.io needs reconnecting: invalid_grant"] == "error"
+
+
+async def test_transfers_are_tracked_while_active_and_logged_when_they_end(fakes):
+    async with running_hub(fakes) as hub:
+        for done in (10, 20, 30):
+            fakes.streamer.transfer(ticket_id="t1", job_id="j1", path="a.mov", kind=streamer_pb2.TRANSFER_KIND_PULL,
+                                    phase=streamer_pb2.TRANSFER_PHASE_ACTIVE, size=100, bytes_done=done,
+                                    active_connections=3)
+        await wait_for(lambda: hub.transfers.get("t1", {}).get("bytes_done") == 30, message="latest transfer state")
+        assert hub.transfers["t1"]["connections"] == 3
+        fakes.streamer.transfer(ticket_id="t1", job_id="j1", path="a.mov", kind=streamer_pb2.TRANSFER_KIND_PULL,
+                                phase=streamer_pb2.TRANSFER_PHASE_COMPLETE, size=100, bytes_done=100)
+        await wait_for(lambda: "t1" not in hub.transfers, message="finished transfer forgotten")
+        assert "a.mov: pull complete (100 bytes)" in messages(hub)
+
+
+async def test_watcher_restart_is_followed_by_a_resume_from_the_last_sequence(fakes):
+    job = fakes.watcher.add_job("restart.mov")
+    async with running_hub(fakes) as hub:
+        await wait_for(lambda: job.id in hub.jobs, message="job known")
+        resumed_from = fakes.watcher.seq
+        await fakes.stop("watcher")
+        await wait_for(lambda: not hub.services["watcher"], message="watcher seen as down")
+        fakes.watcher.update(job.id, state=common_pb2.JOB_STATE_UPLOADING)
+        fakes.watcher.finish(job.id)
+        await fakes.start("watcher")
+        await wait_for(lambda: hub.services["watcher"], timeout=15, message="watcher reconnected")
+        await wait_for(lambda: hub.jobs[job.id]["state"] == "done", message="missed events replayed")
+        assert fakes.watcher.watch_requests[-1] == resumed_from
+        log = messages(hub)
+        assert any(m.startswith("watcher unreachable") for m in log)
+        assert "restart.mov: done" in log
+
+
+async def test_a_watcher_that_lost_its_history_sends_a_snapshot_that_replaces_the_jobs(fakes):
+    gone = fakes.watcher.add_job("gone.mov")
+    fakes.watcher.update(gone.id, state=common_pb2.JOB_STATE_UPLOADING)
+    async with running_hub(fakes) as hub:
+        await wait_for(lambda: gone.id in hub.jobs, message="job known")
+        subscriber, _ = hub.fanout.subscribe("", hub.snapshot)
+        await fakes.stop("watcher")
+        fakes.watcher = FakeWatcher()  # a fresh ledger: sequence numbers start again
+        kept = fakes.watcher.add_job("kept.mov")
+        await fakes.start("watcher")
+        await wait_for(lambda: set(hub.jobs) == {kept.id}, timeout=15, message="jobs replaced by the snapshot")
+        while (event := await subscriber.next()).type != "snapshot":
+            pass
+        assert b"kept.mov" in event.frame and b"gone.mov" not in event.frame
+
+
+async def test_live_job_view_is_bounded_and_keeps_unfinished_jobs(fakes):
+    async with running_hub(fakes, max_jobs=5) as hub:
+        active = fakes.watcher.add_job("active.mov")
+        finished = [fakes.watcher.finish(fakes.watcher.add_job(f"old-{n}.mov").id) for n in range(8)]
+        await wait_for(lambda: finished[-1].id in hub.jobs and hub.jobs[finished[-1].id]["state"] == "done",
+                       message="all events seen")
+        assert len(hub.jobs) == 5
+        assert active.id in hub.jobs, "unfinished jobs are never evicted before finished ones"
+        assert finished[0].id not in hub.jobs
