@@ -1,0 +1,18 @@
+"""Frame.io v4 + Adobe IMS emulator, for `postflow demo` and every test that would otherwise
+need the real services (DESIGN §5.3). Same paths, bodies, status codes, rate limits and
+token behaviour as Frame.io v4 and IMS, as far as they are known; the official SDK's models
+are the reference for every response shape.
+
+Run it: `postflow emulator [--host H] [--port P] [--access-token-ttl S] [--no-rate-limits]`
+or `python -m postflow.emulator` (default 127.0.0.1:8790), or in-process:
+
+    async with running_emulator(EmulatorOptions(...)) as emulator:   # postflow.emulator.server
+        emulator.url, emulator.port, emulator.state.seeded()
+
+One base URL serves everything (use it as both `api_base_url` and `ims_base_url`):
+- `/ims/authorize/v2`, `/ims/token/v3`, `/ims/revoke`: IMS (ims.py);
+- `/v4/...`: Frame.io (frameio_api.py);
+- `/_s3/frameio-uploads/<file id>?partNumber=…`: where local-upload part URLs point (s3.py);
+- `/_emulator/state|files|tokens|faults|reset`: the emulator's own endpoints (extras.py,
+  fault JSON in faults.py).
+"""

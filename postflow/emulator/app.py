@@ -1,0 +1,90 @@
+"""The emulator as one Starlette app: Adobe IMS under `/ims`, Frame.io v4 under `/v4`, the
+S3-like part endpoint under `/_s3`, and the emulator's own `/_emulator` endpoints. All state
+lives in one `EmulatorState` (at `app.state.emulator`), none in modules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from postflow.emulator.extras import extra_routes
+from postflow.emulator.faults import FaultMiddleware, Faults
+from postflow.emulator.frameio_api import frameio_routes
+from postflow.emulator.ims import ims_routes
+from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.puller import Puller
+from postflow.emulator.ratelimit import RateLimiter
+from postflow.emulator.responses import error_for_path
+from postflow.emulator.s3 import PartUploads
+from postflow.emulator.store import Store
+from postflow.emulator.tokens import TokenRegistry
+
+
+@dataclass
+class EmulatorState:
+    options: EmulatorOptions
+    store: Store
+    tokens: TokenRegistry
+    faults: Faults
+    limiter: RateLimiter
+    puller: Puller
+    parts: PartUploads
+
+    @property
+    def rate_limits_enabled(self) -> bool:
+        return self.options.rate_limits if self.faults.rate_limits is None else self.faults.rate_limits
+
+    def seeded(self) -> dict:
+        """The ids a client needs to start: account, workspace, project, root folder, user, client id."""
+        return {**self.store.seed.describe(), "client_id": self.options.client_id}
+
+    async def reset(self) -> None:
+        """Forgets files, folders, tokens, faults and rate-limit counts; the seeded ids stay."""
+        await self.puller.aclose()
+        self.store.clear()
+        self.tokens.clear()
+        self.faults.clear()
+        self.limiter.clear()
+
+
+def puller_client(options: EmulatorOptions) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(options.pull_timeout_s, connect=10.0), follow_redirects=True,
+                             trust_env=False, limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    return error_for_path(request.url.path, exc.status_code, exc.detail)
+
+
+def build_app(options: EmulatorOptions | None = None, http: httpx.AsyncClient | None = None) -> Starlette:
+    """The emulator app. `http` is the puller's client; without one the app makes its own and
+    closes it at shutdown. Pulls still running at shutdown are cancelled."""
+    options = options or EmulatorOptions()
+    pull_http = http or puller_client(options)
+    store = Store(options)
+    faults = Faults()
+    state = EmulatorState(options, store, TokenRegistry(), faults, RateLimiter(),
+                          Puller(pull_http, options, faults, store), PartUploads(options, store))
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await state.puller.aclose()
+            if http is None:
+                await pull_http.aclose()
+
+    app = Starlette(routes=[*ims_routes(), *frameio_routes(), *state.parts.routes(), *extra_routes()],
+                    middleware=[Middleware(FaultMiddleware, faults=faults)],
+                    exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    app.state.emulator = state
+    return app

@@ -1,0 +1,84 @@
+"""The emulator's own endpoints under `/_emulator` (not Frame.io; DESIGN §5.3): what was
+seeded, every file and how its bytes arrived, every token issued, and fault injection."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from postflow.emulator.resources import iso
+from postflow.emulator.store import File, Store, VersionStack
+
+if TYPE_CHECKING:
+    from postflow.emulator.app import EmulatorState
+
+
+def file_report(store: Store, file: File) -> dict:
+    upload = file.upload
+    stack = store.assets.get(file.parent_id or "")
+    if upload.pull is not None:
+        received = upload.pull.bytes
+    else:
+        received = sum(part.size for part in upload.parts if part.state == "stored")
+    return {
+        "id": file.id, "name": file.name, "folder_path": store.folder_path(file), "parent_id": file.parent_id,
+        "version_stack_id": stack.id if isinstance(stack, VersionStack) else None,
+        "size": file.file_size, "media_type": file.media_type,
+        "status": file.status(store.options.transcode_delay_s), "method": upload.method,
+        "bytes_received": received, "sha256": upload.sha256,
+        "upload_complete": upload.completed_at is not None, "upload_failed": upload.failed_at is not None,
+        "failure_reason": upload.failure_reason, "created_at": iso(file.created_at),
+        "upload_completed_at": iso(upload.completed_at) if upload.completed_at is not None else None,
+        "pull": upload.pull.describe() if upload.pull is not None else None,
+        "parts": {"count": len(upload.parts), "stored": sum(p.state == "stored" for p in upload.parts)}
+        if upload.parts else None,
+    }
+
+
+async def state(request: Request) -> Response:
+    return JSONResponse(request.app.state.emulator.seeded())
+
+
+async def files(request: Request) -> Response:
+    store = request.app.state.emulator.store
+    return JSONResponse({"files": [file_report(store, file) for file in sorted(store.files(), key=lambda f: f.seq)]})
+
+
+async def tokens(request: Request) -> Response:
+    return JSONResponse({"tokens": request.app.state.emulator.tokens.describe()})
+
+
+async def faults(request: Request) -> Response:
+    emulator: EmulatorState = request.app.state.emulator
+    if request.method == "DELETE":
+        emulator.faults.clear()
+    elif request.method == "POST":
+        try:
+            spec = json.loads(await request.body())
+            if not isinstance(spec, dict):
+                raise ValueError("the body must be a JSON object of faults")
+            emulator.faults.apply(spec)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if spec.get("expire_access_tokens"):
+            emulator.tokens.expire_access_tokens()
+    return JSONResponse(emulator.faults.describe())
+
+
+async def reset(request: Request) -> Response:
+    await request.app.state.emulator.reset()
+    return JSONResponse(request.app.state.emulator.seeded())
+
+
+def extra_routes() -> list[Route]:
+    return [
+        Route("/_emulator/state", state, methods=["GET"]),
+        Route("/_emulator/files", files, methods=["GET"]),
+        Route("/_emulator/tokens", tokens, methods=["GET"]),
+        Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_emulator/reset", reset, methods=["POST"]),
+    ]

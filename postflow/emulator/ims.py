@@ -1,0 +1,187 @@
+"""Adobe IMS, the OAuth 2.0 server in front of Frame.io v4: authorize (v2), token (v3) and
+revoke, for the one configured client (by default the development client `postflow-dev`).
+
+Choices where IMS and its docs differ from what a loopback demo can do, or say nothing:
+- real IMS only redirects to HTTPS URIs matching the credential's pattern; here any HTTPS
+  URI is accepted, and plain HTTP too when the host is loopback (localhost, 127.0.0.1, ::1);
+- the authorize page approves at once as the seeded user (no login form);
+- a refresh token is issued only when the scope holds `offline_access`, as with IMS;
+  an `id_token` (HS256, keyed with the client secret) only when it holds `openid`;
+- every refresh rotates: a new refresh token comes back and the used one is refused
+  (`invalid_grant`) unless the `reject_refresh_token_reuse` fault is off;
+- `client_credentials` tokens act as the seeded user (IMS would use a technical account).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.responses import ImsError, ims_error
+from postflow.emulator.store import User
+from postflow.emulator.tokens import ACCESS, REFRESH
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+MAX_STATE = 4096
+PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+S2S_SCOPE = "openid AdobeID frame.s2s.all"
+
+
+def redirect_uri_allowed(uri: str) -> bool:
+    parts = urlsplit(uri)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
+
+
+def with_query(uri: str, **params: str | None) -> str:
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True) + [(k, v) for k, v in params.items() if v is not None]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The form-encoded body (RFC 6749 requires application/x-www-form-urlencoded)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        raise ImsError("invalid_request", "the body must be application/x-www-form-urlencoded")
+    return dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))
+
+
+async def authorize(request: Request) -> Response:
+    emulator = request.app.state.emulator
+    query = request.query_params
+    redirect_uri = query.get("redirect_uri", "")
+    if query.get("client_id") != emulator.options.client_id:
+        return ims_error("invalid_client", "unknown client_id")
+    if not redirect_uri_allowed(redirect_uri):
+        return ims_error("invalid_request", "redirect_uri must be https (or http on a loopback host)")
+    state = query.get("state")
+
+    def refuse(error: str, description: str) -> Response:
+        return RedirectResponse(with_query(redirect_uri, error=error, error_description=description,
+                                           state=state), status_code=302)
+
+    if query.get("response_type") != "code":
+        return refuse("unsupported_response_type", "response_type must be code")
+    if state is not None and len(state) > MAX_STATE:
+        return refuse("invalid_request", f"state is longer than {MAX_STATE} characters")
+    challenge, method = query.get("code_challenge"), query.get("code_challenge_method")
+    if challenge is not None and method != "S256":
+        return refuse("invalid_request", "code_challenge_method must be S256")
+    if challenge is not None and not PKCE_CHALLENGE.match(challenge):
+        return refuse("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)")
+    if challenge is None and method is not None:
+        return refuse("invalid_request", "code_challenge_method without code_challenge")
+    code = emulator.tokens.issue_code(emulator.options.client_id, redirect_uri, query.get("scope", ""),
+                                      emulator.store.seed.user.id, challenge, emulator.options.auth_code_ttl_s)
+    return RedirectResponse(with_query(redirect_uri, code=code.value, state=state), status_code=302)
+
+
+def authenticate_client(request: Request, form: dict[str, str], options: EmulatorOptions) -> str:
+    """The client id, authenticated by HTTP Basic or by client_id/client_secret in the body."""
+    header = request.headers.get("authorization", "")
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    if header[:6].lower() == "basic ":
+        if secret is not None:
+            raise ImsError("invalid_request", "use one client authentication method, not two")
+        try:
+            basic_id, _, secret = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+        except ValueError:
+            raise ImsError("invalid_client", "malformed Basic credentials", 401) from None
+        basic_id, secret = unquote(basic_id), unquote(secret)
+        if client_id is not None and client_id != basic_id:
+            raise ImsError("invalid_client", "client_id differs from the Basic credentials", 401)
+        client_id = basic_id
+    if client_id != options.client_id or not hmac.compare_digest(str(secret or "").encode(),
+                                                                options.client_secret.encode()):
+        raise ImsError("invalid_client", "client authentication failed", 401)
+    return client_id
+
+
+def id_token(issuer: str, client_id: str, user: User, secret: str, ttl_s: int) -> str:
+    def part(data: dict) -> bytes:
+        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).rstrip(b"=")
+
+    now = int(time.time())
+    signing_input = part({"alg": "HS256", "typ": "JWT"}) + b"." + part(
+        {"iss": issuer, "sub": user.id, "aud": client_id, "iat": now, "exp": now + ttl_s, "email": user.email,
+         "name": user.name})
+    signature = base64.urlsafe_b64encode(hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()).rstrip(b"=")
+    return (signing_input + b"." + signature).decode()
+
+
+def issue_tokens(request: Request, client_id: str, scope: str, grant_type: str, grant_id: str) -> JSONResponse:
+    emulator = request.app.state.emulator
+    options = emulator.options
+    user = emulator.store.seed.user
+    ttl = emulator.faults.access_token_ttl_s or options.access_token_ttl_s
+    access = emulator.tokens.issue(ACCESS, client_id, user.id, scope, grant_type, grant_id, ttl)
+    body: dict = {"access_token": access.value, "token_type": "bearer", "expires_in": ttl}
+    scopes = scope.split()
+    if grant_type != "client_credentials" and "offline_access" in scopes:
+        refresh = emulator.tokens.issue(REFRESH, client_id, user.id, scope, grant_type, grant_id,
+                                        options.refresh_token_ttl_s)
+        body["refresh_token"] = refresh.value
+    if "openid" in scopes:
+        body["id_token"] = id_token(f"{str(request.base_url).rstrip('/')}/ims", client_id, user,
+                                    options.client_secret, ttl)
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+async def token(request: Request) -> Response:
+    emulator = request.app.state.emulator
+    try:
+        form = await read_form(request)
+        client_id = authenticate_client(request, form, emulator.options)
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            code = emulator.tokens.redeem_code(form.get("code", ""), client_id, form.get("redirect_uri"),
+                                               form.get("code_verifier"))
+            return issue_tokens(request, client_id, code.scope, grant_type, secrets.token_hex(8))
+        if grant_type == "refresh_token":
+            used = emulator.tokens.rotate(form.get("refresh_token", ""), client_id,
+                                          emulator.faults.rejects_refresh_reuse)
+            asked = form.get("scope")
+            if asked is not None and not set(asked.split()) <= set(used.scope.split()):
+                raise ImsError("invalid_scope", "scope exceeds the one originally granted")
+            return issue_tokens(request, client_id, used.scope, grant_type, used.grant_id)
+        if grant_type == "client_credentials":
+            return issue_tokens(request, client_id, form.get("scope") or S2S_SCOPE, grant_type,
+                                secrets.token_hex(8))
+        raise ImsError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+    except ImsError as exc:
+        headers = {"WWW-Authenticate": 'Basic realm="ims"'} if exc.status == 401 else None
+        return ims_error(exc.error, exc.description, exc.status, headers)
+
+
+async def revoke(request: Request) -> Response:
+    emulator = request.app.state.emulator
+    try:
+        form = await read_form(request)
+        client_id = authenticate_client(request, form, emulator.options)
+    except ImsError as exc:
+        return ims_error(exc.error, exc.description, exc.status)
+    value = form.get("token")
+    if not value:
+        return ims_error("invalid_request", "token is required")
+    emulator.tokens.revoke(value, client_id)
+    return Response(status_code=200)
+
+
+def ims_routes() -> list[Route]:
+    return [
+        Route("/ims/authorize/v2", authorize, methods=["GET"]),
+        Route("/ims/token/v3", token, methods=["POST"]),
+        Route("/ims/revoke", revoke, methods=["POST"]),
+    ]

@@ -1,0 +1,49 @@
+"""What an emulator instance can be told at start: its OAuth client, token lifetimes, rate
+limits, how the remote-upload puller fetches, and local-upload part sizes. Faults injected
+at run time (`/_emulator/faults`) override some of these per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MIB = 1024 * 1024
+DEV_CLIENT_ID = "postflow-dev"
+DEV_CLIENT_SECRET = "postflow-dev-secret"
+PULL_STRATEGIES = ("single", "ranges")
+
+
+@dataclass(frozen=True)
+class PullStrategy:
+    """`single`: one plain GET; `ranges`: `parallelism` concurrent Range GETs of `chunk_size`."""
+
+    mode: str = "ranges"
+    chunk_size: int = 8 * MIB
+    parallelism: int = 4
+
+    def __post_init__(self) -> None:
+        if self.mode not in PULL_STRATEGIES:
+            raise ValueError(f"pull strategy mode must be one of {PULL_STRATEGIES}, not {self.mode!r}")
+        if self.chunk_size < 1 or self.parallelism < 1:
+            raise ValueError("pull strategy chunk_size and parallelism must be at least 1")
+
+
+@dataclass(frozen=True)
+class EmulatorOptions:
+    client_id: str = DEV_CLIENT_ID
+    client_secret: str = DEV_CLIENT_SECRET
+    access_token_ttl_s: int = 86399
+    refresh_token_ttl_s: int = 14 * 86400
+    auth_code_ttl_s: int = 300
+    rate_limits: bool = True
+    pull: PullStrategy = field(default_factory=PullStrategy)
+    pull_attempts: int = 3  # per range (or per file for a single GET), resuming where it stopped
+    pull_timeout_s: float = 30.0
+    pull_user_agent: str = "Frame.io-RemoteUpload/4 (PostFlow emulator)"
+    remote_upload_max_bytes: int = 50 * 1000**3
+    local_upload_max_bytes: int = 5 * 1024**4
+    upload_part_size: int = 16 * MIB
+    upload_url_ttl_s: int = 86400
+    s3_reorder_buffer_bytes: int = 64 * MIB  # parts that arrive ahead of their turn wait here
+    s3_part_wait_s: float = 60.0  # an early part with no room waits this long, then 503 SlowDown
+    transcode_delay_s: float = 1.0
+    web_url: str = "https://next.frame.io"

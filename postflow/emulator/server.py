@@ -1,0 +1,138 @@
+"""Running the emulator: `running_emulator()` in-process (tests of other components),
+`serve()` until SIGINT/SIGTERM, and `main()` behind `postflow emulator` and
+`python -m postflow.emulator`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from postflow.emulator.app import EmulatorState, build_app
+from postflow.emulator.options import EmulatorOptions
+from postflow.logging import setup_logging
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8790
+GRACEFUL_SHUTDOWN_S = 5
+
+
+@dataclass(frozen=True)
+class EmulatorHandle:
+    url: str  # e.g. "http://127.0.0.1:43123": the Frame.io API base and the IMS base alike
+    port: int
+    state: EmulatorState
+    server_task: asyncio.Task  # done once the server has stopped
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: whoever runs the emulator decides about signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # protocol says TCP, and without it every response waits ~40 ms for a delayed ACK.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def base_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+@contextlib.asynccontextmanager
+async def running_emulator(options: EmulatorOptions | None = None, host: str = DEFAULT_HOST,
+                           port: int = 0) -> AsyncIterator[EmulatorHandle]:
+    """Runs an emulator in this event loop until the block exits; port 0 picks a free port."""
+    sock = listening_socket(host, port)
+    app = build_app(options)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="emulator")
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise RuntimeError("the emulator stopped while starting")
+            await asyncio.sleep(0.01)
+        real_port = server.servers[0].sockets[0].getsockname()[1]
+        yield EmulatorHandle(base_url(host, real_port), real_port, app.state.emulator, task)
+    finally:
+        server.should_exit = True
+        if not task.done():
+            await task
+        sock.close()
+
+
+async def serve(host: str, port: int, options: EmulatorOptions | None = None,
+                ready: Callable[[EmulatorHandle], None] | None = None) -> None:
+    """Runs the emulator until SIGINT or SIGTERM; `ready(handle)` is called once it listens."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running_emulator(options, host, port) as handle:
+            if ready is not None:
+                ready(handle)
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({stopping, handle.server_task}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def print_banner(handle: EmulatorHandle) -> None:
+    seeded = handle.state.seeded()
+    print(f"Frame.io v4 + Adobe IMS emulator at {handle.url}\n"
+          f"  OAuth client_id: {seeded['client_id']}\n"
+          f"  account_id:      {seeded['account_id']}\n"
+          f"  workspace_id:    {seeded['workspace_id']}\n"
+          f"  project_id:      {seeded['project_id']}\n"
+          f"  root_folder_id:  {seeded['root_folder_id']}", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="postflow emulator", description="Frame.io v4 + Adobe IMS emulator")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)")
+    parser.add_argument("--access-token-ttl", type=int, metavar="S", default=EmulatorOptions.access_token_ttl_s,
+                        help="access token lifetime in seconds (default %(default)s)")
+    parser.add_argument("--no-rate-limits", action="store_true", help="do not enforce Frame.io's rate limits")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.access_token_ttl < 1:
+        print("postflow emulator: --access-token-ttl must be at least 1", file=sys.stderr)
+        return 2
+    options = EmulatorOptions(access_token_ttl_s=args.access_token_ttl, rate_limits=not args.no_rate_limits)
+    setup_logging("emulator").add(options.client_secret)
+    try:
+        asyncio.run(serve(args.host, args.port, options, ready=print_banner))
+    except OSError as exc:
+        print(f"postflow emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0

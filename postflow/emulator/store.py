@@ -1,0 +1,274 @@
+"""The emulator's Frame.io state, in memory: the seeded user, account, workspace and project,
+the asset tree (folders, files, version stacks) and each file's upload record.
+
+Rules follow Frame.io v4 as far as it is documented; where it is not, the choice is noted:
+- names need not be unique among siblings (folders and files alike);
+- a version stack lists its files oldest first, the last one is the head and names the stack;
+- a file's `status` is `created` until every byte arrived, `uploaded` then, and `transcoded`
+  `transcode_delay_s` later (computed on read, no timers)."""
+
+from __future__ import annotations
+
+import itertools
+import mimetypes
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from postflow.emulator.digest import OrderedDigest
+from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.responses import ApiError
+
+MAX_STACK_FILES = 10  # when a stack is created; moving files into one has no documented cap
+EXTRA_MEDIA_TYPES = {".mxf": "application/mxf"}  # beyond Python's built-in table
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Seed:
+    """What exists before anyone calls: one user in one account, workspace and project."""
+
+    user: User
+    account_id: str
+    account_name: str
+    workspace_id: str
+    workspace_name: str
+    project_id: str
+    project_name: str
+    root_folder_id: str
+    created_at: float
+
+    @classmethod
+    def fresh(cls) -> Seed:
+        user = User(new_id(), "PostFlow Demo", "demo@postflow.invalid")
+        return cls(user, new_id(), "PostFlow Demo Account", new_id(), "PostFlow", new_id(), "PostFlow Deliveries",
+                   new_id(), time.time())
+
+    def describe(self) -> dict:
+        return {"account_id": self.account_id, "workspace_id": self.workspace_id, "project_id": self.project_id,
+                "root_folder_id": self.root_folder_id,
+                "user": {"id": self.user.id, "name": self.user.name, "email": self.user.email}}
+
+
+@dataclass
+class Asset:
+    id: str
+    name: str
+    parent_id: str | None
+    project_id: str
+    created_at: float
+    updated_at: float
+    seq: int  # creation order, the default listing order
+
+    type: ClassVar[str]
+
+
+@dataclass
+class Folder(Asset):
+    type = "folder"
+
+
+@dataclass
+class PullRecord:
+    """How the remote-upload puller fetched a file (HTTP requests it made, bytes it got)."""
+
+    strategy: str
+    chunk_size: int | None
+    parallelism: int
+    user_agent: str
+    requests: list[dict] = field(default_factory=list)
+    bytes: int = 0
+    retries: int = 0
+    disconnects: int = 0
+
+    def describe(self) -> dict:
+        ranges = [r["range"] for r in self.requests if r.get("range")]
+        return {"strategy": self.strategy, "chunk_size": self.chunk_size, "parallelism": self.parallelism,
+                "user_agent": self.user_agent, "requests": len(self.requests), "request_log": self.requests,
+                "ranges": ranges, "bytes": self.bytes, "retries": self.retries, "disconnects": self.disconnects}
+
+
+@dataclass
+class Part:
+    size: int
+    state: str = "pending"  # pending → receiving → stored
+    md5: str | None = None
+
+
+@dataclass
+class Upload:
+    """A file's bytes on their way in: by the puller (`remote`) or by part PUTs (`local`)."""
+
+    method: str
+    started_at: float
+    sha256: str | None = None
+    completed_at: float | None = None
+    failed_at: float | None = None
+    failure_reason: str | None = None
+    pull: PullRecord | None = None
+    upload_id: str = field(default_factory=new_id)
+    parts: list[Part] = field(default_factory=list)
+    digest: OrderedDigest | None = None
+
+
+@dataclass(kw_only=True)
+class File(Asset):
+    file_size: int
+    media_type: str | None
+    upload: Upload
+
+    type = "file"
+
+    def status(self, transcode_delay_s: float) -> str:
+        done = self.upload.completed_at
+        if done is None:
+            return "created"
+        return "transcoded" if time.time() >= done + transcode_delay_s else "uploaded"
+
+
+@dataclass(kw_only=True)
+class VersionStack(Asset):
+    file_ids: list[str]  # oldest first; the last is the head
+
+    type = "version_stack"
+
+
+class Store:
+    def __init__(self, options: EmulatorOptions) -> None:
+        self.options = options
+        self.seed = Seed.fresh()
+        self._seq = itertools.count()
+        self.assets: dict[str, Asset] = {}
+        # Python's built-in table only: the host's /etc/mime.types must not change answers.
+        self._media_types = mimetypes.MimeTypes()
+        for extension, media_type in EXTRA_MEDIA_TYPES.items():
+            self._media_types.add_type(media_type, extension)
+        self.clear()
+
+    def clear(self) -> None:
+        """Back to the seed: only the project's root folder."""
+        root = Folder(self.seed.root_folder_id, "root", None, self.seed.project_id, self.seed.created_at,
+                      self.seed.created_at, next(self._seq))
+        self.assets = {root.id: root}
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _get(self, kind: type[Asset], asset_id: str) -> Asset:
+        asset = self.assets.get(asset_id)
+        if not isinstance(asset, kind):
+            raise ApiError(404, f"{kind.type.replace('_', ' ').capitalize()} {asset_id} not found")
+        return asset
+
+    def folder(self, folder_id: str) -> Folder:
+        return self._get(Folder, folder_id)
+
+    def file(self, file_id: str) -> File:
+        return self._get(File, file_id)
+
+    def stack(self, stack_id: str) -> VersionStack:
+        return self._get(VersionStack, stack_id)
+
+    def children(self, parent_id: str) -> list[Asset]:
+        if isinstance(parent := self.assets.get(parent_id), VersionStack):
+            return [self.assets[file_id] for file_id in parent.file_ids]
+        return sorted((a for a in self.assets.values() if a.parent_id == parent_id), key=lambda a: a.seq)
+
+    def files(self) -> list[File]:
+        return [a for a in self.assets.values() if isinstance(a, File)]
+
+    def head(self, stack: VersionStack) -> File:
+        return self.file(stack.file_ids[-1])
+
+    def folder_path(self, asset: Asset) -> str:
+        """Slash-separated folder names from the project root down to `asset`'s folder."""
+        names: list[str] = []
+        parent = self.assets.get(asset.parent_id or "")
+        while parent is not None and parent.parent_id is not None:
+            if isinstance(parent, Folder):
+                names.append(parent.name)
+            parent = self.assets.get(parent.parent_id)
+        return "/".join(reversed(names))
+
+    def storage_usage(self) -> int:
+        return sum(f.file_size for f in self.files() if f.upload.completed_at is not None)
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def create_folder(self, parent: Folder, name: str) -> Folder:
+        now = time.time()
+        folder = Folder(new_id(), name, parent.id, parent.project_id, now, now, next(self._seq))
+        self.assets[folder.id] = folder
+        return folder
+
+    def create_file(self, parent: Folder, name: str, size: int, method: str) -> File:
+        now = time.time()
+        file = File(new_id(), name, parent.id, parent.project_id, now, now, next(self._seq), file_size=size,
+                    media_type=self._media_types.guess_type(name)[0], upload=Upload(method, now))
+        self.assets[file.id] = file
+        return file
+
+    def create_stack(self, folder: Folder, file_ids: list[str]) -> VersionStack:
+        if not 2 <= len(file_ids) <= MAX_STACK_FILES:
+            raise ApiError(422, f"file_ids must hold 2 to {MAX_STACK_FILES} file ids", "/data/file_ids")
+        if len(set(file_ids)) != len(file_ids):
+            raise ApiError(422, "file_ids must not repeat a file", "/data/file_ids")
+        files = [self.file(file_id) for file_id in file_ids]
+        for file in files:
+            if isinstance(self.assets.get(file.parent_id or ""), VersionStack):
+                raise ApiError(409, f"File {file.id} is already in version stack {file.parent_id}", "/data/file_ids")
+            if file.parent_id != folder.id:
+                raise ApiError(422, f"File {file.id} is not in folder {folder.id}", "/data/file_ids")
+        now = time.time()
+        stack = VersionStack(new_id(), files[-1].name, folder.id, folder.project_id, now, now, next(self._seq),
+                             file_ids=list(file_ids))
+        self.assets[stack.id] = stack
+        for file in files:
+            file.parent_id, file.updated_at = stack.id, now
+        return stack
+
+    def move_file(self, file: File, parent_id: str) -> None:
+        parent = self.assets.get(parent_id)
+        if not isinstance(parent, Folder | VersionStack):
+            raise ApiError(404, f"Folder or version stack {parent_id} not found")
+        if parent.project_id != file.project_id:
+            raise ApiError(422, "files move only within their project", "/data/parent_id")
+        if file.parent_id == parent.id and isinstance(parent, VersionStack):
+            raise ApiError(409, f"File {file.id} is already in version stack {parent.id}")
+        self._leave_stack(file)
+        now = time.time()
+        if isinstance(parent, VersionStack):
+            parent.file_ids.append(file.id)
+            parent.name, parent.updated_at = file.name, now
+        file.parent_id, file.updated_at = parent.id, now
+
+    def delete_file(self, file: File) -> None:
+        self._leave_stack(file)
+        del self.assets[file.id]
+
+    def _leave_stack(self, file: File) -> None:
+        stack = self.assets.get(file.parent_id or "")
+        if not isinstance(stack, VersionStack):
+            return
+        stack.file_ids.remove(file.id)
+        if stack.file_ids:
+            stack.name, stack.updated_at = self.head(stack).name, time.time()
+        else:
+            del self.assets[stack.id]
+
+    def complete_upload(self, file: File, sha256: str) -> None:
+        now = time.time()
+        file.upload.sha256, file.upload.completed_at, file.updated_at = sha256, now, now
+
+    def fail_upload(self, file: File, reason: str) -> None:
+        file.upload.failed_at, file.upload.failure_reason = time.time(), reason

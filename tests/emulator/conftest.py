@@ -1,0 +1,69 @@
+"""Fixtures for the emulator's tests: an in-process emulator on a free loopback port, an
+access token, the official SDK pointed at the emulator (recording every raw response so
+tests can validate bodies strictly against the SDK's models), and a local Range server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from frameio import AsyncFrameio
+
+from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.server import running_emulator
+from tests.emulator.helpers import Responses, client_credentials_token
+from tests.emulator.rangeserver import RangeServer
+from tests.support import write_media
+
+FAST = EmulatorOptions(transcode_delay_s=0.3)
+
+
+@pytest.fixture
+def options() -> EmulatorOptions:
+    return FAST
+
+
+@pytest.fixture
+async def emulator(options):
+    async with running_emulator(options) as handle:
+        yield handle
+
+
+@pytest.fixture
+async def token(emulator) -> str:
+    return await client_credentials_token(emulator.url)
+
+
+@pytest.fixture
+def responses() -> Responses:
+    return Responses()
+
+
+@pytest.fixture
+async def http(responses):
+    async with httpx.AsyncClient(timeout=20, event_hooks={"response": [responses]}) as client:
+        yield client
+
+
+@pytest.fixture
+def sdk(emulator, token, http) -> AsyncFrameio:
+    return AsyncFrameio(base_url=emulator.url, token=token, httpx_client=http)
+
+
+@pytest.fixture
+def seeded(emulator) -> dict:
+    return emulator.state.seeded()
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict:
+    """Small source files by name: {name: (path, sha256)}."""
+    root = tmp_path_factory.mktemp("media")
+    sizes = {"clip.mov": 3 * 1024 * 1024 + 123, "tiny.mp4": 1000, "odd.bin": 777_777}
+    return {name: (root / name, write_media(root / name, size, seed=index)) for index, (name, size)
+            in enumerate(sizes.items())}
+
+
+@pytest.fixture
+def source(media):
+    with RangeServer({f"/{name}": path for name, (path, _) in media.items()}) as server:
+        yield server

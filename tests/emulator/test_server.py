@@ -1,0 +1,86 @@
+"""Running the emulator: `python -m postflow.emulator` as a real process (ready fast, says
+where it is and what it seeded, stops cleanly on SIGTERM/SIGINT) and `running_emulator()`
+in-process."""
+
+import asyncio
+import signal
+import socket
+import sys
+import time
+
+import httpx
+import pytest
+
+from postflow.emulator.server import running_emulator
+from tests.emulator.helpers import client_credentials_token
+from tests.support import child_env, free_port
+
+BANNER_LINES = 6
+
+
+async def start(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "postflow.emulator", *args, env=child_env(), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def banner(process: asyncio.subprocess.Process) -> str:
+    lines = [await asyncio.wait_for(process.stdout.readline(), 10) for _ in range(BANNER_LINES)]
+    return "".join(line.decode() for line in lines)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+async def test_the_module_is_ready_within_two_seconds_and_stops_cleanly(stop_signal):
+    port = free_port()
+    started = time.monotonic()
+    process = await start("--port", str(port), "--access-token-ttl", "5", "--no-rate-limits")
+    try:
+        text = await banner(process)
+        ready_s = time.monotonic() - started
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient() as http:
+            seeded = (await http.get(f"{url}/_emulator/state")).json()
+            token = (await http.post(f"{url}/ims/token/v3", data={
+                "grant_type": "client_credentials", "client_id": "postflow-dev",
+                "client_secret": "postflow-dev-secret"})).json()
+            folders = f"{url}/v4/accounts/{seeded['account_id']}/folders/{seeded['root_folder_id']}/folders"
+            created = [await http.post(folders, json={"data": {"name": "f"}},
+                                       headers={"Authorization": f"Bearer {token['access_token']}"}) for _ in range(5)]
+        assert ready_s < 2.0, f"ready after {ready_s:.2f}s"
+        assert url in text and "postflow-dev" in text and "postflow-dev-secret" not in text
+        for key in ("account_id", "workspace_id", "project_id", "root_folder_id"):
+            assert seeded[key] in text, key
+        assert token["expires_in"] == 5, "--access-token-ttl"
+        assert [r.status_code for r in created] == [201] * 5, "--no-rate-limits"
+        process.send_signal(stop_signal)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the port is released"
+
+
+async def test_a_busy_port_is_reported_and_exits_1():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        process = await start("--port", str(busy.getsockname()[1]))
+        _, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 1 and b"cannot listen" in err
+
+
+async def test_running_emulator_in_process_reports_its_real_port():
+    async with running_emulator() as handle:
+        assert handle.port > 0 and handle.url == f"http://127.0.0.1:{handle.port}"
+        assert await client_credentials_token(handle.url)
+        assert len(handle.state.tokens.describe()) == 1
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{handle.url}/_emulator/state")).json() == handle.state.seeded()
+            reset = await http.post(f"{handle.url}/_emulator/reset")
+        assert reset.json()["account_id"] == handle.state.store.seed.account_id
+        assert handle.state.tokens.describe() == []
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient() as http:
+            await http.get(f"{handle.url}/_emulator/state")
