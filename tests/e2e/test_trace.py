@@ -33,6 +33,10 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+async def completed(stack) -> list[dict]:
+    return [f for f in await stack.emulator_files() if f.get("upload_complete")]
+
+
 async def test_one_trace_per_upload_across_services(tmp_path):
     collector = Collector()
     server = grpc.aio.server()
@@ -58,9 +62,17 @@ async def test_one_trace_per_upload_across_services(tmp_path):
                 return (trace_id, spans) if {"postflow-watcher", "postflow-auth", "postflow-streamer"} <= services \
                     and pulls else None
 
-            trace_id, spans = await wait_for(upload_trace, timeout=120, interval=0.5, message="upload trace")
-            files = await stack.emulator_files()
-            assert [f["name"] for f in files if f.get("upload_complete")] == ["shot.mov"]
+            trace_id, _ = await wait_for(upload_trace, timeout=120, interval=0.5, message="upload trace")
+            files = await wait_for(lambda: completed(stack), timeout=60, message="upload complete")
+            assert [f["name"] for f in files] == ["shot.mov"]
+
+            def whole_trace():
+                """Spans export when they end: wait until every parent of the trace has arrived."""
+                spans = [s for s in collector.spans if s["trace_id"] == trace_id]
+                ids = {s["span_id"] for s in spans}
+                return spans if all(s["parent"] in ids for s in spans if s["parent"]) else None
+
+            spans = await wait_for(whole_trace, timeout=30, interval=0.3, message="every span of the trace")
     finally:
         await server.stop(0)
 
