@@ -282,6 +282,10 @@ def validate(config: Config) -> None:
     for key in ("max_concurrent", "max_attempts"):
         if getattr(watch, key) < 1:
             raise ConfigError(f"watch.{key}: must be at least 1")
+    if config.auth.refresh_margin_s < 0:
+        raise ConfigError("auth.refresh_margin_s: must be 0 or more")
+    if config.auth.login_ttl_s <= 0:
+        raise ConfigError("auth.login_ttl_s: must be greater than 0")
     if transfer.part_concurrency < 1:
         raise ConfigError("transfer.part_concurrency: must be at least 1")
     if config.streamer.ticket_ttl_s < 1:

@@ -55,6 +55,8 @@ def test_secrets_from_files_in_json_and_env(tmp_path):
     ({"streamer": {"tunnel": {"mode": "named"}}}, {}, "streamer.tunnel.public_base_url"),
     ({"streamer": {"tunnel": {"mode": "named", "public_base_url": "https://m.example.com"}}}, {}, "streamer.tunnel.token"),
     ({"transfer": {"mode": "teleport"}}, {}, "transfer.mode"),
+    ({"auth": {"refresh_margin_s": -1}}, {}, "auth.refresh_margin_s: must be 0 or more"),
+    ({"auth": {"login_ttl_s": 0}}, {}, "auth.login_ttl_s: must be greater than 0"),
     ({"frameio": {"api_version": "v2"}}, {}, "frameio.api_version"),
     ({"services": {"auth": "no-port"}}, {}, "services.auth: expected HOST:PORT"),
     ({"watch": {"mirror_folders": "yes"}}, {}, "watch.mirror_folders: expected true or false"),

@@ -1,0 +1,78 @@
+"""What auth holds for one connection, the timing rules around it, and its stored form."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from postflow.v1 import auth_pb2
+
+from .ims import Tokens
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Grant:
+    kind: int  # auth_pb2.GRANT_KIND_*
+    client_id: str
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    issued_at: float
+    expires_at: float
+    connected_at: float
+    last_refresh_at: float = 0.0
+    refresh_count: int = 0
+    user_name: str = ""
+    user_email: str = ""
+    account_id: str = ""
+
+    @classmethod
+    def issued(cls, kind: int, client_id: str, tokens: Tokens) -> Grant:
+        return cls(kind, client_id, tokens.access_token, tokens.refresh_token, tokens.requested_at,
+                   tokens.requested_at + tokens.expires_in, tokens.requested_at)
+
+    def refreshed(self, tokens: Tokens) -> Grant:
+        # IMS may or may not rotate the refresh token; keep the old one only when it sent none.
+        return dataclasses.replace(
+            self, access_token=tokens.access_token, refresh_token=tokens.refresh_token or self.refresh_token,
+            issued_at=tokens.requested_at, expires_at=tokens.requested_at + tokens.expires_in,
+            last_refresh_at=tokens.requested_at, refresh_count=self.refresh_count + 1,
+        )
+
+    @property
+    def lifetime(self) -> float:
+        return max(0.0, self.expires_at - self.issued_at)
+
+    def due_at(self, margin_s: float) -> float:
+        """When to refresh: `margin_s` before expiry, but never earlier than half-way through
+        the token's life (a margin longer than the lifetime would refresh on every call)."""
+        return self.expires_at - min(margin_s, self.lifetime / 2)
+
+    def usable(self, now: float) -> bool:
+        """Still worth handing out when a refresh cannot happen right now."""
+        return now < self.expires_at - min(30.0, self.lifetime / 4)
+
+    def same_connection(self, other: Grant | None) -> bool:
+        return other is not None and other.connected_at == self.connected_at and other.kind == self.kind
+
+
+def to_record(state: int, message: str, grant: Grant | None) -> dict[str, Any]:
+    stored = None
+    if grant is not None:
+        stored = dataclasses.asdict(grant)
+        stored["kind"] = auth_pb2.GrantKind.Name(grant.kind)
+    return {"version": RECORD_VERSION, "state": auth_pb2.AuthState.Name(state), "message": message, "grant": stored}
+
+
+def from_record(record: dict[str, Any]) -> tuple[int, str, Grant | None]:
+    """(state, message, grant); raises ValueError for a record this version cannot read."""
+    if record.get("version") != RECORD_VERSION:
+        raise ValueError(f"record version {record.get('version')!r}")
+    state = auth_pb2.AuthState.Value(record["state"])
+    stored = record.get("grant")
+    grant = None
+    if stored is not None:
+        grant = Grant(**{**stored, "kind": auth_pb2.GrantKind.Value(stored["kind"])})
+    return state, str(record.get("message", "")), grant
