@@ -16,6 +16,7 @@ import email.utils
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -44,7 +45,7 @@ T = TypeVar("T")
 NO_SDK_RETRIES: RequestOptions = {"max_retries": 0}
 PAGE_SIZE = 100
 
-# Frame.io's documented per-user limits: (calls, per seconds).
+# Frame.io's documented per-user limits, (calls, per seconds), by call family.
 RATE_LIMITS: Mapping[str, tuple[int, float]] = {
     "upload": (5, 1.0),
     "folder_create": (3, 1.0),
@@ -52,8 +53,7 @@ RATE_LIMITS: Mapping[str, tuple[int, float]] = {
     "status": (5, 1.0),
     "version_stack": (10, 60.0),
     "list": (100, 60.0),
-    "move": (100, 60.0),
-    "other": (10, 1.0),
+    "other": (100, 60.0),
 }
 
 
@@ -87,28 +87,28 @@ def backoff_delay(attempt: int, base_s: float, max_s: float, rng: Callable[[], f
 
 
 class RateLimiter:
-    """A token bucket: `calls` per `per_s` seconds, bursts up to `calls`."""
+    """At most `calls` in any window of `per_s` seconds (Frame.io counts in sliding windows,
+    so a token bucket's burst after a pause would overrun it). The window is padded a little
+    for the time a request takes to arrive."""
 
-    def __init__(self, calls: int, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(calls)
-        self.refill_per_s = calls / per_s
-        self._tokens = float(calls)
+    def __init__(self, calls: int, per_s: float, clock: Callable[[], float] = time.monotonic,
+                 margin: float = 0.05) -> None:
+        self.calls = calls
+        self.window_s = per_s * (1 + margin)
         self._clock = clock
-        self._updated = clock()
+        self._sent: deque[float] = deque()
         self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.refill_per_s)
-        self._updated = now
 
     async def acquire(self) -> None:
         async with self._lock:
-            self._refill()
-            while self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self.refill_per_s)
-                self._refill()
-            self._tokens -= 1
+            while True:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - self.window_s:
+                    self._sent.popleft()
+                if len(self._sent) < self.calls:
+                    self._sent.append(now)
+                    return
+                await asyncio.sleep(self._sent[0] + self.window_s - now)
 
 
 class TokenSource(Protocol):
@@ -192,6 +192,7 @@ class FrameioClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self._project: ProjectRef | None = None
+        self._project_lock = asyncio.Lock()
 
     async def _current_token(self) -> str:
         return self._token_var.get()
@@ -250,7 +251,9 @@ class FrameioClient:
 
     async def project(self) -> ProjectRef:
         """The configured account and project, or the first ones visible to the user."""
-        if self._project is None:
+        async with self._project_lock:
+            if self._project is not None:
+                return self._project
             account_id = self.config.account_id or await self._first_account()
             project_id = self.config.project_id or await self._first_project(account_id)
             project = await self.call("other", lambda o: self.sdk.projects.show(account_id, project_id,
@@ -331,10 +334,11 @@ class FrameioClient:
             what="create version stack", idempotent=False)
         return response.data.id
 
-    async def move_file(self, account_id: str, file_id: str, parent_id: str) -> File:
-        response = await self.call("move", lambda o: self.sdk.files.move(
-            account_id, file_id, data=FileMoveParamsData(parent_id=parent_id), request_options=o),
-            what="move file")
+    async def add_to_version_stack(self, account_id: str, file_id: str, stack_id: str) -> File:
+        """Moves a file into a version stack, where it becomes the newest version."""
+        response = await self.call("version_stack", lambda o: self.sdk.files.move(
+            account_id, file_id, data=FileMoveParamsData(parent_id=stack_id), request_options=o),
+            what="add to version stack")
         return response.data
 
     async def list_version_stack(self, account_id: str, stack_id: str) -> list[AssetWithIncludes]:

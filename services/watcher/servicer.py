@@ -1,0 +1,128 @@
+"""WatcherService handlers: the job API the dashboard, the CLI and other pipeline tools use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from postflow.errors import FailedPrecondition, InvalidArgument, NotFound
+from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
+from services.watcher.intake import Detector, Submissions
+from services.watcher.jobs import Job, state_name, to_proto
+from services.watcher.ledger import Conflict, Ledger, retry_fields
+from services.watcher.orchestrator import Orchestrator
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+SNAPSHOT = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT
+SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
+
+
+class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
+    def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, detector: Detector,
+                 watch_root: str) -> None:
+        self.ledger = ledger
+        self.orchestrator = orchestrator
+        self.submissions = submissions
+        self.detector = detector
+        self.watch_root = watch_root
+
+    async def _job(self, job_id: str) -> Job:
+        if not job_id:
+            raise InvalidArgument("id: required")
+        job = await self.ledger.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return job
+
+    async def SubmitFile(self, request: watcher_pb2.SubmitFileRequest, context) -> common_pb2.Job:
+        return to_proto(await self.submissions.submit(request))
+
+    async def GetJob(self, request: watcher_pb2.GetJobRequest, context) -> common_pb2.Job:
+        return to_proto(await self._job(request.id))
+
+    async def ListJobs(self, request: watcher_pb2.ListJobsRequest, context) -> watcher_pb2.ListJobsResponse:
+        if request.page_size < 0:
+            raise InvalidArgument("page_size: must not be negative")
+        page_size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
+        token = request.page_token
+        if token and not _valid_token(token):
+            raise InvalidArgument("page_token: not a token this service returned")
+        page = await self.ledger.list(list(request.states), request.path_prefix, page_size, token)
+        return watcher_pb2.ListJobsResponse(jobs=[to_proto(j) for j in page.jobs], next_page_token=page.next_token,
+                                            total=page.total)
+
+    async def WatchJobs(self, request: watcher_pb2.WatchJobsRequest, context) -> AsyncIterator[watcher_pb2.JobEvent]:
+        cursor = request.after_seq
+        while True:
+            queue = self.ledger.subscribe()
+            try:
+                first, last = await self.ledger.seq_range()
+                if cursor <= 0 or cursor < first - 1 or cursor > last:
+                    async for event in self._snapshot(last):
+                        yield event
+                    cursor = last
+                else:
+                    async for event in self._replay(cursor):
+                        yield event
+                        cursor = event.seq
+                while (event := await queue.get()) is not None:
+                    if event.seq > cursor:
+                        yield event
+                        cursor = event.seq
+            finally:
+                self.ledger.unsubscribe(queue)
+            # We fell behind and were dropped: catch up from the ledger, then go live again.
+
+    async def _snapshot(self, seq: int) -> AsyncIterator[watcher_pb2.JobEvent]:
+        """Every job, newest first, read a page at a time."""
+        token = ""
+        while True:
+            page = await self.ledger.list([], "", MAX_PAGE, token)
+            for job in page.jobs:
+                yield watcher_pb2.JobEvent(seq=seq, kind=SNAPSHOT, job=to_proto(job))
+            token = page.next_token
+            if not token:
+                break
+        yield watcher_pb2.JobEvent(seq=seq, kind=SNAPSHOT_END)
+
+    async def _replay(self, cursor: int) -> AsyncIterator[watcher_pb2.JobEvent]:
+        while events := await self.ledger.events_after(cursor):
+            for event in events:
+                yield event
+            cursor = events[-1].seq
+
+    async def RetryJob(self, request: watcher_pb2.RetryJobRequest, context) -> common_pb2.Job:
+        await self._job(request.id)
+        try:
+            job = await self.ledger.change(request.id, retry_fields, "retry requested")
+        except Conflict as exc:
+            raise FailedPrecondition(str(exc)) from None
+        self.orchestrator.wake()
+        return to_proto(job)
+
+    async def CancelJob(self, request: watcher_pb2.CancelJobRequest, context) -> common_pb2.Job:
+        await self._job(request.id)
+        try:
+            return to_proto(await self.orchestrator.cancel(request.id, "cancelled on request"))
+        except Conflict as exc:
+            raise FailedPrecondition(str(exc)) from None
+
+    async def GetStats(self, request: watcher_pb2.GetStatsRequest, context) -> watcher_pb2.Stats:
+        counts, files, size = await self.ledger.stats()
+        _, last_seq = await self.ledger.seq_range()
+        stats = watcher_pb2.Stats(
+            jobs_by_state={state_name(state): counts.get(state, 0) for state in common_pb2.JobState.values() if state},
+            bytes_delivered=size, files_delivered=files, files_seen=self.detector.scanner.file_count,
+            last_scan_s=self.detector.last_scan_s, watch_root=self.watch_root, last_seq=last_seq)
+        if self.detector.last_scan_at:
+            stats.last_scan_at.FromNanoseconds(int(self.detector.last_scan_at * 1e9))
+        return stats
+
+
+def _valid_token(token: str) -> bool:
+    created, sep, job_id = token.partition(":")
+    try:
+        float(created)
+    except ValueError:
+        return False
+    return bool(sep and job_id)

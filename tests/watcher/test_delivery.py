@@ -1,0 +1,155 @@
+"""Orchestration against the emulator: slow writers, bursts with mirrored folders, version
+stacks, push mode, and a file that changes while it is being pulled."""
+
+import asyncio
+import logging
+import os
+import time
+
+import pytest
+
+from postflow import frameio
+from postflow.v1 import common_pb2
+from tests.support import sha256_file, wait_for, write_media
+from tests.watcher.harness import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
+
+UPLOADING = common_pb2.JOB_STATE_UPLOADING
+IN_FLIGHT = {common_pb2.JOB_STATE_PREPARING, UPLOADING, common_pb2.JOB_STATE_VERIFYING}
+
+
+def by_name(files: list[dict]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for file in files:
+        grouped.setdefault(f"{file['folder_path']}/{file['name']}".lstrip("/"), []).append(file)
+    return grouped
+
+
+@pytest.mark.slow
+async def test_a_file_written_slowly_over_20s_is_shipped_once_and_complete(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    async with environment(tmp_path, watch={"stable_after_s": 1.5}) as env:
+        stub = await start_watcher(env)
+        path = env.root / "SQ01/SH010/slow_render.mov"
+        path.parent.mkdir(parents=True)
+        chunk = os.urandom(64 * 1024)
+        started = time.monotonic()
+        with open(path, "wb") as out:
+            while time.monotonic() - started < 20:
+                out.write(chunk)
+                out.flush()
+                await asyncio.sleep(0.25)  # the slow writer itself, not synchronisation
+                assert await list_jobs(stub) == [], "a job was created while the file was still growing"
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert job.size == path.stat().st_size
+        files = await env.files()
+        assert len(files) == 1
+        assert files[0]["upload_complete"] and files[0]["sha256"] == sha256_file(path)
+        assert files[0]["folder_path"] == "SQ01/SH010"
+    assert error_records(caplog) == []
+    info = [r for r in caplog.records if r.name.startswith("services.watcher.") and r.levelno == logging.INFO
+            and r.name != "services.watcher.server"]
+    assert len(info) <= 10, [r.getMessage() for r in info]
+
+
+async def test_burst_of_50_files_with_max_concurrent_4_all_delivered_in_mirrored_folders(tmp_path, caplog,
+                                                                                       monkeypatch):
+    # Frame.io's 5 uploads/s would make this test last 10 s; the client-side limits have a
+    # test of their own (test_faults.py), so here they are lifted.
+    monkeypatch.setitem(frameio.RATE_LIMITS, "upload", (50, 1.0))
+    monkeypatch.setitem(frameio.RATE_LIMITS, "folder_create", (30, 1.0))
+    async with environment(tmp_path, watch={"max_concurrent": 4}) as env:
+        stub = await start_watcher(env)
+        expected = {}
+        for i in range(50):
+            rel = f"SQ0{i % 2}/SH{i % 4:03d}/shot_{i:02d}.mov"
+            expected[rel] = write_media(env.root / rel, 50_000 + i, seed=i)
+        await wait_jobs(stub, 50, timeout=60)
+        files = by_name(await env.files())
+        assert set(files) == set(expected)
+        for rel, sha in expected.items():
+            (file,) = files[rel]
+            assert file["upload_complete"] and file["sha256"] == sha
+        # never more than 4 in flight: replay every state change the ledger recorded
+        states, peak = {}, 0
+        for event in await env.watchers[0].service.ledger.events_after(0, limit=100_000):
+            states[event.job.id] = event.job.state
+            peak = max(peak, sum(1 for s in states.values() if s in IN_FLIGHT))
+        assert 1 < peak <= 4
+        folders = {f["folder_path"] for f in await env.files()}
+        assert folders == {f"SQ0{i % 2}/SH{i % 4:03d}" for i in range(50)}
+    assert error_records(caplog) == []
+
+
+async def test_v1_v2_v3_of_one_name_become_one_stack_of_three_newest_on_top(tmp_path):
+    async with environment(tmp_path) as env:
+        stub = await start_watcher(env)
+        path = env.root / "SQ01/SH010/SQ01_SH010_comp.mov"
+        shas = []
+        for version in (1, 2, 3):
+            shas.append(write_media(path, 100_000 + version, seed=version))
+            await wait_jobs(stub, version, timeout=20)
+        jobs = sorted(await list_jobs(stub), key=lambda j: j.created_at.ToNanoseconds())
+        assert [j.version for j in jobs] == [0, 2, 3]  # v1 was alone until v2 joined it
+        files = sorted(await env.files(), key=lambda f: f["created_at"])
+        assert [f["sha256"] for f in files] == shas
+        stack_id = files[0]["version_stack_id"]
+        assert stack_id and all(f["version_stack_id"] == stack_id for f in files)
+        assert {j.version_stack_id for j in jobs[1:]} == {stack_id}
+        seeded = await env.seeded()
+        stack = await env.frameio(f"/v4/accounts/{seeded['account_id']}/version_stacks/{stack_id}")
+        assert stack["data"]["head_version"]["id"] == files[-1]["id"]
+        children = await env.frameio(f"/v4/accounts/{seeded['account_id']}/version_stacks/{stack_id}/children")
+        assert [c["id"] for c in children["data"]] == [f["id"] for f in files]  # oldest first, head last
+
+
+async def test_push_mode_delivers_by_parts(tmp_path):
+    async with environment(tmp_path, transfer={"mode": "push"}) as env:
+        stub = await start_watcher(env)
+        sha = write_media(env.root / "big.mov", 40 * 1024 * 1024 + 123, seed=5)
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert job.mode == common_pb2.TRANSFER_MODE_PUSH
+        (file,) = await env.files()
+        assert file["method"] == "local" and file["upload_complete"] and file["sha256"] == sha
+        assert file["parts"]["count"] == file["parts"]["stored"] > 1
+        assert env.streamer.publish_calls == 0
+
+
+async def test_auto_mode_pushes_when_the_tunnel_is_down(tmp_path):
+    async with environment(tmp_path) as env:
+        env.streamer.tunnel_up = False
+        stub = await start_watcher(env)
+        write_media(env.root / "a.mov", 10_000)
+        (job,) = await wait_jobs(stub, 1, timeout=20)
+        assert job.mode == common_pb2.TRANSFER_MODE_PUSH
+        assert [f["method"] for f in await env.files()] == ["local"]
+
+
+async def test_a_file_changed_while_it_is_pulled_restarts_on_the_new_content(tmp_path):
+    async with environment(tmp_path) as env:
+        env.streamer.serve_bytes_per_s = 500_000
+        stub = await start_watcher(env)
+        path = env.root / "SQ01/take.mov"
+        write_media(path, 2_000_000, seed=1)
+        await wait_job_state(stub, "SQ01/take.mov", UPLOADING)
+        env.streamer.serve_bytes_per_s = None
+        new_sha = write_media(path, 1_500_000, seed=2)
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert job.size == 1_500_000
+        files = await env.files()
+        assert [(f["sha256"], f["upload_complete"]) for f in files] == [(new_sha, True)]  # the torn one was deleted
+
+
+async def test_a_tunnel_url_change_reissues_the_pull(tmp_path):
+    async with environment(tmp_path) as env:
+        env.streamer.serve_bytes_per_s = 500_000
+        stub = await start_watcher(env)
+        sha = write_media(env.root / "a.mov", 3_000_000)
+        await wait_job_state(stub, "a.mov", UPLOADING)
+        await wait_for(lambda: env.streamer.requests, message="the puller to start")
+        env.streamer.serve_bytes_per_s = None
+        env.streamer.change_tunnel_url()
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert env.streamer.publish_calls == 2
+        files = await env.files()
+        assert [(f["sha256"], f["upload_complete"]) for f in files] == [(sha, True)]
+        assert job.frameio_file_id == files[0]["id"]

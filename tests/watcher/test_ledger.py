@@ -1,0 +1,155 @@
+"""The SQLite ledger: identity, atomic transitions with events, epochs, paging, resume."""
+
+import asyncio
+import time
+
+import pytest
+
+from postflow.v1 import watcher_pb2
+from services.watcher.jobs import (
+    BACKOFF, CANCELLED, DONE, FAILED, PREPARING, QUEUED, RECONNECT, UPLOADING, WAITING, Job,
+)
+from services.watcher.ledger import Conflict, Ledger, new_job_id, retry_fields
+from services.watcher.scanner import FileStat
+
+
+def make_job(file: FileStat) -> Job:
+    now = time.time()
+    return Job(id=new_job_id(), path=file.path, size=file.size, mtime_ns=file.mtime_ns, state=QUEUED,
+               max_attempts=3, created_at=now, updated_at=now)
+
+
+@pytest.fixture
+async def ledger(tmp_path):
+    ledger = Ledger(tmp_path / "watcher" / "ledger.sqlite", retain_events=50)
+    await ledger.open()
+    yield ledger
+    await ledger.close()
+
+
+async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path)
+    await ledger.open()
+    file = FileStat("SQ01/a.mov", 10, 111, 1)
+    created, _ = await ledger.register_stable([file], make_job)
+    assert len(created) == 1
+    assert await ledger.register_stable([file], make_job) == ([], [])
+    await ledger.close()
+    reopened = Ledger(path)
+    await reopened.open()
+    assert await reopened.register_stable([file], make_job) == ([], [])
+    assert (await reopened.find("SQ01/a.mov", 10, 111)).id == created[0].id
+    mode = (await reopened._run(lambda: reopened._db.execute("PRAGMA journal_mode").fetchone()))[0]
+    assert mode == "wal"
+    await reopened.close()
+
+
+async def test_new_content_restarts_the_unfinished_job_and_queues_its_file_for_deletion(ledger):
+    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    job = await ledger.update(job.id, job.epoch, state=UPLOADING, file_id="F1", ticket_id="T1", attempts=2)
+    _, (restarted,) = await ledger.register_stable([FileStat("a.mov", 20, 2, 1)], make_job)
+    assert restarted.id == job.id
+    assert (restarted.size, restarted.mtime_ns, restarted.state, restarted.attempts) == (20, 2, QUEUED, 0)
+    assert (restarted.file_id, restarted.ticket_id, restarted.stale_file_ids) == ("", "", "F1")
+    assert restarted.epoch == job.epoch + 1
+    # the old attempt can no longer write
+    assert await ledger.update(job.id, job.epoch, state=DONE) is None
+    assert (await ledger.get(job.id)).state == QUEUED
+
+
+async def test_a_delivered_file_that_changes_becomes_a_new_job(ledger):
+    (first,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    await ledger.update(first.id, first.epoch, state=DONE)
+    (second,), restarted = await ledger.register_stable([FileStat("a.mov", 11, 2, 1)], make_job)
+    assert restarted == [] and second.id != first.id
+
+
+async def test_transitions_append_numbered_events_and_publish_them_in_order(ledger):
+    queue = ledger.subscribe()
+    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    await ledger.update(job.id, job.epoch, state=PREPARING, message="attempt 1")
+    await ledger.update(job.id, job.epoch, event=watcher_pb2.JOB_EVENT_KIND_PROGRESS, bytes_done=5)
+    live = [queue.get_nowait() for _ in range(3)]
+    assert [e.kind for e in live] == [watcher_pb2.JOB_EVENT_KIND_CREATED, watcher_pb2.JOB_EVENT_KIND_STATE,
+                                      watcher_pb2.JOB_EVENT_KIND_PROGRESS]
+    assert [e.seq for e in live] == sorted(e.seq for e in live)
+    assert live[2].job.bytes_done == 5 and live[1].message == "attempt 1"
+    stored = await ledger.events_after(0)
+    assert [(e.seq, e.kind, e.job.state) for e in stored] == [(e.seq, e.kind, e.job.state) for e in live]
+    ledger.unsubscribe(queue)
+
+
+async def test_event_retention_is_bounded(ledger):
+    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    for i in range(200):
+        await ledger.update(job.id, job.epoch, bytes_done=i)
+    first, last = await ledger.seq_range()
+    assert last == 201
+    assert last - first < 60
+
+
+async def test_a_slow_subscriber_is_dropped_with_a_marker(ledger):
+    queue = ledger.subscribe(maxsize=3)
+    for i in range(5):
+        await ledger.register_stable([FileStat(f"{i}.mov", 10, 1, 1)], make_job)
+    await asyncio.sleep(0)
+    assert queue.get_nowait() is None
+
+
+async def test_change_bumps_epoch_and_conflicts_are_reported(ledger):
+    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    with pytest.raises(Conflict):
+        await ledger.change(job.id, retry_fields, "retry")
+    failed = await ledger.update(job.id, job.epoch, state=FAILED, attempts=3, error="boom")
+    retried = await ledger.change(job.id, retry_fields, "retry")
+    assert (retried.state, retried.attempts, retried.error, retried.epoch) == (QUEUED, 0, "", failed.epoch + 1)
+
+
+async def test_runnable_order_backoff_and_reconnect(ledger):
+    jobs = []
+    for i in range(4):
+        (job,), _ = await ledger.register_stable([FileStat(f"{i}.mov", 10, 1, 1)], make_job)
+        jobs.append(job)
+    now = time.time()
+    await ledger.update(jobs[0].id, 0, state=WAITING, waiting_kind=BACKOFF, next_attempt_at=now + 60)
+    await ledger.update(jobs[1].id, 0, state=WAITING, waiting_kind=RECONNECT)
+    await ledger.update(jobs[3].id, 0, state=UPLOADING)  # interrupted by a restart: resumes first
+    ids = [j.id for j in await ledger.runnable(now, 10, [], auth_ok=False)]
+    assert ids == [jobs[3].id, jobs[2].id]
+    ids = [j.id for j in await ledger.runnable(now + 61, 10, [jobs[3].id], auth_ok=True)]
+    assert ids == [jobs[0].id, jobs[1].id, jobs[2].id]
+    assert await ledger.next_due() == pytest.approx(now + 60)
+
+
+async def test_list_filters_and_pages(ledger):
+    for i in range(7):
+        (job,), _ = await ledger.register_stable([FileStat(f"SQ0{i % 2}/{i}.mov", 10, 1, 1)], make_job)
+        if i == 3:
+            await ledger.update(job.id, 0, state=CANCELLED)
+    page = await ledger.list([], "", 3, "")
+    seen = [j.id for j in page.jobs]
+    assert page.total == 7 and len(seen) == 3 and page.next_token
+    while page.next_token:
+        page = await ledger.list([], "", 3, page.next_token)
+        seen += [j.id for j in page.jobs]
+    assert len(set(seen)) == 7
+    assert (await ledger.list([CANCELLED], "", 50, "")).total == 1
+    assert (await ledger.list([], "SQ01/", 50, "")).total == 3
+
+
+async def test_folder_cache(ledger):
+    assert await ledger.folder("root", "SQ01") is None
+    await ledger.save_folder("root", "SQ01", "F-1")
+    assert await ledger.folder("root", "SQ01") == "F-1"
+    await ledger.forget_folders("root")
+    assert await ledger.folder("root", "SQ01") is None
+
+
+async def test_stats(ledger):
+    for i in range(3):
+        (job,), _ = await ledger.register_stable([FileStat(f"{i}.mov", 100, 1, 1)], make_job)
+        if i:
+            await ledger.update(job.id, 0, state=DONE)
+    counts, files, size = await ledger.stats()
+    assert counts == {QUEUED: 1, DONE: 2} and files == 2 and size == 200
