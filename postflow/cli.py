@@ -157,9 +157,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from postflow.clients import follow_job, submit
 
     async def call(config: Config, clients) -> int:
-        job = await submit(clients, args.path, args.destination)
+        job, after_seq = await submit(clients, args.path, args.destination)
         print(f"queued {job.id} {job.path}")
-        return await follow_job(clients, job.id) if args.wait else 0
+        return await follow_job(clients, job, after_seq) if args.wait else 0
 
     return run_rpc(args, call)
 

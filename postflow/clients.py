@@ -127,27 +127,37 @@ def print_jobs(jobs: list[common_pb2.Job], out=sys.stdout) -> None:
         print(f"{job.id}  {state_name(job.state):<10} {progress}  {job.path}  {detail}", file=out)
 
 
-async def submit(clients: Clients, path: str, destination: str) -> common_pb2.Job:
+async def submit(clients: Clients, path: str, destination: str) -> tuple[common_pb2.Job, int]:
+    """Queues the file; returns its job and the event sequence number from just before, so
+    following it needs no snapshot of every job and misses none of its events."""
     absolute = os.path.abspath(path) if os.path.exists(path) else path
-    return await clients.watcher.SubmitFile(
+    stats = await clients.watcher.GetStats(watcher_pb2.GetStatsRequest(), timeout=30)
+    job = await clients.watcher.SubmitFile(
         watcher_pb2.SubmitFileRequest(path=absolute, destination=destination), timeout=30
     )
+    return job, stats.last_seq
 
 
-async def follow_job(clients: Clients, job_id: str, out=sys.stderr) -> int:
+async def follow_job(clients: Clients, job: common_pb2.Job, after_seq: int, out=sys.stderr) -> int:
     """Shows a progress bar until the job ends; exit code 0 only for DONE."""
-    async for event in clients.watcher.WatchJobs(watcher_pb2.WatchJobsRequest()):
-        job = event.job
-        if job.id != job_id:
+    if job.state in FINAL_STATES:  # an earlier submission of the same file already finished
+        return report_end(job)
+    async for event in clients.watcher.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=after_seq)):
+        if event.job.id != job.id:
             continue
+        job = event.job
         fraction = job.bytes_done / job.size if job.size else 0.0
         bar = "#" * int(30 * fraction)
         print(f"\r[{bar:<30}] {100 * fraction:5.1f}% {state_name(job.state):<10}", end="", file=out, flush=True)
         if job.state in FINAL_STATES:
             print(file=out)
-            print(job.view_url or job.error or state_name(job.state))
-            return 0 if job.state == common_pb2.JOB_STATE_DONE else 1
+            return report_end(job)
     raise Unavailable("the watcher closed the job stream")
+
+
+def report_end(job: common_pb2.Job) -> int:
+    print(job.view_url or job.error or state_name(job.state))
+    return 0 if job.state == common_pb2.JOB_STATE_DONE else 1
 
 
 async def publish(config: Config, clients: Clients, path: str, ttl_s: int) -> streamer_pb2.Publication:
