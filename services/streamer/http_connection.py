@@ -1,0 +1,305 @@
+"""One HTTP/1.1 connection on a raw non-blocking socket, served by one coroutine: read a
+request head within size limits and deadlines, hand it to the handler, repeat
+(keep-alive, pipelining). Responses are written straight to the socket: `send` for bytes
+and `sendfile` (os.sendfile, zero-copy) for file ranges, waiting for writability only
+when the kernel's send buffer is full, as nginx does. Slow, idle and stalled clients
+are cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from services.streamer.http_request import BadRequest, HeadLimits, Request, check_incomplete, parse_head
+from services.streamer.ranges import http_date
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+COPY_PIECE = 1024 * 1024
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
+_LINGER_RESET = struct.pack("ii", 1, 0)  # close() then sends RST: the peer sees an aborted response
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    head: HeadLimits = field(default_factory=HeadLimits)
+    idle_timeout_s: float = 30.0  # keep-alive wait for the first byte of a request
+    head_timeout_s: float = 10.0  # from the first byte to the end of the head (slowloris)
+    send_stall_timeout_s: float = 60.0  # a client that reads nothing for this long is cut off
+
+
+Handler = Callable[["HttpConnection", Request], Awaitable[bool]]
+
+
+class HttpConnection:
+    """Per request cost matters (a 1 MiB range is a few hundred µs of kernel work), so the
+    socket stays registered for reading for the connection's life, received bytes are
+    buffered by a callback, and deadlines are a field the server's sweeper checks, not a
+    timer per wait."""
+
+    def __init__(self, sock: socket.socket, handler: Handler, limits: HttpLimits) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.handler = handler
+        self.limits = limits
+        self.loop = asyncio.get_running_loop()
+        self.buffer = bytearray()
+        self._eof = False
+        self._reading = False
+        self._waiter: asyncio.Future | None = None
+        self.deadline: float | None = None  # when the current wait fails with TimeoutError
+        self.last_response = False  # the client asked to close after this one (RFC 9112 §9.6)
+        self._closed = False
+
+    async def serve(self) -> None:
+        """The life of the connection; returns when it is closed."""
+        self._resume_reading()
+        try:
+            while (head := await self._read_head()) is not None:
+                try:
+                    request = parse_head(head, self.limits.head)
+                except BadRequest as exc:
+                    await self._reject(exc)
+                    return
+                self.last_response = not request.keep_alive
+                if not await self.handler(self, request) or self.last_response:
+                    return
+        except (ConnectionError, TimeoutError) as exc:
+            log.debug("connection ended: %s", type(exc).__name__)
+        except Exception:
+            log.exception("request handling failed")
+            self.abort()
+        finally:
+            self.close()
+
+    # --- reading ---
+    async def _read_head(self) -> bytes | None:
+        """The next request head; None when the client closed or idled out."""
+        self._skip_blank_lines()
+        if not self.buffer:
+            try:
+                if not await self._more(self.loop.time() + self.limits.idle_timeout_s):
+                    return None
+            except TimeoutError:
+                return None
+        deadline = self.loop.time() + self.limits.head_timeout_s
+        try:
+            while True:
+                self._skip_blank_lines()
+                end = self.buffer.find(b"\r\n\r\n")
+                if end >= 0:
+                    head = bytes(self.buffer[:end])
+                    del self.buffer[: end + 4]
+                    return head
+                check_incomplete(self.buffer, self.limits.head)
+                if not await self._more(deadline):
+                    return None
+        except BadRequest as exc:
+            await self._reject(exc)
+        except TimeoutError:
+            log.debug("request head not received in time")
+            await self.send_simple(408, close=True)
+        return None
+
+    async def _more(self, deadline: float) -> bool:
+        """Waits for more bytes; False at end of stream; TimeoutError past the deadline."""
+        if self._eof:
+            return False
+        size = len(self.buffer)
+        self._resume_reading()
+        await self._wait(deadline)
+        return len(self.buffer) > size
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.buffer += data
+        else:
+            self._eof = True
+        if self._eof or len(self.buffer) > self.limits.head.max_head:
+            self._pause_reading()  # a pipelining client waits until its requests are taken
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _resume_reading(self) -> None:
+        if not self._reading and not self._eof and not self._closed:
+            self.loop.add_reader(self.fd, self._on_readable)
+            self._reading = True
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self.loop.remove_reader(self.fd)
+            self._reading = False
+
+    async def _wait(self, deadline: float) -> None:
+        self._waiter = self.loop.create_future()
+        self.deadline = deadline
+        try:
+            await self._waiter
+        finally:
+            self._waiter = self.deadline = None
+
+    def expire(self, now: float) -> None:
+        """Called by the sweeper: fails a wait that is past its deadline."""
+        if self.deadline is not None and now >= self.deadline and self._waiter and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError())
+
+    def _skip_blank_lines(self) -> None:
+        while self.buffer.startswith(b"\r\n"):  # RFC 9112 §2.2
+            del self.buffer[:2]
+
+    # --- writing ---
+    async def send_head(self, status: int, headers: list[tuple[str, str]], close: bool = False) -> None:
+        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Date: {http_date(int(time.time()))}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        if close or self.last_response:
+            lines.append("Connection: close")
+        await self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    async def send_simple(self, status: int, text: str = "", *, head_only: bool = False, close: bool = False,
+                          headers: list[tuple[str, str]] | None = None) -> None:
+        body = (text or HTTPStatus(status).phrase).encode("utf-8") + b"\n"
+        await self.send_head(status, [("Content-Type", "text/plain; charset=utf-8"),
+                                      ("Content-Length", str(len(body))), ("Cache-Control", "no-store"),
+                                      *(headers or [])], close)
+        if not head_only:
+            await self.send(body)
+
+    async def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except BlockingIOError:
+                await self._writable()
+
+    async def sendfile(self, file_fd: int, offset: int, count: int) -> int:
+        """Sends `count` bytes of the file from `offset`; fewer only if the file ends first."""
+        sent = 0
+        while sent < count:
+            try:
+                done = os.sendfile(self.fd, file_fd, offset + sent, count - sent)
+            except BlockingIOError:
+                await self._writable()
+                continue
+            except OSError as exc:
+                if exc.errno not in _NO_SENDFILE:
+                    raise
+                return sent + await self._copy(file_fd, offset + sent, count - sent)
+            if not done:
+                break
+            sent += done
+        return sent
+
+    async def _copy(self, file_fd: int, offset: int, count: int) -> int:
+        """sendfile's stand-in for files it cannot splice from (some network file systems)."""
+        sent = 0
+        while sent < count:
+            piece = os.pread(file_fd, min(COPY_PIECE, count - sent), offset + sent)
+            if not piece:
+                break
+            await self.send(piece)
+            sent += len(piece)
+        return sent
+
+    def cork(self, on: bool) -> None:
+        """While corked, the kernel sends only full segments: head and body go out together,
+        as with nginx's `tcp_nopush`. Uncorking flushes."""
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+        except OSError:
+            pass
+
+    async def _writable(self) -> None:
+        self.loop.add_writer(self.fd, self._on_writable)
+        try:
+            await self._wait(self.loop.time() + self.limits.send_stall_timeout_s)
+        finally:
+            self.loop.remove_writer(self.fd)
+
+    def _on_writable(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # --- ending ---
+    async def _reject(self, exc: BadRequest) -> None:
+        log.debug("bad request: %s", exc.reason)
+        await self.send_simple(exc.status, exc.reason, close=True)
+
+    def abort(self) -> None:
+        """Ends the connection with a reset, so a partly sent body is visibly incomplete."""
+        if not self._closed:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._pause_reading()
+            self._closed = True
+            self.sock.close()
+
+
+class HttpServer:
+    """Accepts connections on a listening socket and serves each with an HttpConnection."""
+
+    def __init__(self, handler: Handler, limits: HttpLimits) -> None:
+        self.handler = handler
+        self.limits = limits
+        self.port = 0
+        self.tick_s = min(1.0, limits.idle_timeout_s / 4, limits.head_timeout_s / 4, limits.send_stall_timeout_s / 4)
+        self._sock: socket.socket | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._connections: dict[HttpConnection, asyncio.Task] = {}
+
+    async def start(self, host: str, port: int) -> int:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.create_server((host, port), family=family, backlog=512)
+        self._sock.setblocking(False)
+        self.port = self._sock.getsockname()[1]
+        self._tasks = [asyncio.create_task(self._accept()), asyncio.create_task(self._sweep())]
+        return self.port
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *self._connections.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sock is not None:
+            self._sock.close()
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick_s)
+            now = loop.time()
+            for connection in self._connections:
+                connection.expire(now)
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(self._sock)
+            except OSError as exc:  # e.g. out of file descriptors: keep serving the open ones
+                log.warning("accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection = HttpConnection(sock, self.handler, self.limits)
+            self._connections[connection] = task = loop.create_task(connection.serve())
+            task.add_done_callback(lambda _, c=connection: self._connections.pop(c, None))

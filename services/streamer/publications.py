@@ -1,0 +1,199 @@
+"""Publications (tickets): a file under the watch root made reachable at an unguessable,
+expiring URL. Only the sha256 of each URL token is stored (SQLite, WAL), so a copy of the
+database never yields a working URL; publications survive a restart."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import secrets
+import sqlite3
+import stat
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from opentelemetry import context as otel_context
+
+from postflow.errors import FailedPrecondition, InvalidArgument, NotFound
+from postflow.telemetry import context_from
+from postflow.v1 import common_pb2
+
+PURGE_AFTER_S = 7 * 86400  # expired or revoked rows are forgotten after this
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS publications (
+    ticket_id TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    real_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    traceparent TEXT NOT NULL,
+    tracestate TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    revoked_at REAL
+)
+"""
+_COLUMNS = ("ticket_id", "token_sha256", "path", "real_path", "size", "mtime_ns", "inode", "job_id",
+            "traceparent", "tracestate", "created_at", "expires_at", "revoked_at")
+
+
+class SourceChanged(Exception):
+    """The published file is no longer the one that was published."""
+
+
+@dataclass
+class Publication:
+    ticket_id: str
+    token_sha256: str
+    path: str  # relative to the watch root, as published
+    real_path: str  # absolute, symlinks resolved at publish time
+    size: int
+    mtime_ns: int
+    inode: int
+    job_id: str
+    traceparent: str
+    tracestate: str
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
+
+    @functools.cached_property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @functools.cached_property
+    def trace_context(self) -> common_pb2.TraceContext:
+        return common_pb2.TraceContext(traceparent=self.traceparent, tracestate=self.tracestate)
+
+    @functools.cached_property
+    def parent_context(self) -> otel_context.Context:
+        """The OTel context of the upload that published this, parent of each request's span."""
+        return context_from(self.trace_context)
+
+    def gone(self, now: float | None = None) -> str | None:
+        """Why the publication no longer serves ("revoked", "expired"), or None."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if (time.time() if now is None else now) >= self.expires_at:
+            return "expired"
+        return None
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == (self.size, self.mtime_ns, self.inode)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def resolve_in_root(root: Path, relative: str) -> Path:
+    """The real path of `relative` under `root`; refuses anything that leaves the root,
+    through `..`, an absolute path or a symlink."""
+    if not relative or "\x00" in relative:
+        raise InvalidArgument("path: required")
+    candidate = Path(relative)
+    if candidate.is_absolute():
+        raise InvalidArgument("path: must be relative to the watch root")
+    try:
+        real = (root / candidate).resolve()
+    except (OSError, RuntimeError) as exc:
+        raise InvalidArgument(f"{relative}: cannot resolve ({exc})") from None
+    if not real.is_relative_to(root):  # checked first: nothing is said about what lies outside
+        raise InvalidArgument(f"{relative}: outside the watch root")
+    if not real.exists():
+        raise NotFound(f"{relative}: no such file")
+    return real
+
+
+def open_source(publication: Publication) -> tuple[int, os.stat_result]:
+    """Opens the published file for serving; raises SourceChanged unless it is still the
+    very file (same inode, size and mtime) that was published. The inode check also
+    catches a path that was made to lead elsewhere (a directory swapped for a symlink)."""
+    try:
+        fd = os.open(publication.real_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise SourceChanged(f"cannot open: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or not publication.matches(st):
+        os.close(fd)
+        raise SourceChanged("size, mtime or inode changed since it was published")
+    return fd, st
+
+
+class PublicationStore:
+    """Publications in SQLite with an in-memory index by token digest for the hot path."""
+
+    def __init__(self, db_path: Path, root: Path, default_ttl_s: int) -> None:
+        self.root = root
+        self.default_ttl_s = default_ttl_s
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(db_path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        horizon = time.time() - PURGE_AFTER_S
+        self._db.execute("DELETE FROM publications WHERE expires_at < ? OR revoked_at < ?", (horizon, horizon))
+        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM publications").fetchall()
+        self._by_ticket = {row[0]: Publication(*row) for row in rows}
+        self._by_token = {p.token_sha256: p for p in self._by_ticket.values()}
+        # URL tokens issued by this process, kept in memory only (so GetPublication can
+        # give the URL under a new tunnel base); after a restart only digests remain.
+        self._tokens: dict[str, str] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def publish(self, relative: str, size: int, mtime_ns: int, ttl_s: int, job_id: str,
+                trace_context: common_pb2.TraceContext) -> tuple[Publication, str]:
+        """Checks the file and records the publication; returns it with its URL token."""
+        if ttl_s < 0:
+            raise InvalidArgument("ttl_s: must not be negative")
+        real = resolve_in_root(self.root, relative)
+        st = real.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidArgument(f"{relative}: not a regular file")
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+            raise FailedPrecondition(
+                f"{relative}: changed since it was seen (size {st.st_size}, mtime_ns {st.st_mtime_ns}; "
+                f"expected {size}, {mtime_ns})"
+            )
+        token = secrets.token_urlsafe(24)
+        now = time.time()
+        publication = Publication(
+            ticket_id=uuid.uuid4().hex, token_sha256=token_digest(token), path=relative, real_path=str(real),
+            size=size, mtime_ns=mtime_ns, inode=st.st_ino, job_id=job_id, traceparent=trace_context.traceparent,
+            tracestate=trace_context.tracestate, created_at=now, expires_at=now + (ttl_s or self.default_ttl_s),
+        )
+        values = tuple(getattr(publication, c) for c in _COLUMNS)
+        self._db.execute(f"INSERT INTO publications VALUES ({', '.join('?' * len(_COLUMNS))})", values)
+        self._by_ticket[publication.ticket_id] = publication
+        self._by_token[publication.token_sha256] = publication
+        self._tokens[publication.ticket_id] = token
+        return publication, token
+
+    def revoke(self, ticket_id: str) -> Publication:
+        publication = self.get(ticket_id)
+        if publication.revoked_at is None:
+            publication.revoked_at = time.time()
+            self._db.execute("UPDATE publications SET revoked_at = ? WHERE ticket_id = ?",
+                             (publication.revoked_at, ticket_id))
+        return publication
+
+    def get(self, ticket_id: str) -> Publication:
+        publication = self._by_ticket.get(ticket_id)
+        if publication is None:
+            raise NotFound(f"no publication {ticket_id!r}")
+        return publication
+
+    def token(self, ticket_id: str) -> str | None:
+        return self._tokens.get(ticket_id)
+
+    def by_token(self, token: str) -> Publication | None:
+        return self._by_token.get(token_digest(token))

@@ -1,0 +1,205 @@
+"""Push uploads: a file's parts PUT to Frame.io's pre-signed part URLs in parallel, each
+part read straight from the file in 1 MiB pieces (never the whole file in memory, at most
+`concurrency` parts in flight), retried with exponential backoff and jitter per part."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from postflow.errors import InvalidArgument
+from postflow.v1 import streamer_pb2
+from services.streamer.coverage import Milestones, RateMeter
+from services.streamer.publications import SourceChanged, resolve_in_root
+
+log = logging.getLogger(__name__)
+
+PIECE = 1024 * 1024
+RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    concurrency: int
+    retries: int
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    progress_interval_s: float = 0.25
+
+
+class PartFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Part:
+    index: int
+    offset: int
+    size: int
+    url: str
+
+
+def plan_parts(request: streamer_pb2.PushRequest) -> list[Part]:
+    parts, offset = [], 0
+    for index, part in enumerate(request.parts):
+        if part.size <= 0:
+            raise InvalidArgument(f"parts[{index}].size: must be positive")
+        if not part.url.startswith(("http://", "https://")):
+            raise InvalidArgument(f"parts[{index}].url: expected an http(s) URL")
+        parts.append(Part(index, offset, part.size, part.url))
+        offset += part.size
+    if not parts:
+        raise InvalidArgument("parts: at least one part is required")
+    if offset != request.size:
+        raise InvalidArgument(f"parts: sizes add up to {offset}, the file has {request.size} bytes")
+    return parts
+
+
+class Push:
+    """One push; iterate `run()` for its progress, ending with COMPLETE, SOURCE_CHANGED or FAILED."""
+
+    def __init__(self, request: streamer_pb2.PushRequest, root: Path, client: httpx.AsyncClient,
+                 settings: PushSettings) -> None:
+        self.request = request
+        self.parts = plan_parts(request)
+        self.path = resolve_in_root(root, request.path)
+        self.client = client
+        self.settings = settings
+        self.push_id = uuid.uuid4().hex
+        self.content_type = request.content_type or "application/octet-stream"
+        self._stored = 0
+        self._in_flight: dict[int, int] = {}
+        self._meter = RateMeter()
+        self._milestones = Milestones(request.size)
+
+    @property
+    def bytes_done(self) -> int:
+        return self._stored + sum(self._in_flight.values())
+
+    async def run(self) -> AsyncIterator[streamer_pb2.TransferProgress]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            yield self._progress(streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, f"cannot open: {exc.strerror}")
+            return
+        try:
+            async for progress in self._run(fd):
+                yield progress
+        finally:
+            os.close(fd)
+
+    async def _run(self, fd: int) -> AsyncIterator[streamer_pb2.TransferProgress]:
+        try:
+            self._check(fd)
+        except SourceChanged as exc:
+            yield self._progress(streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, str(exc))
+            return
+        log.debug("pushing %s: %d bytes in %d parts", self.request.path, self.request.size, len(self.parts))
+        queue: asyncio.Queue[Part] = asyncio.Queue()
+        for part in self.parts:
+            queue.put_nowait(part)
+        concurrency = min(self.settings.concurrency, len(self.parts))
+        workers = [asyncio.create_task(self._worker(fd, queue)) for _ in range(concurrency)]
+        try:
+            pending = set(workers)
+            while pending:
+                done, pending = await asyncio.wait(pending, timeout=self.settings.progress_interval_s,
+                                                   return_when=asyncio.FIRST_EXCEPTION)
+                failed = next((t.exception() for t in done if t.exception() is not None), None)
+                if failed is not None:
+                    yield self._failure(failed)
+                    return
+                if pending:
+                    yield self._progress(streamer_pb2.TRANSFER_PHASE_ACTIVE)
+            log.info("%s: push complete, %d bytes", self.request.path, self.request.size)
+            yield self._progress(streamer_pb2.TRANSFER_PHASE_COMPLETE)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    def _failure(self, exc: BaseException) -> streamer_pb2.TransferProgress:
+        if isinstance(exc, SourceChanged):
+            log.warning("%s: changed during the push (%s)", self.request.path, exc)
+            return self._progress(streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, str(exc))
+        log.warning("%s: push failed: %s", self.request.path, exc)
+        return self._progress(streamer_pb2.TRANSFER_PHASE_FAILED, str(exc))
+
+    async def _worker(self, fd: int, queue: asyncio.Queue[Part]) -> None:
+        while not queue.empty():
+            part = queue.get_nowait()
+            await self._put_part(fd, part)
+            self._stored += part.size
+            del self._in_flight[part.index]
+            for mark in self._milestones.passed(self._stored):
+                log.info("%s: %d%% pushed", self.request.path, mark)
+
+    async def _put_part(self, fd: int, part: Part) -> None:
+        headers = {"x-amz-acl": "private", "Content-Type": self.content_type, "Content-Length": str(part.size)}
+        for attempt in range(self.settings.retries + 1):
+            self._check(fd)
+            self._in_flight[part.index] = 0
+            retry_after = None
+            try:
+                response = await self.client.put(part.url, content=self._read(fd, part), headers=headers)
+            except httpx.TransportError as exc:
+                problem = f"part {part.index + 1}: {type(exc).__name__}: {exc}"
+            else:
+                if response.is_success:
+                    self._check(fd)  # what was read must still be the published file
+                    return
+                problem = f"part {part.index + 1}: HTTP {response.status_code}"
+                if response.status_code not in RETRYABLE:
+                    raise PartFailed(f"{problem}: {response.text[:200]}")
+                retry_after = retry_after_s(response)
+            if attempt == self.settings.retries:
+                raise PartFailed(f"{problem} (after {attempt + 1} attempts)")
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            log.info("%s: %s; retrying in %.1fs", self.request.path, problem, delay)
+            await asyncio.sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _read(self, fd: int, part: Part) -> AsyncIterator[bytes]:
+        end = part.offset + part.size
+        position = part.offset
+        while position < end:
+            piece = await asyncio.to_thread(os.pread, fd, min(PIECE, end - position), position)
+            if not piece:
+                raise SourceChanged("the file shrank")
+            position += len(piece)
+            self._in_flight[part.index] += len(piece)
+            self._meter.add(len(piece))
+            yield piece
+
+    def _check(self, fd: int) -> None:
+        st = os.fstat(fd)
+        if (st.st_size, st.st_mtime_ns) != (self.request.size, self.request.mtime_ns):
+            raise SourceChanged("size or mtime changed")
+
+    def _progress(self, phase: int, error: str = "") -> streamer_pb2.TransferProgress:
+        done = self.request.size if phase == streamer_pb2.TRANSFER_PHASE_COMPLETE else self.bytes_done
+        return streamer_pb2.TransferProgress(
+            ticket_id=self.push_id, job_id=self.request.job_id, path=self.request.path,
+            kind=streamer_pb2.TRANSFER_KIND_PUSH, phase=phase, size=self.request.size, bytes_done=done,
+            rate_bps=self._meter.rate(), active_connections=len(self._in_flight), error=error,
+            trace_context=self.request.trace_context,
+        )
+
+
+def retry_after_s(response: httpx.Response, cap: float = 60.0) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return min(cap, max(0.0, float(value)))
+    except ValueError:
+        return None

@@ -1,0 +1,84 @@
+"""StreamerService gRPC handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from postflow.errors import InvalidArgument, Unavailable
+from postflow.logging import job_id_var
+from postflow.v1 import streamer_pb2, streamer_pb2_grpc
+from services.streamer.events import EventHub
+from services.streamer.progress import PullProgress
+from services.streamer.publications import Publication, PublicationStore
+from services.streamer.push import Push, PushSettings
+from services.streamer.tunnel import TunnelManager
+
+log = logging.getLogger(__name__)
+
+MAX_PUSH_CONCURRENCY = 64
+
+
+@dataclass(kw_only=True)
+class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
+    root: Path
+    publications: PublicationStore
+    progress: PullProgress
+    tunnel: TunnelManager
+    hub: EventHub
+    http: httpx.AsyncClient
+    push_settings: PushSettings
+
+    async def Publish(self, request: streamer_pb2.PublishRequest, context) -> streamer_pb2.Publication:
+        job_id_var.set(request.job_id)
+        if not self.tunnel.public_url:
+            raise Unavailable("tunnel not up yet")
+        publication, _ = self.publications.publish(request.path, request.size, request.mtime_ns, request.ttl_s,
+                                                   request.job_id, request.trace_context)
+        log.debug("published %s as ticket %s", publication.path, publication.ticket_id)
+        return self._message(publication)
+
+    async def Revoke(self, request: streamer_pb2.RevokeRequest, context) -> streamer_pb2.RevokeResponse:
+        publication = self.publications.revoke(request.ticket_id)
+        job_id_var.set(publication.job_id)
+        log.debug("revoked ticket %s", publication.ticket_id)
+        return streamer_pb2.RevokeResponse(revoked=True)
+
+    async def GetPublication(self, request: streamer_pb2.GetPublicationRequest, context) -> streamer_pb2.Publication:
+        return self._message(self.publications.get(request.ticket_id))
+
+    async def GetTunnelStatus(self, request, context) -> streamer_pb2.TunnelStatus:
+        return self.tunnel.status
+
+    async def WatchEvents(self, request, context) -> AsyncIterator[streamer_pb2.StreamerEvent]:
+        with self.hub.subscribe() as queue:
+            yield self.hub.event(tunnel=self.tunnel.status)
+            while (event := await queue.get()) is not None:
+                yield event
+
+    async def Push(self, request: streamer_pb2.PushRequest, context) -> AsyncIterator[streamer_pb2.TransferProgress]:
+        job_id_var.set(request.job_id)
+        concurrency = request.concurrency or self.push_settings.concurrency
+        if not 1 <= concurrency <= MAX_PUSH_CONCURRENCY:
+            raise InvalidArgument(f"concurrency: expected 1 to {MAX_PUSH_CONCURRENCY}, got {concurrency}")
+        settings = replace(self.push_settings, concurrency=concurrency)
+        async for progress in Push(request, self.root, self.http, settings).run():
+            self.hub.transfer(progress)
+            yield progress
+
+    def _message(self, publication: Publication) -> streamer_pb2.Publication:
+        token = self.publications.token(publication.ticket_id)
+        base = self.tunnel.public_url
+        expires_at = Timestamp()
+        expires_at.FromNanoseconds(int(publication.expires_at * 1e9))
+        return streamer_pb2.Publication(
+            ticket_id=publication.ticket_id, url=f"{base}/t/{token}" if token and base else "",
+            path=publication.path, size=publication.size, mtime_ns=publication.mtime_ns, job_id=publication.job_id,
+            expires_at=expires_at, revoked=publication.revoked_at is not None,
+            bytes_covered=self.progress.covered(publication.ticket_id),
+        )

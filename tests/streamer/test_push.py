@@ -1,0 +1,184 @@
+"""Push uploads into the emulator's pre-signed part URLs: parts read straight from the file,
+PUT in parallel with retries, progress streamed, the result checked by sha256."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from postflow.emulator.options import MIB, EmulatorOptions
+from postflow.emulator.server import running_emulator
+from postflow.v1 import streamer_pb2, streamer_pb2_grpc
+from tests.support import child_env, free_port, process_rss_peak_mb, write_media
+
+ACTIVE, COMPLETE = streamer_pb2.TRANSFER_PHASE_ACTIVE, streamer_pb2.TRANSFER_PHASE_COMPLETE
+SOURCE_CHANGED, FAILED = streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, streamer_pb2.TRANSFER_PHASE_FAILED
+
+
+class FrameioFiles:
+    """Just enough of Frame.io, over raw httpx: create a local upload, read what arrived."""
+
+    def __init__(self, url: str, client: httpx.AsyncClient) -> None:
+        self.url = url
+        self.client = client
+
+    async def connect(self) -> None:
+        self.seed = (await self.client.get(f"{self.url}/_emulator/state")).json()
+        token = await self.client.post(f"{self.url}/ims/token/v3", data={
+            "grant_type": "client_credentials", "client_id": "postflow-dev", "client_secret": "postflow-dev-secret"})
+        self.client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    async def local_upload(self, name: str, size: int) -> dict:
+        account, folder = self.seed["account_id"], self.seed["root_folder_id"]
+        response = await self.client.post(f"{self.url}/v4/accounts/{account}/folders/{folder}/files/local_upload",
+                                          json={"data": {"name": name, "file_size": size}})
+        assert response.status_code == 201, response.text
+        return response.json()["data"]
+
+    async def report(self, file_id: str) -> dict:
+        files = (await self.client.get(f"{self.url}/_emulator/files")).json()["files"]
+        return next(f for f in files if f["id"] == file_id)
+
+    async def fault(self, spec: dict) -> None:
+        (await self.client.post(f"{self.url}/_emulator/faults", json=spec)).raise_for_status()
+
+
+@pytest.fixture
+async def frameio():
+    options = EmulatorOptions(rate_limits=False, upload_part_size=4 * MIB)
+    async with running_emulator(options) as emulator, httpx.AsyncClient(timeout=30) as client:
+        files = FrameioFiles(emulator.url, client)
+        await files.connect()
+        yield files
+
+
+def push_request(root: Path, relative: str, created: dict, **extra) -> streamer_pb2.PushRequest:
+    st = (root / relative).stat()
+    return streamer_pb2.PushRequest(
+        path=relative, size=st.st_size, mtime_ns=st.st_mtime_ns, content_type=created["media_type"] or "",
+        parts=[streamer_pb2.UploadPart(size=p["size"], url=p["url"]) for p in created["upload_urls"]],
+        job_id="job-push", **extra)
+
+
+async def collect(call) -> list[streamer_pb2.TransferProgress]:
+    return [progress async for progress in call]
+
+
+async def test_push_stores_every_part_with_the_same_sha256(streamer, frameio):
+    sha = streamer.media("SQ01/render.mov", 37 * MIB + 5, seed=4)
+    created = await frameio.local_upload("render.mov", 37 * MIB + 5)
+    assert len(created["upload_urls"]) == 10
+    progress = await collect(streamer.stub.Push(push_request(streamer.root, "SQ01/render.mov", created,
+                                                             concurrency=4)))
+    assert progress[-1].phase == COMPLETE and progress[-1].bytes_done == 37 * MIB + 5
+    assert all(p.kind == streamer_pb2.TRANSFER_KIND_PUSH and p.job_id == "job-push" for p in progress)
+    assert len({p.ticket_id for p in progress}) == 1
+    report = await frameio.report(created["id"])
+    assert report["sha256"] == sha and report["upload_complete"]
+
+
+async def test_failed_parts_are_retried(streamer, frameio):
+    sha = streamer.media("a.mov", 9 * MIB, seed=5)
+    created = await frameio.local_upload("a.mov", 9 * MIB)
+    await frameio.fault({"server_error": {"status": 503, "path": "/_s3/*", "nth": 1, "count": 3}})
+    progress = await collect(streamer.stub.Push(push_request(streamer.root, "a.mov", created)))
+    assert progress[-1].phase == COMPLETE
+    assert (await frameio.report(created["id"]))["sha256"] == sha
+
+
+async def test_a_part_refused_for_good_fails_the_push(streamer, frameio):
+    streamer.media("a.mov", 5 * MIB)
+    created = await frameio.local_upload("a.mov", 5 * MIB)
+    request = push_request(streamer.root, "a.mov", created)
+    request.content_type = "application/x-wrong"  # a signed header: S3 answers 403
+    progress = await collect(streamer.stub.Push(request))
+    assert progress[-1].phase == FAILED and "403" in progress[-1].error
+
+
+async def test_a_file_that_changes_during_the_push_is_reported(streamer, frameio):
+    streamer.media("a.mov", 9 * MIB)
+    created = await frameio.local_upload("a.mov", 9 * MIB)
+    await frameio.fault({"rate_limit_burst": {"count": 1000, "path": "/_s3/*", "retry_after": 1}})
+    call = streamer.stub.Push(push_request(streamer.root, "a.mov", created))
+    first = await call.read()
+    assert first.phase == ACTIVE
+    with open(streamer.root / "a.mov", "ab") as grow:
+        grow.write(b"x")
+    rest = []
+    while (progress := await call.read()) is not grpc.aio.EOF:
+        rest.append(progress)
+    assert rest[-1].phase == SOURCE_CHANGED
+
+
+async def test_a_file_already_changed_is_not_pushed(streamer, frameio):
+    streamer.media("a.mov", MIB)
+    created = await frameio.local_upload("a.mov", MIB)
+    request = push_request(streamer.root, "a.mov", created)
+    request.mtime_ns += 1
+    progress = await collect(streamer.stub.Push(request))
+    assert [p.phase for p in progress] == [SOURCE_CHANGED]
+    assert (await frameio.report(created["id"]))["parts"]["stored"] == 0
+
+
+@pytest.mark.parametrize("damage", ["short", "no-parts", "bad-url", "outside", "concurrency"])
+async def test_a_malformed_push_is_refused(streamer, frameio, damage):
+    streamer.media("a.mov", MIB)
+    created = await frameio.local_upload("a.mov", MIB)
+    request = push_request(streamer.root, "a.mov", created)
+    if damage == "short":
+        request.parts[0].size -= 1
+    elif damage == "no-parts":
+        del request.parts[:]
+    elif damage == "bad-url":
+        request.parts[0].url = "file:///etc/passwd"
+    elif damage == "concurrency":
+        request.concurrency = -1
+    else:
+        request.path = "../a.mov"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await collect(streamer.stub.Push(request))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.slow
+async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
+    """The must-show: 1 GiB pushed by `python -m services.streamer` into the emulator, the
+    sha256 equal, the streamer's peak RSS under 150 MB."""
+    size = 1024 * MIB
+    watch = tmp_path / "watch"
+    sha = write_media(watch / "big.mov", size, seed=11)
+    grpc_port, http_port = free_port(), free_port()
+    config = {"watch": {"root": str(watch)}, "state_dir": str(tmp_path / "state"),
+              "streamer": {"listen": f"127.0.0.1:{http_port}", "tunnel": {"mode": "none"}},
+              "services": {"streamer": f"127.0.0.1:{grpc_port}"}, "transfer": {"part_concurrency": 5}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "config.json"), env=child_env(),
+        cwd=Path(__file__).resolve().parents[2], stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=open(tmp_path / "streamer.log", "wb"))
+    try:
+        options = EmulatorOptions(rate_limits=False)  # 16 MiB parts: 64 of them
+        async with running_emulator(options) as emulator, httpx.AsyncClient(timeout=30) as client, \
+                grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            frameio = FrameioFiles(emulator.url, client)
+            await frameio.connect()
+            created = await frameio.local_upload("big.mov", size)
+            stub = streamer_pb2_grpc.StreamerServiceStub(channel)
+            request = push_request(watch, "big.mov", created)
+            progress = [p async for p in stub.Push(request, wait_for_ready=True, timeout=240)]
+            assert progress[-1].phase == COMPLETE, progress[-1]
+            report = await frameio.report(created["id"])
+            assert report["sha256"] == sha and report["upload_complete"]
+            rss = process_rss_peak_mb(process.pid)
+            assert rss < 150, f"streamer peak RSS {rss:.0f} MB"
+    finally:
+        process.terminate()
+        await process.wait()
+    assert process.returncode == 0, (tmp_path / "streamer.log").read_text()[-2000:]
+    assert "ERROR" not in (tmp_path / "streamer.log").read_text()
