@@ -165,22 +165,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from postflow.v1 import watcher_pb2
-
-    async def call(config: Config, clients) -> int:
-        job = await clients.watcher.RetryJob(watcher_pb2.RetryJobRequest(id=args.id))
-        print(f"retrying {job.id} {job.path}")
-        return 0
-
-    return run_rpc(args, call)
+    return job_action(args, "RetryJob", "retrying")
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    return job_action(args, "CancelJob", "cancelled")
+
+
+def job_action(args: argparse.Namespace, rpc: str, verb: str) -> int:
     from postflow.v1 import watcher_pb2
 
     async def call(config: Config, clients) -> int:
-        job = await clients.watcher.CancelJob(watcher_pb2.CancelJobRequest(id=args.id))
-        print(f"cancelled {job.id} {job.path}")
+        request = getattr(watcher_pb2, f"{rpc}Request")(id=args.id)
+        job = await getattr(clients.watcher, rpc)(request, timeout=30)
+        print(f"{verb} {job.id} {job.path}")
         return 0
 
     return run_rpc(args, call)
