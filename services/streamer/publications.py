@@ -17,7 +17,8 @@ from pathlib import Path
 
 from opentelemetry import context as otel_context
 
-from postflow.errors import FailedPrecondition, InvalidArgument, NotFound
+from postflow.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from postflow.files import readable_stat
 from postflow.telemetry import context_from
 from postflow.v1 import common_pb2
 
@@ -112,6 +113,16 @@ def resolve_in_root(root: Path, relative: str) -> Path:
     return real
 
 
+def stat_for_publication(real: Path, relative: str) -> os.stat_result:
+    """A file the streamer may not read is refused now, not when Frame.io comes for it."""
+    try:
+        return readable_stat(real)
+    except PermissionError as exc:
+        raise PermissionDenied(f"{relative}: cannot read the file ({exc.strerror})") from None
+    except OSError as exc:
+        raise FailedPrecondition(f"{relative}: cannot open the file ({exc.strerror})") from None
+
+
 def open_source(publication: Publication) -> tuple[int, os.stat_result]:
     """Opens the published file for serving; raises SourceChanged unless it is still the
     very file (same inode, size and mtime) that was published. The inode check also
@@ -156,7 +167,7 @@ class PublicationStore:
         if ttl_s < 0:
             raise InvalidArgument("ttl_s: must not be negative")
         real = resolve_in_root(self.root, relative)
-        st = real.stat()
+        st = stat_for_publication(real, relative)
         if not stat.S_ISREG(st.st_mode):
             raise InvalidArgument(f"{relative}: not a regular file")
         if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):

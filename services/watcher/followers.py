@@ -45,6 +45,7 @@ class StreamerWatch:
     def __init__(self, stub: streamer_pb2_grpc.StreamerServiceStub) -> None:
         self.stub = stub
         self.tunnel: streamer_pb2.TunnelStatus | None = None
+        self._last_url = ""  # survives the DOWN status between a tunnel's death and its new URL
         self._queues: defaultdict[str, set[asyncio.Queue]] = defaultdict(set)
 
     async def run(self) -> None:
@@ -53,9 +54,10 @@ class StreamerWatch:
 
     def _on_event(self, event: streamer_pb2.StreamerEvent) -> None:
         if event.HasField("tunnel"):
-            old = self.tunnel.public_url if self.tunnel else ""
             self.tunnel = event.tunnel
-            if old and event.tunnel.public_url and event.tunnel.public_url != old:
+            new, old = event.tunnel.public_url, self._last_url
+            self._last_url = new or old
+            if old and new and new != old:
                 log.info("tunnel URL changed; re-issuing pulls in flight")
                 for queues in self._queues.values():
                     for queue in queues:

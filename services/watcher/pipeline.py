@@ -20,6 +20,7 @@ from frameio.types import FileWithIncludes
 
 from postflow.config import Config
 from postflow.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, from_rpc_error
+from postflow.files import readable_stat
 from postflow.frameio import FrameioClient, RequestFailed
 from postflow.telemetry import current_trace_context
 from postflow.v1 import common_pb2, streamer_pb2, streamer_pb2_grpc, watcher_pb2
@@ -122,9 +123,11 @@ class Attempt:
     async def check_source(self) -> None:
         path = self.deps.root / self.job.path
         try:
-            st = await asyncio.to_thread(os.stat, path)
+            st = await asyncio.to_thread(readable_stat, path)
         except FileNotFoundError:
             raise JobFailed("the file is no longer in the watch folder") from None
+        except PermissionError as exc:  # waiting will not change it; the user fixes it and retries
+            raise JobFailed(f"cannot read the file: {exc.strerror}") from None
         except OSError as exc:
             raise RetryLater(f"cannot read the file: {exc.strerror}") from None
         if (st.st_size, st.st_mtime_ns) != (self.job.size, self.job.mtime_ns):

@@ -1,0 +1,37 @@
+"""The watcher's view of the streamer's event stream: which tunnel changes re-issue pulls."""
+
+from __future__ import annotations
+
+from postflow.v1 import streamer_pb2
+from services.watcher.followers import TUNNEL_CHANGED, StreamerWatch
+
+
+def tunnel(state: int, url: str = "") -> streamer_pb2.StreamerEvent:
+    return streamer_pb2.StreamerEvent(tunnel=streamer_pb2.TunnelStatus(state=state, public_url=url))
+
+
+def drained(queue) -> list:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+async def test_a_restarted_tunnel_with_a_new_url_reissues_pulls_even_after_a_down_status():
+    watch = StreamerWatch(stub=None)
+    queue = watch.subscribe("job-1")
+    watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_UP, "https://a.trycloudflare.com"))
+    watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_DOWN))
+    assert drained(queue) == []
+    watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_UP, "https://b.trycloudflare.com"))
+    assert drained(queue) == [TUNNEL_CHANGED]
+    assert watch.tunnel.public_url == "https://b.trycloudflare.com"
+
+
+async def test_the_same_url_coming_back_or_the_first_url_reissues_nothing():
+    watch = StreamerWatch(stub=None)
+    queue = watch.subscribe("job-1")
+    watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_UP, "https://a.example.com"))
+    watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_DOWN))
+    watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_UP, "https://a.example.com"))
+    assert drained(queue) == []
