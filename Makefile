@@ -28,7 +28,12 @@ protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=. --grpc_python_out=. --pyi_out=. protos/postflow/v1/*.proto
 
 soak: $(STAMP)
-	$(PY) -m pytest -q tests/soak --soak
+	$(PY) -m pytest -q tests/campaign --soak
+
+# Each benchmark starts what it needs on loopback and prints a Markdown table (bench/README.md).
+bench: $(STAMP)
+	$(PY) -m bench.range_server && $(PY) -m bench.scan && $(PY) -m bench.e2e && $(PY) -m bench.concurrent \
+	  && $(PY) -m bench.logs_and_disk
 
 clean:
 	rm -rf $(VENV) build *.egg-info

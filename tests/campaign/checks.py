@@ -1,0 +1,126 @@
+"""What every campaign scenario checks: each file reached Frame.io (the emulator) exactly
+once with the right bytes, every job is DONE, no service logged an ERROR for a fault it
+recovered from, and the services that should have stayed up did."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from postflow.grpc import check_health
+from postflow.supervisor import SERVICES
+from tests.e2e.stack import Stack, service_logs
+from tests.support import wait_for, write_media
+
+MiB = 1024 * 1024
+FINAL = {"done", "failed", "cancelled"}
+
+
+def stage(stack: Stack, relpath: str, size: int, seed: int) -> tuple[Path, str]:
+    """Writes a file next to the watch root (same file system); returns it and its sha256."""
+    staged = stack.root / "staging" / str(seed) / Path(relpath).name
+    return staged, write_media(staged, size, seed)
+
+
+def drop(stack: Stack, relpath: str, staged: Path) -> None:
+    """Moves a finished file into the watch folder at once, as a render farm's rename does."""
+    target = stack.watch_root / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, target)
+
+
+def media_set(stack: Stack, count: int, rng: random.Random, prefix: str,
+              sizes: tuple[int, int] = (1 * MiB, 8 * MiB)) -> dict[str, tuple[Path, str]]:
+    """`count` staged files of random sizes, some in nested folders: relpath → (staged, sha256)."""
+    files = {}
+    for index in range(count):
+        folder = rng.choice(["", "SQ01/", "SQ01/SH010/", "SQ02/"])
+        relpath = f"{folder}{prefix}_{index:03d}.mov"
+        files[relpath] = stage(stack, relpath, rng.randint(*sizes) + index, seed=rng.randrange(1 << 30))
+    return files
+
+
+async def jobs(stack: Stack) -> list[dict] | None:
+    """Every job, from the dashboard's REST API (which asks the watcher's ListJobs); None
+    while the dashboard or the watcher is down."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(f"{stack.dashboard_url}/api/jobs", params={"page_size": 500})
+    except httpx.HTTPError:
+        return None
+    return response.json()["jobs"] if response.status_code == 200 else None
+
+
+async def settled(stack: Stack, paths: set[str], timeout: float) -> dict[str, dict]:
+    """Waits until every path has a job in a final state; returns the jobs by path."""
+
+    async def all_final() -> dict[str, dict] | None:
+        listed = await jobs(stack)
+        if listed is None:
+            return None
+        by_path = {job["path"]: job for job in listed if job["path"] in paths}
+        return by_path if len(by_path) == len(paths) and all(j["state"] in FINAL for j in by_path.values()) else None
+
+    return await wait_for(all_final, timeout=timeout, interval=0.3, message=f"{len(paths)} jobs to finish")
+
+
+@dataclass
+class Audit:
+    files: int
+    jobs: dict[str, dict]  # by relative path
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def audit(expected: dict[str, str], emulator_files: list[dict], by_path: dict[str, dict]) -> Audit:
+    """Each expected file (relpath → sha256) must be one DONE job and exactly one Frame.io
+    file in its folder, complete, with the same bytes; anything else is lost or duplicated."""
+    result = Audit(files=len(expected), jobs=by_path)
+    for relpath, digest in expected.items():
+        folder, _, name = relpath.rpartition("/")
+        copies = [f for f in emulator_files if f["name"] == name and f["folder_path"].strip("/") == folder]
+        complete = [f for f in copies if f["upload_complete"] and f["sha256"] == digest]
+        job = by_path.get(relpath)
+        if not complete or job is None or job["state"] != "done":
+            result.lost.append(relpath)
+            result.problems.append(f"{relpath}: job {job and job['state']} ({job and job['error']}), "
+                                   f"{len(complete)} complete of {len(copies)} on Frame.io")
+        elif len(copies) > 1:
+            result.duplicated.append(relpath)
+            result.problems.append(f"{relpath}: {len(copies)} files on Frame.io")
+    return result
+
+
+async def verify_delivery(stack: Stack, expected: dict[str, str], tally, timeout: float = 120) -> Audit:
+    by_path = await settled(stack, set(expected), timeout)
+    result = audit(expected, await stack.emulator_files(), by_path)
+    tally.delivery(result.files, len(result.lost), len(result.duplicated))
+    return result
+
+
+def error_lines(stack: Stack) -> list[str]:
+    """ERROR lines and tracebacks in the services' logs."""
+    return [line for text in service_logs(stack).values() for line in text.splitlines()
+            if " ERROR " in line or line.startswith("Traceback")]
+
+
+def log_lines(stack: Stack, needle: str) -> list[str]:
+    return [line for text in service_logs(stack).values() for line in text.splitlines() if needle in line]
+
+
+def pids(stack: Stack) -> dict[str, int | None]:
+    return {name: stack.pid(name) for name in SERVICES}
+
+
+async def assert_still_running(stack: Stack, before: dict[str, int | None]) -> None:
+    """Every service SERVING (dashboard: /livez 200) with the pid it had before."""
+    for name in ("auth", "watcher", "streamer"):
+        assert await check_health(stack.address(name), timeout=5) == "SERVING", name
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(f"{stack.dashboard_url}/livez")).status_code == 200
+    assert pids(stack) == before, "a service restarted"
