@@ -56,7 +56,8 @@ class Superseded(Exception):
 
 
 class Reissue(Exception):
-    """The tunnel URL changed under a pull in flight: publish again, pull again."""
+    """The tunnel changed (new URL, or died) under a pull in flight: publish again, pull again,
+    without spending an attempt."""
 
 
 @dataclass
@@ -80,6 +81,11 @@ def streamer_error(exc: grpc.RpcError, what: str) -> Exception:
     return RetryLater(f"{what}: streamer: {error}")
 
 
+def published_under(url: str, base: str) -> bool:
+    """Whether a publication URL lives under the tunnel's public base URL."""
+    return bool(base) and url.startswith(base.rstrip("/") + "/")
+
+
 class Attempt:
     def __init__(self, deps: Deps, job: Job) -> None:
         self.deps = deps
@@ -89,7 +95,6 @@ class Attempt:
         self._last_activity = time.monotonic()  # the last transfer event seen
         self._shown: FileWithIncludes | None = None  # the file as show file last returned it, once uploaded
         self.counted = False  # this run started a new attempt (not resumed one cut short by a restart)
-        self._marks_logged = 0
 
     @property
     def fio(self) -> FrameioClient:
@@ -117,7 +122,7 @@ class Attempt:
                 await self.deliver(account_id)
                 break
             except Reissue:
-                log.info("re-issuing the pull with the new tunnel URL")
+                log.info("the tunnel changed under the pull; re-issuing it")
         return await self.finish(account_id)
 
     async def check_source(self) -> None:
@@ -200,8 +205,8 @@ class Attempt:
         job = self.job
         if not job.ticket_id:
             return False
-        tunnel = await self.deps.streamer_events.tunnel_status()
-        if tunnel is not None and tunnel.public_url and not job.source_url.startswith(tunnel.public_url):
+        base = await self.public_base()
+        if base and not published_under(job.source_url, base):
             return False
         try:
             publication = await self.deps.streamer.GetPublication(
@@ -235,13 +240,17 @@ class Attempt:
         except grpc.RpcError as exc:
             log.info("could not revoke the publication: %s", from_rpc_error(exc))
 
+    async def public_base(self) -> str:
+        """The tunnel's public URL while it is up, else ""."""
+        tunnel = await self.deps.streamer_events.tunnel_status()
+        return tunnel.public_url if tunnel is not None and tunnel.state == TUNNEL_UP else ""
+
     async def choose_mode(self) -> int:
         config = self.deps.config.transfer
         requested = self.job.requested_mode or MODES[config.mode]
         if requested == PUSH:
             return PUSH
-        tunnel = await self.deps.streamer_events.tunnel_status()
-        up = tunnel is not None and tunnel.state == TUNNEL_UP and bool(tunnel.public_url)
+        up = bool(await self.public_base())
         if requested == PULL:
             if not up:
                 raise RetryLater("pull requested, but the streamer's tunnel is not up")
@@ -315,15 +324,13 @@ class Attempt:
             return
         await self.report(progress.bytes_done, progress.rate_bps)
         if phase == streamer_pb2.TRANSFER_PHASE_COMPLETE and self.job.state == UPLOADING:
-            log.info("all %d bytes sent", self.job.size)
+            log.debug("all %d bytes sent", self.job.size)
             await self.save("all bytes sent; waiting for Frame.io", state=VERIFYING, bytes_done=self.job.size)
 
     async def report(self, bytes_done: int, rate_bps: float) -> None:
-        """Transfer progress into the job: logged at 25/50/75 %, written at most once a second."""
+        """Transfer progress into the job, written at most once a second (the streamer logs
+        the 25/50/75 % milestones of the transfer itself)."""
         size = self.job.size or 1
-        while self._marks_logged < 3 and bytes_done * 4 >= size * (self._marks_logged + 1):
-            self._marks_logged += 1
-            log.info("%d%% sent", 25 * self._marks_logged)
         now = time.monotonic()
         if bytes_done > self.job.bytes_done and (now - self._last_write >= PROGRESS_WRITE_S or bytes_done >= size):
             self._last_write = now
@@ -344,7 +351,10 @@ class Attempt:
             if state == COMPLETE:
                 return
             if state in (BROKEN, GONE):
+                pulled_from = self.job.source_url if self.job.mode == PULL else ""
                 await self.discard(account_id, self.job.file_id)
+                if pulled_from and not published_under(pulled_from, await self.public_base()):
+                    raise Reissue()  # the tunnel died under the pull: not the file's fault
                 raise RetryLater("Frame.io could not fetch the file (upload failed)")
             interval = min(interval * 1.5, poll_s * 10)
             if time.monotonic() - self._last_activity > STALL_S:

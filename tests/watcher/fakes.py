@@ -171,7 +171,8 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         if request.method == "HEAD":
             return response
         start = _range_start(request.headers.get("range", ""))
-        return _Counting(response, lambda n: self._served(ticket, start, n), lambda: self.serve_bytes_per_s)
+        return _Counting(response, lambda n: self._served(ticket, start, n), lambda: self.serve_bytes_per_s,
+                         lambda: self.unreachable)
 
     def _served(self, ticket: Ticket, start: int, sent: int) -> None:
         covered = ticket.cover(start, start + sent)
@@ -194,6 +195,12 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
     def change_tunnel_url(self) -> None:
         """Like a quick tunnel restarting: the old URLs die, a new base is announced."""
         self.prefix = secrets.token_hex(4)
+        self._emit(streamer_pb2.StreamerEvent(tunnel=self.tunnel_status()))
+
+    def tunnel_down(self) -> None:
+        """Like cloudflared dying for good: its URLs answer 502 and the tunnel is DOWN."""
+        self.unreachable = True
+        self.tunnel_up = False
         self._emit(streamer_pb2.StreamerEvent(tunnel=self.tunnel_status()))
 
     # -- gRPC -----------------------------------------------------------------------------------
@@ -285,16 +292,19 @@ def _range_start(header: str) -> int:
 class _Counting:
     """Wraps an ASGI response, reporting the body bytes sent so far as they go out."""
 
-    def __init__(self, response, report, bytes_per_s) -> None:
+    def __init__(self, response, report, bytes_per_s, cut) -> None:
         self.response = response
         self.report = report
         self.bytes_per_s = bytes_per_s  # read at every chunk, so a test can speed it up midway
+        self.cut = cut  # true → the connection drops, as under a tunnel that died
 
     async def __call__(self, scope, receive, send):
         sent = 0
 
         async def counting_send(message):
             nonlocal sent
+            if self.cut():
+                raise ConnectionResetError("the tunnel died")
             await send(message)
             if message["type"] == "http.response.body" and message.get("body"):
                 sent += len(message["body"])

@@ -139,6 +139,20 @@ async def test_a_file_changed_while_it_is_pulled_restarts_on_the_new_content(tmp
         assert [(f["sha256"], f["upload_complete"]) for f in files] == [(new_sha, True)]  # the torn one was deleted
 
 
+async def test_a_pull_failed_by_a_dead_tunnel_is_reissued_without_spending_an_attempt(tmp_path):
+    async with environment(tmp_path) as env:
+        env.streamer.serve_bytes_per_s = 500_000
+        stub = await start_watcher(env)
+        sha = write_media(env.root / "a.mov", 3_000_000)
+        await wait_job_state(stub, "a.mov", UPLOADING)
+        await wait_for(lambda: env.streamer.requests, message="the puller to start")
+        env.streamer.tunnel_down()  # Frame.io's pull fails; no new URL is announced
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert (job.attempts, job.mode) == (1, common_pb2.TRANSFER_MODE_PUSH)
+        files = await env.files()
+        assert [(f["sha256"], f["upload_complete"]) for f in files] == [(sha, True)]  # the failed pull was deleted
+
+
 async def test_a_tunnel_url_change_reissues_the_pull(tmp_path):
     async with environment(tmp_path) as env:
         env.streamer.serve_bytes_per_s = 500_000
