@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import uvloop
 from opentelemetry.sdk.trace import TracerProvider
 
 from postflow.config import Config, ConfigError, load_config
@@ -67,7 +68,7 @@ def run_service(name: str, build: Callable[[Runtime], Service], argv: list[str] 
         print(f"postflow {name}: config error: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(serve_until_signalled(name, service))
+        return uvloop.run(serve_until_signalled(name, service))
     finally:
         shutdown_tracing(provider)
 
