@@ -65,6 +65,7 @@ class WatchConfig:
     backoff_base_s: float = 2.0
     backoff_max_s: float = 300.0
     status_poll_s: float = 1.0
+    inotify: bool = False  # local disks only: kernel events shorten the wait for the next poll
 
 
 @dataclass(frozen=True)

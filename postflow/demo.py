@@ -51,7 +51,7 @@ def demo_config(state_dir: Path, emulator_url: str, seeded: dict, ports: dict[st
             "api_base_url": emulator_url, "ims_base_url": emulator_url,
         },
         "watch": {"root": str(state_dir / "watch"), "poll_interval_s": 0.5, "stable_after_s": 2,
-                  "include": ["*"], "max_concurrent": 4},
+                  "include": ["*"], "max_concurrent": 4, "inotify": True},
         "transfer": {"mode": "auto"},
         "streamer": {"listen": f"127.0.0.1:{ports['range']}", "tunnel": {"mode": "none"}},
         "dashboard": {"listen": f"127.0.0.1:{ports['dashboard']}"},

@@ -26,6 +26,7 @@ from postflow.errors import InvalidArgument, NotFound
 from postflow.logging import job_id_var
 from postflow.telemetry import context_from, current_trace_context, trace_id_hex
 from postflow.v1 import common_pb2, watcher_pb2
+from services.watcher.inotify import ScanTrigger, TreeEvents
 from services.watcher.jobs import CANCELLED, FAILED, QUEUED, Job
 from services.watcher.ledger import Ledger, new_job_id, retry_fields
 from services.watcher.orchestrator import Orchestrator
@@ -35,6 +36,7 @@ from services.watcher.stability import settle_stable
 log = logging.getLogger(__name__)
 
 REGISTER_BATCH = 200
+EVENT_SCAN_GAP_S = 0.25  # with inotify: the least time between scans (at most a third of it scanning)
 
 
 @contextlib.contextmanager
@@ -86,20 +88,42 @@ class Detector:
         self.first_scan = asyncio.Event()
         self.last_scan_at = 0.0
         self.last_scan_s = 0.0
+        self.trigger = ScanTrigger()
         # Always the same thread: its malloc arena is reused by every pass instead of each
         # pass growing a new one in whichever pool thread it lands on.
         self._scan_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
 
     async def run(self) -> None:
+        watch = self.config.watch
+        events = await self._tree_events() if watch.inotify else None
         try:
             while True:
                 try:
                     await self.poll()
                 except Exception:
                     log.exception("scan pass failed; trying again at the next poll")
-                await asyncio.sleep(self.config.watch.poll_interval_s)
+                if events is not None and next(self.scanner.pending_dirs(), None):
+                    self.trigger.after(events.settle_s)  # files seen growing: look again when they may be stable
+                await self.trigger.wait(watch.poll_interval_s)
+                if events is not None:  # events may ask for scans faster than a big tree should be walked
+                    await asyncio.sleep(max(EVENT_SCAN_GAP_S, 2 * self.last_scan_s))
         finally:
+            if events is not None:
+                events.close()
+            self.trigger.close()
             self._scan_thread.shutdown(wait=False, cancel_futures=True)
+
+    async def _tree_events(self) -> TreeEvents | None:
+        """inotify on the tree (`watch.inotify`), or None (with a warning) where it fails."""
+        events = TreeEvents(Path(self.scanner.root), self.trigger, self.config.watch.stable_after_s * 1.05 + 0.1)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._scan_thread, events.open)
+        except OSError as exc:
+            log.warning("inotify unavailable (%s); polling only", exc.strerror or exc)
+            events.close()
+            return None
+        events.listen()
+        return events
 
     async def poll(self) -> None:
         started = time.monotonic()

@@ -139,13 +139,19 @@ async def test_a_file_changed_while_it_is_pulled_restarts_on_the_new_content(tmp
         assert [(f["sha256"], f["upload_complete"]) for f in files] == [(new_sha, True)]  # the torn one was deleted
 
 
+async def slow_pull_in_flight(env):
+    """A 3 MB file that Frame.io has started pulling, slowly: (watcher stub, sha256)."""
+    env.streamer.serve_bytes_per_s = 500_000
+    stub = await start_watcher(env)
+    sha = write_media(env.root / "a.mov", 3_000_000)
+    await wait_job_state(stub, "a.mov", UPLOADING)
+    await wait_for(lambda: env.streamer.requests, message="the puller to start")
+    return stub, sha
+
+
 async def test_a_pull_failed_by_a_dead_tunnel_is_reissued_without_spending_an_attempt(tmp_path):
     async with environment(tmp_path) as env:
-        env.streamer.serve_bytes_per_s = 500_000
-        stub = await start_watcher(env)
-        sha = write_media(env.root / "a.mov", 3_000_000)
-        await wait_job_state(stub, "a.mov", UPLOADING)
-        await wait_for(lambda: env.streamer.requests, message="the puller to start")
+        stub, sha = await slow_pull_in_flight(env)
         env.streamer.tunnel_down()  # Frame.io's pull fails; no new URL is announced
         (job,) = await wait_jobs(stub, 1, timeout=30)
         assert (job.attempts, job.mode) == (1, common_pb2.TRANSFER_MODE_PUSH)
@@ -155,11 +161,7 @@ async def test_a_pull_failed_by_a_dead_tunnel_is_reissued_without_spending_an_at
 
 async def test_a_tunnel_url_change_reissues_the_pull(tmp_path):
     async with environment(tmp_path) as env:
-        env.streamer.serve_bytes_per_s = 500_000
-        stub = await start_watcher(env)
-        sha = write_media(env.root / "a.mov", 3_000_000)
-        await wait_job_state(stub, "a.mov", UPLOADING)
-        await wait_for(lambda: env.streamer.requests, message="the puller to start")
+        stub, sha = await slow_pull_in_flight(env)
         env.streamer.serve_bytes_per_s = None
         env.streamer.change_tunnel_url()
         (job,) = await wait_jobs(stub, 1, timeout=30)
