@@ -72,6 +72,8 @@ class TreeEvents:
     def open(self) -> None:
         """Watches the tree (a walk of it: may run in a worker thread); raises OSError when
         inotify is not available."""
+        if not hasattr(self._libc, "inotify_init1"):
+            raise OSError(errno.ENOSYS, "inotify is Linux-only")
         fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
             code = ctypes.get_errno()
