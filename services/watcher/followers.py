@@ -78,9 +78,10 @@ class StreamerWatch:
             if not queues:
                 del self._queues[job_id]
 
-    async def tunnel_status(self, timeout_s: float = 5.0) -> streamer_pb2.TunnelStatus | None:
-        """The latest tunnel status (asked directly when the stream has not said yet)."""
-        if self.tunnel is not None:
+    async def tunnel_status(self, timeout_s: float = 5.0, fresh: bool = False) -> streamer_pb2.TunnelStatus | None:
+        """The latest tunnel status; asked directly when the stream has not said yet, or when
+        `fresh` (the stream may lag behind a tunnel that just died)."""
+        if self.tunnel is not None and not fresh:
             return self.tunnel
         try:
             return await self.stub.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(), timeout=timeout_s)

@@ -240,9 +240,9 @@ class Attempt:
         except grpc.RpcError as exc:
             log.info("could not revoke the publication: %s", from_rpc_error(exc))
 
-    async def public_base(self) -> str:
+    async def public_base(self, fresh: bool = False) -> str:
         """The tunnel's public URL while it is up, else ""."""
-        tunnel = await self.deps.streamer_events.tunnel_status()
+        tunnel = await self.deps.streamer_events.tunnel_status(fresh=fresh)
         return tunnel.public_url if tunnel is not None and tunnel.state == TUNNEL_UP else ""
 
     async def choose_mode(self) -> int:
@@ -277,6 +277,8 @@ class Attempt:
             if exc.status != 422:
                 raise await self.creation_refused(exc) from None
             # Frame.io probes the URL before answering: an unreachable tunnel lands here.
+            if not published_under(publication.url, await self.public_base(fresh=True)):
+                raise Reissue() from None  # it died or moved meanwhile: not the file's fault
             raise RetryLater(f"Frame.io could not read the published URL ({exc})") from None
         await self.save("upload started (pull)", file_id=file.id, state=UPLOADING)
         log.info("upload started: Frame.io pulls %s (%d bytes)", job.path, job.size)
@@ -353,7 +355,7 @@ class Attempt:
             if state in (BROKEN, GONE):
                 pulled_from = self.job.source_url if self.job.mode == PULL else ""
                 await self.discard(account_id, self.job.file_id)
-                if pulled_from and not published_under(pulled_from, await self.public_base()):
+                if pulled_from and not published_under(pulled_from, await self.public_base(fresh=True)):
                     raise Reissue()  # the tunnel died under the pull: not the file's fault
                 raise RetryLater("Frame.io could not fetch the file (upload failed)")
             interval = min(interval * 1.5, poll_s * 10)

@@ -127,6 +127,7 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         self.hold_publish: asyncio.Event | None = None  # set → Publish proceeds
         self.serve_bytes_per_s: float | None = None  # a slow mount or uplink
         self.unreachable = False  # the tunnel's edge answers 502 (the URL is dead)
+        self.die_after_publish = False  # the tunnel dies right after the next Publish answers
         self.publish_calls = 0
         self.push_calls = 0
         self.requests: list[tuple[str, str]] = []  # (method, range) served
@@ -216,7 +217,11 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.path}: no such file")
         if (st.st_size, st.st_mtime_ns) != (request.size, request.mtime_ns):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{request.path}: changed since")
-        return self.publish_now(request.path, request.job_id)
+        publication = self.publish_now(request.path, request.job_id)
+        if self.die_after_publish:
+            self.die_after_publish = False
+            self.tunnel_down()
+        return publication
 
     def publish_now(self, relpath: str, job_id: str) -> streamer_pb2.Publication:
         path = self.root / relpath

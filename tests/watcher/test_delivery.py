@@ -159,6 +159,16 @@ async def test_a_pull_failed_by_a_dead_tunnel_is_reissued_without_spending_an_at
         assert [(f["sha256"], f["upload_complete"]) for f in files] == [(sha, True)]  # the failed pull was deleted
 
 
+async def test_a_tunnel_dying_between_publish_and_frameio_probing_it_costs_no_attempt(tmp_path):
+    async with environment(tmp_path) as env:
+        env.streamer.die_after_publish = True  # Frame.io's probe of the URL gets a 502: remote_upload 422
+        stub = await start_watcher(env)
+        sha = write_media(env.root / "a.mov", 100_000)
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert (job.attempts, job.mode) == (1, common_pb2.TRANSFER_MODE_PUSH)
+        assert [(f["sha256"], f["upload_complete"]) for f in await env.files()] == [(sha, True)]
+
+
 async def test_a_tunnel_url_change_reissues_the_pull(tmp_path):
     async with environment(tmp_path) as env:
         stub, sha = await slow_pull_in_flight(env)
