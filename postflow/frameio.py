@@ -75,6 +75,10 @@ class TransientError(FrameioError):
     """Worth trying again later: 429, 5xx, network trouble, auth service unreachable."""
 
 
+class RateLimited(TransientError):
+    """Frame.io kept answering 429: slow down. Never the file's fault, so no job fails of it."""
+
+
 class RequestFailed(FrameioError):
     """Frame.io refused the request for good (4xx other than 401/429)."""
 
@@ -242,7 +246,8 @@ class FrameioClient:
                 delay = backoff_delay(failures, self.backoff_base_s, self.backoff_max_s)
                 reason = type(exc).__name__
             if failures > self.max_retries:
-                raise TransientError(f"{what}: {reason}, still failing after {failures} tries")
+                error = RateLimited if reason.startswith("rate") else TransientError
+                raise error(f"{what}: {reason}, still failing after {failures} tries")
             log.log(logging.DEBUG if reason.startswith("rate") else logging.WARNING,
                     "Frame.io %s: %s; retrying in %.1fs", what, reason, delay)
             await asyncio.sleep(delay)

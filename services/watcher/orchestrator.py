@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 
-from postflow.frameio import ReconnectNeeded, RequestFailed, TransientError, backoff_delay
+from postflow.frameio import RateLimited, ReconnectNeeded, RequestFailed, TransientError, backoff_delay
 from postflow.logging import job_id_var
 from postflow.telemetry import context_from
 from postflow.v1 import common_pb2
@@ -99,6 +99,8 @@ class Orchestrator:
                              attempts=attempt.job.attempts - attempt.counted, error=str(exc))
         except SourceChanged as exc:
             await self._source_changed(attempt, str(exc))
+        except RateLimited as exc:
+            await self._wait_out_rate_limit(attempt, str(exc))
         except (RetryLater, TransientError) as exc:
             await self._retry_or_fail(attempt, str(exc))
         except (JobFailed, RequestFailed) as exc:
@@ -125,6 +127,16 @@ class Orchestrator:
         log.warning("attempt %d failed, retrying in %.1fs: %s", job.attempts, delay, reason)
         await self._save(attempt, state=WAITING, waiting_kind=BACKOFF, waiting_reason=f"retrying in {delay:.0f}s",
                          next_attempt_at=time.time() + delay, error=reason)
+
+    async def _wait_out_rate_limit(self, attempt: Attempt, reason: str) -> None:
+        """A long 429 storm is waited out: the attempt is given back, whatever the count."""
+        config = self.deps.config.watch
+        delay = backoff_delay(2, config.backoff_base_s, config.backoff_max_s)
+        log.info("Frame.io is rate limiting; trying again in %.1fs: %s", delay, reason)
+        await self._save(attempt, state=WAITING, waiting_kind=BACKOFF,
+                         waiting_reason=f"Frame.io rate limit; retrying in {delay:.0f}s",
+                         attempts=attempt.job.attempts - attempt.counted, next_attempt_at=time.time() + delay,
+                         error=reason)
 
     async def _source_changed(self, attempt: Attempt, reason: str) -> None:
         """The scanner restarts the job once the new content is stable, unless the new

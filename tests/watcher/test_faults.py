@@ -36,6 +36,19 @@ async def test_429_bursts_are_waited_out(tmp_path, caplog):
     assert any(" 429 " in r.getMessage() for r in caplog.records if r.name == "httpx")
 
 
+async def test_a_429_storm_longer_than_the_retries_never_fails_a_job(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    async with environment(tmp_path, watch={"max_attempts": 1}) as env:
+        await env.faults(rate_limit_burst={"count": 20, "path": "/v4/*", "retry_after": 0})  # > 3 × 6 tries
+        stub = await start_watcher(env)
+        sha = write_media(env.root / "a.mov", 5000)
+        (job,) = await wait_jobs(stub, 1, timeout=40)
+        assert job.attempts == 1
+        assert [(f["sha256"], f["upload_complete"]) for f in await env.files()] == [(sha, True)]
+    assert any("Frame.io is rate limiting" in r.getMessage() for r in caplog.records)
+    assert error_records(caplog) == []
+
+
 async def test_5xx_errors_are_retried(tmp_path, caplog):
     await deliver_under(tmp_path, caplog, server_error={"status": 503, "path": "/v4/*", "nth": 2, "count": 2})
 
