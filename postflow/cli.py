@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 
-from postflow.config import Config, ConfigError, load_config, require_client, require_watch_root, to_dict
+from postflow.config import Config, ConfigError, load_config, local_url, require_client, require_watch_root, to_dict
 from postflow.errors import PostflowError, from_rpc_error
 
 EXIT_CONFIG = 2
@@ -199,9 +199,8 @@ def cmd_login(args: argparse.Namespace) -> int:
     from postflow.clients import wait_connected
 
     async def call(config: Config, clients) -> int:
-        host, _, port = config.dashboard.listen.rpartition(":")
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        print(f"Open this URL in a browser to connect Frame.io:\n  http://{host}:{port}/auth/login", flush=True)
+        dashboard = local_url(config.dashboard.listen, "dashboard.listen")
+        print(f"Open this URL in a browser to connect Frame.io:\n  {dashboard}/auth/login", flush=True)
         status = await wait_connected(clients, args.timeout)
         print(f"connected as {status.user_name or status.user_email or 'Frame.io user'}")
         return 0

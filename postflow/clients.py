@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import httpx
 
-from postflow.config import Config, require_watch_root
+from postflow.config import Config, local_url, require_watch_root
 from postflow.errors import InvalidArgument, Unavailable
 from postflow.grpc import check_health, open_channel
 from postflow.v1 import (
@@ -85,11 +85,10 @@ async def gather_status(config: Config, clients: Clients) -> dict:
 
 
 async def _dashboard_health(config: Config) -> str:
-    host, _, port = config.dashboard.listen.rpartition(":")
-    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    url = local_url(config.dashboard.listen, "dashboard.listen")
     async with httpx.AsyncClient(timeout=2) as client:
         try:
-            response = await client.get(f"http://{host}:{port}/livez")
+            response = await client.get(f"{url}/livez")
         except httpx.HTTPError:
             return "UNREACHABLE"
     return "SERVING" if response.status_code == 200 else "NOT_SERVING"

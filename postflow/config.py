@@ -259,6 +259,34 @@ def split_address(address: str, key: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def reachable_host(host: str) -> str:
+    """Where to connect to reach a server listening on `host` (a wildcard: this machine)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def local_url(address: str, key: str) -> str:
+    """The http:// URL of a server listening on `address` (HOST:PORT), seen from this machine."""
+    host, port = split_address(address, key)
+    host = reachable_host(host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+SECRET_KEYS = (("frameio", "client_secret"), ("auth", "token_key"), ("dashboard", "access_token"),
+               ("streamer", "tunnel", "token"))
+
+
+def secret_values(config: Config) -> list[str]:
+    """Every secret the config holds (for masking in logs)."""
+    values = []
+    for path in SECRET_KEYS:
+        value: Any = config
+        for name in path:
+            value = getattr(value, name)
+        if value:
+            values.append(value)
+    return values
+
+
 def validate(config: Config) -> None:
     fio, watch, transfer, tunnel = config.frameio, config.watch, config.transfer, config.streamer.tunnel
     if fio.api_version != "v4":
@@ -272,6 +300,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"transfer.mode: expected auto, pull or push, got {transfer.mode!r}")
     if tunnel.mode not in ("quick", "named", "none"):
         raise ConfigError(f"streamer.tunnel.mode: expected quick, named or none, got {tunnel.mode!r}")
+    _, metrics_port = split_address(tunnel.metrics, "streamer.tunnel.metrics")
+    if tunnel.mode == "quick" and not tunnel.cloudflared and metrics_port == 0:
+        raise ConfigError("streamer.tunnel.metrics: the address of the cloudflared that runs on its own "
+                          "(cloudflared is \"\"), with its port")
     if tunnel.mode == "named" and not tunnel.public_base_url:
         raise ConfigError("streamer.tunnel.public_base_url: a named tunnel needs its public hostname")
     if tunnel.mode == "named" and tunnel.cloudflared and not tunnel.token:
@@ -319,11 +351,12 @@ def require_client(config: Config) -> None:
 def to_dict(config: Config) -> dict[str, Any]:
     """The config as JSON-ready data with secrets masked (for `check-config` and status)."""
     data = dataclasses.asdict(config)
-    for section, key in (("frameio", "client_secret"), ("auth", "token_key"), ("dashboard", "access_token")):
-        if data[section][key]:
-            data[section][key] = "***"
-    if data["streamer"]["tunnel"]["token"]:
-        data["streamer"]["tunnel"]["token"] = "***"
+    for *sections, key in SECRET_KEYS:
+        holder = data
+        for name in sections:
+            holder = holder[name]
+        if holder[key]:
+            holder[key] = "***"
     return data
 
 

@@ -171,7 +171,10 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
         value = value.strip()
         if value.replace(".", "", 1).isdigit():
             return float(value)
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):  # neither seconds nor a date: fall back to the window
+            parsed = None
         if parsed is not None:
             return max(0.0, parsed.timestamp() - time.time())
     window = lowered.get("x-ratelimit-window")
@@ -225,6 +228,7 @@ class FrameioClient:
                 continue
             except TooManyRequestsError as exc:
                 failures += 1
+                rate_limited = True
                 delay = retry_after_s(exc.headers)
                 delay = backoff_delay(failures, self.backoff_base_s, self.backoff_max_s) if delay is None else delay
                 reason = "rate limited (429)"
@@ -235,6 +239,7 @@ class FrameioClient:
                 if not idempotent:
                     raise TransientError(f"{what}: HTTP {status} {error_detail(exc)}".rstrip(), status) from None
                 failures += 1
+                rate_limited = False
                 delay = backoff_delay(failures, self.backoff_base_s, self.backoff_max_s)
                 reason = f"HTTP {status}"
             except ParsingError as exc:
@@ -243,12 +248,13 @@ class FrameioClient:
                 if not idempotent:
                     raise TransientError(f"{what}: {type(exc).__name__} {exc}".rstrip()) from None
                 failures += 1
+                rate_limited = False
                 delay = backoff_delay(failures, self.backoff_base_s, self.backoff_max_s)
                 reason = type(exc).__name__
             if failures > self.max_retries:
-                error = RateLimited if reason.startswith("rate") else TransientError
+                error = RateLimited if rate_limited else TransientError
                 raise error(f"{what}: {reason}, still failing after {failures} tries")
-            log.log(logging.DEBUG if reason.startswith("rate") else logging.WARNING,
+            log.log(logging.DEBUG if rate_limited else logging.WARNING,
                     "Frame.io %s: %s; retrying in %.1fs", what, reason, delay)
             await asyncio.sleep(delay)
 

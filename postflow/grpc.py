@@ -88,7 +88,6 @@ class GrpcServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names: list[str] = []
-        self.port = 0
 
     def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
         register(servicer, self.server)
@@ -98,12 +97,12 @@ class GrpcServer:
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        self.port = self.server.add_insecure_port(address)
-        if self.port == 0:
+        port = self.server.add_insecure_port(address)
+        if port == 0:
             raise OSError(f"cannot listen on {address}")
         await self.server.start()
         await self.set_serving(False)
-        return self.port
+        return port
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -8,7 +8,7 @@ import logging
 import re
 import sys
 
-from opentelemetry import trace
+from postflow.telemetry import trace_id_hex
 
 job_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("postflow_job_id", default="")
 
@@ -46,8 +46,7 @@ class ContextFilter(logging.Filter):
         self.secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ctx = trace.get_current_span().get_span_context()
-        record.trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else "-"
+        record.trace_id = trace_id_hex() or "-"
         record.job_id = job_id_var.get() or "-"
         record.service = self.service
         message = record.getMessage()

@@ -16,7 +16,7 @@ from typing import Protocol
 import uvloop
 from opentelemetry.sdk.trace import TracerProvider
 
-from postflow.config import Config, ConfigError, load_config
+from postflow.config import Config, ConfigError, load_config, secret_values
 from postflow.logging import SecretMask, setup_logging
 from postflow.telemetry import setup_tracing, shutdown_tracing
 
@@ -56,10 +56,8 @@ def run_service(name: str, build: Callable[[Runtime], Service], argv: list[str] 
         print(f"postflow {name}: config error: {exc}", file=sys.stderr)
         return 2
     secrets = setup_logging(name, config.log_level)
-    secrets.add(config.frameio.client_secret)
-    secrets.add(config.auth.token_key)
-    secrets.add(config.dashboard.access_token)
-    secrets.add(config.streamer.tunnel.token)
+    for value in secret_values(config):
+        secrets.add(value)
     provider = setup_tracing(name)
     runtime = Runtime(config, provider, secrets)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 
 
 class PieceError(Exception):
@@ -66,13 +66,7 @@ class OrderedDigest:
 
     async def _stream(self, index: int, length: int, data: AsyncIterable[bytes]) -> None:
         working = self._digest.copy()
-        received = 0
-        async for chunk in data:
-            received += len(chunk)
-            if received > length:
-                raise PieceError(f"piece {index + 1} is longer than {length} bytes")
-            working.update(chunk)
-        _check_length(index, received, length)
+        await _receive(index, length, data, working.update)
         async with self._changed:
             self._digest = working
             self._next += 1
@@ -81,13 +75,7 @@ class OrderedDigest:
 
     async def _hold(self, index: int, length: int, data: AsyncIterable[bytes]) -> None:
         chunks: list[bytes] = []
-        received = 0
-        async for chunk in data:
-            received += len(chunk)
-            if received > length:
-                raise PieceError(f"piece {index + 1} is longer than {length} bytes")
-            chunks.append(chunk)
-        _check_length(index, received, length)
+        await _receive(index, length, data, chunks.append)
         async with self._changed:
             self._held[index] = chunks
             self._drain()
@@ -101,6 +89,13 @@ class OrderedDigest:
             self._next += 1
 
 
-def _check_length(index: int, received: int, length: int) -> None:
+async def _receive(index: int, length: int, data: AsyncIterable[bytes], take: Callable[[bytes], object]) -> None:
+    """Passes every chunk of piece `index` to `take`; the piece must be exactly `length` bytes."""
+    received = 0
+    async for chunk in data:
+        received += len(chunk)
+        if received > length:
+            raise PieceError(f"piece {index + 1} is longer than {length} bytes")
+        take(chunk)
     if received != length:
         raise PieceError(f"piece {index + 1} ended after {received} of {length} bytes")

@@ -163,21 +163,21 @@ class HttpConnection:
             del self.buffer[:2]
 
     # --- writing ---
-    async def send_head(self, status: int, headers: list[tuple[str, str]], close: bool = False) -> None:
+    async def send_head(self, status: int, headers: list[tuple[str, str]], close: bool = False,
+                        body: bytes = b"") -> None:
+        """The status line and header fields, and a short body in the same write."""
         lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Date: {http_date(int(time.time()))}"]
         lines += [f"{name}: {value}" for name, value in headers]
         if close or self.last_response:
             lines.append("Connection: close")
-        await self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        await self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
     async def send_simple(self, status: int, text: str = "", *, head_only: bool = False, close: bool = False,
                           headers: list[tuple[str, str]] | None = None) -> None:
         body = (text or HTTPStatus(status).phrase).encode("utf-8") + b"\n"
         await self.send_head(status, [("Content-Type", "text/plain; charset=utf-8"),
                                       ("Content-Length", str(len(body))), ("Cache-Control", "no-store"),
-                                      *(headers or [])], close)
-        if not head_only:
-            await self.send(body)
+                                      *(headers or [])], close, b"" if head_only else body)
 
     async def send(self, data: bytes) -> None:
         view = memoryview(data)
@@ -259,7 +259,6 @@ class HttpServer:
     def __init__(self, handler: Handler, limits: HttpLimits) -> None:
         self.handler = handler
         self.limits = limits
-        self.port = 0
         self.tick_s = min(1.0, limits.idle_timeout_s / 4, limits.head_timeout_s / 4, limits.send_stall_timeout_s / 4)
         self._sock: socket.socket | None = None
         self._tasks: list[asyncio.Task] = []
@@ -269,9 +268,8 @@ class HttpServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.create_server((host, port), family=family, backlog=512)
         self._sock.setblocking(False)
-        self.port = self._sock.getsockname()[1]
         self._tasks = [asyncio.create_task(self._accept()), asyncio.create_task(self._sweep())]
-        return self.port
+        return self._sock.getsockname()[1]
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *self._connections.values()]

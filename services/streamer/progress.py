@@ -49,6 +49,13 @@ class PullProgress:
         pull = self._pulls.get(ticket_id)
         return pull.coverage.covered if pull else 0
 
+    def connections(self, ticket_id: str | None = None) -> int:
+        """Requests being answered for one publication, or for all."""
+        if ticket_id is not None:
+            pull = self._pulls.get(ticket_id)
+            return pull.connections if pull else 0
+        return sum(pull.connections for pull in self._pulls.values())
+
     def opened(self, publication: Publication) -> None:
         pull = self._pull(publication)
         pull.connections += 1

@@ -21,6 +21,7 @@ from postflow.errors import FailedPrecondition, InvalidArgument, NotFound, Permi
 from postflow.files import readable_stat
 from postflow.telemetry import context_from
 from postflow.v1 import common_pb2
+from services.streamer.response_plan import Representation, describe
 
 PURGE_AFTER_S = 7 * 86400  # expired or revoked rows are forgotten after this
 
@@ -74,15 +75,19 @@ class Publication:
         return common_pb2.TraceContext(traceparent=self.traceparent, tracestate=self.tracestate)
 
     @functools.cached_property
+    def representation(self) -> Representation:
+        return describe(self.name, self.size, self.mtime_ns, self.inode)
+
+    @functools.cached_property
     def parent_context(self) -> otel_context.Context:
         """The OTel context of the upload that published this, parent of each request's span."""
         return context_from(self.trace_context)
 
-    def gone(self, now: float | None = None) -> str | None:
+    def gone(self) -> str | None:
         """Why the publication no longer serves ("revoked", "expired"), or None."""
         if self.revoked_at is not None:
             return "revoked"
-        if (time.time() if now is None else now) >= self.expires_at:
+        if time.time() >= self.expires_at:
             return "expired"
         return None
 
@@ -123,7 +128,7 @@ def stat_for_publication(real: Path, relative: str) -> os.stat_result:
         raise FailedPrecondition(f"{relative}: cannot open the file ({exc.strerror})") from None
 
 
-def open_source(publication: Publication) -> tuple[int, os.stat_result]:
+def open_source(publication: Publication) -> int:
     """Opens the published file for serving; raises SourceChanged unless it is still the
     very file (same inode, size and mtime) that was published. The inode check also
     catches a path that was made to lead elsewhere (a directory swapped for a symlink)."""
@@ -135,7 +140,7 @@ def open_source(publication: Publication) -> tuple[int, os.stat_result]:
     if not stat.S_ISREG(st.st_mode) or not publication.matches(st):
         os.close(fd)
         raise SourceChanged("size, mtime or inode changed since it was published")
-    return fd, st
+    return fd
 
 
 class PublicationStore:

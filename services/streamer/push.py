@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from postflow.errors import InvalidArgument
+from postflow.frameio import backoff_delay, retry_after_s
 from postflow.v1 import streamer_pb2
 from services.streamer.coverage import Milestones, RateMeter
 from services.streamer.publications import SourceChanged, resolve_in_root
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 PIECE = 1024 * 1024
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+RETRY_AFTER_CAP_S = 60.0  # storage asking for longer is treated as if it asked for a minute
 
 
 @dataclass(frozen=True)
@@ -159,16 +160,13 @@ class Push:
                 problem = f"part {part.index + 1}: HTTP {response.status_code}"
                 if response.status_code not in RETRYABLE:
                     raise PartFailed(f"{problem}: {response.text[:200]}")
-                retry_after = retry_after_s(response)
+                retry_after = retry_after_s(response.headers)
             if attempt == self.settings.retries:
                 raise PartFailed(f"{problem} (after {attempt + 1} attempts)")
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            delay = (min(RETRY_AFTER_CAP_S, retry_after) if retry_after is not None
+                     else backoff_delay(attempt + 1, self.settings.backoff_base_s, self.settings.backoff_max_s))
             log.info("%s: %s; retrying in %.1fs", self.request.path, problem, delay)
             await asyncio.sleep(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt)
-        return random.uniform(ceiling / 2, ceiling)
 
     async def _read(self, fd: int, part: Part) -> AsyncIterator[bytes]:
         end = part.offset + part.size
@@ -195,11 +193,3 @@ class Push:
             rate_bps=self._meter.rate(), active_connections=len(self._in_flight), error=error,
             trace_context=self.request.trace_context,
         )
-
-
-def retry_after_s(response: httpx.Response, cap: float = 60.0) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return min(cap, max(0.0, float(value)))
-    except ValueError:
-        return None

@@ -48,7 +48,6 @@ class RangeServer:
         self.max_connections = max_connections_per_publication
         self.tracer = tracer or trace.get_tracer(__name__)
         self.http = HttpServer(self.respond, limits or HttpLimits())
-        self._active: dict[str, int] = {}
 
     async def start(self, host: str, port: int) -> int:
         return await self.http.start(host, port)
@@ -59,7 +58,7 @@ class RangeServer:
     @property
     def active_requests(self) -> int:
         """Requests for published files being answered right now."""
-        return sum(self._active.values())
+        return self.progress.connections()
 
     async def respond(self, conn: HttpConnection, request: Request) -> bool:
         """Answers one request; returns whether the connection may be reused."""
@@ -79,12 +78,11 @@ class RangeServer:
             await conn.send_simple(410, f"publication {gone}", head_only=head_only)
             return True
         ticket = publication.ticket_id
-        if self._active.get(ticket, 0) >= self.max_connections:
+        if self.progress.connections(ticket) >= self.max_connections:
             await conn.send_simple(503, "too many connections to this publication", head_only=head_only,
                                    headers=[("Retry-After", "1")])
             return True
         job_id_var.set(publication.job_id)
-        self._active[ticket] = self._active.get(ticket, 0) + 1
         self.progress.opened(publication)
         span = self.tracer.start_span(
             "postflow.range", context=publication.parent_context, kind=SpanKind.SERVER,
@@ -98,9 +96,6 @@ class RangeServer:
             otel_context.detach(scope)
             span.set_attributes({"http.response.status_code": exchange.status, "postflow.bytes_sent": exchange.sent})
             span.end()
-            self._active[ticket] -= 1
-            if not self._active[ticket]:
-                del self._active[ticket]
             self.progress.closed(publication)
 
 
@@ -118,14 +113,14 @@ class Exchange:
     async def serve(self, request: Request, max_ranges: int) -> bool:
         head_only = request.method == "HEAD"
         try:
-            self.fd, st = open_source(self.publication)
+            self.fd = open_source(self.publication)
         except SourceChanged as exc:
             self.progress.source_changed(self.publication, str(exc))
             self.status = 410
             await self.conn.send_simple(410, "the file changed since it was published", head_only=head_only)
             return True
         try:
-            plan = plan_response(request.method, request.headers, self.publication.name, st, max_ranges)
+            plan = plan_response(request.method, request.headers, self.publication.representation, max_ranges)
             self.status = plan.status
             if plan.error is not None:
                 await self.conn.send_simple(plan.status, plan.error, head_only=head_only, headers=plan.headers)
@@ -156,12 +151,7 @@ class Exchange:
                 else:  # the very last byte goes out only after a last check of the file
                     await self._send_range(piece.start, piece.end)
                     self._check()
-                    last = os.pread(self.fd, 1, piece.end)
-                    if len(last) != 1:
-                        raise SourceChanged("the file shrank")
-                    await self.conn.send(last)
-                    self.sent += 1
-                    self.progress.served(publication, piece.end, piece.end + 1)
+                    await self._send_range(piece.end, piece.end + 1)
             if not pieces:
                 self.progress.served(publication, 0, 0)
             return True

@@ -3,9 +3,7 @@ and the file's stat alone: status, header fields and body pieces (no I/O)."""
 
 from __future__ import annotations
 
-import functools
 import mimetypes
-import os
 import secrets
 import urllib.parse
 from dataclasses import dataclass, field
@@ -24,14 +22,28 @@ class ResponsePlan:
     error: str | None = None  # set for an error answered with a short text body
 
 
-def plan_response(method: str, headers: dict[str, str], name: str, st: os.stat_result,
-                  max_ranges: int) -> ResponsePlan:
-    size = st.st_size
-    etag = strong_etag(size, st.st_mtime_ns, st.st_ino)
-    mtime_s = st.st_mtime_ns // 1_000_000_000
-    content_type = content_type_of(name)
-    common = [("Accept-Ranges", "bytes"), ("ETag", etag), ("Last-Modified", http_date(mtime_s)),
-              ("Cache-Control", "no-store"), ("Content-Disposition", content_disposition(name))]
+@dataclass(frozen=True)
+class Representation:
+    """What the answers for one published file share, computed once per publication: the
+    file is served only while its size, mtime and inode are the published ones."""
+
+    size: int
+    etag: str
+    mtime_s: int
+    content_type: str
+    common: tuple[tuple[str, str], ...]  # header fields of every successful answer
+
+
+def describe(name: str, size: int, mtime_ns: int, inode: int) -> Representation:
+    etag = strong_etag(size, mtime_ns, inode)
+    mtime_s = mtime_ns // 1_000_000_000
+    common = (("Accept-Ranges", "bytes"), ("ETag", etag), ("Last-Modified", http_date(mtime_s)),
+              ("Cache-Control", "no-store"), ("Content-Disposition", content_disposition(name)))
+    return Representation(size, etag, mtime_s, content_type_of(name), common)
+
+
+def plan_response(method: str, headers: dict[str, str], file: Representation, max_ranges: int) -> ResponsePlan:
+    size, etag, mtime_s, content_type, common = file.size, file.etag, file.mtime_s, file.content_type, file.common
     # Range is defined for GET only (RFC 9110 §14.2): a HEAD describes the whole file.
     wanted = headers.get("range") if method == "GET" else None
     if wanted is not None and not if_range_matches(headers.get("if-range"), etag, mtime_s):
@@ -54,12 +66,10 @@ def plan_response(method: str, headers: dict[str, str], name: str, st: os.stat_r
                               ("Content-Length", str(plan.content_length))], list(plan.pieces))
 
 
-@functools.lru_cache(maxsize=1024)
 def content_type_of(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-@functools.lru_cache(maxsize=1024)
 def content_disposition(name: str) -> str:
     """`attachment` with the original name: RFC 8187 UTF-8 form, plus an ASCII fallback."""
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)

@@ -36,11 +36,6 @@ class StreamerService:
         self.root = require_watch_root(config)
         self.grpc_address = grpc_address
         self.http_host, self.http_requested_port = split_address(http_address, "streamer.listen")
-        tunnel = config.streamer.tunnel
-        _, metrics_port = split_address(tunnel.metrics, "streamer.tunnel.metrics")
-        if tunnel.mode == "quick" and not tunnel.cloudflared and metrics_port == 0:
-            raise ConfigError("streamer.tunnel.metrics: the address of the cloudflared that runs on its own "
-                              "(cloudflared is \"\"), with its port")
         database = config.state_path / "streamer" / "publications.sqlite"
         try:
             self.publications = PublicationStore(database, self.root, config.streamer.ticket_ttl_s)

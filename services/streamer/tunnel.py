@@ -30,7 +30,7 @@ from collections.abc import Callable
 import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.config import TunnelConfig, split_address
+from postflow.config import TunnelConfig, reachable_host, split_address
 from postflow.v1 import streamer_pb2
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class TunnelManager:
                  on_status: Callable[[streamer_pb2.TunnelStatus], None], http: httpx.AsyncClient,
                  poll_s: float = 1.0, backoff_base_s: float = 1.0, stop_timeout_s: float = 5.0) -> None:
         self.config = config
-        self.local_host = "127.0.0.1" if local_host in ("0.0.0.0", "::", "") else local_host
+        self.local_host = reachable_host(local_host)
         self.local_port = local_port
         self.on_status = on_status
         self.http = http

@@ -84,9 +84,10 @@ class StreamerWatch:
         if self.tunnel is not None and not fresh:
             return self.tunnel
         try:
-            return await self.stub.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(), timeout=timeout_s)
+            self.tunnel = await self.stub.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(), timeout=timeout_s)
         except grpc.RpcError:
             return None
+        return self.tunnel
 
 
 class AuthWatch:

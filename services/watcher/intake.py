@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import posixpath
+import stat
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -171,7 +172,7 @@ class Submissions:
             st = await asyncio.to_thread(os.stat, self.root / relpath)
         except FileNotFoundError:
             raise NotFound(f"path: {relpath} does not exist in the watch root") from None
-        if not os.path.isfile(self.root / relpath):
+        if not stat.S_ISREG(st.st_mode):
             raise InvalidArgument(f"path: {relpath} is not a regular file")
         if st.st_size == 0:
             raise InvalidArgument(f"path: {relpath} is empty")

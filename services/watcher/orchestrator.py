@@ -20,7 +20,7 @@ from postflow.v1 import common_pb2
 from services.watcher.followers import AuthWatch
 from services.watcher.jobs import ACTIVE, BACKOFF, CANCELLED, FAILED, RECONNECT, UNSTABLE, WAITING, Job
 from services.watcher.ledger import Conflict
-from services.watcher.pipeline import Attempt, Deps, JobFailed, RetryLater, SourceChanged, Superseded
+from services.watcher.pipeline import COMPLETE, Attempt, Deps, JobFailed, RetryLater, SourceChanged, Superseded
 from services.watcher.scanner import MODIFIED, REMOVED, Change, PathFilter
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class Orchestrator:
             await attempt.revoke()
             if job.file_id:
                 account_id = (await self.deps.frameio.project()).account_id
-                if await attempt.file_state(account_id, job.file_id) != "complete":
+                if await attempt.file_state(account_id, job.file_id) != COMPLETE:
                     await attempt.delete(account_id, job.file_id)
         except Exception as exc:  # noqa: BLE001 - nothing depends on it; say so and move on
             log.warning("could not clean up after the cancelled job: %s", exc)

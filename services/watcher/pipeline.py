@@ -268,12 +268,12 @@ class Attempt:
         await self.save("published", mode=PULL, ticket_id=publication.ticket_id, source_url=publication.url,
                         create_started_at=time.time())
         if not publication.url:
-            await self.revoke()
+            await self.discard(account_id, "")
             raise RetryLater("the streamer has no public URL yet")
         try:
             file = await self.fio.create_remote_upload(account_id, job.folder_id, job.name, publication.url)
         except RequestFailed as exc:
-            await self.revoke()
+            await self.discard(account_id, "")  # refused for good: Frame.io created nothing to look for
             if exc.status != 422:
                 raise await self.creation_refused(exc) from None
             # Frame.io probes the URL before answering: an unreachable tunnel lands here.
@@ -324,10 +324,11 @@ class Attempt:
                 raise RetryLater(f"push failed: {progress.error or 'unknown error'}")
             log.info("the puller disconnected after %d bytes; Frame.io may fetch again", progress.bytes_done)
             return
-        await self.report(progress.bytes_done, progress.rate_bps)
         if phase == streamer_pb2.TRANSFER_PHASE_COMPLETE and self.job.state == UPLOADING:
             log.debug("all %d bytes sent", self.job.size)
             await self.save("all bytes sent; waiting for Frame.io", state=VERIFYING, bytes_done=self.job.size)
+        else:
+            await self.report(progress.bytes_done, progress.rate_bps)
 
     async def report(self, bytes_done: int, rate_bps: float) -> None:
         """Transfer progress into the job, written at most once a second (the streamer logs
@@ -354,7 +355,7 @@ class Attempt:
                 return
             if state in (BROKEN, GONE):
                 pulled_from = self.job.source_url if self.job.mode == PULL else ""
-                await self.discard(account_id, self.job.file_id)
+                await self.discard(account_id, self.job.file_id if state == BROKEN else "")
                 if pulled_from and not published_under(pulled_from, await self.public_base(fresh=True)):
                     raise Reissue()  # the tunnel died under the pull: not the file's fault
                 raise RetryLater("Frame.io could not fetch the file (upload failed)")

@@ -108,6 +108,7 @@ async def test_uploads_survive_frameio_faults(tmp_path, soak, tally, name):
     scenario = SCENARIOS[name]
     seed = campaign_seed()
     rng = random.Random(seed)
+    injected_before = sum(tally.faults.values())
     async with running_stack(tmp_path, overrides=scenario.overrides, emulator_args=scenario.emulator_args) as stack:
         staged = media_set(stack, 16 if soak else 6, rng, name.replace(" ", "_").replace("%", "pct"),
                            sizes=(2 * MiB, 6 * MiB))
@@ -122,5 +123,6 @@ async def test_uploads_survive_frameio_faults(tmp_path, soak, tally, name):
             with contextlib.suppress(asyncio.CancelledError):
                 await driver
         await count_after(stack, name, tally)
+        assert sum(tally.faults.values()) > injected_before, f"{name}: no fault fired"
         assert not result.problems, f"{name}, seed {seed}: {result.problems}"
         assert not error_lines(stack), f"{name}, seed {seed}"

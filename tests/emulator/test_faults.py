@@ -28,6 +28,8 @@ async def test_429_burst_answers_the_next_calls_then_recovers(sdk, http, emulato
 async def test_a_client_honouring_retry_after_gets_through_a_burst(sdk, http, emulator):
     await set_faults(http, emulator, {"rate_limit_burst": {"count": 1, "retry_after": 0}})
     assert (await sdk.users.show()).data.id, "the SDK's own retry after Retry-After: 0"
+    burst = (await http.get(f"{emulator.url}/_emulator/faults")).json()["rate_limit_burst"]
+    assert burst["seen"] == 2, "one call answered 429, then the retry that went through"
 
 
 async def test_5xx_on_the_nth_matching_call(sdk, http, emulator, seeded):

@@ -9,7 +9,7 @@ from services.streamer.http_request import BadRequest, HeadLimits, parse_head
 from services.streamer.ranges import (
     ByteRange, MalformedRange, UnsatisfiableRange, if_range_matches, multipart_plan, parse_range,
 )
-from services.streamer.response_plan import content_disposition, plan_response
+from services.streamer.response_plan import content_disposition, describe, plan_response
 
 
 @pytest.mark.parametrize(("header", "expected"), [
@@ -67,7 +67,8 @@ def test_multipart_plan_length_matches_its_pieces():
 
 def test_plan_response_for_a_head_ignores_range(tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"x" * 100)
-    plan = plan_response("HEAD", {"range": "bytes=0-1"}, "a.mp4", (tmp_path / "a.mp4").stat(), 16)
+    st = (tmp_path / "a.mp4").stat()
+    plan = plan_response("HEAD", {"range": "bytes=0-1"}, describe("a.mp4", st.st_size, st.st_mtime_ns, st.st_ino), 16)
     assert plan.status == 200 and ("Content-Length", "100") in plan.headers
     assert ("Content-Type", "video/mp4") in plan.headers
 
