@@ -307,9 +307,10 @@ class Custody:
         identity = await self._identify(grant.access_token)
         async with self._lock:
             current = self._grant
-            if self._state == CONNECTED and grant.same_connection(current):
-                self._commit(dataclasses.replace(current, user_name=identity.name, user_email=identity.email,
-                                                 account_id=identity.account_id))
+            named = dataclasses.replace(current, user_name=identity.name, user_email=identity.email,
+                                        account_id=identity.account_id) if current else None
+            if self._state == CONNECTED and grant.same_connection(current) and named != current:
+                self._commit(named)  # written only when the lookup taught us something
 
     async def _revoke(self, grant: Grant) -> bool:
         """Best effort: True when IMS confirmed every revocation."""

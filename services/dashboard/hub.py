@@ -184,9 +184,10 @@ class Hub:
         else:
             before = self.jobs.get(event.job.id)
             job = self._store(event.job)
-            self._job_progress.discard(job["id"])
             if job["state"] in FINAL_STATES:
                 self._job_progress.forget(job["id"])
+            else:
+                self._job_progress.discard(job["id"])
             self.fanout.publish("job", job)
             if before is None or before["state"] != job["state"]:
                 self._log("watcher", *describe_job(job, event.message))

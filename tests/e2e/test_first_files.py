@@ -6,6 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from postflow.supervisor import SERVICES
@@ -57,6 +58,24 @@ async def test_three_files_arrive_intact_with_no_copy_on_disk(tmp_path):
         # State rows and log lines only: far below one copy of the media.
         assert sum(written.values()) < total_payload // 20, written
         assert list(scratch.iterdir()) == [], "nothing written to the temp dir"
+        await assert_no_token_or_secret_anywhere(stack)
+
+
+async def assert_no_token_or_secret_anywhere(stack) -> None:
+    """Issue 4: no token the emulator issued, nor the client secret, in any log or state
+    file of any service, nor in what the dashboard serves."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        issued = {t["value"] for t in (await http.get(f"{stack.emulator_url}/_emulator/tokens")).json()["tokens"]}
+        served = {path: (await http.get(f"{stack.dashboard_url}{path}")).text
+                  for path in ("/", "/api/status", "/api/jobs")}
+    assert len(issued) >= 2  # an access and a refresh token at least
+    secrets = issued | {stack.config["frameio"]["client_secret"]}
+    texts = {str(p): p.read_bytes().decode("latin-1") for p in stack.state_dir.rglob("*")
+             if p.is_file() and not p.is_relative_to(stack.watch_root)}
+    assert any(name.endswith("watcher.log") for name in texts) and any("ledger" in name for name in texts)
+    texts.update(served)
+    leaked = [(where, secret[:6]) for where, text in texts.items() for secret in secrets if secret in text]
+    assert leaked == []
 
 
 async def test_broken_config_is_refused_naming_the_key(tmp_path):
