@@ -67,10 +67,12 @@ async def test_one_trace_per_upload_across_services(tmp_path):
             assert [f["name"] for f in files] == ["shot.mov"]
 
             def whole_trace():
-                """Spans export when they end: wait until every parent of the trace has arrived."""
+                """Spans export when they end: wait until every parent of the trace has arrived,
+                and the publication's revocation (the job's last call to the streamer)."""
                 spans = [s for s in collector.spans if s["trace_id"] == trace_id]
                 ids = {s["span_id"] for s in spans}
-                return spans if all(s["parent"] in ids for s in spans if s["parent"]) else None
+                revoked = any(s["kind"] == SERVER and s["name"].endswith("StreamerService/Revoke") for s in spans)
+                return spans if revoked and all(s["parent"] in ids for s in spans if s["parent"]) else None
 
             spans = await wait_for(whole_trace, timeout=30, interval=0.3, message="every span of the trace")
     finally:
@@ -86,6 +88,9 @@ async def test_one_trace_per_upload_across_services(tmp_path):
 
     (root,) = [s for s in spans if s["name"] == "postflow.upload"]
     assert root["service"] == "postflow-watcher" and root["parent"] == ""
+    # Every parent is in the trace (whole_trace), and only the root has none: every span,
+    # Frame.io's httpx calls included, descends from the upload.
+    assert [s for s in spans if not s["parent"]] == [root]
     job_id = root["attributes"]["postflow.job_id"].string_value
     assert job_id
 
@@ -99,6 +104,7 @@ async def test_one_trace_per_upload_across_services(tmp_path):
 
     rpc_edge("AuthService/GetAccessToken", "postflow-auth")
     rpc_edge("StreamerService/Publish", "postflow-streamer")
+    rpc_edge("StreamerService/Revoke", "postflow-streamer")
     frameio_calls = [s for s in spans if s["service"] == "postflow-watcher" and s["kind"] == CLIENT
                      and any("remote_upload" in str(v) for v in s["attributes"].values())]
     assert frameio_calls, "the remote_upload call is an httpx span in the trace"
