@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -15,10 +16,48 @@ T = TypeVar("T")
 CHUNK = 8 * 1024 * 1024
 
 
-def free_port() -> int:
+class PortPool:
+    """Free loopback ports for servers the tests start, each handed out once per test run and
+    drawn from below the kernel's ephemeral range, so that neither another server nor the
+    source port of some outgoing connection can take it between the pick and the bind."""
+
+    def __init__(self, low: int = 10000) -> None:
+        self.low = low
+        self.high = ephemeral_ports()[0] - 1
+        self.given: set[int] = set()
+        self.random = random.Random(os.getpid())
+
+    def take(self) -> int:
+        for _ in range(1000):
+            port = self.random.randint(self.low, self.high)
+            if port not in self.given and bindable(port):
+                self.given.add(port)
+                return port
+        raise RuntimeError(f"no free loopback port between {self.low} and {self.high}")
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+_PORTS = PortPool()
+
+
+def free_port() -> int:
+    return _PORTS.take()
 
 
 async def wait_for(check: Callable[[], Awaitable[T] | T], timeout: float = 10.0, interval: float = 0.05,

@@ -77,7 +77,19 @@ class Stack:
                     return grpc_ok and (await client.get(f"{self.dashboard_url}/livez")).status_code == 200
             return False
 
-        await wait_for(all_serving, timeout=timeout, interval=0.2, message="all services SERVING")
+        try:
+            await wait_for(all_serving, timeout=timeout, interval=0.2, message="all services SERVING")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{await self.diagnosis()}") from None
+
+    async def diagnosis(self) -> str:
+        """Each service's health and the tail of its log, for a stack that did not come up."""
+        lines = []
+        for name in SERVICES:
+            health = await check_health(self.address(name), timeout=1) if name != "dashboard" else "-"
+            lines.append(f"--- {name}: health {health}, pid {self.pid(name)}")
+            lines.extend(service_logs(self).get(name, "(no log)").splitlines()[-15:])
+        return "\n".join(lines)
 
     async def kill(self, service: str, sig: int = signal.SIGKILL) -> int:
         pid = self.pid(service)

@@ -4,12 +4,13 @@ official SDK's own IMS helpers."""
 
 import base64
 import json
+import warnings
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import authlib.deprecate  # noqa: F401  (imported first: it turns its own warnings on for good)
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from frameio import AsyncFrameio
 from frameio.auth import AsyncServerToServerAuth
 from frameio.errors import UnauthorizedError
@@ -18,6 +19,10 @@ from frameio.types import ProfileResponse
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET, EmulatorOptions
 from postflow.emulator.tokens import s256
 from tests.emulator.helpers import NO_RETRIES, USER_SCOPE
+
+with warnings.catch_warnings():  # authlib's "use httpx2": httpx is what PostFlow pins
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from tests.support import wait_for
 
 REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
