@@ -11,6 +11,7 @@ from opentelemetry.propagators.textmap import default_getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from postflow.v1 import common_pb2
@@ -20,15 +21,19 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 
 def setup_tracing(service: str, env=None) -> TracerProvider:
     """A tracer provider for this process; exports by OTLP when OTEL_EXPORTER_OTLP_*ENDPOINT
-    is set, and is a no-op exporter-wise otherwise. Also installed as the global provider."""
+    is set. Without an exporter no span is recorded (nothing would read it, and a span costs
+    the Range server a fifth of its per-request CPU), but trace ids are still made, carried
+    and logged. Also installed as the global provider."""
     env = os.environ if env is None else env
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", f"postflow-{service}")})
-    provider = TracerProvider(resource=resource)
     exporter_kind = env.get("OTEL_TRACES_EXPORTER", "otlp")
     has_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if exporter_kind == "otlp" and has_endpoint:
+    if not (exporter_kind == "otlp" and has_endpoint):
+        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    else:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
+        provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
