@@ -1,6 +1,6 @@
 """The streamer's Range server against nginx, on the same file, in the same run.
 
-    .venv/bin/python -m bench.range_server [--size-mib 1024] [--runs 7]
+    .venv/bin/python -m bench.range_server [--size-mib 1024] [--runs 15]
 
 Installs nginx from Debian packages if it is missing (apt-get, nginx-light), creates the
 file, runs nginx (sendfile and tcp_nopush on, one process) and the real streamer service
@@ -9,7 +9,8 @@ watcher does) side by side, and measures with curl: one full GET, 4 parallel qua
 ranges, 64 random 1 MiB ranges (4 at a time). Both servers are pinned to one CPU and curl
 to another, so they meet the same placement. Server CPU is the processes' CPU time
 (/proc/<pid>/task/*/schedstat, ns) before and after each run; runs alternate between the
-servers so other load hits both, and each cell is the median run. Then 32 concurrent
+servers so other load hits both, and each cell is the median run (the CPU ratio: the median
+of the runs' own ratios, with its interquartile range). Then 32 concurrent
 rate-limited streams, for peak RSS. Prints a Markdown table with the ratios against nginx
 and, per target, whether it is met.
 """
@@ -240,9 +241,9 @@ def table(servers: list[Server], size: int) -> str:
     for name in nginx.rates:
         rate = [statistics.median(s.rates[name]) / 1e6 for s in servers]
         cpu = [statistics.median(s.cpu[name]) for s in servers]
-        rate_ratio, cpu_ratio = rate[1] / rate[0], cpu[1] / cpu[0]
+        rate_ratio, (cpu_ratio, low, high) = rate[1] / rate[0], paired_ratio(streamer.cpu[name], nginx.cpu[name])
         rows.append(f"| {name} | {rate[0]:.0f} | {rate[1]:.0f} | {rate_ratio:.2f}× | {cpu[0]:.3f} | {cpu[1]:.3f} "
-                    f"| {cpu_ratio:.2f}× |")
+                    f"| {cpu_ratio:.2f}× ({low:.2f}–{high:.2f}) |")
         verdicts.append(verdict(f"CPU/GiB ≤ {TARGETS['cpu_per_gib']}× nginx, {name}",
                                 cpu_ratio <= TARGETS["cpu_per_gib"]))
         if name.startswith("4 parallel"):
@@ -252,7 +253,17 @@ def table(servers: list[Server], size: int) -> str:
     verdicts.append(verdict(f"RSS ≤ {TARGETS['rss_mb']:.0f} MB with 32 streams", streamer.rss_mb <= TARGETS["rss_mb"]))
     runs = len(nginx.cpu[name])
     return "\n".join([*rows, "", f"File {size / GiB:.2f} GiB on loopback, warm page cache, curl client, "
-                       f"{os.cpu_count()} CPUs; each cell is the median of {runs} interleaved runs.", "", *verdicts])
+                       f"{os.cpu_count()} CPUs; each cell is the median of {runs} interleaved runs; the CPU ratio "
+                       "is the median of the runs' own ratios (each run measures both servers back to back), "
+                       "with its interquartile range.", "", *verdicts])
+
+
+def paired_ratio(ours: list[float], reference: list[float]) -> tuple[float, float, float]:
+    """Median and quartiles of the per-run ratios: slow drifts of the machine's load hit both
+    servers of a run alike and cancel out."""
+    ratios = [a / b for a, b in zip(ours, reference, strict=True)]
+    low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    return statistics.median(ratios), low, high
 
 
 def verdict(target: str, met: bool) -> str:
@@ -262,7 +273,7 @@ def verdict(target: str, met: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args(argv)
     if not shutil.which("curl"):
         raise SystemExit("curl is required (apt-get install curl)")

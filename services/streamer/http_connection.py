@@ -16,6 +16,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http import HTTPStatus
 
 from services.streamer.http_request import BadRequest, HeadLimits, Request, check_incomplete, parse_head
@@ -27,6 +28,12 @@ READ_SIZE = 65536
 COPY_PIECE = 1024 * 1024
 _NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
 _LINGER_RESET = struct.pack("ii", 1, 0)  # close() then sends RST: the peer sees an aborted response
+_STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1") for status in HTTPStatus}
+
+
+@lru_cache(maxsize=4)
+def date_field(epoch_s: int) -> bytes:
+    return f"Date: {http_date(epoch_s)}\r\n".encode("latin-1")
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class HttpConnection:
         self._waiter: asyncio.Future | None = None
         self.deadline: float | None = None  # when the current wait fails with TimeoutError
         self.last_response = False  # the client asked to close after this one (RFC 9112 §9.6)
+        self._corked = False
         self._closed = False
 
     async def serve(self) -> None:
@@ -164,13 +172,15 @@ class HttpConnection:
 
     # --- writing ---
     async def send_head(self, status: int, headers: list[tuple[str, str]], close: bool = False,
-                        body: bytes = b"") -> None:
-        """The status line and header fields, and a short body in the same write."""
-        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Date: {http_date(int(time.time()))}"]
-        lines += [f"{name}: {value}" for name, value in headers]
+                        body: bytes = b"", *, fields: bytes = b"", more: bool = False) -> None:
+        """The status line and header fields (`fields` already encoded, then `headers`), and a
+        short body in the same write. `more`: a body follows, so the kernel holds the head
+        back to leave in the body's first segment (MSG_MORE)."""
         if close or self.last_response:
-            lines.append("Connection: close")
-        await self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            headers = [*headers, ("Connection", "close")]
+        lines = "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
+        await self.send(b"".join((_STATUS_LINES[status], date_field(int(time.time())), fields, lines, b"\r\n", body)),
+                        more)
 
     async def send_simple(self, status: int, text: str = "", *, head_only: bool = False, close: bool = False,
                           headers: list[tuple[str, str]] | None = None) -> None:
@@ -179,31 +189,36 @@ class HttpConnection:
                                       ("Content-Length", str(len(body))), ("Cache-Control", "no-store"),
                                       *(headers or [])], close, b"" if head_only else body)
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes, more: bool = False) -> None:
         view = memoryview(data)
+        flags = socket.MSG_MORE if more else 0
         while view:
             try:
-                view = view[self.sock.send(view):]
+                view = view[self.sock.send(view, flags):]
             except BlockingIOError:
                 await self._writable()
 
     async def sendfile(self, file_fd: int, offset: int, count: int) -> int:
         """Sends `count` bytes of the file from `offset`; fewer only if the file ends first."""
         sent = 0
-        while sent < count:
+        while True:
             try:
                 done = os.sendfile(self.fd, file_fd, offset + sent, count - sent)
             except BlockingIOError:
-                await self._writable()
-                continue
+                done = -1
             except OSError as exc:
                 if exc.errno not in _NO_SENDFILE:
                     raise
                 return sent + await self._copy(file_fd, offset + sent, count - sent)
-            if not done:
-                break
-            sent += done
-        return sent
+            if done == 0:
+                return sent  # the file ended
+            if done > 0:
+                sent += done
+                if sent == count:
+                    return sent
+            # Cut short by a full send buffer: wait for room rather than be told EAGAIN.
+            self._cork()
+            await self._writable()
 
     async def _copy(self, file_fd: int, offset: int, count: int) -> int:
         """sendfile's stand-in for files it cannot splice from (some network file systems)."""
@@ -216,9 +231,20 @@ class HttpConnection:
             sent += len(piece)
         return sent
 
-    def cork(self, on: bool) -> None:
-        """While corked, the kernel sends only full segments: head and body go out together,
-        as with nginx's `tcp_nopush`. Uncorking flushes."""
+    def _cork(self) -> None:
+        """Once a body fills the socket buffer, the kernel sends only full segments until
+        `end_response` (nginx's `tcp_nopush`), so sendfile calls cut short by the full buffer
+        leave no small segments behind. A body sent by one call is spared the two syscalls."""
+        if not self._corked:
+            self._set_cork(True)
+
+    def end_response(self) -> None:
+        """Flushes what corking held back."""
+        if self._corked:
+            self._set_cork(False)
+
+    def _set_cork(self, on: bool) -> None:
+        self._corked = on
         try:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
         except OSError:

@@ -12,7 +12,6 @@ _REQUEST_LINE = re.compile(rf"({_TCHAR}+) ([\x21-\x7e]+) (HTTP/\d\.\d)")
 # After the request line, each field is CRLF, token, ":", OWS, visible or blank characters.
 # This also rejects obs-fold and whitespace before the colon (RFC 9112 §5.1, §5.2).
 _FIELDS = re.compile(rf"(?:\r\n{_TCHAR}+:[^\x00-\x08\x0a-\x1f\x7f]*)*")
-_FIELD = re.compile(rf"\r\n({_TCHAR}+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*(?=\r\n|\Z)")
 # Fields that must appear at most once; a duplicate is a request smuggling or confusion attempt.
 _SINGLETONS = frozenset({"host", "range", "if-range", "content-length"})
 
@@ -53,25 +52,26 @@ def parse_head(head: bytes, limits: HeadLimits) -> Request:
     if len(head) > limits.max_head:
         raise BadRequest(431, "request header fields too large")
     text = head.decode("latin-1")
-    line_end = text.find("\r\n")
-    line, fields = (text, "") if line_end < 0 else (text[:line_end], text[line_end:])
+    line, crlf, fields = text.partition("\r\n")
     if len(line) > limits.max_request_line:
         raise BadRequest(414, "request line too long")
     method, path, version = _request_line(line)
-    if not _FIELDS.fullmatch(fields):
-        raise BadRequest(400, "malformed header field")
-    pairs = _FIELD.findall(fields)
-    if len(pairs) > limits.max_fields:
-        raise BadRequest(431, "too many header fields")
     headers: dict[str, str] = {}
-    for name, value in pairs:
-        name = name.lower()
-        if name in headers:
-            if name in _SINGLETONS:
-                raise BadRequest(400, f"repeated {name} header")
-            headers[name] = f"{headers[name]}, {value}"
-        else:
-            headers[name] = value
+    if crlf:
+        if not _FIELDS.fullmatch("\r\n" + fields):
+            raise BadRequest(400, "malformed header field")
+        lines = fields.split("\r\n")
+        if len(lines) > limits.max_fields:
+            raise BadRequest(431, "too many header fields")
+        for field_line in lines:  # each one `token:value`, as _FIELDS has just checked
+            name, _, value = field_line.partition(":")
+            name, value = name.lower(), value.strip(" \t")
+            if name in headers:
+                if name in _SINGLETONS:
+                    raise BadRequest(400, f"repeated {name} header")
+                headers[name] = f"{headers[name]}, {value}"
+            else:
+                headers[name] = value
     if version == "HTTP/1.1" and "host" not in headers:
         raise BadRequest(400, "missing Host header")
     if "transfer-encoding" in headers or headers.get("content-length", "0") != "0":

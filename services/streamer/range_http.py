@@ -1,7 +1,7 @@
 """The public Range server: `GET|HEAD /t/<token>` and `GET /livez`, nothing else (no
 directory listing, no file path in any URL); revoked or expired → 410, unknown → 404.
 
-Bodies go out zero-copy with os.sendfile, corked like nginx's `tcp_nopush`, in 8 MiB
+Bodies go out zero-copy with os.sendfile, the head in the body's first segment, in 8 MiB
 chunks with an fstat check between them. A file that changes while it is served is never
 delivered torn: the last byte of every body is held back until the file has been checked
 once more, and on any change the connection is reset (the client sees a short body) and
@@ -125,15 +125,16 @@ class Exchange:
             if plan.error is not None:
                 await self.conn.send_simple(plan.status, plan.error, head_only=head_only, headers=plan.headers)
                 return True
-            if head_only:
-                await self.conn.send_head(plan.status, plan.headers)
+            if head_only or not plan.pieces:
+                await self.conn.send_head(plan.status, plan.headers, fields=plan.fields)
+                if not head_only:
+                    self.progress.served(self.publication, 0, 0)
                 return True
-            self.conn.cork(True)
             try:
-                await self.conn.send_head(plan.status, plan.headers)
+                await self.conn.send_head(plan.status, plan.headers, fields=plan.fields, more=True)
                 return await self._send_body(plan.pieces)
             finally:
-                self.conn.cork(False)
+                self.conn.end_response()
         finally:
             os.close(self.fd)
 
@@ -145,15 +146,13 @@ class Exchange:
                 if isinstance(piece, bytes):
                     if final:
                         self._check()
-                    await self.conn.send(piece)
+                    await self.conn.send(piece, more=not final)
                 elif not final:
                     await self._send_range(piece.start, piece.end + 1)
                 else:  # the very last byte goes out only after a last check of the file
                     await self._send_range(piece.start, piece.end)
                     self._check()
                     await self._send_range(piece.end, piece.end + 1)
-            if not pieces:
-                self.progress.served(publication, 0, 0)
             return True
         except SourceChanged as exc:
             self.conn.abort()

@@ -20,6 +20,7 @@ class ResponsePlan:
     headers: list[tuple[str, str]]
     pieces: list[bytes | ByteRange] = field(default_factory=list)  # file ranges and literal bytes, in order
     error: str | None = None  # set for an error answered with a short text body
+    fields: bytes = b""  # header fields already encoded, sent before `headers`
 
 
 @dataclass(frozen=True)
@@ -31,22 +32,29 @@ class Representation:
     etag: str
     mtime_s: int
     content_type: str
-    common: tuple[tuple[str, str], ...]  # header fields of every successful answer
+    common: bytes  # the encoded header fields of every successful answer …
+    typed: bytes  # … and with the file's Content-Type, for an answer with the file or one range
 
 
 def describe(name: str, size: int, mtime_ns: int, inode: int) -> Representation:
     etag = strong_etag(size, mtime_ns, inode)
     mtime_s = mtime_ns // 1_000_000_000
+    content_type = content_type_of(name)
     common = (("Accept-Ranges", "bytes"), ("ETag", etag), ("Last-Modified", http_date(mtime_s)),
               ("Cache-Control", "no-store"), ("Content-Disposition", content_disposition(name)))
-    return Representation(size, etag, mtime_s, content_type_of(name), common)
+    return Representation(size, etag, mtime_s, content_type, encode_fields(common),
+                          encode_fields((*common, ("Content-Type", content_type))))
+
+
+def encode_fields(fields: tuple[tuple[str, str], ...]) -> bytes:
+    return "".join(f"{name}: {value}\r\n" for name, value in fields).encode("latin-1")
 
 
 def plan_response(method: str, headers: dict[str, str], file: Representation, max_ranges: int) -> ResponsePlan:
-    size, etag, mtime_s, content_type, common = file.size, file.etag, file.mtime_s, file.content_type, file.common
+    size = file.size
     # Range is defined for GET only (RFC 9110 §14.2): a HEAD describes the whole file.
     wanted = headers.get("range") if method == "GET" else None
-    if wanted is not None and not if_range_matches(headers.get("if-range"), etag, mtime_s):
+    if wanted is not None and not if_range_matches(headers.get("if-range"), file.etag, file.mtime_s):
         wanted = None
     try:
         ranges = parse_range(wanted, size, max_ranges)
@@ -55,15 +63,15 @@ def plan_response(method: str, headers: dict[str, str], file: Representation, ma
     except UnsatisfiableRange:
         return ResponsePlan(416, [("Content-Range", f"bytes */{size}")], error="range not satisfiable")
     if ranges is None:
-        return ResponsePlan(200, [*common, ("Content-Type", content_type), ("Content-Length", str(size))],
-                            [ByteRange(0, size - 1)] if size else [])
+        return ResponsePlan(200, [("Content-Length", str(size))], [ByteRange(0, size - 1)] if size else [],
+                            fields=file.typed)
     if len(ranges) == 1:
         (only,) = ranges
-        return ResponsePlan(206, [*common, ("Content-Type", content_type), ("Content-Length", str(only.length)),
-                                  ("Content-Range", only.content_range(size))], [only])
-    plan = multipart_plan(ranges, size, content_type, secrets.token_hex(16))
-    return ResponsePlan(206, [*common, ("Content-Type", plan.content_type),
-                              ("Content-Length", str(plan.content_length))], list(plan.pieces))
+        return ResponsePlan(206, [("Content-Length", str(only.length)), ("Content-Range", only.content_range(size))],
+                            [only], fields=file.typed)
+    plan = multipart_plan(ranges, size, file.content_type, secrets.token_hex(16))
+    return ResponsePlan(206, [("Content-Type", plan.content_type), ("Content-Length", str(plan.content_length))],
+                        list(plan.pieces), fields=file.common)
 
 
 def content_type_of(name: str) -> str:
