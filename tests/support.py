@@ -117,10 +117,19 @@ def sha256_file(path: Path) -> str:
 
 def process_rss_peak_mb(pid: int) -> float:
     """Peak resident set size (VmHWM) of a live process, in MB."""
+    return _proc_status_mb(pid, "VmHWM")
+
+
+def process_rss_mb(pid: int) -> float:
+    """Resident set size (VmRSS) of a live process, in MB."""
+    return _proc_status_mb(pid, "VmRSS")
+
+
+def _proc_status_mb(pid: int, key: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmHWM for pid {pid}")
+    raise AssertionError(f"no {key} for pid {pid}")
 
 
 def child_env() -> dict[str, str]:

@@ -1,19 +1,20 @@
 """50 SSE clients for about 60 s while 20 uploads progress to done: the dashboard (a real
 `python -m services.dashboard` process against the in-test fakes) keeps its memory bounded,
-drops no healthy client, and every client sees every job reach done."""
+drops no healthy client, and every client sees every job reach done. The fakes report
+progress ten times a second per job, to hold the page's throttle to account; the same load
+with real uploads through the whole stack is tests/e2e/test_dashboard_load.py."""
 
 import asyncio
 import json
 import signal
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
 from postflow.v1 import common_pb2
 from tests.dashboard.sse_client import View, follow
-from tests.support import child_env, free_port, process_rss_peak_mb, wait_for
+from tests.support import child_env, free_port, process_rss_mb, process_rss_peak_mb, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -25,13 +26,6 @@ UPLOAD_S = 20.0
 PROGRESS_EVERY_S = 0.1  # 10 updates a second per job, far more than the page may get
 PEAK_RSS_LIMIT_MB = 120  # about 60 MB measured
 GROWTH_LIMIT_MB = 10  # about 1 MB measured
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
 
 
 async def upload(fakes, index: int) -> str:
@@ -71,12 +65,12 @@ async def test_fifty_clients_during_twenty_uploads(fakes, tmp_path):
             followers = [asyncio.create_task(follow(client, view)) for view in views]
             await wait_for(lambda: all(view.of_type("snapshot") for view in views), timeout=20,
                            message="every client has its snapshot")
-            baseline = rss_mb(process.pid)
+            baseline = process_rss_mb(process.pid)
 
             uploads = asyncio.gather(*(upload(fakes, index) for index in range(JOBS)))
             samples = []
             while not uploads.done():
-                samples.append(rss_mb(process.pid))
+                samples.append(process_rss_mb(process.pid))
                 await asyncio.wait({uploads}, timeout=1.0)
             job_ids = set(uploads.result())
 
