@@ -44,8 +44,12 @@ async def state(request: Request) -> Response:
 
 
 async def files(request: Request) -> Response:
+    """Every file, and every file deleted since the last reset (as it was when deleted)."""
     store = request.app.state.emulator.store
-    return JSONResponse({"files": [file_report(store, file) for file in sorted(store.files(), key=lambda f: f.seq)]})
+    deleted = [{**file_report(store, file), "folder_path": folder, "deleted_at": iso(when)}
+               for file, folder, when in store.deleted]
+    return JSONResponse({"files": [file_report(store, file) for file in sorted(store.files(), key=lambda f: f.seq)],
+                         "deleted": deleted})
 
 
 async def tokens(request: Request) -> Response:

@@ -161,6 +161,7 @@ class Store:
         root = Folder(self.seed.root_folder_id, "root", None, self.seed.project_id, self.seed.created_at,
                       self.seed.created_at, next(self._seq))
         self.assets = {root.id: root}
+        self.deleted: list[tuple[File, str, float]] = []  # (file, its folder path, when), for audits
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -253,6 +254,7 @@ class Store:
         file.parent_id, file.updated_at = parent.id, now
 
     def delete_file(self, file: File) -> None:
+        self.deleted.append((file, self.folder_path(file), time.time()))
         self._leave_stack(file)
         del self.assets[file.id]
 

@@ -77,28 +77,37 @@ class Audit:
     problems: list[str] = field(default_factory=list)
 
 
-def audit(expected: dict[str, str], emulator_files: list[dict], by_path: dict[str, dict]) -> Audit:
+def audit(expected: dict[str, str], emulator_files: list[dict], by_path: dict[str, dict],
+          deleted: list[dict]) -> Audit:
     """Each expected file (relpath → sha256) must be one DONE job and exactly one Frame.io
-    file in its folder, complete, with the same bytes; anything else is lost or duplicated."""
+    file in its folder, complete, with the same bytes, and no complete copy of it may have
+    been deleted along the way (only incomplete attempts are); anything else is lost or
+    duplicated."""
     result = Audit(files=len(expected), jobs=by_path)
     for relpath, digest in expected.items():
         folder, _, name = relpath.rpartition("/")
-        copies = [f for f in emulator_files if f["name"] == name and f["folder_path"].strip("/") == folder]
+
+        def same_file(f: dict) -> bool:
+            return f["name"] == name and f["folder_path"].strip("/") == folder
+
+        copies = [f for f in emulator_files if same_file(f)]
         complete = [f for f in copies if f["upload_complete"] and f["sha256"] == digest]
+        deleted_complete = [f for f in deleted if same_file(f) and f["upload_complete"]]
         job = by_path.get(relpath)
         if not complete or job is None or job["state"] != "done":
             result.lost.append(relpath)
             result.problems.append(f"{relpath}: job {job and job['state']} ({job and job['error']}), "
                                    f"{len(complete)} complete of {len(copies)} on Frame.io")
-        elif len(copies) > 1:
+        elif len(copies) > 1 or deleted_complete:
             result.duplicated.append(relpath)
-            result.problems.append(f"{relpath}: {len(copies)} files on Frame.io")
+            result.problems.append(f"{relpath}: {len(copies)} files on Frame.io, "
+                                   f"{len(deleted_complete)} complete ones deleted")
     return result
 
 
 async def verify_delivery(stack: Stack, expected: dict[str, str], tally, timeout: float = 120) -> Audit:
     by_path = await settled(stack, set(expected), timeout)
-    result = audit(expected, await stack.emulator_files(), by_path)
+    result = audit(expected, await stack.emulator_files(), by_path, await stack.emulator_files(deleted=True))
     tally.delivery(result.files, len(result.lost), len(result.duplicated))
     return result
 

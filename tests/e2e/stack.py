@@ -57,12 +57,12 @@ class Stack:
     def pid(self, service: str) -> int | None:
         return read_pid(self.state_dir, service)
 
-    async def emulator_files(self) -> list[dict]:
+    async def emulator_files(self, deleted: bool = False) -> list[dict]:
+        """The files on the emulator, or (`deleted`) those deleted from it."""
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.get(f"{self.emulator_url}/_emulator/files")
             response.raise_for_status()
-            data = response.json()
-        return data["files"] if isinstance(data, dict) else data
+        return response.json()["deleted" if deleted else "files"]
 
     async def fault(self, spec: dict) -> None:
         async with httpx.AsyncClient(timeout=10) as client:

@@ -149,7 +149,7 @@ async def test_stacking_needs_files_of_that_folder(sdk, seeded):
                                         request_options=NO_RETRIES)
 
 
-async def test_files_move_between_folders_and_can_be_deleted(sdk, emulator, seeded):
+async def test_files_move_between_folders_and_can_be_deleted(sdk, emulator, seeded, http):
     account_id, root = seeded["account_id"], seeded["root_folder_id"]
     shots = (await sdk.folders.create(account_id, root, data=FolderCreateParamsData(name="SQ01"))).data.id
     file_id = await new_file(sdk, seeded, root, "take.mov")
@@ -162,6 +162,9 @@ async def test_files_move_between_folders_and_can_be_deleted(sdk, emulator, seed
     await sdk.files.delete(account_id, file_id)
     with pytest.raises(NotFoundError):
         await sdk.files.show(account_id, file_id, request_options=NO_RETRIES)
+    report = (await http.get(f"{emulator.url}/_emulator/files")).json()  # kept for audits
+    assert report["files"] == []
+    assert [(f["id"], f["folder_path"], f["upload_complete"]) for f in report["deleted"]] == [(file_id, "SQ01", False)]
 
 
 # Frame.io's documented limits, per user: (call, limit, window in ms). Each call below fails

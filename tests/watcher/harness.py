@@ -50,10 +50,11 @@ class Env:
     watchers: list = field(default_factory=list)
     spans: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
 
-    async def files(self) -> list[dict]:
+    async def files(self, deleted: bool = False) -> list[dict]:
+        """The files on the emulator, or (`deleted`) those deleted from it."""
         response = await self.http.get(f"{self.emulator_url}/_emulator/files")
         response.raise_for_status()
-        return response.json()["files"]
+        return response.json()["deleted" if deleted else "files"]
 
     async def faults(self, **spec) -> dict:
         response = await self.http.post(f"{self.emulator_url}/_emulator/faults", json=spec)

@@ -84,5 +84,7 @@ async def test_kill_9_in_every_state_loses_nothing_and_uploads_nothing_twice(tmp
         files = await env.files()
         delivered = sorted((f"{f['folder_path']}/{f['name']}", f["sha256"], f["upload_complete"]) for f in files)
         assert delivered == sorted((path, sha, True) for path, sha in expected.items())
+        assert not [f["name"] for f in await env.files(deleted=True) if f["upload_complete"]], \
+            "a complete upload was made again and the first deleted"
         errors = [line for line in second.log_lines() if " ERROR " in line]
         assert errors == []
