@@ -81,6 +81,13 @@ class PullProgress:
         else:
             self._schedule(pull)
 
+    def forget(self, ticket_ids: list[str]) -> None:
+        """Drops the progress of publications that are gone for good (purged)."""
+        for ticket_id in ticket_ids:
+            pull = self._pulls.pop(ticket_id, None)
+            if pull is not None and pull.flush is not None:
+                pull.flush.cancel()
+
     def source_changed(self, publication: Publication, reason: str) -> None:
         """Reported once per publication: the job restarts, later requests just get 410."""
         pull = self._pull(publication)

@@ -154,14 +154,25 @@ class PublicationStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
-        horizon = time.time() - PURGE_AFTER_S
-        self._db.execute("DELETE FROM publications WHERE expires_at < ? OR revoked_at < ?", (horizon, horizon))
         rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM publications").fetchall()
         self._by_ticket = {row[0]: Publication(*row) for row in rows}
         self._by_token = {p.token_sha256: p for p in self._by_ticket.values()}
         # URL tokens issued by this process, kept in memory only (so GetPublication can
         # give the URL under a new tunnel base); after a restart only digests remain.
         self._tokens: dict[str, str] = {}
+        self.purge()
+
+    def purge(self, now: float | None = None) -> list[str]:
+        """Forgets, in the database and in memory, publications that expired or were revoked
+        more than PURGE_AFTER_S ago; returns their ticket ids."""
+        horizon = (time.time() if now is None else now) - PURGE_AFTER_S
+        old = [p for p in self._by_ticket.values()
+               if p.expires_at < horizon or (p.revoked_at is not None and p.revoked_at < horizon)]
+        self._db.executemany("DELETE FROM publications WHERE ticket_id = ?", [(p.ticket_id,) for p in old])
+        for publication in old:
+            del self._by_ticket[publication.ticket_id], self._by_token[publication.token_sha256]
+            self._tokens.pop(publication.ticket_id, None)
+        return [p.ticket_id for p in old]
 
     def close(self) -> None:
         self._db.close()

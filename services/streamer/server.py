@@ -3,6 +3,7 @@ the StreamerService gRPC API over them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "postflow.v1.StreamerService"
 PUSH_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+PURGE_EVERY_S = 3600.0
 
 
 class StreamerService:
@@ -55,6 +57,7 @@ class StreamerService:
         self.tunnel: TunnelManager | None = None
         self.grpc_port = 0
         self.http_port = 0
+        self._purging: asyncio.Task | None = None
 
     async def start(self) -> None:
         config = self.runtime.config
@@ -71,10 +74,21 @@ class StreamerService:
         self.grpc.add(streamer_pb2_grpc.add_StreamerServiceServicer_to_server, servicer, SERVICE_NAME)
         self.grpc_port = await self.grpc.start(self.grpc_address)
         await self.tunnel.start()
+        self._purging = asyncio.create_task(self._purge_forever(), name="purge-publications")
         await self.grpc.set_serving(True)
         log.info("range server on %s:%d, gRPC on port %d", self.http_host, self.http_port, self.grpc_port)
 
+    async def _purge_forever(self) -> None:
+        """A streamer that runs for months keeps neither rows nor memory for old publications."""
+        while True:
+            await asyncio.sleep(PURGE_EVERY_S)
+            if purged := self.publications.purge():
+                self.progress.forget(purged)
+                log.info("forgot %d publications that ended more than a week ago", len(purged))
+
     async def stop(self) -> None:
+        if self._purging is not None:
+            self._purging.cancel()
         if self.grpc is not None:
             await self.grpc.set_serving(False)
         if self.tunnel is not None:
