@@ -28,7 +28,8 @@ READ_SIZE = 65536
 COPY_PIECE = 1024 * 1024
 _NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
 _LINGER_RESET = struct.pack("ii", 1, 0)  # close() then sends RST: the peer sees an aborted response
-_STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1") for status in HTTPStatus}
+_STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1")
+                 for status in HTTPStatus}
 
 
 @lru_cache(maxsize=4)

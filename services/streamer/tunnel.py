@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -115,9 +116,12 @@ class TunnelManager:
         self._reset_observations()
         self._output.clear()
         self._set(streamer_pb2.TUNNEL_STATE_STARTING, "", "starting cloudflared")
+        binary = shutil.which(self.config.cloudflared)
+        if binary is None:
+            return f"cannot start {self.config.cloudflared}: not found, or not executable"
         try:
             self.process = await asyncio.create_subprocess_exec(
-                *self._argv(metrics), env=self._env(), stdin=asyncio.subprocess.DEVNULL,
+                *self._argv(binary, metrics), env=self._env(), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )
         except OSError as exc:
@@ -137,8 +141,12 @@ class TunnelManager:
             await asyncio.gather(watcher, *pending, return_exceptions=True)
         return f"exit code {code}"
 
-    def _argv(self, metrics: str) -> list[str]:
-        argv = [self.config.cloudflared, "tunnel", "--no-autoupdate", "--metrics", metrics]
+    def _argv(self, binary: str, metrics: str) -> list[str]:
+        # setpriv (util-linux) has the kernel stop cloudflared when the streamer dies, even by
+        # kill -9: an orphan would hold a tunnel nobody watches, beside the restarted one's.
+        setpriv = shutil.which("setpriv")
+        argv = [*([setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []),
+                binary, "tunnel", "--no-autoupdate", "--metrics", metrics]
         if self.config.mode == "quick":
             return [*argv, "--url", f"http://{self.local_host}:{self.local_port}"]
         return [*argv, "run"]

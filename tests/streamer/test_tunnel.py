@@ -21,7 +21,7 @@ from postflow.v1 import streamer_pb2
 from services.streamer.server import build_service
 from services.streamer.tunnel import TunnelManager
 from tests.streamer.conftest import FAKE_CLOUDFLARED, fake_cloudflared, make_config, start_streamer, stop_streamer
-from tests.support import free_port, wait_for
+from tests.support import child_env, free_port, wait_for
 
 UP, DOWN, STARTING = streamer_pb2.TUNNEL_STATE_UP, streamer_pb2.TUNNEL_STATE_DOWN, streamer_pb2.TUNNEL_STATE_STARTING
 QUICK_URL = re.compile(r"https://[a-z0-9-]+\.trycloudflare\.com")
@@ -279,3 +279,33 @@ async def test_publish_is_unavailable_until_the_tunnel_is_up(tmp_path):
 def test_an_external_quick_tunnel_needs_its_metrics_address(tmp_path):
     with pytest.raises(ConfigError, match="streamer.tunnel.metrics"):  # refused when the config loads
         build_service(Runtime(make_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": ""}})))
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie nobody reaped counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+async def test_cloudflared_stops_when_the_streamer_is_killed(tmp_path):
+    launcher, control = fake_cloudflared(tmp_path)
+    tunnel = {"mode": "quick", "cloudflared": str(launcher)}
+    make_config(tmp_path, {"listen": f"127.0.0.1:{free_port()}", "tunnel": tunnel},
+                services={"streamer": f"127.0.0.1:{free_port()}"})
+    streamer = subprocess.Popen([sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "config.json")],
+                                env={**child_env(), "FAKE_CLOUDFLARED_DIR": str(control)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        starts = control / "starts"
+        line = await wait_for(lambda: starts.exists() and starts.read_text().strip(), timeout=30,
+                              message="cloudflared started by the streamer")
+        cloudflared = json.loads(line.splitlines()[0])["pid"]
+        assert not gone(cloudflared)
+        streamer.kill()
+        streamer.wait(10)
+        await wait_for(lambda: gone(cloudflared), timeout=10, message="cloudflared to stop with its streamer")
+    finally:
+        streamer.kill()
+        streamer.wait(10)
