@@ -9,6 +9,7 @@ Every error names the key it is about.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import types
@@ -99,6 +100,9 @@ class StreamerConfig:
 class DashboardConfig:
     listen: str = "127.0.0.1:8000"
     access_token: str | None = field(default=None, repr=False)
+    # Reverse proxies whose X-Forwarded-Proto/-For are believed (so cookies get Secure
+    # behind TLS and the client's own address is checked): addresses, networks or "*".
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
 
 
 @dataclass(frozen=True)
@@ -327,6 +331,12 @@ def validate(config: Config) -> None:
         raise ConfigError(f"log_level: expected DEBUG, INFO, WARNING or ERROR, got {config.log_level!r}")
     split_address(config.streamer.listen, "streamer.listen")
     split_address(config.dashboard.listen, "dashboard.listen")
+    for proxy in config.dashboard.trusted_proxies:
+        if proxy != "*":
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"dashboard.trusted_proxies: {proxy!r} is not an IP address or network") from None
     for name in ("auth", "watcher", "streamer"):
         split_address(getattr(config.services, name), f"services.{name}")
 

@@ -56,7 +56,8 @@ class DashboardService:
         app = build_app(config, self.clients, self.hub, self.access, tracer_provider=self.runtime.tracer_provider,
                         ping_s=self._ping_s, send_timeout_s=self._send_timeout_s)
         server_config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none",
-                                       server_header=False, timeout_graceful_shutdown=GRACE_S)
+                                       server_header=False, timeout_graceful_shutdown=GRACE_S, proxy_headers=True,
+                                       forwarded_allow_ips=list(config.dashboard.trusted_proxies))
         server_config.load()
         self._server = uvicorn.Server(server_config)
         # uvicorn's serve() would take over SIGTERM/SIGINT; run_service owns them.

@@ -186,3 +186,17 @@ async def test_login_answers_503_when_auth_is_down(fakes, dashboard, http):
     await fakes.stop("auth")
     response = await http.get("/auth/login")
     assert response.status_code == 503 and "Frame.io login failed" in response.text
+
+
+@pytest.mark.parametrize(("trusted", "secure"), [(("127.0.0.1",), True), ((), False)])
+async def test_cookies_are_secure_behind_a_trusted_tls_proxy(fakes, trusted, secure):
+    config = dataclasses.replace(fakes.config, dashboard=DashboardConfig(trusted_proxies=trusted))
+    service = build_service(Runtime(config), http_address="127.0.0.1:0")
+    await service.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}", timeout=10) as client:
+            proxied = {"x-forwarded-proto": "https", "x-forwarded-for": "127.0.0.1"}
+            cookie = (await client.get("/auth/login", headers=proxied)).headers["set-cookie"]
+    finally:
+        await service.stop()
+    assert cookie.startswith("postflow_oauth=") and ("; secure" in cookie.lower()) == secure, cookie
