@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from postflow.children import tied_to_parent
+
 log = logging.getLogger(__name__)
 
 SERVICES = ("auth", "streamer", "watcher", "dashboard")
@@ -106,7 +108,7 @@ class Supervisor:
 
     async def _spawn(self, child: Child) -> None:
         child.process = await asyncio.create_subprocess_exec(
-            *child.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL,
+            *tied_to_parent(child.argv), env=self.env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
         child.started_at = time.monotonic()

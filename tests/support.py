@@ -115,6 +115,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def process_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie nobody reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 def process_rss_peak_mb(pid: int) -> float:
     """Peak resident set size (VmHWM) of a live process, in MB."""
     return _proc_status_mb(pid, "VmHWM")

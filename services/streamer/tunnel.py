@@ -31,6 +31,7 @@ from collections.abc import Callable
 import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from postflow.children import tied_to_parent
 from postflow.config import TunnelConfig, reachable_host, split_address
 from postflow.v1 import streamer_pb2
 
@@ -142,14 +143,10 @@ class TunnelManager:
         return f"exit code {code}"
 
     def _argv(self, binary: str, metrics: str) -> list[str]:
-        # setpriv (util-linux) has the kernel stop cloudflared when the streamer dies, even by
-        # kill -9: an orphan would hold a tunnel nobody watches, beside the restarted one's.
-        setpriv = shutil.which("setpriv")
-        argv = [*([setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []),
-                binary, "tunnel", "--no-autoupdate", "--metrics", metrics]
+        argv = [binary, "tunnel", "--no-autoupdate", "--metrics", metrics]
         if self.config.mode == "quick":
-            return [*argv, "--url", f"http://{self.local_host}:{self.local_port}"]
-        return [*argv, "run"]
+            return tied_to_parent([*argv, "--url", f"http://{self.local_host}:{self.local_port}"])
+        return tied_to_parent([*argv, "run"])
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "TUNNEL_TOKEN"}

@@ -1,24 +1,16 @@
 """`postflow up` supervision with the real services: a killed child comes back with a new
-pid, SIGTERM stops every child and removes the pid files."""
+pid, SIGTERM stops every child and removes the pid files, and a supervisor killed with -9
+leaves no service running."""
 
-import os
 import signal
 
 import pytest
 
 from postflow.supervisor import SERVICES
 from tests.e2e.stack import running_stack, stop_process
-from tests.support import wait_for
+from tests.support import process_alive, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return not open(f"/proc/{pid}/stat").read().split()[2] == "Z"
 
 
 async def test_killed_services_restart_and_sigterm_stops_all(tmp_path):
@@ -28,13 +20,22 @@ async def test_killed_services_restart_and_sigterm_stops_all(tmp_path):
         for name in ("watcher", "auth"):
             old = await stack.kill(name)
             new = await stack.wait_restarted(name, old)
-            assert new != old and alive(new)
+            assert new != old and process_alive(new)
         await stack.wait_healthy()
         pids = {name: stack.pid(name) for name in SERVICES}
         await stop_process(stack.up)
         assert stack.up.returncode == 0
         for name, pid in pids.items():
-            await wait_for(lambda: not alive(pid), timeout=5, message=f"{name} stopped")
+            await wait_for(lambda: not process_alive(pid), timeout=5, message=f"{name} stopped")
         assert not list((stack.state_dir / "run").glob("*.pid"))
         log = (stack.state_dir / "logs" / "watcher.log").read_text()
         assert "watcher ready" in log and "watcher stopping" in log
+
+
+async def test_services_stop_when_the_supervisor_is_killed(tmp_path):
+    async with running_stack(tmp_path, connect=False) as stack:
+        pids = {name: stack.pid(name) for name in SERVICES}
+        stack.up.send_signal(signal.SIGKILL)
+        await stack.up.wait()
+        for name, pid in pids.items():
+            await wait_for(lambda: not process_alive(pid), timeout=15, message=f"{name} to stop with postflow up")

@@ -21,7 +21,7 @@ from postflow.v1 import streamer_pb2
 from services.streamer.server import build_service
 from services.streamer.tunnel import TunnelManager
 from tests.streamer.conftest import FAKE_CLOUDFLARED, fake_cloudflared, make_config, start_streamer, stop_streamer
-from tests.support import child_env, free_port, wait_for
+from tests.support import child_env, free_port, process_alive, wait_for
 
 UP, DOWN, STARTING = streamer_pb2.TUNNEL_STATE_UP, streamer_pb2.TUNNEL_STATE_DOWN, streamer_pb2.TUNNEL_STATE_STARTING
 QUICK_URL = re.compile(r"https://[a-z0-9-]+\.trycloudflare\.com")
@@ -281,14 +281,6 @@ def test_an_external_quick_tunnel_needs_its_metrics_address(tmp_path):
         build_service(Runtime(make_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": ""}})))
 
 
-def gone(pid: int) -> bool:
-    """The process has exited (a zombie nobody reaped counts as exited)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-
-
 async def test_cloudflared_stops_when_the_streamer_is_killed(tmp_path):
     launcher, control = fake_cloudflared(tmp_path)
     tunnel = {"mode": "quick", "cloudflared": str(launcher)}
@@ -302,10 +294,10 @@ async def test_cloudflared_stops_when_the_streamer_is_killed(tmp_path):
         line = await wait_for(lambda: starts.exists() and starts.read_text().strip(), timeout=30,
                               message="cloudflared started by the streamer")
         cloudflared = json.loads(line.splitlines()[0])["pid"]
-        assert not gone(cloudflared)
+        assert process_alive(cloudflared)
         streamer.kill()
         streamer.wait(10)
-        await wait_for(lambda: gone(cloudflared), timeout=10, message="cloudflared to stop with its streamer")
+        await wait_for(lambda: not process_alive(cloudflared), timeout=10, message="cloudflared to stop with its streamer")
     finally:
         streamer.kill()
         streamer.wait(10)
