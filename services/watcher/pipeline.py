@@ -36,6 +36,7 @@ STALL_S = 600.0  # a pull with no progress and no completion for this long is re
 PROGRESS_WRITE_S = 1.0
 MODES = {"auto": common_pb2.TRANSFER_MODE_AUTO, "pull": PULL, "push": PUSH}
 TUNNEL_UP = streamer_pb2.TUNNEL_STATE_UP
+TUNNEL_SETTLE_S = 5.0  # a quick tunnel's new hostname may not be routable for a moment
 COMPLETE, IN_PROGRESS, BROKEN, GONE = "complete", "in progress", "failed", "gone"
 
 
@@ -240,6 +241,19 @@ class Attempt:
         except grpc.RpcError as exc:
             log.info("could not revoke the publication: %s", from_rpc_error(exc))
 
+    async def blame_the_tunnel(self, url: str) -> None:
+        """Frame.io could not read `url`. Raises Reissue (no attempt spent) when the tunnel is
+        at fault: it died or moved meanwhile, or it came up so recently that the edge may not
+        route its new hostname yet (then after giving it that moment). Returns otherwise."""
+        tunnel = await self.deps.streamer_events.tunnel_status(fresh=True)
+        if tunnel is None or tunnel.state != TUNNEL_UP or not published_under(url, tunnel.public_url):
+            raise Reissue()
+        settling = TUNNEL_SETTLE_S - (time.time() - tunnel.since.ToMicroseconds() / 1e6)
+        if settling > 0:
+            log.info("the tunnel came up %.1fs ago; giving the edge a moment", TUNNEL_SETTLE_S - settling)
+            await asyncio.sleep(settling)
+            raise Reissue()
+
     async def public_base(self, fresh: bool = False) -> str:
         """The tunnel's public URL while it is up, else ""."""
         tunnel = await self.deps.streamer_events.tunnel_status(fresh=fresh)
@@ -277,8 +291,7 @@ class Attempt:
             if exc.status != 422:
                 raise await self.creation_refused(exc) from None
             # Frame.io probes the URL before answering: an unreachable tunnel lands here.
-            if not published_under(publication.url, await self.public_base(fresh=True)):
-                raise Reissue() from None  # it died or moved meanwhile: not the file's fault
+            await self.blame_the_tunnel(publication.url)
             raise RetryLater(f"Frame.io could not read the published URL ({exc})") from None
         await self.save("upload started (pull)", file_id=file.id, state=UPLOADING)
         log.info("upload started: Frame.io pulls %s (%d bytes)", job.path, job.size)
@@ -356,8 +369,8 @@ class Attempt:
             if state in (BROKEN, GONE):
                 pulled_from = self.job.source_url if self.job.mode == PULL else ""
                 await self.discard(account_id, self.job.file_id if state == BROKEN else "")
-                if pulled_from and not published_under(pulled_from, await self.public_base(fresh=True)):
-                    raise Reissue()  # the tunnel died under the pull: not the file's fault
+                if pulled_from:
+                    await self.blame_the_tunnel(pulled_from)
                 raise RetryLater("Frame.io could not fetch the file (upload failed)")
             interval = min(interval * 1.5, poll_s * 10)
             if time.monotonic() - self._last_activity > STALL_S:

@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc
 import httpx
 import uvicorn
+from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.applications import Starlette
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
@@ -128,6 +129,7 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         self.serve_bytes_per_s: float | None = None  # a slow mount or uplink
         self.unreachable = False  # the tunnel's edge answers 502 (the URL is dead)
         self.die_after_publish = False  # the tunnel dies right after the next Publish answers
+        self.tunnel_since = 0.0  # when the tunnel came up (epoch seconds; 0: long ago)
         self.publish_calls = 0
         self.push_calls = 0
         self.requests: list[tuple[str, str]] = []  # (method, range) served
@@ -190,8 +192,10 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
 
     def tunnel_status(self) -> streamer_pb2.TunnelStatus:
         state = streamer_pb2.TUNNEL_STATE_UP if self.tunnel_up else streamer_pb2.TUNNEL_STATE_DOWN
+        since = Timestamp()
+        since.FromMicroseconds(int(self.tunnel_since * 1e6))
         return streamer_pb2.TunnelStatus(mode=streamer_pb2.TUNNEL_MODE_QUICK, state=state,
-                                         public_url=self.public_url if self.tunnel_up else "")
+                                         public_url=self.public_url if self.tunnel_up else "", since=since)
 
     def change_tunnel_url(self) -> None:
         """Like a quick tunnel restarting: the old URLs die, a new base is announced."""

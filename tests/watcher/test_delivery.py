@@ -169,6 +169,19 @@ async def test_a_tunnel_dying_between_publish_and_frameio_probing_it_costs_no_at
         assert [(f["sha256"], f["upload_complete"]) for f in await env.files()] == [(sha, True)]
 
 
+async def test_a_pull_refused_while_a_new_tunnel_settles_costs_no_attempt(tmp_path):
+    async with environment(tmp_path) as env:
+        env.streamer.tunnel_since = time.time()  # the tunnel just came up with a new hostname …
+        env.streamer.unreachable = True  # … that Cloudflare's edge does not route yet: remote_upload 422
+        asyncio.get_running_loop().call_later(1.0, setattr, env.streamer, "unreachable", False)
+        stub = await start_watcher(env)
+        sha = write_media(env.root / "a.mov", 100_000)
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert (job.attempts, job.mode) == (1, common_pb2.TRANSFER_MODE_PULL)
+        assert env.streamer.publish_calls >= 2
+        assert [(f["sha256"], f["upload_complete"]) for f in await env.files()] == [(sha, True)]
+
+
 async def test_a_tunnel_url_change_reissues_the_pull(tmp_path):
     async with environment(tmp_path) as env:
         stub, sha = await slow_pull_in_flight(env)
