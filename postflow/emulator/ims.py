@@ -161,8 +161,7 @@ async def token(request: Request) -> Response:
                                 secrets.token_hex(8))
         raise ImsError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
     except ImsError as exc:
-        headers = {"WWW-Authenticate": 'Basic realm="ims"'} if exc.status == 401 else None
-        return ims_error(exc.error, exc.description, exc.status, headers)
+        return exc.response()
 
 
 async def revoke(request: Request) -> Response:
@@ -171,7 +170,7 @@ async def revoke(request: Request) -> Response:
         form = await read_form(request)
         client_id = authenticate_client(request, form, emulator.options)
     except ImsError as exc:
-        return ims_error(exc.error, exc.description, exc.status)
+        return exc.response()
     value = form.get("token")
     if not value:
         return ims_error("invalid_request", "token is required")

@@ -29,6 +29,11 @@ class ImsError(Exception):
         self.description = description
         self.status = status
 
+    def response(self) -> JSONResponse:
+        """The error body; a 401 (client authentication failed) names the scheme to use (RFC 6749 §5.2)."""
+        headers = {"WWW-Authenticate": 'Basic realm="ims"'} if self.status == 401 else None
+        return ims_error(self.error, self.description, self.status, headers)
+
 
 def frameio_error(status: int, detail: str, pointer: str | None = None,
                   headers: Mapping[str, str] | None = None) -> JSONResponse:

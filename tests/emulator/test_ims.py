@@ -171,11 +171,14 @@ async def test_client_authentication_by_basic_or_body_and_bad_secrets_refused(em
         basic = await http.post(url, data=form, auth=(DEV_CLIENT_ID, DEV_CLIENT_SECRET))
         body = await http.post(url, data={**form, "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET})
         wrong = await http.post(url, data=form, auth=(DEV_CLIENT_ID, "wrong"))
+        wrong_revoke = await http.post(f"{emulator.url}/ims/revoke", data={"token": "x"}, auth=(DEV_CLIENT_ID, "wrong"))
         bogus_grant = await http.post(url, data={"grant_type": "password"}, auth=(DEV_CLIENT_ID, DEV_CLIENT_SECRET))
     for ok in (basic, body):
         assert ok.status_code == 200
         assert set(ok.json()) == {"access_token", "token_type", "expires_in", "id_token"}, "no refresh token for s2s"
-    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    for refused in (wrong, wrong_revoke):
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+        assert refused.headers["www-authenticate"] == 'Basic realm="ims"'
     assert bogus_grant.status_code == 400 and bogus_grant.json()["error"] == "unsupported_grant_type"
 
 
