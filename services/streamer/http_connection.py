@@ -202,24 +202,22 @@ class HttpConnection:
     async def sendfile(self, file_fd: int, offset: int, count: int) -> int:
         """Sends `count` bytes of the file from `offset`; fewer only if the file ends first."""
         sent = 0
-        while True:
+        while sent < count:
             try:
                 done = os.sendfile(self.fd, file_fd, offset + sent, count - sent)
             except BlockingIOError:
-                done = -1
+                done = None
             except OSError as exc:
                 if exc.errno not in _NO_SENDFILE:
                     raise
                 return sent + await self._copy(file_fd, offset + sent, count - sent)
             if done == 0:
-                return sent  # the file ended
-            if done > 0:
-                sent += done
-                if sent == count:
-                    return sent
-            # Cut short by a full send buffer: wait for room rather than be told EAGAIN.
-            self._cork()
-            await self._writable()
+                break  # the file ended
+            sent += done or 0
+            if sent < count:  # cut short by a full send buffer: wait for room, not for EAGAIN
+                self._cork()
+                await self._writable()
+        return sent
 
     async def _copy(self, file_fd: int, offset: int, count: int) -> int:
         """sendfile's stand-in for files it cannot splice from (some network file systems)."""

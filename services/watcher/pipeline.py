@@ -245,8 +245,8 @@ class Attempt:
         """Frame.io could not read `url`. Raises Reissue (no attempt spent) when the tunnel is
         at fault: it died or moved meanwhile, or it came up so recently that the edge may not
         route its new hostname yet (then after giving it that moment). Returns otherwise."""
-        tunnel = await self.deps.streamer_events.tunnel_status(fresh=True)
-        if tunnel is None or tunnel.state != TUNNEL_UP or not published_under(url, tunnel.public_url):
+        tunnel = await self.up_tunnel(fresh=True)
+        if tunnel is None or not published_under(url, tunnel.public_url):
             raise Reissue()
         settling = TUNNEL_SETTLE_S - (time.time() - tunnel.since.ToMicroseconds() / 1e6)
         if settling > 0:
@@ -254,10 +254,15 @@ class Attempt:
             await asyncio.sleep(settling)
             raise Reissue()
 
+    async def up_tunnel(self, fresh: bool = False) -> streamer_pb2.TunnelStatus | None:
+        """The tunnel's status while it is up, else None."""
+        tunnel = await self.deps.streamer_events.tunnel_status(fresh=fresh)
+        return tunnel if tunnel is not None and tunnel.state == TUNNEL_UP else None
+
     async def public_base(self, fresh: bool = False) -> str:
         """The tunnel's public URL while it is up, else ""."""
-        tunnel = await self.deps.streamer_events.tunnel_status(fresh=fresh)
-        return tunnel.public_url if tunnel is not None and tunnel.state == TUNNEL_UP else ""
+        tunnel = await self.up_tunnel(fresh)
+        return tunnel.public_url if tunnel is not None else ""
 
     async def choose_mode(self) -> int:
         config = self.deps.config.transfer

@@ -107,7 +107,8 @@ def audit(expected: dict[str, str], emulator_files: list[dict], by_path: dict[st
 
 async def verify_delivery(stack: Stack, expected: dict[str, str], tally, timeout: float = 120) -> Audit:
     by_path = await settled(stack, set(expected), timeout)
-    result = audit(expected, await stack.emulator_files(), by_path, await stack.emulator_files(deleted=True))
+    report = await stack.emulator_report()
+    result = audit(expected, report["files"], by_path, report["deleted"])
     tally.delivery(result.files, len(result.lost), len(result.duplicated))
     return result
 

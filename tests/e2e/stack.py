@@ -57,12 +57,15 @@ class Stack:
     def pid(self, service: str) -> int | None:
         return read_pid(self.state_dir, service)
 
-    async def emulator_files(self, deleted: bool = False) -> list[dict]:
-        """The files on the emulator, or (`deleted`) those deleted from it."""
+    async def emulator_report(self) -> dict:
+        """The emulator's files ("files") and those deleted from it ("deleted")."""
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.get(f"{self.emulator_url}/_emulator/files")
             response.raise_for_status()
-        return response.json()["deleted" if deleted else "files"]
+        return response.json()
+
+    async def emulator_files(self) -> list[dict]:
+        return (await self.emulator_report())["files"]
 
     async def fault(self, spec: dict) -> None:
         async with httpx.AsyncClient(timeout=10) as client:

@@ -7,9 +7,9 @@ import json
 import warnings
 from urllib.parse import parse_qs, urlsplit
 
+import authlib.deprecate  # noqa: F401  (first: importing it turns its warnings on for good)
 import httpx
 import pytest
-import authlib.deprecate  # noqa: F401  (imported first: it turns its own warnings on for good)
 from authlib.common.security import generate_token
 from frameio import AsyncFrameio
 from frameio.auth import AsyncServerToServerAuth
@@ -19,11 +19,11 @@ from frameio.types import ProfileResponse
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET, EmulatorOptions
 from postflow.emulator.tokens import s256
 from tests.emulator.helpers import NO_RETRIES, USER_SCOPE
+from tests.support import wait_for
 
 with warnings.catch_warnings():  # authlib's "use httpx2": httpx is what PostFlow pins
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
-from tests.support import wait_for
 
 REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
 

@@ -50,11 +50,14 @@ class Env:
     watchers: list = field(default_factory=list)
     spans: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
 
-    async def files(self, deleted: bool = False) -> list[dict]:
-        """The files on the emulator, or (`deleted`) those deleted from it."""
+    async def emulator_report(self) -> dict:
+        """The emulator's files ("files") and those deleted from it ("deleted")."""
         response = await self.http.get(f"{self.emulator_url}/_emulator/files")
         response.raise_for_status()
-        return response.json()["deleted" if deleted else "files"]
+        return response.json()
+
+    async def files(self) -> list[dict]:
+        return (await self.emulator_report())["files"]
 
     async def faults(self, **spec) -> dict:
         response = await self.http.post(f"{self.emulator_url}/_emulator/faults", json=spec)

@@ -81,10 +81,11 @@ async def test_kill_9_in_every_state_loses_nothing_and_uploads_nothing_twice(tmp
                 return stats.last_scan_at.ToSeconds() > restarted_at + 1.5  # well past stable_after_s
             await wait_for(rescanned, timeout=20)
         assert len(await list_jobs(second.stub)) == len(expected)
-        files = await env.files()
-        delivered = sorted((f"{f['folder_path']}/{f['name']}", f["sha256"], f["upload_complete"]) for f in files)
+        report = await env.emulator_report()
+        delivered = sorted((f"{f['folder_path']}/{f['name']}", f["sha256"], f["upload_complete"])
+                           for f in report["files"])
         assert delivered == sorted((path, sha, True) for path, sha in expected.items())
-        assert not [f["name"] for f in await env.files(deleted=True) if f["upload_complete"]], \
+        assert not [f["name"] for f in report["deleted"] if f["upload_complete"]], \
             "a complete upload was made again and the first deleted"
         errors = [line for line in second.log_lines() if " ERROR " in line]
         assert errors == []
