@@ -29,10 +29,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import (check_digests, clear_peak, direct_reference, epoch, link_into, peaks_mb, prepare,
-                           service_pids, wait_delivered, wait_jobs_done)
+from bench.harness import (
+    check_digests,
+    clear_peak,
+    direct_reference,
+    epoch,
+    link_into,
+    peaks_mb,
+    prepare,
+    service_pids,
+    wait_delivered,
+    wait_jobs_done,
+)
 from bench.range_server import MiB
-from postflow.supervisor import SERVICES
+from postflow.cli.supervisor import SERVICES
 from tests.e2e.stack import running_stack
 
 

@@ -27,8 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import (check_digests, direct_reference, epoch, link_into, prepare, wait_delivered,
-                           wait_jobs_done)
+from bench.harness import check_digests, direct_reference, epoch, link_into, prepare, wait_delivered, wait_jobs_done
 from bench.range_server import MiB, verdict
 from tests.e2e.stack import running_stack
 

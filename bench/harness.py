@@ -24,7 +24,7 @@ import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bench.range_server import Server, ensure_nginx, free_port, make_file, rss_peak_mb, start_nginx
-from postflow.demo import poll_json
+from postflow.cli.demo import poll_json
 from tests.e2e.stack import Stack, start_emulator, stop_process
 from tests.emulator.helpers import client_credentials_token
 from tests.support import child_env, wait_for

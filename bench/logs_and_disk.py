@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.harness import check_digests, link_into, prepare, service_pids, wait_delivered, wait_jobs_done
 from bench.range_server import GiB, MiB, verdict
-from postflow.supervisor import SERVICES
+from postflow.cli.supervisor import SERVICES
 from tests.e2e.stack import Stack, running_stack, service_logs
 from tests.support import wait_for
 

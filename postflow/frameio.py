@@ -34,9 +34,9 @@ from frameio.folders import FolderCreateParamsData
 from frameio.types import AssetWithIncludes, File, FileUploadStatus, FileWithIncludes, FileWithUploadUrls, Folder
 from frameio.version_stacks import VersionStackCreateParamsData
 
-from postflow.config import FrameioConfig
-from postflow.errors import FailedPrecondition, from_rpc_error
-from postflow.logging import SecretMask
+from postflow.core.config import FrameioConfig
+from postflow.core.errors import FailedPrecondition, from_rpc_error
+from postflow.core.logs import SecretMask
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 
 log = logging.getLogger(__name__)

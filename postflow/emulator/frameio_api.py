@@ -28,7 +28,14 @@ from starlette.routing import Route
 from postflow.emulator.puller import ProbeError
 from postflow.emulator.ratelimit import Limit
 from postflow.emulator.resources import (
-    account_json, asset_json, file_json, folder_json, profile_json, project_json, stack_json, upload_status_json,
+    account_json,
+    asset_json,
+    file_json,
+    folder_json,
+    profile_json,
+    project_json,
+    stack_json,
+    upload_status_json,
     workspace_json,
 )
 from postflow.emulator.responses import ApiError, frameio_error

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from postflow.core.logs import setup_logging
 from postflow.emulator.app import EmulatorState, build_app
 from postflow.emulator.options import EmulatorOptions
-from postflow.logging import setup_logging
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8790
 GRACEFUL_SHUTDOWN_S = 5

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.errors import FailedPrecondition, Unavailable
+from postflow.core.errors import FailedPrecondition, Unavailable
 from postflow.v1 import auth_pb2
 
 from .grant import Grant, from_record, to_record

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from postflow.config import FrameioConfig
+from postflow.core.config import FrameioConfig
 
 AUTHORIZE_PATH = "/ims/authorize/v2"
 TOKEN_PATH = "/ims/token/v3"

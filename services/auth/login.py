@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from postflow.errors import FailedPrecondition, InvalidArgument, Unavailable
+from postflow.core.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 from .ims import GrantRejected, ImsClient, ImsError, ImsUnavailable, Tokens
 

@@ -8,9 +8,9 @@ import logging
 import httpx
 from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
-from postflow.config import require_client
-from postflow.grpc import GrpcServer, bind_address
-from postflow.service import Runtime
+from postflow.core.config import require_client
+from postflow.core.rpc import GrpcServer, bind_address
+from postflow.core.service import Runtime
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 
 from .custody import SERVER_TO_SERVER, WEB_APP, Custody

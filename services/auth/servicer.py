@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from postflow.errors import FailedPrecondition
+from postflow.core.errors import FailedPrecondition
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 
 from .custody import SERVER_TO_SERVER, Custody, timestamp

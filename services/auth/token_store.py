@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from postflow.config import Config, ConfigError
+from postflow.core.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
 

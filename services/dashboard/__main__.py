@@ -1,4 +1,4 @@
-from postflow.service import run_service
+from postflow.core.service import run_service
 from services.dashboard.server import build_service
 
 raise SystemExit(run_service("dashboard", build_service))

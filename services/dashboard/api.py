@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from postflow.clients import Clients, job_to_dict
-from postflow.config import ServicesConfig
-from postflow.errors import InvalidArgument
-from postflow.grpc import check_health
+from postflow.core.clients import Clients, job_to_dict
+from postflow.core.config import ServicesConfig
+from postflow.core.errors import InvalidArgument
+from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
 from services.dashboard.hub import Hub
 

@@ -8,8 +8,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from postflow.clients import Clients
-from postflow.config import Config
+from postflow.core.clients import Clients
+from postflow.core.config import Config
 from services.dashboard.access import Access, Guard, session_routes
 from services.dashboard.api import api_routes
 from services.dashboard.http_errors import EXCEPTION_HANDLERS

@@ -7,9 +7,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from postflow.errors import (
-    Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, PostflowError,
-    ResourceExhausted, Unavailable, from_rpc_error,
+from postflow.core.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PostflowError,
+    ResourceExhausted,
+    Unavailable,
+    from_rpc_error,
 )
 
 HTTP_STATUS: dict[type[PostflowError], int] = {

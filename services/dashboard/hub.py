@@ -19,13 +19,13 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
-from postflow.clients import Clients, job_to_dict
-from postflow.errors import from_rpc_error
+from postflow.core.clients import Clients, job_to_dict
+from postflow.core.errors import from_rpc_error
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.fanout import Broadcaster
 from services.dashboard.throttle import Throttle
@@ -255,7 +255,7 @@ class Hub:
             await asyncio.sleep(TOTALS_INTERVAL_S)
 
     def _log(self, source: str, level: str, message: str) -> None:
-        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "source": source,
+        entry = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "source": source,
                  "level": level, "message": message}
         self.recent.append(entry)
         self.fanout.publish("log", entry)

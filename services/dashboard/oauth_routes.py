@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from postflow.clients import Clients
-from postflow.errors import PostflowError, Unavailable, from_rpc_error
+from postflow.core.clients import Clients
+from postflow.core.errors import PostflowError, Unavailable, from_rpc_error
 from postflow.v1 import auth_pb2
 from services.dashboard.access import is_https
 from services.dashboard.api import INTERACTIVE_TIMEOUT_S
-from services.dashboard.hub import Hub
 from services.dashboard.http_errors import UPSTREAM_FAILED, http_status
+from services.dashboard.hub import Hub
 from services.dashboard.pages import problem_page
 from services.dashboard.views import auth_view
 

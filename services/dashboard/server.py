@@ -9,9 +9,9 @@ import socket
 
 import uvicorn
 
-from postflow.clients import Clients
-from postflow.config import ConfigError, split_address
-from postflow.service import Runtime
+from postflow.core.clients import Clients
+from postflow.core.config import ConfigError, split_address
+from postflow.core.service import Runtime
 from services.dashboard.access import Access, is_loopback
 from services.dashboard.app import build_app
 from services.dashboard.fanout import QUEUE_SIZE, Broadcaster

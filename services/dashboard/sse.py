@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
@@ -23,7 +23,7 @@ from services.dashboard.hub import Hub
 
 def events_route(hub: Hub, ping_s: float = 15.0, send_timeout_s: float = 30.0) -> Route:
     def ping() -> ServerSentEvent:
-        return ServerSentEvent(json.dumps({"at": datetime.now(timezone.utc).isoformat(timespec="seconds")}),
+        return ServerSentEvent(json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds")}),
                                event="ping")
 
     async def stream(last_event_id: str) -> AsyncIterator[bytes]:

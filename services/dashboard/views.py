@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.clients import enum_name
+from postflow.core.clients import enum_name
 from postflow.v1 import auth_pb2, streamer_pb2, watcher_pb2
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from opentelemetry import context as otel_context
 
-from postflow.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from postflow.files import readable_stat
-from postflow.telemetry import context_from
+from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from postflow.core.files import readable_stat
+from postflow.core.telemetry import context_from
 from postflow.v1 import common_pb2
 from services.streamer.response_plan import Representation, describe
 

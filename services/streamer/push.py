@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from postflow.errors import InvalidArgument
+from postflow.core.errors import InvalidArgument
 from postflow.frameio import backoff_delay, retry_after_s
 from postflow.v1 import streamer_pb2
 from services.streamer.coverage import Milestones, RateMeter

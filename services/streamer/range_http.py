@@ -20,7 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
-from postflow.logging import job_id_var
+from postflow.core.logs import job_id_var
 from services.streamer.http_connection import HttpConnection, HttpLimits, HttpServer
 from services.streamer.http_request import Request
 from services.streamer.progress import PullProgress

@@ -9,7 +9,13 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from services.streamer.ranges import (
-    ByteRange, MalformedRange, UnsatisfiableRange, http_date, if_range_matches, multipart_plan, parse_range,
+    ByteRange,
+    MalformedRange,
+    UnsatisfiableRange,
+    http_date,
+    if_range_matches,
+    multipart_plan,
+    parse_range,
     strong_etag,
 )
 

@@ -10,9 +10,9 @@ import sqlite3
 import httpx
 from opentelemetry import trace
 
-from postflow.config import ConfigError, require_watch_root, split_address
-from postflow.grpc import GrpcServer, bind_address
-from postflow.service import Runtime
+from postflow.core.config import ConfigError, require_watch_root, split_address
+from postflow.core.rpc import GrpcServer, bind_address
+from postflow.core.service import Runtime
 from postflow.v1 import streamer_pb2_grpc
 from services.streamer.events import EventHub
 from services.streamer.http_connection import HttpLimits

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.errors import InvalidArgument, Unavailable
-from postflow.logging import job_id_var
+from postflow.core.errors import InvalidArgument, Unavailable
+from postflow.core.logs import job_id_var
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.events import EventHub
 from services.streamer.progress import PullProgress

@@ -31,8 +31,8 @@ from collections.abc import Callable
 import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.children import tied_to_parent
-from postflow.config import TunnelConfig, reachable_host, split_address
+from postflow.core.config import TunnelConfig, reachable_host, split_address
+from postflow.core.process import tied_to_parent
 from postflow.v1 import streamer_pb2
 
 log = logging.getLogger(__name__)

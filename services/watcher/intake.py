@@ -22,10 +22,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, Tracer
 
-from postflow.config import Config
-from postflow.errors import InvalidArgument, NotFound
-from postflow.logging import job_id_var
-from postflow.telemetry import context_from, current_trace_context, trace_id_hex
+from postflow.core.config import Config
+from postflow.core.errors import InvalidArgument, NotFound
+from postflow.core.logs import job_id_var
+from postflow.core.telemetry import context_from, current_trace_context, trace_id_hex
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.inotify import ScanTrigger, TreeEvents
 from services.watcher.jobs import CANCELLED, FAILED, QUEUED, Job

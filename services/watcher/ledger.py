@@ -25,15 +25,29 @@ from typing import Any, TypeVar
 
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.jobs import (
-    ACTIVE, BACKOFF, CANCELLED, COLUMNS, CREATED, DONE, FAILED, FINAL, IN_FLIGHT, QUEUED, RECONNECT, STATE,
-    WAITING, Job, state_name, to_proto,
+    ACTIVE,
+    BACKOFF,
+    CANCELLED,
+    COLUMNS,
+    CREATED,
+    DONE,
+    FAILED,
+    FINAL,
+    IN_FLIGHT,
+    QUEUED,
+    RECONNECT,
+    STATE,
+    WAITING,
+    Job,
+    state_name,
+    to_proto,
 )
 from services.watcher.scanner import FileStat
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,

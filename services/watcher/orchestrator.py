@@ -13,9 +13,9 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 
+from postflow.core.logs import job_id_var
+from postflow.core.telemetry import context_from
 from postflow.frameio import RateLimited, ReconnectNeeded, RequestFailed, TransientError, backoff_delay
-from postflow.logging import job_id_var
-from postflow.telemetry import context_from
 from postflow.v1 import common_pb2
 from services.watcher.followers import AuthWatch
 from services.watcher.jobs import ACTIVE, BACKOFF, CANCELLED, FAILED, RECONNECT, UNSTABLE, WAITING, Job

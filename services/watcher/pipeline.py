@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,11 @@ from pathlib import Path
 import grpc
 from frameio.types import FileWithIncludes
 
-from postflow.config import Config
-from postflow.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, from_rpc_error
-from postflow.files import readable_stat
+from postflow.core.config import Config
+from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, from_rpc_error
+from postflow.core.files import readable_stat
+from postflow.core.telemetry import current_trace_context
 from postflow.frameio import FrameioClient, RequestFailed
-from postflow.telemetry import current_trace_context
 from postflow.v1 import common_pb2, streamer_pb2, streamer_pb2_grpc, watcher_pb2
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import TUNNEL_CHANGED, StreamerWatch

@@ -11,10 +11,10 @@ import httpx
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-from postflow.config import ConfigError, require_watch_root
+from postflow.core.config import ConfigError, require_watch_root
+from postflow.core.rpc import GrpcServer, bind_address, open_channel
+from postflow.core.service import Runtime
 from postflow.frameio import AuthTokens, FrameioClient
-from postflow.grpc import GrpcServer, bind_address, open_channel
-from postflow.service import Runtime
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2_grpc
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import AuthWatch, StreamerWatch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from postflow.errors import FailedPrecondition, InvalidArgument, NotFound
+from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.intake import Detector, Submissions
 from services.watcher.jobs import Job, state_name, to_proto

@@ -16,11 +16,11 @@ import grpc
 import httpx
 from cryptography.fernet import Fernet
 
-from postflow.config import Config, load_config, write_config
+from postflow.core.config import Config, load_config, write_config
+from postflow.core.logs import SecretMask
+from postflow.core.rpc import check_health
+from postflow.core.service import Runtime
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
-from postflow.grpc import check_health
-from postflow.logging import SecretMask
-from postflow.service import Runtime
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 from services.auth.server import AuthService, build_service
 from services.auth.token_store import TokenStore

@@ -12,9 +12,18 @@ import httpx
 
 from postflow.v1 import auth_pb2
 from tests.auth.helpers import (
-    fault, issued_tokens, login, make_config, me_status, refreshes, revoke_at_ims, rpc_error, running_auth,
+    fault,
+    issued_tokens,
+    login,
+    make_config,
+    me_status,
+    refreshes,
+    revoke_at_ims,
+    rpc_error,
+    running_auth,
     stored_record,
-    token_files, wait_state,
+    token_files,
+    wait_state,
 )
 from tests.support import wait_for
 
@@ -140,7 +149,7 @@ async def test_server_to_server_gets_tokens_without_a_login(tmp_path, emulator):
 
 
 async def test_health_is_serving_while_not_connected(tmp_path, emulator):
-    from postflow.grpc import check_health
+    from postflow.core.rpc import check_health
 
     async with running_auth(make_config(tmp_path, emulator.url)) as auth:
         assert await check_health(auth.address) == "SERVING"

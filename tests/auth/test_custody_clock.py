@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from postflow.errors import Unavailable
+from postflow.core.errors import Unavailable
 from services.auth.custody import WEB_APP, Custody
 from services.auth.identity import IdentityLookup
 from services.auth.ims import ImsClient

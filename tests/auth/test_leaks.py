@@ -6,8 +6,17 @@ from __future__ import annotations
 
 from postflow.v1 import auth_pb2
 from tests.auth.helpers import (
-    FORCE, fault, issued_tokens, login, process_harness, refreshes, refreshes_reached, revoke_at_ims, rpc_error,
-    stored_record, wait_state,
+    FORCE,
+    fault,
+    issued_tokens,
+    login,
+    process_harness,
+    refreshes,
+    refreshes_reached,
+    revoke_at_ims,
+    rpc_error,
+    stored_record,
+    wait_state,
 )
 from tests.support import wait_for
 

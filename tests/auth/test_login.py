@@ -12,7 +12,15 @@ import httpx
 from postflow.v1 import auth_pb2
 from services.auth.login import code_challenge
 from tests.auth.helpers import (
-    BINDING, REDIRECT_URI, authorize, login, make_config, me_status, rpc_error, running_auth, stored_record,
+    BINDING,
+    REDIRECT_URI,
+    authorize,
+    login,
+    make_config,
+    me_status,
+    rpc_error,
+    running_auth,
+    stored_record,
 )
 
 

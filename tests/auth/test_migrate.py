@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from postflow.config import ConfigError, load_config, require_client
-from postflow.migrate import MigrationError, main, migrate_config
+from postflow.cli.migrate import MigrationError, main, migrate_config
+from postflow.core.config import ConfigError, load_config, require_client
 from tests.support import child_env
 
 SEED_V3 = {"frameio": {"server_to_server": True, "private_key_path": "path/to/key.pem",

@@ -9,13 +9,19 @@ import stat
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
-from postflow.config import ConfigError, load_config, write_config
-from postflow.service import Runtime
+from postflow.core.config import ConfigError, load_config, write_config
+from postflow.core.service import Runtime
 from postflow.v1 import auth_pb2
 from services.auth.server import build_service
 from services.auth.token_store import KEY_FILE, SLOTS, TokenStore
 from tests.auth.helpers import (
-    config_dict, issued_tokens, login, make_config, running_auth, stored_record, token_files,
+    config_dict,
+    issued_tokens,
+    login,
+    make_config,
+    running_auth,
+    stored_record,
+    token_files,
 )
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from postflow.grpc import check_health
-from postflow.supervisor import SERVICES
+from postflow.cli.supervisor import SERVICES
+from postflow.core.rpc import check_health
 from tests.e2e.stack import Stack, service_logs
 from tests.support import wait_for, write_media
 

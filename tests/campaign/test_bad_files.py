@@ -13,11 +13,19 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from postflow.clients import Clients
-from postflow.config import load_config
+from postflow.core.clients import Clients
+from postflow.core.config import load_config
 from postflow.v1 import streamer_pb2, watcher_pb2
 from tests.campaign.checks import (
-    MiB, assert_still_running, drop, jobs, log_lines, pids, settled, stage, verify_delivery,
+    MiB,
+    assert_still_running,
+    drop,
+    jobs,
+    log_lines,
+    pids,
+    settled,
+    stage,
+    verify_delivery,
 )
 from tests.campaign.test_tunnel_restart import shim_path
 from tests.e2e.stack import Stack, running_stack

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from postflow.clients import Clients
-from postflow.config import load_config, split_address
+from postflow.core.clients import Clients
+from postflow.core.config import load_config, split_address
 from postflow.v1 import auth_pb2, streamer_pb2
 from tests.campaign.checks import MiB, assert_still_running, pids
 from tests.e2e.stack import Stack, running_stack

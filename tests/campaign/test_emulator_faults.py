@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.campaign.checks import MiB, drop, error_lines, media_set, verify_delivery
+from tests.campaign.checks import MiB, error_lines, media_set, verify_delivery
 from tests.campaign.tally import Tally
 from tests.campaign.test_kills import campaign_seed, drop_gradually
 from tests.e2e.stack import Stack, running_stack

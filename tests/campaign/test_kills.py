@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from postflow.supervisor import SERVICES
+from postflow.cli.supervisor import SERVICES
 from tests.campaign.checks import MiB, drop, error_lines, media_set, verify_delivery
 from tests.e2e.stack import running_stack
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from postflow.config import split_address
+from postflow.core.config import split_address
 from tests.campaign.checks import Audit, MiB, drop, error_lines, log_lines, media_set, verify_delivery
 from tests.campaign.edge import DOMAIN, Edge
 from tests.campaign.test_kills import campaign_seed

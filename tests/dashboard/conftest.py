@@ -1,7 +1,7 @@
 import httpx
 import pytest
 
-from postflow.service import Runtime
+from postflow.core.service import Runtime
 from services.dashboard.server import build_service
 from tests.dashboard.fakes import FakeServices
 

@@ -15,11 +15,17 @@ from urllib.parse import urlencode
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.config import Config, ServicesConfig
-from postflow.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from postflow.grpc import GrpcServer
+from postflow.core.config import Config, ServicesConfig
+from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from postflow.core.rpc import GrpcServer
 from postflow.v1 import (
-    auth_pb2, auth_pb2_grpc, common_pb2, streamer_pb2, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    common_pb2,
+    streamer_pb2,
+    streamer_pb2_grpc,
+    watcher_pb2,
+    watcher_pb2_grpc,
 )
 
 FINAL = (common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_FAILED, common_pb2.JOB_STATE_CANCELLED)

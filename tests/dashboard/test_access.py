@@ -10,8 +10,8 @@ import sys
 import httpx
 import pytest
 
-from postflow.config import ConfigError, DashboardConfig
-from postflow.service import Runtime
+from postflow.core.config import ConfigError, DashboardConfig
+from postflow.core.service import Runtime
 from services.dashboard.server import build_service
 from tests.dashboard.conftest import csrf
 from tests.support import child_env

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-from postflow.config import DashboardConfig
-from postflow.service import Runtime
+from postflow.core.config import DashboardConfig
+from postflow.core.service import Runtime
 from postflow.v1 import auth_pb2, common_pb2
 from services.dashboard.server import build_service
 from tests.support import wait_for

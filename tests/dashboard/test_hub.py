@@ -2,7 +2,7 @@
 
 import contextlib
 
-from postflow.clients import Clients
+from postflow.core.clients import Clients
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2
 from services.dashboard.hub import Hub
 from tests.dashboard.fakes import FakeWatcher

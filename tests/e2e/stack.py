@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 
-from postflow.config import write_config
-from postflow.demo import connect_frameio, demo_config, poll_json
-from postflow.grpc import check_health
-from postflow.supervisor import SERVICES, read_pid
+from postflow.cli.demo import connect_frameio, demo_config, poll_json
+from postflow.cli.supervisor import SERVICES, read_pid
+from postflow.core.config import write_config
+from postflow.core.rpc import check_health
 from tests.support import child_env, free_port, wait_for
 
 FAST_WATCH = {"poll_interval_s": 0.2, "stable_after_s": 0.6, "status_poll_s": 0.2, "backoff_base_s": 0.2,

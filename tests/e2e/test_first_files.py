@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from postflow.supervisor import SERVICES
+from postflow.cli.supervisor import SERVICES
 from tests.e2e.stack import running_stack, stop_process
 from tests.support import child_env, sha256_file, wait_for, write_media
 

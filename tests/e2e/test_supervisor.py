@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from postflow.supervisor import SERVICES
+from postflow.cli.supervisor import SERVICES
 from tests.e2e.stack import running_stack, stop_process
 from tests.support import process_alive, wait_for
 

@@ -7,14 +7,26 @@ import httpx
 import pytest
 from frameio import AsyncFrameio
 from frameio.errors import (
-    ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError, UnprocessableEntityError,
+    ConflictError,
+    NotFoundError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnprocessableEntityError,
 )
 from frameio.files import FileCreateLocalUploadParamsData, FileMoveParamsData
 from frameio.folders import FolderCreateParamsData
 from frameio.types import (
-    AccountsResponse, FileResponse, FolderAssetsWithIncludesResponse, FolderResponse, FolderWithIncludesResponse,
-    ProfileResponse, ProjectsWithIncludesResponse, ProjectWithIncludesResponse, VersionStackAssetsWithIncludesResponse,
-    VersionStackWithIncludesResponse, WorkspacesWithIncludesResponse,
+    AccountsResponse,
+    FileResponse,
+    FolderAssetsWithIncludesResponse,
+    FolderResponse,
+    FolderWithIncludesResponse,
+    ProfileResponse,
+    ProjectsWithIncludesResponse,
+    ProjectWithIncludesResponse,
+    VersionStackAssetsWithIncludesResponse,
+    VersionStackWithIncludesResponse,
+    WorkspacesWithIncludesResponse,
 )
 from frameio.version_stacks import VersionStackCreateParamsData
 

@@ -13,7 +13,10 @@ from frameio.errors import NotFoundError, UnprocessableEntityError
 from frameio.files import FileCreateLocalUploadParamsData
 from frameio.folders import FolderCreateParamsData
 from frameio.types import (
-    FileRemoteUploadResponse, FileUploadStatusResponse, FileWithIncludesResponse, FileWithUploadUrlsResponse,
+    FileRemoteUploadResponse,
+    FileUploadStatusResponse,
+    FileWithIncludesResponse,
+    FileWithUploadUrlsResponse,
 )
 from frameio.upload import FrameioUploader
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from postflow.config import ConfigError, load_config, require_watch_root, to_dict
+from postflow.core.config import ConfigError, load_config, require_watch_root, to_dict
 
 
 def write(tmp_path, data) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from postflow.config import load_config, split_address
-from postflow.grpc import GrpcServer
-from postflow.supervisor import SERVICES, service_command
+from postflow.cli.supervisor import SERVICES, service_command
+from postflow.core.config import load_config, split_address
+from postflow.core.rpc import GrpcServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_IN_CONTAINER = "/etc/postflow/config.json"
@@ -52,7 +52,7 @@ def test_healthchecks_call_the_grpc_health_rpc_on_the_configured_ports(compose, 
     for name in ("auth", "watcher", "streamer"):
         test = compose["services"][name]["healthcheck"]["test"]
         _, port = split_address(getattr(deploy_config.services, name), name)
-        assert test == ["CMD", "python", "-m", "postflow.healthcheck", f"localhost:{port}"]
+        assert test == ["CMD", "python", "-m", "postflow.cli.healthcheck", f"localhost:{port}"]
     _, port = split_address(deploy_config.dashboard.listen, "dashboard")
     assert compose["services"]["dashboard"]["healthcheck"]["test"][-1] == f"http://localhost:{port}/livez"
     for name in ("cloudflared", "cloudflared-named"):
@@ -163,7 +163,7 @@ async def test_healthcheck_command_follows_grpc_health(tmp_path):
 
     async def run(*args):  # the server shares this event loop: never block it
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "postflow.healthcheck", *args, stdout=asyncio.subprocess.PIPE)
+            sys.executable, "-m", "postflow.cli.healthcheck", *args, stdout=asyncio.subprocess.PIPE)
         out, _ = await process.communicate()
         return process.returncode, out.decode().strip()
 

@@ -3,7 +3,7 @@ made and carried either way (they are on every log line and on the dashboard).""
 
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from postflow.telemetry import context_from, setup_tracing, shutdown_tracing, trace_id_hex
+from postflow.core.telemetry import context_from, setup_tracing, shutdown_tracing, trace_id_hex
 from postflow.v1 import common_pb2
 
 PARENT = common_pb2.TraceContext(traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")

@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from postflow.config import Config, load_config
-from postflow.service import Runtime
+from postflow.core.config import Config, load_config
+from postflow.core.service import Runtime
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.http_connection import HttpLimits
 from services.streamer.http_request import HeadLimits

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from postflow.telemetry import current_trace_context
+from postflow.core.telemetry import current_trace_context
 from postflow.v1 import streamer_pb2
 from tests.streamer.conftest import path_of, request_bytes
 from tests.support import wait_for

@@ -17,7 +17,13 @@ import pytest
 
 from postflow.v1 import streamer_pb2
 from tests.streamer.conftest import (
-    make_config, parse_responses, path_of, raw_exchange, request_bytes, start_streamer, stop_streamer,
+    make_config,
+    parse_responses,
+    path_of,
+    raw_exchange,
+    request_bytes,
+    start_streamer,
+    stop_streamer,
 )
 from tests.support import wait_for
 

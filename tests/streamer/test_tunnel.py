@@ -15,8 +15,8 @@ import grpc
 import httpx
 import pytest
 
-from postflow.config import ConfigError, TunnelConfig
-from postflow.service import Runtime
+from postflow.core.config import ConfigError, TunnelConfig
+from postflow.core.service import Runtime
 from postflow.v1 import streamer_pb2
 from services.streamer.server import build_service
 from services.streamer.tunnel import TunnelManager

@@ -7,7 +7,12 @@ import pytest
 from services.streamer.coverage import Coverage, Milestones, RateMeter
 from services.streamer.http_request import BadRequest, HeadLimits, parse_head
 from services.streamer.ranges import (
-    ByteRange, MalformedRange, UnsatisfiableRange, if_range_matches, multipart_plan, parse_range,
+    ByteRange,
+    MalformedRange,
+    UnsatisfiableRange,
+    if_range_matches,
+    multipart_plan,
+    parse_range,
 )
 from services.streamer.response_plan import content_disposition, describe, plan_response
 

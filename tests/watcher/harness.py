@@ -21,10 +21,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from postflow.config import load_config
+from postflow.core.config import load_config
+from postflow.core.service import Runtime
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
-from postflow.service import Runtime
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.server import WatcherService, build_service
 from tests.support import child_env, free_port, wait_for

@@ -8,8 +8,8 @@ import time
 import grpc
 import pytest
 
-from postflow.config import load_config
-from postflow.grpc import check_health
+from postflow.core.config import load_config
+from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.jobs import PULL, UPLOADING, Job
 from services.watcher.ledger import Ledger, new_job_id

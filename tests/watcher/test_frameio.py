@@ -5,9 +5,15 @@ import time
 import httpx
 import pytest
 
-from postflow.config import FrameioConfig
+from postflow.core.config import FrameioConfig
 from postflow.frameio import (
-    FrameioClient, RateLimiter, ReconnectNeeded, RequestFailed, TransientError, backoff_delay, next_cursor,
+    FrameioClient,
+    RateLimiter,
+    ReconnectNeeded,
+    RequestFailed,
+    TransientError,
+    backoff_delay,
+    next_cursor,
     retry_after_s,
 )
 

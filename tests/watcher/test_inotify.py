@@ -8,7 +8,7 @@ import os
 import time
 
 from services.watcher.inotify import ScanTrigger, TreeEvents
-from tests.support import wait_for, write_media
+from tests.support import write_media
 from tests.watcher.harness import environment, start_watcher, wait_jobs
 
 SLOW_POLL = {"poll_interval_s": 60.0, "stable_after_s": 0.5, "inotify": True}

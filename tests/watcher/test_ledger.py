@@ -7,7 +7,16 @@ import pytest
 
 from postflow.v1 import watcher_pb2
 from services.watcher.jobs import (
-    BACKOFF, CANCELLED, DONE, FAILED, PREPARING, QUEUED, RECONNECT, UPLOADING, WAITING, Job,
+    BACKOFF,
+    CANCELLED,
+    DONE,
+    FAILED,
+    PREPARING,
+    QUEUED,
+    RECONNECT,
+    UPLOADING,
+    WAITING,
+    Job,
 )
 from services.watcher.ledger import Conflict, Ledger, new_job_id, retry_fields
 from services.watcher.scanner import FileStat

@@ -2,8 +2,6 @@
 
 import os
 
-import pytest
-
 from services.watcher.scanner import ADDED, MODIFIED, REMOVED, PathFilter, Scanner
 from services.watcher.stability import is_stable, settle_stable
 

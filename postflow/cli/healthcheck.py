@@ -1,4 +1,4 @@
-"""Container healthcheck: `python -m postflow.healthcheck HOST:PORT` asks the gRPC health
+"""Container healthcheck: `python -m postflow.cli.healthcheck HOST:PORT` asks the gRPC health
 service (exit 0 when SERVING); `--http URL` checks an HTTP endpoint such as /livez."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import sys
 
 import httpx
 
-from postflow.grpc import check_health
+from postflow.core.rpc import check_health
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m postflow.healthcheck")
+    parser = argparse.ArgumentParser(prog="python -m postflow.cli.healthcheck")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("address", nargs="?", help="gRPC HOST:PORT")
     target.add_argument("--http", help="URL that must answer 200")

@@ -8,7 +8,7 @@ import logging
 import re
 import sys
 
-from postflow.telemetry import trace_id_hex
+from postflow.core.telemetry import trace_id_hex
 
 job_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("postflow_job_id", default="")
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from postflow.children import tied_to_parent
+from postflow.core.process import tied_to_parent
 
 log = logging.getLogger(__name__)
 

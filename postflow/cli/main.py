@@ -12,8 +12,16 @@ from pathlib import Path
 
 import grpc
 
-from postflow.config import Config, ConfigError, load_config, local_url, require_client, require_watch_root, to_dict
-from postflow.errors import PostflowError, from_rpc_error
+from postflow.core.config import (
+    Config,
+    ConfigError,
+    load_config,
+    local_url,
+    require_client,
+    require_watch_root,
+    to_dict,
+)
+from postflow.core.errors import PostflowError, from_rpc_error
 
 EXIT_CONFIG = 2
 
@@ -80,14 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from postflow.demo import default_state_dir, run_demo
+    from postflow.cli.demo import default_state_dir, run_demo
 
     state_dir = (args.state_dir or default_state_dir()).expanduser().resolve()
     return asyncio.run(run_demo(state_dir, args.dashboard_port, args.emulator_port))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from postflow.supervisor import Supervisor
+    from postflow.cli.supervisor import Supervisor
 
     config = load_config(args.config)
     config_path = str(Path(args.config).resolve()) if args.config else None
@@ -101,7 +109,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate_config(args: argparse.Namespace) -> int:
-    from postflow.migrate import main as migrate_main
+    from postflow.cli.migrate import main as migrate_main
 
     return migrate_main(args.rest)
 
@@ -117,7 +125,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def run_rpc(args: argparse.Namespace, call) -> int:
     """Runs `call(clients)` against the services named in the config; maps gRPC errors."""
-    from postflow.clients import Clients
+    from postflow.core.clients import Clients
 
     config = load_config(args.config)
 
@@ -132,7 +140,7 @@ def run_rpc(args: argparse.Namespace, call) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from postflow.clients import gather_status, print_status
+    from postflow.core.clients import gather_status, print_status
 
     async def call(config: Config, clients) -> int:
         status = await gather_status(config, clients)
@@ -143,7 +151,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from postflow.clients import job_to_dict, list_jobs, print_jobs
+    from postflow.core.clients import job_to_dict, list_jobs, print_jobs
 
     async def call(config: Config, clients) -> int:
         jobs = await list_jobs(clients, args.state, args.limit)
@@ -154,7 +162,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from postflow.clients import follow_job, submit
+    from postflow.core.clients import follow_job, submit
 
     async def call(config: Config, clients) -> int:
         job, after_seq = await submit(clients, args.path, args.destination)
@@ -185,7 +193,7 @@ def job_action(args: argparse.Namespace, rpc: str, verb: str) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from postflow.clients import publish
+    from postflow.core.clients import publish
 
     async def call(config: Config, clients) -> int:
         publication = await publish(config, clients, args.path, args.ttl)
@@ -196,7 +204,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from postflow.clients import wait_connected
+    from postflow.core.clients import wait_connected
 
     async def call(config: Config, clients) -> int:
         dashboard = local_url(config.dashboard.listen, "dashboard.listen")
@@ -217,7 +225,3 @@ def cmd_logout(args: argparse.Namespace) -> int:
         return 0
 
     return run_rpc(args, call)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from postflow.config import (
-    V3_KEYS, Config, ConfigError, FrameioConfig, build, read_json_file, split_address, validate,
+from postflow.core.config import (
+    V3_KEYS,
+    Config,
+    ConfigError,
+    FrameioConfig,
+    build,
+    read_json_file,
+    split_address,
+    validate,
 )
 
 CONSOLE_URL = "https://developer.adobe.com/console"

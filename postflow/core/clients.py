@@ -10,11 +10,17 @@ from pathlib import Path
 import grpc
 import httpx
 
-from postflow.config import Config, local_url, require_watch_root
-from postflow.errors import InvalidArgument, Unavailable
-from postflow.grpc import check_health, open_channel
+from postflow.core.config import Config, local_url, require_watch_root
+from postflow.core.errors import InvalidArgument, Unavailable
+from postflow.core.rpc import check_health, open_channel
 from postflow.v1 import (
-    auth_pb2, auth_pb2_grpc, common_pb2, streamer_pb2, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    common_pb2,
+    streamer_pb2,
+    streamer_pb2_grpc,
+    watcher_pb2,
+    watcher_pb2_grpc,
 )
 
 FINAL_STATES = {common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_FAILED, common_pb2.JOB_STATE_CANCELLED}

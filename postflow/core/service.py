@@ -16,9 +16,9 @@ from typing import Protocol
 import uvloop
 from opentelemetry.sdk.trace import TracerProvider
 
-from postflow.config import Config, ConfigError, load_config, secret_values
-from postflow.logging import SecretMask, setup_logging
-from postflow.telemetry import setup_tracing, shutdown_tracing
+from postflow.core.config import Config, ConfigError, load_config, secret_values
+from postflow.core.logs import SecretMask, setup_logging
+from postflow.core.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from postflow.config import write_config
-from postflow.supervisor import Supervisor
+from postflow.cli.supervisor import Supervisor
+from postflow.core.config import write_config
 
 DEV_CLIENT_ID = "postflow-dev"
 DEV_CLIENT_SECRET = "postflow-dev-secret"

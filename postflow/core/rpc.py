@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 from opentelemetry.trace import TracerProvider
 
-from postflow.errors import PostflowError
+from postflow.core.errors import PostflowError
 
 log = logging.getLogger(__name__)
 
