@@ -26,19 +26,21 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from postflow.v1 import common_pb2 as postflow_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19postflow/v1/watcher.proto\x12\x0bpostflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18postflow/v1/common.proto\"\x93\x01\n\x11SubmitFileRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x32\n\x0eversion_policy\x18\x03 \x01(\x0e\x32\x1a.postflow.v1.VersionPolicy\x12\'\n\x04mode\x18\x04 \x01(\x0e\x32\x19.postflow.v1.TransferMode\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"t\n\x0fListJobsRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.postflow.v1.JobState\x12\x13\n\x0bpath_prefix\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.postflow.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"%\n\x10WatchJobsRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\"\x98\x01\n\x08JobEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.postflow.v1.JobEventKind\x12\x1d\n\x03job\x18\x03 \x01(\x0b\x32\x10.postflow.v1.Job\x12\x0f\n\x07message\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1d\n\x0fRetryJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x11\n\x0fGetStatsRequest\"\xaa\x02\n\x05Stats\x12:\n\rjobs_by_state\x18\x01 \x03(\x0b\x32#.postflow.v1.Stats.JobsByStateEntry\x12\x17\n\x0f\x62ytes_delivered\x18\x02 \x01(\x03\x12\x17\n\x0f\x66iles_delivered\x18\x03 \x01(\x03\x12\x12\n\nfiles_seen\x18\x04 \x01(\x03\x12\x30\n\x0clast_scan_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blast_scan_s\x18\x06 \x01(\x01\x12\x12\n\nwatch_root\x18\x07 \x01(\t\x12\x10\n\x08last_seq\x18\x08 \x01(\x03\x1a\x32\n\x10JobsByStateEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*f\n\rVersionPolicy\x12\x1e\n\x1aVERSION_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14VERSION_POLICY_STACK\x10\x01\x12\x1b\n\x17VERSION_POLICY_SEPARATE\x10\x02*\xbf\x01\n\x0cJobEventKind\x12\x1e\n\x1aJOB_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17JOB_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1a\n\x16JOB_EVENT_KIND_CREATED\x10\x02\x12\x18\n\x14JOB_EVENT_KIND_STATE\x10\x03\x12\x1b\n\x17JOB_EVENT_KIND_PROGRESS\x10\x04\x12\x1f\n\x1bJOB_EVENT_KIND_SNAPSHOT_END\x10\x05\x32\xce\x03\n\x0eWatcherService\x12>\n\nSubmitFile\x12\x1e.postflow.v1.SubmitFileRequest\x1a\x10.postflow.v1.Job\x12\x36\n\x06GetJob\x12\x1a.postflow.v1.GetJobRequest\x1a\x10.postflow.v1.Job\x12G\n\x08ListJobs\x12\x1c.postflow.v1.ListJobsRequest\x1a\x1d.postflow.v1.ListJobsResponse\x12\x43\n\tWatchJobs\x12\x1d.postflow.v1.WatchJobsRequest\x1a\x15.postflow.v1.JobEvent0\x01\x12:\n\x08RetryJob\x12\x1c.postflow.v1.RetryJobRequest\x1a\x10.postflow.v1.Job\x12<\n\tCancelJob\x12\x1d.postflow.v1.CancelJobRequest\x1a\x10.postflow.v1.Job\x12<\n\x08GetStats\x12\x1c.postflow.v1.GetStatsRequest\x1a\x12.postflow.v1.Statsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19postflow/v1/watcher.proto\x12\x0bpostflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18postflow/v1/common.proto\"\x93\x01\n\x11SubmitFileRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x02 \x01(\t\x12\x32\n\x0eversion_policy\x18\x03 \x01(\x0e\x32\x1a.postflow.v1.VersionPolicy\x12\'\n\x04mode\x18\x04 \x01(\x0e\x32\x19.postflow.v1.TransferMode\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"t\n\x0fListJobsRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.postflow.v1.JobState\x12\x13\n\x0bpath_prefix\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.postflow.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"%\n\x10WatchJobsRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\"\xc0\x01\n\x08JobEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.postflow.v1.JobEventKind\x12\x1d\n\x03job\x18\x03 \x01(\x0b\x32\x10.postflow.v1.Job\x12\x0f\n\x07message\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06totals\x18\x06 \x01(\x0b\x32\x16.postflow.v1.JobTotals\"\xb1\x01\n\tJobTotals\x12>\n\rjobs_by_state\x18\x01 \x03(\x0b\x32\'.postflow.v1.JobTotals.JobsByStateEntry\x12\x17\n\x0f\x66iles_delivered\x18\x02 \x01(\x03\x12\x17\n\x0f\x62ytes_delivered\x18\x03 \x01(\x03\x1a\x32\n\x10JobsByStateEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x1d\n\x0fRetryJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x11\n\x0fGetStatsRequest\"\xaa\x02\n\x05Stats\x12:\n\rjobs_by_state\x18\x01 \x03(\x0b\x32#.postflow.v1.Stats.JobsByStateEntry\x12\x17\n\x0f\x62ytes_delivered\x18\x02 \x01(\x03\x12\x17\n\x0f\x66iles_delivered\x18\x03 \x01(\x03\x12\x12\n\nfiles_seen\x18\x04 \x01(\x03\x12\x30\n\x0clast_scan_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blast_scan_s\x18\x06 \x01(\x01\x12\x12\n\nwatch_root\x18\x07 \x01(\t\x12\x10\n\x08last_seq\x18\x08 \x01(\x03\x1a\x32\n\x10JobsByStateEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*f\n\rVersionPolicy\x12\x1e\n\x1aVERSION_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14VERSION_POLICY_STACK\x10\x01\x12\x1b\n\x17VERSION_POLICY_SEPARATE\x10\x02*\xbf\x01\n\x0cJobEventKind\x12\x1e\n\x1aJOB_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17JOB_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1a\n\x16JOB_EVENT_KIND_CREATED\x10\x02\x12\x18\n\x14JOB_EVENT_KIND_STATE\x10\x03\x12\x1b\n\x17JOB_EVENT_KIND_PROGRESS\x10\x04\x12\x1f\n\x1bJOB_EVENT_KIND_SNAPSHOT_END\x10\x05\x32\xce\x03\n\x0eWatcherService\x12>\n\nSubmitFile\x12\x1e.postflow.v1.SubmitFileRequest\x1a\x10.postflow.v1.Job\x12\x36\n\x06GetJob\x12\x1a.postflow.v1.GetJobRequest\x1a\x10.postflow.v1.Job\x12G\n\x08ListJobs\x12\x1c.postflow.v1.ListJobsRequest\x1a\x1d.postflow.v1.ListJobsResponse\x12\x43\n\tWatchJobs\x12\x1d.postflow.v1.WatchJobsRequest\x1a\x15.postflow.v1.JobEvent0\x01\x12:\n\x08RetryJob\x12\x1c.postflow.v1.RetryJobRequest\x1a\x10.postflow.v1.Job\x12<\n\tCancelJob\x12\x1d.postflow.v1.CancelJobRequest\x1a\x10.postflow.v1.Job\x12<\n\x08GetStats\x12\x1c.postflow.v1.GetStatsRequest\x1a\x12.postflow.v1.Statsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'postflow.v1.watcher_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_JOBTOTALS_JOBSBYSTATEENTRY']._loaded_options = None
+  _globals['_JOBTOTALS_JOBSBYSTATEENTRY']._serialized_options = b'8\001'
   _globals['_STATS_JOBSBYSTATEENTRY']._loaded_options = None
   _globals['_STATS_JOBSBYSTATEENTRY']._serialized_options = b'8\001'
-  _globals['_VERSIONPOLICY']._serialized_start=1067
-  _globals['_VERSIONPOLICY']._serialized_end=1169
-  _globals['_JOBEVENTKIND']._serialized_start=1172
-  _globals['_JOBEVENTKIND']._serialized_end=1363
+  _globals['_VERSIONPOLICY']._serialized_start=1287
+  _globals['_VERSIONPOLICY']._serialized_end=1389
+  _globals['_JOBEVENTKIND']._serialized_start=1392
+  _globals['_JOBEVENTKIND']._serialized_end=1583
   _globals['_SUBMITFILEREQUEST']._serialized_start=102
   _globals['_SUBMITFILEREQUEST']._serialized_end=249
   _globals['_GETJOBREQUEST']._serialized_start=251
@@ -50,17 +52,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHJOBSREQUEST']._serialized_start=490
   _globals['_WATCHJOBSREQUEST']._serialized_end=527
   _globals['_JOBEVENT']._serialized_start=530
-  _globals['_JOBEVENT']._serialized_end=682
-  _globals['_RETRYJOBREQUEST']._serialized_start=684
-  _globals['_RETRYJOBREQUEST']._serialized_end=713
-  _globals['_CANCELJOBREQUEST']._serialized_start=715
-  _globals['_CANCELJOBREQUEST']._serialized_end=745
-  _globals['_GETSTATSREQUEST']._serialized_start=747
-  _globals['_GETSTATSREQUEST']._serialized_end=764
-  _globals['_STATS']._serialized_start=767
-  _globals['_STATS']._serialized_end=1065
-  _globals['_STATS_JOBSBYSTATEENTRY']._serialized_start=1015
-  _globals['_STATS_JOBSBYSTATEENTRY']._serialized_end=1065
-  _globals['_WATCHERSERVICE']._serialized_start=1366
-  _globals['_WATCHERSERVICE']._serialized_end=1828
+  _globals['_JOBEVENT']._serialized_end=722
+  _globals['_JOBTOTALS']._serialized_start=725
+  _globals['_JOBTOTALS']._serialized_end=902
+  _globals['_JOBTOTALS_JOBSBYSTATEENTRY']._serialized_start=852
+  _globals['_JOBTOTALS_JOBSBYSTATEENTRY']._serialized_end=902
+  _globals['_RETRYJOBREQUEST']._serialized_start=904
+  _globals['_RETRYJOBREQUEST']._serialized_end=933
+  _globals['_CANCELJOBREQUEST']._serialized_start=935
+  _globals['_CANCELJOBREQUEST']._serialized_end=965
+  _globals['_GETSTATSREQUEST']._serialized_start=967
+  _globals['_GETSTATSREQUEST']._serialized_end=984
+  _globals['_STATS']._serialized_start=987
+  _globals['_STATS']._serialized_end=1285
+  _globals['_STATS_JOBSBYSTATEENTRY']._serialized_start=852
+  _globals['_STATS_JOBSBYSTATEENTRY']._serialized_end=902
+  _globals['_WATCHERSERVICE']._serialized_start=1586
+  _globals['_WATCHERSERVICE']._serialized_end=2048
 # @@protoc_insertion_point(module_scope)

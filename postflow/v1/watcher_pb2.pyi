@@ -82,18 +82,37 @@ class WatchJobsRequest(_message.Message):
     def __init__(self, after_seq: _Optional[int] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("seq", "kind", "job", "message", "at")
+    __slots__ = ("seq", "kind", "job", "message", "at", "totals")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     kind: JobEventKind
     job: _common_pb2.Job
     message: str
     at: _timestamp_pb2.Timestamp
-    def __init__(self, seq: _Optional[int] = ..., kind: _Optional[_Union[JobEventKind, str]] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., message: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    totals: JobTotals
+    def __init__(self, seq: _Optional[int] = ..., kind: _Optional[_Union[JobEventKind, str]] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., message: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., totals: _Optional[_Union[JobTotals, _Mapping]] = ...) -> None: ...
+
+class JobTotals(_message.Message):
+    __slots__ = ("jobs_by_state", "files_delivered", "bytes_delivered")
+    class JobsByStateEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    JOBS_BY_STATE_FIELD_NUMBER: _ClassVar[int]
+    FILES_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    jobs_by_state: _containers.ScalarMap[str, int]
+    files_delivered: int
+    bytes_delivered: int
+    def __init__(self, jobs_by_state: _Optional[_Mapping[str, int]] = ..., files_delivered: _Optional[int] = ..., bytes_delivered: _Optional[int] = ...) -> None: ...
 
 class RetryJobRequest(_message.Message):
     __slots__ = ("id",)
