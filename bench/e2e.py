@@ -84,7 +84,7 @@ def table(results: dict[str, list[dict]], size: int, load: list[float]) -> str:
 
     postflow, direct = statistics.median(column("postflow")), statistics.median(column("direct"))
     ratio = postflow / direct
-    each = ", ".join(f"{p / d:.2f}×" for p, d in zip(column("postflow"), column("direct")))
+    each = ", ".join(f"{p / d:.2f}×" for p, d in zip(column("postflow"), column("direct"), strict=True))
     rows = [
         "| path | seconds (median) | MiB/s | each run (s) |", "|---|---:|---:|---|",
         row("PostFlow: stable (job created) → upload_complete", column("postflow")),

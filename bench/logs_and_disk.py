@@ -9,7 +9,7 @@ prepared sources: no bytes copied) and waits until every upload is complete on t
 emulator (sha256 checked) and every job is `done`. The logs are `<state_dir>/logs/<service>.log`,
 written by the supervisor (`postflow up`) from each child's output; they are read once they
 have been quiet for a second, before and after. Measured: new log lines per successful
-upload (all services; target ≤ 10, DESIGN §4), and bytes written to disk per GiB uploaded:
+upload (all services; target ≤ 10), and bytes written to disk per GiB uploaded:
 `write_bytes` of /proc/<pid>/io of each service process and of the supervisor before and
 after, and, separately, the size growth of the state dir (the watch folder inside it left
 out). Target: nothing but state-database rows (and log lines): a few KiB per upload,

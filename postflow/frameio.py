@@ -284,7 +284,7 @@ class FrameioClient:
         spaces = await self.call("list", lambda o: self.sdk.workspaces.index(account_id, request_options=o),
                                  what="list workspaces")
         for space in spaces.items or []:
-            projects = await self.call("list", lambda o: self.sdk.projects.index(account_id, space.id,
+            projects = await self.call("list", lambda o, space=space: self.sdk.projects.index(account_id, space.id,
                                                                                  request_options=o),
                                        what="list projects")
             if projects.items:
@@ -300,7 +300,7 @@ class FrameioClient:
         items: list[Any] = []
         after: str | None = None
         while True:
-            page = await self.call("list", lambda o: index(after, o), what=what)
+            page = await self.call("list", lambda o, after=after: index(after, o), what=what)
             items.extend(page.items or [])
             after = next_cursor(page.response.links.next if page.response.links else None)
             if not after:

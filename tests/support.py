@@ -77,7 +77,8 @@ async def wait_for(check: Callable[[], Awaitable[T] | T], timeout: float = 10.0,
         await asyncio.sleep(interval)
 
 
-def wait_for_sync(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, message: str = "condition") -> T:
+def wait_for_sync(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
+                  message: str = "condition") -> T:
     deadline = time.monotonic() + timeout
     while True:
         result = check()

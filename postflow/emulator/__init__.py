@@ -1,5 +1,5 @@
 """Frame.io v4 + Adobe IMS emulator, for `postflow demo` and every test that would otherwise
-need the real services (DESIGN §5.3). Same paths, bodies, status codes, rate limits and
+need the real services (its own endpoints: extras.py). Same paths, bodies, status codes, rate limits and
 token behaviour as Frame.io v4 and IMS, as far as they are known; the official SDK's models
 are the reference for every response shape.
 

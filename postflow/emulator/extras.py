@@ -1,4 +1,4 @@
-"""The emulator's own endpoints under `/_emulator` (not Frame.io; DESIGN §5.3): what was
+"""The emulator's own endpoints under `/_emulator` (not Frame.io): what was
 seeded, every file and how its bytes arrived, every token issued, and fault injection."""
 
 from __future__ import annotations

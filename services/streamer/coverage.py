@@ -35,7 +35,7 @@ class Coverage:
 
     @property
     def intervals(self) -> list[tuple[int, int]]:
-        return list(zip(self._starts, self._ends))
+        return list(zip(self._starts, self._ends, strict=True))
 
 
 class RateMeter:

@@ -42,7 +42,7 @@ async def test_sigkill_at_random_moments_among_refreshes(tmp_path, emulator):
         for _ in range(RANDOM_ROUNDS):
             load = asyncio.create_task(hammer(harness.stub))
             target = refreshes(await issued_tokens(emulator.url)) + 3
-            await wait_for(lambda: refreshes_reached(emulator.url, target), timeout=30)
+            await wait_for(lambda target=target: refreshes_reached(emulator.url, target), timeout=30)
             await asyncio.sleep(rng.uniform(0, 0.05))  # a random moment among the refreshes
             stored_state = await harness.kill_and_restart()
             load.cancel()

@@ -80,7 +80,8 @@ async def test_invalid_grant_means_reconnect_needed_until_the_user_reconnects(tm
         assert plain.code() == grpc.StatusCode.FAILED_PRECONDITION  # jobs wait on this, they do not fail
         assert stored_record(config)["grant"] is None
     async with running_auth(config) as auth:  # survives a restart
-        assert (await auth.stub.GetStatus(auth_pb2.GetAuthStatusRequest())).state == auth_pb2.AUTH_STATE_RECONNECT_NEEDED
+        status = await auth.stub.GetStatus(auth_pb2.GetAuthStatusRequest())
+        assert status.state == auth_pb2.AUTH_STATE_RECONNECT_NEEDED
         assert (await login(auth.stub)).state == auth_pb2.AUTH_STATE_CONNECTED
         token = await auth.stub.GetAccessToken(GET)
         async with httpx.AsyncClient(timeout=10) as http:

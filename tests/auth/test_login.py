@@ -134,5 +134,6 @@ async def test_server_to_server_has_no_login(tmp_path, emulator):
 
 def test_pkce_challenge_is_s256_of_the_verifier():
     # RFC 7636 appendix B
-    assert code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    verifier, challenge = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    assert code_challenge(verifier) == challenge
 

@@ -87,7 +87,7 @@ def audit(expected: dict[str, str], emulator_files: list[dict], by_path: dict[st
     for relpath, digest in expected.items():
         folder, _, name = relpath.rpartition("/")
 
-        def same_file(f: dict) -> bool:
+        def same_file(f: dict, name: str = name, folder: str = folder) -> bool:
             return f["name"] == name and f["folder_path"].strip("/") == folder
 
         copies = [f for f in emulator_files if same_file(f)]

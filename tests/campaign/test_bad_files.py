@@ -170,7 +170,8 @@ async def test_a_file_deleted_mid_upload_cancels_its_job(running, tally):
         drop(stack, "vanishing.mov", staged)
 
         async def pulling() -> bool:
-            return any(f["name"] == "vanishing.mov" and f["bytes_received"] >= MiB for f in await stack.emulator_files())
+            files = await stack.emulator_files()
+            return any(f["name"] == "vanishing.mov" and f["bytes_received"] >= MiB for f in files)
 
         await wait_for(pulling, timeout=30, message="Frame.io pulling vanishing.mov")
         (stack.watch_root / "vanishing.mov").unlink()

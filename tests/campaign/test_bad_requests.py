@@ -98,7 +98,8 @@ async def test_malformed_and_oversized_requests_to_the_range_server(running, tal
                            "request bodies are not accepted"),
         "two Range headers": (request_bytes(token_path, "Range: bytes=0-1", "Range: bytes=2-3"), 400,
                               "repeated range header"),
-        "200 ranges": (request_bytes(token_path, "Range: bytes=" + ",".join(f"{i * 10}-{i * 10 + 1}" for i in range(200))),
+        "200 ranges": (request_bytes(token_path,
+                                     "Range: bytes=" + ",".join(f"{i * 10}-{i * 10 + 1}" for i in range(200))),
                        400, "bad Range: more than 16 ranges"),
         "PUT": (request_bytes(token_path, method="PUT"), 405, "Method Not Allowed"),
     }
@@ -115,7 +116,8 @@ async def test_malformed_and_oversized_requests_to_the_dashboard(running, tally)
         "garbage": (b"GARBAGE\r\n\r\n", 400, "Invalid HTTP request received."),
         "1 MB of headers": (request_bytes("/api/status", *[f"X-Pad-{i}: {'p' * 1000}" for i in range(1000)]), 400,
                             "Invalid HTTP request received."),
-        "a foreign Host (DNS rebinding)": (b"GET /api/status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+        "a foreign Host (DNS rebinding)": (
+            b"GET /api/status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
                                            403, "only answers on localhost"),
         "an 8 MiB body without a CSRF token": (request_bytes("/api/jobs/x/retry", "Content-Length: 8388608",
                                                              method="POST"), 403, "CSRF"),

@@ -27,7 +27,8 @@ FAST_WATCH = {"poll_interval_s": 0.2, "stable_after_s": 0.6, "status_poll_s": 0.
 def deep_merge(base: dict, extra: dict) -> dict:
     merged = dict(base)
     for key, value in extra.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = deep_merge(merged[key], value) if nested else value
     return merged
 
 
@@ -127,7 +128,8 @@ async def stop_process(process: asyncio.subprocess.Process | None, timeout: floa
 
 @contextlib.asynccontextmanager
 async def running_stack(tmp_path: Path, overrides: dict | None = None, env: dict[str, str] | None = None,
-                        emulator_args: tuple[str, ...] = ("--no-rate-limits",), connect: bool = True) -> AsyncIterator[Stack]:
+                        emulator_args: tuple[str, ...] = ("--no-rate-limits",),
+                        connect: bool = True) -> AsyncIterator[Stack]:
     """Starts the emulator and `postflow up`; connects Frame.io through the dashboard unless
     `connect` is false. Everything is stopped (SIGTERM) on exit."""
     state_dir = tmp_path / "state"

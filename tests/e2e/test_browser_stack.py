@@ -1,4 +1,4 @@
-"""Issue 7 with the real services: in Chromium, connect Frame.io through the emulator, drop
+"""The dashboard with the real services: in Chromium, connect Frame.io through the emulator, drop
 files, watch rows reach `done` without a reload; kill -9 the dashboard and the watcher while
 the page is open and see it recover on its own; a hostile file name stays text."""
 

@@ -84,6 +84,7 @@ async def test_check_config(tmp_path):
         code, out, err = await postflow(stack, "check-config")
         assert code == 0 and "config OK" in err
         assert json.loads(out)["frameio"]["client_secret"] == "***"
-        stack.config_path.write_text(stack.config_path.read_text().replace('"max_concurrent": 4', '"max_concurrent": -1'))
+        config_text = stack.config_path.read_text()
+        stack.config_path.write_text(config_text.replace('"max_concurrent": 4', '"max_concurrent": -1'))
         code, _, err = await postflow(stack, "check-config")
         assert code == 2 and "watch.max_concurrent: must be at least 1" in err

@@ -1,4 +1,4 @@
-"""Issue 7's load check on the real stack: 50 SSE clients on the dashboard for about 60 s
+"""The dashboard under load on the real stack: 50 SSE clients on the dashboard for about 60 s
 while 20 real uploads go through watcher, streamer and the emulator (its puller capped so
 that each takes seconds). The dashboard's memory stays bounded, no client is dropped, and
 every client sees every job reach done."""

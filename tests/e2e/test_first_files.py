@@ -1,7 +1,8 @@
-"""Issue 3's end-to-end path with the real processes: files dropped into the watch folder
+"""The end-to-end path with the real processes: files dropped into the watch folder
 reach the emulator (Frame.io) byte for byte, through auth, watcher and streamer."""
 
 import asyncio
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ async def test_three_files_arrive_intact_with_no_copy_on_disk(tmp_path):
 
 
 async def assert_no_token_or_secret_anywhere(stack) -> None:
-    """Issue 4: no token the emulator issued, nor the client secret, in any log or state
+    """No token the emulator issued, nor the client secret, in any log or state
     file of any service, nor in what the dashboard serves."""
     async with httpx.AsyncClient(timeout=10) as http:
         issued = {t["value"] for t in (await http.get(f"{stack.emulator_url}/_emulator/tokens")).json()["tokens"]}
@@ -95,8 +96,8 @@ async def test_service_specific_config_errors_stop_postflow_up(tmp_path):
     """A config that parses but lacks what one service needs (no watch root) must stop `up`
     with that service's message, not loop restarting it."""
     config = tmp_path / "config.json"
-    config.write_text('{"frameio": {"client_id": "x", "client_secret": "y"}, "watch": {"root": "%s"}, '
-                      '"state_dir": "%s"}' % (tmp_path / "missing", tmp_path / "state"))
+    config.write_text(json.dumps({"frameio": {"client_id": "x", "client_secret": "y"},
+                                  "watch": {"root": str(tmp_path / "missing")}, "state_dir": str(tmp_path / "state")}))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "postflow.cli", "up", "-c", str(config), env=child_env(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -126,8 +127,9 @@ async def test_make_demo_path_delivers_a_dropped_file(tmp_path):
                     raise AssertionError("demo exited early:\n" + "".join(lines))
                 lines.append(line)
                 if "Drop files into:" in line:
+                    emulator_line = next(text for text in lines if "emulator at" in text)
                     return {"drop": line.split("Drop files into:")[1].strip(),
-                            "emulator": next(l for l in lines if "emulator at" in l).split("emulator at ")[1].split(")")[0]}
+                            "emulator": emulator_line.split("emulator at ")[1].split(")")[0]}
 
         found = await asyncio.wait_for(banner(), 90)
         drop = Path(found["drop"])

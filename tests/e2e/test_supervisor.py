@@ -26,7 +26,7 @@ async def test_killed_services_restart_and_sigterm_stops_all(tmp_path):
         await stop_process(stack.up)
         assert stack.up.returncode == 0
         for name, pid in pids.items():
-            await wait_for(lambda: not process_alive(pid), timeout=5, message=f"{name} stopped")
+            await wait_for(lambda pid=pid: not process_alive(pid), timeout=5, message=f"{name} stopped")
         assert not list((stack.state_dir / "run").glob("*.pid"))
         log = (stack.state_dir / "logs" / "watcher.log").read_text()
         assert "watcher ready" in log and "watcher stopping" in log
@@ -38,4 +38,5 @@ async def test_services_stop_when_the_supervisor_is_killed(tmp_path):
         stack.up.send_signal(signal.SIGKILL)
         await stack.up.wait()
         for name, pid in pids.items():
-            await wait_for(lambda: not process_alive(pid), timeout=15, message=f"{name} to stop with postflow up")
+            await wait_for(lambda pid=pid: not process_alive(pid), timeout=15,
+                           message=f"{name} to stop with postflow up")

@@ -1,6 +1,6 @@
-"""Issue 8: one upload, one trace. The four services run as real processes exporting OTLP
+"""One upload, one trace. The four services run as real processes exporting OTLP
 to a collector inside this test; one trace id must hold spans from watcher, auth and
-streamer, including the puller's range requests, with the edges of DESIGN §3."""
+streamer, including the puller's range requests, with the edges the README's architecture section draws."""
 
 from collections import defaultdict
 

@@ -51,7 +51,7 @@ async def test_one_gib_pulls_by_ranges_and_by_one_get_in_flat_memory(big_file, e
                 created = await http.post(upload_url, json=body)
                 assert created.status_code == 202 and created.json()["data"]["file_size"] == GIB
 
-                async def report() -> dict | None:
+                async def report(created=created) -> dict | None:
                     files = (await http.get(f"{url}/_emulator/files")).json()["files"]
                     file = next(f for f in files if f["id"] == created.json()["data"]["id"])
                     return file if file["upload_complete"] or file["upload_failed"] else None

@@ -71,7 +71,8 @@ def test_depends_on_waits_for_healthy_services(compose):
 
 def test_secrets_are_files_read_through_FILE_variables(compose):
     declared = compose["secrets"]
-    assert set(declared) == {"frameio_client_secret", "postflow_token_key", "dashboard_access_token", "cloudflared_token"}
+    assert set(declared) == {"frameio_client_secret", "postflow_token_key", "dashboard_access_token",
+                             "cloudflared_token"}
     for name, service in compose["services"].items():
         mounted = set(service.get("secrets", []))
         assert mounted <= set(declared), name

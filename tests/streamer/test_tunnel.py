@@ -297,7 +297,8 @@ async def test_cloudflared_stops_when_the_streamer_is_killed(tmp_path):
         assert process_alive(cloudflared)
         streamer.kill()
         streamer.wait(10)
-        await wait_for(lambda: not process_alive(cloudflared), timeout=10, message="cloudflared to stop with its streamer")
+        await wait_for(lambda: not process_alive(cloudflared), timeout=10,
+                       message="cloudflared to stop with its streamer")
     finally:
         streamer.kill()
         streamer.wait(10)
