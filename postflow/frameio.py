@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -284,12 +285,14 @@ class FrameioClient:
         spaces = await self.call("list", lambda o: self.sdk.workspaces.index(account_id, request_options=o),
                                  what="list workspaces")
         for space in spaces.items or []:
-            projects = await self.call("list", lambda o, space=space: self.sdk.projects.index(account_id, space.id,
-                                                                                 request_options=o),
+            projects = await self.call("list", partial(self._projects_page, account_id, space.id),
                                        what="list projects")
             if projects.items:
                 return projects.items[0].id
         raise RequestFailed("no Frame.io project is visible to this user; set frameio.project_id")
+
+    def _projects_page(self, account_id: str, workspace_id: str, options: RequestOptions) -> Awaitable[Any]:
+        return self.sdk.projects.index(account_id, workspace_id, request_options=options)
 
     async def list_children(self, account_id: str, folder_id: str) -> list[AssetWithIncludes]:
         return await self._every_page("list folder", lambda after, o: self.sdk.folders.index(
@@ -300,7 +303,7 @@ class FrameioClient:
         items: list[Any] = []
         after: str | None = None
         while True:
-            page = await self.call("list", lambda o, after=after: index(after, o), what=what)
+            page = await self.call("list", partial(index, after), what=what)
             items.extend(page.items or [])
             after = next_cursor(page.response.links.next if page.response.links else None)
             if not after:

@@ -60,7 +60,8 @@ def puller_client(options: EmulatorOptions) -> httpx.AsyncClient:
                              trust_env=False, limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
 
 
-async def http_error(request: Request, exc: HTTPException) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
     return error_for_path(request.url.path, exc.status_code, exc.detail)
 
 

@@ -18,7 +18,7 @@ import base64
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -88,7 +88,7 @@ def required_int(data: dict, key: str, minimum: int, maximum: int) -> int:
     return value
 
 
-def page(request: Request, items: list, render: Callable[[object], dict]) -> JSONResponse:
+def page(request: Request, items: list, render: Callable[[Any], dict]) -> JSONResponse:
     """One page of `items` with `links.next` (a path carrying only the `after` cursor)."""
     query = request.query_params
     try:

@@ -17,9 +17,10 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -201,14 +202,14 @@ class Puller:
             raise failed.exceptions[0] from None
         return digest.hexdigest()
 
-    async def _fetch(self, job: PullJob, start: int, end: int, plain: bool) -> AsyncIterator[bytes]:
+    async def _fetch(self, job: PullJob, start: int, end: int, plain: bool) -> AsyncGenerator[bytes, None]:
         """Bytes `start`..`end` of the source, resumed from where an interrupted request stopped."""
         offset, attempt = start, 0
         while True:
             attempt += 1
             ranged = not (plain and offset == 0)
             headers = {**self._headers, "Range": f"bytes={offset}-{end}"} if ranged else self._headers
-            entry = {"method": "GET", "range": headers.get("Range"), "status": None, "bytes": 0}
+            entry: dict[str, Any] = {"method": "GET", "range": headers.get("Range"), "status": None, "bytes": 0}
             job.record.requests.append(entry)
             try:
                 async with self._http.stream("GET", job.url, headers=headers) as response:

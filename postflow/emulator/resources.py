@@ -67,6 +67,7 @@ def asset_json(store: Store, asset: Asset) -> dict:
         return file_json(store, asset)
     if isinstance(asset, VersionStack):
         return stack_json(store, asset)
+    assert isinstance(asset, Folder), asset
     return folder_json(store, asset)
 
 

@@ -128,6 +128,8 @@ class PartUploads:
         except S3Refusal as refusal:
             return s3_error(refusal.status, refusal.code, refusal.message)
         md5 = hashlib.md5()
+        digest = file.upload.digest
+        assert digest is not None, "a local upload's digest is made with its parts"
 
         async def body():
             async for chunk in request.stream():
@@ -140,7 +142,7 @@ class PartUploads:
             return Response(status_code=200, headers={"ETag": f'"{md5.hexdigest()}"'})
         part.state = "receiving"
         try:
-            await file.upload.digest.feed(index, part.size, body(), wait_s=self._options.s3_part_wait_s)
+            await digest.feed(index, part.size, body(), wait_s=self._options.s3_part_wait_s)
         except PieceError as exc:
             part.state = "pending"
             return s3_error(503, "SlowDown", str(exc))
@@ -149,8 +151,8 @@ class PartUploads:
             log.info("local upload %s: part %d sender hung up", file.id, index + 1)
             return Response(status_code=400)
         part.state, part.md5 = "stored", md5.hexdigest()
-        if file.upload.digest.complete and file.id in self._store.assets:
-            self._store.complete_upload(file, file.upload.digest.hexdigest())
+        if digest.complete and file.id in self._store.assets:
+            self._store.complete_upload(file, digest.hexdigest())
             log.info("local upload %s complete: %d bytes in %d parts", file.id, file.file_size, len(file.upload.parts))
         return Response(status_code=200, headers={"ETag": f'"{part.md5}"'})
 

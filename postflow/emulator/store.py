@@ -14,7 +14,7 @@ import mimetypes
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from postflow.emulator.digest import OrderedDigest
 from postflow.emulator.options import EmulatorOptions
@@ -144,6 +144,9 @@ class VersionStack(Asset):
     type = "version_stack"
 
 
+AssetT = TypeVar("AssetT", bound=Asset)
+
+
 class Store:
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
@@ -165,7 +168,7 @@ class Store:
 
     # -- lookups ---------------------------------------------------------------------------
 
-    def _get(self, kind: type[Asset], asset_id: str) -> Asset:
+    def _get(self, kind: type[AssetT], asset_id: str) -> AssetT:
         asset = self.assets.get(asset_id)
         if not isinstance(asset, kind):
             raise ApiError(404, f"{kind.type.replace('_', ' ').capitalize()} {asset_id} not found")

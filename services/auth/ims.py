@@ -85,7 +85,7 @@ class ImsClient:
         if response.status_code != 200:
             raise _error_from(response)
         body = _json(response)
-        access, expires_in = body.get("access_token"), body.get("expires_in")
+        access, expires_in = body.get("access_token"), body.get("expires_in", "")
         refresh = body.get("refresh_token") or ""
         if not isinstance(access, str) or not access or not isinstance(refresh, str):
             raise ImsError("malformed_response", response.status_code)

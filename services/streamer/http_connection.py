@@ -16,7 +16,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from http import HTTPStatus
 
 from services.streamer.http_request import BadRequest, HeadLimits, Request, check_incomplete, parse_head
@@ -293,7 +293,7 @@ class HttpServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.create_server((host, port), family=family, backlog=512)
         self._sock.setblocking(False)
-        self._tasks = [asyncio.create_task(self._accept()), asyncio.create_task(self._sweep())]
+        self._tasks = [asyncio.create_task(self._accept(self._sock)), asyncio.create_task(self._sweep())]
         return self._sock.getsockname()[1]
 
     async def stop(self) -> None:
@@ -312,11 +312,11 @@ class HttpServer:
             for connection in self._connections:
                 connection.expire(now)
 
-    async def _accept(self) -> None:
+    async def _accept(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                sock, _ = await loop.sock_accept(self._sock)
+                sock, _ = await loop.sock_accept(listener)
             except OSError as exc:  # e.g. out of file descriptors: keep serving the open ones
                 log.warning("accept failed: %s", exc)
                 await asyncio.sleep(0.1)
@@ -325,4 +325,7 @@ class HttpServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection = HttpConnection(sock, self.handler, self.limits)
             self._connections[connection] = task = loop.create_task(connection.serve())
-            task.add_done_callback(lambda _, c=connection: self._connections.pop(c, None))
+            task.add_done_callback(partial(self._forget, connection))
+
+    def _forget(self, connection: HttpConnection, _task: asyncio.Task) -> None:
+        self._connections.pop(connection, None)

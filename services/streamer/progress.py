@@ -110,7 +110,7 @@ class PullProgress:
         if not pull.complete:
             self._send(pull, streamer_pb2.TRANSFER_PHASE_ACTIVE)
 
-    def _send(self, pull: _Pull, phase: int, error: str = "") -> None:
+    def _send(self, pull: _Pull, phase: streamer_pb2.TransferPhase, error: str = "") -> None:
         if pull.flush is not None:
             pull.flush.cancel()
             pull.flush = None
