@@ -1,10 +1,11 @@
 # The two set-up commands of the README: `make demo` and `make test`. Both create .venv.
+# `make test` runs the static checks (`make check`) before the whole suite.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test protos chromium soak bench clean
+.PHONY: demo test check protos chromium soak bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,12 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+# Static checks first (ruff, then mypy over product code; generated postflow/v1 excluded), then the suite.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: check chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
 protos: $(STAMP)
