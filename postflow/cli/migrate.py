@@ -19,13 +19,11 @@ from urllib.parse import urlsplit
 
 from postflow.core.config import (
     V3_KEYS,
-    Config,
     ConfigError,
     FrameioConfig,
-    build,
+    build_config,
     read_json_file,
     split_address,
-    validate,
 )
 
 CONSOLE_URL = "https://developer.adobe.com/console"
@@ -109,7 +107,7 @@ def console_steps(redirect_uri: str, private_key_path: Any, old_client_id: str) 
 def remaining_problem(new: dict[str, Any]) -> str:
     """A problem the v4 loader would report outside the credentials the user fills in."""
     try:
-        validate(build(Config, new, ""))
+        build_config(new)
     except ConfigError as exc:
         return str(exc)
     return ""

@@ -1,8 +1,10 @@
+import dataclasses
 import json
 
+import pydantic
 import pytest
 
-from postflow.core.config import ConfigError, load_config, require_watch_root, to_dict
+from postflow.core.config import ConfigError, TunnelConfig, load_config, require_watch_root, to_dict
 
 
 def write(tmp_path, data) -> str:
@@ -22,7 +24,8 @@ def test_defaults_match_design():
 
 
 def test_file_then_env_overrides_nested_keys(tmp_path):
-    path = write(tmp_path, {"watch": {"max_concurrent": 2, "include": ["*.mov"]}, "streamer": {"tunnel": {"mode": "none"}}})
+    path = write(tmp_path, {"watch": {"max_concurrent": 2, "include": ["*.mov"]},
+                            "streamer": {"tunnel": {"mode": "none"}}})
     config = load_config(path, env={
         "POSTFLOW__WATCH__MAX_CONCURRENT": "7",
         "POSTFLOW__STREAMER__TUNNEL__PUBLIC_BASE_URL": "https://media.example.com",
@@ -53,7 +56,8 @@ def test_secrets_from_files_in_json_and_env(tmp_path):
     ({"watch": {"max_concurrent": 0}}, {}, "watch.max_concurrent: must be at least 1"),
     ({"streamer": {"tunnel": {"mode": "magic"}}}, {}, "streamer.tunnel.mode"),
     ({"streamer": {"tunnel": {"mode": "named"}}}, {}, "streamer.tunnel.public_base_url"),
-    ({"streamer": {"tunnel": {"mode": "named", "public_base_url": "https://m.example.com"}}}, {}, "streamer.tunnel.token"),
+    ({"streamer": {"tunnel": {"mode": "named", "public_base_url": "https://m.example.com"}}}, {},
+     "streamer.tunnel.token"),
     ({"transfer": {"mode": "teleport"}}, {}, "transfer.mode"),
     ({"auth": {"refresh_margin_s": -1}}, {}, "auth.refresh_margin_s: must be 0 or more"),
     ({"auth": {"login_ttl_s": 0}}, {}, "auth.login_ttl_s: must be greater than 0"),
@@ -63,13 +67,82 @@ def test_secrets_from_files_in_json_and_env(tmp_path):
     ({"dashboard": {"trusted_proxies": ["proxy.local"]}}, {},
      "dashboard.trusted_proxies: 'proxy.local' is not an IP address or network"),
     ({}, {"POSTFLOW__DASHBOARD__LISTEN": "nowhere"}, "dashboard.listen"),
-    ({"frameio": {"client_secret_file": "/nonexistent/secret"}}, {}, "frameio.client_secret_file: cannot read /nonexistent/secret"),
+    ({"frameio": {"client_secret_file": "/nonexistent/secret"}}, {},
+     "frameio.client_secret_file: cannot read /nonexistent/secret"),
     ({"watch": []}, {}, "watch: expected an object"),
+    ({"watch": None}, {}, "watch: expected an object, got NoneType"),
+    ({"surprise": {}}, {}, "surprise: unknown key"),
+    ({}, {"POSTFLOW__WATCH__BOGUS": "1"}, "watch.bogus: unknown key"),
+    ({}, {"POSTFLOW__WATCH__INOTIFY": "yes"}, "watch.inotify: expected true or false, got 'yes'"),
+    ({}, {"POSTFLOW__TRANSFER__PART_CONCURRENCY": "2.5"},
+     "transfer.part_concurrency: expected a whole number, got 2.5"),
+    ({"watch": {"poll_interval_s": "2"}}, {}, "watch.poll_interval_s: expected a number, got '2'"),
+    ({"watch": {"stable_after_s": 0}}, {}, "watch.stable_after_s: must be greater than 0"),
+    ({"streamer": {"ticket_ttl_s": 0}}, {}, "streamer.ticket_ttl_s: must be at least 1"),
+    ({"watch": {"include": 5}}, {}, "watch.include: expected a list of strings, got 5"),
+    ({"state_dir": True}, {}, "state_dir: expected a string, got True"),
+    ({"log_level": "loud"}, {}, "log_level: expected DEBUG, INFO, WARNING or ERROR, got 'loud'"),
+    ({"frameio": {"redirect_uri": "ftp://example.com/cb"}}, {}, "frameio.redirect_uri: expected an http(s) URL"),
+    ({"frameio": {"oauth_web_app": False}}, {}, "frameio.oauth_web_app: set it to true"),
+    ({"streamer": {"tunnel": {"cloudflared": ""}}}, {}, "streamer.tunnel.metrics: the address of the cloudflared"),
+    ({"frameio": {"client_secret_file": 7}}, {}, "frameio.client_secret_file: expected a file path"),
+    ({"frameio": {"unknown_file": "/etc/hostname"}}, {}, "frameio.unknown_file: unknown key"),
 ])
 def test_errors_name_the_key(tmp_path, data, env, key):
     with pytest.raises(ConfigError) as raised:
         load_config(write(tmp_path, data), env=env)
     assert key in str(raised.value)
+
+
+def test_env_values_are_json_when_they_parse_else_strings(tmp_path):
+    config = load_config(write(tmp_path, {"auth": {"token_key": "from-the-file"}}), env={
+        "POSTFLOW__AUTH__TOKEN_KEY": "null",
+        "POSTFLOW__WATCH__INOTIFY": "true",
+        "POSTFLOW__WATCH__POLL_INTERVAL_S": "3",
+        "POSTFLOW__WATCH__INCLUDE": '["*.mov", "*.mxf"]',
+        "POSTFLOW__DASHBOARD__ACCESS_TOKEN": "123456",
+        "POSTFLOW__LOG_LEVEL": "debug",
+    })
+    assert config.auth.token_key is None
+    assert config.watch.inotify is True
+    assert config.watch.poll_interval_s == 3.0 and isinstance(config.watch.poll_interval_s, float)
+    assert config.watch.include == ("*.mov", "*.mxf")
+    assert config.dashboard.access_token == "123456"
+    assert config.log_level == "debug"
+
+
+def test_nested_secret_file_from_env_and_numbers_as_strings(tmp_path):
+    (tmp_path / "tunnel-token").write_text("tunnel-secret\n")
+    path = write(tmp_path, {"frameio": {"client_id": 12345}, "streamer": {"tunnel": {"mode": "named"}}})
+    config = load_config(path, env={
+        "POSTFLOW__STREAMER__TUNNEL__TOKEN_FILE": str(tmp_path / "tunnel-token"),
+        "POSTFLOW__STREAMER__TUNNEL__PUBLIC_BASE_URL": "https://media.example.com",
+    })
+    assert config.streamer.tunnel.token == "tunnel-secret"
+    assert config.frameio.client_id == "12345"
+    assert "tunnel-secret" not in repr(config)
+    assert to_dict(config)["streamer"]["tunnel"]["token"] == "***"
+
+
+def test_every_bad_key_is_reported_at_once(tmp_path):
+    path = write(tmp_path, {"watch": {"max_concurrent": 0}, "transfer": {"mode": "teleport"}})
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, env={"POSTFLOW__DASHBOARD__LISTEN": "nowhere"})
+    message = str(raised.value)
+    for key in ("watch.max_concurrent: must be at least 1", "transfer.mode: expected 'auto', 'pull' or 'push'",
+                "dashboard.listen: expected HOST:PORT, got 'nowhere'"):
+        assert key in message
+
+
+def test_sections_are_frozen_and_replace_validates():
+    config = load_config(env={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.watch.max_concurrent = 9  # type: ignore[misc]
+    assert dataclasses.replace(config.streamer.tunnel, mode="none").mode == "none"
+    with pytest.raises(pydantic.ValidationError):
+        dataclasses.replace(config.streamer.tunnel, mode="magic")
+    with pytest.raises(pydantic.ValidationError):
+        TunnelConfig(mode="named")
 
 
 def test_invalid_json_names_the_file_and_line(tmp_path):
@@ -88,4 +161,5 @@ def test_watch_root_must_exist(tmp_path):
     config = load_config(write(tmp_path, {"watch": {"root": str(tmp_path / "missing")}}), env={})
     with pytest.raises(ConfigError, match="watch.root: .* is not a directory"):
         require_watch_root(config)
-    assert require_watch_root(load_config(write(tmp_path, {"watch": {"root": str(tmp_path)}}), env={})) == tmp_path.resolve()
+    config = load_config(write(tmp_path, {"watch": {"root": str(tmp_path)}}), env={})
+    assert require_watch_root(config) == tmp_path.resolve()
