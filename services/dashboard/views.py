@@ -39,26 +39,16 @@ def tunnel_view(tunnel: streamer_pb2.TunnelStatus) -> dict:
     }
 
 
-def transfer_view(transfer: streamer_pb2.TransferProgress) -> dict:
+def job_totals_view(totals: watcher_pb2.JobTotals) -> dict:
     return {
-        "ticket_id": transfer.ticket_id,
-        "job_id": transfer.job_id,
-        "path": transfer.path,
-        "kind": enum_name(streamer_pb2.TransferKind, transfer.kind, "TRANSFER_KIND_"),
-        "phase": enum_name(streamer_pb2.TransferPhase, transfer.phase, "TRANSFER_PHASE_"),
-        "size": transfer.size,
-        "bytes_done": transfer.bytes_done,
-        "rate_bps": transfer.rate_bps,
-        "connections": transfer.active_connections,
-        "error": transfer.error,
+        "jobs_by_state": dict(totals.jobs_by_state),
+        "files_delivered": totals.files_delivered,
+        "bytes_delivered": totals.bytes_delivered,
     }
 
 
-def totals_view(stats: watcher_pb2.Stats) -> dict:
+def scan_view(stats: watcher_pb2.Stats) -> dict:
     return {
-        "jobs_by_state": dict(stats.jobs_by_state),
-        "bytes_delivered": stats.bytes_delivered,
-        "files_delivered": stats.files_delivered,
         "files_seen": stats.files_seen,
         "last_scan_at": timestamp(stats, "last_scan_at"),
         "watch_root": stats.watch_root,

@@ -93,22 +93,33 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self._record(job, kind, message)
         return job
 
-    def progress(self, job_id: str, bytes_done: int, rate_bps: float = 50e6) -> common_pb2.Job:
+    def progress(self, job_id: str, bytes_done: int, rate_bps: float = 50e6, connections: int = 0) -> common_pb2.Job:
         job = self.jobs[job_id]
         eta = (job.size - bytes_done) / rate_bps if rate_bps else -1
         return self.update(job_id, watcher_pb2.JOB_EVENT_KIND_PROGRESS, bytes_done=bytes_done, rate_bps=rate_bps,
-                           eta_s=eta)
+                           eta_s=eta, connections=connections)
 
     def finish(self, job_id: str) -> common_pb2.Job:
         job = self.jobs[job_id]
         return self.update(job_id, state=common_pb2.JOB_STATE_DONE, bytes_done=job.size, rate_bps=0, eta_s=0,
-                           view_url=f"https://next.frame.io/project/p/view/{job_id}")
+                           connections=0, view_url=f"https://next.frame.io/project/p/view/{job_id}")
+
+    def totals(self) -> watcher_pb2.JobTotals:
+        """Every job counted, as the real watcher sends it with each event."""
+        counts: dict[str, int] = {}
+        for job in self.jobs.values():
+            name = common_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+            counts[name] = counts.get(name, 0) + 1
+        done = [job for job in self.jobs.values() if job.state == common_pb2.JOB_STATE_DONE]
+        return watcher_pb2.JobTotals(jobs_by_state=counts, files_delivered=len(done),
+                                     bytes_delivered=sum(job.size for job in done))
 
     def _record(self, job: common_pb2.Job, kind: int, message: str) -> None:
         job.updated_at.CopyFrom(now())
         self.jobs[job.id] = job
         self.seq += 1
-        event = watcher_pb2.JobEvent(seq=self.seq, kind=kind, job=job, message=message, at=now())
+        event = watcher_pb2.JobEvent(seq=self.seq, kind=kind, job=job, message=message, at=now(),
+                                     totals=self.totals())
         self.events.append(event)
         del self.events[:-self.retain]
         self.live.send(event)
@@ -119,9 +130,11 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.watch_requests.append(request.after_seq)
         oldest = self.events[0].seq if self.events else self.seq + 1
         if request.after_seq == 0 or not oldest - 1 <= request.after_seq <= self.seq:
-            first = [watcher_pb2.JobEvent(seq=self.seq, kind=watcher_pb2.JOB_EVENT_KIND_SNAPSHOT, job=job)
-                     for job in self.jobs.values()]
-            first.append(watcher_pb2.JobEvent(seq=self.seq, kind=watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END))
+            totals = self.totals()
+            first = [watcher_pb2.JobEvent(seq=self.seq, kind=watcher_pb2.JOB_EVENT_KIND_SNAPSHOT, job=job,
+                                          totals=totals) for job in self.jobs.values()]
+            first.append(watcher_pb2.JobEvent(seq=self.seq, kind=watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END,
+                                              totals=totals))
         else:
             first = [event for event in self.events if event.seq > request.after_seq]
         return self.live.follow(first)
@@ -156,13 +169,9 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         return self.update(job.id, state=common_pb2.JOB_STATE_CANCELLED, message="cancelled")
 
     async def GetStats(self, request, context):
-        counts: dict[str, int] = {}
-        for job in self.jobs.values():
-            name = common_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
-            counts[name] = counts.get(name, 0) + 1
-        done = [job for job in self.jobs.values() if job.state == common_pb2.JOB_STATE_DONE]
-        return watcher_pb2.Stats(jobs_by_state=counts, files_delivered=len(done),
-                                 bytes_delivered=sum(job.size for job in done), files_seen=len(self.jobs),
+        totals = self.totals()
+        return watcher_pb2.Stats(jobs_by_state=totals.jobs_by_state, files_delivered=totals.files_delivered,
+                                 bytes_delivered=totals.bytes_delivered, files_seen=len(self.jobs),
                                  last_seq=self.seq, watch_root="/media/OUT")
 
 
