@@ -1,10 +1,9 @@
 """Small in-test fakes of WatcherService, StreamerService and AuthService, served by real
-grpc.aio servers (postflow.grpc.GrpcServer, so health and error mapping are the real ones)
+grpc.aio servers (postflow.core.rpc.GrpcServer, so health and error mapping are the real ones)
 and driven by the test: it adds jobs, moves them along, changes the tunnel and the auth state."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 import uuid
@@ -17,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from postflow.core.config import Config, ServicesConfig
 from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from postflow.core.pubsub import Overflow, Topic
 from postflow.core.rpc import GrpcServer
 from postflow.v1 import (
     auth_pb2,
@@ -30,6 +30,7 @@ from postflow.v1 import (
 
 FINAL = (common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_FAILED, common_pb2.JOB_STATE_CANCELLED)
 STOP_GRACE_S = 0.2
+STATUS_BUFFER = 512  # the streamer's and auth's streams keep the newest statuses of a slow reader
 
 
 def assign(target, /, **fields) -> None:
@@ -46,26 +47,13 @@ def now() -> Timestamp:
     return stamp
 
 
-class Broadcast:
-    """Queues of live subscribers to one fake's stream."""
-
-    def __init__(self) -> None:
-        self.queues: set[asyncio.Queue] = set()
-
-    def send(self, message) -> None:
-        for queue in self.queues:
-            queue.put_nowait(message)
-
-    async def follow(self, first: list) -> AsyncIterator:
-        queue: asyncio.Queue = asyncio.Queue()
-        self.queues.add(queue)
-        try:
-            for message in first:
-                yield message
-            while True:
-                yield await queue.get()
-        finally:
-            self.queues.discard(queue)
+async def follow(topic: Topic, first: list) -> AsyncIterator:
+    """A fake's server stream: `first`, then what the topic publishes until it drops us."""
+    with topic.subscribe() as subscription:
+        for message in first:
+            yield message
+        async for message in subscription:
+            yield message
 
 
 class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
@@ -75,7 +63,8 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.seq = 0
         self.retain = retain
         self.watch_requests: list[int] = []  # after_seq of every WatchJobs call
-        self.live = Broadcast()
+        # As the ledger does: a stream that falls behind ends, and its client resumes by sequence.
+        self.live: Topic[watcher_pb2.JobEvent] = Topic(retain, Overflow.DROP_SUBSCRIBER, name="fake WatchJobs")
 
     # -- driven by the test ------------------------------------------------------------------
 
@@ -122,7 +111,7 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
                                      totals=self.totals())
         self.events.append(event)
         del self.events[:-self.retain]
-        self.live.send(event)
+        self.live.publish(event)
 
     # -- the service -------------------------------------------------------------------------
 
@@ -137,7 +126,7 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
                                               totals=totals))
         else:
             first = [event for event in self.events if event.seq > request.after_seq]
-        return self.live.follow(first)
+        return follow(self.live, first)
 
     async def ListJobs(self, request, context):
         jobs = [job for job in self.jobs.values()
@@ -180,19 +169,19 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         self.tunnel = streamer_pb2.TunnelStatus(mode=streamer_pb2.TUNNEL_MODE_QUICK, state=streamer_pb2.TUNNEL_STATE_UP,
                                                 public_url="https://quiet-river.trycloudflare.com", since=now())
         self.seq = itertools.count(1)
-        self.live = Broadcast()
+        self.live: Topic[streamer_pb2.StreamerEvent] = Topic(STATUS_BUFFER, Overflow.DROP_OLDEST)
 
     def set_tunnel(self, **fields) -> None:
         assign(self.tunnel, **fields)
-        self.live.send(streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(), tunnel=self.tunnel))
+        self.live.publish(streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(), tunnel=self.tunnel))
 
     def transfer(self, **fields) -> None:
-        self.live.send(streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(),
-                                                  transfer=streamer_pb2.TransferProgress(**fields)))
+        self.live.publish(streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(),
+                                                     transfer=streamer_pb2.TransferProgress(**fields)))
 
     def WatchEvents(self, request, context):
         first = streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(), tunnel=self.tunnel)
-        return self.live.follow([first])
+        return follow(self.live, [first])
 
     async def GetTunnelStatus(self, request, context):
         return self.tunnel
@@ -212,17 +201,17 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         self.redirect_uri = "http://127.0.0.1:1/auth/callback"
         self.login_ttl_s = login_ttl_s
         self.pending: dict[str, PendingLogin] = {}
-        self.live = Broadcast()
+        self.live: Topic[auth_pb2.AuthStatus] = Topic(STATUS_BUFFER, Overflow.DROP_OLDEST)
 
     def set_status(self, **fields) -> None:
         status = auth_pb2.AuthStatus()
         status.CopyFrom(self.status)
         assign(status, **fields)
         self.status = status
-        self.live.send(status)
+        self.live.publish(status)
 
     def WatchStatus(self, request, context):
-        return self.live.follow([self.status])
+        return follow(self.live, [self.status])
 
     async def GetStatus(self, request, context):
         return self.status

@@ -62,7 +62,8 @@ async def test_byte_progress_comes_from_the_job_and_only_the_tunnel_from_the_str
         await wait_for(lambda: hub.tunnel["restarts"] == 1, message="tunnel change")
         await wait_for(lambda: hub.jobs[job.id]["bytes_done"] == 60, message="job progress")
         assert hub.jobs[job.id]["connections"] == 2 and hub.jobs[job.id]["rate_bps"] == 10
-        _, published = hub.fanout.subscribe(since, hub.snapshot)
+        with hub.fanout.subscribe(since, hub.snapshot) as (_, published):
+            pass
         assert sorted(e.type for e in published if e.type != "log") == ["job", "job", "totals", "tunnel"]
         progress = [e for e in published if e.type == "job"][-1]
         assert b'"bytes_done":60,' in progress.frame and b'"connections":2,' in progress.frame
@@ -93,15 +94,15 @@ async def test_a_watcher_that_lost_its_history_sends_a_snapshot_that_replaces_th
     fakes.watcher.update(gone.id, state=common_pb2.JOB_STATE_UPLOADING)
     async with running_hub(fakes) as hub:
         await wait_for(lambda: gone.id in hub.jobs, message="job known")
-        subscriber, _ = hub.fanout.subscribe("", hub.snapshot)
-        await fakes.stop("watcher")
-        fakes.watcher = FakeWatcher()  # a fresh ledger: sequence numbers start again
-        kept = fakes.watcher.add_job("kept.mov")
-        await fakes.start("watcher")
-        await wait_for(lambda: set(hub.jobs) == {kept.id}, timeout=15, message="jobs replaced by the snapshot")
-        while (event := await subscriber.next()).type != "snapshot":
-            pass
-        assert b"kept.mov" in event.frame and b"gone.mov" not in event.frame
+        with hub.fanout.subscribe("", hub.snapshot) as (subscriber, _):
+            await fakes.stop("watcher")
+            fakes.watcher = FakeWatcher()  # a fresh ledger: sequence numbers start again
+            kept = fakes.watcher.add_job("kept.mov")
+            await fakes.start("watcher")
+            await wait_for(lambda: set(hub.jobs) == {kept.id}, timeout=15, message="jobs replaced by the snapshot")
+            while (event := await subscriber.get()) is not None and event.type != "snapshot":
+                pass
+        assert event is not None and b"kept.mov" in event.frame and b"gone.mov" not in event.frame
 
 
 async def test_live_job_view_is_bounded_and_keeps_unfinished_jobs(fakes):
