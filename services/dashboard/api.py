@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from postflow.core.clients import Clients, job_to_dict
+from postflow.core.clients import Clients
 from postflow.core.config import ServicesConfig
 from postflow.core.errors import InvalidArgument
 from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
 from services.dashboard.hub import Hub
+from services.dashboard.views import job_to_dict
 
 MAX_PAGE_SIZE = 500
 # A person is waiting: give a down service a few seconds to come back, then answer 503.

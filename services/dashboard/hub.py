@@ -30,12 +30,12 @@ from typing import Any
 
 import grpc
 
-from postflow.core.clients import Clients, job_to_dict
+from postflow.core.clients import Clients
 from postflow.core.errors import from_rpc_error
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.fanout import Broadcaster
 from services.dashboard.throttle import Throttle
-from services.dashboard.views import auth_view, job_totals_view, scan_view, tunnel_view
+from services.dashboard.views import auth_view, job_to_dict, job_totals_view, scan_view, tunnel_view
 
 log = logging.getLogger(__name__)
 
