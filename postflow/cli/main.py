@@ -151,7 +151,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from postflow.core.clients import job_to_dict, list_jobs, print_jobs
+    from postflow.core.clients import list_jobs, print_jobs
+    from services.dashboard.views import job_to_dict
 
     async def call(config: Config, clients) -> int:
         jobs = await list_jobs(clients, args.state, args.limit)

@@ -54,20 +54,6 @@ def enum_name(enum, value: int, prefix: str) -> str:
     return enum.Name(value).removeprefix(prefix).lower()
 
 
-def job_to_dict(job: common_pb2.Job) -> dict:
-    return {
-        "id": job.id, "path": job.path, "name": Path(job.path).name, "folder": str(Path(job.path).parent).strip("."),
-        "size": job.size, "state": state_name(job.state),
-        "mode": enum_name(common_pb2.TransferMode, job.mode, "TRANSFER_MODE_"),
-        "attempts": job.attempts, "max_attempts": job.max_attempts, "error": job.error,
-        "bytes_done": job.bytes_done, "rate_bps": job.rate_bps, "eta_s": job.eta_s,
-        "destination": job.destination, "frameio_file_id": job.frameio_file_id, "view_url": job.view_url,
-        "trace_id": job.trace_id, "waiting_reason": job.waiting_reason, "version": job.version,
-        "created_at": job.created_at.ToJsonString() if job.HasField("created_at") else None,
-        "updated_at": job.updated_at.ToJsonString() if job.HasField("updated_at") else None,
-    }
-
-
 async def gather_status(config: Config, clients: Clients) -> dict:
     services = dict(zip(
         ("auth", "watcher", "streamer"),

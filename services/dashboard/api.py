@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from postflow.core.clients import Clients, job_to_dict
+from postflow.core.clients import Clients
 from postflow.core.config import ServicesConfig
 from postflow.core.errors import InvalidArgument
 from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
 from services.dashboard.hub import Hub
+from services.dashboard.views import job_to_dict
 
 MAX_PAGE_SIZE = 500
 # A person is waiting: give a down service a few seconds to come back, then answer 503.
@@ -24,12 +25,12 @@ INTERACTIVE_TIMEOUT_S = 5.0
 READY_TIMEOUT_S = 2.0
 
 
-def parse_states(values: list[str]) -> list[int]:
-    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
-    try:
-        return [common_pb2.JobState.Value(f"JOB_STATE_{name.upper()}") for name in names]
-    except ValueError:
+def parse_states(values: list[str]) -> list[str]:
+    """`["done,failed"]` → `["JOB_STATE_DONE", "JOB_STATE_FAILED"]` (names a request accepts)."""
+    states = [f"JOB_STATE_{name.strip().upper()}" for value in values for name in value.split(",") if name.strip()]
+    if not set(states) <= set(common_pb2.JobState.keys()):
         raise InvalidArgument(f"state: expected job states such as queued, uploading, done, failed; got {values}")
+    return states
 
 
 def parse_page_size(value: str | None) -> int:
@@ -71,7 +72,7 @@ def api_routes(clients: Clients, hub: Hub, services: ServicesConfig) -> list[Rou
     async def readyz(request: Request) -> Response:
         names = ("auth", "watcher", "streamer")
         health = await asyncio.gather(*(check_health(getattr(services, n), READY_TIMEOUT_S) for n in names))
-        checks = dict(zip(names, health))
+        checks = dict(zip(names, health, strict=True))
         ready = all(value == "SERVING" for value in checks.values())
         return JSONResponse({"ready": ready, "services": checks}, status_code=200 if ready else 503)
 

@@ -4,9 +4,15 @@ One subscription each to watcher.WatchJobs (resumed by sequence number), streame
 and auth.WatchStatus, each re-established with backoff when its service restarts. Each
 starts with a unary call that proves the service answers (WatchJobs may stay silent when
 nothing happened) and whose answer is used too. What arrives is folded into the current jobs,
-tunnel, Frame.io connection, recent events and totals, and published as `job`, `transfer`,
-`tunnel`, `auth`, `totals`, `services`, `log` and `snapshot` events. Progress is coalesced
-to at most one event per job (and per transfer) per `progress_interval`.
+tunnel, Frame.io connection, recent events and totals, and published as `job`, `tunnel`,
+`auth`, `totals`, `services`, `log` and `snapshot` events.
+
+Each fact has one route. Jobs carry their own byte progress (bytes, rate, ETA, open
+connections); from the streamer only the tunnel status is used. The job counts come with
+every job event, so they always count the rows as the same event left them; only the scan
+information (files seen, watch root) is asked for with GetStats, on connect and every
+`SCAN_POLL_S`. Progress is coalesced here, once, to at most one event per job per
+`progress_interval`; state changes are never held back.
 """
 
 from __future__ import annotations
@@ -17,28 +23,27 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
-from postflow.core.clients import Clients, job_to_dict
+from postflow.core.clients import Clients
 from postflow.core.errors import from_rpc_error
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.fanout import Broadcaster
 from services.dashboard.throttle import Throttle
-from services.dashboard.views import auth_view, totals_view, transfer_view, tunnel_view
+from services.dashboard.views import auth_view, job_to_dict, job_totals_view, scan_view, tunnel_view
 
 log = logging.getLogger(__name__)
 
 FINAL_STATES = {"done", "failed", "cancelled"}
 CALL_TIMEOUT_S = 10.0
-TOTALS_INTERVAL_S = 0.5  # totals lag job events by at most this (plus one GetStats)
+SCAN_POLL_S = 5.0
 HEALTHY_AFTER_S = 10.0
 JOB_LOG_LEVELS = {"failed": "error", "waiting": "warning", "cancelled": "warning"}
-TRANSFER_LOG_LEVELS = {"complete": "info", "source_changed": "warning", "failed": "error"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Feed:
     service: str
     probe: Callable[[], Awaitable[Any]]
     on_probe: Callable[[Any], None]
-    stream: Callable[[], AsyncIterator[Any]]
+    stream: Callable[[], grpc.aio.UnaryStreamCall]
     on_message: Callable[[Any], None]
 
 
@@ -59,19 +64,18 @@ class Hub:
         self.clients = clients
         self.fanout = fanout or Broadcaster()
         self.jobs: dict[str, dict] = {}  # least recently updated first
-        self.transfers: dict[str, dict] = {}
         self.tunnel: dict | None = None
         self.auth: dict | None = None
-        self.totals: dict | None = None
+        self.totals: dict | None = None  # job_totals_view and scan_view in one, once either is known
+        self._job_totals = job_totals_view(watcher_pb2.JobTotals())
+        self._scan = scan_view(watcher_pb2.Stats())
         self.services = {"watcher": False, "streamer": False, "auth": False}
         self.recent: deque[dict] = deque(maxlen=recent_events)
         self._max_jobs = max_jobs
         self._backoff = backoff
         self._after_seq = 0
         self._incoming: dict[str, dict] | None = None
-        self._job_progress = Throttle(progress_interval, lambda _, job: self.fanout.publish("job", job))
-        self._transfer_progress = Throttle(progress_interval, lambda _, view: self.fanout.publish("transfer", view))
-        self._totals_wanted = asyncio.Event()
+        self._job_progress = Throttle(progress_interval, self._publish_progress)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -87,14 +91,13 @@ class Hub:
                  self.set_auth, lambda: auth.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self.set_auth),
         ]
         self._tasks = [asyncio.create_task(self._follow(feed), name=f"follow-{feed.service}") for feed in feeds]
-        self._tasks.append(asyncio.create_task(self._refresh_totals(), name="totals"))
+        self._tasks.append(asyncio.create_task(self._poll_scan(), name="scan-info"))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._job_progress.close()
-        self._transfer_progress.close()
         self.fanout.close()
 
     def status(self) -> dict:
@@ -102,8 +105,7 @@ class Hub:
                 "clients": self.fanout.clients, "dropped_clients": self.fanout.dropped}
 
     def snapshot(self) -> dict:
-        return {**self.status(), "jobs": list(self.jobs.values()), "transfers": list(self.transfers.values()),
-                "events": list(self.recent)}
+        return {**self.status(), "jobs": list(self.jobs.values()), "events": list(self.recent)}
 
     def set_auth(self, status: auth_pb2.AuthStatus) -> None:
         view = auth_view(status)
@@ -157,16 +159,13 @@ class Hub:
             self._log(service, "info", f"{service} connected")
         else:
             self._log(service, "warning", f"{service} unreachable ({reason}); reconnecting")
-            if service == "streamer":
-                self._transfer_progress.close()
-                self.transfers.clear()
 
     def _on_watcher_stats(self, stats: watcher_pb2.Stats) -> None:
         if stats.last_seq < self._after_seq:
             self._after_seq = 0  # a new ledger whose numbers mean other events: start from a snapshot
-        self._set_totals(stats)
+        self._set_scan(stats)
 
-    def _watch_jobs(self) -> AsyncIterator[watcher_pb2.JobEvent]:
+    def _watch_jobs(self) -> grpc.aio.UnaryStreamCall:
         self._incoming = None
         return self.clients.watcher.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=self._after_seq))
 
@@ -176,10 +175,11 @@ class Hub:
             self._incoming = self._incoming or {}
             self._incoming[event.job.id] = job_to_dict(event.job)
         elif event.kind == watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END:
-            self._replace_jobs(self._incoming or {})
+            self._replace_jobs(self._incoming or {}, event.totals)
             self._incoming = None
         elif event.kind == watcher_pb2.JOB_EVENT_KIND_PROGRESS:
             job = self._store(event.job)
+            self._set_job_totals(event.totals)
             self._job_progress.offer(job["id"], job)
         else:
             before = self.jobs.get(event.job.id)
@@ -188,10 +188,14 @@ class Hub:
                 self._job_progress.forget(job["id"])
             else:
                 self._job_progress.discard(job["id"])
+            # Totals first: a page that shows the row in its new state already counts it.
+            self._set_job_totals(event.totals)
             self.fanout.publish("job", job)
             if before is None or before["state"] != job["state"]:
                 self._log("watcher", *describe_job(job, event.message))
-            self._totals_wanted.set()
+
+    def _publish_progress(self, job_id: Hashable, job: dict) -> None:
+        self.fanout.publish("job", job)
 
     def _store(self, proto: common_pb2.Job) -> dict:
         job = job_to_dict(proto)
@@ -200,12 +204,13 @@ class Hub:
         self._evict()
         return job
 
-    def _replace_jobs(self, jobs: dict[str, dict]) -> None:
+    def _replace_jobs(self, jobs: dict[str, dict], totals: watcher_pb2.JobTotals) -> None:
         self._job_progress.close()
         self.jobs = jobs
         self._evict()
+        self._job_totals = job_totals_view(totals)
+        self.totals = self._merged_totals()
         self.fanout.reset(self.snapshot())
-        self._totals_wanted.set()
 
     def _evict(self) -> None:
         """Keeps the live view bounded: the least recently updated finished jobs go first
@@ -216,10 +221,8 @@ class Hub:
             self._job_progress.forget(victim)
 
     def _on_streamer_event(self, event: streamer_pb2.StreamerEvent) -> None:
-        if event.HasField("tunnel"):
+        if event.HasField("tunnel"):  # transfers reach the page as the progress of their jobs
             self._set_tunnel(event.tunnel)
-        elif event.HasField("transfer"):
-            self._on_transfer(transfer_view(event.transfer))
 
     def _set_tunnel(self, tunnel: streamer_pb2.TunnelStatus) -> None:
         view = tunnel_view(tunnel)
@@ -229,30 +232,24 @@ class Hub:
             detail = f": {view['message']}" if view["message"] else ""
             self._log("streamer", level, f"tunnel ({view['mode']}) {view['state']} {view['url']}".rstrip() + detail)
 
-    def _on_transfer(self, view: dict) -> None:
-        ticket = view["ticket_id"]
-        if view["phase"] == "active":
-            self.transfers[ticket] = view
-            self._transfer_progress.offer(ticket, view)
-            return
-        self.transfers.pop(ticket, None)
-        self._transfer_progress.forget(ticket)
-        self.fanout.publish("transfer", view)
-        level = TRANSFER_LOG_LEVELS.get(view["phase"], "info")
-        detail = f": {view['error']}" if view["error"] else f" ({view['bytes_done']} bytes)"
-        self._log("streamer", level, f"{view['path']}: {view['kind']} {view['phase'].replace('_', ' ')}{detail}")
+    def _set_job_totals(self, totals: watcher_pb2.JobTotals) -> None:
+        self._job_totals = job_totals_view(totals)
+        self._replace("totals", self._merged_totals())
 
-    def _set_totals(self, stats: watcher_pb2.Stats) -> None:
-        self._replace("totals", totals_view(stats))
+    def _set_scan(self, stats: watcher_pb2.Stats) -> None:
+        self._scan = scan_view(stats)
+        self._replace("totals", self._merged_totals())
 
-    async def _refresh_totals(self) -> None:
+    def _merged_totals(self) -> dict:
+        return {**self._job_totals, **self._scan}
+
+    async def _poll_scan(self) -> None:
         while True:
-            await self._totals_wanted.wait()
-            self._totals_wanted.clear()
-            with contextlib.suppress(grpc.RpcError):  # the watcher feed reports outages
-                self._set_totals(await self.clients.watcher.GetStats(watcher_pb2.GetStatsRequest(),
-                                                                     timeout=CALL_TIMEOUT_S))
-            await asyncio.sleep(TOTALS_INTERVAL_S)
+            await asyncio.sleep(SCAN_POLL_S)
+            if self.services["watcher"]:
+                with contextlib.suppress(grpc.RpcError):  # the watcher feed reports outages
+                    self._set_scan(await self.clients.watcher.GetStats(watcher_pb2.GetStatsRequest(),
+                                                                       timeout=CALL_TIMEOUT_S))
 
     def _log(self, source: str, level: str, message: str) -> None:
         entry = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "source": source,
@@ -264,7 +261,8 @@ class Hub:
 def describe_job(job: dict, message: str) -> tuple[str, str]:
     state = job["state"]
     detail = job["error"] if state == "failed" else job["waiting_reason"] if state == "waiting" else message
-    return JOB_LOG_LEVELS.get(state, "info"), f"{job['path']}: {state}" + (f" ({detail})" if detail not in ("", state) else "")
+    suffix = f" ({detail})" if detail not in ("", state) else ""
+    return JOB_LOG_LEVELS.get(state, "info"), f"{job['path']}: {state}{suffix}"
 
 
 def describe_auth(view: dict) -> tuple[str, str]:

@@ -27,14 +27,11 @@ def events_route(hub: Hub, ping_s: float = 15.0, send_timeout_s: float = 30.0) -
                                event="ping")
 
     async def stream(last_event_id: str) -> AsyncIterator[bytes]:
-        subscriber, first = hub.fanout.subscribe(last_event_id, hub.snapshot)
-        try:
+        with hub.fanout.subscribe(last_event_id, hub.snapshot) as (subscription, first):
             for event in first:
                 yield event.frame
-            while (event := await subscriber.next()) is not None:
+            async for event in subscription:
                 yield event.frame
-        finally:
-            hub.fanout.unsubscribe(subscriber)
 
     async def events(request: Request) -> Response:
         last_event_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id", "")

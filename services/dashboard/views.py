@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.core.clients import enum_name
-from postflow.v1 import auth_pb2, streamer_pb2, watcher_pb2
+from postflow.core.clients import enum_name, state_name
+from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 
 
-def timestamp(message, name: str) -> str | None:
+def timestamp(message: Message, name: str) -> str | None:
     value: Timestamp = getattr(message, name)
     return value.ToJsonString() if message.HasField(name) else None
+
+
+def job_to_dict(job: common_pb2.Job) -> dict:
+    path = PurePosixPath(job.path)
+    return {
+        "id": job.id, "path": job.path, "name": path.name, "folder": str(path.parent).strip("."),
+        "size": job.size, "state": state_name(job.state),
+        "mode": enum_name(common_pb2.TransferMode, job.mode, "TRANSFER_MODE_"),
+        "attempts": job.attempts, "max_attempts": job.max_attempts, "error": job.error,
+        "bytes_done": job.bytes_done, "rate_bps": job.rate_bps, "eta_s": job.eta_s, "connections": job.connections,
+        "destination": job.destination, "frameio_file_id": job.frameio_file_id, "view_url": job.view_url,
+        "trace_id": job.trace_id, "waiting_reason": job.waiting_reason, "version": job.version,
+        "created_at": timestamp(job, "created_at"), "updated_at": timestamp(job, "updated_at"),
+    }
 
 
 def auth_view(status: auth_pb2.AuthStatus) -> dict:
@@ -39,26 +56,16 @@ def tunnel_view(tunnel: streamer_pb2.TunnelStatus) -> dict:
     }
 
 
-def transfer_view(transfer: streamer_pb2.TransferProgress) -> dict:
+def job_totals_view(totals: watcher_pb2.JobTotals) -> dict:
     return {
-        "ticket_id": transfer.ticket_id,
-        "job_id": transfer.job_id,
-        "path": transfer.path,
-        "kind": enum_name(streamer_pb2.TransferKind, transfer.kind, "TRANSFER_KIND_"),
-        "phase": enum_name(streamer_pb2.TransferPhase, transfer.phase, "TRANSFER_PHASE_"),
-        "size": transfer.size,
-        "bytes_done": transfer.bytes_done,
-        "rate_bps": transfer.rate_bps,
-        "connections": transfer.active_connections,
-        "error": transfer.error,
+        "jobs_by_state": dict(totals.jobs_by_state),
+        "files_delivered": totals.files_delivered,
+        "bytes_delivered": totals.bytes_delivered,
     }
 
 
-def totals_view(stats: watcher_pb2.Stats) -> dict:
+def scan_view(stats: watcher_pb2.Stats) -> dict:
     return {
-        "jobs_by_state": dict(stats.jobs_by_state),
-        "bytes_delivered": stats.bytes_delivered,
-        "files_delivered": stats.files_delivered,
         "files_seen": stats.files_seen,
         "last_scan_at": timestamp(stats, "last_scan_at"),
         "watch_root": stats.watch_root,

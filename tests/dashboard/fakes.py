@@ -1,10 +1,9 @@
 """Small in-test fakes of WatcherService, StreamerService and AuthService, served by real
-grpc.aio servers (postflow.grpc.GrpcServer, so health and error mapping are the real ones)
+grpc.aio servers (postflow.core.rpc.GrpcServer, so health and error mapping are the real ones)
 and driven by the test: it adds jobs, moves them along, changes the tunnel and the auth state."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 import uuid
@@ -17,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from postflow.core.config import Config, ServicesConfig
 from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from postflow.core.pubsub import Overflow, Topic
 from postflow.core.rpc import GrpcServer
 from postflow.v1 import (
     auth_pb2,
@@ -30,6 +30,7 @@ from postflow.v1 import (
 
 FINAL = (common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_FAILED, common_pb2.JOB_STATE_CANCELLED)
 STOP_GRACE_S = 0.2
+STATUS_BUFFER = 512  # the streamer's and auth's streams keep the newest statuses of a slow reader
 
 
 def assign(target, /, **fields) -> None:
@@ -46,26 +47,13 @@ def now() -> Timestamp:
     return stamp
 
 
-class Broadcast:
-    """Queues of live subscribers to one fake's stream."""
-
-    def __init__(self) -> None:
-        self.queues: set[asyncio.Queue] = set()
-
-    def send(self, message) -> None:
-        for queue in self.queues:
-            queue.put_nowait(message)
-
-    async def follow(self, first: list) -> AsyncIterator:
-        queue: asyncio.Queue = asyncio.Queue()
-        self.queues.add(queue)
-        try:
-            for message in first:
-                yield message
-            while True:
-                yield await queue.get()
-        finally:
-            self.queues.discard(queue)
+async def follow(topic: Topic, first: list) -> AsyncIterator:
+    """A fake's server stream: `first`, then what the topic publishes until it drops us."""
+    with topic.subscribe() as subscription:
+        for message in first:
+            yield message
+        async for message in subscription:
+            yield message
 
 
 class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
@@ -75,7 +63,8 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.seq = 0
         self.retain = retain
         self.watch_requests: list[int] = []  # after_seq of every WatchJobs call
-        self.live = Broadcast()
+        # As the ledger does: a stream that falls behind ends, and its client resumes by sequence.
+        self.live: Topic[watcher_pb2.JobEvent] = Topic(retain, Overflow.DROP_SUBSCRIBER, name="fake WatchJobs")
 
     # -- driven by the test ------------------------------------------------------------------
 
@@ -93,25 +82,36 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self._record(job, kind, message)
         return job
 
-    def progress(self, job_id: str, bytes_done: int, rate_bps: float = 50e6) -> common_pb2.Job:
+    def progress(self, job_id: str, bytes_done: int, rate_bps: float = 50e6, connections: int = 0) -> common_pb2.Job:
         job = self.jobs[job_id]
         eta = (job.size - bytes_done) / rate_bps if rate_bps else -1
         return self.update(job_id, watcher_pb2.JOB_EVENT_KIND_PROGRESS, bytes_done=bytes_done, rate_bps=rate_bps,
-                           eta_s=eta)
+                           eta_s=eta, connections=connections)
 
     def finish(self, job_id: str) -> common_pb2.Job:
         job = self.jobs[job_id]
         return self.update(job_id, state=common_pb2.JOB_STATE_DONE, bytes_done=job.size, rate_bps=0, eta_s=0,
-                           view_url=f"https://next.frame.io/project/p/view/{job_id}")
+                           connections=0, view_url=f"https://next.frame.io/project/p/view/{job_id}")
+
+    def totals(self) -> watcher_pb2.JobTotals:
+        """Every job counted, as the real watcher sends it with each event."""
+        counts: dict[str, int] = {}
+        for job in self.jobs.values():
+            name = common_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+            counts[name] = counts.get(name, 0) + 1
+        done = [job for job in self.jobs.values() if job.state == common_pb2.JOB_STATE_DONE]
+        return watcher_pb2.JobTotals(jobs_by_state=counts, files_delivered=len(done),
+                                     bytes_delivered=sum(job.size for job in done))
 
     def _record(self, job: common_pb2.Job, kind: int, message: str) -> None:
         job.updated_at.CopyFrom(now())
         self.jobs[job.id] = job
         self.seq += 1
-        event = watcher_pb2.JobEvent(seq=self.seq, kind=kind, job=job, message=message, at=now())
+        event = watcher_pb2.JobEvent(seq=self.seq, kind=kind, job=job, message=message, at=now(),
+                                     totals=self.totals())
         self.events.append(event)
         del self.events[:-self.retain]
-        self.live.send(event)
+        self.live.publish(event)
 
     # -- the service -------------------------------------------------------------------------
 
@@ -119,12 +119,14 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.watch_requests.append(request.after_seq)
         oldest = self.events[0].seq if self.events else self.seq + 1
         if request.after_seq == 0 or not oldest - 1 <= request.after_seq <= self.seq:
-            first = [watcher_pb2.JobEvent(seq=self.seq, kind=watcher_pb2.JOB_EVENT_KIND_SNAPSHOT, job=job)
-                     for job in self.jobs.values()]
-            first.append(watcher_pb2.JobEvent(seq=self.seq, kind=watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END))
+            totals = self.totals()
+            first = [watcher_pb2.JobEvent(seq=self.seq, kind=watcher_pb2.JOB_EVENT_KIND_SNAPSHOT, job=job,
+                                          totals=totals) for job in self.jobs.values()]
+            first.append(watcher_pb2.JobEvent(seq=self.seq, kind=watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END,
+                                              totals=totals))
         else:
             first = [event for event in self.events if event.seq > request.after_seq]
-        return self.live.follow(first)
+        return follow(self.live, first)
 
     async def ListJobs(self, request, context):
         jobs = [job for job in self.jobs.values()
@@ -156,13 +158,9 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         return self.update(job.id, state=common_pb2.JOB_STATE_CANCELLED, message="cancelled")
 
     async def GetStats(self, request, context):
-        counts: dict[str, int] = {}
-        for job in self.jobs.values():
-            name = common_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
-            counts[name] = counts.get(name, 0) + 1
-        done = [job for job in self.jobs.values() if job.state == common_pb2.JOB_STATE_DONE]
-        return watcher_pb2.Stats(jobs_by_state=counts, files_delivered=len(done),
-                                 bytes_delivered=sum(job.size for job in done), files_seen=len(self.jobs),
+        totals = self.totals()
+        return watcher_pb2.Stats(jobs_by_state=totals.jobs_by_state, files_delivered=totals.files_delivered,
+                                 bytes_delivered=totals.bytes_delivered, files_seen=len(self.jobs),
                                  last_seq=self.seq, watch_root="/media/OUT")
 
 
@@ -171,19 +169,19 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         self.tunnel = streamer_pb2.TunnelStatus(mode=streamer_pb2.TUNNEL_MODE_QUICK, state=streamer_pb2.TUNNEL_STATE_UP,
                                                 public_url="https://quiet-river.trycloudflare.com", since=now())
         self.seq = itertools.count(1)
-        self.live = Broadcast()
+        self.live: Topic[streamer_pb2.StreamerEvent] = Topic(STATUS_BUFFER, Overflow.DROP_OLDEST)
 
     def set_tunnel(self, **fields) -> None:
         assign(self.tunnel, **fields)
-        self.live.send(streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(), tunnel=self.tunnel))
+        self.live.publish(streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(), tunnel=self.tunnel))
 
     def transfer(self, **fields) -> None:
-        self.live.send(streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(),
-                                                  transfer=streamer_pb2.TransferProgress(**fields)))
+        self.live.publish(streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(),
+                                                     transfer=streamer_pb2.TransferProgress(**fields)))
 
     def WatchEvents(self, request, context):
         first = streamer_pb2.StreamerEvent(seq=next(self.seq), at=now(), tunnel=self.tunnel)
-        return self.live.follow([first])
+        return follow(self.live, [first])
 
     async def GetTunnelStatus(self, request, context):
         return self.tunnel
@@ -203,17 +201,17 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         self.redirect_uri = "http://127.0.0.1:1/auth/callback"
         self.login_ttl_s = login_ttl_s
         self.pending: dict[str, PendingLogin] = {}
-        self.live = Broadcast()
+        self.live: Topic[auth_pb2.AuthStatus] = Topic(STATUS_BUFFER, Overflow.DROP_OLDEST)
 
     def set_status(self, **fields) -> None:
         status = auth_pb2.AuthStatus()
         status.CopyFrom(self.status)
         assign(status, **fields)
         self.status = status
-        self.live.send(status)
+        self.live.publish(status)
 
     def WatchStatus(self, request, context):
-        return self.live.follow([self.status])
+        return follow(self.live, [self.status])
 
     async def GetStatus(self, request, context):
         return self.status

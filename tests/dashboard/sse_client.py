@@ -3,6 +3,8 @@ keeps the view a browser would build (jobs by id, last event id)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -69,3 +71,16 @@ async def follow(client: httpx.AsyncClient, view: View, last_event_id: str | Non
         response.raise_for_status()
         async for event in read_events(response):
             view.apply(event)
+
+
+@contextlib.asynccontextmanager
+async def following(client: httpx.AsyncClient, **kwargs: Any) -> AsyncIterator[View]:
+    """A View that `follow` fills in the background while the block runs."""
+    view = View()
+    task = asyncio.create_task(follow(client, view, **kwargs))
+    try:
+        yield view
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -73,12 +73,14 @@ async def test_connect_frameio_then_rows_reach_done_without_reload(fakes, dashbo
         await page.wait_for_selector(row(job.id, "queued"))
     for job in jobs:
         fakes.watcher.update(job.id, state=common_pb2.JOB_STATE_UPLOADING, attempts=1)
-        fakes.watcher.progress(job.id, 150_000_000, rate_bps=25e6)
+        fakes.watcher.progress(job.id, 150_000_000, rate_bps=25e6, connections=3 if job is jobs[1] else 0)
     await page.wait_for_selector(row(jobs[0].id, "uploading"))
     await wait_for(lambda: page.evaluate(f"document.querySelector('{row(jobs[0].id)} progress').value === 0.5"),
                    message="progress bar at half")
     assert await page.text_content(f"{row(jobs[0].id)} .col-rate") == "25.0 MB/s"
     assert await page.text_content(f"{row(jobs[0].id)} .col-eta") == "6s"
+    await wait_for(lambda: page.text_content(f"{row(jobs[1].id)} .col-rate"), message="second row's rate")
+    assert await page.text_content(f"{row(jobs[1].id)} .col-rate") == "25.0 MB/s · 3 connections"
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard-uploading.png"), full_page=True)
 
@@ -92,8 +94,7 @@ async def test_connect_frameio_then_rows_reach_done_without_reload(fakes, dashbo
     href = await page.get_attribute(f"{first} .col-link a", "href")
     assert href == f"https://next.frame.io/project/p/view/{jobs[0].id}"
     assert await page.text_content(f"{first} .col-trace") == jobs[0].trace_id
-    await wait_for(lambda: page.evaluate("document.getElementById('totals-delivered').textContent.startsWith('3 files')"),
-                   message="totals updated")
+    assert (await page.text_content("#totals-delivered")).startswith("3 files"), "totals count the rows shown"
     assert "SQ01_SH010_v003.mov: done" in await page.text_content("#events")
     assert await not_reloaded(page), "the page never reloaded"
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

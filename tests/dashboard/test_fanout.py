@@ -20,10 +20,10 @@ def test_events_are_numbered_and_resume_replays_only_what_was_missed():
     published = [fanout.publish("job", {"n": n}) for n in range(5)]
     ids = [decode(event)["id"] for event in published]
     assert ids == [f"{fanout.epoch}-{n}" for n in range(1, 6)]
-    _, first = fanout.subscribe(ids[1], snapshot)
-    assert [decode(event)["data"]["n"] for event in first] == [2, 3, 4]
-    _, first = fanout.subscribe(ids[-1], snapshot)
-    assert first == [], "an up-to-date client gets nothing again"
+    with fanout.subscribe(ids[1], snapshot) as (_, first):
+        assert [decode(event)["data"]["n"] for event in first] == [2, 3, 4]
+    with fanout.subscribe(ids[-1], snapshot) as (_, first):
+        assert first == [], "an up-to-date client gets nothing again"
 
 
 def test_unknown_or_forgotten_ids_get_a_snapshot():
@@ -31,50 +31,50 @@ def test_unknown_or_forgotten_ids_get_a_snapshot():
     for n in range(10):
         fanout.publish("job", {"n": n})
     for last_id in ("", "garbage", "ffffffff-3", f"{fanout.epoch}-2", f"{fanout.epoch}-99"):
-        _, first = fanout.subscribe(last_id, snapshot)
-        assert [decode(event)["event"] for event in first] == ["snapshot"], last_id
-        assert decode(first[0])["id"] == f"{fanout.epoch}-10"
-    _, first = fanout.subscribe(f"{fanout.epoch}-7", snapshot)
-    assert [decode(event)["data"]["n"] for event in first] == [7, 8, 9]
+        with fanout.subscribe(last_id, snapshot) as (_, first):
+            assert [decode(event)["event"] for event in first] == ["snapshot"], last_id
+            assert decode(first[0])["id"] == f"{fanout.epoch}-10"
+    with fanout.subscribe(f"{fanout.epoch}-7", snapshot) as (_, first):
+        assert [decode(event)["data"]["n"] for event in first] == [7, 8, 9]
 
 
 async def test_live_events_reach_subscribers_in_order():
     fanout = Broadcaster()
-    subscriber, _ = fanout.subscribe("", snapshot)
-    fanout.publish("job", {"n": 1})
-    fanout.publish("log", {"n": 2})
-    assert [decode(await subscriber.next())["event"] for _ in range(2)] == ["job", "log"]
+    with fanout.subscribe("", snapshot) as (subscriber, _):
+        fanout.publish("job", {"n": 1})
+        fanout.publish("log", {"n": 2})
+        assert [decode(await subscriber.get())["event"] for _ in range(2)] == ["job", "log"]
+    assert fanout.clients == 0, "leaving the block unsubscribes"
 
 
 async def test_a_slow_subscriber_is_dropped_and_its_queue_freed():
     fanout = Broadcaster(queue_size=8)
-    slow, _ = fanout.subscribe("", snapshot)
-    fast, _ = fanout.subscribe("", snapshot)
-    for n in range(20):
-        fanout.publish("job", {"n": n})
-        assert decode(await fast.next())["data"]["n"] == n
-    assert slow.dropped and fanout.dropped == 1 and fanout.clients == 1
-    assert slow.queue.qsize() == 1 and await slow.next() is None, "only the end marker is kept"
+    with fanout.subscribe("", snapshot) as (slow, _), fanout.subscribe("", snapshot) as (fast, _):
+        for n in range(20):
+            fanout.publish("job", {"n": n})
+            assert decode(await fast.get())["data"]["n"] == n
+        assert slow.dropped and fanout.dropped == 1 and fanout.clients == 1
+        assert len(slow) == 0 and await slow.get() is None, "nothing is kept for it; its stream ends"
 
 
 async def test_reset_sends_a_snapshot_and_invalidates_older_ids():
     fanout = Broadcaster()
-    subscriber, _ = fanout.subscribe("", snapshot)
-    old = decode(fanout.publish("job", {"n": 1}))["id"]
-    fanout.reset({"jobs": [{"id": "a"}]})
-    await subscriber.next()
-    reset = decode(await subscriber.next())
+    with fanout.subscribe("", snapshot) as (subscriber, _):
+        old = decode(fanout.publish("job", {"n": 1}))["id"]
+        fanout.reset({"jobs": [{"id": "a"}]})
+        await subscriber.get()
+        reset = decode(await subscriber.get())
     assert reset["event"] == "snapshot" and reset["data"]["jobs"] == [{"id": "a"}]
-    _, first = fanout.subscribe(old, snapshot)
-    assert [decode(event)["event"] for event in first] == ["snapshot"]
-    _, first = fanout.subscribe(reset["id"], snapshot)
-    assert first == []
+    with fanout.subscribe(old, snapshot) as (_, first):
+        assert [decode(event)["event"] for event in first] == ["snapshot"]
+    with fanout.subscribe(reset["id"], snapshot) as (_, first):
+        assert first == []
 
 
 async def test_close_ends_current_and_later_subscribers():
     fanout = Broadcaster()
-    before, _ = fanout.subscribe("", snapshot)
-    fanout.close()
-    after, _ = fanout.subscribe("", snapshot)
-    assert await before.next() is None and await after.next() is None
-    assert fanout.clients == 0
+    with fanout.subscribe("", snapshot) as (before, _):
+        fanout.close()
+        with fanout.subscribe("", snapshot) as (after, _):
+            assert await before.get() is None and await after.get() is None
+            assert fanout.clients == 0

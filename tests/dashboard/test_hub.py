@@ -48,18 +48,27 @@ async def test_hub_folds_the_three_services_into_one_state(fakes):
         assert levels["Frame.io needs reconnecting: invalid_grant"] == "error"
 
 
-async def test_transfers_are_tracked_while_active_and_logged_when_they_end(fakes):
+async def test_byte_progress_comes_from_the_job_and_only_the_tunnel_from_the_streamer(fakes):
+    job = fakes.watcher.add_job("pull.mov", size=100)
     async with running_hub(fakes) as hub:
-        for done in (10, 20, 30):
-            fakes.streamer.transfer(ticket_id="t1", job_id="j1", path="a.mov", kind=streamer_pb2.TRANSFER_KIND_PULL,
-                                    phase=streamer_pb2.TRANSFER_PHASE_ACTIVE, size=100, bytes_done=done,
-                                    active_connections=3)
-        await wait_for(lambda: hub.transfers.get("t1", {}).get("bytes_done") == 30, message="latest transfer state")
-        assert hub.transfers["t1"]["connections"] == 3
-        fakes.streamer.transfer(ticket_id="t1", job_id="j1", path="a.mov", kind=streamer_pb2.TRANSFER_KIND_PULL,
-                                phase=streamer_pb2.TRANSFER_PHASE_COMPLETE, size=100, bytes_done=100)
-        await wait_for(lambda: "t1" not in hub.transfers, message="finished transfer forgotten")
-        assert "a.mov: pull complete (100 bytes)" in messages(hub)
+        await wait_for(lambda: job.id in hub.jobs, message="job known")
+        since = f"{hub.fanout.epoch}-{hub.fanout.seq}"
+        for phase, done in ((streamer_pb2.TRANSFER_PHASE_ACTIVE, 30), (streamer_pb2.TRANSFER_PHASE_COMPLETE, 100)):
+            fakes.streamer.transfer(ticket_id="t1", job_id=job.id, path="pull.mov", phase=phase, size=100,
+                                    kind=streamer_pb2.TRANSFER_KIND_PULL, bytes_done=done, active_connections=3)
+        fakes.streamer.set_tunnel(restarts=1)  # after the transfers on the same ordered stream
+        fakes.watcher.update(job.id, state=common_pb2.JOB_STATE_UPLOADING)
+        fakes.watcher.progress(job.id, 60, rate_bps=10, connections=2)
+        await wait_for(lambda: hub.tunnel["restarts"] == 1, message="tunnel change")
+        await wait_for(lambda: hub.jobs[job.id]["bytes_done"] == 60, message="job progress")
+        assert hub.jobs[job.id]["connections"] == 2 and hub.jobs[job.id]["rate_bps"] == 10
+        with hub.fanout.subscribe(since, hub.snapshot) as (_, published):
+            pass
+        assert sorted(e.type for e in published if e.type != "log") == ["job", "job", "totals", "tunnel"]
+        progress = [e for e in published if e.type == "job"][-1]
+        assert b'"bytes_done":60,' in progress.frame and b'"connections":2,' in progress.frame
+        assert "transfers" not in hub.snapshot()
+        assert [m for m in messages(hub) if "pull.mov" in m] == ["pull.mov: uploading"], "transfers not logged"
 
 
 async def test_watcher_restart_is_followed_by_a_resume_from_the_last_sequence(fakes):
@@ -85,15 +94,15 @@ async def test_a_watcher_that_lost_its_history_sends_a_snapshot_that_replaces_th
     fakes.watcher.update(gone.id, state=common_pb2.JOB_STATE_UPLOADING)
     async with running_hub(fakes) as hub:
         await wait_for(lambda: gone.id in hub.jobs, message="job known")
-        subscriber, _ = hub.fanout.subscribe("", hub.snapshot)
-        await fakes.stop("watcher")
-        fakes.watcher = FakeWatcher()  # a fresh ledger: sequence numbers start again
-        kept = fakes.watcher.add_job("kept.mov")
-        await fakes.start("watcher")
-        await wait_for(lambda: set(hub.jobs) == {kept.id}, timeout=15, message="jobs replaced by the snapshot")
-        while (event := await subscriber.next()).type != "snapshot":
-            pass
-        assert b"kept.mov" in event.frame and b"gone.mov" not in event.frame
+        with hub.fanout.subscribe("", hub.snapshot) as (subscriber, _):
+            await fakes.stop("watcher")
+            fakes.watcher = FakeWatcher()  # a fresh ledger: sequence numbers start again
+            kept = fakes.watcher.add_job("kept.mov")
+            await fakes.start("watcher")
+            await wait_for(lambda: set(hub.jobs) == {kept.id}, timeout=15, message="jobs replaced by the snapshot")
+            while (event := await subscriber.get()) is not None and event.type != "snapshot":
+                pass
+        assert event is not None and b"kept.mov" in event.frame and b"gone.mov" not in event.frame
 
 
 async def test_live_job_view_is_bounded_and_keeps_unfinished_jobs(fakes):

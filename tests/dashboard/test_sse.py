@@ -2,27 +2,14 @@
 resume, heartbeats, coalesced progress, and a slow client being dropped."""
 
 import asyncio
-import contextlib
 import socket
 import time
 
 import httpx
 
 from postflow.v1 import common_pb2, streamer_pb2
-from tests.dashboard.sse_client import View, follow, read_events
+from tests.dashboard.sse_client import View, follow, following, read_events
 from tests.support import wait_for
-
-
-@contextlib.asynccontextmanager
-async def following(http, **kwargs):
-    view = View()
-    task = asyncio.create_task(follow(http, view, **kwargs))
-    try:
-        yield view
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_snapshot_then_live_typed_events(fakes, dashboard, http):

@@ -30,7 +30,7 @@ const jobs = new JobTable({
 
 const handlers = {
   snapshot(state) {
-    jobs.replaceAll(state.jobs, state.transfers);
+    jobs.replaceAll(state.jobs);
     events.replaceAll(state.events);
     renderAuth(state.auth);
     renderTunnel(state.tunnel);
@@ -38,7 +38,6 @@ const handlers = {
     renderServices(state.services);
   },
   job: (job) => jobs.upsert(job),
-  transfer: (transfer) => jobs.setTransfer(transfer),
   tunnel: renderTunnel,
   auth: renderAuth,
   totals: renderTotals,

@@ -17,6 +17,10 @@ export function rate(bytesPerSecond) {
   return bytesPerSecond > 0 ? `${bytes(bytesPerSecond)}/s` : "";
 }
 
+export function connections(count) {
+  return count > 0 ? `${count} connection${count === 1 ? "" : "s"}` : "";
+}
+
 export function duration(seconds) {
   if (!(seconds >= 0) || !Number.isFinite(seconds)) return "";
   const s = Math.round(seconds);

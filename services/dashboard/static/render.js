@@ -1,7 +1,7 @@
 // Rendering. Every string that comes from data (file names, messages, URLs) is set with
 // textContent or as an attribute value, never parsed as HTML.
 
-import { bytes, clock, dateTime, duration, fraction, rate, safeHttpUrl, timeValue } from "./format.js";
+import { bytes, clock, connections, dateTime, duration, fraction, rate, safeHttpUrl, timeValue } from "./format.js";
 
 const FINAL_STATES = new Set(["done", "failed", "cancelled"]);
 const RETRYABLE_STATES = new Set(["failed", "cancelled"]);
@@ -43,15 +43,11 @@ export class JobTable {
     this.onCancel = onCancel;
     this.rows = new Map();
     this.cells = new WeakMap();  // row -> { column name: td }
-    this.latest = new Map();  // job id -> the job as last received
-    this.transfers = new Map();
   }
 
-  replaceAll(jobs, transfers = []) {
+  replaceAll(jobs) {
     this.tbody.replaceChildren();
     this.rows.clear();
-    this.latest.clear();
-    this.transfers = new Map(transfers.filter((t) => t.job_id).map((t) => [t.job_id, t]));
     const newestFirst = [...jobs].sort((a, b) => timeValue(b.created_at) - timeValue(a.created_at));
     for (const job of newestFirst.slice(0, MAX_ROWS)) {
       const row = this.createRow(job);
@@ -70,14 +66,6 @@ export class JobTable {
     }
     this.fill(row, job);
     this.updateEmpty();
-  }
-
-  setTransfer(transfer) {
-    if (!transfer.job_id) return;
-    if (transfer.phase === "active") this.transfers.set(transfer.job_id, transfer);
-    else this.transfers.delete(transfer.job_id);
-    const row = this.rows.get(transfer.job_id);
-    if (row) this.fill(row, this.latest.get(transfer.job_id));
   }
 
   createRow(job) {
@@ -102,7 +90,6 @@ export class JobTable {
 
   fill(row, job) {
     const c = this.cells.get(row);
-    this.latest.set(job.id, job);
     row.dataset.state = job.state;
     c.name.textContent = job.name;
     c.name.title = job.path;
@@ -112,7 +99,7 @@ export class JobTable {
     c.progress.querySelector("progress").value = done;
     c.progress.querySelector(".percent").textContent = `${Math.floor(done * 100)}% of ${bytes(job.size)}`;
     const moving = job.state === "uploading";
-    c.rate.textContent = moving ? [rate(job.rate_bps), this.connections(job.id)].filter(Boolean).join(" · ") : "";
+    c.rate.textContent = moving ? [rate(job.rate_bps), connections(job.connections)].filter(Boolean).join(" · ") : "";
     c.eta.textContent = moving ? duration(job.eta_s) : "";
     c.attempts.textContent = job.max_attempts ? `${job.attempts}/${job.max_attempts}` : String(job.attempts);
     c.error.textContent = job.error || (job.state === "waiting" ? job.waiting_reason : "");
@@ -123,17 +110,11 @@ export class JobTable {
     c.actions.querySelector(".cancel").hidden = FINAL_STATES.has(job.state);
   }
 
-  connections(jobId) {
-    const count = this.transfers.has(jobId) ? this.transfers.get(jobId).connections : 0;
-    return count ? `${count} connection${count === 1 ? "" : "s"}` : "";
-  }
-
   trim() {
     for (let row = this.tbody.lastElementChild; row && this.rows.size > MAX_ROWS;) {
       const previous = row.previousElementSibling;
       if (FINAL_STATES.has(row.dataset.state)) {
         this.rows.delete(row.dataset.jobId);
-        this.latest.delete(row.dataset.jobId);
         row.remove();
       }
       row = previous;
