@@ -49,8 +49,10 @@ class SupervisedProcess:
     exits, stopped with SIGTERM, then SIGKILL after `stop_grace_s`.
 
     `command()` is asked before every spawn, so each run may get fresh arguments. Lines longer
-    than `max_line` characters are cut; the last `kept_lines` lines of the current run are in
-    `output`. An exit code in `final_codes` ends the supervision (restarting cannot help)."""
+    than `max_line` bytes are cut; the last `kept_lines` lines of the current run are in
+    `output`. An exit code in `final_codes` ends the supervision (restarting cannot help).
+    `new_session`: the child gets a session of its own, so a Ctrl-C in our terminal reaches
+    only us and we decide how the child stops."""
 
     def __init__(self, name: str, command: Callable[[], Command], *, on_line: Callable[[str], None],
                  backoff: Backoff, on_spawn: Callable[[int], None] | None = None,
