@@ -43,7 +43,7 @@ from bench.harness import (
 )
 from bench.range_server import MiB
 from postflow.cli.supervisor import SERVICES
-from tests.e2e.stack import running_stack
+from postflow.testing.stack import running_stack
 
 
 def completed_by(files: dict[str, dict]) -> float:

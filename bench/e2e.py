@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.harness import check_digests, direct_reference, epoch, link_into, prepare, wait_delivered, wait_jobs_done
 from bench.range_server import MiB, verdict
-from tests.e2e.stack import running_stack
+from postflow.testing.stack import running_stack
 
 TARGET_RATIO = 1.2
 SOURCE = "source.mov"

@@ -1,5 +1,5 @@
 """What the end-to-end benchmarks (e2e, concurrent, logs_and_disk) share: the whole stack as
-real processes (tests.e2e.stack: the emulator and `postflow up` on loopback), files dropped
+real processes (postflow.testing.stack: the emulator and `postflow up` on loopback), files dropped
 into the watch folder as hard links of prepared sources (one atomic step each, no bytes
 copied, the page cache shared with nginx), the reference path (the same emulator pulling
 the same files straight from nginx through Frame.io's `files/remote_upload`), and polling
@@ -23,11 +23,11 @@ from pathlib import Path
 import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bench.range_server import Server, ensure_nginx, free_port, make_file, rss_peak_mb, start_nginx
+from bench.range_server import Server, ensure_nginx, make_file, start_nginx
 from postflow.cli.demo import poll_json
-from tests.e2e.stack import Stack, start_emulator, stop_process
-from tests.emulator.helpers import client_credentials_token
-from tests.support import child_env, wait_for
+from postflow.core.protos import to_seconds
+from postflow.testing.stack import Stack, client_credentials_token, start_emulator, stop_process
+from postflow.testing.support import child_env, free_port, process_rss_peak_mb, wait_for
 
 POLL_S = 0.25  # polling the emulator costs it CPU; the timings come from its stamps, not the poll
 
@@ -36,7 +36,7 @@ def epoch(stamp: str) -> float:
     """An RFC 3339 time (the job API's nanoseconds or the emulator's microseconds) as epoch seconds."""
     timestamp = Timestamp()
     timestamp.FromJsonString(stamp)
-    return timestamp.ToNanoseconds() / 1e9
+    return to_seconds(timestamp)
 
 
 def sha256_of(path: Path) -> str:
@@ -70,7 +70,7 @@ def clear_peak(pids: dict[str, int]) -> dict[str, float]:
 
 
 def peaks_mb(pids: dict[str, int]) -> dict[str, float]:
-    return {name: rss_peak_mb(pid) for name, pid in pids.items()}
+    return {name: process_rss_peak_mb(pid) for name, pid in pids.items()}
 
 
 async def emulator_files(emulator_url: str, http: httpx.AsyncClient) -> dict[str, dict]:

@@ -23,7 +23,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import grpc
 
+from postflow.testing.support import child_env, free_port, process_rss_peak_mb
 from postflow.v1 import common_pb2, streamer_pb2, streamer_pb2_grpc
 
 MiB = 1024 * 1024
@@ -43,23 +43,10 @@ CLIENT_PREFIX = ["taskset", "-c", str(CLIENT_CPU)] if (os.cpu_count() or 1) > 1 
 TARGETS = {"parallel_throughput": 0.9, "cpu_per_gib": 1.3, "rss_mb": 100.0}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float:
     """CPU time of every thread of the process, in ns precision (/proc/<pid>/task/*/schedstat:
     the same utime + stime as /proc/<pid>/stat, without its 10 ms ticks)."""
     return sum(int(stat.read_text().split()[0]) for stat in Path(f"/proc/{pid}/task").glob("*/schedstat")) / 1e9
-
-
-def rss_peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for {pid}")
 
 
 def pin(pid: int, cpu: int) -> None:
@@ -164,9 +151,8 @@ def start_streamer(work: Path, media: Path) -> Server:
         "services": {"streamer": f"127.0.0.1:{grpc_port}"},
     }
     (work / "config.json").write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTFLOW", "OTEL_"))}
     process = subprocess.Popen([sys.executable, "-m", "services.streamer", "-c", str(work / "config.json")],
-                               env=env, cwd=Path(__file__).resolve().parent.parent)
+                               env=child_env(), cwd=Path(__file__).resolve().parent.parent)
     media_file = next(media.iterdir())
     st = media_file.stat()
     url = asyncio.run(publish(f"127.0.0.1:{grpc_port}", media_file.name, st.st_size, st.st_mtime_ns))
@@ -230,7 +216,7 @@ def measure_rss(server: Server, size: int, streams: int = 32) -> None:
     span = size // streams
     ranges = [(i * span, i * span + min(span, 64 * MiB) - 1) for i in range(streams)]
     curl_parallel(server.url, ranges, streams, limit_rate="20M")
-    server.rss_mb = rss_peak_mb(server.pid)
+    server.rss_mb = process_rss_peak_mb(server.pid)
 
 
 def table(servers: list[Server], size: int) -> str:

@@ -14,7 +14,6 @@ import asyncio
 import contextvars
 import email.utils
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +34,7 @@ from frameio.folders import FolderCreateParamsData
 from frameio.types import AssetWithIncludes, File, FileUploadStatus, FileWithIncludes, FileWithUploadUrls, Folder
 from frameio.version_stacks import VersionStackCreateParamsData
 
+from postflow.core.backoff import backoff_delay
 from postflow.core.config import FrameioConfig
 from postflow.core.errors import FailedPrecondition, from_rpc_error
 from postflow.core.logs import SecretMask
@@ -82,13 +82,6 @@ class RateLimited(TransientError):
 
 class RequestFailed(FrameioError):
     """Frame.io refused the request for good (4xx other than 401/429)."""
-
-
-def backoff_delay(attempt: int, base_s: float, max_s: float, rng: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with jitter: attempt 1 waits about `base_s`, doubling up to `max_s`;
-    the wait is drawn from [50 %, 100 %] of that so retries from many jobs spread out."""
-    ceiling = min(max_s, base_s * 2 ** max(attempt - 1, 0))
-    return ceiling * (0.5 + 0.5 * rng())
 
 
 class RateLimiter:

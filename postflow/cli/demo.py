@@ -9,7 +9,6 @@ import contextlib
 import io
 import os
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import httpx
 
 from postflow.cli.supervisor import Supervisor
 from postflow.core.config import write_config
+from postflow.core.net import pick_port
 
 DEV_CLIENT_ID = "postflow-dev"
 DEV_CLIENT_SECRET = "postflow-dev-secret"
@@ -27,18 +27,6 @@ START_TIMEOUT_S = 60.0
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "postflow-demo"
-
-
-def pick_port(preferred: int) -> int:
-    """`preferred` when it is free on loopback, else any free port (0 means any)."""
-    for port in (preferred, 0) if preferred else (0,):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise OSError("no free port on 127.0.0.1")
 
 
 def demo_config(state_dir: Path, emulator_url: str, seeded: dict, ports: dict[str, int]) -> dict:
@@ -93,8 +81,8 @@ async def connect_frameio(dashboard_url: str) -> None:
 
 async def run_demo(state_dir: Path, dashboard_port: int, emulator_port: int, out=sys.stdout) -> int:
     reset_state(state_dir)
-    ports = {"emulator": pick_port(emulator_port), "dashboard": pick_port(dashboard_port),
-             **{name: pick_port(0) for name in ("auth", "watcher", "streamer", "range")}}
+    ports = {"emulator": pick_port(preferred=emulator_port), "dashboard": pick_port(preferred=dashboard_port),
+             **{name: pick_port() for name in ("auth", "watcher", "streamer", "range")}}
     emulator_url = f"http://127.0.0.1:{ports['emulator']}"
     (state_dir / "logs").mkdir(exist_ok=True)
     with open(state_dir / "logs" / "emulator.log", "ab") as emulator_log:

@@ -10,18 +10,16 @@ each child goes to `<state_dir>/logs/<service>.log` and to our stderr; its pid i
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-from postflow.core.process import tied_to_parent
-
-log = logging.getLogger(__name__)
+from postflow.core.backoff import Backoff
+from postflow.core.process import Command, Exit, SupervisedProcess
 
 SERVICES = ("auth", "streamer", "watcher", "dashboard")
 CONFIG_ERROR_EXIT = 2
@@ -36,34 +34,17 @@ def service_command(name: str, config_path: str | None) -> list[str]:
     return ["-m", f"services.{name}", *(["-c", config_path] if config_path else [])]
 
 
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    log_path: Path
-    pid_path: Path
-    process: asyncio.subprocess.Process | None = None
-    restarts: int = 0
-    started_at: float = 0.0
-    backoff_s: float = BACKOFF_START_S
-    pump: asyncio.Task | None = None
-    errors: list[str] = field(default_factory=list)
-
-
 class Supervisor:
     def __init__(self, config_path: str | None, state_dir: Path, services: Sequence[str] = SERVICES,
                  env: dict[str, str] | None = None, echo=None) -> None:
         self.state_dir = state_dir
+        self.config_path = config_path
+        self.services = services
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.echo = echo if echo is not None else sys.stderr
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "run").mkdir(parents=True, exist_ok=True)
-        self.children = [
-            Child(name, [sys.executable, *service_command(name, config_path)],
-                  state_dir / "logs" / f"{name}.log", state_dir / "run" / f"{name}.pid")
-            for name in services
-        ]
         self.stopping = asyncio.Event()
         self.config_error: str | None = None
 
@@ -71,74 +52,44 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        tasks = [asyncio.create_task(self._keep_running(child)) for child in self.children]
-        await self.stopping.wait()
-        await asyncio.gather(*(self._stop(child) for child in self.children))
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.ExitStack() as logs:
+            children = []
+            for name in self.services:
+                log_file = await asyncio.to_thread(open, self.state_dir / "logs" / f"{name}.log", "ab")
+                children.append(self._child(name, logs.enter_context(log_file)))
+            for child in children:
+                child.start()
+            await self.stopping.wait()
+            await asyncio.gather(*(child.stop() for child in children))
         if self.config_error:
             print(self.config_error, file=sys.stderr)
             return CONFIG_ERROR_EXIT
         return 0
 
-    async def _keep_running(self, child: Child) -> None:
-        while not self.stopping.is_set():
-            await self._spawn(child)
-            code = await child.process.wait()
-            await child.pump
-            child.pid_path.unlink(missing_ok=True)
-            if self.stopping.is_set():
-                return
-            if code == CONFIG_ERROR_EXIT:
-                detail = "\n".join(child.errors[-5:]) or f"postflow {child.name}: config error"
-                self.config_error = detail
+    def _child(self, name: str, log_file: IO[bytes]) -> SupervisedProcess:
+        """One service: its output goes to its log file and our stderr, its pid to its pid file."""
+        argv = [sys.executable, *service_command(name, self.config_path)]
+        pid_path = self.state_dir / "run" / f"{name}.pid"
+        child: SupervisedProcess
+
+        def on_line(line: str) -> None:
+            log_file.write(f"{line}\n".encode())
+            log_file.flush()
+            print(line, file=self.echo, flush=True)
+
+        def on_exit(exit: Exit) -> None:
+            pid_path.unlink(missing_ok=True)
+            if exit.code == CONFIG_ERROR_EXIT and not self.stopping.is_set():
+                errors = [line for line in child.output if "config error" in line]
+                self.config_error = "\n".join(errors[-5:]) or f"postflow {name}: config error"
                 self.stopping.set()
-                return
-            if time.monotonic() - child.started_at > HEALTHY_AFTER_S:
-                child.backoff_s = BACKOFF_START_S
-            log.warning("%s exited with code %s; restarting in %.1fs", child.name, code, child.backoff_s)
-            try:
-                await asyncio.wait_for(self.stopping.wait(), child.backoff_s)
-                return
-            except TimeoutError:
-                pass
-            child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
-            child.restarts += 1
 
-    async def _spawn(self, child: Child) -> None:
-        child.process = await asyncio.create_subprocess_exec(
-            *tied_to_parent(child.argv), env=self.env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        child = SupervisedProcess(
+            name, lambda: Command(argv, self.env), on_line=on_line, on_spawn=lambda pid: write_pid(pid_path, pid),
+            on_exit=on_exit, final_codes={CONFIG_ERROR_EXIT}, stop_grace_s=STOP_GRACE_S, new_session=True,
+            backoff=Backoff(BACKOFF_START_S, BACKOFF_MAX_S, jitter=0, reset_after_s=HEALTHY_AFTER_S),
         )
-        child.started_at = time.monotonic()
-        child.errors.clear()
-        write_pid(child.pid_path, child.process.pid)
-        child.pump = asyncio.create_task(self._pump(child))
-
-    async def _pump(self, child: Child) -> None:
-        """Drains the child's output to its log file and our stderr, line by line."""
-        with open(child.log_path, "ab") as log_file:
-            while line := await child.process.stdout.readline():
-                log_file.write(line)
-                log_file.flush()
-                text = line.decode("utf-8", "replace").rstrip()
-                if "config error" in text:
-                    child.errors.append(text)
-                print(text, file=self.echo, flush=True)
-
-    async def _stop(self, child: Child) -> None:
-        process = child.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-        except TimeoutError:
-            log.warning("%s did not stop within %.0fs; killing it", child.name, STOP_GRACE_S)
-            process.kill()
-            await process.wait()
-        child.pid_path.unlink(missing_ok=True)
+        return child
 
 
 def write_pid(path: Path, pid: int) -> None:

@@ -12,6 +12,7 @@ import httpx
 
 from postflow.core.config import Config, local_url, require_watch_root
 from postflow.core.errors import InvalidArgument, Unavailable
+from postflow.core.protos import label
 from postflow.core.rpc import check_health, open_channel
 from postflow.v1 import (
     auth_pb2,
@@ -45,15 +46,6 @@ class Clients:
         await asyncio.gather(*(channel.close() for channel in self._channels.values()))
 
 
-def state_name(state: int) -> str:
-    """`JOB_STATE_DONE` → `done` (the name the dashboard and the CLI show)."""
-    return common_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
-
-
-def enum_name(enum, value: int, prefix: str) -> str:
-    return enum.Name(value).removeprefix(prefix).lower()
-
-
 async def gather_status(config: Config, clients: Clients) -> dict:
     services = dict(zip(
         ("auth", "watcher", "streamer"),
@@ -63,12 +55,12 @@ async def gather_status(config: Config, clients: Clients) -> dict:
     status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None}
     if services["auth"] == "SERVING":
         auth = await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=5)
-        status["auth"] = {"state": enum_name(auth_pb2.AuthState, auth.state, "AUTH_STATE_"),
+        status["auth"] = {"state": label(auth_pb2.AuthState, auth.state),
                           "user": auth.user_email or auth.user_name, "message": auth.message}
     if services["streamer"] == "SERVING":
         tunnel = await clients.streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(), timeout=5)
-        status["tunnel"] = {"mode": enum_name(streamer_pb2.TunnelMode, tunnel.mode, "TUNNEL_MODE_"),
-                            "state": enum_name(streamer_pb2.TunnelState, tunnel.state, "TUNNEL_STATE_"),
+        status["tunnel"] = {"mode": label(streamer_pb2.TunnelMode, tunnel.mode),
+                            "state": label(streamer_pb2.TunnelState, tunnel.state),
                             "url": tunnel.public_url, "restarts": tunnel.restarts}
     if services["watcher"] == "SERVING":
         stats = await clients.watcher.GetStats(watcher_pb2.GetStatsRequest(), timeout=5)
@@ -115,7 +107,7 @@ def print_jobs(jobs: list[common_pb2.Job], out=sys.stdout) -> None:
     for job in jobs:
         progress = f"{100 * job.bytes_done // job.size if job.size else 0:>3}%"
         detail = job.error or job.waiting_reason or job.view_url
-        print(f"{job.id}  {state_name(job.state):<10} {progress}  {job.path}  {detail}", file=out)
+        print(f"{job.id}  {label(common_pb2.JobState, job.state):<10} {progress}  {job.path}  {detail}", file=out)
 
 
 async def submit(clients: Clients, path: str, destination: str) -> tuple[common_pb2.Job, int]:
@@ -139,7 +131,8 @@ async def follow_job(clients: Clients, job: common_pb2.Job, after_seq: int, out=
         job = event.job
         fraction = job.bytes_done / job.size if job.size else 0.0
         bar = "#" * int(30 * fraction)
-        print(f"\r[{bar:<30}] {100 * fraction:5.1f}% {state_name(job.state):<10}", end="", file=out, flush=True)
+        state = label(common_pb2.JobState, job.state)
+        print(f"\r[{bar:<30}] {100 * fraction:5.1f}% {state:<10}", end="", file=out, flush=True)
         if job.state in FINAL_STATES:
             print(file=out)
             return report_end(job)
@@ -147,7 +140,7 @@ async def follow_job(clients: Clients, job: common_pb2.Job, after_seq: int, out=
 
 
 def report_end(job: common_pb2.Job) -> int:
-    print(job.view_url or job.error or state_name(job.state))
+    print(job.view_url or job.error or label(common_pb2.JobState, job.state))
     return 0 if job.state == common_pb2.JOB_STATE_DONE else 1
 
 

@@ -38,6 +38,8 @@ from postflow.core.config_types import (
     parse_address,
 )
 
+from postflow.core.net import http_url
+
 ENV_PREFIX = "POSTFLOW__"
 CONFIG_ENV = "POSTFLOW_CONFIG"
 V3_KEYS = ("server_to_server", "private_key_path", "manual_token_refresh")
@@ -246,16 +248,9 @@ def split_address(address: str, key: str) -> tuple[str, int]:
         raise ConfigError(f"{key}: {exc}") from None
 
 
-def reachable_host(host: str) -> str:
-    """Where to connect to reach a server listening on `host` (a wildcard: this machine)."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-
-
 def local_url(address: str, key: str) -> str:
     """The http:// URL of a server listening on `address` (HOST:PORT), seen from this machine."""
-    host, port = split_address(address, key)
-    host = reachable_host(host)
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return http_url(*split_address(address, key))
 
 
 SECRET_KEYS = (("frameio", "client_secret"), ("auth", "token_key"), ("dashboard", "access_token"),

@@ -21,7 +21,7 @@ from postflow.emulator.frameio_api import frameio_routes
 from postflow.emulator.ims import ims_routes
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.puller import Puller
-from postflow.emulator.ratelimit import RateLimiter
+from postflow.emulator.ratelimit import EmulatedRateLimits
 from postflow.emulator.responses import error_for_path
 from postflow.emulator.s3 import PartUploads
 from postflow.emulator.store import Store
@@ -34,7 +34,7 @@ class EmulatorState:
     store: Store
     tokens: TokenRegistry
     faults: Faults
-    limiter: RateLimiter
+    rate_limits: EmulatedRateLimits
     puller: Puller
     parts: PartUploads
 
@@ -52,7 +52,7 @@ class EmulatorState:
         self.store.clear()
         self.tokens.clear()
         self.faults.clear()
-        self.limiter.clear()
+        self.rate_limits.clear()
 
 
 def puller_client(options: EmulatorOptions) -> httpx.AsyncClient:
@@ -72,7 +72,7 @@ def build_app(options: EmulatorOptions | None = None, http: httpx.AsyncClient | 
     pull_http = http or puller_client(options)
     store = Store(options)
     faults = Faults()
-    state = EmulatorState(options, store, TokenRegistry(), faults, RateLimiter(),
+    state = EmulatorState(options, store, TokenRegistry(), faults, EmulatedRateLimits(),
                           Puller(pull_http, options, faults, store), PartUploads(options, store))
 
     @asynccontextmanager

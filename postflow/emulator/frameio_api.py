@@ -259,7 +259,7 @@ def guarded(handler: Handler, limit: Limit) -> Callable[[Request], Awaitable[Res
             return frameio_error(401, f"The access token is {state}")
         headers: dict[str, str] = {}
         if emulator.rate_limits_enabled:
-            verdict = emulator.limiter.hit(token.user_id, limit)
+            verdict = emulator.rate_limits.hit(token.user_id, limit)
             headers = verdict.headers()
             if not verdict.allowed:
                 return frameio_error(429, f"Rate limit exceeded: {limit.calls} calls per {limit.window_s:g}s",

@@ -33,7 +33,9 @@ class Verdict:
         return headers
 
 
-class RateLimiter:
+class EmulatedRateLimits:
+    """The server side of Frame.io's rate limits: counts each user's calls per limit."""
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._calls: dict[tuple[str, str], deque[float]] = {}

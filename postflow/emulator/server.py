@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from postflow.core.logs import setup_logging
+from postflow.core.net import http_url, listen
 from postflow.emulator.app import EmulatorState, build_app
 from postflow.emulator.options import EmulatorOptions
 
@@ -39,31 +39,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
-    # protocol says TCP, and without it every response waits ~40 ms for a delayed ACK.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(1024)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def base_url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
-    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-
-
 @contextlib.asynccontextmanager
 async def running_emulator(options: EmulatorOptions | None = None, host: str = DEFAULT_HOST,
                            port: int = 0) -> AsyncIterator[EmulatorHandle]:
     """Runs an emulator in this event loop until the block exits; port 0 picks a free port."""
-    sock = listening_socket(host, port)
+    sock = listen(host, port)
     app = build_app(options)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
@@ -76,7 +56,7 @@ async def running_emulator(options: EmulatorOptions | None = None, host: str = D
                 raise RuntimeError("the emulator stopped while starting")
             await asyncio.sleep(0.01)
         real_port = server.servers[0].sockets[0].getsockname()[1]
-        yield EmulatorHandle(base_url(host, real_port), real_port, app.state.emulator, task)
+        yield EmulatorHandle(http_url(host, real_port), real_port, app.state.emulator, task)
     finally:
         server.should_exit = True
         if not task.done():

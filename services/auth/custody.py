@@ -28,9 +28,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from postflow.core.backoff import Backoff
 from postflow.core.errors import FailedPrecondition, Unavailable
+from postflow.core.protos import label, timestamp
 from postflow.v1 import auth_pb2
 
 from .grant import Grant, from_record, to_record
@@ -45,6 +45,7 @@ DISCONNECTED = auth_pb2.AUTH_STATE_DISCONNECTED
 RECONNECT_NEEDED = auth_pb2.AUTH_STATE_RECONNECT_NEEDED
 WEB_APP = auth_pb2.GRANT_KIND_WEB_APP
 SERVER_TO_SERVER = auth_pb2.GRANT_KIND_SERVER_TO_SERVER
+RETRY_BASE_S = 2.0
 RETRY_MAX_S = 300.0
 STOP_WAIT_S = 30.0
 MIN_INTERVAL_S = 0.5
@@ -102,7 +103,7 @@ class Custody:
             self._add_secret(grant.access_token)
             self._add_secret(grant.refresh_token)
         self._set(state, message, grant)
-        log.info("token store loaded: %s", auth_pb2.AuthState.Name(state).removeprefix("AUTH_STATE_").lower())
+        log.info("token store loaded: %s", label(auth_pb2.AuthState, state))
 
     def start(self) -> None:
         if self._auto_refresh or self.kind == SERVER_TO_SERVER:
@@ -246,10 +247,11 @@ class Custody:
         return FailedPrecondition(message)
 
     async def _keep_alive(self) -> None:
-        failures = 0
+        retries = Backoff(RETRY_BASE_S, RETRY_MAX_S, jitter=0)
+        retry_in = 0.0
         while True:
             changed = self._changed
-            delay = self._next_refresh_in(failures)
+            delay = self._next_refresh_in(retry_in)
             if delay is None or delay > 0:
                 try:
                     await asyncio.wait_for(changed.wait(), delay)
@@ -258,17 +260,18 @@ class Custody:
                     pass
             try:
                 await self._refresh(self._grant)
-                failures = 0
+                retries.succeeded()
+                retry_in = 0.0
             except (Unavailable, FailedPrecondition):
-                failures += 1
+                retry_in = retries.failed()
             except Exception:
                 log.exception("background token refresh failed")
-                failures += 1
+                retry_in = retries.failed()
 
-    def _next_refresh_in(self, failures: int) -> float | None:
-        """Seconds until the background loop should refresh; None: wait for a change."""
+    def _next_refresh_in(self, backoff: float) -> float | None:
+        """Seconds until the background loop should refresh, waiting at least `backoff` after
+        failures; None: wait for a change."""
         grant, now = self._grant, self._clock()
-        backoff = min(RETRY_MAX_S, 2.0 ** failures) if failures else 0.0
         if self._state == CONNECTED and grant is not None:
             return max(grant.due_at(self._margin_s) - now, backoff, MIN_INTERVAL_S) if self._auto_refresh else None
         if self._state == RECONNECT_NEEDED and (grant is not None or self.kind == SERVER_TO_SERVER):
@@ -324,12 +327,6 @@ class Custody:
                 log.warning("revoking the %s at IMS failed (%s)", hint.replace("_", " "), exc)
                 confirmed = False
         return confirmed
-
-
-def timestamp(seconds: float) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromNanoseconds(int(seconds * 1e9))
-    return stamp
 
 
 def _retrieve(task: asyncio.Task) -> None:

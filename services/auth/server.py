@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 import httpx
-from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
 from postflow.core.config import require_client
+from postflow.core.http import traced_client
 from postflow.core.rpc import GrpcServer, bind_address
 from postflow.core.service import Runtime
 from postflow.v1 import auth_pb2, auth_pb2_grpc
@@ -42,11 +42,7 @@ class AuthService:
 
     async def start(self) -> None:
         fio = self.runtime.config.frameio
-        self.http = httpx.AsyncClient(
-            timeout=fio.request_timeout_s,
-            transport=AsyncOpenTelemetryTransport(httpx.AsyncHTTPTransport(retries=1),
-                                                  tracer_provider=self.runtime.tracer_provider),
-        )
+        self.http = traced_client(self.runtime.tracer_provider, timeout=fio.request_timeout_s, retries=1)
         ims = ImsClient(self.http, fio)
         self.custody = Custody(
             kind=SERVER_TO_SERVER if fio.client_credentials else WEB_APP, client_id=fio.client_id,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from postflow.core.errors import FailedPrecondition
+from postflow.core.protos import timestamp
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 
-from .custody import SERVER_TO_SERVER, Custody, timestamp
+from .custody import SERVER_TO_SERVER, Custody
 from .login import WebLogin
 
 

@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.core.clients import enum_name, state_name
+from postflow.core.protos import label
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 
 
@@ -20,8 +20,8 @@ def job_to_dict(job: common_pb2.Job) -> dict:
     path = PurePosixPath(job.path)
     return {
         "id": job.id, "path": job.path, "name": path.name, "folder": str(path.parent).strip("."),
-        "size": job.size, "state": state_name(job.state),
-        "mode": enum_name(common_pb2.TransferMode, job.mode, "TRANSFER_MODE_"),
+        "size": job.size, "state": label(common_pb2.JobState, job.state),
+        "mode": label(common_pb2.TransferMode, job.mode),
         "attempts": job.attempts, "max_attempts": job.max_attempts, "error": job.error,
         "bytes_done": job.bytes_done, "rate_bps": job.rate_bps, "eta_s": job.eta_s, "connections": job.connections,
         "destination": job.destination, "frameio_file_id": job.frameio_file_id, "view_url": job.view_url,
@@ -32,8 +32,8 @@ def job_to_dict(job: common_pb2.Job) -> dict:
 
 def auth_view(status: auth_pb2.AuthStatus) -> dict:
     return {
-        "state": enum_name(auth_pb2.AuthState, status.state, "AUTH_STATE_"),
-        "grant": enum_name(auth_pb2.GrantKind, status.grant, "GRANT_KIND_"),
+        "state": label(auth_pb2.AuthState, status.state),
+        "grant": label(auth_pb2.GrantKind, status.grant),
         "user": status.user_name or status.user_email,
         "email": status.user_email,
         "account_id": status.account_id,
@@ -47,8 +47,8 @@ def auth_view(status: auth_pb2.AuthStatus) -> dict:
 
 def tunnel_view(tunnel: streamer_pb2.TunnelStatus) -> dict:
     return {
-        "mode": enum_name(streamer_pb2.TunnelMode, tunnel.mode, "TUNNEL_MODE_"),
-        "state": enum_name(streamer_pb2.TunnelState, tunnel.state, "TUNNEL_STATE_"),
+        "mode": label(streamer_pb2.TunnelMode, tunnel.mode),
+        "state": label(streamer_pb2.TunnelState, tunnel.state),
         "url": tunnel.public_url,
         "restarts": tunnel.restarts,
         "message": tunnel.message,

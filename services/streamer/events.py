@@ -9,8 +9,7 @@ import itertools
 import logging
 from collections.abc import Iterator
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from postflow.core.protos import timestamp
 from postflow.v1 import streamer_pb2
 
 log = logging.getLogger(__name__)
@@ -23,9 +22,7 @@ class EventHub:
         self._queues: set[asyncio.Queue[streamer_pb2.StreamerEvent | None]] = set()
 
     def event(self, **payload) -> streamer_pb2.StreamerEvent:
-        at = Timestamp()
-        at.GetCurrentTime()
-        return streamer_pb2.StreamerEvent(seq=next(self._seq), at=at, **payload)
+        return streamer_pb2.StreamerEvent(seq=next(self._seq), at=timestamp(), **payload)
 
     def transfer(self, progress: streamer_pb2.TransferProgress) -> None:
         self.publish(self.event(transfer=progress))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from http import HTTPStatus
 
+from postflow.core.net import listen
 from services.streamer.http_request import BadRequest, HeadLimits, Request, check_incomplete, parse_head
 from services.streamer.ranges import http_date
 
@@ -290,8 +291,7 @@ class HttpServer:
         self._connections: dict[HttpConnection, asyncio.Task] = {}
 
     async def start(self, host: str, port: int) -> int:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.create_server((host, port), family=family, backlog=512)
+        self._sock = listen(host, port, backlog=512)
         self._sock.setblocking(False)
         self._tasks = [asyncio.create_task(self._accept(self._sock)), asyncio.create_task(self._sweep())]
         return self._sock.getsockname()[1]

@@ -46,7 +46,7 @@ _COLUMNS = ("ticket_id", "token_sha256", "path", "real_path", "size", "mtime_ns"
             "traceparent", "tracestate", "created_at", "expires_at", "revoked_at")
 
 
-class SourceChanged(Exception):
+class PublicationChanged(Exception):
     """The published file is no longer the one that was published."""
 
 
@@ -129,17 +129,17 @@ def stat_for_publication(real: Path, relative: str) -> os.stat_result:
 
 
 def open_source(publication: Publication) -> int:
-    """Opens the published file for serving; raises SourceChanged unless it is still the
+    """Opens the published file for serving; raises PublicationChanged unless it is still the
     very file (same inode, size and mtime) that was published. The inode check also
     catches a path that was made to lead elsewhere (a directory swapped for a symlink)."""
     try:
         fd = os.open(publication.real_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
-        raise SourceChanged(f"cannot open: {exc.strerror}") from None
+        raise PublicationChanged(f"cannot open: {exc.strerror}") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or not publication.matches(st):
         os.close(fd)
-        raise SourceChanged("size, mtime or inode changed since it was published")
+        raise PublicationChanged("size, mtime or inode changed since it was published")
     return fd
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import httpx
 
+from postflow.core.backoff import backoff_delay
 from postflow.core.errors import InvalidArgument
-from postflow.frameio import backoff_delay, retry_after_s
+from postflow.frameio import retry_after_s
 from postflow.v1 import streamer_pb2
 from services.streamer.coverage import Milestones, RateMeter
-from services.streamer.publications import SourceChanged, resolve_in_root
+from services.streamer.publications import PublicationChanged, resolve_in_root
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class Push:
     async def _run(self, fd: int) -> AsyncIterator[streamer_pb2.TransferProgress]:
         try:
             self._check(fd)
-        except SourceChanged as exc:
+        except PublicationChanged as exc:
             yield self._progress(streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, str(exc))
             return
         log.debug("pushing %s: %d bytes in %d parts", self.request.path, self.request.size, len(self.parts))
@@ -128,7 +129,7 @@ class Push:
             await asyncio.gather(*workers, return_exceptions=True)
 
     def _failure(self, exc: BaseException) -> streamer_pb2.TransferProgress:
-        if isinstance(exc, SourceChanged):
+        if isinstance(exc, PublicationChanged):
             log.warning("%s: changed during the push (%s)", self.request.path, exc)
             return self._progress(streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, str(exc))
         log.warning("%s: push failed: %s", self.request.path, exc)
@@ -174,7 +175,7 @@ class Push:
         while position < end:
             piece = await asyncio.to_thread(os.pread, fd, min(PIECE, end - position), position)
             if not piece:
-                raise SourceChanged("the file shrank")
+                raise PublicationChanged("the file shrank")
             position += len(piece)
             self._in_flight[part.index] += len(piece)
             self._meter.add(len(piece))
@@ -183,7 +184,7 @@ class Push:
     def _check(self, fd: int) -> None:
         st = os.fstat(fd)
         if (st.st_size, st.st_mtime_ns) != (self.request.size, self.request.mtime_ns):
-            raise SourceChanged("size or mtime changed")
+            raise PublicationChanged("size or mtime changed")
 
     def _progress(self, phase: int, error: str = "") -> streamer_pb2.TransferProgress:
         done = self.request.size if phase == streamer_pb2.TRANSFER_PHASE_COMPLETE else self.bytes_done

@@ -24,7 +24,7 @@ from postflow.core.logs import job_id_var
 from services.streamer.http_connection import HttpConnection, HttpLimits, HttpServer
 from services.streamer.http_request import Request
 from services.streamer.progress import PullProgress
-from services.streamer.publications import Publication, PublicationStore, SourceChanged, open_source
+from services.streamer.publications import Publication, PublicationChanged, PublicationStore, open_source
 from services.streamer.ranges import ByteRange
 from services.streamer.response_plan import plan_response
 
@@ -114,7 +114,7 @@ class Exchange:
         head_only = request.method == "HEAD"
         try:
             self.fd = open_source(self.publication)
-        except SourceChanged as exc:
+        except PublicationChanged as exc:
             self.progress.source_changed(self.publication, str(exc))
             self.status = 410
             await self.conn.send_simple(410, "the file changed since it was published", head_only=head_only)
@@ -154,7 +154,7 @@ class Exchange:
                     self._check()
                     await self._send_range(piece.end, piece.end + 1)
             return True
-        except SourceChanged as exc:
+        except PublicationChanged as exc:
             self.conn.abort()
             self.progress.source_changed(publication, str(exc))
         except Revoked:
@@ -178,10 +178,10 @@ class Exchange:
             offset += done
             self.sent += done
             if done < count:
-                raise SourceChanged("the file shrank")
+                raise PublicationChanged("the file shrank")
 
     def _check(self) -> None:
         if not self.publication.matches(os.fstat(self.fd)):
-            raise SourceChanged("size or mtime changed while serving")
+            raise PublicationChanged("size or mtime changed while serving")
         if self.publication.revoked_at is not None:
             raise Revoked()

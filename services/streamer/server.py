@@ -11,6 +11,7 @@ import httpx
 from opentelemetry import trace
 
 from postflow.core.config import ConfigError, require_watch_root, split_address
+from postflow.core.http import traced_client
 from postflow.core.rpc import GrpcServer, bind_address
 from postflow.core.service import Runtime
 from postflow.v1 import streamer_pb2_grpc
@@ -61,7 +62,8 @@ class StreamerService:
 
     async def start(self) -> None:
         config = self.runtime.config
-        self.http = httpx.AsyncClient(timeout=PUSH_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=32))
+        self.http = traced_client(self.runtime.tracer_provider, timeout=PUSH_TIMEOUT,
+                                  limits=httpx.Limits(max_keepalive_connections=32))
         self.http_port = await self.range_server.start(self.http_host, self.http_requested_port)
         self.tunnel = TunnelManager(config.streamer.tunnel, local_host=self.http_host, local_port=self.http_port,
                                     on_status=self.hub.tunnel, http=self.http)

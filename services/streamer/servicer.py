@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from postflow.core.errors import InvalidArgument, Unavailable
 from postflow.core.logs import job_id_var
+from postflow.core.protos import timestamp
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.events import EventHub
 from services.streamer.progress import PullProgress
@@ -74,11 +74,9 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
     def _message(self, publication: Publication) -> streamer_pb2.Publication:
         token = self.publications.token(publication.ticket_id)
         base = self.tunnel.public_url
-        expires_at = Timestamp()
-        expires_at.FromNanoseconds(int(publication.expires_at * 1e9))
         return streamer_pb2.Publication(
             ticket_id=publication.ticket_id, url=f"{base}/t/{token}" if token and base else "",
             path=publication.path, size=publication.size, mtime_ns=publication.mtime_ns, job_id=publication.job_id,
-            expires_at=expires_at, revoked=publication.revoked_at is not None,
+            expires_at=timestamp(publication.expires_at), revoked=publication.revoked_at is not None,
             bytes_covered=self.progress.covered(publication.ticket_id),
         )

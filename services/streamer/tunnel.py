@@ -10,29 +10,29 @@ Modes (config `streamer.tunnel`):
 With `cloudflared: ""` cloudflared runs on its own (compose): nothing is spawned, a quick
 tunnel's URL and readiness are read from its metrics address.
 
-A spawned cloudflared has its stdout and stderr drained for as long as it runs (a full
-pipe would freeze it), is restarted with exponential backoff when it dies, and is stopped
-with SIGTERM, then SIGKILL. Every change of state or URL is announced through `on_status`.
+A spawned cloudflared is a supervised process: its stdout and stderr are drained for as
+long as it runs (a full pipe would freeze it), it is restarted with exponential backoff
+when it dies, and stopped with SIGTERM, then SIGKILL. Every change of state or URL is
+announced through `on_status`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import os
 import re
 import shutil
-import socket
-import time
 from collections.abc import Callable
 
 import httpx
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from postflow.core.config import TunnelConfig, reachable_host, split_address
-from postflow.core.process import tied_to_parent
+from postflow.core.backoff import Backoff
+from postflow.core.config import TunnelConfig, split_address
+from postflow.core.net import http_url, pick_port, reachable_host
+from postflow.core.process import CannotStart, Command, Exit, SupervisedProcess
+from postflow.core.protos import label, timestamp
 from postflow.v1 import streamer_pb2
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ MODES = {"quick": streamer_pb2.TUNNEL_MODE_QUICK, "named": streamer_pb2.TUNNEL_M
          "none": streamer_pb2.TUNNEL_MODE_NONE}
 STABLE_RUN_S = 60.0  # a run this long resets the restart backoff
 MAX_LINE = 4096  # longer output lines are cut before matching
-KEPT_LINES = 20  # recent output lines kept to explain a crash
 PROBE_TIMEOUT_S = 2.0
 
 
@@ -60,15 +59,22 @@ class TunnelManager:
         self.backoff_base_s = backoff_base_s
         self.stop_timeout_s = stop_timeout_s
         self.status = streamer_pb2.TunnelStatus(mode=MODES[config.mode], state=streamer_pb2.TUNNEL_STATE_STARTING)
-        self.process: asyncio.subprocess.Process | None = None
-        self._task: asyncio.Task | None = None
-        self._stopping = False
-        self._output: collections.deque[str] = collections.deque(maxlen=KEPT_LINES)
-        self._reset_observations()
+        self.cloudflared: SupervisedProcess | None = None
+        self._metrics = config.metrics  # the address of the current run's metrics endpoint
+        self._metrics_watch: asyncio.Task | None = None
+        self._line_ready = False  # cloudflared said it registered a connection
+        self._metrics_ready: bool | None = None  # None until the metrics endpoint answers
+        self._reported = {"line": "", "metrics": ""}
+        self._url = ""
 
     @property
     def public_url(self) -> str:
         return self.status.public_url
+
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        """The spawned cloudflared (the current or last one), if any."""
+        return self.cloudflared.process if self.cloudflared is not None else None
 
     @property
     def spawns(self) -> bool:
@@ -76,77 +82,45 @@ class TunnelManager:
 
     async def start(self) -> None:
         if self.config.mode == "none":
-            base = self.config.public_base_url or f"http://{self.local_host}:{self.local_port}"
+            base = self.config.public_base_url or http_url(self.local_host, self.local_port)
             self._set(streamer_pb2.TUNNEL_STATE_UP, base, "no tunnel; serving at the configured address")
         elif not self.spawns and self.config.mode == "named":
             self._set(streamer_pb2.TUNNEL_STATE_UP, self.config.public_base_url or "",
                       "named tunnel run outside PostFlow")
         elif not self.spawns:
             self._set(streamer_pb2.TUNNEL_STATE_STARTING, "", f"waiting for cloudflared at {self.config.metrics}")
-            self._task = asyncio.create_task(self._watch_metrics(self.config.metrics, alive=None))
+            self._metrics_watch = asyncio.create_task(self._watch_metrics(self.config.metrics, spawned=False))
         else:
-            self._task = asyncio.create_task(self._supervise())
+            self.cloudflared = SupervisedProcess(
+                "cloudflared", self._command, on_line=self._on_line, on_spawn=self._on_spawn, on_exit=self._on_exit,
+                backoff=Backoff(self.backoff_base_s, self.config.restart_backoff_max_s, jitter=0,
+                                reset_after_s=STABLE_RUN_S),
+                stop_grace_s=self.stop_timeout_s, max_line=MAX_LINE,
+            )
+            self.cloudflared.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        await self._terminate()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self.cloudflared is not None:
+            await self.cloudflared.stop()
+        await self._stop_metrics_watch()
         self._set(streamer_pb2.TUNNEL_STATE_STOPPED, "", "stopped")
 
     # --- the spawned process ---
-    async def _supervise(self) -> None:
-        failures = 0
-        while not self._stopping:
-            started = time.monotonic()
-            code = await self._run_once()
-            if self._stopping:
-                return
-            failures = 1 if time.monotonic() - started > STABLE_RUN_S else failures + 1
-            delay = min(self.config.restart_backoff_max_s, self.backoff_base_s * 2 ** (failures - 1))
-            self.status.restarts += 1
-            last = self._output[-1] if self._output else "no output"
-            log.warning("cloudflared exited (%s); restarting in %.1fs; last output: %s", code, delay, last)
-            self._set(streamer_pb2.TUNNEL_STATE_DOWN, "", f"cloudflared exited ({code}); restarting in {delay:.1f}s")
-            await asyncio.sleep(delay)
-
-    async def _run_once(self) -> str:
-        metrics = self._metrics_address()
+    def _command(self) -> Command:
+        """Each run gets its own metrics address (a fixed one, or a free port picked now)."""
         self._reset_observations()
-        self._output.clear()
         self._set(streamer_pb2.TUNNEL_STATE_STARTING, "", "starting cloudflared")
         binary = shutil.which(self.config.cloudflared)
         if binary is None:
-            return f"cannot start {self.config.cloudflared}: not found, or not executable"
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                *self._argv(binary, metrics), env=self._env(), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as exc:
-            return f"cannot start {self.config.cloudflared}: {exc.strerror or exc}"
-        process = self.process
-        drains = [asyncio.create_task(self._drain(stream)) for stream in (process.stdout, process.stderr)]
-        watcher = asyncio.create_task(self._watch_metrics(metrics, alive=process))
-        try:
-            code = await process.wait()
-        finally:
-            watcher.cancel()
-            # The rest of the output is still read (the last lines say why it died), but a
-            # pipe some grandchild keeps open must not hold up the restart.
-            _, pending = await asyncio.wait(drains, timeout=1.0)
-            for task in (*pending, watcher):
-                task.cancel()
-            await asyncio.gather(watcher, *pending, return_exceptions=True)
-        return f"exit code {code}"
-
-    def _argv(self, binary: str, metrics: str) -> list[str]:
-        argv = [binary, "tunnel", "--no-autoupdate", "--metrics", metrics]
+            raise CannotStart(f"cannot start {self.config.cloudflared}: not found, or not executable")
+        host, port = split_address(self.config.metrics, "streamer.tunnel.metrics")
+        self._metrics = f"{host}:{port or pick_port(host)}"
+        argv = [binary, "tunnel", "--no-autoupdate", "--metrics", self._metrics]
         if self.config.mode == "quick":
-            return tied_to_parent([*argv, "--url", f"http://{self.local_host}:{self.local_port}"])
-        return tied_to_parent([*argv, "run"])
+            argv += ["--url", http_url(self.local_host, self.local_port)]
+        else:
+            argv.append("run")
+        return Command(argv, self._env())
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "TUNNEL_TOKEN"}
@@ -154,28 +128,25 @@ class TunnelManager:
             env["TUNNEL_TOKEN"] = self.config.token
         return env
 
-    def _metrics_address(self) -> str:
-        host, port = split_address(self.config.metrics, "streamer.tunnel.metrics")
-        if port == 0:  # pick one now, so the metrics endpoint can be found
-            with socket.socket() as sock:
-                sock.bind((host, 0))
-                port = sock.getsockname()[1]
-        return f"{host}:{port}"
+    def _on_spawn(self, pid: int) -> None:
+        self._metrics_watch = asyncio.create_task(self._watch_metrics(self._metrics, spawned=True))
 
-    async def _drain(self, stream: asyncio.StreamReader) -> None:
-        pending = b""
-        while chunk := await stream.read(65536):
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()[-MAX_LINE:]
-            for raw in lines:
-                self._on_line(raw[:MAX_LINE].decode("utf-8", "replace").rstrip())
-        if pending:
-            self._on_line(pending.decode("utf-8", "replace").rstrip())
+    def _on_exit(self, exit: Exit) -> None:
+        if self._metrics_watch is not None:
+            self._metrics_watch.cancel()
+        if exit.restart_in_s is not None:
+            self._set(streamer_pb2.TUNNEL_STATE_DOWN, "",
+                      f"cloudflared exited ({exit.reason}); restarting in {exit.restart_in_s:.1f}s")
+
+    async def _stop_metrics_watch(self) -> None:
+        if self._metrics_watch is not None:
+            self._metrics_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._metrics_watch
 
     def _on_line(self, line: str) -> None:
         if not line:
             return
-        self._output.append(line)
         log.debug("cloudflared: %s", line)
         if self.config.mode == "quick" and (match := QUICK_URL.search(line)):
             self._observe_url("line", match[0])
@@ -183,26 +154,14 @@ class TunnelManager:
             self._line_ready = True
             self._refresh()
 
-    async def _terminate(self) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), self.stop_timeout_s)
-        except TimeoutError:
-            log.warning("cloudflared ignored SIGTERM; killing it")
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
     # --- readiness and the URL, from the metrics endpoint ---
-    async def _watch_metrics(self, address: str, alive: asyncio.subprocess.Process | None) -> None:
+    async def _watch_metrics(self, address: str, spawned: bool) -> None:
+        """Polls cloudflared's metrics endpoint. For a cloudflared we spawned, an endpoint that
+        does not answer is no news (the process's exit is)."""
         base = f"http://{address}"
         while True:
             ready, url = await self._probe(base)
-            if ready is None and alive is None:
+            if ready is None and not spawned:
                 self._set(streamer_pb2.TUNNEL_STATE_DOWN, "", f"cloudflared metrics at {address} unreachable")
             elif ready is not None:
                 self._metrics_ready = ready
@@ -225,7 +184,7 @@ class TunnelManager:
 
     def _reset_observations(self) -> None:
         self._line_ready = False
-        self._metrics_ready: bool | None = None  # None until the metrics endpoint answers
+        self._metrics_ready = None
         self._reported = {"line": "", "metrics": ""}
         self._url = ""
 
@@ -245,14 +204,13 @@ class TunnelManager:
         else:
             self._set(streamer_pb2.TUNNEL_STATE_STARTING, "", "waiting for the tunnel" + (" URL" if ready else ""))
 
-    def _set(self, state: int, url: str, message: str) -> None:
+    def _set(self, state: streamer_pb2.TunnelState, url: str, message: str) -> None:
         status = self.status
         if (status.state, status.public_url) == (state, url) and status.HasField("since"):
             return
-        since = Timestamp()
-        since.GetCurrentTime()
-        self.status = streamer_pb2.TunnelStatus(mode=status.mode, state=state, public_url=url,
-                                                restarts=status.restarts, message=message, since=since)
+        restarts = self.cloudflared.restarts if self.cloudflared is not None else 0
+        self.status = streamer_pb2.TunnelStatus(mode=status.mode, state=state, public_url=url, restarts=restarts,
+                                                message=message, since=timestamp())
         if url != status.public_url and url:
-            log.info("tunnel %s at %s", streamer_pb2.TunnelState.Name(state).removeprefix("TUNNEL_STATE_").lower(), url)
+            log.info("tunnel %s at %s", label(streamer_pb2.TunnelState, state), url)
         self.on_status(self.status)

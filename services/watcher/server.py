@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 from opentelemetry import trace
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from postflow.core.config import ConfigError, require_watch_root
+from postflow.core.http import traced_client
 from postflow.core.rpc import GrpcServer, bind_address, open_channel
 from postflow.core.service import Runtime
 from postflow.frameio import AuthTokens, FrameioClient
@@ -61,8 +61,7 @@ class WatcherService:
         auth_channel = open_channel(config.services.auth, provider)
         streamer_channel = open_channel(config.services.streamer, provider)
         self._channels = [auth_channel, streamer_channel]
-        self._http = httpx.AsyncClient(timeout=config.frameio.request_timeout_s)
-        HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=provider)
+        self._http = traced_client(provider, timeout=config.frameio.request_timeout_s)
         auth_stub = auth_pb2_grpc.AuthServiceStub(auth_channel)
         streamer_stub = streamer_pb2_grpc.StreamerServiceStub(streamer_channel)
         frameio = FrameioClient(config.frameio, AuthTokens(auth_stub, self.runtime.secrets), self._http)

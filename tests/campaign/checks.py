@@ -13,7 +13,7 @@ import httpx
 
 from postflow.cli.supervisor import SERVICES
 from postflow.core.rpc import check_health
-from tests.e2e.stack import Stack, service_logs
+from postflow.testing.stack import Stack, service_logs
 from tests.support import wait_for, write_media
 
 MiB = 1024 * 1024

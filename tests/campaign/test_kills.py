@@ -12,8 +12,8 @@ import time
 import pytest
 
 from postflow.cli.supervisor import SERVICES
+from postflow.testing.stack import running_stack
 from tests.campaign.checks import MiB, drop, error_lines, media_set, verify_delivery
-from tests.e2e.stack import running_stack
 
 pytestmark = pytest.mark.slow
 

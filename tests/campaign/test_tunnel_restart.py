@@ -15,10 +15,10 @@ import pytest
 import pytest_asyncio
 
 from postflow.core.config import split_address
+from postflow.testing.stack import running_stack
 from tests.campaign.checks import Audit, MiB, drop, error_lines, log_lines, media_set, verify_delivery
 from tests.campaign.edge import DOMAIN, Edge
 from tests.campaign.test_kills import campaign_seed
-from tests.e2e.stack import running_stack
 from tests.streamer.conftest import fake_cloudflared
 from tests.support import free_port, wait_for
 

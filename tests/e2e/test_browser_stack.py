@@ -4,8 +4,8 @@ the page is open and see it recover on its own; a hostile file name stays text."
 
 import pytest
 
+from postflow.testing.stack import running_stack
 from tests.dashboard.test_browser import ARTIFACTS, XSS_NAME, chromium_page
-from tests.e2e.stack import running_stack
 from tests.support import wait_for, write_media
 
 pytestmark = pytest.mark.slow

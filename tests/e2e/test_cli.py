@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from tests.e2e.stack import running_stack
+from postflow.testing.stack import running_stack
 from tests.support import write_media
 
 pytestmark = pytest.mark.slow

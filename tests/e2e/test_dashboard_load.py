@@ -8,8 +8,8 @@ import asyncio
 import httpx
 import pytest
 
+from postflow.testing.stack import running_stack
 from tests.dashboard.sse_client import View, follow
-from tests.e2e.stack import running_stack
 from tests.support import process_rss_mb, process_rss_peak_mb, wait_for, write_media
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from postflow.cli.supervisor import SERVICES
-from tests.e2e.stack import running_stack, stop_process
+from postflow.testing.stack import running_stack, stop_process
 from tests.support import child_env, sha256_file, wait_for, write_media
 
 pytestmark = pytest.mark.slow

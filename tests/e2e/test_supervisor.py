@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from postflow.cli.supervisor import SERVICES
-from tests.e2e.stack import running_stack, stop_process
+from postflow.testing.stack import running_stack, stop_process
 from tests.support import process_alive, wait_for
 
 pytestmark = pytest.mark.slow

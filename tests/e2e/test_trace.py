@@ -8,7 +8,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.e2e.stack import running_stack
+from postflow.testing.stack import running_stack
 from tests.support import free_port, wait_for, write_media
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,8 @@ from frameio import AsyncFrameio
 
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
-from tests.emulator.helpers import Responses, client_credentials_token
+from postflow.testing.stack import client_credentials_token
+from tests.emulator.helpers import Responses
 from tests.emulator.rangeserver import RangeServer
 from tests.support import write_media
 

@@ -1,4 +1,4 @@
-"""Shared by the emulator's tests: raw-response recording for strict model checks, tokens,
+"""Shared by the emulator's tests: raw-response recording for strict model checks,
 fault injection and waiting for an upload to finish."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import httpx
 from frameio import AsyncFrameio
 from frameio.files import FileCreateRemoteUploadParamsData
 
-from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 from tests.support import wait_for
 
 NO_RETRIES = {"max_retries": 0}
@@ -31,15 +30,6 @@ class Responses:
     def parse(self, model):
         """The last body validated strictly (pydantic) against an SDK response model."""
         return model.model_validate(self.last.json())
-
-
-async def client_credentials_token(url: str, scope: str = "openid AdobeID frame.s2s.all") -> str:
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.post(f"{url}/ims/token/v3", data={
-            "grant_type": "client_credentials", "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET,
-            "scope": scope})
-    response.raise_for_status()
-    return response.json()["access_token"]
 
 
 async def emulator_file(http: httpx.AsyncClient, emulator, file_id: str) -> dict:

@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from tests.emulator.helpers import client_credentials_token
+from postflow.testing.stack import client_credentials_token
 from tests.emulator.rangeserver import RangeServer
 from tests.support import child_env, free_port, process_rss_peak_mb, wait_for, write_media
 

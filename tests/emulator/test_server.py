@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from postflow.emulator.server import running_emulator
-from tests.emulator.helpers import client_credentials_token
+from postflow.testing.stack import client_credentials_token
 from tests.support import child_env, free_port
 
 BANNER_LINES = 6

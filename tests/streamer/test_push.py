@@ -11,11 +11,12 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from opentelemetry.trace import SpanKind
 
 from postflow.emulator.options import MIB, EmulatorOptions
 from postflow.emulator.server import running_emulator
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
-from tests.support import child_env, free_port, process_rss_peak_mb, write_media
+from tests.support import child_env, free_port, process_rss_peak_mb, wait_for, write_media
 
 ACTIVE, COMPLETE = streamer_pb2.TRANSFER_PHASE_ACTIVE, streamer_pb2.TRANSFER_PHASE_COMPLETE
 SOURCE_CHANGED, FAILED = streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, streamer_pb2.TRANSFER_PHASE_FAILED
@@ -90,6 +91,22 @@ async def test_failed_parts_are_retried(streamer, frameio):
     progress = await collect(streamer.stub.Push(push_request(streamer.root, "a.mov", created)))
     assert progress[-1].phase == COMPLETE
     assert (await frameio.report(created["id"]))["sha256"] == sha
+
+
+async def test_every_part_put_is_a_client_span_in_the_push_s_trace(streamer, frameio):
+    streamer.media("a.mov", 9 * MIB, seed=6)
+    created = await frameio.local_upload("a.mov", 9 * MIB)
+    progress = await collect(streamer.stub.Push(push_request(streamer.root, "a.mov", created)))
+    assert progress[-1].phase == COMPLETE
+
+    def push_span():
+        return next((s for s in streamer.spans.get_finished_spans()
+                     if s.kind == SpanKind.SERVER and s.name.endswith("/Push")), None)
+
+    push = await wait_for(push_span, message="the Push server span")
+    puts = [s for s in streamer.spans.get_finished_spans() if s.kind == SpanKind.CLIENT and s.name.startswith("PUT")]
+    assert len(puts) == len(created["upload_urls"]) == 3
+    assert all(put.context.trace_id == push.context.trace_id for put in puts)
 
 
 async def test_a_part_refused_for_good_fails_the_push(streamer, frameio):

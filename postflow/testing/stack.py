@@ -1,4 +1,4 @@
-"""The whole of PostFlow as real processes for end-to-end tests: the emulator
+"""The whole of PostFlow as real processes, for end-to-end tests and benchmarks: the emulator
 (`python -m postflow.emulator`) and `postflow up` with a config on free loopback ports."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from postflow.cli.demo import connect_frameio, demo_config, poll_json
 from postflow.cli.supervisor import SERVICES, read_pid
 from postflow.core.config import write_config
 from postflow.core.rpc import check_health
-from tests.support import child_env, free_port, wait_for
+from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
+from postflow.testing.support import child_env, free_port, wait_for
 
 FAST_WATCH = {"poll_interval_s": 0.2, "stable_after_s": 0.6, "status_poll_s": 0.2, "backoff_base_s": 0.2,
               "backoff_max_s": 2.0}
@@ -102,17 +103,30 @@ class Stack:
         return pid
 
     async def wait_restarted(self, service: str, old_pid: int, timeout: float = 30) -> int:
-        return await wait_for(lambda: (p := self.pid(service)) and p != old_pid and p, timeout=timeout,
-                              message=f"{service} restarted")
+        def new_pid() -> int:
+            pid = self.pid(service)
+            return pid if pid is not None and pid != old_pid else 0
+
+        return await wait_for(new_pid, timeout=timeout, message=f"{service} restarted")
 
 
 async def start_emulator(port: int, env: dict[str, str], log_path: Path, *args: str) -> asyncio.subprocess.Process:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log_file:
+    with await asyncio.to_thread(open, log_path, "ab") as log_file:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "postflow.emulator", "--host", "127.0.0.1", "--port", str(port), *args,
             env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
         )
+
+
+async def client_credentials_token(url: str, scope: str = "openid AdobeID frame.s2s.all") -> str:
+    """An access token from the emulator at `url` for its development client (client_credentials)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"{url}/ims/token/v3", data={
+            "grant_type": "client_credentials", "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET,
+            "scope": scope})
+    response.raise_for_status()
+    return response.json()["access_token"]
 
 
 async def stop_process(process: asyncio.subprocess.Process | None, timeout: float = 20) -> None:
