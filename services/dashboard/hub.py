@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -30,8 +28,9 @@ from typing import Any
 
 import grpc
 
+from postflow.core.backoff import Backoff
 from postflow.core.clients import Clients
-from postflow.core.errors import from_rpc_error
+from postflow.core.streams import follow
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.fanout import Broadcaster
 from services.dashboard.throttle import Throttle
@@ -126,29 +125,17 @@ class Hub:
     # -- upstream ------------------------------------------------------------------------------
 
     async def _follow(self, feed: Feed) -> None:
-        delay = self._backoff[0]
-        while True:
-            opened = time.monotonic()
-            try:
-                feed.on_probe(await feed.probe())
-                self._set_service(feed.service, True)
-                call = feed.stream()
-                try:
-                    async for message in call:
-                        feed.on_message(message)
-                finally:
-                    call.cancel()
-                reason = "the stream ended"
-            except grpc.RpcError as exc:
-                reason = str(from_rpc_error(exc))
-            except Exception as exc:  # a bug here must not end live updates for good
-                log.exception("%s feed failed", feed.service)
-                reason = f"internal error: {exc}"
+        async def connect() -> None:
+            feed.on_probe(await feed.probe())
+            self._set_service(feed.service, True)
+
+        def disconnected(reason: str) -> None:
             self._set_service(feed.service, False, reason)
-            if time.monotonic() - opened >= HEALTHY_AFTER_S:
-                delay = self._backoff[0]  # it had been working: retry soon, not after a flapping delay
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self._backoff[1])
+
+        base_s, max_s = self._backoff
+        await follow(feed.service, feed.stream, feed.on_message,
+                     Backoff(base_s, max_s, jitter=0.2, reset_after_s=HEALTHY_AFTER_S),
+                     on_connect=connect, on_disconnect=disconnected)
 
     def _set_service(self, service: str, up: bool, reason: str = "") -> None:
         if self.services[service] == up:
