@@ -3,9 +3,10 @@ a fixed order: tracing, then error mapping), and client channels."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -65,7 +66,10 @@ def _wrap_unary(behaviour: Callable[..., Awaitable[Any]]):
     return call
 
 
-def _wrap_stream(behaviour: Callable[..., AsyncIterator[Any]]):
+def _wrap_stream(behaviour: Callable[..., Any]):
+    if not inspect.isasyncgenfunction(behaviour):  # a handler that writes with context.write() (health Watch)
+        return _wrap_unary(behaviour)
+
     async def call(request, context: grpc.aio.ServicerContext):
         try:
             async for response in behaviour(request, context):
