@@ -67,12 +67,13 @@ def _wrap_unary(behaviour: Callable[..., Awaitable[Any]]):
 
 
 def _wrap_stream(behaviour: Callable[..., Any]):
-    if not inspect.isasyncgenfunction(behaviour):  # a handler that writes with context.write() (health Watch)
-        return _wrap_unary(behaviour)
-
     async def call(request, context: grpc.aio.ServicerContext):
         try:
-            async for response in behaviour(request, context):
+            responses = behaviour(request, context)
+            if inspect.isawaitable(responses):  # a handler that sends with context.write() (health Watch)
+                await responses
+                return
+            async for response in responses:
                 yield response
         except PostflowError as exc:
             await context.abort(exc.code, str(exc))

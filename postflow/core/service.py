@@ -11,6 +11,9 @@ SIGINT (also one that arrives while the service is still starting), then flushes
     start: open → listen → start_background → ready → announce_ready
     stop:  drain → cancel the background tasks → close
 
+A service's `build_service(runtime, …)` checks the config (ConfigError) and constructs it;
+its `__init__` keeps values and in-memory objects only; `open` acquires the resources.
+
 `GrpcService`: a Lifecycle behind a gRPC server. `listen` starts the server with health
 already NOT_SERVING, `announce_ready` makes it SERVING; `drain` enters graceful shutdown
 (NOT_SERVING for good), ends the service's long server streams and stops the server, giving
