@@ -1,5 +1,5 @@
-"""The `postflow` sub-commands. Each is a thin wrapper over a service's gRPC API, or over
-the supervisor, the demo, the emulator and the config tools; each returns the exit code."""
+"""The `postflow` sub-commands that talk to the running services: each a thin wrapper over
+their gRPC API (and the dashboard's `/livez`) that prints the answer and returns the exit code."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 
 from postflow.cli import output
 from postflow.core.clients import Clients, enum_name, job_to_dict
-from postflow.core.config import Config, load_config, local_url, require_client, require_watch_root, to_dict
+from postflow.core.config import Config, load_config, local_url, require_watch_root
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
 from postflow.core.rpc import check_health
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
@@ -198,41 +197,3 @@ def cmd_logout(args: argparse.Namespace) -> int:
         return 0
 
     return run_rpc(load_config(args.config), call)
-
-
-# -- running things, and the config --------------------------------------------------------------
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from postflow.cli.demo import default_state_dir, run_demo
-
-    state_dir = (args.state_dir or default_state_dir()).expanduser().resolve()
-    return asyncio.run(run_demo(state_dir, args.dashboard_port, args.emulator_port))
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    from postflow.cli.supervisor import Supervisor
-
-    config = load_config(args.config)
-    config_path = str(Path(args.config).resolve()) if args.config else None
-    return asyncio.run(Supervisor(config_path, config.state_path).run())
-
-
-def cmd_emulator(args: argparse.Namespace) -> int:
-    from postflow.emulator.server import main as emulator_main
-
-    return emulator_main(args.rest)
-
-
-def cmd_migrate_config(args: argparse.Namespace) -> int:
-    from postflow.cli.migrate import main as migrate_main
-
-    return migrate_main(args.rest)
-
-
-def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    require_client(config)
-    require_watch_root(config)
-    print(json.dumps(to_dict(config), indent=2))
-    print("config OK", file=sys.stderr)
-    return 0

@@ -1,4 +1,6 @@
-"""The `postflow` command: its sub-commands and their arguments (postflow.cli.commands runs them).
+"""The `postflow` command: its sub-commands and their arguments; the commands that run things
+locally (demo, up, emulator, the config tools) are here, those that talk to the running
+services in postflow.cli.commands.
 
 `postflow emulator` and `postflow migrate-config` hand all their arguments to the emulator's
 and the migration's own parsers, so that they take exactly the flags of
@@ -7,12 +9,14 @@ and the migration's own parsers, so that they take exactly the flags of
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from postflow.cli import commands
-from postflow.core.config import ConfigError
+from postflow.core.config import ConfigError, load_config, require_client, require_watch_root, to_dict
 from postflow.core.errors import PostflowError
 
 EXIT_CONFIG = 2
@@ -57,13 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subcommands.add_parser(name, help=help_text, add_help=False)
         sub.set_defaults(handler=handler, hands_on=True)
 
-    sub = command("demo", commands.cmd_demo, "run everything on loopback against the Frame.io emulator",
+    sub = command("demo", cmd_demo, "run everything on loopback against the Frame.io emulator",
                   config=False)
     sub.add_argument("--state-dir", type=Path, help="where the demo keeps its state and drop folder")
     sub.add_argument("--dashboard-port", type=int, default=8000, help="preferred dashboard port (0: any)")
     sub.add_argument("--emulator-port", type=int, default=8790, help="preferred emulator port (0: any)")
-    command("up", commands.cmd_up, "run the four services, supervised")
-    handing_on("emulator", commands.cmd_emulator,
+    command("up", cmd_up, "run the four services, supervised")
+    handing_on("emulator", cmd_emulator,
                "run the Frame.io v4 + Adobe IMS emulator ([--host H] [--port P]; -h for all flags)")
     sub = command("login", commands.cmd_login, "connect Frame.io (prints the URL to open)")
     sub.add_argument("--timeout", type=float, default=600, help="seconds to wait for the browser")
@@ -83,6 +87,44 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("publish", commands.cmd_publish, "print a temporary URL for one file in the watch root")
     sub.add_argument("path")
     sub.add_argument("--ttl", type=int, default=3600, help="seconds the URL stays valid")
-    command("check-config", commands.cmd_check_config, "validate a config file")
-    handing_on("migrate-config", commands.cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
+    command("check-config", cmd_check_config, "validate a config file")
+    handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
     return parser
+
+
+# -- the commands that run things locally, and the config check -------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from postflow.cli.demo import default_state_dir, run_demo
+
+    state_dir = (args.state_dir or default_state_dir()).expanduser().resolve()
+    return asyncio.run(run_demo(state_dir, args.dashboard_port, args.emulator_port))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from postflow.cli.supervisor import Supervisor
+
+    config = load_config(args.config)
+    config_path = str(Path(args.config).resolve()) if args.config else None
+    return asyncio.run(Supervisor(config_path, config.state_path).run())
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from postflow.emulator.server import main as emulator_main
+
+    return emulator_main(args.rest)
+
+
+def cmd_migrate_config(args: argparse.Namespace) -> int:
+    from postflow.cli.migrate import main as migrate_main
+
+    return migrate_main(args.rest)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    require_client(config)
+    require_watch_root(config)
+    print(json.dumps(to_dict(config), indent=2))
+    print("config OK", file=sys.stderr)
+    return 0

@@ -3,21 +3,7 @@
 `run_service`: `python -m services.NAME [-c FILE]` loads the config (a bad key exits 2 naming
 it), sets up logging and tracing once, starts the service and stops it cleanly on SIGTERM or
 SIGINT (also one that arrives while the service is still starting), then flushes spans.
-
-`Lifecycle`: the order of a service's life; each service fills in its own steps
-(`open`, `start_background`, `ready`, `close`), each kind of server its own
-(`listen`, `announce_ready`, `drain`):
-
-    start: open → listen → start_background → ready → announce_ready
-    stop:  drain → cancel the background tasks → close
-
-A service's `build_service(runtime, …)` checks the config (ConfigError) and constructs it;
-its `__init__` keeps values and in-memory objects only; `open` acquires the resources.
-
-`GrpcService`: a Lifecycle behind a gRPC server. `listen` starts the server with health
-already NOT_SERVING, `announce_ready` makes it SERVING; `drain` enters graceful shutdown
-(NOT_SERVING for good), ends the service's long server streams and stops the server, giving
-calls in flight a grace period.
+`Lifecycle` and `GrpcService`: the order of a service's life, each service filling in its steps.
 """
 
 from __future__ import annotations
@@ -30,7 +16,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import uvloop
 from opentelemetry.sdk.trace import TracerProvider
@@ -58,22 +44,19 @@ class Runtime:
             self.secrets.add(value)
 
 
-class Service(Protocol):
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
 class Lifecycle(ABC):
-    """start: open → listen → start_background → ready → announce_ready;
-    stop: drain → cancel the background tasks → close. `stop` may follow a `start` that
-    failed or was cancelled at any step, and runs once however often it is called."""
+    """start: open → listen → start_background → ready → announce_ready
+    stop:  drain → cancel the background tasks → close
+
+    Each service fills in open, start_background, ready (stating what "ready" means for it)
+    and close; each kind of server listen, announce_ready and drain. `build_service(runtime, …)`
+    checks the config (ConfigError) and constructs the service, whose `__init__` keeps values
+    and in-memory objects only. `stop` may follow a `start` that failed or was cancelled at
+    any step, and runs once however often it is called."""
 
     def __init__(self) -> None:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = False
-
-    # -- each service's steps ----------------------------------------------------------------
 
     @abstractmethod
     async def open(self) -> None:
@@ -91,8 +74,6 @@ class Lifecycle(ABC):
     async def close(self) -> None:
         """Releases what `open` acquired, in reverse order, also after an `open` that failed half-way."""
 
-    # -- each kind of server's steps ---------------------------------------------------------
-
     @abstractmethod
     async def listen(self) -> None:
         """Starts accepting requests, not yet announced as ready."""
@@ -104,8 +85,6 @@ class Lifecycle(ABC):
     @abstractmethod
     async def drain(self) -> None:
         """Stops accepting requests and lets those in flight end, within a grace period."""
-
-    # -- the order, written once -------------------------------------------------------------
 
     async def start(self) -> None:
         await self.open()
@@ -138,7 +117,9 @@ def _log_crash(task: asyncio.Task[Any]) -> None:
 
 
 class GrpcService(Lifecycle):
-    """A service behind a gRPC server: health, reflection, and the interceptors of postflow.core.rpc."""
+    """A service behind a gRPC server (postflow.core.rpc): `listen` starts it with health
+    already NOT_SERVING, `announce_ready` makes it SERVING, `drain` enters graceful shutdown
+    (NOT_SERVING for good), ends the service's long streams and stops it with a grace period."""
 
     def __init__(self, runtime: Runtime, grpc_address: str) -> None:
         super().__init__()
@@ -170,26 +151,19 @@ class GrpcService(Lifecycle):
             await self.server.stop(GRACE_S, self.end_streams)
 
 
-def parse_args(name: str, argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"python -m services.{name}", description=f"PostFlow {name} service")
-    parser.add_argument("-c", "--config", help="JSON config file (default: $POSTFLOW_CONFIG, then built-in defaults)")
-    return parser.parse_args(argv)
-
-
-def run_service(name: str, build: Callable[[Runtime], Service], argv: list[str] | None = None) -> int:
+def run_service(name: str, build: Callable[[Runtime], Lifecycle], argv: list[str] | None = None) -> int:
     """Builds and runs the service until SIGTERM/SIGINT. Exit codes: 0 after a clean stop,
     1 when it cannot listen, 2 for a config error (also one found while opening resources)."""
-    args = parse_args(name, argv)
+    parser = argparse.ArgumentParser(prog=f"python -m services.{name}", description=f"PostFlow {name} service")
+    parser.add_argument("-c", "--config", help="JSON config file (default: $POSTFLOW_CONFIG, then built-in defaults)")
+    args = parser.parse_args(argv)
+    provider = None
     try:
         config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"postflow {name}: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    secrets = setup_logging(name, config.log_level)
-    for value in secret_values(config):
-        secrets.add(value)
-    provider = setup_tracing(name)
-    try:
+        secrets = setup_logging(name, config.log_level)
+        for value in secret_values(config):
+            secrets.add(value)
+        provider = setup_tracing(name)
         return uvloop.run(serve_until_signalled(name, build(Runtime(config, provider, secrets))))
     except ConfigError as exc:
         print(f"postflow {name}: config error: {exc}", file=sys.stderr)
@@ -198,7 +172,7 @@ def run_service(name: str, build: Callable[[Runtime], Service], argv: list[str] 
         shutdown_tracing(provider)
 
 
-async def serve_until_signalled(name: str, service: Service) -> int:
+async def serve_until_signalled(name: str, service: Lifecycle) -> int:
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -218,7 +192,7 @@ async def serve_until_signalled(name: str, service: Service) -> int:
             loop.remove_signal_handler(sig)
 
 
-async def _started(service: Service, signalled: asyncio.Event) -> bool:
+async def _started(service: Lifecycle, signalled: asyncio.Event) -> bool:
     """Starts `service`; False when a signal came first (the start is cancelled). A start
     that fails stops what it had started and raises."""
     starting = asyncio.create_task(service.start(), name="start")
