@@ -1,5 +1,10 @@
-"""The `postflow` command (DESIGN §5.1). Each sub-command is a thin wrapper over a service's
-gRPC API or over the supervisor, demo and emulator."""
+"""The `postflow` command: its sub-commands and their arguments; the commands that run things
+locally (demo, up, emulator, the config tools) are here, those that talk to the running
+services in postflow.cli.commands.
+
+`postflow emulator` and `postflow migrate-config` hand all their arguments to the emulator's
+and the migration's own parsers, so that they take exactly the flags of
+`python -m postflow.emulator` and of the migration, help included."""
 
 from __future__ import annotations
 
@@ -10,28 +15,23 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import grpc
-
-from postflow.core.config import (
-    Config,
-    ConfigError,
-    load_config,
-    local_url,
-    require_client,
-    require_watch_root,
-    to_dict,
-)
-from postflow.core.errors import PostflowError, from_rpc_error
+from postflow.cli import commands
+from postflow.core.config import ConfigError, load_config, require_client, require_watch_root, to_dict
+from postflow.core.errors import PostflowError
 
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, handed_on = parser.parse_known_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 1
+    if handed_on and not args.hands_on:
+        parser.error(f"unrecognized arguments: {' '.join(handed_on)}")
+    args.rest = handed_on
     try:
         return args.handler(args)
     except ConfigError as exc:
@@ -41,51 +41,58 @@ def main(argv: list[str] | None = None) -> int:
         print(f"postflow: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="postflow", description="Media from a shared folder into Frame.io, live.")
-    commands = parser.add_subparsers(metavar="COMMAND")
+    subcommands = parser.add_subparsers(metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str, config: bool = True):
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
+                config: bool = True) -> argparse.ArgumentParser:
+        sub = subcommands.add_parser(name, help=help_text, description=help_text)
         if config:
             sub.add_argument("-c", "--config", help="JSON config file (default: $POSTFLOW_CONFIG)")
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, hands_on=False)
         return sub
 
-    sub = command("demo", cmd_demo, "run everything on loopback against the Frame.io emulator", config=False)
+    def handing_on(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> None:
+        """A command whose arguments (`-h` too) all go to its own parser."""
+        sub = subcommands.add_parser(name, help=help_text, add_help=False)
+        sub.set_defaults(handler=handler, hands_on=True)
+
+    sub = command("demo", cmd_demo, "run everything on loopback against the Frame.io emulator",
+                  config=False)
     sub.add_argument("--state-dir", type=Path, help="where the demo keeps its state and drop folder")
     sub.add_argument("--dashboard-port", type=int, default=8000, help="preferred dashboard port (0: any)")
     sub.add_argument("--emulator-port", type=int, default=8790, help="preferred emulator port (0: any)")
     command("up", cmd_up, "run the four services, supervised")
-    sub = command("emulator", cmd_emulator, "run the Frame.io v4 + Adobe IMS emulator", config=False)
-    sub.add_argument("rest", nargs=argparse.REMAINDER, help="--host H --port P ...")
-    sub = command("login", cmd_login, "connect Frame.io (prints the URL to open)")
+    handing_on("emulator", cmd_emulator,
+               "run the Frame.io v4 + Adobe IMS emulator ([--host H] [--port P]; -h for all flags)")
+    sub = command("login", commands.cmd_login, "connect Frame.io (prints the URL to open)")
     sub.add_argument("--timeout", type=float, default=600, help="seconds to wait for the browser")
-    command("logout", cmd_logout, "disconnect Frame.io: revoke and wipe the tokens")
-    sub = command("status", cmd_status, "health of each service, tunnel, auth, job counts")
+    command("logout", commands.cmd_logout, "disconnect Frame.io: revoke and wipe the tokens")
+    sub = command("status", commands.cmd_status, "health of each service, tunnel, auth, job counts")
     sub.add_argument("--json", action="store_true")
-    sub = command("jobs", cmd_jobs, "list jobs")
+    sub = command("jobs", commands.cmd_jobs, "list jobs")
     sub.add_argument("--json", action="store_true")
     sub.add_argument("--state", action="append", default=[], help="only jobs in this state (repeatable)")
     sub.add_argument("--limit", type=int, default=50)
-    sub = command("submit", cmd_submit, "queue a file inside the watch root now")
+    sub = command("submit", commands.cmd_submit, "queue a file inside the watch root now")
     sub.add_argument("path")
     sub.add_argument("--wait", action="store_true", help="follow the job until it is done or failed")
     sub.add_argument("--destination", default="", help="Frame.io folder path (default: mirror the watch tree)")
-    for name, handler, text in (("retry", cmd_retry, "retry a failed or cancelled job"),
-                                ("cancel", cmd_cancel, "cancel a job")):
-        command(name, handler, text).add_argument("id")
-    sub = command("publish", cmd_publish, "print a temporary URL for one file in the watch root")
+    command("retry", commands.cmd_retry, "retry a failed or cancelled job").add_argument("id")
+    command("cancel", commands.cmd_cancel, "cancel a job").add_argument("id")
+    sub = command("publish", commands.cmd_publish, "print a temporary URL for one file in the watch root")
     sub.add_argument("path")
     sub.add_argument("--ttl", type=int, default=3600, help="seconds the URL stays valid")
     command("check-config", cmd_check_config, "validate a config file")
-    sub = command("migrate-config", cmd_migrate_config, "convert a v3 config to v4", config=False)
-    sub.add_argument("rest", nargs=argparse.REMAINDER, help="OLD [-o NEW]")
+    handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
     return parser
 
+
+# -- the commands that run things locally, and the config check -------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from postflow.cli.demo import default_state_dir, run_demo
@@ -121,108 +128,3 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(json.dumps(to_dict(config), indent=2))
     print("config OK", file=sys.stderr)
     return 0
-
-
-def run_rpc(args: argparse.Namespace, call) -> int:
-    """Runs `call(clients)` against the services named in the config; maps gRPC errors."""
-    from postflow.core.clients import Clients
-
-    config = load_config(args.config)
-
-    async def go() -> int:
-        async with Clients(config) as clients:
-            try:
-                return await call(config, clients)
-            except grpc.RpcError as exc:
-                raise from_rpc_error(exc) from None
-
-    return asyncio.run(go())
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from postflow.core.clients import gather_status, print_status
-
-    async def call(config: Config, clients) -> int:
-        status = await gather_status(config, clients)
-        print(json.dumps(status, indent=2)) if args.json else print_status(status)
-        return 0 if all(s == "SERVING" for s in status["services"].values()) else 1
-
-    return run_rpc(args, call)
-
-
-def cmd_jobs(args: argparse.Namespace) -> int:
-    from postflow.core.clients import list_jobs, print_jobs
-    from services.dashboard.views import job_to_dict
-
-    async def call(config: Config, clients) -> int:
-        jobs = await list_jobs(clients, args.state, args.limit)
-        print(json.dumps([job_to_dict(j) for j in jobs], indent=2)) if args.json else print_jobs(jobs)
-        return 0
-
-    return run_rpc(args, call)
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    from postflow.core.clients import follow_job, submit
-
-    async def call(config: Config, clients) -> int:
-        job, after_seq = await submit(clients, args.path, args.destination)
-        print(f"queued {job.id} {job.path}")
-        return await follow_job(clients, job, after_seq) if args.wait else 0
-
-    return run_rpc(args, call)
-
-
-def cmd_retry(args: argparse.Namespace) -> int:
-    return job_action(args, "RetryJob", "retrying")
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    return job_action(args, "CancelJob", "cancelled")
-
-
-def job_action(args: argparse.Namespace, rpc: str, verb: str) -> int:
-    from postflow.v1 import watcher_pb2
-
-    async def call(config: Config, clients) -> int:
-        request = getattr(watcher_pb2, f"{rpc}Request")(id=args.id)
-        job = await getattr(clients.watcher, rpc)(request, timeout=30)
-        print(f"{verb} {job.id} {job.path}")
-        return 0
-
-    return run_rpc(args, call)
-
-
-def cmd_publish(args: argparse.Namespace) -> int:
-    from postflow.core.clients import publish
-
-    async def call(config: Config, clients) -> int:
-        publication = await publish(config, clients, args.path, args.ttl)
-        print(publication.url)
-        return 0
-
-    return run_rpc(args, call)
-
-
-def cmd_login(args: argparse.Namespace) -> int:
-    from postflow.core.clients import wait_connected
-
-    async def call(config: Config, clients) -> int:
-        dashboard = local_url(config.dashboard.listen, "dashboard.listen")
-        print(f"Open this URL in a browser to connect Frame.io:\n  {dashboard}/auth/login", flush=True)
-        status = await wait_connected(clients, args.timeout)
-        print(f"connected as {status.user_name or status.user_email or 'Frame.io user'}")
-        return 0
-
-    return run_rpc(args, call)
-
-
-def cmd_logout(args: argparse.Namespace) -> int:
-    from postflow.v1 import auth_pb2
-
-    async def call(config: Config, clients) -> int:
-        await clients.auth.Disconnect(auth_pb2.DisconnectRequest(), timeout=30)
-        print("disconnected; tokens revoked and wiped")
-        return 0
-
-    return run_rpc(args, call)

@@ -37,7 +37,6 @@ from postflow.core.config_types import (
     describe,
     parse_address,
 )
-
 from postflow.core.net import http_url
 
 ENV_PREFIX = "POSTFLOW__"

@@ -3,10 +3,12 @@ a fixed order: tracing, then error mapping), and client channels."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any, NamedTuple
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -64,10 +66,14 @@ def _wrap_unary(behaviour: Callable[..., Awaitable[Any]]):
     return call
 
 
-def _wrap_stream(behaviour: Callable[..., AsyncIterator[Any]]):
+def _wrap_stream(behaviour: Callable[..., Any]):
     async def call(request, context: grpc.aio.ServicerContext):
         try:
-            async for response in behaviour(request, context):
+            responses = behaviour(request, context)
+            if inspect.isawaitable(responses):  # a handler that sends with context.write() (health Watch)
+                await responses
+                return
+            async for response in responses:
                 yield response
         except PostflowError as exc:
             await context.abort(exc.code, str(exc))
@@ -75,8 +81,26 @@ def _wrap_stream(behaviour: Callable[..., AsyncIterator[Any]]):
     return call
 
 
+class Servicer(NamedTuple):
+    """One gRPC service to serve: its generated `*_pb2` module (which names it), the generated
+    `add_…Servicer_to_server`, and the implementation."""
+
+    proto: ModuleType
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    implementation: object
+
+
+def service_name(proto: ModuleType) -> str:
+    """The full name (`postflow.v1.AuthService`) of the one service a generated `*_pb2` module defines."""
+    services = list(proto.DESCRIPTOR.services_by_name.values())
+    if len(services) != 1:
+        raise ValueError(f"{proto.__name__} defines {len(services)} services, not one")
+    return services[0].full_name
+
+
 class GrpcServer:
-    """A grpc.aio server with health (NOT_SERVING until `set_serving(True)`) and reflection."""
+    """A grpc.aio server with health (NOT_SERVING from before it listens until
+    `set_serving(True)`) and reflection."""
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         self.server = grpc.aio.server(
@@ -89,9 +113,9 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names: list[str] = []
 
-    def add(self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str) -> None:
-        register(servicer, self.server)
-        self._service_names.append(full_name)
+    def add(self, servicer: Servicer) -> None:
+        servicer.add_to_server(servicer.implementation, self.server)
+        self._service_names.append(service_name(servicer.proto))
 
     async def start(self, address: str) -> int:
         reflection.enable_server_reflection(
@@ -100,8 +124,8 @@ class GrpcServer:
         port = self.server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"cannot listen on {address}")
+        await self.set_serving(False)  # before the first call can arrive: the library's default is SERVING
         await self.server.start()
-        await self.set_serving(False)
         return port
 
     async def set_serving(self, serving: bool) -> None:
@@ -109,8 +133,12 @@ class GrpcServer:
         for name in ("", *self._service_names):
             await self.health.set(name, status)
 
-    async def stop(self, grace: float = GRACE_S) -> None:
+    async def stop(self, grace: float = GRACE_S, end_streams: Callable[[], None] | None = None) -> None:
+        """Health NOT_SERVING for good, then `end_streams()` (long server streams that would
+        otherwise hold the server for the whole grace), then calls in flight get `grace` s."""
         await self.health.enter_graceful_shutdown()
+        if end_streams is not None:
+            end_streams()
         await self.server.stop(grace)
 
 

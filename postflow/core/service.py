@@ -1,6 +1,10 @@
-"""The one way every service process runs: `python -m services.NAME [-c FILE]` loads the
-config (a bad key exits 2 naming it), sets up logging and tracing once, starts the service
-and stops it cleanly on SIGTERM/SIGINT (health off, servers stopped, spans flushed)."""
+"""How every service process runs and lives, written once.
+
+`run_service`: `python -m services.NAME [-c FILE]` loads the config (a bad key exits 2 naming
+it), sets up logging and tracing once, starts the service and stops it cleanly on SIGTERM or
+SIGINT (also one that arrives while the service is still starting), then flushes spans.
+`Lifecycle` and `GrpcService`: the order of a service's life, each service filling in its steps.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,22 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
 import uvloop
 from opentelemetry.sdk.trace import TracerProvider
 
 from postflow.core.config import Config, ConfigError, load_config, secret_values
 from postflow.core.logs import SecretMask, setup_logging
+from postflow.core.rpc import GRACE_S, GrpcServer, Servicer
 from postflow.core.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
 
 
 @dataclass
@@ -36,54 +44,168 @@ class Runtime:
             self.secrets.add(value)
 
 
-class Service(Protocol):
-    async def start(self) -> None: ...
+class Lifecycle(ABC):
+    """start: open → listen → start_background → ready → announce_ready
+    stop:  drain → cancel the background tasks → close
 
-    async def stop(self) -> None: ...
+    Each service fills in open, start_background, ready (stating what "ready" means for it)
+    and close; each kind of server listen, announce_ready and drain. `build_service(runtime, …)`
+    checks the config (ConfigError) and constructs the service, whose `__init__` keeps values
+    and in-memory objects only. `stop` may follow a `start` that failed or was cancelled at
+    any step, and runs once however often it is called."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopped = False
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Acquires the resources: databases, channels, HTTP clients, listening sockets."""
+
+    @abstractmethod
+    async def start_background(self) -> None:
+        """Starts the background work: tasks through `spawn`, components through their own start."""
+
+    @abstractmethod
+    async def ready(self) -> None:
+        """Returns once the service does what it is for: each service states what that means."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Releases what `open` acquired, in reverse order, also after an `open` that failed half-way."""
+
+    @abstractmethod
+    async def listen(self) -> None:
+        """Starts accepting requests, not yet announced as ready."""
+
+    @abstractmethod
+    async def announce_ready(self) -> None:
+        """Tells the probes that the service is ready."""
+
+    @abstractmethod
+    async def drain(self) -> None:
+        """Stops accepting requests and lets those in flight end, within a grace period."""
+
+    async def start(self) -> None:
+        await self.open()
+        await self.listen()
+        await self.start_background()
+        await self.ready()
+        await self.announce_ready()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.drain()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.close()
+
+    def spawn(self, name: str, work: Coroutine[Any, Any, object]) -> None:
+        """Runs `work` in the background until `stop`; a crash is logged, not lost."""
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
 
 
-def parse_args(name: str, argv: list[str] | None) -> argparse.Namespace:
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("background task %s failed", task.get_name(), exc_info=error)
+
+
+class GrpcService(Lifecycle):
+    """A service behind a gRPC server (postflow.core.rpc): `listen` starts it with health
+    already NOT_SERVING, `announce_ready` makes it SERVING, `drain` enters graceful shutdown
+    (NOT_SERVING for good), ends the service's long streams and stops it with a grace period."""
+
+    def __init__(self, runtime: Runtime, grpc_address: str) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.grpc_address = grpc_address
+        self.grpc_port = 0
+        self.server: GrpcServer | None = None  # made in listen(): grpc.aio binds to the running loop
+
+    @abstractmethod
+    def servicers(self) -> Sequence[Servicer]:
+        """What the server serves, built from what `open` acquired."""
+
+    def end_streams(self) -> None:  # noqa: B027 (a service without long server streams has nothing to end)
+        """Ends the service's long server streams, so that stopping need not wait out the grace."""
+
+    async def listen(self) -> None:
+        self.server = GrpcServer(self.runtime.tracer_provider)
+        for servicer in self.servicers():
+            self.server.add(servicer)
+        self.grpc_port = await self.server.start(self.grpc_address)
+        log.info("gRPC on port %d", self.grpc_port)
+
+    async def announce_ready(self) -> None:
+        if self.server is not None:
+            await self.server.set_serving(True)
+
+    async def drain(self) -> None:
+        if self.server is not None:
+            await self.server.stop(GRACE_S, self.end_streams)
+
+
+def run_service(name: str, build: Callable[[Runtime], Lifecycle], argv: list[str] | None = None) -> int:
+    """Builds and runs the service until SIGTERM/SIGINT. Exit codes: 0 after a clean stop,
+    1 when it cannot listen, 2 for a config error (also one found while opening resources)."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}", description=f"PostFlow {name} service")
     parser.add_argument("-c", "--config", help="JSON config file (default: $POSTFLOW_CONFIG, then built-in defaults)")
-    return parser.parse_args(argv)
-
-
-def run_service(name: str, build: Callable[[Runtime], Service], argv: list[str] | None = None) -> int:
-    args = parse_args(name, argv)
+    args = parser.parse_args(argv)
+    provider = None
     try:
         config = load_config(args.config)
+        secrets = setup_logging(name, config.log_level)
+        for value in secret_values(config):
+            secrets.add(value)
+        provider = setup_tracing(name)
+        return uvloop.run(serve_until_signalled(name, build(Runtime(config, provider, secrets))))
     except ConfigError as exc:
         print(f"postflow {name}: config error: {exc}", file=sys.stderr)
-        return 2
-    secrets = setup_logging(name, config.log_level)
-    for value in secret_values(config):
-        secrets.add(value)
-    provider = setup_tracing(name)
-    runtime = Runtime(config, provider, secrets)
-    try:
-        service = build(runtime)
-    except ConfigError as exc:
-        print(f"postflow {name}: config error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return uvloop.run(serve_until_signalled(name, service))
+        return EXIT_CONFIG
     finally:
         shutdown_tracing(provider)
 
 
-async def serve_until_signalled(name: str, service: Service) -> int:
-    stop = asyncio.Event()
+async def serve_until_signalled(name: str, service: Lifecycle) -> int:
     loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled.set)
     try:
-        await service.start()
+        if await _started(service, signalled):
+            log.info("%s ready", name)
+            await signalled.wait()
+        log.info("%s stopping", name)
+        await service.stop()
+        return 0
     except OSError as exc:
         log.error("%s could not start: %s", name, exc)
-        await service.stop()
         return 1
-    log.info("%s ready", name)
-    await stop.wait()
-    log.info("%s stopping", name)
-    await service.stop()
-    return 0
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _started(service: Lifecycle, signalled: asyncio.Event) -> bool:
+    """Starts `service`; False when a signal came first (the start is cancelled). A start
+    that fails stops what it had started and raises."""
+    starting = asyncio.create_task(service.start(), name="start")
+    waiting = asyncio.create_task(signalled.wait(), name="signal")
+    await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if not starting.done():
+        starting.cancel()
+    try:
+        await starting
+    except asyncio.CancelledError:
+        return False
+    except BaseException:
+        await service.stop()
+        raise
+    return True

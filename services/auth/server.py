@@ -1,5 +1,4 @@
-"""The auth service: token custody behind AuthService, SERVING once the store is loaded
-(connected or not: "not connected" is a state, not ill health)."""
+"""The auth service: token custody behind AuthService."""
 
 from __future__ import annotations
 
@@ -9,16 +8,15 @@ import httpx
 
 from postflow.core.config import require_client
 from postflow.core.http import traced_client
-from postflow.core.rpc import GrpcServer, bind_address
-from postflow.core.service import Runtime
+from postflow.core.rpc import Servicer, bind_address
+from postflow.core.service import GrpcService, Runtime
 from postflow.v1 import auth_pb2, auth_pb2_grpc
-
-from .custody import SERVER_TO_SERVER, WEB_APP, Custody
-from .identity import IdentityLookup
-from .ims import ImsClient
-from .login import WebLogin
-from .servicer import AuthServicer
-from .token_store import TokenStore, auth_dir, load_key
+from services.auth.custody import SERVER_TO_SERVER, WEB_APP, Custody
+from services.auth.identity import IdentityLookup
+from services.auth.ims import ImsClient
+from services.auth.login import WebLogin
+from services.auth.servicer import AuthServicer
+from services.auth.token_store import TokenStore, auth_dir, load_key
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +28,15 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> AuthS
     return AuthService(runtime, store, grpc_address or bind_address(config.services.auth))
 
 
-class AuthService:
+class AuthService(GrpcService):
     def __init__(self, runtime: Runtime, store: TokenStore, grpc_address: str) -> None:
-        self.runtime = runtime
+        super().__init__(runtime, grpc_address)
         self.store = store
-        self.grpc_address = grpc_address
-        self.grpc_port = 0
         self.http: httpx.AsyncClient | None = None
         self.custody: Custody | None = None
-        self.server: GrpcServer | None = None
+        self.login: WebLogin | None = None
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         fio = self.runtime.config.frameio
         self.http = traced_client(self.runtime.tracer_provider, timeout=fio.request_timeout_s, retries=1)
         ims = ImsClient(self.http, fio)
@@ -50,22 +46,27 @@ class AuthService:
             refresh_margin_s=self.runtime.config.auth.refresh_margin_s, auto_refresh=fio.auto_token_refresh,
             add_secret=self.runtime.add_secret,
         )
-        login = WebLogin(ims, fio.redirect_uri, self.runtime.config.auth.login_ttl_s)
-        self.server = GrpcServer(self.runtime.tracer_provider)
-        self.server.add(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(self.custody, login),
-                        auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name)
+        self.login = WebLogin(ims, fio.redirect_uri, self.runtime.config.auth.login_ttl_s)
         self.custody.load()
-        self.grpc_port = await self.server.start(self.grpc_address)
-        self.custody.start()
-        await self.server.set_serving(True)
-        log.info("auth listening on port %d", self.grpc_port)
 
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.set_serving(False)
-            if self.custody is not None:
-                self.custody.end_watches()
-            await self.server.stop()
+    def servicers(self) -> list[Servicer]:
+        assert self.custody is not None and self.login is not None
+        return [Servicer(auth_pb2, auth_pb2_grpc.add_AuthServiceServicer_to_server,
+                         AuthServicer(self.custody, self.login))]
+
+    async def start_background(self) -> None:
+        assert self.custody is not None
+        self.custody.start()
+
+    async def ready(self) -> None:
+        """Ready once the token store is loaded (by `open`), connected or not: "not connected"
+        is a state the status reports, not ill health."""
+
+    def end_streams(self) -> None:
+        if self.custody is not None:
+            self.custody.end_watches()
+
+    async def close(self) -> None:
         if self.custody is not None:
             await self.custody.stop()
         if self.http is not None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import grpc
+
 from postflow.core.errors import FailedPrecondition
 from postflow.core.protos import timestamp
 from postflow.v1 import auth_pb2, auth_pb2_grpc
-
-from .custody import SERVER_TO_SERVER, Custody
-from .login import WebLogin
+from services.auth.custody import SERVER_TO_SERVER, Custody
+from services.auth.login import WebLogin
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
@@ -15,31 +18,35 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self.custody = custody
         self.login = login
 
-    async def GetAccessToken(self, request: auth_pb2.GetAccessTokenRequest, context) -> auth_pb2.AccessToken:
+    async def GetAccessToken(self, request: auth_pb2.GetAccessTokenRequest,
+                             context: grpc.aio.ServicerContext) -> auth_pb2.AccessToken:
         grant = await self.custody.access_token(request.force_refresh, request.rejected_token)
         return auth_pb2.AccessToken(access_token=grant.access_token, expires_at=timestamp(grant.expires_at))
 
-    async def GetStatus(self, request: auth_pb2.GetAuthStatusRequest, context) -> auth_pb2.AuthStatus:
+    async def GetStatus(self, request: auth_pb2.GetAuthStatusRequest,
+                        context: grpc.aio.ServicerContext) -> auth_pb2.AuthStatus:
         return self.custody.status()
 
-    async def WatchStatus(self, request: auth_pb2.WatchAuthStatusRequest, context):
+    async def WatchStatus(self, request: auth_pb2.WatchAuthStatusRequest,
+                          context: grpc.aio.ServicerContext) -> AsyncIterator[auth_pb2.AuthStatus]:
         async for status in self.custody.watch():
             yield status
 
     async def BeginAuthorization(self, request: auth_pb2.BeginAuthorizationRequest,
-                                 context) -> auth_pb2.BeginAuthorizationResponse:
+                                 context: grpc.aio.ServicerContext) -> auth_pb2.BeginAuthorizationResponse:
         self._require_web_app()
         started = self.login.begin(request.binding, request.redirect_uri)
         return auth_pb2.BeginAuthorizationResponse(authorize_url=started.authorize_url, state=started.state,
                                                    expires_at=timestamp(started.expires_at))
 
     async def CompleteAuthorization(self, request: auth_pb2.CompleteAuthorizationRequest,
-                                    context) -> auth_pb2.AuthStatus:
+                                    context: grpc.aio.ServicerContext) -> auth_pb2.AuthStatus:
         self._require_web_app()
         tokens = await self.login.complete(request.code, request.state, request.binding)
         return await self.custody.connect(tokens)
 
-    async def Disconnect(self, request: auth_pb2.DisconnectRequest, context) -> auth_pb2.AuthStatus:
+    async def Disconnect(self, request: auth_pb2.DisconnectRequest,
+                         context: grpc.aio.ServicerContext) -> auth_pb2.AuthStatus:
         return await self.custody.disconnect()
 
     def _require_web_app(self) -> None:

@@ -4,14 +4,16 @@ by uvicorn in this process (no gRPC server of its own; `/livez` and `/readyz` ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 
 from postflow.core.clients import Clients
 from postflow.core.config import ConfigError, split_address
-from postflow.core.service import Runtime
+from postflow.core.service import Lifecycle, Runtime
 from services.dashboard.access import Access, is_loopback
 from services.dashboard.app import build_app
 from services.dashboard.fanout import QUEUE_SIZE, Broadcaster
@@ -19,71 +21,8 @@ from services.dashboard.hub import Hub
 
 log = logging.getLogger(__name__)
 
-GRACE_S = 3.0
-
-
-def listen_socket(address: str) -> socket.socket:
-    host, port = split_address(address, "dashboard.listen")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=1024)
-
-
-class DashboardService:
-    def __init__(self, runtime: Runtime, address: str, access: Access, *, ping_s: float = 15.0,
-                 send_timeout_s: float = 30.0, queue_size: int = QUEUE_SIZE, progress_interval: float = 0.25) -> None:
-        self.runtime = runtime
-        self.address = address
-        self.access = access
-        self.http_port = 0
-        self.clients: Clients | None = None
-        self.hub: Hub | None = None
-        self._ping_s = ping_s
-        self._send_timeout_s = send_timeout_s
-        self._queue_size = queue_size
-        self._progress_interval = progress_interval
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        config = self.runtime.config
-        self._socket = listen_socket(self.address)
-        self.http_port = self._socket.getsockname()[1]
-        self.clients = Clients(config, self.runtime.tracer_provider)
-        self.hub = Hub(self.clients, Broadcaster(queue_size=self._queue_size),
-                       progress_interval=self._progress_interval)
-        await self.hub.start()
-        app = build_app(config, self.clients, self.hub, self.access, tracer_provider=self.runtime.tracer_provider,
-                        ping_s=self._ping_s, send_timeout_s=self._send_timeout_s)
-        server_config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none",
-                                       server_header=False, timeout_graceful_shutdown=GRACE_S, proxy_headers=True,
-                                       forwarded_allow_ips=list(config.dashboard.trusted_proxies))
-        server_config.load()
-        self._server = uvicorn.Server(server_config)
-        # uvicorn's serve() would take over SIGTERM/SIGINT; run_service owns them.
-        self._server.lifespan = server_config.lifespan_class(server_config)
-        await self._server.startup(sockets=[self._socket])
-        self._serving = asyncio.create_task(self._server.main_loop(), name="dashboard-http")
-        log.info("dashboard listening on %s (port %d)%s", self.address, self.http_port,
-                 "" if self.access.required else ", open to loopback clients")
-
-    async def stop(self) -> None:
-        """Ends the SSE streams (so uvicorn can drain), stops HTTP, the hub, the channels.
-        Safe to call twice, and after a start that failed half-way."""
-        hub, clients, self.hub, self.clients = self.hub, self.clients, None, None
-        if hub is not None:
-            hub.fanout.close()
-        if self._serving is not None:
-            self._server.should_exit = True
-            await self._serving
-            await self._server.shutdown(sockets=[self._socket])
-            self._serving = None
-        elif self._socket is not None:
-            self._socket.close()
-        if hub is not None:
-            await hub.stop()
-        if clients is not None:
-            await clients.__aexit__(None, None, None)
+GRACE_S = 3
+STARTUP_POLL_S = 0.01
 
 
 def build_service(runtime: Runtime, *, http_address: str | None = None, **tuning) -> DashboardService:
@@ -96,3 +35,90 @@ def build_service(runtime: Runtime, *, http_address: str | None = None, **tuning
         raise ConfigError(f"dashboard.access_token: required when the dashboard listens on a non-loopback "
                           f"address ({address}); set it, or listen on 127.0.0.1")
     return DashboardService(runtime, address, Access(config.dashboard.access_token), **tuning)
+
+
+def listen_socket(address: str) -> socket.socket:
+    host, port = split_address(address, "dashboard.listen")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=1024)
+
+
+class EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: run_service owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class DashboardService(Lifecycle):
+    def __init__(self, runtime: Runtime, address: str, access: Access, *, ping_s: float = 15.0,
+                 send_timeout_s: float = 30.0, queue_size: int = QUEUE_SIZE, progress_interval: float = 0.25) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.address = address
+        self.access = access
+        self.http_port = 0
+        self.clients: Clients | None = None
+        self.hub: Hub | None = None
+        self._ping_s = ping_s
+        self._send_timeout_s = send_timeout_s
+        self._queue_size = queue_size
+        self._progress_interval = progress_interval
+        self._socket: socket.socket | None = None
+        self._server: EmbeddedUvicorn | None = None
+        self._serving: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        config = self.runtime.config
+        self._socket = listen_socket(self.address)
+        self.http_port = self._socket.getsockname()[1]
+        self.clients = Clients(config, self.runtime.tracer_provider)
+        self.hub = Hub(self.clients, Broadcaster(queue_size=self._queue_size),
+                       progress_interval=self._progress_interval)
+        app = build_app(config, self.clients, self.hub, self.access, tracer_provider=self.runtime.tracer_provider,
+                        ping_s=self._ping_s, send_timeout_s=self._send_timeout_s)
+        self._server = EmbeddedUvicorn(uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", ws="none", server_header=False,
+            timeout_graceful_shutdown=GRACE_S, proxy_headers=True,
+            forwarded_allow_ips=list(config.dashboard.trusted_proxies)))
+
+    async def listen(self) -> None:
+        assert self._server is not None and self._socket is not None
+        self._serving = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="dashboard-http")
+
+    async def start_background(self) -> None:
+        assert self.hub is not None
+        await self.hub.start()
+
+    async def ready(self) -> None:
+        """Ready once uvicorn accepts connections: the page, `/livez`, the API and `/events`
+        answer from then on, whatever the other services do (the hub follows them and
+        reconnects). `/readyz` answers 200 only while auth, watcher and streamer are all
+        SERVING, asked at each request."""
+        assert self._server is not None and self._serving is not None
+        while not self._server.started:
+            if self._serving.done():
+                await self._serving
+                raise OSError(f"the dashboard's HTTP server on {self.address} stopped while starting")
+            await asyncio.sleep(STARTUP_POLL_S)
+
+    async def announce_ready(self) -> None:
+        log.info("dashboard listening on %s (port %d)%s", self.address, self.http_port,
+                 "" if self.access.required else ", open to loopback clients")
+
+    async def drain(self) -> None:
+        """Ends the SSE streams first, so that uvicorn's graceful shutdown need not wait for them."""
+        if self.hub is not None:
+            self.hub.fanout.close()
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            await asyncio.wait({self._serving})  # how it ended was reported by ready()
+
+    async def close(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
+        if self.clients is not None:
+            await self.clients.__aexit__(None, None, None)
+        if self._socket is not None:
+            self._socket.close()

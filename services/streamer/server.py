@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from pathlib import Path
 
 import httpx
 from opentelemetry import trace
 
 from postflow.core.config import ConfigError, require_watch_root, split_address
 from postflow.core.http import traced_client
-from postflow.core.rpc import GrpcServer, bind_address
-from postflow.core.service import Runtime
-from postflow.v1 import streamer_pb2_grpc
+from postflow.core.rpc import Servicer, bind_address
+from postflow.core.service import GrpcService, Runtime
+from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.events import EventHub
 from services.streamer.http_connection import HttpLimits
 from services.streamer.progress import PullProgress
@@ -26,90 +27,94 @@ from services.streamer.tunnel import TunnelManager
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = "postflow.v1.StreamerService"
 PUSH_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 PURGE_EVERY_S = 3600.0
-
-
-class StreamerService:
-    def __init__(self, runtime: Runtime, grpc_address: str, http_address: str,
-                 http_limits: HttpLimits | None = None) -> None:
-        config = runtime.config
-        self.runtime = runtime
-        self.root = require_watch_root(config)
-        self.grpc_address = grpc_address
-        self.http_host, self.http_requested_port = split_address(http_address, "streamer.listen")
-        database = config.state_path / "streamer" / "publications.sqlite"
-        try:
-            self.publications = PublicationStore(database, self.root, config.streamer.ticket_ttl_s)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"state_dir: cannot open {database}: {exc}") from None
-        self.hub = EventHub()
-        self.progress = PullProgress(self.hub.transfer)
-        provider = runtime.tracer_provider
-        tracer = provider.get_tracer(__name__) if provider is not None else trace.get_tracer(__name__)
-        self.range_server = RangeServer(
-            self.publications, self.progress, max_ranges=config.streamer.max_ranges,
-            max_connections_per_publication=config.streamer.max_connections_per_publication,
-            tracer=tracer, limits=http_limits,
-        )
-        self.grpc: GrpcServer | None = None  # grpc.aio binds to the running loop: made in start()
-        self.http: httpx.AsyncClient | None = None
-        self.tunnel: TunnelManager | None = None
-        self.grpc_port = 0
-        self.http_port = 0
-        self._purging: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        config = self.runtime.config
-        self.http = traced_client(self.runtime.tracer_provider, timeout=PUSH_TIMEOUT,
-                                  limits=httpx.Limits(max_keepalive_connections=32))
-        self.http_port = await self.range_server.start(self.http_host, self.http_requested_port)
-        self.tunnel = TunnelManager(config.streamer.tunnel, local_host=self.http_host, local_port=self.http_port,
-                                    on_status=self.hub.tunnel, http=self.http)
-        servicer = StreamerServicer(
-            root=self.root, publications=self.publications, progress=self.progress, tunnel=self.tunnel,
-            hub=self.hub, http=self.http,
-            push_settings=PushSettings(config.transfer.part_concurrency, config.transfer.part_retries),
-        )
-        self.grpc = GrpcServer(self.runtime.tracer_provider)
-        self.grpc.add(streamer_pb2_grpc.add_StreamerServiceServicer_to_server, servicer, SERVICE_NAME)
-        self.grpc_port = await self.grpc.start(self.grpc_address)
-        await self.tunnel.start()
-        self._purging = asyncio.create_task(self._purge_forever(), name="purge-publications")
-        await self.grpc.set_serving(True)
-        log.info("range server on %s:%d, gRPC on port %d", self.http_host, self.http_port, self.grpc_port)
-
-    async def _purge_forever(self) -> None:
-        """A streamer that runs for months keeps neither rows nor memory for old publications."""
-        while True:
-            await asyncio.sleep(PURGE_EVERY_S)
-            if purged := self.publications.purge():
-                self.progress.forget(purged)
-                log.info("forgot %d publications that ended more than a week ago", len(purged))
-
-    async def stop(self) -> None:
-        if self._purging is not None:
-            self._purging.cancel()
-        if self.grpc is not None:
-            await self.grpc.set_serving(False)
-        if self.tunnel is not None:
-            await self.tunnel.stop()
-        await self.range_server.stop()
-        self.hub.close()
-        if self.grpc is not None:
-            await self.grpc.stop()
-        if self.http is not None:
-            await self.http.aclose()
-        self.publications.close()
 
 
 def build_service(runtime: Runtime, *, grpc_address: str | None = None, http_address: str | None = None,
                   http_limits: HttpLimits | None = None) -> StreamerService:
     config = runtime.config
     return StreamerService(
-        runtime,
+        runtime, require_watch_root(config),
         grpc_address or bind_address(config.services.streamer),
         http_address or config.streamer.listen,
         http_limits,
     )
+
+
+class StreamerService(GrpcService):
+    def __init__(self, runtime: Runtime, root: Path, grpc_address: str, http_address: str,
+                 http_limits: HttpLimits | None = None) -> None:
+        super().__init__(runtime, grpc_address)
+        self.root = root
+        self.http_host, self.http_requested_port = split_address(http_address, "streamer.listen")
+        self.http_limits = http_limits
+        self.http_port = 0
+        self.hub = EventHub()
+        self.progress = PullProgress(self.hub.transfer)
+        self.publications: PublicationStore | None = None
+        self.range_server: RangeServer | None = None
+        self.http: httpx.AsyncClient | None = None
+        self.tunnel: TunnelManager | None = None
+
+    async def open(self) -> None:
+        config = self.runtime.config
+        database = config.state_path / "streamer" / "publications.sqlite"
+        try:
+            self.publications = PublicationStore(database, self.root, config.streamer.ticket_ttl_s)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"state_dir: cannot open {database}: {exc}") from None
+        provider = self.runtime.tracer_provider
+        tracer = provider.get_tracer(__name__) if provider is not None else trace.get_tracer(__name__)
+        self.range_server = RangeServer(
+            self.publications, self.progress, max_ranges=config.streamer.max_ranges,
+            max_connections_per_publication=config.streamer.max_connections_per_publication,
+            tracer=tracer, limits=self.http_limits,
+        )
+        self.http_port = await self.range_server.start(self.http_host, self.http_requested_port)
+        log.info("range server on %s:%d", self.http_host, self.http_port)
+        self.http = traced_client(self.runtime.tracer_provider, timeout=PUSH_TIMEOUT,
+                                  limits=httpx.Limits(max_keepalive_connections=32))
+        self.tunnel = TunnelManager(config.streamer.tunnel, local_host=self.http_host, local_port=self.http_port,
+                                    on_status=self.hub.tunnel, http=self.http)
+
+    def servicers(self) -> list[Servicer]:
+        assert self.publications is not None and self.tunnel is not None and self.http is not None
+        config = self.runtime.config
+        return [Servicer(streamer_pb2, streamer_pb2_grpc.add_StreamerServiceServicer_to_server, StreamerServicer(
+            root=self.root, publications=self.publications, progress=self.progress, tunnel=self.tunnel,
+            hub=self.hub, http=self.http,
+            push_settings=PushSettings(config.transfer.part_concurrency, config.transfer.part_retries),
+        ))]
+
+    async def start_background(self) -> None:
+        assert self.tunnel is not None
+        await self.tunnel.start()
+        self.spawn("purge-publications", self._purge_forever())
+
+    async def ready(self) -> None:
+        """Ready as soon as the tunnel is started, before it is up: until then Publish answers
+        UNAVAILABLE ("tunnel not up yet") and the tunnel's state is in GetTunnelStatus and
+        WatchEvents, while pushes and Range requests already work."""
+
+    async def _purge_forever(self) -> None:
+        """A streamer that runs for months keeps neither rows nor memory for old publications."""
+        assert self.publications is not None
+        while True:
+            await asyncio.sleep(PURGE_EVERY_S)
+            if purged := self.publications.purge():
+                self.progress.forget(purged)
+                log.info("forgot %d publications that ended more than a week ago", len(purged))
+
+    def end_streams(self) -> None:
+        self.hub.close()
+
+    async def close(self) -> None:
+        if self.tunnel is not None:
+            await self.tunnel.stop()
+        if self.http is not None:
+            await self.http.aclose()
+        if self.range_server is not None:
+            await self.range_server.stop()
+        if self.publications is not None:
+            self.publications.close()

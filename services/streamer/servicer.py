@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import grpc
 import httpx
 
 from postflow.core.errors import InvalidArgument, Unavailable
@@ -34,7 +35,8 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
     http: httpx.AsyncClient
     push_settings: PushSettings
 
-    async def Publish(self, request: streamer_pb2.PublishRequest, context) -> streamer_pb2.Publication:
+    async def Publish(self, request: streamer_pb2.PublishRequest,
+                      context: grpc.aio.ServicerContext) -> streamer_pb2.Publication:
         job_id_var.set(request.job_id)
         if not self.tunnel.public_url:
             raise Unavailable("tunnel not up yet")
@@ -43,25 +45,30 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
         log.debug("published %s as ticket %s", publication.path, publication.ticket_id)
         return self._message(publication)
 
-    async def Revoke(self, request: streamer_pb2.RevokeRequest, context) -> streamer_pb2.RevokeResponse:
+    async def Revoke(self, request: streamer_pb2.RevokeRequest,
+                     context: grpc.aio.ServicerContext) -> streamer_pb2.RevokeResponse:
         publication = self.publications.revoke(request.ticket_id)
         job_id_var.set(publication.job_id)
         log.debug("revoked ticket %s", publication.ticket_id)
         return streamer_pb2.RevokeResponse(revoked=True)
 
-    async def GetPublication(self, request: streamer_pb2.GetPublicationRequest, context) -> streamer_pb2.Publication:
+    async def GetPublication(self, request: streamer_pb2.GetPublicationRequest,
+                             context: grpc.aio.ServicerContext) -> streamer_pb2.Publication:
         return self._message(self.publications.get(request.ticket_id))
 
-    async def GetTunnelStatus(self, request, context) -> streamer_pb2.TunnelStatus:
+    async def GetTunnelStatus(self, request: streamer_pb2.GetTunnelStatusRequest,
+                              context: grpc.aio.ServicerContext) -> streamer_pb2.TunnelStatus:
         return self.tunnel.status
 
-    async def WatchEvents(self, request, context) -> AsyncIterator[streamer_pb2.StreamerEvent]:
+    async def WatchEvents(self, request: streamer_pb2.WatchStreamerEventsRequest,
+                          context: grpc.aio.ServicerContext) -> AsyncIterator[streamer_pb2.StreamerEvent]:
         with self.hub.subscribe() as queue:
             yield self.hub.event(tunnel=self.tunnel.status)
             while (event := await queue.get()) is not None:
                 yield event
 
-    async def Push(self, request: streamer_pb2.PushRequest, context) -> AsyncIterator[streamer_pb2.TransferProgress]:
+    async def Push(self, request: streamer_pb2.PushRequest,
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[streamer_pb2.TransferProgress]:
         job_id_var.set(request.job_id)
         concurrency = request.concurrency or self.push_settings.concurrency
         if not 1 <= concurrency <= MAX_PUSH_CONCURRENCY:

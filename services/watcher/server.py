@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from pathlib import Path
 
+import grpc
 import httpx
 from opentelemetry import trace
 
 from postflow.core.config import ConfigError, require_watch_root
 from postflow.core.http import traced_client
-from postflow.core.rpc import GrpcServer, bind_address, open_channel
-from postflow.core.service import Runtime
+from postflow.core.rpc import Servicer, bind_address, open_channel
+from postflow.core.service import GrpcService, Runtime
 from postflow.frameio import AuthTokens, FrameioClient
-from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2_grpc
+from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import AuthWatch, StreamerWatch
 from services.watcher.intake import Detector, JobFactory, Submissions
@@ -26,8 +26,6 @@ from services.watcher.scanner import PathFilter, Scanner
 from services.watcher.servicer import WatcherServicer
 
 log = logging.getLogger(__name__)
-
-SERVICE_NAME = "postflow.v1.WatcherService"
 
 
 def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> WatcherService:
@@ -40,22 +38,20 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> Watch
     return WatcherService(runtime, root, grpc_address or bind_address(config.services.watcher))
 
 
-class WatcherService:
-    def __init__(self, runtime: Runtime, root: Path, address: str) -> None:
-        self.runtime = runtime
+class WatcherService(GrpcService):
+    def __init__(self, runtime: Runtime, root: Path, grpc_address: str) -> None:
+        super().__init__(runtime, grpc_address)
         self.config = runtime.config
         self.root = root
-        self.address = address
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
-        self.server: GrpcServer | None = None  # made in start(): grpc.aio binds to the running loop
-        self.grpc_port = 0
-        self._tasks: list[asyncio.Task] = []
-        self._channels = []
+        self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
         self.orchestrator: Orchestrator | None = None
         self.detector: Detector | None = None
+        self.streamer_events: StreamerWatch | None = None
+        self.submissions: Submissions | None = None
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         config, provider = self.config, self.runtime.tracer_provider
         await self.ledger.open()
         auth_channel = open_channel(config.services.auth, provider)
@@ -65,7 +61,7 @@ class WatcherService:
         auth_stub = auth_pb2_grpc.AuthServiceStub(auth_channel)
         streamer_stub = streamer_pb2_grpc.StreamerServiceStub(streamer_channel)
         frameio = FrameioClient(config.frameio, AuthTokens(auth_stub, self.runtime.secrets), self._http)
-        streamer_events = StreamerWatch(streamer_stub)
+        self.streamer_events = streamer_events = StreamerWatch(streamer_stub)
         deps = Deps(config, self.root, self.ledger, frameio, FolderMirror(frameio, self.ledger), streamer_stub,
                     streamer_events)
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
@@ -74,32 +70,31 @@ class WatcherService:
                                                         tracer, path_filter)
         factory = JobFactory(config, tracer)
         self.detector = Detector(config, Scanner(self.root, path_filter), self.ledger, orchestrator, factory)
-        servicer = WatcherServicer(self.ledger, orchestrator, Submissions(self.root, self.ledger, orchestrator, factory),
-                                   self.detector, str(self.root))
-        self.server = GrpcServer(provider)
-        self.server.add(watcher_pb2_grpc.add_WatcherServiceServicer_to_server, servicer, SERVICE_NAME)
-        self.grpc_port = await self.server.start(self.address)
-        for name, work in (("detector", self.detector.run()), ("orchestrator", orchestrator.run()),
-                           ("streamer-events", streamer_events.run()), ("auth-status", orchestrator.auth.run()),
-                           ("health", self._serve_when_scanning())):
-            self._tasks.append(asyncio.create_task(work, name=name))
+        self.submissions = Submissions(self.root, self.ledger, orchestrator, factory)
+
+    def servicers(self) -> list[Servicer]:
+        assert self.orchestrator is not None and self.detector is not None and self.submissions is not None
+        return [Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server, WatcherServicer(
+            self.ledger, self.orchestrator, self.submissions, self.detector, str(self.root)))]
+
+    async def start_background(self) -> None:
+        assert self.orchestrator is not None and self.detector is not None and self.streamer_events is not None
+        self.spawn("detector", self.detector.run())
+        self.spawn("orchestrator", self.orchestrator.run())
+        self.spawn("streamer-events", self.streamer_events.run())
+        self.spawn("auth-status", self.orchestrator.auth.run())
         log.info("watching %s", self.root)
 
-    async def _serve_when_scanning(self) -> None:
-        assert self.detector is not None and self.server is not None
+    async def ready(self) -> None:
+        """Ready after the first scan of the watch root: from then on its files are known, so
+        the job API answers about the folder as it is."""
+        assert self.detector is not None
         await self.detector.first_scan.wait()
-        await self.server.set_serving(True)
 
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.set_serving(False)
-            await self.server.stop()
-        for task in self._tasks:
-            task.cancel()
+    async def close(self) -> None:
         if self.orchestrator is not None:
             for job_id in list(self.orchestrator.running):
                 await self.orchestrator.stop_attempt(job_id)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         for channel in self._channels:
             with contextlib.suppress(Exception):
                 await channel.close()

@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postflow.core.config import Config, ServicesConfig
 from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from postflow.core.pubsub import Overflow, Topic
-from postflow.core.rpc import GrpcServer
+from postflow.core.rpc import GrpcServer, Servicer
 from postflow.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -242,9 +242,9 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
 
 
 REGISTER = {
-    "watcher": (watcher_pb2_grpc.add_WatcherServiceServicer_to_server, "postflow.v1.WatcherService"),
-    "streamer": (streamer_pb2_grpc.add_StreamerServiceServicer_to_server, "postflow.v1.StreamerService"),
-    "auth": (auth_pb2_grpc.add_AuthServiceServicer_to_server, "postflow.v1.AuthService"),
+    "watcher": (watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server),
+    "streamer": (streamer_pb2, streamer_pb2_grpc.add_StreamerServiceServicer_to_server),
+    "auth": (auth_pb2, auth_pb2_grpc.add_AuthServiceServicer_to_server),
 }
 
 
@@ -262,9 +262,9 @@ class FakeServices:
 
     async def start(self, name: str | None = None) -> None:
         for service in [name] if name else list(REGISTER):
-            register, full_name = REGISTER[service]
+            proto, add_to_server = REGISTER[service]
             server = GrpcServer()
-            server.add(register, getattr(self, service), full_name)
+            server.add(Servicer(proto, add_to_server, getattr(self, service)))
             self.ports[service] = await server.start(f"127.0.0.1:{self.ports.get(service, 0)}")
             await server.set_serving(True)
             self.servers[service] = server

@@ -6,9 +6,9 @@ cannot lag behind them."""
 import httpx
 import pytest
 
+from postflow.testing.stack import running_stack
 from tests.dashboard.test_browser import chromium_page
 from tests.dashboard.test_totals import JOB_TOTALS, MB, READ_PAGE, count, on_page, shown
-from postflow.testing.stack import running_stack
 from tests.e2e.test_browser_stack import rows_done
 from tests.support import wait_for, write_media
 

@@ -1,0 +1,201 @@
+"""The `postflow` sub-commands that talk to the running services: each a thin wrapper over
+their gRPC API (and the dashboard's `/livez`) that prints the answer and returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+import httpx
+
+from postflow.cli import output
+from postflow.core.clients import Clients
+from postflow.core.config import Config, load_config, local_url, require_watch_root
+from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
+from postflow.core.protos import label
+from postflow.core.rpc import check_health
+from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
+from services.dashboard.views import job_to_dict
+
+CALL_TIMEOUT_S = 30
+PROBE_TIMEOUT_S = 5
+FINAL_STATES = {common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_FAILED, common_pb2.JOB_STATE_CANCELLED}
+GRPC_SERVICES = ("auth", "watcher", "streamer")
+
+
+def run_rpc(config: Config, call: Callable[[Clients], Awaitable[int]]) -> int:
+    """Runs `call(clients)` against the services named in the config; gRPC errors become PostflowErrors."""
+
+    async def go() -> int:
+        async with Clients(config) as clients:
+            try:
+                return await call(clients)
+            except grpc.RpcError as exc:
+                raise from_rpc_error(exc) from None
+
+    return asyncio.run(go())
+
+
+# -- the job API -------------------------------------------------------------------------------
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    try:
+        wanted = [common_pb2.JobState.Value(f"JOB_STATE_{state.upper()}") for state in args.state]
+    except ValueError as exc:
+        raise InvalidArgument(f"--state: {exc}") from None
+
+    async def call(clients: Clients) -> int:
+        request = watcher_pb2.ListJobsRequest(states=wanted, page_size=args.limit)
+        jobs = list((await clients.watcher.ListJobs(request, timeout=CALL_TIMEOUT_S)).jobs)
+        print(json.dumps([job_to_dict(job) for job in jobs], indent=2)) if args.json else output.print_jobs(jobs)
+        return 0
+
+    return run_rpc(load_config(args.config), call)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    path = os.path.abspath(args.path) if os.path.exists(args.path) else args.path
+
+    async def call(clients: Clients) -> int:
+        # The sequence number from just before: following the job needs no snapshot and misses none of its events.
+        stats = await clients.watcher.GetStats(watcher_pb2.GetStatsRequest(), timeout=CALL_TIMEOUT_S)
+        job = await clients.watcher.SubmitFile(
+            watcher_pb2.SubmitFileRequest(path=path, destination=args.destination), timeout=CALL_TIMEOUT_S)
+        output.print_job("queued", job)
+        return await follow_job(clients, job, stats.last_seq) if args.wait else 0
+
+    return run_rpc(load_config(args.config), call)
+
+
+async def follow_job(clients: Clients, job: common_pb2.Job, after_seq: int) -> int:
+    """Shows a progress bar until the job ends; exit code 0 only for DONE."""
+    if job.state not in FINAL_STATES:  # else an earlier submission of the same file already finished
+        async for event in clients.watcher.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=after_seq)):
+            if event.job.id != job.id:
+                continue
+            job = event.job
+            output.print_progress(job)
+            if job.state in FINAL_STATES:
+                output.end_progress()
+                break
+        else:
+            raise Unavailable("the watcher closed the job stream")
+    output.print_outcome(job)
+    return 0 if job.state == common_pb2.JOB_STATE_DONE else 1
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    request = watcher_pb2.RetryJobRequest(id=args.id)
+    return job_action(args, "retrying", lambda clients: clients.watcher.RetryJob(request, timeout=CALL_TIMEOUT_S))
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    request = watcher_pb2.CancelJobRequest(id=args.id)
+    return job_action(args, "cancelled", lambda clients: clients.watcher.CancelJob(request, timeout=CALL_TIMEOUT_S))
+
+
+def job_action(args: argparse.Namespace, verb: str, act: Callable[[Clients], Awaitable[common_pb2.Job]]) -> int:
+    async def call(clients: Clients) -> int:
+        output.print_job(verb, await act(clients))
+        return 0
+
+    return run_rpc(load_config(args.config), call)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    root = require_watch_root(config)
+    target = Path(args.path).expanduser().absolute().resolve()
+    if not target.is_relative_to(root):
+        raise InvalidArgument(f"{args.path}: not inside the watch root {root}")
+    stat = target.stat()
+    request = streamer_pb2.PublishRequest(path=target.relative_to(root).as_posix(), size=stat.st_size,
+                                          mtime_ns=stat.st_mtime_ns, ttl_s=args.ttl)
+
+    async def call(clients: Clients) -> int:
+        print((await clients.streamer.Publish(request, timeout=CALL_TIMEOUT_S)).url)
+        return 0
+
+    return run_rpc(config, call)
+
+
+# -- status and Frame.io connection ----------------------------------------------------------
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+
+    async def call(clients: Clients) -> int:
+        status = await gather_status(config, clients)
+        print(json.dumps(status, indent=2)) if args.json else output.print_status(status)
+        return 0 if all(health == "SERVING" for health in status["services"].values()) else 1
+
+    return run_rpc(config, call)
+
+
+async def gather_status(config: Config, clients: Clients) -> dict:
+    health = await asyncio.gather(*(check_health(getattr(config.services, name)) for name in GRPC_SERVICES))
+    services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": await dashboard_health(config)}
+    status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None}
+    if services["auth"] == "SERVING":
+        auth = await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=PROBE_TIMEOUT_S)
+        status["auth"] = {"state": label(auth_pb2.AuthState, auth.state),
+                          "user": auth.user_email or auth.user_name, "message": auth.message}
+    if services["streamer"] == "SERVING":
+        tunnel = await clients.streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(),
+                                                        timeout=PROBE_TIMEOUT_S)
+        status["tunnel"] = {"mode": label(streamer_pb2.TunnelMode, tunnel.mode),
+                            "state": label(streamer_pb2.TunnelState, tunnel.state),
+                            "url": tunnel.public_url, "restarts": tunnel.restarts}
+    if services["watcher"] == "SERVING":
+        stats = await clients.watcher.GetStats(watcher_pb2.GetStatsRequest(), timeout=PROBE_TIMEOUT_S)
+        status["jobs"] = dict(stats.jobs_by_state)
+    return status
+
+
+async def dashboard_health(config: Config) -> str:
+    url = local_url(config.dashboard.listen, "dashboard.listen")
+    async with httpx.AsyncClient(timeout=2) as client:
+        try:
+            response = await client.get(f"{url}/livez")
+        except httpx.HTTPError:
+            return "UNREACHABLE"
+    return "SERVING" if response.status_code == 200 else "NOT_SERVING"
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    dashboard = local_url(config.dashboard.listen, "dashboard.listen")
+
+    async def call(clients: Clients) -> int:
+        print(f"Open this URL in a browser to connect Frame.io:\n  {dashboard}/auth/login", flush=True)
+        try:
+            status = await asyncio.wait_for(first_connected(clients), args.timeout)
+        except TimeoutError:
+            raise Unavailable(f"not connected within {args.timeout:.0f}s") from None
+        except grpc.RpcError as exc:
+            raise Unavailable(f"auth service: {exc.details()}") from None
+        print(f"connected as {status.user_name or status.user_email or 'Frame.io user'}")
+        return 0
+
+    return run_rpc(config, call)
+
+
+async def first_connected(clients: Clients) -> auth_pb2.AuthStatus:
+    async for status in clients.auth.WatchStatus(auth_pb2.WatchAuthStatusRequest()):
+        if status.state == auth_pb2.AUTH_STATE_CONNECTED:
+            return status
+    raise Unavailable("the auth service closed the status stream")
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    async def call(clients: Clients) -> int:
+        await clients.auth.Disconnect(auth_pb2.DisconnectRequest(), timeout=CALL_TIMEOUT_S)
+        print("disconnected; tokens revoked and wiped")
+        return 0
+
+    return run_rpc(load_config(args.config), call)

@@ -1,0 +1,56 @@
+"""What the `postflow` command prints: status, job lists, one job's line, and the terminal
+progress bar of `submit --wait`."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from postflow.core.protos import label
+from postflow.v1 import common_pb2
+
+BAR_WIDTH = 30
+
+
+def print_status(status: dict, out: TextIO = sys.stdout) -> None:
+    for name, health in status["services"].items():
+        print(f"{name:<10} {health}", file=out)
+    if status["auth"]:
+        auth = status["auth"]
+        print(f"frame.io   {auth['state']}{' as ' + auth['user'] if auth['user'] else ''}", file=out)
+    if status["tunnel"]:
+        tunnel = status["tunnel"]
+        print(f"tunnel     {tunnel['mode']} {tunnel['state']} {tunnel['url'] or '(no URL yet)'}", file=out)
+    if status["jobs"] is not None:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(status["jobs"].items()) if v) or "none"
+        print(f"jobs       {counts}", file=out)
+
+
+def print_jobs(jobs: list[common_pb2.Job], out: TextIO = sys.stdout) -> None:
+    if not jobs:
+        print("no jobs", file=out)
+    for job in jobs:
+        progress = f"{100 * job.bytes_done // job.size if job.size else 0:>3}%"
+        detail = job.error or job.waiting_reason or job.view_url
+        print(f"{job.id}  {label(common_pb2.JobState, job.state):<10} {progress}  {job.path}  {detail}", file=out)
+
+
+def print_job(verb: str, job: common_pb2.Job, out: TextIO = sys.stdout) -> None:
+    """`queued <id> <path>`, `retrying …`, `cancelled …`."""
+    print(f"{verb} {job.id} {job.path}", file=out)
+
+
+def print_progress(job: common_pb2.Job, out: TextIO = sys.stderr) -> None:
+    """Redraws the progress bar in place."""
+    fraction = job.bytes_done / job.size if job.size else 0.0
+    bar = "#" * int(BAR_WIDTH * fraction)
+    print(f"\r[{bar:<{BAR_WIDTH}}] {100 * fraction:5.1f}% {label(common_pb2.JobState, job.state):<10}", end="", file=out, flush=True)
+
+
+def end_progress(out: TextIO = sys.stderr) -> None:
+    print(file=out)
+
+
+def print_outcome(job: common_pb2.Job, out: TextIO = sys.stdout) -> None:
+    """A finished job: its Frame.io view URL, else its error, else its state."""
+    print(job.view_url or job.error or label(common_pb2.JobState, job.state), file=out)

@@ -1,0 +1,164 @@
+"""The service lifecycle written once (postflow.core.service and rpc): health NOT_SERVING
+before the server accepts a call and until `ready()` returns, the order of start and stop,
+service names read from the generated modules, and what a process does with a signal or a
+config error that arrives while the service is still starting."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from postflow.core.config import Config
+from postflow.core.rpc import GrpcServer, Servicer, check_health, service_name
+from postflow.core.service import GrpcService, Runtime, serve_until_signalled
+from postflow.v1 import auth_pb2, auth_pb2_grpc, common_pb2, streamer_pb2, watcher_pb2
+from tests.support import child_env, free_port, wait_for
+
+AUTH = "postflow.v1.AuthService"
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def status_now(server: GrpcServer, name: str) -> int:
+    return (await server.health.Check(health_pb2.HealthCheckRequest(service=name), None)).status
+
+
+class Probe(GrpcService):
+    """A service that records its steps; `ready()` waits until the test allows it."""
+
+    def __init__(self, fail_open: bool = False) -> None:
+        super().__init__(Runtime(Config()), "127.0.0.1:0")
+        self.steps: list[str] = []
+        self.may_serve = asyncio.Event()
+        self.fail_open = fail_open
+        self.background_done_at_close: bool | None = None
+
+    async def open(self) -> None:
+        self.steps.append("open")
+        if self.fail_open:
+            raise OSError("no database today")
+
+    def servicers(self) -> list[Servicer]:
+        return [Servicer(auth_pb2, auth_pb2_grpc.add_AuthServiceServicer_to_server,
+                         auth_pb2_grpc.AuthServiceServicer())]
+
+    async def start_background(self) -> None:
+        self.steps.append("background")
+        self.spawn("forever", asyncio.Event().wait())
+
+    async def ready(self) -> None:
+        self.steps.append("ready")
+        await self.may_serve.wait()
+
+    def end_streams(self) -> None:
+        assert self.server is not None
+        self.steps.append("end_streams")
+
+    async def close(self) -> None:
+        self.background_done_at_close = all(task.done() for task in self._tasks) and not self._tasks
+        self.steps.append("close")
+
+
+def test_service_names_come_from_the_generated_modules():
+    assert service_name(auth_pb2) == AUTH
+    assert service_name(watcher_pb2) == "postflow.v1.WatcherService"
+    assert service_name(streamer_pb2) == "postflow.v1.StreamerService"
+    with pytest.raises(ValueError, match="0 services"):
+        service_name(common_pb2)
+
+
+@pytest.mark.asyncio
+async def test_the_server_accepts_its_first_call_already_not_serving():
+    server = GrpcServer()
+    server.add(Probe().servicers()[0])
+    seen: dict[str, int] = {}
+    start_the_server = server.server.start
+
+    async def start() -> None:  # the moment calls can arrive
+        seen.update({name: await status_now(server, name) for name in ("", AUTH)})
+        await start_the_server()
+
+    server.server.start = start
+    try:
+        await server.start("127.0.0.1:0")
+        assert seen == {"": NOT_SERVING, AUTH: NOT_SERVING}
+    finally:
+        await server.stop(0)
+
+
+@pytest.mark.asyncio
+async def test_serving_only_once_ready_and_stop_runs_in_order():
+    probe = Probe()
+    starting = asyncio.create_task(probe.start())
+    await wait_for(lambda: "ready" in probe.steps, message="ready() called")
+    address = f"127.0.0.1:{probe.grpc_port}"
+    assert probe.steps == ["open", "background", "ready"]
+    assert await check_health(address) == "NOT_SERVING"
+    assert await check_health(address, service=AUTH) == "NOT_SERVING"
+
+    probe.may_serve.set()
+    await starting
+    assert await check_health(address) == "SERVING"
+    assert await check_health(address, service=AUTH) == "SERVING"
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=AUTH))
+        assert (await watch.read()).status == SERVING
+        stopping = asyncio.create_task(probe.stop())
+        assert (await watch.read()).status == NOT_SERVING  # before the server goes away
+        watch.cancel()
+        await stopping
+    await probe.stop()  # a second stop does nothing
+    assert probe.steps == ["open", "background", "ready", "end_streams", "close"]
+    assert probe.background_done_at_close
+    assert await check_health(address, timeout=0.5) == "UNREACHABLE"
+
+
+@pytest.mark.asyncio
+async def test_stop_after_a_failed_start_closes_what_was_opened():
+    probe = Probe(fail_open=True)
+    with pytest.raises(OSError, match="no database"):
+        await probe.start()
+    await probe.stop()
+    assert probe.steps == ["open", "close"] and probe.server is None
+
+
+@pytest.mark.asyncio
+async def test_a_signal_while_starting_stops_the_service():
+    probe = Probe()
+    serving = asyncio.create_task(serve_until_signalled("probe", probe))
+    await wait_for(lambda: "ready" in probe.steps, message="ready() called")
+    os.kill(os.getpid(), signal.SIGTERM)  # handled by the loop: the test process lives on
+    assert await asyncio.wait_for(serving, 10) == 0
+    assert probe.steps == ["open", "background", "ready", "end_streams", "close"]
+
+
+@pytest.mark.asyncio
+async def test_a_signal_once_ready_stops_the_service_cleanly():
+    probe = Probe()
+    probe.may_serve.set()
+    serving = asyncio.create_task(serve_until_signalled("probe", probe))
+    await wait_for(lambda: probe.grpc_port and "ready" in probe.steps, message="started")
+    await wait_for(lambda: check_health(f"127.0.0.1:{probe.grpc_port}", timeout=1), message="answering")
+    assert await check_health(f"127.0.0.1:{probe.grpc_port}") == "SERVING"
+    os.kill(os.getpid(), signal.SIGINT)
+    assert await asyncio.wait_for(serving, 10) == 0
+    assert probe.steps[-2:] == ["end_streams", "close"]
+
+
+def test_a_state_dir_that_cannot_be_opened_exits_2_naming_the_key(tmp_path):
+    (tmp_path / "watch").mkdir()
+    (tmp_path / "state").write_text("a file, not a directory")
+    config = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"),
+              "streamer": {"listen": f"127.0.0.1:{free_port()}", "tunnel": {"mode": "none"}},
+              "services": {"streamer": f"127.0.0.1:{free_port()}"}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = subprocess.run([sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "config.json")],
+                            env=child_env(), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "config error: state_dir: cannot open" in result.stderr
