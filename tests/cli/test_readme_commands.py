@@ -24,7 +24,7 @@ import pytest
 from postflow.cli.demo import poll_json
 from postflow.cli.supervisor import SERVICES
 from postflow.core.config import write_config
-from tests.e2e.stack import FAST_WATCH, Stack, deep_merge, demo_config, stop_process
+from postflow.testing.stack import FAST_WATCH, Stack, deep_merge, demo_config, stop_process
 from tests.support import child_env, free_port, wait_for, write_media
 
 pytestmark = pytest.mark.slow
