@@ -85,7 +85,8 @@ async def run_demo(state_dir: Path, dashboard_port: int, emulator_port: int, out
              **{name: pick_port() for name in ("auth", "watcher", "streamer", "range")}}
     emulator_url = f"http://127.0.0.1:{ports['emulator']}"
     (state_dir / "logs").mkdir(exist_ok=True)
-    with open(state_dir / "logs" / "emulator.log", "ab") as emulator_log:
+    emulator_log = await asyncio.to_thread(open, state_dir / "logs" / "emulator.log", "ab")
+    with emulator_log:  # the child keeps its own copy of the descriptor
         emulator = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "postflow.emulator", "--host", "127.0.0.1", "--port", str(ports["emulator"]),
             stdin=asyncio.subprocess.DEVNULL, stdout=emulator_log, stderr=asyncio.subprocess.STDOUT,

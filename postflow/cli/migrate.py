@@ -67,8 +67,8 @@ def migrate_config(old: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def default_redirect_uri(old: dict[str, Any]) -> str:
-    dashboard = old.get("dashboard") if isinstance(old.get("dashboard"), dict) else {}
-    listen = dashboard.get("listen") or "127.0.0.1:8000"
+    dashboard = old.get("dashboard")
+    listen = (dashboard.get("listen") if isinstance(dashboard, dict) else None) or "127.0.0.1:8000"
     try:
         _, port = split_address(str(listen), "dashboard.listen")
     except ConfigError:

@@ -44,7 +44,8 @@ def print_progress(job: common_pb2.Job, out: TextIO = sys.stderr) -> None:
     """Redraws the progress bar in place."""
     fraction = job.bytes_done / job.size if job.size else 0.0
     bar = "#" * int(BAR_WIDTH * fraction)
-    print(f"\r[{bar:<{BAR_WIDTH}}] {100 * fraction:5.1f}% {label(common_pb2.JobState, job.state):<10}", end="", file=out, flush=True)
+    state = label(common_pb2.JobState, job.state)
+    print(f"\r[{bar:<{BAR_WIDTH}}] {100 * fraction:5.1f}% {state:<10}", end="", file=out, flush=True)
 
 
 def end_progress(out: TextIO = sys.stderr) -> None:

@@ -59,7 +59,7 @@ UNREADABLE = ("the stored tokens cannot be read with the configured auth.token_k
 
 
 class Custody:
-    def __init__(self, *, kind: int, client_id: str, store: TokenStore, ims: ImsClient,
+    def __init__(self, *, kind: auth_pb2.GrantKind, client_id: str, store: TokenStore, ims: ImsClient,
                  identify: Callable[[str], Awaitable[Identity]], refresh_margin_s: float, auto_refresh: bool,
                  add_secret: Callable[[str], None], clock: Callable[[], float] = time.time) -> None:
         self.kind = kind
@@ -211,7 +211,7 @@ class Custody:
             if self.kind == WEB_APP and current is None:
                 raise FailedPrecondition(self._message)
             try:
-                if self.kind == SERVER_TO_SERVER:
+                if current is None or self.kind == SERVER_TO_SERVER:
                     tokens = await self._ims.client_credentials()
                 else:
                     tokens = await self._ims.refresh(current.refresh_token)
@@ -235,7 +235,8 @@ class Custody:
         log.info("access token %s; valid for %.0fs", "refreshed" if current else "obtained", tokens.expires_in)
         if current is None:
             await self._add_identity(grant)
-        return self._grant if grant.same_connection(self._grant) else grant
+        latest = self._grant
+        return latest if latest is not None and grant.same_connection(latest) else grant
 
     def _refused(self, exc: ImsError) -> FailedPrecondition:
         """IMS refused the client itself (e.g. invalid_client): the tokens are kept, since a
@@ -298,7 +299,7 @@ class Custody:
             return f"{message}; the tokens cannot be saved ({exc.strerror}): a restart would need a reconnect"
         return message
 
-    def _set(self, state: int, message: str, grant: Grant | None) -> None:
+    def _set(self, state: auth_pb2.AuthState, message: str, grant: Grant | None) -> None:
         self._state, self._message, self._grant = state, message, grant
         self._wake()
 
@@ -312,7 +313,7 @@ class Custody:
             current = self._grant
             named = dataclasses.replace(current, user_name=identity.name, user_email=identity.email,
                                         account_id=identity.account_id) if current else None
-            if self._state == CONNECTED and grant.same_connection(current) and named != current:
+            if named is not None and self._state == CONNECTED and grant.same_connection(current) and named != current:
                 self._commit(named)  # written only when the lookup taught us something
 
     async def _revoke(self, grant: Grant) -> bool:

@@ -66,7 +66,7 @@ def to_record(state: int, message: str, grant: Grant | None) -> dict[str, Any]:
     return {"version": RECORD_VERSION, "state": auth_pb2.AuthState.Name(state), "message": message, "grant": stored}
 
 
-def from_record(record: dict[str, Any]) -> tuple[int, str, Grant | None]:
+def from_record(record: dict[str, Any]) -> tuple[auth_pb2.AuthState, str, Grant | None]:
     """(state, message, grant); raises ValueError for a record this version cannot read."""
     if record.get("version") != RECORD_VERSION:
         raise ValueError(f"record version {record.get('version')!r}")

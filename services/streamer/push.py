@@ -186,7 +186,7 @@ class Push:
         if (st.st_size, st.st_mtime_ns) != (self.request.size, self.request.mtime_ns):
             raise PublicationChanged("size or mtime changed")
 
-    def _progress(self, phase: int, error: str = "") -> streamer_pb2.TransferProgress:
+    def _progress(self, phase: streamer_pb2.TransferPhase, error: str = "") -> streamer_pb2.TransferProgress:
         done = self.request.size if phase == streamer_pb2.TRANSFER_PHASE_COMPLETE else self.bytes_done
         return streamer_pb2.TransferProgress(
             ticket_id=self.push_id, job_id=self.request.job_id, path=self.request.path,
