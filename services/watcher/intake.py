@@ -28,8 +28,8 @@ from postflow.core.logs import job_id_var
 from postflow.core.telemetry import context_from, current_trace_context, trace_id_hex
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.inotify import ScanTrigger, TreeEvents
-from services.watcher.jobs import CANCELLED, FAILED, QUEUED, Job
-from services.watcher.ledger import Ledger, new_job_id, retry_fields
+from services.watcher.jobs import CANCELLED, FAILED, QUEUED, Job, retry
+from services.watcher.ledger import Ledger, new_job_id
 from services.watcher.orchestrator import Orchestrator
 from services.watcher.scanner import FileStat, Scanner
 from services.watcher.stability import settle_stable
@@ -179,7 +179,7 @@ class Submissions:
         existing = await self.ledger.find(relpath, st.st_size, st.st_mtime_ns)
         if existing is not None:
             if existing.state in (FAILED, CANCELLED):
-                existing = await self.ledger.change(existing.id, retry_fields, "submitted again")
+                existing = await self.ledger.change(existing.id, lambda job: retry(job, "submitted again"))
                 self.orchestrator.wake()
             return existing
         file = FileStat(relpath, st.st_size, st.st_mtime_ns, st.st_ino)

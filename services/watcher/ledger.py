@@ -26,20 +26,19 @@ from typing import Any, TypeVar
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.jobs import (
     ACTIVE,
-    BACKOFF,
-    CANCELLED,
     COLUMNS,
     CREATED,
     DONE,
-    FAILED,
     FINAL,
     IN_FLIGHT,
+    PROGRESS,
     QUEUED,
-    RECONNECT,
     STATE,
     WAITING,
+    Change,
     Job,
-    state_name,
+    WaitingKind,
+    restart_on_new_content,
     to_proto,
 )
 from services.watcher.scanner import FileStat
@@ -78,10 +77,6 @@ CREATE TABLE IF NOT EXISTS folders (
 """
 ACTIVE_SQL = ",".join(str(s) for s in sorted(ACTIVE))
 IN_FLIGHT_SQL = ",".join(str(s) for s in sorted(IN_FLIGHT))
-
-
-class Conflict(Exception):
-    """The job is not in a state that allows the change; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -201,7 +196,12 @@ class Ledger:
 
     @staticmethod
     def _job(row: sqlite3.Row | None) -> Job | None:
-        return Job(**{key: row[key] for key in COLUMNS}) if row is not None else None
+        if row is None:
+            return None
+        values = {key: row[key] for key in COLUMNS}
+        values["stale_file_ids"] = tuple(values["stale_file_ids"].split())
+        values["waiting_kind"] = WaitingKind(values["waiting_kind"])
+        return Job(**values)
 
     def _get(self, db: sqlite3.Connection, job_id: str) -> Job | None:
         return self._job(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
@@ -242,14 +242,14 @@ class Ledger:
                f" OR (waiting_kind = ? AND ?))))"
                f" ORDER BY state = {QUEUED} OR state = {WAITING}, created_at LIMIT ?")
         rows = await self._run(lambda: self._db.execute(
-            sql, (*skip, BACKOFF, now, RECONNECT, auth_ok, limit)).fetchall())
+            sql, (*skip, WaitingKind.BACKOFF, now, WaitingKind.RECONNECT, auth_ok, limit)).fetchall())
         return [self._job(row) for row in rows]
 
     async def next_due(self) -> float | None:
         """When the earliest backoff ends (wall clock), if any job is in backoff."""
         row = await self._run(lambda: self._db.execute(
             f"SELECT MIN(next_attempt_at) FROM jobs WHERE state = {WAITING} AND waiting_kind = ?",
-            (BACKOFF,)).fetchone())
+            (WaitingKind.BACKOFF,)).fetchone())
         return row[0]
 
     async def list(self, states: Sequence[int], path_prefix: str, page_size: int, page_token: str) -> Page:
@@ -315,15 +315,16 @@ class Ledger:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _write(self, db: sqlite3.Connection, job: Job, changes: dict[str, Any]) -> Job:
-        changes = {**changes, "updated_at": self.clock()}
-        assignments = ", ".join(f"{key} = ?" for key in changes)
-        db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*changes.values(), job.id))
-        return job.replace(**changes)
+    def _write(self, db: sqlite3.Connection, job: Job, fields: dict[str, Any]) -> Job:
+        fields = {**fields, "updated_at": self.clock()}
+        stored = {key: _column(key, value) for key, value in fields.items()}
+        db.execute(f"UPDATE jobs SET {', '.join(f'{key} = ?' for key in stored)} WHERE id = ?",
+                   (*stored.values(), job.id))
+        return job.replace(**fields)
 
     def _insert(self, db: sqlite3.Connection, job: Job) -> None:
         db.execute(f"INSERT INTO jobs ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
-                   [getattr(job, key) for key in COLUMNS])
+                   [_column(key, getattr(job, key)) for key in COLUMNS])
 
     async def add(self, job: Job, message: str) -> Job:
         """Inserts a new job; if one with the same identity exists, returns that one."""
@@ -341,9 +342,8 @@ class Ledger:
     async def register_stable(self, files: Sequence[FileStat], make_job: Callable[[FileStat], Job]
                               ) -> tuple[list[Job], list[Job]]:
         """Stable files from the scanner. A known identity is left alone; a path with an
-        unfinished job for other content restarts that job on the new content (its Frame.io
-        file, if any, is queued for deletion); anything else becomes a new job.
-        Returns (new jobs, restarted jobs)."""
+        unfinished job for other content restarts that job on the new content; anything else
+        becomes a new job. Returns (new jobs, restarted jobs)."""
         def work(db, events):
             created, restarted = [], []
             for file in files:
@@ -357,57 +357,57 @@ class Ledger:
                     events.append((job, CREATED, "detected"))
                     created.append(job)
                     continue
-                job = self._write(db, active, restart_fields(active, QUEUED) | {
-                    "size": file.size, "mtime_ns": file.mtime_ns, "inode": file.inode, "attempts": 0,
-                    "epoch": active.epoch + 1})
-                events.append((job, STATE, "the file changed on disk; starting again on the new content"))
+                change = restart_on_new_content(active, file)
+                job = self._write(db, active, change.fields | {"epoch": active.epoch + 1})
+                events.append((job, STATE, change.message))
                 restarted.append(job)
             return created, restarted
 
         return await self._run(self._transaction, work)
 
-    async def update(self, job_id: str, epoch: int, *, event: int = STATE, message: str = "", **changes: Any
-                     ) -> Job | None:
-        """A change made by the running attempt of `epoch`; None (nothing written) when the
+    async def update(self, job_id: str, epoch: int, change: Change) -> Job | None:
+        """A transition of the running attempt of `epoch`; None (nothing written) when the
         job has moved on (cancelled, retried, restarted) since the attempt began."""
         def work(db, events):
             job = self._get(db, job_id)
             if job is None or job.epoch != epoch or job.state in FINAL:
                 return None
-            job = self._write(db, job, changes)
-            events.append((job, event, message))
+            job = self._write(db, job, change.fields)
+            events.append((job, STATE, change.message))
             return job
 
         return await self._run(self._transaction, work)
 
-    async def change(self, job_id: str, decide: Callable[[Job], dict[str, Any] | None], message: str) -> Job:
-        """A change from outside the running attempt: `decide(job)` returns the new fields
-        (or raises Conflict); the epoch is bumped so the attempt's later writes are void."""
+    async def progress(self, job_id: str, epoch: int, bytes_done: int, rate_bps: float) -> Job | None:
+        """Transfer progress of the running attempt of `epoch` (None as for `update`)."""
+        def work(db, events):
+            job = self._get(db, job_id)
+            if job is None or job.epoch != epoch or job.state in FINAL:
+                return None
+            job = self._write(db, job, {"bytes_done": bytes_done, "rate_bps": rate_bps})
+            events.append((job, PROGRESS, ""))
+            return job
+
+        return await self._run(self._transaction, work)
+
+    async def change(self, job_id: str, transition: Callable[[Job], Change | None]) -> Job:
+        """A transition from outside the running attempt, decided on the job as stored
+        (`transition` may raise Conflict; None changes nothing); the epoch is bumped so the
+        attempt's later writes are void."""
         def work(db, events):
             job = self._get(db, job_id)
             if job is None:
                 raise KeyError(job_id)
-            changes = decide(job)
-            if changes is None:
+            change = transition(job)
+            if change is None:
                 return job
-            job = self._write(db, job, changes | {"epoch": job.epoch + 1})
-            events.append((job, STATE, message))
+            job = self._write(db, job, change.fields | {"epoch": job.epoch + 1})
+            events.append((job, STATE, change.message))
             return job
 
         return await self._run(self._transaction, work)
 
 
-def restart_fields(job: Job, state: int) -> dict[str, Any]:
-    """Fields of a job starting over from nothing on new content (its Frame.io file queued
-    for deletion, publication and progress forgotten)."""
-    stale = " ".join(x for x in (job.stale_file_ids, job.file_id) if x)
-    return {"state": state, "error": "", "bytes_done": 0, "rate_bps": 0.0, "file_id": "", "stack_id": "",
-            "version": 0, "view_url": "", "ticket_id": "", "source_url": "", "create_started_at": 0.0,
-            "stale_file_ids": stale, "next_attempt_at": 0.0, "waiting_reason": "", "waiting_kind": "", "mode": 0}
-
-
-def retry_fields(job: Job) -> dict[str, Any]:
-    if job.state not in (FAILED, CANCELLED):
-        raise Conflict(f"job {job.id} is {state_name(job.state)}; only failed or cancelled jobs can be retried")
-    return {"state": QUEUED, "attempts": 0, "error": "", "next_attempt_at": 0.0, "waiting_reason": "",
-            "waiting_kind": ""}
+def _column(key: str, value: Any) -> Any:
+    """A job field as its column stores it."""
+    return " ".join(value) if key == "stale_file_ids" else value

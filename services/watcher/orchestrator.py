@@ -9,7 +9,6 @@ import contextlib
 import logging
 import os
 import time
-from typing import Any
 
 from opentelemetry.trace import Tracer
 
@@ -17,17 +16,16 @@ from postflow.core.logs import job_id_var
 from postflow.core.telemetry import context_from
 from postflow.frameio import RateLimited, ReconnectNeeded, RequestFailed, TransientError, backoff_delay
 from postflow.v1 import common_pb2
+from services.watcher import jobs
 from services.watcher.followers import AuthWatch
-from services.watcher.jobs import ACTIVE, BACKOFF, CANCELLED, FAILED, RECONNECT, UNSTABLE, WAITING, Job
-from services.watcher.ledger import Conflict
-from services.watcher.pipeline import COMPLETE, Attempt, Deps, JobFailed, RetryLater, SourceChanged, Superseded
+from services.watcher.jobs import CANCELLED, FAILED, Conflict, Job
+from services.watcher.pipeline import Attempt, Deps, FileState, JobFailed, RetryLater, SourceChanged, Superseded
 from services.watcher.scanner import MODIFIED, REMOVED, Change, PathFilter
 
 log = logging.getLogger(__name__)
 
 RECONNECT_PROBE_S = 60.0  # try a job again this often even if auth has not said "connected"
 MIN_SLEEP_S = 0.05
-UNSTABLE_REASON = "the file is changing on disk; waiting for it to settle"
 
 
 class Orchestrator:
@@ -95,67 +93,55 @@ class Orchestrator:
             self.auth.lost()
             self._reconnect_since = time.monotonic()
             log.warning("waiting: %s", exc)
-            await self._save(attempt, state=WAITING, waiting_kind=RECONNECT, waiting_reason="Frame.io reconnect needed",
-                             attempts=attempt.job.attempts - attempt.counted, error=str(exc))
+            await self._conclude(attempt, jobs.wait_reconnect(attempt.job, str(exc), give_back_attempt=attempt.counted))
         except SourceChanged as exc:
-            await self._source_changed(attempt, str(exc))
+            await self._conclude(attempt, await self._source_changed(attempt.job, str(exc)))
         except RateLimited as exc:
-            await self._wait_out_rate_limit(attempt, str(exc))
+            delay = self._backoff(2)
+            log.info("Frame.io is rate limiting; trying again in %.1fs: %s", delay, exc)
+            await self._conclude(attempt, jobs.wait_out_rate_limit(attempt.job, str(exc), delay, time.time(),
+                                                                   give_back_attempt=attempt.counted))
         except (RetryLater, TransientError) as exc:
-            await self._retry_or_fail(attempt, str(exc))
+            await self._retry_later(attempt, str(exc))
         except (JobFailed, RequestFailed) as exc:
             log.warning("failed: %s", exc)
-            await self._save(attempt, state=FAILED, error=str(exc))
+            await self._conclude(attempt, jobs.fail(attempt.job, str(exc)))
         except Exception as exc:
             log.exception("unexpected error in job %s", attempt.job.id)
-            await self._retry_or_fail(attempt, f"internal error: {type(exc).__name__}: {exc}")
+            await self._retry_later(attempt, f"internal error: {type(exc).__name__}: {exc}")
 
-    async def _save(self, attempt: Attempt, **changes: Any) -> None:
-        try:
-            await attempt.save(changes.pop("message", ""), **changes)
-        except Superseded:
-            pass
+    async def _conclude(self, attempt: Attempt, change: jobs.Change | None) -> None:
+        if change is not None:
+            await self.deps.ledger.update(attempt.job.id, attempt.epoch, change)
 
-    async def _retry_or_fail(self, attempt: Attempt, reason: str) -> None:
+    def _backoff(self, attempts: int) -> float:
+        config = self.deps.config.watch
+        return backoff_delay(attempts, config.backoff_base_s, config.backoff_max_s)
+
+    async def _retry_later(self, attempt: Attempt, reason: str) -> None:
         job = attempt.job
-        config = self.deps.config.watch
-        if job.attempts >= job.max_attempts:
+        delay = self._backoff(job.attempts)
+        change = jobs.retry_later(job, reason, delay, time.time())
+        if change.fields["state"] == FAILED:
             log.warning("failed after %d attempts: %s", job.attempts, reason)
-            await self._save(attempt, state=FAILED, error=f"{reason} (gave up after {job.attempts} attempts)")
-            return
-        delay = backoff_delay(job.attempts, config.backoff_base_s, config.backoff_max_s)
-        log.warning("attempt %d failed, retrying in %.1fs: %s", job.attempts, delay, reason)
-        await self._save(attempt, state=WAITING, waiting_kind=BACKOFF, waiting_reason=f"retrying in {delay:.0f}s",
-                         next_attempt_at=time.time() + delay, error=reason)
+        else:
+            log.warning("attempt %d failed, retrying in %.1fs: %s", job.attempts, delay, reason)
+        await self._conclude(attempt, change)
 
-    async def _wait_out_rate_limit(self, attempt: Attempt, reason: str) -> None:
-        """A long 429 storm is waited out: the attempt is given back, whatever the count."""
-        config = self.deps.config.watch
-        delay = backoff_delay(2, config.backoff_base_s, config.backoff_max_s)
-        log.info("Frame.io is rate limiting; trying again in %.1fs: %s", delay, reason)
-        await self._save(attempt, state=WAITING, waiting_kind=BACKOFF,
-                         waiting_reason=f"Frame.io rate limit; retrying in {delay:.0f}s",
-                         attempts=attempt.job.attempts - attempt.counted, next_attempt_at=time.time() + delay,
-                         error=reason)
-
-    async def _source_changed(self, attempt: Attempt, reason: str) -> None:
+    async def _source_changed(self, job: Job, reason: str) -> jobs.Change | None:
         """The scanner restarts the job once the new content is stable, unless the new
         content already has a job of its own, or the scanner does not follow this file."""
-        job = attempt.job
         try:
             st = await asyncio.to_thread(os.stat, self.deps.root / job.path)
         except OSError:
-            await self._save(attempt, state=FAILED, error="the file is no longer in the watch folder")
-            return
+            return jobs.fail(job, "the file is no longer in the watch folder")
         newer = await self.deps.ledger.find(job.path, st.st_size, st.st_mtime_ns)
         if newer is not None and newer.id != job.id:
-            await self._save(attempt, state=CANCELLED, error=f"{reason}; its new content is job {newer.id}")
-            return
+            return jobs.cancel(job, f"{reason}; its new content is job {newer.id}")
         if not self.path_filter.accepts(job.path):
-            await self._save(attempt, state=FAILED, error=f"{reason}; submit it again once it is complete")
-            return
+            return jobs.fail(job, f"{reason}; submit it again once it is complete")
         log.info("%s; waiting for it to settle", reason)
-        await self._save(attempt, state=WAITING, waiting_kind=UNSTABLE, waiting_reason=UNSTABLE_REASON, error="")
+        return jobs.wait_unstable(job)
 
     # -- changes from outside a running attempt ------------------------------------------------
 
@@ -179,17 +165,10 @@ class Orchestrator:
                     await self.cancel(job.id, "the file was removed from the watch folder")
             elif (job.size, job.mtime_ns) != (change.file.size, change.file.mtime_ns):
                 await self.stop_attempt(job.id)
-                await self.deps.ledger.change(job.id, _unsettled, "the file changed on disk")
+                await self.deps.ledger.change(job.id, jobs.wait_unstable)
 
     async def cancel(self, job_id: str, reason: str) -> Job:
-        def decide(job: Job) -> dict | None:
-            if job.state == CANCELLED:
-                return None
-            if job.state not in ACTIVE:
-                raise Conflict(f"job {job_id} has already finished")
-            return {"state": CANCELLED, "error": reason, "waiting_reason": "", "waiting_kind": ""}
-
-        job = await self.deps.ledger.change(job_id, decide, reason)
+        job = await self.deps.ledger.change(job_id, lambda job: jobs.cancel(job, reason))
         await self.stop_attempt(job_id)
         if job.state == CANCELLED and (job.file_id or job.ticket_id):
             asyncio.create_task(self._clean_up(job), name=f"cleanup-{job_id}")
@@ -203,13 +182,8 @@ class Orchestrator:
             await attempt.revoke()
             if job.file_id:
                 account_id = (await self.deps.frameio.project()).account_id
-                if await attempt.file_state(account_id, job.file_id) != COMPLETE:
+                if await attempt.file_state(account_id, job.file_id) != FileState.COMPLETE:
                     await attempt.delete(account_id, job.file_id)
         except Exception as exc:  # noqa: BLE001 - nothing depends on it; say so and move on
             log.warning("could not clean up after the cancelled job: %s", exc)
 
-
-def _unsettled(job: Job) -> dict | None:
-    if job.state not in ACTIVE or (job.state == WAITING and job.waiting_kind == UNSTABLE):
-        return None
-    return {"state": WAITING, "waiting_kind": UNSTABLE, "waiting_reason": UNSTABLE_REASON}

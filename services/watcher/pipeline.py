@@ -9,6 +9,7 @@ creation time) or knows that nothing was created yet.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ from postflow.core.files import readable_stat
 from postflow.core.telemetry import current_trace_context
 from postflow.frameio import FrameioClient, RequestFailed
 from postflow.v1 import common_pb2, streamer_pb2, streamer_pb2_grpc, watcher_pb2
+from services.watcher import jobs
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import TUNNEL_CHANGED, StreamerWatch
-from services.watcher.jobs import DONE, PREPARING, PROGRESS, PULL, PUSH, QUEUED, UPLOADING, VERIFYING, WAITING, Job
+from services.watcher.jobs import PULL, PUSH, QUEUED, UPLOADING, VERIFYING, WAITING, Job
 from services.watcher.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,15 @@ PROGRESS_WRITE_S = 1.0
 MODES = {"auto": common_pb2.TRANSFER_MODE_AUTO, "pull": PULL, "push": PUSH}
 TUNNEL_UP = streamer_pb2.TUNNEL_STATE_UP
 TUNNEL_SETTLE_S = 5.0  # a quick tunnel's new hostname may not be routable for a moment
-COMPLETE, IN_PROGRESS, BROKEN, GONE = "complete", "in progress", "failed", "gone"
+
+
+class FileState(enum.Enum):
+    """Where an upload to a Frame.io file stands, as Frame.io reports it."""
+
+    COMPLETE = "complete"
+    IN_PROGRESS = "in progress"
+    FAILED = "failed"
+    GONE = "gone"
 
 
 class RetryLater(Exception):
@@ -100,8 +110,8 @@ class Attempt:
     def fio(self) -> FrameioClient:
         return self.deps.frameio
 
-    async def save(self, message: str = "", event: int = watcher_pb2.JOB_EVENT_KIND_STATE, **changes) -> Job:
-        job = await self.deps.ledger.update(self.job.id, self.epoch, event=event, message=message, **changes)
+    async def save(self, change: jobs.Change) -> Job:
+        job = await self.deps.ledger.update(self.job.id, self.epoch, change)
         if job is None:
             raise Superseded(self.job.id)
         self.job = job
@@ -109,14 +119,13 @@ class Attempt:
 
     async def run(self) -> Job:
         if self.job.state in (QUEUED, WAITING):
-            await self.save(f"attempt {self.job.attempts + 1} of {self.job.max_attempts}", state=PREPARING,
-                            attempts=self.job.attempts + 1, waiting_reason="", waiting_kind="", error="")
+            await self.save(jobs.start_attempt(self.job))
             self.counted = True
         await self.check_source()
         account_id = (await self.fio.project()).account_id
         await self.drop_stale_files(account_id)
         if not self.job.folder_id:
-            await self.save("Frame.io folder ready", folder_id=await self.deps.folders.ensure(self.job.destination))
+            await self.save(jobs.folder_ready(self.job, await self.deps.folders.ensure(self.job.destination)))
         while True:
             try:
                 await self.deliver(account_id)
@@ -143,9 +152,9 @@ class Attempt:
         never done, and what they hold may be torn."""
         if not self.job.stale_file_ids:
             return
-        for file_id in self.job.stale_file_ids.split():
+        for file_id in self.job.stale_file_ids:
             await self.delete(account_id, file_id)
-        await self.save("removed the Frame.io files of earlier content", stale_file_ids="")
+        await self.save(jobs.stale_files_removed(self.job))
 
     # -- getting a complete file onto Frame.io -----------------------------------------------
 
@@ -162,10 +171,10 @@ class Attempt:
         job = self.job
         if job.file_id or job.create_started_at:
             file_id = job.file_id or await self.adopt(account_id)
-            state = await self.file_state(account_id, file_id) if file_id else GONE
-            if state == COMPLETE:
+            state = await self.file_state(account_id, file_id) if file_id else FileState.GONE
+            if state == FileState.COMPLETE:
                 return
-            if state == IN_PROGRESS and job.mode == PULL and await self.publication_alive():
+            if state == FileState.IN_PROGRESS and job.mode == PULL and await self.publication_alive():
                 log.info("resuming: Frame.io is still fetching the file")
                 await self.follow(account_id, queue)
                 return
@@ -176,14 +185,16 @@ class Attempt:
             await self.push(account_id)
         await self.follow(account_id, queue)
 
-    async def file_state(self, account_id: str, file_id: str) -> str:
+    async def file_state(self, account_id: str, file_id: str) -> FileState:
         try:
             status = await self.fio.upload_status(account_id, file_id)
         except RequestFailed as exc:
             if exc.status == 404:
-                return GONE
+                return FileState.GONE
             raise
-        return COMPLETE if status.upload_complete else BROKEN if status.upload_failed else IN_PROGRESS
+        if status.upload_complete:
+            return FileState.COMPLETE
+        return FileState.FAILED if status.upload_failed else FileState.IN_PROGRESS
 
     async def adopt(self, account_id: str) -> str:
         """The file an earlier attempt created but did not live to record, if any."""
@@ -198,7 +209,7 @@ class Attempt:
         for extra in mine[1:]:
             await self.delete(account_id, extra.id)
         log.info("found the Frame.io file an interrupted attempt created")
-        await self.save("found the Frame.io file of the interrupted attempt", file_id=mine[0].id)
+        await self.save(jobs.found_file(self.job, mine[0].id))
         return mine[0].id
 
     async def publication_alive(self) -> bool:
@@ -222,8 +233,7 @@ class Attempt:
         await self.revoke()
         if file_id:
             await self.delete(account_id, file_id)
-        await self.save("discarded an incomplete upload", file_id="", ticket_id="", source_url="",
-                        create_started_at=0.0, bytes_done=0, rate_bps=0.0)
+        await self.save(jobs.discard_upload(self.job))
 
     async def delete(self, account_id: str, file_id: str) -> None:
         try:
@@ -283,8 +293,7 @@ class Attempt:
                 trace_context=current_trace_context()), timeout=30)
         except grpc.RpcError as exc:
             raise streamer_error(exc, "publish") from None
-        await self.save("published", mode=PULL, ticket_id=publication.ticket_id, source_url=publication.url,
-                        create_started_at=time.time())
+        await self.save(jobs.published(self.job, publication.ticket_id, publication.url, time.time()))
         if not publication.url:
             await self.discard(account_id, "")
             raise RetryLater("the streamer has no public URL yet")
@@ -297,17 +306,17 @@ class Attempt:
             # Frame.io probes the URL before answering: an unreachable tunnel lands here.
             await self.blame_the_tunnel(publication.url)
             raise RetryLater(f"Frame.io could not read the published URL ({exc})") from None
-        await self.save("upload started (pull)", file_id=file.id, state=UPLOADING)
+        await self.save(jobs.upload_started(self.job, file.id))
         log.info("upload started: Frame.io pulls %s (%d bytes)", job.path, job.size)
 
     async def push(self, account_id: str) -> None:
         job = self.job
-        await self.save("creating the Frame.io file (push)", mode=PUSH, create_started_at=time.time())
+        await self.save(jobs.creating_push(self.job, time.time()))
         try:
             file = await self.fio.create_local_upload(account_id, job.folder_id, job.name, job.size)
         except RequestFailed as exc:
             raise await self.creation_refused(exc) from None
-        await self.save("upload started (push)", file_id=file.id, state=UPLOADING)
+        await self.save(jobs.upload_started(self.job, file.id))
         log.info("upload started: pushing %s (%d bytes) in %d parts", job.path, job.size, len(file.upload_urls or []))
         request = streamer_pb2.PushRequest(
             path=job.path, size=job.size, mtime_ns=job.mtime_ns, content_type=file.media_type or "",
@@ -328,7 +337,7 @@ class Attempt:
         if exc.status != 404:
             return exc
         await self.deps.folders.forget()
-        await self.save("the Frame.io folder is gone", folder_id="", create_started_at=0.0)
+        await self.save(jobs.folder_gone(self.job))
         return RetryLater(f"the Frame.io folder {self.job.destination or '(root)'} is gone; it will be made again")
 
     async def on_transfer(self, progress: streamer_pb2.TransferProgress) -> None:
@@ -343,7 +352,7 @@ class Attempt:
             return
         if phase == streamer_pb2.TRANSFER_PHASE_COMPLETE and self.job.state == UPLOADING:
             log.debug("all %d bytes sent", self.job.size)
-            await self.save("all bytes sent; waiting for Frame.io", state=VERIFYING, bytes_done=self.job.size)
+            await self.save(jobs.all_bytes_sent(self.job))
         else:
             await self.report(progress.bytes_done, progress.rate_bps)
 
@@ -354,7 +363,10 @@ class Attempt:
         now = time.monotonic()
         if bytes_done > self.job.bytes_done and (now - self._last_write >= PROGRESS_WRITE_S or bytes_done >= size):
             self._last_write = now
-            await self.save(event=PROGRESS, bytes_done=bytes_done, rate_bps=rate_bps)
+            job = await self.deps.ledger.progress(self.job.id, self.epoch, bytes_done, rate_bps)
+            if job is None:
+                raise Superseded(self.job.id)
+            self.job = job
 
     async def follow(self, account_id: str, queue: asyncio.Queue) -> None:
         """Until Frame.io reports the upload complete: streamer progress applied as it comes,
@@ -368,11 +380,11 @@ class Attempt:
             if await self.shown_uploaded(account_id):
                 return
             state = await self.file_state(account_id, self.job.file_id)
-            if state == COMPLETE:
+            if state == FileState.COMPLETE:
                 return
-            if state in (BROKEN, GONE):
+            if state in (FileState.FAILED, FileState.GONE):
                 pulled_from = self.job.source_url if self.job.mode == PULL else ""
-                await self.discard(account_id, self.job.file_id if state == BROKEN else "")
+                await self.discard(account_id, self.job.file_id if state == FileState.FAILED else "")
                 if pulled_from:
                     await self.blame_the_tunnel(pulled_from)
                 raise RetryLater("Frame.io could not fetch the file (upload failed)")
@@ -405,7 +417,7 @@ class Attempt:
             except TimeoutError:
                 return
             if item == TUNNEL_CHANGED and self.job.mode == PULL:
-                if await self.file_state(account_id, self.job.file_id) == COMPLETE:
+                if await self.file_state(account_id, self.job.file_id) == FileState.COMPLETE:
                     return
                 await self.discard(account_id, self.job.file_id)
                 raise Reissue()
@@ -420,14 +432,13 @@ class Attempt:
         job = self.job
         await self.revoke()
         if job.state != VERIFYING:
-            await self.save("verifying", state=VERIFYING)
+            await self.save(jobs.verify(job))
         file = self._shown or await self.fio.show_file(account_id, job.file_id)
         if file.file_size != job.size:
             await self.discard(account_id, job.file_id)
             raise RetryLater(f"Frame.io holds {file.file_size} bytes, expected {job.size}")
         stack_id, version = await self.stack(account_id, file.parent_id or "")
-        job = await self.save("delivered", state=DONE, view_url=file.view_url, stack_id=stack_id, version=version,
-                              bytes_done=job.size, rate_bps=0.0, error="")
+        job = await self.save(jobs.deliver(self.job, file.view_url, stack_id, version))
         log.info("delivered %s%s: %s", job.path, f" as version {version}" if version else "", job.view_url)
         return job
 
@@ -455,7 +466,7 @@ class Attempt:
                 return "", 0
             if not stack_id:
                 return "", 0
-            await self.save("added to a version stack", stack_id=stack_id)
+            await self.save(jobs.stacked(self.job, stack_id))
         return stack_id, len(await self.fio.list_version_stack(account_id, stack_id))
 
     async def join_stack(self, account_id: str) -> str:

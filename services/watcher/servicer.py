@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from postflow.core.errors import InvalidArgument, NotFound
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.intake import Detector, Submissions
-from services.watcher.jobs import Job, state_name, to_proto
-from services.watcher.ledger import Conflict, Ledger, retry_fields
+from services.watcher.jobs import Job, retry, state_name, to_proto
+from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
 
 DEFAULT_PAGE = 50
@@ -93,19 +93,13 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
 
     async def RetryJob(self, request: watcher_pb2.RetryJobRequest, context) -> common_pb2.Job:
         await self._job(request.id)
-        try:
-            job = await self.ledger.change(request.id, retry_fields, "retry requested")
-        except Conflict as exc:
-            raise FailedPrecondition(str(exc)) from None
+        job = await self.ledger.change(request.id, retry)
         self.orchestrator.wake()
         return to_proto(job)
 
     async def CancelJob(self, request: watcher_pb2.CancelJobRequest, context) -> common_pb2.Job:
         await self._job(request.id)
-        try:
-            return to_proto(await self.orchestrator.cancel(request.id, "cancelled on request"))
-        except Conflict as exc:
-            raise FailedPrecondition(str(exc)) from None
+        return to_proto(await self.orchestrator.cancel(request.id, "cancelled on request"))
 
     async def GetStats(self, request: watcher_pb2.GetStatsRequest, context) -> watcher_pb2.Stats:
         counts, files, size = await self.ledger.stats()
