@@ -45,13 +45,16 @@ import enum
 import posixpath
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from postflow.core.errors import FailedPrecondition
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.scanner import FileStat
+
+JobState: TypeAlias = common_pb2.JobState
+TransferMode: TypeAlias = common_pb2.TransferMode
 
 QUEUED = common_pb2.JOB_STATE_QUEUED
 PREPARING = common_pb2.JOB_STATE_PREPARING
@@ -93,7 +96,7 @@ class IllegalTransition(Exception):
     """A transition asked of a job in a state it does not leave that way (a bug)."""
 
 
-def state_name(state: int) -> str:
+def state_name(state: JobState) -> str:
     return common_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
 
 
@@ -103,13 +106,13 @@ class Job:
     path: str
     size: int
     mtime_ns: int
-    state: int
+    state: JobState
     max_attempts: int
     created_at: float
     updated_at: float
     inode: int = 0
-    mode: int = 0  # chosen for the current attempt
-    requested_mode: int = 0  # from SubmitFile; 0 = configured
+    mode: TransferMode = common_pb2.TRANSFER_MODE_UNSPECIFIED  # chosen for the current attempt
+    requested_mode: TransferMode = common_pb2.TRANSFER_MODE_UNSPECIFIED  # from SubmitFile; as configured if unset
     version_policy: int = 0
     destination: str = ""  # Frame.io folder path under the project root
     attempts: int = 0
@@ -154,7 +157,7 @@ class Change:
     message: str = ""
 
 
-def _require(job: Job, allowed: Collection[int], transition: str) -> None:
+def _require(job: Job, allowed: Collection[JobState], transition: str) -> None:
     if job.state not in allowed:
         raise IllegalTransition(f"{transition}: job {job.id} is {state_name(job.state)}")
 

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,7 +224,7 @@ class Ledger:
             f"SELECT path, id FROM jobs WHERE state IN ({ACTIVE_SQL})").fetchall())
         return {row[0]: row[1] for row in rows}
 
-    async def file_ids_in_use(self, file_ids: Sequence[str], exclude_job: str) -> set[str]:
+    async def file_ids_in_use(self, file_ids: Collection[str], exclude_job: str) -> set[str]:
         """Which of these Frame.io file ids belong to jobs other than `exclude_job`."""
         if not file_ids:
             return set()

@@ -16,12 +16,12 @@ from postflow.core.rpc import GrpcServer, bind_address, open_channel
 from postflow.core.service import Runtime
 from postflow.frameio import AuthTokens, FrameioClient
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2_grpc
+from services.watcher.delivery import Delivery, DeliverySettings
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import AuthWatch, StreamerWatch
 from services.watcher.intake import Detector, JobFactory, Submissions
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
-from services.watcher.pipeline import Deps
 from services.watcher.scanner import PathFilter, Scanner
 from services.watcher.servicer import WatcherServicer
 
@@ -67,12 +67,14 @@ class WatcherService:
         streamer_stub = streamer_pb2_grpc.StreamerServiceStub(streamer_channel)
         frameio = FrameioClient(config.frameio, AuthTokens(auth_stub, self.runtime.secrets), self._http)
         streamer_events = StreamerWatch(streamer_stub)
-        deps = Deps(config, self.root, self.ledger, frameio, FolderMirror(frameio, self.ledger), streamer_stub,
-                    streamer_events)
+        delivery = Delivery(root=self.root, ledger=self.ledger, frameio=frameio,
+                            folders=FolderMirror(frameio, self.ledger), streamer=streamer_stub,
+                            streamer_events=streamer_events, settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
         path_filter = PathFilter(config.watch.include, config.watch.exclude)
-        self.orchestrator = orchestrator = Orchestrator(deps, AuthWatch(auth_stub, lambda: orchestrator.wake()),
-                                                        tracer, path_filter)
+        self.orchestrator = orchestrator = Orchestrator(
+            ledger=self.ledger, delivery=delivery, auth=AuthWatch(auth_stub, lambda: orchestrator.wake()),
+            settings=config.watch, root=self.root, path_filter=path_filter, tracer=tracer)
         factory = JobFactory(config, tracer)
         self.detector = Detector(config, Scanner(self.root, path_filter), self.ledger, orchestrator, factory)
         servicer = WatcherServicer(self.ledger, orchestrator, Submissions(self.root, self.ledger, orchestrator, factory),

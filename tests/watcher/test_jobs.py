@@ -4,6 +4,7 @@ docstring holds, and the transitions compute the fields they promise."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -19,9 +20,11 @@ from services.watcher.jobs import (
     UPLOADING,
     VERIFYING,
     WAITING,
+    Change,
     Conflict,
     IllegalTransition,
     Job,
+    JobState,
     WaitingKind,
 )
 from services.watcher.scanner import FileStat
@@ -31,14 +34,14 @@ STATES = {"QUEUED": QUEUED, "PREPARING": PREPARING, "UPLOADING": UPLOADING, "VER
 NOW = 1_000_000.0
 
 
-def job(state: int = QUEUED, **fields) -> Job:
+def job(state: JobState = QUEUED, **fields) -> Job:
     waiting = {"waiting_kind": WaitingKind.BACKOFF, "waiting_reason": "retrying in 1s"} if state == WAITING else {}
     return Job(id="j1", path="SQ01/a.mov", size=100, mtime_ns=1, state=state, max_attempts=3, created_at=NOW,
                updated_at=NOW, **(waiting | fields))
 
 
 # Each transition of the table, called with sample arguments; "record" stands for all of these.
-CALLS = {
+CALLS: dict[str, list[Callable[[Job], Change | None]]] = {
     "start_attempt": [jobs.start_attempt],
     "record": [lambda j: jobs.folder_ready(j, "D1"), jobs.stale_files_removed, lambda j: jobs.found_file(j, "F1"),
                lambda j: jobs.published(j, "T1", "https://x/t/1", NOW), lambda j: jobs.creating_push(j, NOW),
@@ -130,7 +133,8 @@ def test_new_content_starts_over_and_queues_the_old_frameio_file_for_deletion():
 def test_a_file_already_waiting_to_settle_is_left_as_it_is():
     assert jobs.wait_unstable(job(WAITING, waiting_kind=WaitingKind.UNSTABLE)) is None
     assert jobs.wait_unstable(job(DONE)) is None
-    assert jobs.wait_unstable(job(UPLOADING)).fields["waiting_kind"] == WaitingKind.UNSTABLE
+    change = jobs.wait_unstable(job(UPLOADING))
+    assert change is not None and change.fields["waiting_kind"] == WaitingKind.UNSTABLE
 
 
 def test_delivery_and_the_last_bytes_record_the_whole_size():
