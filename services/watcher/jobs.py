@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import posixpath
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -94,6 +95,10 @@ class Conflict(FailedPrecondition):
 
 class IllegalTransition(Exception):
     """A transition asked of a job in a state it does not leave that way (a bug)."""
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 def state_name(state: JobState) -> str:

@@ -13,16 +13,18 @@ All SQLite work runs on one worker thread; events reach subscribers in commit or
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from postflow.core.errors import InvalidArgument
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.jobs import (
     ACTIVE,
@@ -86,10 +88,6 @@ class Page:
     total: int
 
 
-def new_job_id() -> str:
-    return uuid.uuid4().hex[:16]
-
-
 def event_proto(seq: int, kind: int, job: common_pb2.Job, message: str, at: float) -> watcher_pb2.JobEvent:
     event = watcher_pb2.JobEvent(seq=seq, kind=kind, job=job, message=message)
     event.at.FromNanoseconds(int(at * 1e9))
@@ -131,6 +129,11 @@ class Ledger:
             await self._run(self._db.close)
             self._db = None
         self._executor.shutdown(wait=True)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "the ledger is not open"
+        return self._db
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._loop is not None
@@ -207,10 +210,10 @@ class Ledger:
         return self._job(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
     async def get(self, job_id: str) -> Job | None:
-        return await self._run(lambda: self._get(self._db, job_id))
+        return await self._run(lambda: self._get(self.db, job_id))
 
     async def find(self, path: str, size: int, mtime_ns: int) -> Job | None:
-        return await self._run(lambda: self._job(self._db.execute(
+        return await self._run(lambda: self._job(self.db.execute(
             "SELECT * FROM jobs WHERE path = ? AND size = ? AND mtime_ns = ?", (path, size, mtime_ns)).fetchone()))
 
     def _active_for(self, db: sqlite3.Connection, path: str) -> Job | None:
@@ -220,7 +223,7 @@ class Ledger:
 
     async def active_paths(self) -> dict[str, str]:
         """path → id of every job that is not finished."""
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._run(lambda: self.db.execute(
             f"SELECT path, id FROM jobs WHERE state IN ({ACTIVE_SQL})").fetchall())
         return {row[0]: row[1] for row in rows}
 
@@ -229,7 +232,7 @@ class Ledger:
         if not file_ids:
             return set()
         marks = ",".join("?" * len(file_ids))
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._run(lambda: self.db.execute(
             f"SELECT file_id FROM jobs WHERE file_id IN ({marks}) AND id != ?", (*file_ids, exclude_job)).fetchall())
         return {row[0] for row in rows}
 
@@ -241,19 +244,19 @@ class Ledger:
                f" OR (state = {WAITING} AND ((waiting_kind = ? AND next_attempt_at <= ?)"
                f" OR (waiting_kind = ? AND ?))))"
                f" ORDER BY state = {QUEUED} OR state = {WAITING}, created_at LIMIT ?")
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._run(lambda: self.db.execute(
             sql, (*skip, WaitingKind.BACKOFF, now, WaitingKind.RECONNECT, auth_ok, limit)).fetchall())
         return [self._job(row) for row in rows]
 
     async def next_due(self) -> float | None:
         """When the earliest backoff ends (wall clock), if any job is in backoff."""
-        row = await self._run(lambda: self._db.execute(
+        row = await self._run(lambda: self.db.execute(
             f"SELECT MIN(next_attempt_at) FROM jobs WHERE state = {WAITING} AND waiting_kind = ?",
             (WaitingKind.BACKOFF,)).fetchone())
         return row[0]
 
-    async def list(self, states: Sequence[int], path_prefix: str, page_size: int, page_token: str) -> Page:
-        """Newest first; the page token is the (created_at, id) of the last job returned."""
+    async def page(self, states: Sequence[int], path_prefix: str, page_size: int, page_token: str) -> Page:
+        """Newest first. `page_token` is "" or a `Page.next_token` (InvalidArgument otherwise)."""
         where, args = ["1"], []
         if states:
             where.append(f"state IN ({','.join('?' * len(states))})")
@@ -264,54 +267,53 @@ class Ledger:
         filters = " AND ".join(where)
         paging, paging_args = "", []
         if page_token:
-            created, _, last_id = page_token.partition(":")
+            created, last_id = _decode_token(page_token)
             paging = " AND (created_at < ? OR (created_at = ? AND id < ?))"
-            paging_args = [float(created), float(created), last_id]
+            paging_args = [created, created, last_id]
 
         def read() -> Page:
-            total = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {filters}", args).fetchone()[0]
-            rows = self._db.execute(
+            total = self.db.execute(f"SELECT COUNT(*) FROM jobs WHERE {filters}", args).fetchone()[0]
+            rows = self.db.execute(
                 f"SELECT * FROM jobs WHERE {filters}{paging} ORDER BY created_at DESC, id DESC LIMIT ?",
                 [*args, *paging_args, page_size + 1]).fetchall()
             jobs = [self._job(row) for row in rows[:page_size]]
-            more = len(rows) > page_size
-            token = f"{jobs[-1].created_at!r}:{jobs[-1].id}" if more else ""
+            token = _encode_token(jobs[-1]) if len(rows) > page_size else ""
             return Page(jobs, token, total)
 
         return await self._run(read)
 
     async def events_after(self, seq: int, limit: int = 1000) -> list[watcher_pb2.JobEvent]:
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._run(lambda: self.db.execute(
             "SELECT seq, kind, message, at, job FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit)).fetchall())
         return [event_proto(row[0], row[1], common_pb2.Job.FromString(row[4]), row[2], row[3]) for row in rows]
 
     async def seq_range(self) -> tuple[int, int]:
         """(oldest retained, newest) event sequence numbers; (0, 0) when there are none."""
-        row = await self._run(lambda: self._db.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone())
+        row = await self._run(lambda: self.db.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone())
         return row[0] or 0, row[1] or 0
 
     async def stats(self) -> tuple[dict[int, int], int, int]:
         """(count by state, files delivered, bytes delivered)."""
         def read():
-            counts = dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
-            files, size = self._db.execute(
+            counts = dict(self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+            files, size = self.db.execute(
                 f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM jobs WHERE state = {DONE}").fetchone()
             return counts, files, size
 
         return await self._run(read)
 
     async def folder(self, root_id: str, path: str) -> str | None:
-        row = await self._run(lambda: self._db.execute(
+        row = await self._run(lambda: self.db.execute(
             "SELECT folder_id FROM folders WHERE root_id = ? AND path = ?", (root_id, path)).fetchone())
         return row[0] if row else None
 
     async def save_folder(self, root_id: str, path: str, folder_id: str) -> None:
-        await self._run(lambda: self._db.execute(
+        await self._run(lambda: self.db.execute(
             "INSERT OR REPLACE INTO folders (root_id, path, folder_id) VALUES (?, ?, ?)", (root_id, path, folder_id)))
 
     async def forget_folders(self, root_id: str) -> None:
-        await self._run(lambda: self._db.execute("DELETE FROM folders WHERE root_id = ?", (root_id,)))
+        await self._run(lambda: self.db.execute("DELETE FROM folders WHERE root_id = ?", (root_id,)))
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -326,38 +328,32 @@ class Ledger:
         db.execute(f"INSERT INTO jobs ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
                    [_column(key, getattr(job, key)) for key in COLUMNS])
 
-    async def add(self, job: Job, message: str) -> Job:
-        """Inserts a new job; if one with the same identity exists, returns that one."""
-        def work(db, events):
-            existing = self._job(db.execute("SELECT * FROM jobs WHERE path = ? AND size = ? AND mtime_ns = ?",
-                                            (job.path, job.size, job.mtime_ns)).fetchone())
-            if existing is not None:
-                return existing
-            self._insert(db, job)
-            events.append((job, CREATED, message))
-            return job
+    async def unknown(self, files: Sequence[FileStat]) -> list[FileStat]:
+        """The files whose content (path, size, mtime) no job was made for."""
+        def read() -> list[FileStat]:
+            return [file for file in files if self.db.execute(
+                "SELECT 1 FROM jobs WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (file.path, file.size, file.mtime_ns)).fetchone() is None]
 
-        return await self._run(self._transaction, work)
+        return await self._run(read)
 
-    async def register_stable(self, files: Sequence[FileStat], make_job: Callable[[FileStat], Job]
-                              ) -> tuple[list[Job], list[Job]]:
-        """Stable files from the scanner. A known identity is left alone; a path with an
-        unfinished job for other content restarts that job on the new content; anything else
-        becomes a new job. Returns (new jobs, restarted jobs)."""
+    async def register(self, rows: Sequence[Job], message: str) -> tuple[list[Job], list[Job]]:
+        """New jobs, made by the caller. A row whose content has a job already is dropped; a
+        row for a path with an unfinished job restarts that job on the new content instead;
+        the others are inserted (event `message`). Returns (created jobs, restarted jobs)."""
         def work(db, events):
             created, restarted = [], []
-            for file in files:
+            for row in rows:
                 if db.execute("SELECT 1 FROM jobs WHERE path = ? AND size = ? AND mtime_ns = ?",
-                              (file.path, file.size, file.mtime_ns)).fetchone():
+                              (row.path, row.size, row.mtime_ns)).fetchone():
                     continue
-                active = self._active_for(db, file.path)
+                active = self._active_for(db, row.path)
                 if active is None:
-                    job = make_job(file)
-                    self._insert(db, job)
-                    events.append((job, CREATED, "detected"))
-                    created.append(job)
+                    self._insert(db, row)
+                    events.append((row, CREATED, message))
+                    created.append(row)
                     continue
-                change = restart_on_new_content(active, file)
+                change = restart_on_new_content(active, FileStat(row.path, row.size, row.mtime_ns, row.inode))
                 job = self._write(db, active, change.fields | {"epoch": active.epoch + 1})
                 events.append((job, STATE, change.message))
                 restarted.append(job)
@@ -406,6 +402,21 @@ class Ledger:
             return job
 
         return await self._run(self._transaction, work)
+
+
+def _encode_token(last: Job) -> str:
+    """Where the next page starts: after the (created_at, id) of the last job returned."""
+    return base64.urlsafe_b64encode(json.dumps([last.created_at, last.id]).encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[float, str]:
+    try:
+        created, last_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if isinstance(created, (int, float)) and isinstance(last_id, str) and last_id:
+            return float(created), last_id
+    except (ValueError, TypeError):
+        pass
+    raise InvalidArgument("page_token: not a token this service returned")
 
 
 def _column(key: str, value: Any) -> Any:

@@ -17,9 +17,10 @@ from postflow.core.service import Runtime
 from postflow.frameio import AuthTokens, FrameioClient
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2_grpc
 from services.watcher.delivery import Delivery, DeliverySettings
+from services.watcher.detector import Detector
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import AuthWatch, StreamerWatch
-from services.watcher.intake import Detector, JobFactory, Submissions
+from services.watcher.intake import JobIntake, Submissions
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
 from services.watcher.scanner import PathFilter, Scanner
@@ -75,10 +76,10 @@ class WatcherService:
         self.orchestrator = orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=AuthWatch(auth_stub, lambda: orchestrator.wake()),
             settings=config.watch, root=self.root, path_filter=path_filter, tracer=tracer)
-        factory = JobFactory(config, tracer)
-        self.detector = Detector(config, Scanner(self.root, path_filter), self.ledger, orchestrator, factory)
-        servicer = WatcherServicer(self.ledger, orchestrator, Submissions(self.root, self.ledger, orchestrator, factory),
-                                   self.detector, str(self.root))
+        intake = JobIntake(config, self.ledger, orchestrator, tracer)
+        self.detector = Detector(config.watch, Scanner(self.root, path_filter), orchestrator, intake)
+        servicer = WatcherServicer(self.ledger, orchestrator, Submissions(self.root, intake), self.detector,
+                                   str(self.root))
         self.server = GrpcServer(provider)
         self.server.add(watcher_pb2_grpc.add_WatcherServiceServicer_to_server, servicer, SERVICE_NAME)
         self.grpc_port = await self.server.start(self.address)

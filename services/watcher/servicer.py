@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 from postflow.core.errors import InvalidArgument, NotFound
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
-from services.watcher.intake import Detector, Submissions
+from services.watcher.detector import Detector
+from services.watcher.intake import Submissions
 from services.watcher.jobs import Job, retry, state_name, to_proto
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
@@ -44,10 +45,7 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         if request.page_size < 0:
             raise InvalidArgument("page_size: must not be negative")
         page_size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
-        token = request.page_token
-        if token and not _valid_token(token):
-            raise InvalidArgument("page_token: not a token this service returned")
-        page = await self.ledger.list(list(request.states), request.path_prefix, page_size, token)
+        page = await self.ledger.page(list(request.states), request.path_prefix, page_size, request.page_token)
         return watcher_pb2.ListJobsResponse(jobs=[to_proto(j) for j in page.jobs], next_page_token=page.next_token,
                                             total=page.total)
 
@@ -77,7 +75,7 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         """Every job, newest first, read a page at a time."""
         token = ""
         while True:
-            page = await self.ledger.list([], "", MAX_PAGE, token)
+            page = await self.ledger.page([], "", MAX_PAGE, token)
             for job in page.jobs:
                 yield watcher_pb2.JobEvent(seq=seq, kind=SNAPSHOT, job=to_proto(job))
             token = page.next_token
@@ -112,11 +110,3 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
             stats.last_scan_at.FromNanoseconds(int(self.detector.last_scan_at * 1e9))
         return stats
 
-
-def _valid_token(token: str) -> bool:
-    created, sep, job_id = token.partition(":")
-    try:
-        float(created)
-    except ValueError:
-        return False
-    return bool(sep and job_id)

@@ -7,12 +7,13 @@ import time
 
 import grpc
 import pytest
+from opentelemetry.trace import SpanKind
 
 from postflow.core.config import load_config
 from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
-from services.watcher.jobs import PULL, UPLOADING, Job
-from services.watcher.ledger import Ledger, new_job_id
+from services.watcher.jobs import PULL, UPLOADING, Job, new_job_id
+from services.watcher.ledger import Ledger
 from tests.support import wait_for, write_media
 from tests.watcher.harness import environment, list_jobs, start_watcher, wait_job_state, wait_jobs
 
@@ -60,6 +61,29 @@ async def test_submit_file_validates_and_queues(tmp_path):
         assert any("StreamerService/Publish" in s.name for s in spans)
         error = await rpc_error(stub.GetJob(watcher_pb2.GetJobRequest(id="missing")))
         assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_submit_file_call_is_linked_to_the_trace_of_the_upload_it_queued(tmp_path):
+    async with environment(tmp_path, watch={"include": ["*.mov"]}) as env:
+        stub = await start_watcher(env)
+        write_media(env.root / "detected.mov", 1000)
+        write_media(env.root / "renders/final.mxf", 20_000)  # not included: only SubmitFile queues it
+        submitted = await stub.SubmitFile(watcher_pb2.SubmitFileRequest(path="renders/final.mxf"))
+        jobs = {j.path: j for j in await wait_jobs(stub, 2)}
+
+        def spans():
+            finished = env.spans.get_finished_spans()
+            calls = [s for s in finished if s.kind == SpanKind.SERVER and s.name.endswith("WatcherService/SubmitFile")]
+            roots = {s.attributes["postflow.job_id"]: s for s in finished if s.name == "postflow.upload"}
+            return (calls, roots) if calls and len(roots) == 2 else None
+
+        (call,), roots = await wait_for(spans, message="the SubmitFile span and both upload roots")
+        root = roots[submitted.id]
+        assert root.parent is None and format(root.context.trace_id, "032x") == submitted.trace_id
+        assert [(link.context.trace_id, link.context.span_id) for link in root.links] == \
+            [(call.context.trace_id, call.context.span_id)]
+        assert call.context.trace_id != root.context.trace_id  # the upload keeps a trace of its own
+        assert not roots[jobs["detected.mov"].id].links  # the scanner's jobs have no caller
 
 
 async def test_version_policy_chooses_between_stacking_and_a_separate_file(tmp_path):
@@ -196,7 +220,7 @@ async def test_an_attempt_that_died_after_creating_its_file_adopts_it(tmp_path):
                   max_attempts=5, created_at=before, updated_at=before, attempts=1, mode=PULL,
                   folder_id=seeded["root_folder_id"], ticket_id=publication.ticket_id, source_url=publication.url,
                   create_started_at=before - 0.1)
-        await ledger.add(job, "test")
+        await ledger.register([job], "detected")
         await ledger.close()
         stub = await start_watcher(env)
         (done,) = await wait_jobs(stub, 1)

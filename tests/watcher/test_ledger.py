@@ -5,10 +5,11 @@ import time
 
 import pytest
 
+from postflow.core.errors import InvalidArgument
 from postflow.v1 import watcher_pb2
 from services.watcher import jobs
-from services.watcher.jobs import CANCELLED, DONE, PREPARING, QUEUED, UPLOADING, Conflict, Job
-from services.watcher.ledger import Ledger, new_job_id
+from services.watcher.jobs import CANCELLED, DONE, PREPARING, QUEUED, UPLOADING, Conflict, Job, new_job_id
+from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
 
 
@@ -16,6 +17,10 @@ def make_job(file: FileStat) -> Job:
     now = time.time()
     return Job(id=new_job_id(), path=file.path, size=file.size, mtime_ns=file.mtime_ns, state=QUEUED,
                max_attempts=3, created_at=now, updated_at=now)
+
+
+async def register(ledger: Ledger, *files: FileStat) -> tuple[list[Job], list[Job]]:
+    return await ledger.register([make_job(file) for file in files], "detected")
 
 
 async def deliver(ledger: Ledger, job: Job) -> Job:
@@ -39,13 +44,13 @@ async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
     ledger = Ledger(path)
     await ledger.open()
     file = FileStat("SQ01/a.mov", 10, 111, 1)
-    created, _ = await ledger.register_stable([file], make_job)
+    created, _ = await register(ledger, file)
     assert len(created) == 1
-    assert await ledger.register_stable([file], make_job) == ([], [])
+    assert await register(ledger, file) == ([], [])
     await ledger.close()
     reopened = Ledger(path)
     await reopened.open()
-    assert await reopened.register_stable([file], make_job) == ([], [])
+    assert await register(reopened, file) == ([], [])
     assert (await reopened.find("SQ01/a.mov", 10, 111)).id == created[0].id
     mode = (await reopened._run(lambda: reopened._db.execute("PRAGMA journal_mode").fetchone()))[0]
     assert mode == "wal"
@@ -53,12 +58,12 @@ async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
 
 
 async def test_new_content_restarts_the_unfinished_job_and_queues_its_file_for_deletion(ledger):
-    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
     job = await ledger.update(job.id, job.epoch, jobs.published(job, "T1", "https://t/1", time.time()))
     job = await ledger.update(job.id, job.epoch, jobs.upload_started(job, "F1"))
     assert (job.state, job.attempts) == (UPLOADING, 1)
-    _, (restarted,) = await ledger.register_stable([FileStat("a.mov", 20, 2, 1)], make_job)
+    _, (restarted,) = await register(ledger, FileStat("a.mov", 20, 2, 1))
     assert restarted.id == job.id
     assert (restarted.size, restarted.mtime_ns, restarted.state, restarted.attempts) == (20, 2, QUEUED, 0)
     assert (restarted.file_id, restarted.ticket_id, restarted.stale_file_ids) == ("", "", ("F1",))
@@ -70,15 +75,15 @@ async def test_new_content_restarts_the_unfinished_job_and_queues_its_file_for_d
 
 
 async def test_a_delivered_file_that_changes_becomes_a_new_job(ledger):
-    (first,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    (first,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     await deliver(ledger, first)
-    (second,), restarted = await ledger.register_stable([FileStat("a.mov", 11, 2, 1)], make_job)
+    (second,), restarted = await register(ledger, FileStat("a.mov", 11, 2, 1))
     assert restarted == [] and second.id != first.id
 
 
 async def test_transitions_append_numbered_events_and_publish_them_in_order(ledger):
     queue = ledger.subscribe()
-    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
     await ledger.progress(job.id, job.epoch, 5, 1.0)
     live = [queue.get_nowait() for _ in range(3)]
@@ -92,7 +97,7 @@ async def test_transitions_append_numbered_events_and_publish_them_in_order(ledg
 
 
 async def test_event_retention_is_bounded(ledger):
-    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
     for i in range(200):
         await ledger.update(job.id, job.epoch, jobs.folder_ready(job, f"folder-{i}"))
@@ -104,13 +109,13 @@ async def test_event_retention_is_bounded(ledger):
 async def test_a_slow_subscriber_is_dropped_with_a_marker(ledger):
     queue = ledger.subscribe(maxsize=3)
     for i in range(5):
-        await ledger.register_stable([FileStat(f"{i}.mov", 10, 1, 1)], make_job)
+        await register(ledger, FileStat(f"{i}.mov", 10, 1, 1))
     await asyncio.sleep(0)
     assert queue.get_nowait() is None
 
 
 async def test_change_bumps_epoch_and_conflicts_are_reported(ledger):
-    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     with pytest.raises(Conflict):
         await ledger.change(job.id, jobs.retry)
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
@@ -124,7 +129,7 @@ async def test_change_bumps_epoch_and_conflicts_are_reported(ledger):
 async def test_runnable_order_backoff_and_reconnect(ledger):
     queued = []
     for i in range(4):
-        (job,), _ = await ledger.register_stable([FileStat(f"{i}.mov", 10, 1, 1)], make_job)
+        (job,), _ = await register(ledger, FileStat(f"{i}.mov", 10, 1, 1))
         queued.append(job)
     now = time.time()
     await ledger.update(queued[0].id, 0, jobs.back_off(queued[0], "boom", 60, now))
@@ -139,18 +144,27 @@ async def test_runnable_order_backoff_and_reconnect(ledger):
 
 async def test_list_filters_and_pages(ledger):
     for i in range(7):
-        (job,), _ = await ledger.register_stable([FileStat(f"SQ0{i % 2}/{i}.mov", 10, 1, 1)], make_job)
+        (job,), _ = await register(ledger, FileStat(f"SQ0{i % 2}/{i}.mov", 10, 1, 1))
         if i == 3:
             await ledger.change(job.id, lambda j: jobs.cancel(j, "no"))
-    page = await ledger.list([], "", 3, "")
+    page = await ledger.page([], "", 3, "")
     seen = [j.id for j in page.jobs]
     assert page.total == 7 and len(seen) == 3 and page.next_token
     while page.next_token:
-        page = await ledger.list([], "", 3, page.next_token)
+        page = await ledger.page([], "", 3, page.next_token)
         seen += [j.id for j in page.jobs]
     assert len(set(seen)) == 7
-    assert (await ledger.list([CANCELLED], "", 50, "")).total == 1
-    assert (await ledger.list([], "SQ01/", 50, "")).total == 3
+    assert (await ledger.page([CANCELLED], "", 50, "")).total == 1
+    assert (await ledger.page([], "SQ01/", 50, "")).total == 3
+    for bad in ("garbage", "1.5:abc", "W10=", "WzEsIDJd"):  # the last two: [] and [1, 2], base64
+        with pytest.raises(InvalidArgument, match="page_token"):
+            await ledger.page([], "", 3, bad)
+
+
+async def test_only_contents_without_a_job_are_unknown(ledger):
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
+    files = [FileStat("a.mov", 10, 1, 1), FileStat("a.mov", 11, 2, 1), FileStat("b.mov", 10, 1, 1)]
+    assert await ledger.unknown(files) == files[1:]
 
 
 async def test_folder_cache(ledger):
@@ -163,7 +177,7 @@ async def test_folder_cache(ledger):
 
 async def test_stats(ledger):
     for i in range(3):
-        (job,), _ = await ledger.register_stable([FileStat(f"{i}.mov", 100, 1, 1)], make_job)
+        (job,), _ = await register(ledger, FileStat(f"{i}.mov", 100, 1, 1))
         if i:
             await deliver(ledger, job)
     counts, files, size = await ledger.stats()
