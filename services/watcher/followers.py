@@ -40,7 +40,8 @@ async def follow(name: str, open_stream: Callable[[], AsyncIterator[Any]],
 
 
 class StreamerWatch:
-    """The streamer's event stream: the current tunnel, and progress routed to jobs."""
+    """The streamer's event stream: the current tunnel, and pull progress routed to jobs (a
+    push's progress comes on its own Push call)."""
 
     def __init__(self, stub: streamer_pb2_grpc.StreamerServiceStub) -> None:
         self.stub = stub
@@ -62,7 +63,7 @@ class StreamerWatch:
                 for queues in self._queues.values():
                     for queue in queues:
                         queue.put_nowait(TUNNEL_CHANGED)
-        elif event.HasField("transfer"):
+        elif event.HasField("transfer") and event.transfer.kind == streamer_pb2.TRANSFER_KIND_PULL:
             for queue in self._queues.get(event.transfer.job_id, ()):
                 queue.put_nowait(event.transfer)
 

@@ -2,14 +2,15 @@
 
 import asyncio
 import time
+from collections import Counter
 
 import pytest
 
 from postflow.core.errors import InvalidArgument
-from postflow.v1 import watcher_pb2
+from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher import jobs
 from services.watcher.jobs import CANCELLED, DONE, PREPARING, QUEUED, UPLOADING, Conflict, Job, new_job_id
-from services.watcher.ledger import Ledger
+from services.watcher.ledger import Ledger, Progress
 from services.watcher.scanner import FileStat
 
 
@@ -81,19 +82,93 @@ async def test_a_delivered_file_that_changes_becomes_a_new_job(ledger):
     assert restarted == [] and second.id != first.id
 
 
-async def test_transitions_append_numbered_events_and_publish_them_in_order(ledger):
-    queue = ledger.subscribe()
+async def test_changes_are_stored_as_numbered_events_and_published_in_order(ledger):
+    queue = ledger.subscribers.subscribe()
     (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
-    await ledger.progress(job.id, job.epoch, 5, 1.0)
-    live = [queue.get_nowait() for _ in range(3)]
-    assert [e.kind for e in live] == [watcher_pb2.JOB_EVENT_KIND_CREATED, watcher_pb2.JOB_EVENT_KIND_STATE,
-                                      watcher_pb2.JOB_EVENT_KIND_PROGRESS]
-    assert [e.seq for e in live] == sorted(e.seq for e in live)
-    assert live[2].job.bytes_done == 5 and live[1].message == "attempt 1 of 3" and live[1].job.state == PREPARING
+    live = [queue.get_nowait() for _ in range(2)]
+    assert [e.kind for e in live] == [watcher_pb2.JOB_EVENT_KIND_CREATED, watcher_pb2.JOB_EVENT_KIND_STATE]
+    assert live[0].seq < live[1].seq and live[0].message == "detected"
+    assert live[1].message == "attempt 1 of 3" and live[1].job.state == PREPARING
     stored = await ledger.events_after(0)
-    assert [(e.seq, e.kind, e.job.state) for e in stored] == [(e.seq, e.kind, e.job.state) for e in live]
-    ledger.unsubscribe(queue)
+    assert [(e.seq, e.kind, e.job, e.totals) for e in stored] == [(e.seq, e.kind, e.job, e.totals) for e in live]
+    ledger.subscribers.unsubscribe(queue)
+
+
+async def test_progress_is_kept_in_memory_sent_live_and_stored_with_the_next_change(ledger):
+    queue = ledger.subscribers.subscribe()
+    (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    job = await ledger.update(job.id, job.epoch, jobs.upload_started(job, "F1"))
+    shown = await ledger.progress(job.id, job.epoch, Progress(40, 20.0, 3))
+    assert (shown.bytes_done, shown.rate_bps, shown.connections) == (40, 20.0, 3)
+    *_, last_change, progress = [queue.get_nowait() for _ in range(4)]
+    assert progress.kind == watcher_pb2.JOB_EVENT_KIND_PROGRESS and progress.seq == last_change.seq
+    assert (progress.job.bytes_done, progress.job.connections, progress.job.state) == (40, 3, UPLOADING)
+    assert progress.totals == last_change.totals
+    assert [e.kind for e in await ledger.events_after(0)].count(watcher_pb2.JOB_EVENT_KIND_PROGRESS) == 0
+    (head,) = (await ledger.page([], "", 10, "")).jobs
+    assert (await ledger.get(job.id)).connections == 3 and head.bytes_done == 40  # reads show it
+    verifying = await ledger.update(job.id, job.epoch, jobs.verify(job))
+    assert (verifying.bytes_done, verifying.rate_bps, verifying.connections) == (40, 20.0, 0)
+    await ledger.close()
+    reopened = Ledger(ledger.path)
+    await reopened.open()
+    assert (await reopened.get(job.id)).bytes_done == 40  # stored with the change
+    await reopened.close()
+
+
+async def test_progress_of_an_attempt_that_was_overtaken_is_refused(ledger):
+    (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    cancelled = await ledger.change(job.id, lambda j: jobs.cancel(j, "no"))
+    queue = ledger.subscribers.subscribe()
+    assert await ledger.progress(job.id, job.epoch, Progress(40, 20.0, 3)) is None
+    assert await ledger.progress(job.id, cancelled.epoch, Progress(40, 20.0, 3)) is None  # finished
+    await asyncio.sleep(0)
+    assert queue.empty() and (await ledger.get(job.id)).bytes_done == 0
+
+
+async def test_every_event_carries_totals_equal_to_its_rows(ledger):
+    """Replaying the events' rows in order, the counts after each one are its totals."""
+    queue = ledger.subscribers.subscribe()
+    created, _ = await register(ledger, *(FileStat(f"{i}.mov", 100 + i, 1, 1) for i in range(4)))
+    await deliver(ledger, created[0])
+    await deliver(ledger, created[1])
+    await ledger.change(created[2].id, lambda j: jobs.cancel(j, "no"))
+    job = await ledger.update(created[3].id, 0, jobs.start_attempt(created[3]))
+    job = await ledger.update(job.id, 0, jobs.upload_started(job, "F"))
+    await ledger.progress(job.id, 0, Progress(50, 1.0, 1))
+    await register(ledger, FileStat("3.mov", 999, 2, 1))  # new content: restarts job 3 with another size
+    await asyncio.sleep(0)
+    rows: dict[str, common_pb2.Job] = {}
+    events = []
+    while not queue.empty():
+        events.append(event := queue.get_nowait())
+        rows[event.job.id] = event.job
+        states = Counter(jobs.state_name(j.state) for j in rows.values())
+        done = [j for j in rows.values() if j.state == DONE]
+        assert dict(event.totals.jobs_by_state) == {name: states[name] for name in event.totals.jobs_by_state}
+        assert (event.totals.files_delivered, event.totals.bytes_delivered) == (len(done), sum(j.size for j in done))
+    assert len(events) == 4 + 4 * 2 + 1 + 3 + 1
+    assert (await ledger.head()).totals == events[-1].totals
+    assert [e.totals for e in await ledger.events_after(0, limit=100)] == \
+        [e.totals for e in events if e.kind != watcher_pb2.JOB_EVENT_KIND_PROGRESS]
+
+
+async def test_totals_are_counted_again_on_open(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path)
+    await ledger.open()
+    created, _ = await register(ledger, *(FileStat(f"{i}.mov", 100, 1, 1) for i in range(3)))
+    await deliver(ledger, created[0])
+    before = (await ledger.head()).totals
+    await ledger.close()
+    reopened = Ledger(path)
+    await reopened.open()
+    head = await reopened.head()
+    assert head.totals == before and head.totals.jobs_by_state["queued"] == 2 and head.totals.files_delivered == 1
+    await reopened.close()
 
 
 async def test_event_retention_is_bounded(ledger):
@@ -101,13 +176,13 @@ async def test_event_retention_is_bounded(ledger):
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
     for i in range(200):
         await ledger.update(job.id, job.epoch, jobs.folder_ready(job, f"folder-{i}"))
-    first, last = await ledger.seq_range()
-    assert last == 202
-    assert last - first < 60
+    head = await ledger.head()
+    assert head.last_seq == 202
+    assert head.last_seq - head.first_seq < 60
 
 
 async def test_a_slow_subscriber_is_dropped_with_a_marker(ledger):
-    queue = ledger.subscribe(maxsize=3)
+    queue = ledger.subscribers.subscribe(maxsize=3)
     for i in range(5):
         await register(ledger, FileStat(f"{i}.mov", 10, 1, 1))
     await asyncio.sleep(0)
@@ -175,10 +250,11 @@ async def test_folder_cache(ledger):
     assert await ledger.folder("root", "SQ01") is None
 
 
-async def test_stats(ledger):
+async def test_totals(ledger):
     for i in range(3):
         (job,), _ = await register(ledger, FileStat(f"{i}.mov", 100, 1, 1))
         if i:
             await deliver(ledger, job)
-    counts, files, size = await ledger.stats()
-    assert counts == {QUEUED: 1, DONE: 2} and files == 2 and size == 200
+    totals = (await ledger.head()).totals
+    assert totals.jobs_by_state["queued"] == 1 and totals.jobs_by_state["done"] == 2
+    assert sum(totals.jobs_by_state.values()) == 3 and (totals.files_delivered, totals.bytes_delivered) == (2, 200)

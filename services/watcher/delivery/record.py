@@ -8,7 +8,7 @@ from typing import Concatenate, ParamSpec
 
 from services.watcher.delivery.errors import Superseded
 from services.watcher.jobs import Change, Job
-from services.watcher.ledger import Ledger
+from services.watcher.ledger import Ledger, Progress
 
 P = ParamSpec("P")
 
@@ -28,8 +28,9 @@ class JobRecord:
         self.job = job
         return job
 
-    async def progress(self, bytes_done: int, rate_bps: float) -> None:
-        job = await self.ledger.progress(self.job.id, self.epoch, bytes_done, rate_bps)
+    async def progress(self, bytes_done: int, rate_bps: float, connections: int) -> None:
+        """The transfer's progress, kept with the job while it is in flight (not written)."""
+        job = await self.ledger.progress(self.job.id, self.epoch, Progress(bytes_done, rate_bps, connections))
         if job is None:
             raise Superseded(self.job.id)
         self.job = job
