@@ -69,15 +69,25 @@ class Orchestrator:
         return self.auth.connected or time.monotonic() - self._reconnect_since >= RECONNECT_PROBE_S
 
     async def _sleep_until_needed(self) -> None:
-        """Until woken (a job queued or finished), or until the earliest backoff ends if a
-        slot is free for it."""
+        """Until woken (a job queued or finished, Frame.io connected again), or until the
+        earliest backoff ends if a slot is free for it."""
         timeout = RECONNECT_PROBE_S
         if len(self.running) < self.settings.max_concurrent:
             due = await self.ledger.next_due()
             if due is not None:
                 timeout = min(timeout, max(MIN_SLEEP_S, due - time.time()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(self.auth.reconnected.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        self.auth.reconnected.clear()
+
+    async def stop(self) -> None:
+        """Stops every attempt running (each resumes from the ledger at the next start)."""
+        for job_id in list(self.running):
+            await self.stop_attempt(job_id)
 
     async def _attempt(self, job: Job) -> None:
         job_id_var.set(job.id)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from pathlib import Path
 
+import grpc
 import httpx
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -35,23 +36,24 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> Watch
     config = runtime.config
     root = require_watch_root(config)
     try:
-        PathFilter(config.watch.include, config.watch.exclude)
+        path_filter = PathFilter(config.watch.include, config.watch.exclude)
     except Exception as exc:  # a glob that does not compile
         raise ConfigError(f"watch.include/exclude: {exc}") from None
-    return WatcherService(runtime, root, grpc_address or bind_address(config.services.watcher))
+    return WatcherService(runtime, root, path_filter, grpc_address or bind_address(config.services.watcher))
 
 
 class WatcherService:
-    def __init__(self, runtime: Runtime, root: Path, address: str) -> None:
+    def __init__(self, runtime: Runtime, root: Path, path_filter: PathFilter, address: str) -> None:
         self.runtime = runtime
         self.config = runtime.config
         self.root = root
+        self.path_filter = path_filter
         self.address = address
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
         self.server: GrpcServer | None = None  # made in start(): grpc.aio binds to the running loop
         self.grpc_port = 0
         self._tasks: list[asyncio.Task] = []
-        self._channels = []
+        self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
         self.orchestrator: Orchestrator | None = None
         self.detector: Detector | None = None
@@ -72,19 +74,19 @@ class WatcherService:
                             folders=FolderMirror(frameio, self.ledger), streamer=streamer_stub,
                             streamer_events=streamer_events, settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
-        path_filter = PathFilter(config.watch.include, config.watch.exclude)
+        auth_status = AuthWatch(auth_stub)
         self.orchestrator = orchestrator = Orchestrator(
-            ledger=self.ledger, delivery=delivery, auth=AuthWatch(auth_stub, lambda: orchestrator.wake()),
-            settings=config.watch, root=self.root, path_filter=path_filter, tracer=tracer)
+            ledger=self.ledger, delivery=delivery, auth=auth_status, settings=config.watch, root=self.root,
+            path_filter=self.path_filter, tracer=tracer)
         intake = JobIntake(config, self.ledger, orchestrator, tracer)
-        self.detector = Detector(config.watch, Scanner(self.root, path_filter), orchestrator, intake)
+        self.detector = Detector(config.watch, Scanner(self.root, self.path_filter), orchestrator, intake)
         servicer = WatcherServicer(self.ledger, orchestrator, Submissions(self.root, intake), self.detector,
                                    str(self.root))
         self.server = GrpcServer(provider)
         self.server.add(watcher_pb2_grpc.add_WatcherServiceServicer_to_server, servicer, SERVICE_NAME)
         self.grpc_port = await self.server.start(self.address)
         for name, work in (("detector", self.detector.run()), ("orchestrator", orchestrator.run()),
-                           ("streamer-events", streamer_events.run()), ("auth-status", orchestrator.auth.run()),
+                           ("streamer-events", streamer_events.run()), ("auth-status", auth_status.run()),
                            ("health", self._serve_when_scanning())):
             self._tasks.append(asyncio.create_task(work, name=name))
         log.info("watching %s", self.root)
@@ -101,8 +103,7 @@ class WatcherService:
         for task in self._tasks:
             task.cancel()
         if self.orchestrator is not None:
-            for job_id in list(self.orchestrator.running):
-                await self.orchestrator.stop_attempt(job_id)
+            await self.orchestrator.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for channel in self._channels:
             with contextlib.suppress(Exception):
