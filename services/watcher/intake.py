@@ -97,16 +97,10 @@ class JobIntake:
         spans = {new.row.id: new.span for new in new_jobs}
         for job in created:
             spans[job.id].end()
+            _log_queued(job, origin, restarted=False)
         for job in restarted:
             await self.orchestrator.stop_attempt(job.id)
-        for job in created + restarted:
-            with job_scope(job):
-                if origin == Origin.SUBMITTED:
-                    log.info("submitted %s (%d bytes); queued", job.path, job.size)
-                elif job in created:
-                    log.info("detected %s (%d bytes), stable; queued", job.path, job.size)
-                else:
-                    log.info("%s changed on disk; starting again on the new content", job.path)
+            _log_queued(job, origin, restarted=True)
         if created or restarted:
             self.orchestrator.wake()
         return created + restarted
@@ -116,6 +110,16 @@ class JobIntake:
         unknown = await self.ledger.unknown(files)
         if unknown:
             await self.register([self.new(file) for file in unknown], Origin.DETECTED)
+
+
+def _log_queued(job: Job, origin: Origin, *, restarted: bool) -> None:
+    with job_scope(job):
+        if origin == Origin.SUBMITTED:
+            log.info("submitted %s (%d bytes); queued", job.path, job.size)
+        elif restarted:
+            log.info("%s changed on disk; starting again on the new content", job.path)
+        else:
+            log.info("detected %s (%d bytes), stable; queued", job.path, job.size)
 
 
 class Submissions:

@@ -27,6 +27,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from postflow.v1 import auth_pb2, auth_pb2_grpc, streamer_pb2, streamer_pb2_grpc
+from tests.support import wait_for
 
 DEV_CLIENT = ("postflow-dev", "postflow-dev-secret")
 
@@ -146,8 +147,7 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: self._server.started, interval=0.01, message="the fake Range server")
         port = self._server.servers[0].sockets[0].getsockname()[1]
         self.http_base = f"http://127.0.0.1:{port}"
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODES = {"auto": common_pb2.TRANSFER_MODE_AUTO, "pull": PULL, "push": PUSH}
+MODE_BY_SETTING = {"auto": common_pb2.TRANSFER_MODE_AUTO, "pull": PULL, "push": PUSH}
 
 
 class Attempt:
@@ -114,9 +114,9 @@ class Attempt:
         await self.discard(file)
         return False
 
-    async def choose_mode(self) -> int:
+    async def choose_mode(self) -> common_pb2.TransferMode:
         settings = self.delivery.settings
-        requested = self.job.requested_mode or MODES[settings.mode]
+        requested = self.job.requested_mode or MODE_BY_SETTING[settings.mode]
         if requested == PUSH:
             return PUSH
         up = bool(await self.pull.public_base())
