@@ -1,5 +1,6 @@
-"""What WatchJobs carries: job events, each with the totals over every job as of that event,
-and the fan-out of live events to subscribers.
+"""What WatchJobs carries: job events, each with the totals over every job as of that event;
+the progress of transfers in flight, sent live; where the stored history stands; and the
+fan-out of live events to subscribers.
 
 The totals are counters the ledger keeps in step with the rows (changed in the same
 transaction as the rows they count), so an event never shows totals other than its rows'.
@@ -43,6 +44,23 @@ class Totals:
         return watcher_pb2.JobTotals(
             jobs_by_state={state_name(state): self.by_state[state] for state in STATES},
             files_delivered=self.files_delivered, bytes_delivered=self.bytes_delivered)
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where the event history stands: its oldest retained and newest sequence numbers
+    (0 when there are none) and the totals as of the newest."""
+
+    first_seq: int
+    last_seq: int
+    totals: watcher_pb2.JobTotals
+
+
+@dataclass(frozen=True)
+class Progress:
+    bytes_done: int
+    rate_bps: float
+    connections: int
 
 
 def event_proto(seq: int, kind: watcher_pb2.JobEventKind, job: common_pb2.Job, message: str, at: float,

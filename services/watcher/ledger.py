@@ -24,13 +24,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher import schema
-from services.watcher.feed import Subscribers, Totals, event_proto
+from services.watcher.feed import Head, Progress, Subscribers, Totals, event_proto
 from services.watcher.jobs import (
     COLUMNS,
     CREATED,
@@ -48,35 +47,11 @@ from services.watcher.jobs import (
     to_proto,
 )
 from services.watcher.scanner import FileStat
-from services.watcher.schema import ACTIVE_SQL, IDENTITY, IN_FLIGHT_SQL
+from services.watcher.schema import ACTIVE_SQL, IDENTITY, IN_FLIGHT_SQL, Page
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-
-@dataclass(frozen=True)
-class Page:
-    jobs: list[Job]
-    next_token: str
-    total: int
-
-
-@dataclass(frozen=True)
-class Head:
-    """Where the event history stands: its oldest retained and newest sequence numbers
-    (0 when there are none) and the totals as of the newest."""
-
-    first_seq: int
-    last_seq: int
-    totals: watcher_pb2.JobTotals
-
-
-@dataclass(frozen=True)
-class Progress:
-    bytes_done: int
-    rate_bps: float
-    connections: int
 
 
 class Transaction:

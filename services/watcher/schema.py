@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from postflow.core.errors import InvalidArgument
@@ -44,6 +45,13 @@ CREATE TABLE IF NOT EXISTS folders (
 ACTIVE_SQL = ",".join(str(s) for s in sorted(ACTIVE))
 IN_FLIGHT_SQL = ",".join(str(s) for s in sorted(IN_FLIGHT))
 IDENTITY = "path = ? AND size = ? AND mtime_ns = ?"
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    next_token: str
+    total: int
 
 
 def column_value(key: str, value: Any) -> Any:

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from postflow.core.errors import InvalidArgument, NotFound
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.detector import Detector
+from services.watcher.feed import Head
 from services.watcher.intake import Submissions
 from services.watcher.jobs import PROGRESS, Job, retry, to_proto
-from services.watcher.ledger import Head, Ledger
+from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
 
 DEFAULT_PAGE = 50

@@ -9,8 +9,9 @@ import pytest
 from postflow.core.errors import InvalidArgument
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher import jobs
+from services.watcher.feed import Progress
 from services.watcher.jobs import CANCELLED, DONE, PREPARING, QUEUED, UPLOADING, Conflict, Job, new_job_id
-from services.watcher.ledger import Ledger, Progress
+from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
 
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Concatenate, ParamSpec
 
 from services.watcher.delivery.errors import Superseded
+from services.watcher.feed import Progress
 from services.watcher.jobs import Change, Job
-from services.watcher.ledger import Ledger, Progress
+from services.watcher.ledger import Ledger
 
 P = ParamSpec("P")
 
