@@ -25,6 +25,7 @@ class EventHub:
         return streamer_pb2.StreamerEvent(seq=next(self._seq), at=timestamp(), **payload)
 
     def transfer(self, progress: streamer_pb2.TransferProgress) -> None:
+        """A pull's progress (a push reports to its caller, on the Push call)."""
         self.publish(self.event(transfer=progress))
 
     def tunnel(self, status: streamer_pb2.TunnelStatus) -> None:

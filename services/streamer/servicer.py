@@ -75,8 +75,7 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
             raise InvalidArgument(f"concurrency: expected 1 to {MAX_PUSH_CONCURRENCY}, got {concurrency}")
         settings = replace(self.push_settings, concurrency=concurrency)
         async for progress in Push(request, self.root, self.http, settings).run():
-            self.hub.transfer(progress)
-            yield progress
+            yield progress  # to the caller only: WatchEvents carries pulls, which have no caller
 
     def _message(self, publication: Publication) -> streamer_pb2.Publication:
         token = self.publications.token(publication.ticket_id)

@@ -40,7 +40,8 @@ async def follow(name: str, open_stream: Callable[[], AsyncIterator[Any]],
 
 
 class StreamerWatch:
-    """The streamer's event stream: the current tunnel, and progress routed to jobs."""
+    """The streamer's event stream: the current tunnel, and pull progress routed to jobs (a
+    push's progress comes on its own Push call)."""
 
     def __init__(self, stub: streamer_pb2_grpc.StreamerServiceStub) -> None:
         self.stub = stub
@@ -62,7 +63,7 @@ class StreamerWatch:
                 for queues in self._queues.values():
                     for queue in queues:
                         queue.put_nowait(TUNNEL_CHANGED)
-        elif event.HasField("transfer"):
+        elif event.HasField("transfer") and event.transfer.kind == streamer_pb2.TRANSFER_KIND_PULL:
             for queue in self._queues.get(event.transfer.job_id, ()):
                 queue.put_nowait(event.transfer)
 
@@ -92,12 +93,13 @@ class StreamerWatch:
 
 class AuthWatch:
     """Whether Frame.io is connected, from the auth service's status stream. Until the
-    stream says otherwise we assume it is (a call will tell us if not)."""
+    stream says otherwise we assume it is (a call will tell us if not). `reconnected` is set
+    when it comes back after a reconnect was needed (its waiter clears it)."""
 
-    def __init__(self, stub: auth_pb2_grpc.AuthServiceStub, on_connected: Callable[[], None]) -> None:
+    def __init__(self, stub: auth_pb2_grpc.AuthServiceStub) -> None:
         self.stub = stub
         self.connected = True
-        self._on_connected = on_connected
+        self.reconnected = asyncio.Event()
 
     async def run(self) -> None:
         await follow("auth status", lambda: self.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self._on_status)
@@ -107,7 +109,7 @@ class AuthWatch:
         self.connected = status.state == auth_pb2.AUTH_STATE_CONNECTED
         if self.connected and not was:
             log.info("Frame.io connected; resuming jobs that waited for it")
-            self._on_connected()
+            self.reconnected.set()
 
     def lost(self) -> None:
         """A call said a reconnect is needed."""

@@ -1,43 +1,48 @@
-"""How jobs come in: the scan loop (detect, wait for stability, queue) and SubmitFile.
+"""How jobs come in, by one path for the scan loop and SubmitFile: rows made here, on the
+event loop, then recorded by the ledger in one transaction; attempts on older content
+stopped, the orchestrator woken.
 
 Every new job starts a trace of its own: a root span `postflow.upload` whose context is
 stored with the job, so every later attempt, even after a restart, joins the same trace.
+The span is made where the job's cause is current (SubmitFile's call span is linked to it)
+and ends once the job is recorded; a row the ledger turns down (its content has a job
+already, or it restarts an unfinished job) ends nothing, so its span is never exported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import enum
 import logging
 import os
 import posixpath
 import stat
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, Tracer
+from opentelemetry.trace import Link, Span, Tracer
 
 from postflow.core.config import Config
 from postflow.core.errors import InvalidArgument, NotFound
 from postflow.core.logs import job_id_var
 from postflow.core.telemetry import context_from, current_trace_context, trace_id_hex
 from postflow.v1 import common_pb2, watcher_pb2
-from services.watcher.inotify import ScanTrigger, TreeEvents
-from services.watcher.jobs import CANCELLED, FAILED, QUEUED, Job
-from services.watcher.ledger import Ledger, new_job_id, retry_fields
+from services.watcher.jobs import CANCELLED, FAILED, QUEUED, Job, new_job_id, retry
+from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
-from services.watcher.scanner import FileStat, Scanner
-from services.watcher.stability import settle_stable
+from services.watcher.scanner import FileStat
 
 log = logging.getLogger(__name__)
 
-REGISTER_BATCH = 200
-EVENT_SCAN_GAP_S = 0.25  # with inotify: the least time between scans (at most a third of it scanning)
+
+class Origin(enum.StrEnum):
+    DETECTED = "detected"
+    SUBMITTED = "submitted"
 
 
 @contextlib.contextmanager
@@ -52,13 +57,24 @@ def job_scope(job: Job) -> Iterator[None]:
         job_id_var.reset(token)
 
 
-class JobFactory:
-    def __init__(self, config: Config, tracer: Tracer) -> None:
+@dataclass(frozen=True)
+class NewJob:
+    """A row for the ledger and the root span of its trace (ended once the row is recorded)."""
+
+    row: Job
+    span: Span
+
+
+class JobIntake:
+    def __init__(self, config: Config, ledger: Ledger, orchestrator: Orchestrator, tracer: Tracer) -> None:
         self.config = config
+        self.ledger = ledger
+        self.orchestrator = orchestrator
         self.tracer = tracer
 
     def new(self, file: FileStat, *, destination: str | None = None, version_policy: int = 0,
-            mode: int = 0) -> Job:
+            mode: common_pb2.TransferMode = common_pb2.TRANSFER_MODE_UNSPECIFIED) -> NewJob:
+        """A queued job for `file`, its trace started here (linked to the current span)."""
         job_id = new_job_id()
         if destination is None:
             destination = posixpath.dirname(file.path) if self.config.watch.mirror_folders else ""
@@ -66,95 +82,52 @@ class JobFactory:
         span = self.tracer.start_span(
             "postflow.upload", context=otel_context.Context(), links=[Link(caller)] if caller.is_valid else None,
             attributes={"postflow.job_id": job_id, "postflow.path": file.path, "postflow.size": file.size})
-        with trace.use_span(span, end_on_exit=True):
+        with trace.use_span(span):
             carrier = current_trace_context()
-            trace_id = trace_id_hex(span)
         now = time.time()
-        return Job(id=job_id, path=file.path, size=file.size, mtime_ns=file.mtime_ns, inode=file.inode,
-                   state=QUEUED, max_attempts=self.config.watch.max_attempts, created_at=now, updated_at=now,
-                   destination=destination.strip("/"), version_policy=version_policy, requested_mode=mode,
-                   trace_id=trace_id, traceparent=carrier.traceparent, tracestate=carrier.tracestate)
+        return NewJob(Job(
+            id=job_id, path=file.path, size=file.size, mtime_ns=file.mtime_ns, inode=file.inode, state=QUEUED,
+            max_attempts=self.config.watch.max_attempts, created_at=now, updated_at=now,
+            destination=destination.strip("/"), version_policy=version_policy, requested_mode=mode,
+            trace_id=trace_id_hex(span), traceparent=carrier.traceparent, tracestate=carrier.tracestate), span)
+
+    async def register(self, new_jobs: Sequence[NewJob], origin: Origin) -> list[Job]:
+        """Records the jobs (see Ledger.register); returns those created or restarted."""
+        created, restarted = await self.ledger.register([new.row for new in new_jobs], origin)
+        spans = {new.row.id: new.span for new in new_jobs}
+        for job in created:
+            spans[job.id].end()
+            _log_queued(job, origin, restarted=False)
+        for job in restarted:
+            await self.orchestrator.stop_attempt(job.id)
+            _log_queued(job, origin, restarted=True)
+        if created or restarted:
+            self.orchestrator.wake()
+        return created + restarted
+
+    async def stable(self, files: Sequence[FileStat]) -> None:
+        """Files the scanner found stable: each content the ledger does not know becomes a job."""
+        unknown = await self.ledger.unknown(files)
+        if unknown:
+            await self.register([self.new(file) for file in unknown], Origin.DETECTED)
 
 
-class Detector:
-    """Polls the tree; stable files become jobs, changes reach the orchestrator at once."""
-
-    def __init__(self, config: Config, scanner: Scanner, ledger: Ledger, orchestrator: Orchestrator,
-                 factory: JobFactory) -> None:
-        self.config = config
-        self.scanner = scanner
-        self.ledger = ledger
-        self.orchestrator = orchestrator
-        self.factory = factory
-        self.first_scan = asyncio.Event()
-        self.last_scan_at = 0.0
-        self.last_scan_s = 0.0
-        self.trigger = ScanTrigger()
-        # Always the same thread: its malloc arena is reused by every pass instead of each
-        # pass growing a new one in whichever pool thread it lands on.
-        self._scan_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
-
-    async def run(self) -> None:
-        watch = self.config.watch
-        events = await self._tree_events() if watch.inotify else None
-        try:
-            while True:
-                try:
-                    await self.poll()
-                except Exception:
-                    log.exception("scan pass failed; trying again at the next poll")
-                if events is not None and next(self.scanner.pending_dirs(), None):
-                    self.trigger.after(events.settle_s)  # files seen growing: look again when they may be stable
-                await self.trigger.wait(watch.poll_interval_s)
-                if events is not None:  # events may ask for scans faster than a big tree should be walked
-                    await asyncio.sleep(max(EVENT_SCAN_GAP_S, 2 * self.last_scan_s))
-        finally:
-            if events is not None:
-                events.close()
-            self.trigger.close()
-            self._scan_thread.shutdown(wait=False, cancel_futures=True)
-
-    async def _tree_events(self) -> TreeEvents | None:
-        """inotify on the tree (`watch.inotify`), or None (with a warning) where it fails."""
-        events = TreeEvents(Path(self.scanner.root), self.trigger, self.config.watch.stable_after_s * 1.05 + 0.1)
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._scan_thread, events.open)
-        except OSError as exc:
-            log.warning("inotify unavailable (%s); polling only", exc.strerror or exc)
-            events.close()
-            return None
-        events.listen()
-        return events
-
-    async def poll(self) -> None:
-        started = time.monotonic()
-        changes = await asyncio.get_running_loop().run_in_executor(self._scan_thread, self.scanner.scan)
-        self.last_scan_s = time.monotonic() - started
-        self.last_scan_at = time.time()
-        self.first_scan.set()
-        await self.orchestrator.on_changes(changes)
-        stable = settle_stable(self.scanner, time.monotonic(), self.config.watch.stable_after_s)
-        while batch := list(itertools.islice(stable, REGISTER_BATCH)):
-            created, restarted = await self.ledger.register_stable(batch, self.factory.new)
-            for job in created:
-                with job_scope(job):
-                    log.info("detected %s (%d bytes), stable; queued", job.path, job.size)
-            for job in restarted:
-                await self.orchestrator.stop_attempt(job.id)
-                with job_scope(job):
-                    log.info("%s changed on disk; starting again on the new content", job.path)
-            if created or restarted:
-                self.orchestrator.wake()
+def _log_queued(job: Job, origin: Origin, *, restarted: bool) -> None:
+    with job_scope(job):
+        if origin == Origin.SUBMITTED:
+            log.info("submitted %s (%d bytes); queued", job.path, job.size)
+        elif restarted:
+            log.info("%s changed on disk; starting again on the new content", job.path)
+        else:
+            log.info("detected %s (%d bytes), stable; queued", job.path, job.size)
 
 
 class Submissions:
     """SubmitFile: queue a file inside the watch root now, without waiting for the scanner."""
 
-    def __init__(self, root: Path, ledger: Ledger, orchestrator: Orchestrator, factory: JobFactory) -> None:
+    def __init__(self, root: Path, intake: JobIntake) -> None:
         self.root = root
-        self.ledger = ledger
-        self.orchestrator = orchestrator
-        self.factory = factory
+        self.intake = intake
 
     def relative(self, path: str) -> str:
         if not path.strip():
@@ -176,20 +149,16 @@ class Submissions:
             raise InvalidArgument(f"path: {relpath} is not a regular file")
         if st.st_size == 0:
             raise InvalidArgument(f"path: {relpath} is empty")
-        existing = await self.ledger.find(relpath, st.st_size, st.st_mtime_ns)
-        if existing is not None:
-            if existing.state in (FAILED, CANCELLED):
-                existing = await self.ledger.change(existing.id, retry_fields, "submitted again")
-                self.orchestrator.wake()
-            return existing
-        file = FileStat(relpath, st.st_size, st.st_mtime_ns, st.st_ino)
-        destination = request.destination if request.destination else None
-        created, restarted = await self.ledger.register_stable([file], lambda f: self.factory.new(
-            f, destination=destination, version_policy=request.version_policy, mode=request.mode))
-        for job in restarted:
-            await self.orchestrator.stop_attempt(job.id)
-        job = (created or restarted)[0]
-        with job_scope(job):
-            log.info("submitted %s (%d bytes); queued", job.path, job.size)
-        self.orchestrator.wake()
-        return job
+        ledger = self.intake.ledger
+        existing = await ledger.find(relpath, st.st_size, st.st_mtime_ns)
+        if existing is None:
+            file = FileStat(relpath, st.st_size, st.st_mtime_ns, st.st_ino)
+            new = self.intake.new(file, destination=request.destination or None,
+                                  version_policy=request.version_policy, mode=request.mode)
+            registered = await self.intake.register([new], Origin.SUBMITTED)
+            existing = registered[0] if registered else await ledger.find(relpath, st.st_size, st.st_mtime_ns)
+            assert existing is not None  # registered now, or by the scanner a moment before
+        elif existing.state in (FAILED, CANCELLED):
+            existing = await ledger.change(existing.id, lambda job: retry(job, "submitted again"))
+            self.intake.orchestrator.wake()
+        return existing

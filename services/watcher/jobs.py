@@ -1,14 +1,61 @@
-"""A job as the ledger stores it, its states, and its wire form (`postflow.v1.Job`)."""
+"""A job: its row, its states, the transitions between them, and its wire form (`postflow.v1.Job`).
+
+Every change to a job is one of the transitions below: a function of the job (and of what
+happened) that returns a `Change`, the fields to set and the message of the event that
+records it. The ledger applies nothing else. They come from three places:
+
+- the running attempt's own steps (`start_attempt` … `deliver`), written only while the
+  epoch the attempt began in is still the job's;
+- the attempt's outcome, decided by the orchestrator when it ends (`back_off`,
+  `wait_out_rate_limit`, `retry_later`, `wait_reconnect`, `wait_unstable`, `fail`, `cancel`);
+- changes from outside the attempt (`restart_on_new_content`, `retry`, `cancel`,
+  `wait_unstable`), which bump the epoch so that the attempt's later writes are void.
+
+Transitions by the state a job is in (the cell is its state after; `=` the same; `.` not allowed).
+"record" stands for the attempt's bookkeeping that keeps the state: folder_ready,
+stale_files_removed, found_file, published, creating_push, discard_upload, folder_gone, stacked.
+
+    transition              QUEUED    PREPARING UPLOADING VERIFYING WAITING   DONE   FAILED  CANCELLED
+    start_attempt           PREPARING .         .         .         PREPARING .      .       .
+    record                  .         =         =         =         .         .      .       .
+    upload_started          .         UPLOADING UPLOADING UPLOADING .         .      .       .
+    all_bytes_sent          .         .         VERIFYING .         .         .      .       .
+    verify                  .         VERIFYING VERIFYING VERIFYING .         .      .       .
+    deliver                 .         .         .         DONE      .         .      .       .
+    back_off                WAITING   WAITING   WAITING   WAITING   WAITING   .      .       .
+    wait_out_rate_limit     WAITING   WAITING   WAITING   WAITING   WAITING   .      .       .
+    wait_reconnect          WAITING   WAITING   WAITING   WAITING   WAITING   .      .       .
+    wait_unstable           WAITING   WAITING   WAITING   WAITING   WAITING   =      =       =
+    fail                    FAILED    FAILED    FAILED    FAILED    FAILED    .      .       .
+    cancel                  CANCELLED CANCELLED CANCELLED CANCELLED CANCELLED .      .       =
+    retry                   .         .         .         .         .         .      QUEUED  QUEUED
+    restart_on_new_content  QUEUED    QUEUED    QUEUED    QUEUED    QUEUED    .      .       .
+
+`retry_later` is `back_off`, or `fail` once the job has used its attempts. A WAITING job
+waits for a reason (`WaitingKind`): only BACKOFF jobs become due by the clock, RECONNECT
+jobs when Frame.io is connected again, UNSTABLE jobs when the scanner restarts them on
+settled content. `wait_unstable` leaves a finished job, or one that already waits for
+that, as it is (the scanner may report a change just as the job ends).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import posixpath
-from dataclasses import dataclass
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from postflow.core.errors import FailedPrecondition
 from postflow.v1 import common_pb2, watcher_pb2
+from services.watcher.scanner import FileStat
+
+JobState: TypeAlias = common_pb2.JobState
+TransferMode: TypeAlias = common_pb2.TransferMode
 
 QUEUED = common_pb2.JOB_STATE_QUEUED
 PREPARING = common_pb2.JOB_STATE_PREPARING
@@ -30,11 +77,31 @@ CREATED = watcher_pb2.JOB_EVENT_KIND_CREATED
 STATE = watcher_pb2.JOB_EVENT_KIND_STATE
 PROGRESS = watcher_pb2.JOB_EVENT_KIND_PROGRESS
 
-# Why a WAITING job waits; only BACKOFF jobs become due by the clock.
-BACKOFF, RECONNECT, UNSTABLE = "backoff", "reconnect", "unstable"
+UNSTABLE_REASON = "the file is changing on disk; waiting for it to settle"
 
 
-def state_name(state: int) -> str:
+class WaitingKind(enum.StrEnum):
+    """Why a WAITING job waits."""
+
+    NONE = ""
+    BACKOFF = "backoff"
+    RECONNECT = "reconnect"
+    UNSTABLE = "unstable"
+
+
+class Conflict(FailedPrecondition):
+    """The job is not in a state that allows the change; the message says why."""
+
+
+class IllegalTransition(Exception):
+    """A transition asked of a job in a state it does not leave that way (a bug)."""
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def state_name(state: JobState) -> str:
     return common_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
 
 
@@ -44,13 +111,13 @@ class Job:
     path: str
     size: int
     mtime_ns: int
-    state: int
+    state: JobState
     max_attempts: int
     created_at: float
     updated_at: float
     inode: int = 0
-    mode: int = 0  # chosen for the current attempt
-    requested_mode: int = 0  # from SubmitFile; 0 = configured
+    mode: TransferMode = common_pb2.TRANSFER_MODE_UNSPECIFIED  # chosen for the current attempt
+    requested_mode: TransferMode = common_pb2.TRANSFER_MODE_UNSPECIFIED  # from SubmitFile; as configured if unset
     version_policy: int = 0
     destination: str = ""  # Frame.io folder path under the project root
     attempts: int = 0
@@ -65,24 +132,195 @@ class Job:
     ticket_id: str = ""
     source_url: str = ""
     create_started_at: float = 0.0  # wall time just before the attempt asked Frame.io to create the file
-    stale_file_ids: str = ""  # space-separated Frame.io files of abandoned attempts, to delete
+    stale_file_ids: tuple[str, ...] = ()  # Frame.io files of abandoned attempts, to delete
     trace_id: str = ""
     traceparent: str = ""
     tracestate: str = ""
     next_attempt_at: float = 0.0
     waiting_reason: str = ""
-    waiting_kind: str = ""
+    waiting_kind: WaitingKind = WaitingKind.NONE
     epoch: int = 0  # bumped by every change made from outside the running attempt
+    connections: int = field(default=0, metadata={"stored": False})  # open transfer connections now
 
     @property
     def name(self) -> str:
         return posixpath.basename(self.path)
 
-    def replace(self, **changes) -> Job:
+    def replace(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
 
 
-COLUMNS = tuple(f.name for f in dataclasses.fields(Job))
+COLUMNS = tuple(f.name for f in dataclasses.fields(Job) if f.metadata.get("stored", True))
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one transition does to a job: the fields it sets and the message of its event.
+    Made only by the transitions of this module."""
+
+    fields: dict[str, Any]
+    message: str = ""
+
+
+def _require(job: Job, allowed: Collection[JobState], transition: str) -> None:
+    if job.state not in allowed:
+        raise IllegalTransition(f"{transition}: job {job.id} is {state_name(job.state)}")
+
+
+_NOT_WAITING = {"waiting_kind": WaitingKind.NONE, "waiting_reason": "", "next_attempt_at": 0.0}
+
+
+# -- the attempt's own steps ----------------------------------------------------------------
+
+
+def start_attempt(job: Job) -> Change:
+    _require(job, (QUEUED, WAITING), "start_attempt")
+    return Change({"state": PREPARING, "attempts": job.attempts + 1, "error": "", **_NOT_WAITING},
+                  f"attempt {job.attempts + 1} of {job.max_attempts}")
+
+
+def _record(job: Job, transition: str, message: str, **fields: Any) -> Change:
+    _require(job, IN_FLIGHT, transition)
+    return Change(fields, message)
+
+
+def folder_ready(job: Job, folder_id: str) -> Change:
+    return _record(job, "folder_ready", "Frame.io folder ready", folder_id=folder_id)
+
+
+def stale_files_removed(job: Job) -> Change:
+    return _record(job, "stale_files_removed", "removed the Frame.io files of earlier content", stale_file_ids=())
+
+
+def found_file(job: Job, file_id: str) -> Change:
+    return _record(job, "found_file", "found the Frame.io file of the interrupted attempt", file_id=file_id)
+
+
+def published(job: Job, ticket_id: str, source_url: str, at: float) -> Change:
+    return _record(job, "published", "published", mode=PULL, ticket_id=ticket_id, source_url=source_url,
+                   create_started_at=at)
+
+
+def creating_push(job: Job, at: float) -> Change:
+    return _record(job, "creating_push", "creating the Frame.io file (push)", mode=PUSH, create_started_at=at)
+
+
+def discard_upload(job: Job) -> Change:
+    """Forgets the attempt's Frame.io file and publication, and the bytes sent to them."""
+    return _record(job, "discard_upload", "discarded an incomplete upload", file_id="", ticket_id="",
+                   source_url="", create_started_at=0.0, bytes_done=0, rate_bps=0.0)
+
+
+def folder_gone(job: Job) -> Change:
+    return _record(job, "folder_gone", "the Frame.io folder is gone", folder_id="", create_started_at=0.0)
+
+
+def stacked(job: Job, stack_id: str) -> Change:
+    return _record(job, "stacked", "added to a version stack", stack_id=stack_id)
+
+
+def upload_started(job: Job, file_id: str) -> Change:
+    _require(job, IN_FLIGHT, "upload_started")
+    how = "pull" if job.mode == PULL else "push"
+    return Change({"state": UPLOADING, "file_id": file_id}, f"upload started ({how})")
+
+
+def all_bytes_sent(job: Job) -> Change:
+    _require(job, (UPLOADING,), "all_bytes_sent")
+    return Change({"state": VERIFYING, "bytes_done": job.size}, "all bytes sent; waiting for Frame.io")
+
+
+def verify(job: Job) -> Change:
+    _require(job, IN_FLIGHT, "verify")
+    return Change({"state": VERIFYING}, "verifying")
+
+
+def deliver(job: Job, view_url: str, stack_id: str, version: int) -> Change:
+    _require(job, (VERIFYING,), "deliver")
+    return Change({"state": DONE, "view_url": view_url, "stack_id": stack_id, "version": version,
+                   "bytes_done": job.size, "rate_bps": 0.0, "error": ""}, "delivered")
+
+
+# -- the attempt's outcome ------------------------------------------------------------------
+
+
+def _wait(job: Job, transition: str, kind: WaitingKind, reason: str, **fields: Any) -> Change:
+    _require(job, ACTIVE, transition)
+    return Change({"state": WAITING, "waiting_kind": kind, "waiting_reason": reason, **fields})
+
+
+def _given_back(job: Job, give_back_attempt: bool) -> int:
+    """The attempt count without this run's attempt, when the run started one."""
+    return job.attempts - 1 if give_back_attempt and job.attempts > 0 else job.attempts
+
+
+def back_off(job: Job, error: str, delay_s: float, now: float) -> Change:
+    return _wait(job, "back_off", WaitingKind.BACKOFF, f"retrying in {delay_s:.0f}s", next_attempt_at=now + delay_s,
+                 error=error)
+
+
+def wait_out_rate_limit(job: Job, error: str, delay_s: float, now: float, *, give_back_attempt: bool) -> Change:
+    """A long 429 storm is waited out: the attempt is given back, whatever the count."""
+    return _wait(job, "wait_out_rate_limit", WaitingKind.BACKOFF,
+                 f"Frame.io rate limit; retrying in {delay_s:.0f}s", next_attempt_at=now + delay_s, error=error,
+                 attempts=_given_back(job, give_back_attempt))
+
+
+def retry_later(job: Job, error: str, delay_s: float, now: float) -> Change:
+    if job.attempts >= job.max_attempts:
+        return fail(job, f"{error} (gave up after {job.attempts} attempts)")
+    return back_off(job, error, delay_s, now)
+
+
+def wait_reconnect(job: Job, error: str, *, give_back_attempt: bool) -> Change:
+    return _wait(job, "wait_reconnect", WaitingKind.RECONNECT, "Frame.io reconnect needed", error=error,
+                 next_attempt_at=0.0, attempts=_given_back(job, give_back_attempt))
+
+
+def wait_unstable(job: Job) -> Change | None:
+    if job.state not in ACTIVE or (job.state == WAITING and job.waiting_kind == WaitingKind.UNSTABLE):
+        return None
+    return Change({"state": WAITING, "waiting_kind": WaitingKind.UNSTABLE, "waiting_reason": UNSTABLE_REASON,
+                   "next_attempt_at": 0.0, "error": ""}, "the file changed on disk")
+
+
+def fail(job: Job, error: str) -> Change:
+    _require(job, ACTIVE, "fail")
+    return Change({"state": FAILED, "error": error, **_NOT_WAITING})
+
+
+def cancel(job: Job, reason: str) -> Change | None:
+    """None when the job is cancelled already."""
+    if job.state == CANCELLED:
+        return None
+    if job.state not in ACTIVE:
+        raise Conflict(f"job {job.id} has already finished")
+    return Change({"state": CANCELLED, "error": reason, **_NOT_WAITING}, reason)
+
+
+# -- changes from outside the attempt -------------------------------------------------------
+
+
+def restart_on_new_content(job: Job, file: FileStat) -> Change:
+    """Starts over from nothing on the file's new content: its Frame.io file is queued for
+    deletion, its publication and progress forgotten, its attempts reset."""
+    _require(job, ACTIVE, "restart_on_new_content")
+    stale = (*job.stale_file_ids, job.file_id) if job.file_id else job.stale_file_ids
+    return Change({
+        "state": QUEUED, "size": file.size, "mtime_ns": file.mtime_ns, "inode": file.inode, "attempts": 0,
+        "error": "", "bytes_done": 0, "rate_bps": 0.0, "file_id": "", "stack_id": "", "version": 0, "view_url": "",
+        "ticket_id": "", "source_url": "", "create_started_at": 0.0, "stale_file_ids": stale, "mode": 0,
+        **_NOT_WAITING,
+    }, "the file changed on disk; starting again on the new content")
+
+
+def retry(job: Job, message: str = "retry requested") -> Change:
+    if job.state not in (FAILED, CANCELLED):
+        raise Conflict(f"job {job.id} is {state_name(job.state)}; only failed or cancelled jobs can be retried")
+    return Change({"state": QUEUED, "attempts": 0, "error": "", **_NOT_WAITING}, message)
+
+
+# -- wire form ------------------------------------------------------------------------------
 
 
 def _timestamp(seconds: float) -> Timestamp | None:
@@ -104,4 +342,5 @@ def to_proto(job: Job) -> common_pb2.Job:
         trace_id=job.trace_id, created_at=_timestamp(job.created_at), updated_at=_timestamp(job.updated_at),
         next_attempt_at=_timestamp(job.next_attempt_at if job.state == WAITING else 0.0),
         waiting_reason=job.waiting_reason if job.state == WAITING else "", version=job.version,
+        connections=job.connections,
     )

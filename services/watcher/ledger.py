@@ -1,13 +1,19 @@
 """The durable job ledger: SQLite in WAL mode at `<state_dir>/watcher/ledger.sqlite`.
 
-Every change to a job is one transaction that also appends a numbered event, so a crash at
+Every change of a job is one transaction that also appends a numbered event, so a crash at
 any point leaves either the old or the new state, and WatchJobs can resume from a sequence
 number. A job's identity is (path, size, mtime_ns): rescans and restarts find it again
 instead of duplicating it. Each job carries an `epoch`, bumped by every change made from
 outside its running attempt (cancel, retry, new content); the attempt's own writes name the
 epoch they belong to, so a stale attempt can never overwrite a newer decision.
 
-All SQLite work runs on one worker thread; events reach subscribers in commit order.
+Transfer progress (bytes, rate, open connections) is kept in memory, not written: reads
+show it, the next change of the job stores its bytes and rate, and each report goes to live
+subscribers as a PROGRESS event that carries the sequence number of the last stored event
+(it is not replayed: a subscriber resuming from that number gets every change after it).
+
+All SQLite work, and the progress kept beside it, runs on one worker thread; events reach
+subscribers in commit order.
 """
 
 from __future__ import annotations
@@ -16,89 +22,75 @@ import asyncio
 import logging
 import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from postflow.v1 import common_pb2, watcher_pb2
+from services.watcher import schema
+from services.watcher.feed import Head, Progress, Subscribers, Totals, event_proto
 from services.watcher.jobs import (
-    ACTIVE,
-    BACKOFF,
-    CANCELLED,
     COLUMNS,
     CREATED,
     DONE,
-    FAILED,
     FINAL,
     IN_FLIGHT,
+    PROGRESS,
     QUEUED,
-    RECONNECT,
     STATE,
     WAITING,
+    Change,
     Job,
-    state_name,
+    WaitingKind,
+    restart_on_new_content,
     to_proto,
 )
 from services.watcher.scanner import FileStat
+from services.watcher.schema import ACTIVE_SQL, IDENTITY, IN_FLIGHT_SQL, Page
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    state INTEGER NOT NULL, max_attempts INTEGER NOT NULL,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    inode INTEGER NOT NULL DEFAULT 0, mode INTEGER NOT NULL DEFAULT 0,
-    requested_mode INTEGER NOT NULL DEFAULT 0, version_policy INTEGER NOT NULL DEFAULT 0,
-    destination TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT NOT NULL DEFAULT '', bytes_done INTEGER NOT NULL DEFAULT 0, rate_bps REAL NOT NULL DEFAULT 0,
-    folder_id TEXT NOT NULL DEFAULT '', file_id TEXT NOT NULL DEFAULT '', stack_id TEXT NOT NULL DEFAULT '',
-    version INTEGER NOT NULL DEFAULT 0, view_url TEXT NOT NULL DEFAULT '',
-    ticket_id TEXT NOT NULL DEFAULT '', source_url TEXT NOT NULL DEFAULT '',
-    create_started_at REAL NOT NULL DEFAULT 0, stale_file_ids TEXT NOT NULL DEFAULT '',
-    trace_id TEXT NOT NULL DEFAULT '', traceparent TEXT NOT NULL DEFAULT '', tracestate TEXT NOT NULL DEFAULT '',
-    next_attempt_at REAL NOT NULL DEFAULT 0, waiting_reason TEXT NOT NULL DEFAULT '',
-    waiting_kind TEXT NOT NULL DEFAULT '', epoch INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (path, size, mtime_ns)
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
-CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at, id);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL, kind INTEGER NOT NULL, message TEXT NOT NULL, at REAL NOT NULL, job BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS folders (
-    root_id TEXT NOT NULL, path TEXT NOT NULL, folder_id TEXT NOT NULL, PRIMARY KEY (root_id, path)
-);
-"""
-ACTIVE_SQL = ",".join(str(s) for s in sorted(ACTIVE))
-IN_FLIGHT_SQL = ",".join(str(s) for s in sorted(IN_FLIGHT))
 
 
-class Conflict(Exception):
-    """The job is not in a state that allows the change; the message says why."""
+class Transaction:
+    """One write transaction: rows written, and the events recording them (each with the
+    totals as of it), stored and published together on commit."""
 
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.db = ledger.db
+        self.totals = ledger.totals.copy()
+        self.events: list[tuple[Job, watcher_pb2.JobEventKind, str, watcher_pb2.JobTotals]] = []
 
-@dataclass(frozen=True)
-class Page:
-    jobs: list[Job]
-    next_token: str
-    total: int
+    def get(self, job_id: str) -> Job | None:
+        return self.ledger.job(self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
+    def insert(self, job: Job, message: str) -> None:
+        self.db.execute(f"INSERT INTO jobs ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
+                        schema.row_values(job))
+        self._record(None, job, CREATED, message)
 
-def new_job_id() -> str:
-    return uuid.uuid4().hex[:16]
+    def write(self, job: Job, change: Change, *, bump_epoch: bool = False) -> Job:
+        """Applies `change` to `job`; the progress kept in memory is stored with it."""
+        fields = dict(change.fields)
+        progress = self.ledger.progress_of.pop(job.id, None)
+        if progress is not None:
+            fields = {"bytes_done": progress.bytes_done, "rate_bps": progress.rate_bps} | fields
+        fields["updated_at"] = self.ledger.clock()
+        if bump_epoch:
+            fields["epoch"] = job.epoch + 1
+        stored = {key: schema.column_value(key, value) for key, value in fields.items()}
+        self.db.execute(f"UPDATE jobs SET {', '.join(f'{key} = ?' for key in stored)} WHERE id = ?",
+                        (*stored.values(), job.id))
+        after = job.replace(**fields, connections=0)
+        self._record(job, after, STATE, change.message)
+        return after
 
-
-def event_proto(seq: int, kind: int, job: common_pb2.Job, message: str, at: float) -> watcher_pb2.JobEvent:
-    event = watcher_pb2.JobEvent(seq=seq, kind=kind, job=job, message=message)
-    event.at.FromNanoseconds(int(at * 1e9))
-    return event
+    def _record(self, before: Job | None, after: Job, kind: watcher_pb2.JobEventKind, message: str) -> None:
+        self.totals.count(before, after)
+        self.events.append((after, kind, message, self.totals.proto()))
 
 
 class Ledger:
@@ -109,7 +101,11 @@ class Ledger:
         self._db: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._subscribers: set[asyncio.Queue] = set()
+        self.subscribers = Subscribers()
+        # Owned by the worker thread:
+        self.totals = Totals()
+        self.progress_of: dict[str, Progress] = {}  # job id → progress of its transfer in flight
+        self._last_seq = 0
         self._since_trim = 0
 
     # -- plumbing -------------------------------------------------------------------------
@@ -125,10 +121,18 @@ class Ledger:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a pulled plug must not lose a committed transition
         db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
+        db.executescript(schema.DDL)
         missing = set(COLUMNS) - {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
         if missing:
             raise RuntimeError(f"ledger {self.path}: missing columns {sorted(missing)}")
+        if "totals" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
+            db.execute("ALTER TABLE events ADD COLUMN totals BLOB NOT NULL DEFAULT x''")  # a ledger from before totals
+        self.totals = Totals()
+        for state, count in db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+            self.totals.by_state[state] = count
+        self.totals.files_delivered, self.totals.bytes_delivered = db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM jobs WHERE state = {DONE}").fetchone()
+        self._last_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
         self._db = db
 
     async def close(self) -> None:
@@ -137,99 +141,97 @@ class Ledger:
             self._db = None
         self._executor.shutdown(wait=True)
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "the ledger is not open"
+        return self._db
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._executor, fn, *args)
 
-    def subscribe(self, maxsize: int = 10_000) -> asyncio.Queue:
-        """Live events (watcher_pb2.JobEvent) in commit order. A subscriber that falls
-        `maxsize` behind is dropped: it receives None and should resume by sequence number."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize)
-        self._subscribers.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue) -> None:
-        self._subscribers.discard(queue)
-
     def _publish(self, events: list[watcher_pb2.JobEvent]) -> None:
-        for queue in list(self._subscribers):
-            try:
-                for event in events:
-                    queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self._subscribers.discard(queue)
-                while not queue.empty():
-                    queue.get_nowait()
-                queue.put_nowait(None)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.subscribers.publish, events)
 
-    def _transaction(self, work: Callable[[sqlite3.Connection, list], T]) -> T:
-        """Runs `work(db, events)` in one write transaction; `events` it appends to (job,
-        kind, message) are numbered and stored in the same transaction, then published."""
-        db = self._db
-        assert db is not None
-        pending: list[tuple[Job, int, str]] = []
-        db.execute("BEGIN IMMEDIATE")
+    async def _transact(self, work: Callable[[Transaction], T]) -> T:
+        return await self._run(self._transaction, work)
+
+    def _transaction(self, work: Callable[[Transaction], T]) -> T:
+        txn = Transaction(self)
+        self.db.execute("BEGIN IMMEDIATE")
         try:
-            result = work(db, pending)
-            published = [self._insert_event(db, *item) for item in pending]
-            db.execute("COMMIT")
+            result = work(txn)
+            events = [self._insert_event(*event) for event in txn.events]
+            self.db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self.db.execute("ROLLBACK")
             raise
-        if published:
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._publish, published)
-            self._trim(len(published))
+        self.totals = txn.totals
+        if events:
+            self._last_seq = events[-1].seq
+            self._publish(events)
+            self._trim(len(events))
         return result
 
-    def _insert_event(self, db: sqlite3.Connection, job: Job, kind: int, message: str) -> watcher_pb2.JobEvent:
-        proto = to_proto(job)
-        at = self.clock()
-        cursor = db.execute("INSERT INTO events (job_id, kind, message, at, job) VALUES (?, ?, ?, ?, ?)",
-                            (job.id, kind, message, at, proto.SerializeToString()))
-        return event_proto(cursor.lastrowid, kind, proto, message, at)
+    def _insert_event(self, job: Job, kind: watcher_pb2.JobEventKind, message: str, totals: watcher_pb2.JobTotals
+                      ) -> watcher_pb2.JobEvent:
+        proto, at = to_proto(job), self.clock()
+        cursor = self.db.execute(
+            "INSERT INTO events (job_id, kind, message, at, job, totals) VALUES (?, ?, ?, ?, ?, ?)",
+            (job.id, kind, message, at, proto.SerializeToString(), totals.SerializeToString()))
+        assert cursor.lastrowid is not None
+        return event_proto(cursor.lastrowid, kind, proto, message, at, totals)
 
     def _trim(self, added: int) -> None:
         self._since_trim += added
         if self._since_trim >= max(1, self.retain_events // 10):
             self._since_trim = 0
-            db = self._db
-            assert db is not None
-            db.execute("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (self.retain_events,))
+            self.db.execute("DELETE FROM events WHERE seq <= ? - ?", (self._last_seq, self.retain_events))
 
     # -- reads ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _job(row: sqlite3.Row | None) -> Job | None:
-        return Job(**{key: row[key] for key in COLUMNS}) if row is not None else None
+    def job(self, row: sqlite3.Row | None) -> Job | None:
+        """The job of a row, with the progress of its transfer in flight."""
+        if row is None:
+            return None
+        job = schema.job_from_row(row)
+        progress = self.progress_of.get(job.id)
+        if progress is None:
+            return job
+        return job.replace(bytes_done=progress.bytes_done, rate_bps=progress.rate_bps, connections=progress.connections)
 
-    def _get(self, db: sqlite3.Connection, job_id: str) -> Job | None:
-        return self._job(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+    def _jobs(self, rows: Iterable[sqlite3.Row]) -> list[Job]:
+        return [job for job in map(self.job, rows) if job is not None]
 
     async def get(self, job_id: str) -> Job | None:
-        return await self._run(lambda: self._get(self._db, job_id))
+        return await self._run(lambda: self.job(self.db.execute("SELECT * FROM jobs WHERE id = ?",
+                                                                (job_id,)).fetchone()))
 
     async def find(self, path: str, size: int, mtime_ns: int) -> Job | None:
-        return await self._run(lambda: self._job(self._db.execute(
-            "SELECT * FROM jobs WHERE path = ? AND size = ? AND mtime_ns = ?", (path, size, mtime_ns)).fetchone()))
+        return await self._run(lambda: self.job(self.db.execute(
+            f"SELECT * FROM jobs WHERE {IDENTITY}", (path, size, mtime_ns)).fetchone()))
 
-    def _active_for(self, db: sqlite3.Connection, path: str) -> Job | None:
-        return self._job(db.execute(
-            f"SELECT * FROM jobs WHERE path = ? AND state IN ({ACTIVE_SQL}) ORDER BY created_at DESC LIMIT 1",
-            (path,)).fetchone())
+    async def unknown(self, files: Sequence[FileStat]) -> list[FileStat]:
+        """The files whose content (path, size, mtime) no job was made for."""
+        def read() -> list[FileStat]:
+            return [file for file in files if self.db.execute(
+                f"SELECT 1 FROM jobs WHERE {IDENTITY}", (file.path, file.size, file.mtime_ns)).fetchone() is None]
+
+        return await self._run(read)
 
     async def active_paths(self) -> dict[str, str]:
         """path → id of every job that is not finished."""
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._run(lambda: self.db.execute(
             f"SELECT path, id FROM jobs WHERE state IN ({ACTIVE_SQL})").fetchall())
         return {row[0]: row[1] for row in rows}
 
-    async def file_ids_in_use(self, file_ids: Sequence[str], exclude_job: str) -> set[str]:
+    async def file_ids_in_use(self, file_ids: Collection[str], exclude_job: str) -> set[str]:
         """Which of these Frame.io file ids belong to jobs other than `exclude_job`."""
         if not file_ids:
             return set()
         marks = ",".join("?" * len(file_ids))
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._run(lambda: self.db.execute(
             f"SELECT file_id FROM jobs WHERE file_id IN ({marks}) AND id != ?", (*file_ids, exclude_job)).fetchall())
         return {row[0] for row in rows}
 
@@ -241,20 +243,20 @@ class Ledger:
                f" OR (state = {WAITING} AND ((waiting_kind = ? AND next_attempt_at <= ?)"
                f" OR (waiting_kind = ? AND ?))))"
                f" ORDER BY state = {QUEUED} OR state = {WAITING}, created_at LIMIT ?")
-        rows = await self._run(lambda: self._db.execute(
-            sql, (*skip, BACKOFF, now, RECONNECT, auth_ok, limit)).fetchall())
-        return [self._job(row) for row in rows]
+        return await self._run(lambda: self._jobs(self.db.execute(
+            sql, (*skip, WaitingKind.BACKOFF, now, WaitingKind.RECONNECT, auth_ok, limit))))
 
     async def next_due(self) -> float | None:
         """When the earliest backoff ends (wall clock), if any job is in backoff."""
-        row = await self._run(lambda: self._db.execute(
+        row = await self._run(lambda: self.db.execute(
             f"SELECT MIN(next_attempt_at) FROM jobs WHERE state = {WAITING} AND waiting_kind = ?",
-            (BACKOFF,)).fetchone())
+            (WaitingKind.BACKOFF,)).fetchone())
         return row[0]
 
-    async def list(self, states: Sequence[int], path_prefix: str, page_size: int, page_token: str) -> Page:
-        """Newest first; the page token is the (created_at, id) of the last job returned."""
-        where, args = ["1"], []
+    async def page(self, states: Sequence[int], path_prefix: str, page_size: int, page_token: str) -> Page:
+        """Newest first. `page_token` is "" or a `Page.next_token` (InvalidArgument otherwise)."""
+        where: list[str] = ["1"]
+        args: list[Any] = []
         if states:
             where.append(f"state IN ({','.join('?' * len(states))})")
             args.extend(states)
@@ -264,150 +266,109 @@ class Ledger:
         filters = " AND ".join(where)
         paging, paging_args = "", []
         if page_token:
-            created, _, last_id = page_token.partition(":")
+            created, last_id = schema.decode_page_token(page_token)
             paging = " AND (created_at < ? OR (created_at = ? AND id < ?))"
-            paging_args = [float(created), float(created), last_id]
+            paging_args = [created, created, last_id]
 
         def read() -> Page:
-            total = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {filters}", args).fetchone()[0]
-            rows = self._db.execute(
+            total = self.db.execute(f"SELECT COUNT(*) FROM jobs WHERE {filters}", args).fetchone()[0]
+            jobs = self._jobs(self.db.execute(
                 f"SELECT * FROM jobs WHERE {filters}{paging} ORDER BY created_at DESC, id DESC LIMIT ?",
-                [*args, *paging_args, page_size + 1]).fetchall()
-            jobs = [self._job(row) for row in rows[:page_size]]
-            more = len(rows) > page_size
-            token = f"{jobs[-1].created_at!r}:{jobs[-1].id}" if more else ""
-            return Page(jobs, token, total)
+                [*args, *paging_args, page_size + 1]))
+            token = schema.encode_page_token(jobs[page_size - 1]) if len(jobs) > page_size else ""
+            return Page(jobs[:page_size], token, total)
 
         return await self._run(read)
 
     async def events_after(self, seq: int, limit: int = 1000) -> list[watcher_pb2.JobEvent]:
-        rows = await self._run(lambda: self._db.execute(
-            "SELECT seq, kind, message, at, job FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        """Stored events after `seq`, in order (at most `limit`)."""
+        rows = await self._run(lambda: self.db.execute(
+            "SELECT seq, kind, message, at, job, totals FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit)).fetchall())
-        return [event_proto(row[0], row[1], common_pb2.Job.FromString(row[4]), row[2], row[3]) for row in rows]
+        return [event_proto(row[0], row[1], common_pb2.Job.FromString(row[4]), row[2], row[3],
+                            watcher_pb2.JobTotals.FromString(row[5])) for row in rows]
 
-    async def seq_range(self) -> tuple[int, int]:
-        """(oldest retained, newest) event sequence numbers; (0, 0) when there are none."""
-        row = await self._run(lambda: self._db.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone())
-        return row[0] or 0, row[1] or 0
-
-    async def stats(self) -> tuple[dict[int, int], int, int]:
-        """(count by state, files delivered, bytes delivered)."""
-        def read():
-            counts = dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
-            files, size = self._db.execute(
-                f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM jobs WHERE state = {DONE}").fetchone()
-            return counts, files, size
+    async def head(self) -> Head:
+        def read() -> Head:
+            first = self.db.execute("SELECT COALESCE(MIN(seq), 0) FROM events").fetchone()[0]
+            return Head(first, self._last_seq, self.totals.proto())
 
         return await self._run(read)
 
     async def folder(self, root_id: str, path: str) -> str | None:
-        row = await self._run(lambda: self._db.execute(
+        row = await self._run(lambda: self.db.execute(
             "SELECT folder_id FROM folders WHERE root_id = ? AND path = ?", (root_id, path)).fetchone())
         return row[0] if row else None
 
     async def save_folder(self, root_id: str, path: str, folder_id: str) -> None:
-        await self._run(lambda: self._db.execute(
+        await self._run(lambda: self.db.execute(
             "INSERT OR REPLACE INTO folders (root_id, path, folder_id) VALUES (?, ?, ?)", (root_id, path, folder_id)))
 
     async def forget_folders(self, root_id: str) -> None:
-        await self._run(lambda: self._db.execute("DELETE FROM folders WHERE root_id = ?", (root_id,)))
+        await self._run(lambda: self.db.execute("DELETE FROM folders WHERE root_id = ?", (root_id,)))
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _write(self, db: sqlite3.Connection, job: Job, changes: dict[str, Any]) -> Job:
-        changes = {**changes, "updated_at": self.clock()}
-        assignments = ", ".join(f"{key} = ?" for key in changes)
-        db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*changes.values(), job.id))
-        return job.replace(**changes)
-
-    def _insert(self, db: sqlite3.Connection, job: Job) -> None:
-        db.execute(f"INSERT INTO jobs ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
-                   [getattr(job, key) for key in COLUMNS])
-
-    async def add(self, job: Job, message: str) -> Job:
-        """Inserts a new job; if one with the same identity exists, returns that one."""
-        def work(db, events):
-            existing = self._job(db.execute("SELECT * FROM jobs WHERE path = ? AND size = ? AND mtime_ns = ?",
-                                            (job.path, job.size, job.mtime_ns)).fetchone())
-            if existing is not None:
-                return existing
-            self._insert(db, job)
-            events.append((job, CREATED, message))
-            return job
-
-        return await self._run(self._transaction, work)
-
-    async def register_stable(self, files: Sequence[FileStat], make_job: Callable[[FileStat], Job]
-                              ) -> tuple[list[Job], list[Job]]:
-        """Stable files from the scanner. A known identity is left alone; a path with an
-        unfinished job for other content restarts that job on the new content (its Frame.io
-        file, if any, is queued for deletion); anything else becomes a new job.
-        Returns (new jobs, restarted jobs)."""
-        def work(db, events):
+    async def register(self, rows: Sequence[Job], message: str) -> tuple[list[Job], list[Job]]:
+        """New jobs, made by the caller. A row whose content has a job already is dropped; a
+        row for a path with an unfinished job restarts that job on the new content instead;
+        the others are inserted (event `message`). Returns (created jobs, restarted jobs)."""
+        def work(txn: Transaction) -> tuple[list[Job], list[Job]]:
             created, restarted = [], []
-            for file in files:
-                if db.execute("SELECT 1 FROM jobs WHERE path = ? AND size = ? AND mtime_ns = ?",
-                              (file.path, file.size, file.mtime_ns)).fetchone():
+            for row in rows:
+                identity = (row.path, row.size, row.mtime_ns)
+                if txn.db.execute(f"SELECT 1 FROM jobs WHERE {IDENTITY}", identity).fetchone():
                     continue
-                active = self._active_for(db, file.path)
+                active = self.job(txn.db.execute(
+                    f"SELECT * FROM jobs WHERE path = ? AND state IN ({ACTIVE_SQL}) ORDER BY created_at DESC LIMIT 1",
+                    (row.path,)).fetchone())
                 if active is None:
-                    job = make_job(file)
-                    self._insert(db, job)
-                    events.append((job, CREATED, "detected"))
-                    created.append(job)
-                    continue
-                job = self._write(db, active, restart_fields(active, QUEUED) | {
-                    "size": file.size, "mtime_ns": file.mtime_ns, "inode": file.inode, "attempts": 0,
-                    "epoch": active.epoch + 1})
-                events.append((job, STATE, "the file changed on disk; starting again on the new content"))
-                restarted.append(job)
+                    txn.insert(row, message)
+                    created.append(row)
+                else:
+                    file = FileStat(row.path, row.size, row.mtime_ns, row.inode)
+                    restarted.append(txn.write(active, restart_on_new_content(active, file), bump_epoch=True))
             return created, restarted
 
-        return await self._run(self._transaction, work)
+        return await self._transact(work)
 
-    async def update(self, job_id: str, epoch: int, *, event: int = STATE, message: str = "", **changes: Any
-                     ) -> Job | None:
-        """A change made by the running attempt of `epoch`; None (nothing written) when the
+    async def update(self, job_id: str, epoch: int, change: Change) -> Job | None:
+        """A transition of the running attempt of `epoch`; None (nothing written) when the
         job has moved on (cancelled, retried, restarted) since the attempt began."""
-        def work(db, events):
-            job = self._get(db, job_id)
+        def work(txn: Transaction) -> Job | None:
+            job = txn.get(job_id)
             if job is None or job.epoch != epoch or job.state in FINAL:
                 return None
-            job = self._write(db, job, changes)
-            events.append((job, event, message))
-            return job
+            return txn.write(job, change)
 
-        return await self._run(self._transaction, work)
+        return await self._transact(work)
 
-    async def change(self, job_id: str, decide: Callable[[Job], dict[str, Any] | None], message: str) -> Job:
-        """A change from outside the running attempt: `decide(job)` returns the new fields
-        (or raises Conflict); the epoch is bumped so the attempt's later writes are void."""
-        def work(db, events):
-            job = self._get(db, job_id)
+    async def change(self, job_id: str, transition: Callable[[Job], Change | None]) -> Job:
+        """A transition from outside the running attempt, decided on the job as stored
+        (`transition` may raise Conflict; None changes nothing); the epoch is bumped so the
+        attempt's later writes are void."""
+        def work(txn: Transaction) -> Job:
+            job = txn.get(job_id)
             if job is None:
                 raise KeyError(job_id)
-            changes = decide(job)
-            if changes is None:
-                return job
-            job = self._write(db, job, changes | {"epoch": job.epoch + 1})
-            events.append((job, STATE, message))
+            change = transition(job)
+            return job if change is None else txn.write(job, change, bump_epoch=True)
+
+        return await self._transact(work)
+
+    async def progress(self, job_id: str, epoch: int, progress: Progress) -> Job | None:
+        """The transfer progress of the running attempt of `epoch`, kept in memory and sent
+        to live subscribers; None as for `update` (or when the job has no transfer in flight)."""
+        def work() -> Job | None:
+            job = self.job(self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+            if job is None or job.epoch != epoch or job.state not in IN_FLIGHT:
+                return None
+            self.progress_of[job_id] = progress
+            job = job.replace(bytes_done=progress.bytes_done, rate_bps=progress.rate_bps,
+                              connections=progress.connections)
+            self._publish([event_proto(self._last_seq, PROGRESS, to_proto(job), "", self.clock(),
+                                       self.totals.proto())])
             return job
 
-        return await self._run(self._transaction, work)
+        return await self._run(work)
 
-
-def restart_fields(job: Job, state: int) -> dict[str, Any]:
-    """Fields of a job starting over from nothing on new content (its Frame.io file queued
-    for deletion, publication and progress forgotten)."""
-    stale = " ".join(x for x in (job.stale_file_ids, job.file_id) if x)
-    return {"state": state, "error": "", "bytes_done": 0, "rate_bps": 0.0, "file_id": "", "stack_id": "",
-            "version": 0, "view_url": "", "ticket_id": "", "source_url": "", "create_started_at": 0.0,
-            "stale_file_ids": stale, "next_attempt_at": 0.0, "waiting_reason": "", "waiting_kind": "", "mode": 0}
-
-
-def retry_fields(job: Job) -> dict[str, Any]:
-    if job.state not in (FAILED, CANCELLED):
-        raise Conflict(f"job {job.id} is {state_name(job.state)}; only failed or cancelled jobs can be retried")
-    return {"state": QUEUED, "attempts": 0, "error": "", "next_attempt_at": 0.0, "waiting_reason": "",
-            "waiting_kind": ""}

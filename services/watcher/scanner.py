@@ -65,6 +65,15 @@ class DirState:
             size, mtime_ns, inode = self.stats[3 * i: 3 * i + 3]
             yield FileStat(join(reldir, names[i]), size, mtime_ns, inode)
 
+    def settle(self, reldir: str, ready: Callable[[int, float], bool]) -> list[FileStat]:
+        """The pending files for which `ready(size, since)` holds, marked settled."""
+        stats, since = self.stats, self.since
+        settled = [i for i in range(len(since)) if since[i] > 0 and ready(stats[3 * i], since[i])]
+        for i in settled:
+            since[i] = 0.0
+        self.pending -= len(settled)
+        return list(self.files(reldir, settled))
+
 
 def join(reldir: str, name: str) -> str:
     return f"{reldir}/{name}" if reldir else name
@@ -243,6 +252,13 @@ class Scanner:
 
     def pending_dirs(self) -> Iterator[tuple[str, DirState]]:
         return ((reldir, state) for reldir, state in self.dirs.items() if state.pending)
+
+    def settle(self, ready: Callable[[int, float], bool]) -> Iterator[FileStat]:
+        """Yields each pending file for which `ready(size, since)` holds (`since`: the
+        monotonic time its current stats were first seen) and marks it settled, so that it
+        is yielded once per version of its content."""
+        for reldir, state in self.pending_dirs():
+            yield from state.settle(reldir, ready)
 
 
 def _is_utf8(name: str) -> bool:

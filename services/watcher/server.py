@@ -16,12 +16,13 @@ from postflow.core.rpc import Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
 from postflow.frameio import AuthTokens, FrameioClient
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
+from services.watcher.delivery import Delivery, DeliverySettings
+from services.watcher.detector import Detector
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import AuthWatch, StreamerWatch
-from services.watcher.intake import Detector, JobFactory, Submissions
+from services.watcher.intake import JobIntake, Submissions
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
-from services.watcher.pipeline import Deps
 from services.watcher.scanner import PathFilter, Scanner
 from services.watcher.servicer import WatcherServicer
 
@@ -32,23 +33,25 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> Watch
     config = runtime.config
     root = require_watch_root(config)
     try:
-        PathFilter(config.watch.include, config.watch.exclude)
+        path_filter = PathFilter(config.watch.include, config.watch.exclude)
     except Exception as exc:  # a glob that does not compile
         raise ConfigError(f"watch.include/exclude: {exc}") from None
-    return WatcherService(runtime, root, grpc_address or bind_address(config.services.watcher))
+    return WatcherService(runtime, root, path_filter, grpc_address or bind_address(config.services.watcher))
 
 
 class WatcherService(GrpcService):
-    def __init__(self, runtime: Runtime, root: Path, grpc_address: str) -> None:
+    def __init__(self, runtime: Runtime, root: Path, path_filter: PathFilter, grpc_address: str) -> None:
         super().__init__(runtime, grpc_address)
         self.config = runtime.config
         self.root = root
+        self.path_filter = path_filter
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
         self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
         self.orchestrator: Orchestrator | None = None
         self.detector: Detector | None = None
         self.streamer_events: StreamerWatch | None = None
+        self.auth_status: AuthWatch | None = None
         self.submissions: Submissions | None = None
 
     async def open(self) -> None:
@@ -62,15 +65,17 @@ class WatcherService(GrpcService):
         streamer_stub = streamer_pb2_grpc.StreamerServiceStub(streamer_channel)
         frameio = FrameioClient(config.frameio, AuthTokens(auth_stub, self.runtime.secrets), self._http)
         self.streamer_events = streamer_events = StreamerWatch(streamer_stub)
-        deps = Deps(config, self.root, self.ledger, frameio, FolderMirror(frameio, self.ledger), streamer_stub,
-                    streamer_events)
+        delivery = Delivery(root=self.root, ledger=self.ledger, frameio=frameio,
+                            folders=FolderMirror(frameio, self.ledger), streamer=streamer_stub,
+                            streamer_events=streamer_events, settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
-        path_filter = PathFilter(config.watch.include, config.watch.exclude)
-        self.orchestrator = orchestrator = Orchestrator(deps, AuthWatch(auth_stub, lambda: orchestrator.wake()),
-                                                        tracer, path_filter)
-        factory = JobFactory(config, tracer)
-        self.detector = Detector(config, Scanner(self.root, path_filter), self.ledger, orchestrator, factory)
-        self.submissions = Submissions(self.root, self.ledger, orchestrator, factory)
+        self.auth_status = AuthWatch(auth_stub)
+        self.orchestrator = Orchestrator(
+            ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, root=self.root,
+            path_filter=self.path_filter, tracer=tracer)
+        intake = JobIntake(config, self.ledger, self.orchestrator, tracer)
+        self.detector = Detector(config.watch, Scanner(self.root, self.path_filter), self.orchestrator, intake)
+        self.submissions = Submissions(self.root, intake)
 
     def servicers(self) -> list[Servicer]:
         assert self.orchestrator is not None and self.detector is not None and self.submissions is not None
@@ -78,11 +83,12 @@ class WatcherService(GrpcService):
             self.ledger, self.orchestrator, self.submissions, self.detector, str(self.root)))]
 
     async def start_background(self) -> None:
-        assert self.orchestrator is not None and self.detector is not None and self.streamer_events is not None
+        assert self.orchestrator is not None and self.detector is not None
+        assert self.streamer_events is not None and self.auth_status is not None
         self.spawn("detector", self.detector.run())
         self.spawn("orchestrator", self.orchestrator.run())
         self.spawn("streamer-events", self.streamer_events.run())
-        self.spawn("auth-status", self.orchestrator.auth.run())
+        self.spawn("auth-status", self.auth_status.run())
         log.info("watching %s", self.root)
 
     async def ready(self) -> None:
@@ -93,8 +99,7 @@ class WatcherService(GrpcService):
 
     async def close(self) -> None:
         if self.orchestrator is not None:
-            for job_id in list(self.orchestrator.running):
-                await self.orchestrator.stop_attempt(job_id)
+            await self.orchestrator.stop()
         for channel in self._channels:
             with contextlib.suppress(Exception):
                 await channel.close()

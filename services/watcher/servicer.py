@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from postflow.core.errors import InvalidArgument, NotFound
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
-from services.watcher.intake import Detector, Submissions
-from services.watcher.jobs import Job, state_name, to_proto
-from services.watcher.ledger import Conflict, Ledger, retry_fields
+from services.watcher.detector import Detector
+from services.watcher.feed import Head
+from services.watcher.intake import Submissions
+from services.watcher.jobs import PROGRESS, Job, retry, to_proto
+from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
 
 DEFAULT_PAGE = 50
@@ -44,46 +46,46 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         if request.page_size < 0:
             raise InvalidArgument("page_size: must not be negative")
         page_size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
-        token = request.page_token
-        if token and not _valid_token(token):
-            raise InvalidArgument("page_token: not a token this service returned")
-        page = await self.ledger.list(list(request.states), request.path_prefix, page_size, token)
+        page = await self.ledger.page(list(request.states), request.path_prefix, page_size, request.page_token)
         return watcher_pb2.ListJobsResponse(jobs=[to_proto(j) for j in page.jobs], next_page_token=page.next_token,
                                             total=page.total)
 
     async def WatchJobs(self, request: watcher_pb2.WatchJobsRequest, context) -> AsyncIterator[watcher_pb2.JobEvent]:
+        """Changes are stored and numbered: a resume replays those after `after_seq`. PROGRESS
+        events are live only and carry the number of the last change before them, so one
+        with the cursor's number is news and one with an older number is stale."""
         cursor = request.after_seq
         while True:
-            queue = self.ledger.subscribe()
+            queue = self.ledger.subscribers.subscribe()
             try:
-                first, last = await self.ledger.seq_range()
-                if cursor <= 0 or cursor < first - 1 or cursor > last:
-                    async for event in self._snapshot(last):
+                head = await self.ledger.head()
+                if cursor <= 0 or cursor < head.first_seq - 1 or cursor > head.last_seq:
+                    async for event in self._snapshot(head):
                         yield event
-                    cursor = last
+                    cursor = head.last_seq
                 else:
                     async for event in self._replay(cursor):
                         yield event
                         cursor = event.seq
-                while (event := await queue.get()) is not None:
-                    if event.seq > cursor:
-                        yield event
-                        cursor = event.seq
+                while (live := await queue.get()) is not None:
+                    if live.seq > cursor or (live.kind == PROGRESS and live.seq == cursor):
+                        yield live
+                        cursor = live.seq
             finally:
-                self.ledger.unsubscribe(queue)
+                self.ledger.subscribers.unsubscribe(queue)
             # We fell behind and were dropped: catch up from the ledger, then go live again.
 
-    async def _snapshot(self, seq: int) -> AsyncIterator[watcher_pb2.JobEvent]:
-        """Every job, newest first, read a page at a time."""
+    async def _snapshot(self, head: Head) -> AsyncIterator[watcher_pb2.JobEvent]:
+        """Every job, newest first, read a page at a time, with the totals as of `head`."""
         token = ""
         while True:
-            page = await self.ledger.list([], "", MAX_PAGE, token)
+            page = await self.ledger.page([], "", MAX_PAGE, token)
             for job in page.jobs:
-                yield watcher_pb2.JobEvent(seq=seq, kind=SNAPSHOT, job=to_proto(job))
+                yield watcher_pb2.JobEvent(seq=head.last_seq, kind=SNAPSHOT, job=to_proto(job), totals=head.totals)
             token = page.next_token
             if not token:
                 break
-        yield watcher_pb2.JobEvent(seq=seq, kind=SNAPSHOT_END)
+        yield watcher_pb2.JobEvent(seq=head.last_seq, kind=SNAPSHOT_END, totals=head.totals)
 
     async def _replay(self, cursor: int) -> AsyncIterator[watcher_pb2.JobEvent]:
         while events := await self.ledger.events_after(cursor):
@@ -93,36 +95,20 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
 
     async def RetryJob(self, request: watcher_pb2.RetryJobRequest, context) -> common_pb2.Job:
         await self._job(request.id)
-        try:
-            job = await self.ledger.change(request.id, retry_fields, "retry requested")
-        except Conflict as exc:
-            raise FailedPrecondition(str(exc)) from None
+        job = await self.ledger.change(request.id, retry)
         self.orchestrator.wake()
         return to_proto(job)
 
     async def CancelJob(self, request: watcher_pb2.CancelJobRequest, context) -> common_pb2.Job:
         await self._job(request.id)
-        try:
-            return to_proto(await self.orchestrator.cancel(request.id, "cancelled on request"))
-        except Conflict as exc:
-            raise FailedPrecondition(str(exc)) from None
+        return to_proto(await self.orchestrator.cancel(request.id, "cancelled on request"))
 
     async def GetStats(self, request: watcher_pb2.GetStatsRequest, context) -> watcher_pb2.Stats:
-        counts, files, size = await self.ledger.stats()
-        _, last_seq = await self.ledger.seq_range()
+        head = await self.ledger.head()
         stats = watcher_pb2.Stats(
-            jobs_by_state={state_name(state): counts.get(state, 0) for state in common_pb2.JobState.values() if state},
-            bytes_delivered=size, files_delivered=files, files_seen=self.detector.scanner.file_count,
-            last_scan_s=self.detector.last_scan_s, watch_root=self.watch_root, last_seq=last_seq)
+            jobs_by_state=head.totals.jobs_by_state, bytes_delivered=head.totals.bytes_delivered,
+            files_delivered=head.totals.files_delivered, files_seen=self.detector.scanner.file_count,
+            last_scan_s=self.detector.last_scan_s, watch_root=self.watch_root, last_seq=head.last_seq)
         if self.detector.last_scan_at:
             stats.last_scan_at.FromNanoseconds(int(self.detector.last_scan_at * 1e9))
         return stats
-
-
-def _valid_token(token: str) -> bool:
-    created, sep, job_id = token.partition(":")
-    try:
-        float(created)
-    except ValueError:
-        return False
-    return bool(sep and job_id)

@@ -16,12 +16,6 @@ def is_stable(size: int, since: float, now: float, stable_after_s: float) -> boo
 
 
 def settle_stable(scanner: Scanner, now: float, stable_after_s: float) -> Iterator[FileStat]:
-    """Yields each pending file that has become stable and marks it settled, so it is
-    yielded once per version of its content."""
-    for reldir, state in scanner.pending_dirs():
-        stats, since = state.stats, state.since
-        ready = [i for i in range(len(state)) if is_stable(stats[3 * i], since[i], now, stable_after_s)]
-        for i in ready:
-            since[i] = 0.0
-        state.pending -= len(ready)
-        yield from state.files(reldir, ready)
+    """Yields each of the scanner's pending files that has become stable, once per version
+    of its content."""
+    return scanner.settle(lambda size, since: is_stable(size, since, now, stable_after_s))

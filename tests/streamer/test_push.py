@@ -199,3 +199,29 @@ async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
         await process.wait()
     assert process.returncode == 0, (tmp_path / "streamer.log").read_text()[-2000:]
     assert "ERROR" not in (tmp_path / "streamer.log").read_text()
+
+
+async def test_push_progress_goes_to_the_caller_only_not_to_watch_events(streamer, frameio):
+    seen: list[streamer_pb2.StreamerEvent] = []
+    watch = streamer.stub.WatchEvents(streamer_pb2.WatchStreamerEventsRequest())
+
+    async def follow():
+        async for event in watch:
+            seen.append(event)
+
+    following = asyncio.create_task(follow())
+    await wait_for(lambda: seen, message="the first event (tunnel status)")
+    streamer.media("a.mov", 9 * MIB)
+    created = await frameio.local_upload("a.mov", 9 * MIB)
+    progress = await collect(streamer.stub.Push(push_request(streamer.root, "a.mov", created)))
+    assert progress[-1].phase == COMPLETE
+    # A pull afterwards: its events follow any the push would have published.
+    streamer.media("b.mov", 1000)
+    publication = await streamer.publish("b.mov", job_id="job-pull")
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(publication.url)).status_code == 200
+    await wait_for(lambda: any(e.transfer.phase == COMPLETE for e in seen if e.HasField("transfer")),
+                   message="the pull's COMPLETE event")
+    watch.cancel()
+    following.cancel()
+    assert {e.transfer.kind for e in seen if e.HasField("transfer")} == {streamer_pb2.TRANSFER_KIND_PULL}

@@ -27,6 +27,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from postflow.v1 import auth_pb2, auth_pb2_grpc, streamer_pb2, streamer_pb2_grpc
+from tests.support import wait_for
 
 DEV_CLIENT = ("postflow-dev", "postflow-dev-secret")
 
@@ -130,6 +131,8 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         self.unreachable = False  # the tunnel's edge answers 502 (the URL is dead)
         self.die_after_publish = False  # the tunnel dies right after the next Publish answers
         self.tunnel_since = 0.0  # when the tunnel came up (epoch seconds; 0: long ago)
+        self.push_on_watch_events = False  # also publish push progress on WatchEvents (as the streamer once did)
+        self.connections = 0  # GETs being answered now
         self.publish_calls = 0
         self.push_calls = 0
         self.requests: list[tuple[str, str]] = []  # (method, range) served
@@ -144,8 +147,7 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: self._server.started, interval=0.01, message="the fake Range server")
         port = self._server.servers[0].sockets[0].getsockname()[1]
         self.http_base = f"http://127.0.0.1:{port}"
 
@@ -175,7 +177,10 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
             return response
         start = _range_start(request.headers.get("range", ""))
         return _Counting(response, lambda n: self._served(ticket, start, n), lambda: self.serve_bytes_per_s,
-                         lambda: self.unreachable)
+                         lambda: self.unreachable, self._count_connection)
+
+    def _count_connection(self, delta: int) -> None:
+        self.connections += delta
 
     def _served(self, ticket: Ticket, start: int, sent: int) -> None:
         covered = ticket.cover(start, start + sent)
@@ -185,7 +190,8 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
     def _transfer(self, ticket: Ticket, phase: int, bytes_done: int = 0, error: str = "") -> None:
         self._emit(streamer_pb2.StreamerEvent(transfer=streamer_pb2.TransferProgress(
             ticket_id=ticket.id, job_id=ticket.job_id, path=ticket.relpath, kind=streamer_pb2.TRANSFER_KIND_PULL,
-            phase=phase, size=ticket.size, bytes_done=bytes_done, rate_bps=1e6, error=error)))
+            phase=phase, size=ticket.size, bytes_done=bytes_done, rate_bps=1e6, active_connections=self.connections,
+            error=error)))
 
     def _emit(self, event: streamer_pb2.StreamerEvent) -> None:
         self._events.publish(event)
@@ -283,11 +289,17 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
                     yield self._push_progress(request, streamer_pb2.TRANSFER_PHASE_ACTIVE, done)
         yield self._push_progress(request, streamer_pb2.TRANSFER_PHASE_COMPLETE, done)
 
-    @staticmethod
-    def _push_progress(request, phase, done, error=""):
-        return streamer_pb2.TransferProgress(job_id=request.job_id, path=request.path,
-                                             kind=streamer_pb2.TRANSFER_KIND_PUSH, phase=phase, size=request.size,
-                                             bytes_done=done, rate_bps=1e6, error=error)
+    def _push_progress(self, request, phase, done, error=""):
+        """One part in flight at a time; a marker copy (connections 99) on WatchEvents if asked."""
+        progress = streamer_pb2.TransferProgress(job_id=request.job_id, path=request.path,
+                                                 kind=streamer_pb2.TRANSFER_KIND_PUSH, phase=phase, size=request.size,
+                                                 bytes_done=done, rate_bps=1e6, active_connections=1, error=error)
+        if self.push_on_watch_events:
+            echo = streamer_pb2.TransferProgress()
+            echo.CopyFrom(progress)
+            echo.active_connections = 99
+            self._emit(streamer_pb2.StreamerEvent(transfer=echo))
+        return progress
 
 
 def _range_start(header: str) -> int:
@@ -301,9 +313,10 @@ def _range_start(header: str) -> int:
 class _Counting:
     """Wraps an ASGI response, reporting the body bytes sent so far as they go out."""
 
-    def __init__(self, response, report, bytes_per_s, cut) -> None:
+    def __init__(self, response, report, bytes_per_s, cut, count_connection) -> None:
         self.response = response
         self.report = report
+        self.count_connection = count_connection  # +1 while the body is being sent, -1 after
         self.bytes_per_s = bytes_per_s  # read at every chunk, so a test can speed it up midway
         self.cut = cut  # true → the connection drops, as under a tunnel that died
 
@@ -321,7 +334,11 @@ class _Counting:
                 if rate := self.bytes_per_s():
                     await asyncio.sleep(len(message["body"]) / rate)
 
-        await self.response(scope, receive, counting_send)
+        self.count_connection(1)
+        try:
+            await self.response(scope, receive, counting_send)
+        finally:
+            self.count_connection(-1)
 
 
 @contextlib.asynccontextmanager

@@ -177,7 +177,8 @@ async def wait_jobs(stub, count: int, state: int = DONE, timeout: float = 30.0) 
         finished = [j for j in jobs if j.state == state]
         return finished if len(finished) >= count else None
 
-    return await wait_for(check, timeout=timeout, interval=0.1, message=f"{count} jobs {common_pb2.JobState.Name(state)}")
+    return await wait_for(check, timeout=timeout, interval=0.1,
+                          message=f"{count} jobs {common_pb2.JobState.Name(state)}")
 
 
 async def wait_job_state(stub, path: str, state: int, timeout: float = 30.0) -> common_pb2.Job:

@@ -4,21 +4,24 @@ recording it."""
 
 import asyncio
 import time
+from collections import Counter
 
 import grpc
 import pytest
+from opentelemetry.trace import SpanKind
 
 from postflow.core.config import load_config
 from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
-from services.watcher.jobs import PULL, UPLOADING, Job
-from services.watcher.ledger import Ledger, new_job_id
+from services.watcher.jobs import PULL, UPLOADING, Job, new_job_id
+from services.watcher.ledger import Ledger
 from tests.support import wait_for, write_media
 from tests.watcher.harness import environment, list_jobs, start_watcher, wait_job_state, wait_jobs
 
 QUEUED, PREPARING = common_pb2.JOB_STATE_QUEUED, common_pb2.JOB_STATE_PREPARING
 DONE, CANCELLED = common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_CANCELLED
 SNAPSHOT, SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT, watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
+PROGRESS = watcher_pb2.JOB_EVENT_KIND_PROGRESS
 
 
 async def rpc_error(call) -> grpc.RpcError:
@@ -60,6 +63,29 @@ async def test_submit_file_validates_and_queues(tmp_path):
         assert any("StreamerService/Publish" in s.name for s in spans)
         error = await rpc_error(stub.GetJob(watcher_pb2.GetJobRequest(id="missing")))
         assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_submit_file_call_is_linked_to_the_trace_of_the_upload_it_queued(tmp_path):
+    async with environment(tmp_path, watch={"include": ["*.mov"]}) as env:
+        stub = await start_watcher(env)
+        write_media(env.root / "detected.mov", 1000)
+        write_media(env.root / "renders/final.mxf", 20_000)  # not included: only SubmitFile queues it
+        submitted = await stub.SubmitFile(watcher_pb2.SubmitFileRequest(path="renders/final.mxf"))
+        jobs = {j.path: j for j in await wait_jobs(stub, 2)}
+
+        def spans():
+            finished = env.spans.get_finished_spans()
+            calls = [s for s in finished if s.kind == SpanKind.SERVER and s.name.endswith("WatcherService/SubmitFile")]
+            roots = {s.attributes["postflow.job_id"]: s for s in finished if s.name == "postflow.upload"}
+            return (calls, roots) if calls and len(roots) == 2 else None
+
+        (call,), roots = await wait_for(spans, message="the SubmitFile span and both upload roots")
+        root = roots[submitted.id]
+        assert root.parent is None and format(root.context.trace_id, "032x") == submitted.trace_id
+        assert [(link.context.trace_id, link.context.span_id) for link in root.links] == \
+            [(call.context.trace_id, call.context.span_id)]
+        assert call.context.trace_id != root.context.trace_id  # the upload keeps a trace of its own
+        assert not roots[jobs["detected.mov"].id].links  # the scanner's jobs have no caller
 
 
 async def test_version_policy_chooses_between_stacking_and_a_separate_file(tmp_path):
@@ -104,32 +130,61 @@ async def test_list_jobs_filters_and_pages(tmp_path):
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+class Rows:
+    """The jobs as a WatchJobs client sees them, checking that each event's totals are its rows'."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, common_pb2.Job] = {}
+
+    def apply(self, event: watcher_pb2.JobEvent) -> None:
+        if event.kind != SNAPSHOT_END:
+            self.jobs[event.job.id] = event.job
+        if event.kind == SNAPSHOT:
+            return  # the snapshot's totals hold for the whole of it, checked at its end
+        states = Counter(common_pb2.JobState.Name(j.state).removeprefix("JOB_STATE_").lower()
+                         for j in self.jobs.values())
+        done = [j for j in self.jobs.values() if j.state == DONE]
+        totals = event.totals
+        assert set(totals.jobs_by_state) == {"queued", "preparing", "uploading", "verifying", "waiting", "done",
+                                             "failed", "cancelled"}
+        assert {name: count for name, count in totals.jobs_by_state.items() if count} == dict(states), event
+        assert (totals.files_delivered, totals.bytes_delivered) == (len(done), sum(j.size for j in done))
+
+
 async def test_watch_jobs_snapshot_then_live_and_resume_by_seq(tmp_path):
     async with environment(tmp_path) as env:
         stub = await start_watcher(env)
         write_media(env.root / "first.mov", 1000)
         await wait_jobs(stub, 1)
         stream = stub.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=0))
+        rows = Rows()
         events = []
         async for event in stream:
             events.append(event)
+            rows.apply(event)
             if event.kind == SNAPSHOT_END:
                 break
         assert [e.kind for e in events] == [SNAPSHOT, SNAPSHOT_END]
         assert events[0].job.path == "first.mov" and events[0].job.state == DONE
+        assert events[0].totals == events[1].totals and events[1].totals.files_delivered == 1
         resume_from = events[-1].seq
         env.streamer.serve_bytes_per_s = 2_000_000
         write_media(env.root / "second.mov", 1_500_000)
         live = []
         async for event in stream:
             live.append(event)
+            rows.apply(event)
             if event.job.state == DONE:
                 break
         stream.cancel()
         assert live[0].kind == watcher_pb2.JOB_EVENT_KIND_CREATED and live[0].job.path == "second.mov"
         assert [e.seq for e in live] == sorted(e.seq for e in live) and live[0].seq > resume_from
-        assert watcher_pb2.JOB_EVENT_KIND_PROGRESS in {e.kind for e in live}
-        # resuming from a sequence number replays exactly what came after it, no snapshot
+        progress = [e for e in live if e.kind == PROGRESS]
+        assert progress and all(e.seq == previous.seq for previous, e in zip(live, live[1:], strict=False)
+                                if e.kind == PROGRESS)  # the number of the change before it
+        assert any(e.job.connections > 0 and e.job.state == UPLOADING for e in progress)
+        assert live[-1].totals.files_delivered == 2 and live[-1].totals.jobs_by_state["done"] == 2
+        # resuming from a sequence number replays exactly the changes after it, no snapshot
         replay = []
         resumed = stub.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=resume_from))
         async for event in resumed:
@@ -137,7 +192,53 @@ async def test_watch_jobs_snapshot_then_live_and_resume_by_seq(tmp_path):
             if event.seq == live[-1].seq:
                 break
         resumed.cancel()
-        assert [e.seq for e in replay] == [e.seq for e in live]
+        changes = [e for e in live if e.kind != PROGRESS]
+        assert [(e.seq, e.kind, e.job, e.totals) for e in replay] == \
+            [(e.seq, e.kind, e.job, e.totals) for e in changes]
+        # the ledger stores the changes, not the progress
+        stored = await env.watchers[0].service.ledger.events_after(0)
+        assert PROGRESS not in {e.kind for e in stored} and len(stored) == resume_from + len(changes)
+
+
+async def test_resuming_from_a_progress_event_misses_no_change(tmp_path):
+    async with environment(tmp_path) as env:
+        env.streamer.serve_bytes_per_s = 1_000_000
+        stub = await start_watcher(env)
+        write_media(env.root / "a.mov", 3_000_000)
+        stream = stub.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=0))
+        async for event in stream:
+            if event.kind == PROGRESS:
+                break
+        stream.cancel()
+        env.streamer.serve_bytes_per_s = None
+        (done,) = await wait_jobs(stub, 1)
+        resumed = stub.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=event.seq))
+        replay = []
+        async for later in resumed:
+            replay.append(later)
+            if later.job.state == DONE:
+                break
+        resumed.cancel()
+        assert replay[0].kind != SNAPSHOT and replay[0].seq == event.seq + 1
+        assert [e.job.state for e in replay][-2:] == [common_pb2.JOB_STATE_VERIFYING, DONE]
+
+
+async def test_push_progress_comes_from_the_push_call_only(tmp_path):
+    async with environment(tmp_path, transfer={"mode": "push"}) as env:
+        env.streamer.push_on_watch_events = True  # copies marked with 99 connections
+        stub = await start_watcher(env)
+        stream = stub.WatchJobs(watcher_pb2.WatchJobsRequest(after_seq=0))
+        write_media(env.root / "big.mov", 40 * 1024 * 1024 + 5)
+        rows, progress = Rows(), []
+        async for event in stream:
+            rows.apply(event)
+            if event.kind == PROGRESS:
+                progress.append(event.job)
+            if event.job.state == DONE:
+                break
+        stream.cancel()
+        assert progress and {j.connections for j in progress} == {1}  # the Push call's parts in flight
+        assert [j.bytes_done for j in progress] == sorted(j.bytes_done for j in progress)
 
 
 async def test_cancel_and_retry(tmp_path):
@@ -174,7 +275,7 @@ async def test_stats_and_health(tmp_path):
         write_media(env.root / ".hidden.mov", 10)
         await wait_jobs(stub, 1)
         stats = await stub.GetStats(watcher_pb2.GetStatsRequest())
-        assert stats.jobs_by_state["done"] == 1 and stats.jobs_by_state["queued"] == 0
+        assert stats.jobs_by_state["done"] == 1 and stats.jobs_by_state["queued"] == 0 and len(stats.jobs_by_state) == 8
         assert (stats.files_delivered, stats.bytes_delivered, stats.files_seen) == (1, 1234, 1)
         assert stats.watch_root == str(env.root.resolve()) and stats.last_seq > 0
         assert time.time() - stats.last_scan_at.ToSeconds() < 5 and stats.last_scan_s >= 0
@@ -196,7 +297,7 @@ async def test_an_attempt_that_died_after_creating_its_file_adopts_it(tmp_path):
                   max_attempts=5, created_at=before, updated_at=before, attempts=1, mode=PULL,
                   folder_id=seeded["root_folder_id"], ticket_id=publication.ticket_id, source_url=publication.url,
                   create_started_at=before - 0.1)
-        await ledger.add(job, "test")
+        await ledger.register([job], "detected")
         await ledger.close()
         stub = await start_watcher(env)
         (done,) = await wait_jobs(stub, 1)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from postflow import frameio
-from postflow.v1 import common_pb2
+from postflow.v1 import common_pb2, watcher_pb2
 from tests.support import sha256_file, wait_for, write_media
 from tests.watcher.harness import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
 
@@ -192,3 +192,19 @@ async def test_a_tunnel_url_change_reissues_the_pull(tmp_path):
         files = await env.files()
         assert [(f["sha256"], f["upload_complete"]) for f in files] == [(sha, True)]
         assert job.frameio_file_id == files[0]["id"]
+
+
+async def test_cancelling_a_pull_in_flight_revokes_its_url_and_deletes_the_incomplete_file(tmp_path):
+    async with environment(tmp_path) as env:
+        stub, _ = await slow_pull_in_flight(env)
+        (job,) = await list_jobs(stub)
+        cancelled = await stub.CancelJob(watcher_pb2.CancelJobRequest(id=job.id))
+        assert cancelled.state == common_pb2.JOB_STATE_CANCELLED
+
+        async def cleaned_up():
+            report = await env.emulator_report()
+            return report if not report["files"] and report["deleted"] else None
+
+        report = await wait_for(cleaned_up, message="the incomplete file deleted")
+        assert [f["id"] for f in report["deleted"]] == [job.frameio_file_id]
+        assert all(ticket.revoked for ticket in env.streamer.tickets.values())

@@ -1,4 +1,5 @@
-"""The watcher's view of the streamer's event stream: which tunnel changes re-issue pulls."""
+"""The watcher's view of the streamer's event stream: which tunnel changes re-issue pulls, and
+which progress reaches a job."""
 
 from __future__ import annotations
 
@@ -35,3 +36,13 @@ async def test_the_same_url_coming_back_or_the_first_url_reissues_nothing():
     watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_DOWN))
     watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_UP, "https://a.example.com"))
     assert drained(queue) == []
+
+
+async def test_only_pull_progress_is_routed_to_a_job_push_progress_comes_on_the_push_call():
+    watch = StreamerWatch(stub=None)
+    queue = watch.subscribe("job-1")
+    pull = streamer_pb2.TransferProgress(job_id="job-1", kind=streamer_pb2.TRANSFER_KIND_PULL, bytes_done=5)
+    push = streamer_pb2.TransferProgress(job_id="job-1", kind=streamer_pb2.TRANSFER_KIND_PUSH, bytes_done=7)
+    watch._on_event(streamer_pb2.StreamerEvent(transfer=push))
+    watch._on_event(streamer_pb2.StreamerEvent(transfer=pull))
+    assert drained(queue) == [pull]

@@ -2,23 +2,16 @@
 
 import asyncio
 import time
+from collections import Counter
 
 import pytest
 
-from postflow.v1 import watcher_pb2
-from services.watcher.jobs import (
-    BACKOFF,
-    CANCELLED,
-    DONE,
-    FAILED,
-    PREPARING,
-    QUEUED,
-    RECONNECT,
-    UPLOADING,
-    WAITING,
-    Job,
-)
-from services.watcher.ledger import Conflict, Ledger, new_job_id, retry_fields
+from postflow.core.errors import InvalidArgument
+from postflow.v1 import common_pb2, watcher_pb2
+from services.watcher import jobs
+from services.watcher.feed import Progress
+from services.watcher.jobs import CANCELLED, DONE, PREPARING, QUEUED, UPLOADING, Conflict, Job, new_job_id
+from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
 
 
@@ -26,6 +19,18 @@ def make_job(file: FileStat) -> Job:
     now = time.time()
     return Job(id=new_job_id(), path=file.path, size=file.size, mtime_ns=file.mtime_ns, state=QUEUED,
                max_attempts=3, created_at=now, updated_at=now)
+
+
+async def register(ledger: Ledger, *files: FileStat) -> tuple[list[Job], list[Job]]:
+    return await ledger.register([make_job(file) for file in files], "detected")
+
+
+async def deliver(ledger: Ledger, job: Job) -> Job:
+    """Takes a queued job through a whole attempt to DONE."""
+    for step in (jobs.start_attempt, lambda j: jobs.upload_started(j, "F"), jobs.all_bytes_sent,
+                 lambda j: jobs.deliver(j, "https://view", "", 0)):
+        job = await ledger.update(job.id, job.epoch, step(job))
+    return job
 
 
 @pytest.fixture
@@ -41,13 +46,13 @@ async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
     ledger = Ledger(path)
     await ledger.open()
     file = FileStat("SQ01/a.mov", 10, 111, 1)
-    created, _ = await ledger.register_stable([file], make_job)
+    created, _ = await register(ledger, file)
     assert len(created) == 1
-    assert await ledger.register_stable([file], make_job) == ([], [])
+    assert await register(ledger, file) == ([], [])
     await ledger.close()
     reopened = Ledger(path)
     await reopened.open()
-    assert await reopened.register_stable([file], make_job) == ([], [])
+    assert await register(reopened, file) == ([], [])
     assert (await reopened.find("SQ01/a.mov", 10, 111)).id == created[0].id
     mode = (await reopened._run(lambda: reopened._db.execute("PRAGMA journal_mode").fetchone()))[0]
     assert mode == "wal"
@@ -55,96 +60,187 @@ async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
 
 
 async def test_new_content_restarts_the_unfinished_job_and_queues_its_file_for_deletion(ledger):
-    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
-    job = await ledger.update(job.id, job.epoch, state=UPLOADING, file_id="F1", ticket_id="T1", attempts=2)
-    _, (restarted,) = await ledger.register_stable([FileStat("a.mov", 20, 2, 1)], make_job)
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    job = await ledger.update(job.id, job.epoch, jobs.published(job, "T1", "https://t/1", time.time()))
+    job = await ledger.update(job.id, job.epoch, jobs.upload_started(job, "F1"))
+    assert (job.state, job.attempts) == (UPLOADING, 1)
+    _, (restarted,) = await register(ledger, FileStat("a.mov", 20, 2, 1))
     assert restarted.id == job.id
     assert (restarted.size, restarted.mtime_ns, restarted.state, restarted.attempts) == (20, 2, QUEUED, 0)
-    assert (restarted.file_id, restarted.ticket_id, restarted.stale_file_ids) == ("", "", "F1")
+    assert (restarted.file_id, restarted.ticket_id, restarted.stale_file_ids) == ("", "", ("F1",))
     assert restarted.epoch == job.epoch + 1
+    assert (await ledger.get(job.id)).stale_file_ids == ("F1",)
     # the old attempt can no longer write
-    assert await ledger.update(job.id, job.epoch, state=DONE) is None
+    assert await ledger.update(job.id, job.epoch, jobs.all_bytes_sent(job)) is None
     assert (await ledger.get(job.id)).state == QUEUED
 
 
 async def test_a_delivered_file_that_changes_becomes_a_new_job(ledger):
-    (first,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
-    await ledger.update(first.id, first.epoch, state=DONE)
-    (second,), restarted = await ledger.register_stable([FileStat("a.mov", 11, 2, 1)], make_job)
+    (first,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
+    await deliver(ledger, first)
+    (second,), restarted = await register(ledger, FileStat("a.mov", 11, 2, 1))
     assert restarted == [] and second.id != first.id
 
 
-async def test_transitions_append_numbered_events_and_publish_them_in_order(ledger):
-    queue = ledger.subscribe()
-    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
-    await ledger.update(job.id, job.epoch, state=PREPARING, message="attempt 1")
-    await ledger.update(job.id, job.epoch, event=watcher_pb2.JOB_EVENT_KIND_PROGRESS, bytes_done=5)
-    live = [queue.get_nowait() for _ in range(3)]
-    assert [e.kind for e in live] == [watcher_pb2.JOB_EVENT_KIND_CREATED, watcher_pb2.JOB_EVENT_KIND_STATE,
-                                      watcher_pb2.JOB_EVENT_KIND_PROGRESS]
-    assert [e.seq for e in live] == sorted(e.seq for e in live)
-    assert live[2].job.bytes_done == 5 and live[1].message == "attempt 1"
+async def test_changes_are_stored_as_numbered_events_and_published_in_order(ledger):
+    queue = ledger.subscribers.subscribe()
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    live = [queue.get_nowait() for _ in range(2)]
+    assert [e.kind for e in live] == [watcher_pb2.JOB_EVENT_KIND_CREATED, watcher_pb2.JOB_EVENT_KIND_STATE]
+    assert live[0].seq < live[1].seq and live[0].message == "detected"
+    assert live[1].message == "attempt 1 of 3" and live[1].job.state == PREPARING
     stored = await ledger.events_after(0)
-    assert [(e.seq, e.kind, e.job.state) for e in stored] == [(e.seq, e.kind, e.job.state) for e in live]
-    ledger.unsubscribe(queue)
+    assert [(e.seq, e.kind, e.job, e.totals) for e in stored] == [(e.seq, e.kind, e.job, e.totals) for e in live]
+    ledger.subscribers.unsubscribe(queue)
+
+
+async def test_progress_is_kept_in_memory_sent_live_and_stored_with_the_next_change(ledger):
+    queue = ledger.subscribers.subscribe()
+    (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    job = await ledger.update(job.id, job.epoch, jobs.upload_started(job, "F1"))
+    shown = await ledger.progress(job.id, job.epoch, Progress(40, 20.0, 3))
+    assert (shown.bytes_done, shown.rate_bps, shown.connections) == (40, 20.0, 3)
+    *_, last_change, progress = [queue.get_nowait() for _ in range(4)]
+    assert progress.kind == watcher_pb2.JOB_EVENT_KIND_PROGRESS and progress.seq == last_change.seq
+    assert (progress.job.bytes_done, progress.job.connections, progress.job.state) == (40, 3, UPLOADING)
+    assert progress.totals == last_change.totals
+    assert [e.kind for e in await ledger.events_after(0)].count(watcher_pb2.JOB_EVENT_KIND_PROGRESS) == 0
+    (head,) = (await ledger.page([], "", 10, "")).jobs
+    assert (await ledger.get(job.id)).connections == 3 and head.bytes_done == 40  # reads show it
+    verifying = await ledger.update(job.id, job.epoch, jobs.verify(job))
+    assert (verifying.bytes_done, verifying.rate_bps, verifying.connections) == (40, 20.0, 0)
+    await ledger.close()
+    reopened = Ledger(ledger.path)
+    await reopened.open()
+    assert (await reopened.get(job.id)).bytes_done == 40  # stored with the change
+    await reopened.close()
+
+
+async def test_progress_of_an_attempt_that_was_overtaken_is_refused(ledger):
+    (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    cancelled = await ledger.change(job.id, lambda j: jobs.cancel(j, "no"))
+    queue = ledger.subscribers.subscribe()
+    assert await ledger.progress(job.id, job.epoch, Progress(40, 20.0, 3)) is None
+    assert await ledger.progress(job.id, cancelled.epoch, Progress(40, 20.0, 3)) is None  # finished
+    await asyncio.sleep(0)
+    assert queue.empty() and (await ledger.get(job.id)).bytes_done == 0
+
+
+async def test_every_event_carries_totals_equal_to_its_rows(ledger):
+    """Replaying the events' rows in order, the counts after each one are its totals."""
+    queue = ledger.subscribers.subscribe()
+    created, _ = await register(ledger, *(FileStat(f"{i}.mov", 100 + i, 1, 1) for i in range(4)))
+    await deliver(ledger, created[0])
+    await deliver(ledger, created[1])
+    await ledger.change(created[2].id, lambda j: jobs.cancel(j, "no"))
+    job = await ledger.update(created[3].id, 0, jobs.start_attempt(created[3]))
+    job = await ledger.update(job.id, 0, jobs.upload_started(job, "F"))
+    await ledger.progress(job.id, 0, Progress(50, 1.0, 1))
+    await register(ledger, FileStat("3.mov", 999, 2, 1))  # new content: restarts job 3 with another size
+    await asyncio.sleep(0)
+    rows: dict[str, common_pb2.Job] = {}
+    events = []
+    while not queue.empty():
+        events.append(event := queue.get_nowait())
+        rows[event.job.id] = event.job
+        states = Counter(jobs.state_name(j.state) for j in rows.values())
+        done = [j for j in rows.values() if j.state == DONE]
+        assert dict(event.totals.jobs_by_state) == {name: states[name] for name in event.totals.jobs_by_state}
+        assert (event.totals.files_delivered, event.totals.bytes_delivered) == (len(done), sum(j.size for j in done))
+    assert len(events) == 4 + 4 * 2 + 1 + 3 + 1
+    assert (await ledger.head()).totals == events[-1].totals
+    assert [e.totals for e in await ledger.events_after(0, limit=100)] == \
+        [e.totals for e in events if e.kind != watcher_pb2.JOB_EVENT_KIND_PROGRESS]
+
+
+async def test_totals_are_counted_again_on_open(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path)
+    await ledger.open()
+    created, _ = await register(ledger, *(FileStat(f"{i}.mov", 100, 1, 1) for i in range(3)))
+    await deliver(ledger, created[0])
+    before = (await ledger.head()).totals
+    await ledger.close()
+    reopened = Ledger(path)
+    await reopened.open()
+    head = await reopened.head()
+    assert head.totals == before and head.totals.jobs_by_state["queued"] == 2 and head.totals.files_delivered == 1
+    await reopened.close()
 
 
 async def test_event_retention_is_bounded(ledger):
-    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
     for i in range(200):
-        await ledger.update(job.id, job.epoch, bytes_done=i)
-    first, last = await ledger.seq_range()
-    assert last == 201
-    assert last - first < 60
+        await ledger.update(job.id, job.epoch, jobs.folder_ready(job, f"folder-{i}"))
+    head = await ledger.head()
+    assert head.last_seq == 202
+    assert head.last_seq - head.first_seq < 60
 
 
 async def test_a_slow_subscriber_is_dropped_with_a_marker(ledger):
-    queue = ledger.subscribe(maxsize=3)
+    queue = ledger.subscribers.subscribe(maxsize=3)
     for i in range(5):
-        await ledger.register_stable([FileStat(f"{i}.mov", 10, 1, 1)], make_job)
+        await register(ledger, FileStat(f"{i}.mov", 10, 1, 1))
     await asyncio.sleep(0)
     assert queue.get_nowait() is None
 
 
 async def test_change_bumps_epoch_and_conflicts_are_reported(ledger):
-    (job,), _ = await ledger.register_stable([FileStat("a.mov", 10, 1, 1)], make_job)
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     with pytest.raises(Conflict):
-        await ledger.change(job.id, retry_fields, "retry")
-    failed = await ledger.update(job.id, job.epoch, state=FAILED, attempts=3, error="boom")
-    retried = await ledger.change(job.id, retry_fields, "retry")
+        await ledger.change(job.id, jobs.retry)
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    failed = await ledger.update(job.id, job.epoch, jobs.fail(job, "boom"))
+    assert (failed.attempts, failed.error) == (1, "boom")
+    retried = await ledger.change(job.id, jobs.retry)
     assert (retried.state, retried.attempts, retried.error, retried.epoch) == (QUEUED, 0, "", failed.epoch + 1)
+    assert await ledger.update(job.id, job.epoch, jobs.start_attempt(retried)) is None  # an epoch too old
 
 
 async def test_runnable_order_backoff_and_reconnect(ledger):
-    jobs = []
+    queued = []
     for i in range(4):
-        (job,), _ = await ledger.register_stable([FileStat(f"{i}.mov", 10, 1, 1)], make_job)
-        jobs.append(job)
+        (job,), _ = await register(ledger, FileStat(f"{i}.mov", 10, 1, 1))
+        queued.append(job)
     now = time.time()
-    await ledger.update(jobs[0].id, 0, state=WAITING, waiting_kind=BACKOFF, next_attempt_at=now + 60)
-    await ledger.update(jobs[1].id, 0, state=WAITING, waiting_kind=RECONNECT)
-    await ledger.update(jobs[3].id, 0, state=UPLOADING)  # interrupted by a restart: resumes first
+    await ledger.update(queued[0].id, 0, jobs.back_off(queued[0], "boom", 60, now))
+    await ledger.update(queued[1].id, 0, jobs.wait_reconnect(queued[1], "reconnect", give_back_attempt=False))
+    await ledger.update(queued[3].id, 0, jobs.start_attempt(queued[3]))  # interrupted by a restart: resumes first
     ids = [j.id for j in await ledger.runnable(now, 10, [], auth_ok=False)]
-    assert ids == [jobs[3].id, jobs[2].id]
-    ids = [j.id for j in await ledger.runnable(now + 61, 10, [jobs[3].id], auth_ok=True)]
-    assert ids == [jobs[0].id, jobs[1].id, jobs[2].id]
+    assert ids == [queued[3].id, queued[2].id]
+    ids = [j.id for j in await ledger.runnable(now + 61, 10, [queued[3].id], auth_ok=True)]
+    assert ids == [queued[0].id, queued[1].id, queued[2].id]
     assert await ledger.next_due() == pytest.approx(now + 60)
 
 
 async def test_list_filters_and_pages(ledger):
     for i in range(7):
-        (job,), _ = await ledger.register_stable([FileStat(f"SQ0{i % 2}/{i}.mov", 10, 1, 1)], make_job)
+        (job,), _ = await register(ledger, FileStat(f"SQ0{i % 2}/{i}.mov", 10, 1, 1))
         if i == 3:
-            await ledger.update(job.id, 0, state=CANCELLED)
-    page = await ledger.list([], "", 3, "")
+            await ledger.change(job.id, lambda j: jobs.cancel(j, "no"))
+    page = await ledger.page([], "", 3, "")
     seen = [j.id for j in page.jobs]
     assert page.total == 7 and len(seen) == 3 and page.next_token
     while page.next_token:
-        page = await ledger.list([], "", 3, page.next_token)
+        page = await ledger.page([], "", 3, page.next_token)
         seen += [j.id for j in page.jobs]
     assert len(set(seen)) == 7
-    assert (await ledger.list([CANCELLED], "", 50, "")).total == 1
-    assert (await ledger.list([], "SQ01/", 50, "")).total == 3
+    assert (await ledger.page([CANCELLED], "", 50, "")).total == 1
+    assert (await ledger.page([], "SQ01/", 50, "")).total == 3
+    for bad in ("garbage", "1.5:abc", "W10=", "WzEsIDJd"):  # the last two: [] and [1, 2], base64
+        with pytest.raises(InvalidArgument, match="page_token"):
+            await ledger.page([], "", 3, bad)
+
+
+async def test_only_contents_without_a_job_are_unknown(ledger):
+    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
+    files = [FileStat("a.mov", 10, 1, 1), FileStat("a.mov", 11, 2, 1), FileStat("b.mov", 10, 1, 1)]
+    assert await ledger.unknown(files) == files[1:]
 
 
 async def test_folder_cache(ledger):
@@ -155,10 +251,11 @@ async def test_folder_cache(ledger):
     assert await ledger.folder("root", "SQ01") is None
 
 
-async def test_stats(ledger):
+async def test_totals(ledger):
     for i in range(3):
-        (job,), _ = await ledger.register_stable([FileStat(f"{i}.mov", 100, 1, 1)], make_job)
+        (job,), _ = await register(ledger, FileStat(f"{i}.mov", 100, 1, 1))
         if i:
-            await ledger.update(job.id, 0, state=DONE)
-    counts, files, size = await ledger.stats()
-    assert counts == {QUEUED: 1, DONE: 2} and files == 2 and size == 200
+            await deliver(ledger, job)
+    totals = (await ledger.head()).totals
+    assert totals.jobs_by_state["queued"] == 1 and totals.jobs_by_state["done"] == 2
+    assert sum(totals.jobs_by_state.values()) == 3 and (totals.files_delivered, totals.bytes_delivered) == (2, 200)

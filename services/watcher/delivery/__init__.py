@@ -1,0 +1,106 @@
+"""Delivering jobs to Frame.io: `Delivery.run` makes one attempt at a job and reports how it
+went; `Delivery.clean_up` removes what a cancelled job left behind.
+
+    attempt.py       the sequence and the resume logic
+    pull.py          publish, remote_upload, tunnel blame, re-issue
+    push.py          local_upload and the streamer's part PUTs
+    transfer.py      the streamer's progress reports, applied to the job
+    completion.py    waiting until Frame.io has the whole file
+    frameio_file.py  one Frame.io file: state, adopt, discard, delete
+    stacking.py      version stacks
+    record.py        the attempt's writes to its job
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from postflow.core.config import Config
+from postflow.core.files import readable_stat
+from postflow.frameio import FrameioClient
+from postflow.v1 import streamer_pb2_grpc
+from services.watcher import jobs
+from services.watcher.delivery.attempt import Attempt
+from services.watcher.delivery.errors import FileChangedOnDisk, JobFailed, RetryLater
+from services.watcher.delivery.frameio_file import FrameioFile
+from services.watcher.delivery.pull import revoke
+from services.watcher.delivery.record import JobRecord
+from services.watcher.folders import FolderMirror
+from services.watcher.followers import StreamerWatch
+from services.watcher.jobs import QUEUED, WAITING, Job
+from services.watcher.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    mode: str  # transfer.mode: auto, pull or push
+    pull_max_bytes: int
+    status_poll_s: float
+    version_stacks: bool
+
+    @classmethod
+    def from_config(cls, config: Config) -> DeliverySettings:
+        return cls(config.transfer.mode, config.transfer.pull_max_bytes, config.watch.status_poll_s,
+                   config.watch.version_stacks)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt went: `error` is None when the job was delivered."""
+
+    job: Job  # as the attempt last wrote it
+    took_attempt: bool  # it started a new attempt (rather than resume one a restart cut short)
+    error: Exception | None = None
+
+
+class Delivery:
+    def __init__(self, *, root: Path, ledger: Ledger, frameio: FrameioClient, folders: FolderMirror,
+                 streamer: streamer_pb2_grpc.StreamerServiceStub, streamer_events: StreamerWatch,
+                 settings: DeliverySettings) -> None:
+        self.root = root
+        self.ledger = ledger
+        self.frameio = frameio
+        self.folders = folders
+        self.streamer = streamer
+        self.streamer_events = streamer_events
+        self.settings = settings
+
+    async def run(self, job: Job) -> Outcome:
+        record = JobRecord(self.ledger, job)
+        took_attempt = False
+        try:
+            if job.state in (QUEUED, WAITING):
+                await record.apply(jobs.start_attempt)
+                took_attempt = True
+            await self._check_source(record.job)
+            account_id = (await self.frameio.project()).account_id
+            return Outcome(await Attempt(self, record, account_id).run(), took_attempt)
+        except Exception as exc:  # the orchestrator decides what each error means
+            return Outcome(record.job, took_attempt, exc)
+
+    async def _check_source(self, job: Job) -> None:
+        try:
+            st = await asyncio.to_thread(readable_stat, self.root / job.path)
+        except FileNotFoundError:
+            raise JobFailed("the file is no longer in the watch folder") from None
+        except PermissionError as exc:  # waiting will not change it; the user fixes it and retries
+            raise JobFailed(f"cannot read the file: {exc.strerror}") from None
+        except OSError as exc:
+            raise RetryLater(f"cannot read the file: {exc.strerror}") from None
+        if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
+            raise FileChangedOnDisk("the file changed on disk")
+
+    async def clean_up(self, job: Job) -> None:
+        """Best effort for a cancelled job: revoke its URL, delete its incomplete file."""
+        try:
+            await revoke(self.streamer, job.ticket_id)
+            if job.file_id:
+                account_id = (await self.frameio.project()).account_id
+                await FrameioFile(self.frameio, account_id, job.file_id).discard()
+        except Exception as exc:  # nothing depends on it: say so and move on
+            log.warning("could not clean up after the cancelled job: %s", exc)

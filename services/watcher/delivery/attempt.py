@@ -1,0 +1,163 @@
+"""One attempt at delivering a job, resumable from whatever the ledger says was done.
+
+Every step is idempotent: the Frame.io file id is stored the moment Frame.io returns it,
+and the time just before asking for it is stored before the call, so after a crash at any
+point the attempt either finds the file it already created (by id, or by name, size and
+creation time) or knows that nothing was created yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from frameio.types import FileWithIncludes
+
+from postflow.frameio import RequestFailed
+from postflow.v1 import common_pb2
+from services.watcher import jobs
+from services.watcher.delivery.completion import Completion
+from services.watcher.delivery.errors import Reissue, RetryLater
+from services.watcher.delivery.frameio_file import FileState, FrameioFile
+from services.watcher.delivery.pull import Pull
+from services.watcher.delivery.push import Push
+from services.watcher.delivery.record import JobRecord
+from services.watcher.delivery.stacking import Stacking
+from services.watcher.delivery.transfer import Transfer
+from services.watcher.jobs import PULL, PUSH, VERIFYING, Job
+
+if TYPE_CHECKING:
+    from services.watcher.delivery import Delivery
+
+log = logging.getLogger(__name__)
+
+MODE_BY_SETTING = {"auto": common_pb2.TRANSFER_MODE_AUTO, "pull": PULL, "push": PUSH}
+
+
+class Attempt:
+    """The steps after the attempt is counted and its file checked: with one account, on to
+    a file in the job's Frame.io folder, verified and stacked."""
+
+    def __init__(self, delivery: Delivery, record: JobRecord, account_id: str) -> None:
+        self.delivery = delivery
+        self.record = record
+        self.account_id = account_id
+        self.pull = Pull(record, delivery.streamer, delivery.streamer_events, delivery.frameio, account_id)
+        self.completion = Completion(record, self.pull, self.file, self.discard, delivery.settings.status_poll_s)
+        self._shown: FileWithIncludes | None = None  # the file as show file last returned it, once uploaded
+
+    @property
+    def job(self) -> Job:
+        return self.record.job
+
+    def file(self, file_id: str) -> FrameioFile:
+        return FrameioFile(self.delivery.frameio, self.account_id, file_id)
+
+    async def run(self) -> Job:
+        await self.drop_stale_files()
+        if not self.job.folder_id:
+            await self.record.apply(jobs.folder_ready, await self.delivery.folders.ensure(self.job.destination))
+        while True:
+            try:
+                await self.deliver()
+                break
+            except Reissue:
+                log.info("the tunnel changed under the pull; re-issuing it")
+        return await self.finish()
+
+    async def drop_stale_files(self) -> None:
+        """Deletes the Frame.io files of attempts on earlier content of the file: the job was
+        never done, and what they hold may be torn."""
+        if self.job.stale_file_ids:
+            for file_id in self.job.stale_file_ids:
+                await self.file(file_id).delete()
+            await self.record.apply(jobs.stale_files_removed)
+
+    # -- getting a complete file onto Frame.io -----------------------------------------------
+
+    async def deliver(self) -> None:
+        """Resumes the transfer an interrupted attempt left if Frame.io still has it going,
+        else starts one; returns once Frame.io has every byte."""
+        with self.pull.events() as queue:  # subscribed before anything is published: no progress is missed
+            if await self._resumed(queue):
+                return
+            if await self.choose_mode() == PULL:
+                await self._create(self.pull.start)
+                self._shown = await self.completion.wait(Transfer(self.record), queue)
+                return
+        push = Push(self.record, self.delivery.streamer, self.delivery.frameio, self.account_id)
+        await self._create(push.start)
+        transfer = Transfer(self.record)
+        await push.send(transfer)
+        self._shown = await self.completion.wait(transfer, None)
+
+    async def _resumed(self, queue: asyncio.Queue) -> bool:
+        """Whether the transfer of an interrupted attempt was seen through (else what it
+        left is discarded)."""
+        job = self.job
+        if not (job.file_id or job.create_started_at):
+            return False
+        file = self.file(job.file_id) if job.file_id else await FrameioFile.adopt(
+            self.delivery.frameio, self.account_id, job,
+            lambda ids: self.delivery.ledger.file_ids_in_use(ids, exclude_job=job.id))
+        if file is not None and not job.file_id:
+            await self.record.apply(jobs.found_file, file.id)
+        state = await file.state() if file is not None else FileState.GONE
+        if state == FileState.COMPLETE:
+            return True
+        if state == FileState.IN_PROGRESS and job.mode == PULL and await self.pull.alive():
+            log.info("resuming: Frame.io is still fetching the file")
+            self._shown = await self.completion.wait(Transfer(self.record), queue)
+            return True
+        await self.discard(file)
+        return False
+
+    async def choose_mode(self) -> common_pb2.TransferMode:
+        settings = self.delivery.settings
+        requested = self.job.requested_mode or MODE_BY_SETTING[settings.mode]
+        if requested == PUSH:
+            return PUSH
+        up = bool(await self.pull.public_base())
+        if requested == PULL:
+            if not up:
+                raise RetryLater("pull requested, but the streamer's tunnel is not up")
+            return PULL
+        return PULL if up and self.job.size <= settings.pull_max_bytes else PUSH
+
+    async def _create(self, create: Callable[[], Awaitable[None]]) -> None:
+        """Runs a transfer's creation of the Frame.io file. A refusal is final, except that a
+        cached folder deleted on Frame.io is made again on the next attempt."""
+        try:
+            await create()
+        except RequestFailed as exc:
+            if exc.status != 404:
+                raise
+            await self.delivery.folders.forget()
+            await self.record.apply(jobs.folder_gone)
+            where = self.job.destination or "(root)"
+            raise RetryLater(f"the Frame.io folder {where} is gone; it will be made again") from None
+
+    async def discard(self, file: FrameioFile | None) -> None:
+        """Forgets the attempt's file and publication (deleting the incomplete file)."""
+        await self.pull.revoke()
+        if file is not None:
+            await file.delete()
+        await self.record.apply(jobs.discard_upload)
+
+    # -- after the bytes are there ---------------------------------------------------------
+
+    async def finish(self) -> Job:
+        await self.pull.revoke()
+        if self.job.state != VERIFYING:
+            await self.record.apply(jobs.verify)
+        file = self._shown or await self.delivery.frameio.show_file(self.account_id, self.job.file_id)
+        if file.file_size != self.job.size:
+            await self.discard(self.file(self.job.file_id))
+            raise RetryLater(f"Frame.io holds {file.file_size} bytes, expected {self.job.size}")
+        stacking = Stacking(self.delivery.frameio, self.account_id, self.delivery.settings.version_stacks)
+        stack_id, version = await stacking.stack(self.record, file.parent_id or "")
+        job = await self.record.apply(jobs.deliver, file.view_url, stack_id, version)
+        log.info("delivered %s%s: %s", job.path, f" as version {version}" if version else "", job.view_url)
+        return job

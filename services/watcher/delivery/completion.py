@@ -1,0 +1,80 @@
+"""Waiting until Frame.io has the whole file: a pull's progress applied as it comes, the
+upload's status polled when every byte went out or else with backoff (the status call is
+limited to 5/s for all jobs together), a new tunnel URL re-issuing the pull, a transfer
+nobody hears of for STALL_S retried."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from frameio.types import FileWithIncludes
+
+from postflow.v1 import streamer_pb2
+from services.watcher.delivery.errors import Reissue, RetryLater
+from services.watcher.delivery.frameio_file import FileState, FrameioFile
+from services.watcher.delivery.pull import Pull
+from services.watcher.delivery.record import JobRecord
+from services.watcher.delivery.transfer import Transfer
+from services.watcher.followers import TUNNEL_CHANGED
+from services.watcher.jobs import PULL
+
+STALL_S = 600.0
+
+
+class Completion:
+    def __init__(self, record: JobRecord, pull: Pull, file: Callable[[str], FrameioFile],
+                 discard: Callable[[FrameioFile | None], Awaitable[None]], poll_s: float) -> None:
+        self.record = record
+        self.pull = pull
+        self.file = file
+        self.discard = discard
+        self.poll_s = poll_s
+
+    async def wait(self, transfer: Transfer, queue: asyncio.Queue | None) -> FileWithIncludes | None:
+        """Returns once Frame.io reports the upload complete: with the file as show file
+        returned it when that call said so (show file, 10/s and needed anyway for the view
+        URL, is asked before the status call). `queue`: the pull's streamer events."""
+        interval = self.poll_s
+        while True:
+            if queue is not None:
+                await self._pull_events(queue, transfer, interval)
+            else:
+                await asyncio.sleep(interval)
+            job = self.record.job
+            file = self.file(job.file_id)
+            shown = await file.show()
+            if shown is not None and shown.status != "created":
+                return shown
+            state = await file.state()
+            if state == FileState.COMPLETE:
+                return None
+            if state in (FileState.FAILED, FileState.GONE):
+                pulled_from = job.source_url if job.mode == PULL else ""
+                await self.discard(file if state == FileState.FAILED else None)
+                if pulled_from:
+                    await self.pull.blame_the_tunnel(pulled_from)
+                raise RetryLater("Frame.io could not fetch the file (upload failed)")
+            interval = min(interval * 1.5, self.poll_s * 10)
+            if time.monotonic() - transfer.last_activity > STALL_S:
+                await self.discard(file)
+                raise RetryLater(f"no progress for {STALL_S:.0f}s")
+
+    async def _pull_events(self, queue: asyncio.Queue, transfer: Transfer, timeout_s: float) -> None:
+        """Applies the streamer's events for up to `timeout_s`; returns early once every byte
+        went out. A new tunnel URL re-issues the pull (Reissue) unless Frame.io has it all."""
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                item = await asyncio.wait_for(queue.get(), remaining)
+            except TimeoutError:
+                return
+            if item == TUNNEL_CHANGED:
+                file = self.file(self.record.job.file_id)
+                if await file.state() == FileState.COMPLETE:
+                    return
+                await self.discard(file)
+                raise Reissue()
+            if isinstance(item, streamer_pb2.TransferProgress) and await transfer.apply(item):
+                return

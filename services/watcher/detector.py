@@ -1,0 +1,80 @@
+"""The scan loop: polls the tree (sooner when inotify says something moved), hands changes to
+the orchestrator at once and files that became stable to the intake."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from postflow.core.config import WatchConfig
+from services.watcher.inotify import ScanTrigger, TreeEvents
+from services.watcher.intake import JobIntake
+from services.watcher.orchestrator import Orchestrator
+from services.watcher.scanner import Scanner
+from services.watcher.stability import settle_stable
+
+log = logging.getLogger(__name__)
+
+REGISTER_BATCH = 200
+EVENT_SCAN_GAP_S = 0.25  # with inotify: the least time between scans (at most a third of it scanning)
+
+
+class Detector:
+    def __init__(self, settings: WatchConfig, scanner: Scanner, orchestrator: Orchestrator, intake: JobIntake) -> None:
+        self.settings = settings
+        self.scanner = scanner
+        self.orchestrator = orchestrator
+        self.intake = intake
+        self.first_scan = asyncio.Event()
+        self.last_scan_at = 0.0
+        self.last_scan_s = 0.0
+        self.trigger = ScanTrigger()
+        # Always the same thread: its malloc arena is reused by every pass instead of each
+        # pass growing a new one in whichever pool thread it lands on.
+        self._scan_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
+
+    async def run(self) -> None:
+        events = await self._tree_events() if self.settings.inotify else None
+        try:
+            while True:
+                try:
+                    await self.poll()
+                except Exception:
+                    log.exception("scan pass failed; trying again at the next poll")
+                if events is not None and next(self.scanner.pending_dirs(), None):
+                    self.trigger.after(events.settle_s)  # files seen growing: look again when they may be stable
+                await self.trigger.wait(self.settings.poll_interval_s)
+                if events is not None:  # events may ask for scans faster than a big tree should be walked
+                    await asyncio.sleep(max(EVENT_SCAN_GAP_S, 2 * self.last_scan_s))
+        finally:
+            if events is not None:
+                events.close()
+            self.trigger.close()
+            self._scan_thread.shutdown(wait=False, cancel_futures=True)
+
+    async def _tree_events(self) -> TreeEvents | None:
+        """inotify on the tree (`watch.inotify`), or None (with a warning) where it fails."""
+        events = TreeEvents(Path(self.scanner.root), self.trigger, self.settings.stable_after_s * 1.05 + 0.1)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._scan_thread, events.open)
+        except OSError as exc:
+            log.warning("inotify unavailable (%s); polling only", exc.strerror or exc)
+            events.close()
+            return None
+        events.listen()
+        return events
+
+    async def poll(self) -> None:
+        started = time.monotonic()
+        changes = await asyncio.get_running_loop().run_in_executor(self._scan_thread, self.scanner.scan)
+        self.last_scan_s = time.monotonic() - started
+        self.last_scan_at = time.time()
+        self.first_scan.set()
+        await self.orchestrator.on_changes(changes)
+        stable = settle_stable(self.scanner, time.monotonic(), self.settings.stable_after_s)
+        while batch := list(itertools.islice(stable, REGISTER_BATCH)):
+            await self.intake.stable(batch)

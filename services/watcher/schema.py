@@ -1,0 +1,85 @@
+"""How the ledger stores jobs: the schema, a job as its row, and page tokens (opaque to
+everyone but the ledger)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from postflow.core.errors import InvalidArgument
+from services.watcher.jobs import ACTIVE, COLUMNS, IN_FLIGHT, Job, WaitingKind
+
+DDL = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    state INTEGER NOT NULL, max_attempts INTEGER NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    inode INTEGER NOT NULL DEFAULT 0, mode INTEGER NOT NULL DEFAULT 0,
+    requested_mode INTEGER NOT NULL DEFAULT 0, version_policy INTEGER NOT NULL DEFAULT 0,
+    destination TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '', bytes_done INTEGER NOT NULL DEFAULT 0, rate_bps REAL NOT NULL DEFAULT 0,
+    folder_id TEXT NOT NULL DEFAULT '', file_id TEXT NOT NULL DEFAULT '', stack_id TEXT NOT NULL DEFAULT '',
+    version INTEGER NOT NULL DEFAULT 0, view_url TEXT NOT NULL DEFAULT '',
+    ticket_id TEXT NOT NULL DEFAULT '', source_url TEXT NOT NULL DEFAULT '',
+    create_started_at REAL NOT NULL DEFAULT 0, stale_file_ids TEXT NOT NULL DEFAULT '',
+    trace_id TEXT NOT NULL DEFAULT '', traceparent TEXT NOT NULL DEFAULT '', tracestate TEXT NOT NULL DEFAULT '',
+    next_attempt_at REAL NOT NULL DEFAULT 0, waiting_reason TEXT NOT NULL DEFAULT '',
+    waiting_kind TEXT NOT NULL DEFAULT '', epoch INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (path, size, mtime_ns)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at, id);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL, kind INTEGER NOT NULL, message TEXT NOT NULL, at REAL NOT NULL, job BLOB NOT NULL,
+    totals BLOB NOT NULL DEFAULT x''
+);
+CREATE TABLE IF NOT EXISTS folders (
+    root_id TEXT NOT NULL, path TEXT NOT NULL, folder_id TEXT NOT NULL, PRIMARY KEY (root_id, path)
+);
+"""
+ACTIVE_SQL = ",".join(str(s) for s in sorted(ACTIVE))
+IN_FLIGHT_SQL = ",".join(str(s) for s in sorted(IN_FLIGHT))
+IDENTITY = "path = ? AND size = ? AND mtime_ns = ?"
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    next_token: str
+    total: int
+
+
+def column_value(key: str, value: Any) -> Any:
+    """A job field as its column stores it."""
+    return " ".join(value) if key == "stale_file_ids" else value
+
+
+def row_values(job: Job) -> list[Any]:
+    return [column_value(key, getattr(job, key)) for key in COLUMNS]
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    values = {key: row[key] for key in COLUMNS}
+    values["stale_file_ids"] = tuple(values["stale_file_ids"].split())
+    values["waiting_kind"] = WaitingKind(values["waiting_kind"])
+    return Job(**values)
+
+
+def encode_page_token(last: Job) -> str:
+    """Where the next page starts: after the (created_at, id) of the last job returned."""
+    return base64.urlsafe_b64encode(json.dumps([last.created_at, last.id]).encode()).decode()
+
+
+def decode_page_token(token: str) -> tuple[float, str]:
+    try:
+        created, last_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if isinstance(created, (int, float)) and isinstance(last_id, str) and last_id:
+            return float(created), last_id
+    except (ValueError, TypeError):
+        pass
+    raise InvalidArgument("page_token: not a token this service returned")
