@@ -57,8 +57,9 @@ def tunnel_view(tunnel: streamer_pb2.TunnelStatus) -> dict:
 
 
 def job_totals_view(totals: watcher_pb2.JobTotals) -> dict:
+    """The totals as the page shows them: states with no job are left out."""
     return {
-        "jobs_by_state": dict(totals.jobs_by_state),
+        "jobs_by_state": {state: count for state, count in totals.jobs_by_state.items() if count},
         "files_delivered": totals.files_delivered,
         "bytes_delivered": totals.bytes_delivered,
     }
