@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import pytest
+import pytest_asyncio
 
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def emulator():
     async with running_emulator(EmulatorOptions(rate_limits=False)) as handle:
         yield handle

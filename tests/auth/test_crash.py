@@ -33,6 +33,7 @@ async def hammer(stub: auth_pb2_grpc.AuthServiceStub) -> None:
             await stub.GetAccessToken(FORCE, timeout=5)
 
 
+@pytest.mark.asyncio
 @pytest.mark.slow
 async def test_sigkill_at_random_moments_among_refreshes(tmp_path, emulator):
     rng = random.Random(33)
@@ -58,6 +59,7 @@ async def test_sigkill_at_random_moments_among_refreshes(tmp_path, emulator):
     assert "survived" in outcomes, outcomes
 
 
+@pytest.mark.asyncio
 @pytest.mark.slow
 async def test_sigkill_on_each_edge_of_the_window(tmp_path, emulator):
     await fault(emulator.url, CRASH_FAULTS)

@@ -9,6 +9,7 @@ import time
 
 import grpc
 import httpx
+import pytest
 
 from postflow.v1 import auth_pb2
 from tests.auth.helpers import (
@@ -30,6 +31,7 @@ from tests.support import wait_for
 GET = auth_pb2.GetAccessTokenRequest()
 
 
+@pytest.mark.asyncio
 async def test_tokens_are_refreshed_ahead_of_expiry_and_the_rotation_is_stored(tmp_path, emulator):
     await fault(emulator.url, {"access_token_ttl": 2})
     config = make_config(tmp_path, emulator.url, auth={"refresh_margin_s": 1})
@@ -49,6 +51,7 @@ async def test_tokens_are_refreshed_ahead_of_expiry_and_the_rotation_is_stored(t
         assert auth.secrets.mask(second.access_token) == "***"  # every issued token is masked in logs
 
 
+@pytest.mark.asyncio
 async def test_force_refresh_replaces_a_rejected_token_once(tmp_path, emulator):
     async with running_auth(make_config(tmp_path, emulator.url)) as auth:
         await login(auth.stub)
@@ -64,6 +67,7 @@ async def test_force_refresh_replaces_a_rejected_token_once(tmp_path, emulator):
         assert refreshes(await issued_tokens(emulator.url)) == before + 1
 
 
+@pytest.mark.asyncio
 async def test_invalid_grant_means_reconnect_needed_until_the_user_reconnects(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -89,6 +93,7 @@ async def test_invalid_grant_means_reconnect_needed_until_the_user_reconnects(tm
         watch.cancel()
 
 
+@pytest.mark.asyncio
 async def test_disconnect_revokes_at_ims_and_wipes_the_store(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -105,6 +110,7 @@ async def test_disconnect_revokes_at_ims_and_wipes_the_store(tmp_path, emulator)
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "not connected" in error.details()
 
 
+@pytest.mark.asyncio
 async def test_a_restart_keeps_the_connection_without_a_new_login(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -116,6 +122,7 @@ async def test_a_restart_keeps_the_connection_without_a_new_login(tmp_path, emul
         assert (await auth.stub.GetAccessToken(GET)).access_token == before.access_token
 
 
+@pytest.mark.asyncio
 async def test_an_ims_outage_is_unavailable_not_a_lost_connection(tmp_path, emulator):
     async with running_auth(make_config(tmp_path, emulator.url)) as auth:
         await login(auth.stub)
@@ -129,6 +136,7 @@ async def test_an_ims_outage_is_unavailable_not_a_lost_connection(tmp_path, emul
         assert fresh.access_token != current
 
 
+@pytest.mark.asyncio
 async def test_server_to_server_gets_tokens_without_a_login(tmp_path, emulator):
     await fault(emulator.url, {"access_token_ttl": 2})
     config = make_config(tmp_path, emulator.url, auth={"refresh_margin_s": 1},
@@ -149,6 +157,7 @@ async def test_server_to_server_gets_tokens_without_a_login(tmp_path, emulator):
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+@pytest.mark.asyncio
 async def test_health_is_serving_while_not_connected(tmp_path, emulator):
     from postflow.core.rpc import check_health
 
@@ -157,6 +166,7 @@ async def test_health_is_serving_while_not_connected(tmp_path, emulator):
         assert await check_health(auth.address, service="postflow.v1.AuthService") == "SERVING"
 
 
+@pytest.mark.asyncio
 async def test_status_streams_end_when_the_service_stops(tmp_path, emulator):
     async with running_auth(make_config(tmp_path, emulator.url)) as auth:
         watch = auth.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest())
@@ -168,6 +178,7 @@ async def test_status_streams_end_when_the_service_stops(tmp_path, emulator):
         assert await watch.code() == grpc.StatusCode.OK
 
 
+@pytest.mark.asyncio
 async def test_server_to_server_rides_out_an_ims_outage_at_start(tmp_path, emulator):
     await fault(emulator.url, {"server_error": {"status": 503, "path": "/ims/*", "count": 1}})
     config = make_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False})
@@ -180,6 +191,7 @@ async def test_server_to_server_rides_out_an_ims_outage_at_start(tmp_path, emula
         assert any("unavailable" in m for m in messages), messages
 
 
+@pytest.mark.asyncio
 async def test_refused_client_credentials_are_reported_without_the_secret(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False,
                                                           "client_secret": "wrong-secret-123"})

@@ -66,6 +66,7 @@ async def connected_custody(tmp_path, emulator_url: str, margin_s: float, events
         await custody.stop()
 
 
+@pytest.mark.asyncio
 async def test_a_refresh_is_due_margin_before_expiry_never_before_half_life(tmp_path, emulator):
     await fault(emulator.url, {"access_token_ttl": 100})
     async with connected_custody(tmp_path, emulator.url, 20, []) as (custody, clock):
@@ -84,6 +85,7 @@ async def test_a_refresh_is_due_margin_before_expiry_never_before_half_life(tmp_
         assert (await custody.access_token()).access_token != first.access_token
 
 
+@pytest.mark.asyncio
 async def test_an_ims_outage_hands_out_the_current_token_while_it_is_usable(tmp_path, emulator):
     await fault(emulator.url, {"access_token_ttl": 100})
     async with connected_custody(tmp_path, emulator.url, 40, []) as (custody, clock):
@@ -98,6 +100,7 @@ async def test_an_ims_outage_hands_out_the_current_token_while_it_is_usable(tmp_
         assert (await custody.access_token()).access_token != current.access_token
 
 
+@pytest.mark.asyncio
 async def test_every_refresh_token_is_stored_before_it_is_used(tmp_path, emulator):
     events: list = []
     async with connected_custody(tmp_path, emulator.url, 10, events) as (custody, clock):

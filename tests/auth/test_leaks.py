@@ -4,6 +4,8 @@ status message or gRPC error detail holds a token the emulator issued or the cli
 
 from __future__ import annotations
 
+import pytest
+
 from postflow.v1 import auth_pb2
 from tests.auth.helpers import (
     FORCE,
@@ -21,6 +23,7 @@ from tests.auth.helpers import (
 from tests.support import wait_for
 
 
+@pytest.mark.asyncio
 async def test_no_token_or_secret_in_logs_state_or_messages(tmp_path, emulator):
     await fault(emulator.url, {"access_token_ttl": 1})
     said: list[str] = []  # every status and error text a client or the dashboard could see

@@ -18,6 +18,7 @@ LIFETIME_S, MARGIN_S, WINDOW_S = 3, 1.0, 30.0
 BURSTS, PER_BURST = 40, 5
 
 
+@pytest.mark.asyncio
 @pytest.mark.slow
 async def test_200_requests_over_30s_see_no_401_and_share_each_refresh(tmp_path, emulator):
     await fault(emulator.url, {"access_token_ttl": LIFETIME_S})

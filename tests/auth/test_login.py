@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import httpx
+import pytest
 
 from postflow.v1 import auth_pb2
 from services.auth.login import code_challenge
@@ -42,6 +43,7 @@ async def begin_and_authorize(stub, binding: str = BINDING) -> tuple[str, str]:
         return await authorize(http, begun.authorize_url)
 
 
+@pytest.mark.asyncio
 async def test_login_connects_and_hands_out_valid_tokens(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -64,6 +66,7 @@ async def test_login_connects_and_hands_out_valid_tokens(tmp_path, emulator):
         assert stored_record(config)["state"] == "AUTH_STATE_CONNECTED"
 
 
+@pytest.mark.asyncio
 async def test_a_forged_state_is_refused_and_nothing_is_stored(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -71,6 +74,7 @@ async def test_a_forged_state_is_refused_and_nothing_is_stored(tmp_path, emulato
         await assert_refused(auth, config, complete(code, "forged-state-" + "x" * 30), "unknown")
 
 
+@pytest.mark.asyncio
 async def test_a_replayed_state_is_refused_and_changes_nothing(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -82,6 +86,7 @@ async def test_a_replayed_state_is_refused_and_changes_nothing(tmp_path, emulato
         assert stored_record(config) == before
 
 
+@pytest.mark.asyncio
 async def test_an_expired_state_is_refused(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url, auth={"login_ttl_s": 0.3})
     async with running_auth(config) as auth:
@@ -90,6 +95,7 @@ async def test_an_expired_state_is_refused(tmp_path, emulator):
         await assert_refused(auth, config, complete(code, state), "expired")
 
 
+@pytest.mark.asyncio
 async def test_a_state_bound_to_another_browser_is_refused_and_burnt(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -98,6 +104,7 @@ async def test_a_state_bound_to_another_browser_is_refused_and_burnt(tmp_path, e
         await assert_refused(auth, config, complete(code, state, binding="victim-cookie-hash"), "already used")
 
 
+@pytest.mark.asyncio
 async def test_an_empty_binding_or_bad_redirect_is_refused(tmp_path, emulator):
     async with running_auth(make_config(tmp_path, emulator.url)) as auth:
         error = await rpc_error(auth.stub.BeginAuthorization(auth_pb2.BeginAuthorizationRequest(binding="")))
@@ -107,6 +114,7 @@ async def test_an_empty_binding_or_bad_redirect_is_refused(tmp_path, emulator):
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+@pytest.mark.asyncio
 async def test_a_code_ims_rejects_stores_nothing(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -114,6 +122,7 @@ async def test_a_code_ims_rejects_stores_nothing(tmp_path, emulator):
         await assert_refused(auth, config, complete("not-a-code-ims-issued", begun.state), "invalid_grant")
 
 
+@pytest.mark.asyncio
 async def test_a_new_login_replaces_and_revokes_the_old_grant(tmp_path, emulator):
     async with running_auth(make_config(tmp_path, emulator.url)) as auth:
         await login(auth.stub)
@@ -125,6 +134,7 @@ async def test_a_new_login_replaces_and_revokes_the_old_grant(tmp_path, emulator
             assert await me_status(http, emulator.url, old.access_token) == 401
 
 
+@pytest.mark.asyncio
 async def test_server_to_server_has_no_login(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False})
     async with running_auth(config) as auth:

@@ -33,6 +33,7 @@ def config_without_key(tmp_path, emulator_url: str, **extra):
     return load_config(tmp_path / "config.json", env={})
 
 
+@pytest.mark.asyncio
 async def test_the_store_is_unreadable_without_its_key(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
@@ -52,6 +53,7 @@ async def test_the_store_is_unreadable_without_its_key(tmp_path, emulator):
     assert stored_record(config)["grant"]["access_token"]  # readable with the key
 
 
+@pytest.mark.asyncio
 async def test_a_key_is_generated_0600_on_first_run_and_reused(tmp_path, emulator):
     config = config_without_key(tmp_path, emulator.url)
     key_file = config.state_path / "auth" / KEY_FILE
@@ -67,6 +69,7 @@ async def test_a_key_is_generated_0600_on_first_run_and_reused(tmp_path, emulato
     assert key_file.read_bytes() == key
 
 
+@pytest.mark.asyncio
 async def test_a_wrong_key_means_reconnect_needed_and_the_file_is_kept(tmp_path, emulator):
     config = make_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:

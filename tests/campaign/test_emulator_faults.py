@@ -103,6 +103,7 @@ async def count_after(stack: Stack, name: str, tally: Tally) -> None:
         tally.fault("puller hang-up", sum((f["pull"] or {}).get("disconnects", 0) for f in files))
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_uploads_survive_frameio_faults(tmp_path, soak, tally, name):
     scenario = SCENARIOS[name]

@@ -43,6 +43,7 @@ async def kill_randomly(stack, kills: int, rng: random.Random, tally) -> list[st
     return killed
 
 
+@pytest.mark.asyncio
 async def test_kill_9_of_random_services_during_uploads(tmp_path, soak, tally):
     uploads, kills = (20, 10) if soak else (8, 4)
     seed = campaign_seed()

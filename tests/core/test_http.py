@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -13,6 +14,7 @@ from postflow.core.http import traced_client
 from postflow.core.net import listen
 
 
+@pytest.mark.asyncio
 async def test_a_request_is_a_client_span_and_carries_its_trace_context():
     heads: list[bytes] = []
 

@@ -28,10 +28,12 @@ async def accepted_nodelay(sock: socket.socket) -> int:
             writer.close()
 
 
+@pytest.mark.asyncio
 async def test_connections_accepted_on_a_listening_socket_have_nodelay():
     assert await accepted_nodelay(listen("127.0.0.1", 0)) != 0
 
 
+@pytest.mark.asyncio
 async def test_without_the_tcp_protocol_asyncio_leaves_nagle_on():
     """The control case: why `listen` names IPPROTO_TCP."""
     plain = socket.create_server(("127.0.0.1", 0))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from postflow.core.backoff import Backoff
 from postflow.core.process import CannotStart, Command, Exit, SupervisedProcess, tied_to_parent
 from tests.support import process_alive, wait_for
@@ -36,6 +38,7 @@ class Child:
         await self.process.stop()
 
 
+@pytest.mark.asyncio
 async def test_output_lines_of_stdout_and_stderr_arrive_and_the_last_ones_are_kept():
     command = python("""
         import sys
@@ -50,6 +53,7 @@ async def test_output_lines_of_stdout_and_stderr_arrive_and_the_last_ones_are_ke
     assert child.exits == [Exit(0, "exit code 0", None)]
 
 
+@pytest.mark.asyncio
 async def test_an_exit_is_followed_by_a_restart_after_the_backoff():
     async with Child(python("import sys; print('started', flush=True); sys.exit(3)")) as child:
         await wait_for(lambda: len(child.pids) >= 3, message="two restarts")
@@ -59,6 +63,7 @@ async def test_an_exit_is_followed_by_a_restart_after_the_backoff():
     assert child.process.restarts >= 2 and len(set(child.pids)) == len(child.pids)
 
 
+@pytest.mark.asyncio
 async def test_a_final_exit_code_ends_the_supervision():
     async with Child(python("import sys; sys.exit(2)"), final_codes={2}) as child:
         await wait_for(lambda: child.exits, message="the exit")
@@ -66,6 +71,7 @@ async def test_a_final_exit_code_ends_the_supervision():
     assert child.exits == [Exit(2, "exit code 2", None)] and child.process.restarts == 0
 
 
+@pytest.mark.asyncio
 async def test_stop_sends_sigterm_and_reads_what_the_child_says_on_its_way_out():
     command = python("""
         import signal, sys, time
@@ -79,6 +85,7 @@ async def test_stop_sends_sigterm_and_reads_what_the_child_says_on_its_way_out()
     assert child.exits == [Exit(0, "exit code 0", None)] and child.process.restarts == 0
 
 
+@pytest.mark.asyncio
 async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace():
     command = python("""
         import signal, time
@@ -92,6 +99,7 @@ async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace():
     assert not process_alive(child.pids[-1])
 
 
+@pytest.mark.asyncio
 async def test_overlong_lines_are_cut_and_a_flood_never_blocks_the_child():
     command = python("""
         import sys
@@ -106,6 +114,7 @@ async def test_overlong_lines_are_cut_and_a_flood_never_blocks_the_child():
     assert len(child.lines) == 20_002 and child.lines[-1] == "done"
 
 
+@pytest.mark.asyncio
 async def test_a_command_that_cannot_start_is_retried_with_its_reason():
     calls = []
 
@@ -121,12 +130,14 @@ async def test_a_command_that_cannot_start_is_retried_with_its_reason():
     assert child.exits[0].code is None and child.exits[1].restart_in_s == 0.02
 
 
+@pytest.mark.asyncio
 async def test_a_missing_executable_is_a_failed_run():
     async with Child(Command(["/nonexistent/binary"])) as child:
         await wait_for(lambda: len(child.exits) >= 2, message="two failed starts")
     assert all(exit.code != 0 and exit.restart_in_s is not None for exit in child.exits[:2])
 
 
+@pytest.mark.asyncio
 async def test_a_child_tied_to_its_parent_ends_with_it(tmp_path):
     """The parent (a shell running the child in the background) is killed with -9; the
     kernel then sends the child SIGTERM."""

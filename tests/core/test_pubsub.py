@@ -8,6 +8,7 @@ import pytest
 from postflow.core.pubsub import Overflow, Topic
 
 
+@pytest.mark.asyncio
 async def test_every_subscriber_gets_every_item_in_order():
     topic: Topic[int] = Topic(10, Overflow.DROP_SUBSCRIBER)
     with topic.subscribe() as first, topic.subscribe() as second:
@@ -17,6 +18,7 @@ async def test_every_subscriber_gets_every_item_in_order():
         assert [await second.get() for _ in range(5)] == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.asyncio
 async def test_a_waiting_subscriber_wakes_when_an_item_is_published():
     topic: Topic[str] = Topic(10, Overflow.DROP_OLDEST)
     with topic.subscribe() as subscription:
@@ -27,6 +29,7 @@ async def test_a_waiting_subscriber_wakes_when_an_item_is_published():
         assert await asyncio.wait_for(waiting, 1) == "hello"
 
 
+@pytest.mark.asyncio
 async def test_drop_oldest_keeps_the_newest_items_and_the_subscriber():
     topic: Topic[int] = Topic(3, Overflow.DROP_OLDEST)
     with topic.subscribe() as slow, topic.subscribe() as fast:
@@ -39,6 +42,7 @@ async def test_drop_oldest_keeps_the_newest_items_and_the_subscriber():
         assert topic.subscribers == 2 and topic.dropped == 0 and not slow.dropped
 
 
+@pytest.mark.asyncio
 async def test_drop_subscriber_ends_the_slow_one_and_frees_its_buffer():
     topic: Topic[int] = Topic(3, Overflow.DROP_SUBSCRIBER)
     with topic.subscribe() as slow, topic.subscribe() as fast:
@@ -52,6 +56,7 @@ async def test_drop_subscriber_ends_the_slow_one_and_frees_its_buffer():
         assert not fast.dropped
 
 
+@pytest.mark.asyncio
 async def test_leaving_the_block_unsubscribes():
     topic: Topic[int] = Topic(3, Overflow.DROP_SUBSCRIBER)
     with topic.subscribe() as subscription:
@@ -62,6 +67,7 @@ async def test_leaving_the_block_unsubscribes():
     assert len(subscription) == 0 and not subscription.dropped and topic.dropped == 0
 
 
+@pytest.mark.asyncio
 async def test_close_ends_subscriptions_after_their_buffered_items_and_later_ones_at_once():
     topic: Topic[int] = Topic(10, Overflow.DROP_SUBSCRIBER)
     with topic.subscribe() as before:
@@ -77,6 +83,7 @@ async def test_close_ends_subscriptions_after_their_buffered_items_and_later_one
         assert topic.subscribers == 0
 
 
+@pytest.mark.asyncio
 async def test_async_iteration_stops_when_the_topic_closes():
     topic: Topic[int] = Topic(10, Overflow.DROP_OLDEST)
     received: list[int] = []

@@ -58,6 +58,7 @@ def fast_backoff() -> Backoff:
     return Backoff(0.01, 0.05, jitter=0)
 
 
+@pytest.mark.asyncio
 async def test_messages_reach_the_handler_sync_or_async():
     received = []
 
@@ -71,6 +72,7 @@ async def test_messages_reach_the_handler_sync_or_async():
     assert upstream.openings == 1
 
 
+@pytest.mark.asyncio
 async def test_a_stream_that_fails_or_ends_is_reopened_and_the_reason_told():
     received, reasons, connects = [], [], []
 
@@ -85,6 +87,7 @@ async def test_a_stream_that_fails_or_ends_is_reopened_and_the_reason_told():
     assert len(connects) == upstream.openings == 3
 
 
+@pytest.mark.asyncio
 async def test_a_failing_probe_counts_as_a_failed_connection():
     reasons, attempts = [], []
 
@@ -102,6 +105,7 @@ async def test_a_failing_probe_counts_as_a_failed_connection():
     assert upstream.openings == 1
 
 
+@pytest.mark.asyncio
 async def test_a_bug_in_the_handler_reconnects_instead_of_ending_the_following(caplog):
     received = []
 
@@ -117,6 +121,7 @@ async def test_a_bug_in_the_handler_reconnects_instead_of_ending_the_following(c
     assert "buggy stream failed" in caplog.text
 
 
+@pytest.mark.asyncio
 async def test_the_wait_between_openings_grows_while_it_keeps_failing():
     backoff = Backoff(0.01, 1.0, jitter=0)
     upstream = Upstream([rpc_error(grpc.StatusCode.UNAVAILABLE, "down")])
@@ -125,6 +130,7 @@ async def test_the_wait_between_openings_grows_while_it_keeps_failing():
     assert backoff.failures >= 4
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("healthy", [True, False])
 async def test_a_connection_that_lasted_resets_the_backoff(healthy):
     now = [0.0]
@@ -158,6 +164,7 @@ async def health_server(address: str) -> tuple[grpc.aio.Server, health.aio.Healt
     return server, servicer
 
 
+@pytest.mark.asyncio
 async def test_a_real_server_stream_is_followed_through_a_server_restart():
     address = f"127.0.0.1:{free_port()}"
     statuses, reasons = [], []

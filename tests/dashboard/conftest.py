@@ -1,12 +1,12 @@
 import httpx
-import pytest
+import pytest_asyncio
 
 from postflow.core.service import Runtime
 from services.dashboard.server import build_service
 from tests.dashboard.fakes import FakeServices
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def fakes():
     services = FakeServices()
     await services.start()
@@ -16,7 +16,7 @@ async def fakes():
         await services.stop()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def dashboard(fakes):
     service = build_service(Runtime(fakes.config), http_address="127.0.0.1:0", ping_s=0.5)
     await service.start()
@@ -27,7 +27,7 @@ async def dashboard(fakes):
         await service.stop()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def http(dashboard):
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dashboard.http_port}", timeout=10) as client:
         await client.get("/")  # the page sets the CSRF cookie, as a browser would get it

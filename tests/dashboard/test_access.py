@@ -9,6 +9,7 @@ import sys
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from postflow.core.config import ConfigError, DashboardConfig
 from postflow.core.service import Runtime
@@ -19,7 +20,7 @@ from tests.support import child_env
 TOKEN = "access-token-for-tests-0123456789"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def protected(fakes):
     config = dataclasses.replace(fakes.config, dashboard=DashboardConfig(access_token=TOKEN))
     service = build_service(Runtime(config), http_address="127.0.0.1:0")
@@ -42,6 +43,7 @@ def test_non_loopback_listen_needs_an_access_token(fakes):
         assert not build_service(Runtime(fakes.config), http_address=address).access.required
 
 
+@pytest.mark.asyncio
 async def test_the_process_refuses_to_start_open_on_all_interfaces(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"dashboard": {"listen": "0.0.0.0:0"}, "state_dir": str(tmp_path)}))
@@ -53,6 +55,7 @@ async def test_the_process_refuses_to_start_open_on_all_interfaces(tmp_path):
     assert b"config error: dashboard.access_token: required" in stderr
 
 
+@pytest.mark.asyncio
 async def test_protected_dashboard_needs_a_session_or_bearer(protected):
     assert (await protected.get("/")).status_code == 200, "the page shell (with its login form) is public"
     assert (await protected.get("/livez")).status_code == 200
@@ -68,6 +71,7 @@ async def test_protected_dashboard_needs_a_session_or_bearer(protected):
     assert no_csrf_needed.status_code == 404, "a bearer request cannot be forged by a browser: no CSRF token needed"
 
 
+@pytest.mark.asyncio
 async def test_login_form_sets_an_httponly_session_cookie(protected):
     assert (await protected.post("/api/login", json={"token": TOKEN})).status_code == 403, "login needs CSRF too"
     wrong = await protected.post("/api/login", json={"token": "guess"}, headers=csrf(protected))
@@ -88,6 +92,7 @@ async def test_login_form_sets_an_httponly_session_cookie(protected):
     assert (await protected.get("/api/status")).status_code == 401
 
 
+@pytest.mark.asyncio
 async def test_session_survives_a_dashboard_restart_but_not_a_new_token(fakes, protected):
     await protected.post("/api/login", json={"token": TOKEN}, headers=csrf(protected))
     session = protected.cookies["postflow_session"]
@@ -103,6 +108,7 @@ async def test_session_survives_a_dashboard_restart_but_not_a_new_token(fakes, p
             await service.stop()
 
 
+@pytest.mark.asyncio
 async def test_posts_need_the_csrf_cookie_echoed_in_a_header(fakes, dashboard, http):
     job = fakes.watcher.add_job("csrf.mov")
     missing = await http.post(f"/api/jobs/{job.id}/cancel")
@@ -115,6 +121,7 @@ async def test_posts_need_the_csrf_cookie_echoed_in_a_header(fakes, dashboard, h
     assert (await http.post(f"/api/jobs/{job.id}/cancel", headers=csrf(http))).status_code == 200
 
 
+@pytest.mark.asyncio
 async def test_csrf_cookie_and_security_headers(fakes, dashboard):
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dashboard.http_port}") as client:
         page = await client.get("/")
@@ -126,6 +133,7 @@ async def test_csrf_cookie_and_security_headers(fakes, dashboard):
     assert page.headers["x-frame-options"] == "DENY"
 
 
+@pytest.mark.asyncio
 async def test_open_dashboard_only_answers_to_loopback_host_names(fakes, dashboard):
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dashboard.http_port}") as client:
         rebound = await client.get("/api/status", headers={"host": f"attacker.example:{dashboard.http_port}"})
@@ -134,6 +142,7 @@ async def test_open_dashboard_only_answers_to_loopback_host_names(fakes, dashboa
         assert local.status_code == 200
 
 
+@pytest.mark.asyncio
 async def test_oauth_login_is_bound_to_the_browser_that_started_it(fakes, dashboard, http):
     start = await http.get("/auth/login")
     assert start.status_code == 303
@@ -158,6 +167,7 @@ async def test_oauth_login_is_bound_to_the_browser_that_started_it(fakes, dashbo
     assert "postflow_oauth" not in http.cookies
 
 
+@pytest.mark.asyncio
 async def test_oauth_callback_problems_are_400_pages_naming_the_problem(fakes, dashboard, http):
     callback = (await http.get("/auth/login")).headers["location"]
     assert (await http.get(callback)).status_code == 303
@@ -175,6 +185,7 @@ async def test_oauth_callback_problems_are_400_pages_naming_the_problem(fakes, d
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in refused.text and "<script>" not in refused.text
 
 
+@pytest.mark.asyncio
 async def test_disconnect(fakes, dashboard, http):
     callback = (await http.get("/auth/login")).headers["location"]
     await http.get(callback)
@@ -183,12 +194,14 @@ async def test_disconnect(fakes, dashboard, http):
     assert (await http.get("/api/status")).json()["auth"]["state"] == "disconnected"
 
 
+@pytest.mark.asyncio
 async def test_login_answers_503_when_auth_is_down(fakes, dashboard, http):
     await fakes.stop("auth")
     response = await http.get("/auth/login")
     assert response.status_code == 503 and "Frame.io login failed" in response.text
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize(("trusted", "secure"), [(("127.0.0.1",), True), ((), False)])
 async def test_cookies_are_secure_behind_a_trusted_tls_proxy(fakes, trusted, secure):
     config = dataclasses.replace(fakes.config, dashboard=DashboardConfig(trusted_proxies=trusted))

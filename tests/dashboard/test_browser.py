@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import async_playwright
 
 from postflow.core.config import DashboardConfig
@@ -42,7 +43,7 @@ async def chromium_page(url: str):
             await browser.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def page(dashboard):
     async with chromium_page(f"http://127.0.0.1:{dashboard.http_port}/") as page:
         await page.wait_for_selector("#connection[data-state=live]")
@@ -58,6 +59,7 @@ def row(job_id: str, state: str | None = None) -> str:
     return f'tr[data-job-id="{job_id}"]' + (f'[data-state="{state}"]' if state else "")
 
 
+@pytest.mark.asyncio
 async def test_connect_frameio_then_rows_reach_done_without_reload(fakes, dashboard, page):
     assert await page.text_content("#auth-state") == "disconnected"
     await page.click("#auth-connect")  # /auth/login → (fake IdP approves at once) → /auth/callback → /
@@ -105,6 +107,7 @@ async def test_connect_frameio_then_rows_reach_done_without_reload(fakes, dashbo
     assert page.console_errors == []
 
 
+@pytest.mark.asyncio
 async def test_hostile_file_name_renders_as_text(fakes, dashboard, page):
     job = fakes.watcher.add_job(f"<b>SQ01</b>/{XSS_NAME}")
     await page.wait_for_selector(row(job.id))
@@ -123,6 +126,7 @@ async def test_hostile_file_name_renders_as_text(fakes, dashboard, page):
     await page.wait_for_selector(row(job.id, "queued"))
 
 
+@pytest.mark.asyncio
 async def test_page_recovers_from_dashboard_and_watcher_restarts(fakes, dashboard, page):
     port = dashboard.http_port
     job = fakes.watcher.add_job("before/restart.mov")
@@ -156,6 +160,7 @@ async def test_page_recovers_from_dashboard_and_watcher_restarts(fakes, dashboar
         await restarted.stop()
 
 
+@pytest.mark.asyncio
 async def test_login_form_when_an_access_token_is_set(fakes):
     config = dataclasses.replace(fakes.config, dashboard=DashboardConfig(access_token="browser-test-token-0123"))
     service = build_service(Runtime(config), http_address="127.0.0.1:0")

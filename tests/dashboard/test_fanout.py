@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from services.dashboard.fanout import Broadcaster
 
 
@@ -38,6 +40,7 @@ def test_unknown_or_forgotten_ids_get_a_snapshot():
         assert [decode(event)["data"]["n"] for event in first] == [7, 8, 9]
 
 
+@pytest.mark.asyncio
 async def test_live_events_reach_subscribers_in_order():
     fanout = Broadcaster()
     with fanout.subscribe("", snapshot) as (subscriber, _):
@@ -47,6 +50,7 @@ async def test_live_events_reach_subscribers_in_order():
     assert fanout.clients == 0, "leaving the block unsubscribes"
 
 
+@pytest.mark.asyncio
 async def test_a_slow_subscriber_is_dropped_and_its_queue_freed():
     fanout = Broadcaster(queue_size=8)
     with fanout.subscribe("", snapshot) as (slow, _), fanout.subscribe("", snapshot) as (fast, _):
@@ -57,6 +61,7 @@ async def test_a_slow_subscriber_is_dropped_and_its_queue_freed():
         assert len(slow) == 0 and await slow.get() is None, "nothing is kept for it; its stream ends"
 
 
+@pytest.mark.asyncio
 async def test_reset_sends_a_snapshot_and_invalidates_older_ids():
     fanout = Broadcaster()
     with fanout.subscribe("", snapshot) as (subscriber, _):
@@ -71,6 +76,7 @@ async def test_reset_sends_a_snapshot_and_invalidates_older_ids():
         assert first == []
 
 
+@pytest.mark.asyncio
 async def test_close_ends_current_and_later_subscribers():
     fanout = Broadcaster()
     with fanout.subscribe("", snapshot) as (before, _):

@@ -2,6 +2,8 @@
 
 import contextlib
 
+import pytest
+
 from postflow.core.clients import Clients
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2
 from services.dashboard.hub import Hub
@@ -25,6 +27,7 @@ def messages(hub) -> list[str]:
     return [entry["message"] for entry in hub.recent]
 
 
+@pytest.mark.asyncio
 async def test_hub_folds_the_three_services_into_one_state(fakes):
     job = fakes.watcher.add_job("SQ01/a.mov")
     async with running_hub(fakes) as hub:
@@ -48,6 +51,7 @@ async def test_hub_folds_the_three_services_into_one_state(fakes):
         assert levels["Frame.io needs reconnecting: invalid_grant"] == "error"
 
 
+@pytest.mark.asyncio
 async def test_byte_progress_comes_from_the_job_and_only_the_tunnel_from_the_streamer(fakes):
     job = fakes.watcher.add_job("pull.mov", size=100)
     async with running_hub(fakes) as hub:
@@ -71,6 +75,7 @@ async def test_byte_progress_comes_from_the_job_and_only_the_tunnel_from_the_str
         assert [m for m in messages(hub) if "pull.mov" in m] == ["pull.mov: uploading"], "transfers not logged"
 
 
+@pytest.mark.asyncio
 async def test_watcher_restart_is_followed_by_a_resume_from_the_last_sequence(fakes):
     job = fakes.watcher.add_job("restart.mov")
     async with running_hub(fakes) as hub:
@@ -89,6 +94,7 @@ async def test_watcher_restart_is_followed_by_a_resume_from_the_last_sequence(fa
         assert "restart.mov: done" in log
 
 
+@pytest.mark.asyncio
 async def test_a_watcher_that_lost_its_history_sends_a_snapshot_that_replaces_the_jobs(fakes):
     gone = fakes.watcher.add_job("gone.mov")
     fakes.watcher.update(gone.id, state=common_pb2.JOB_STATE_UPLOADING)
@@ -105,6 +111,7 @@ async def test_a_watcher_that_lost_its_history_sends_a_snapshot_that_replaces_th
         assert event is not None and b"kept.mov" in event.frame and b"gone.mov" not in event.frame
 
 
+@pytest.mark.asyncio
 async def test_live_job_view_is_bounded_and_keeps_unfinished_jobs(fakes):
     async with running_hub(fakes, max_jobs=5) as hub:
         active = fakes.watcher.add_job("active.mov")

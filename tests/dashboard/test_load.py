@@ -41,6 +41,7 @@ async def upload(fakes, index: int) -> str:
     return job.id
 
 
+@pytest.mark.asyncio
 async def test_fifty_clients_during_twenty_uploads(fakes, tmp_path):
     port = free_port()
     config = {"dashboard": {"listen": f"127.0.0.1:{port}"}, "state_dir": str(tmp_path / "state"),

@@ -1,6 +1,7 @@
 """The REST API and probes against the fakes: shapes, filters, paging, JSON errors."""
 
 import httpx
+import pytest
 
 from postflow.v1 import common_pb2
 from services.dashboard.api import INTERACTIVE_TIMEOUT_S
@@ -8,6 +9,7 @@ from tests.dashboard.conftest import csrf
 from tests.support import wait_for
 
 
+@pytest.mark.asyncio
 async def test_status_reports_auth_tunnel_totals_and_reachability(fakes, dashboard, http):
     await wait_for(lambda: all(dashboard.hub.services.values()), message="hub connected")
     status = (await http.get("/api/status")).json()
@@ -18,6 +20,7 @@ async def test_status_reports_auth_tunnel_totals_and_reachability(fakes, dashboa
     assert status["totals"]["watch_root"] == "/media/OUT"
 
 
+@pytest.mark.asyncio
 async def test_jobs_filter_and_paging(fakes, dashboard, http):
     for n in range(5):
         fakes.watcher.add_job(f"SQ01/shot{n}.mov")
@@ -36,6 +39,7 @@ async def test_jobs_filter_and_paging(fakes, dashboard, http):
     assert single["state"] == "done" and single["trace_id"] == done.trace_id
 
 
+@pytest.mark.asyncio
 async def test_errors_are_json_with_mapped_status_codes(fakes, dashboard, http):
     bad_state = await http.get("/api/jobs", params={"state": "exploded"})
     assert bad_state.status_code == 400 and "state" in bad_state.json()["error"]
@@ -52,6 +56,7 @@ async def test_errors_are_json_with_mapped_status_codes(fakes, dashboard, http):
     assert unknown.status_code == 404 and "error" in unknown.json()
 
 
+@pytest.mark.asyncio
 async def test_retry_and_cancel(fakes, dashboard, http):
     job = fakes.watcher.add_job("again.mov")
     cancelled = await http.post(f"/api/jobs/{job.id}/cancel", headers=csrf(http))
@@ -61,6 +66,7 @@ async def test_retry_and_cancel(fakes, dashboard, http):
     assert fakes.watcher.jobs[job.id].state == common_pb2.JOB_STATE_QUEUED
 
 
+@pytest.mark.asyncio
 async def test_unreachable_watcher_is_503_and_not_ready(fakes, dashboard, http):
     assert (await http.get("/readyz")).status_code == 200
     await fakes.stop("watcher")
@@ -76,6 +82,7 @@ async def test_unreachable_watcher_is_503_and_not_ready(fakes, dashboard, http):
     assert (await http.get("/api/status")).json()["services"]["watcher"] is False
 
 
+@pytest.mark.asyncio
 async def test_livez_readyz_and_page_need_no_login(fakes, dashboard):
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{dashboard.http_port}") as fresh:
         page = await fresh.get("/")

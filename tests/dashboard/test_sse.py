@@ -6,12 +6,14 @@ import socket
 import time
 
 import httpx
+import pytest
 
 from postflow.v1 import common_pb2, streamer_pb2
 from tests.dashboard.sse_client import View, follow, following, read_events
 from tests.support import wait_for
 
 
+@pytest.mark.asyncio
 async def test_snapshot_then_live_typed_events(fakes, dashboard, http):
     early = fakes.watcher.add_job("SQ01/SH010/early.mov")
     await wait_for(lambda: early.id in dashboard.hub.jobs, message="hub knows the early job")
@@ -37,6 +39,7 @@ async def test_snapshot_then_live_typed_events(fakes, dashboard, http):
         assert all(ids) and len(set(ids)) == len(ids), "every event has its own id"
 
 
+@pytest.mark.asyncio
 async def test_resume_with_last_event_id_sends_only_missed_events(fakes, dashboard, http):
     first = fakes.watcher.add_job("a.mov")
     async with following(http) as view:
@@ -55,6 +58,7 @@ async def test_resume_with_last_event_id_sends_only_missed_events(fakes, dashboa
         await wait_for(lambda: future.of_type("snapshot"), message="an id from the future gets a snapshot")
 
 
+@pytest.mark.asyncio
 async def test_heartbeat_pings_keep_arriving(fakes, dashboard, http):
     async with following(http) as view:
         pings = await wait_for(lambda: len(view.of_type("ping")) >= 2 and view.of_type("ping"), timeout=5,
@@ -62,6 +66,7 @@ async def test_heartbeat_pings_keep_arriving(fakes, dashboard, http):
         assert all(ping.id is None for ping in pings), "pings do not move the resume point"
 
 
+@pytest.mark.asyncio
 async def test_progress_is_coalesced_to_four_per_second_per_job(fakes, dashboard, http):
     job = fakes.watcher.add_job("big.mov", size=1000)
     fakes.watcher.update(job.id, state=common_pb2.JOB_STATE_UPLOADING)
@@ -80,6 +85,7 @@ async def test_progress_is_coalesced_to_four_per_second_per_job(fakes, dashboard
         assert len(progress) >= 2, "progress still flows"
 
 
+@pytest.mark.asyncio
 async def test_job_state_changes_are_never_coalesced(fakes, dashboard, http):
     job = fakes.watcher.add_job("fast.mov")
     async with following(http) as view:
@@ -93,6 +99,7 @@ async def test_job_state_changes_are_never_coalesced(fakes, dashboard, http):
         assert view.jobs[job.id]["view_url"].startswith("https://next.frame.io/")
 
 
+@pytest.mark.asyncio
 async def test_slow_client_is_dropped_and_memory_released(fakes, dashboard, http):
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -111,6 +118,7 @@ async def test_slow_client_is_dropped_and_memory_released(fakes, dashboard, http
         sock.close()
 
 
+@pytest.mark.asyncio
 async def test_stopping_the_dashboard_ends_open_streams(fakes, dashboard, http):
     view = View()
     task = asyncio.create_task(follow(http, view))
@@ -127,6 +135,7 @@ async def test_stopping_the_dashboard_ends_open_streams(fakes, dashboard, http):
     raise AssertionError("the dashboard still answers after stop()")
 
 
+@pytest.mark.asyncio
 async def test_raw_stream_format(fakes, dashboard, http):
     async with http.stream("GET", "/events") as response:
         assert response.headers["content-type"].startswith("text/event-stream")

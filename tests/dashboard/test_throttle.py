@@ -2,10 +2,13 @@
 
 import asyncio
 
+import pytest
+
 from services.dashboard.throttle import Throttle
 from tests.support import wait_for
 
 
+@pytest.mark.asyncio
 async def test_a_burst_becomes_one_immediate_and_one_trailing_update():
     sent = []
     throttle = Throttle(0.2, lambda key, value: sent.append((key, value)))
@@ -17,6 +20,7 @@ async def test_a_burst_becomes_one_immediate_and_one_trailing_update():
     assert sent[-1] == ("job", 49)
 
 
+@pytest.mark.asyncio
 async def test_rate_stays_within_the_interval_under_a_steady_stream():
     sent = []
     throttle = Throttle(0.25, lambda key, value: sent.append((asyncio.get_running_loop().time(), value)))
@@ -29,6 +33,7 @@ async def test_rate_stays_within_the_interval_under_a_steady_stream():
     assert min(gaps) >= 0.24
 
 
+@pytest.mark.asyncio
 async def test_discard_and_forget_drop_a_pending_update():
     sent = []
     throttle = Throttle(0.1, lambda key, value: sent.append(value))

@@ -4,6 +4,8 @@ on the page (Chromium)."""
 
 from collections import Counter
 
+import pytest
+
 from postflow.v1 import common_pb2
 from tests.dashboard.sse_client import following
 from tests.dashboard.test_browser import chromium_page, row
@@ -64,6 +66,7 @@ READ_PAGE = """() => ({
 })"""
 
 
+@pytest.mark.asyncio
 async def test_totals_equal_the_rows_after_every_event_in_the_api_and_on_the_page(fakes, dashboard, http):
     sizes: dict[str, int] = {}
 
@@ -99,6 +102,7 @@ async def test_totals_equal_the_rows_after_every_event_in_the_api_and_on_the_pag
         assert page.console_errors == []
 
 
+@pytest.mark.asyncio
 async def test_every_job_event_on_the_stream_comes_after_the_totals_that_count_it(fakes, dashboard, http):
     async with following(http) as view:
         await wait_for(lambda: view.of_type("snapshot"), message="snapshot")

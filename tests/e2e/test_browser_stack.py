@@ -20,6 +20,7 @@ async def rows_done(page, names: list[str]) -> bool:
     return all(state == "done" for state in states)
 
 
+@pytest.mark.asyncio
 async def test_full_stack_in_the_browser(tmp_path):
     async with running_stack(tmp_path, connect=False) as stack:
         async with chromium_page(stack.dashboard_url + "/") as page:

@@ -22,6 +22,7 @@ async def postflow(stack, *args: str, timeout: float = 60) -> tuple[int, str, st
     return process.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.asyncio
 async def test_cli_drives_the_job_api(tmp_path):
     # A long stability window keeps the scanner from queuing the file before `submit` does.
     async with running_stack(tmp_path, overrides={"watch": {"stable_after_s": 300}}) as stack:
@@ -60,6 +61,7 @@ async def test_cli_drives_the_job_api(tmp_path):
         assert code == 1 and "not inside the watch root" in err
 
 
+@pytest.mark.asyncio
 async def test_logout_then_login_from_the_terminal(tmp_path):
     async with running_stack(tmp_path) as stack:
         code, out, _ = await postflow(stack, "logout")
@@ -79,6 +81,7 @@ async def test_logout_then_login_from_the_terminal(tmp_path):
         assert login.returncode == 0 and "connected as" in out.decode()
 
 
+@pytest.mark.asyncio
 async def test_check_config(tmp_path):
     async with running_stack(tmp_path, connect=False) as stack:
         code, out, err = await postflow(stack, "check-config")

@@ -36,6 +36,7 @@ async def drop_files(stack) -> set[str]:
     return names
 
 
+@pytest.mark.asyncio
 async def test_fifty_clients_during_twenty_real_uploads(tmp_path):
     async with running_stack(tmp_path) as stack:
         await stack.fault({"pull_bytes_per_s": PULL_BYTES_PER_S})

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 FILES = 4
 
 
+@pytest.mark.asyncio
 async def test_totals_equal_the_rows_once_n_files_are_delivered(tmp_path):
     async with running_stack(tmp_path) as stack:
         async with chromium_page(stack.dashboard_url + "/") as page:

@@ -31,6 +31,7 @@ async def delivered(stack, expected: dict[str, str]) -> dict[str, dict]:
     return files if len(done) == len(expected) else {}
 
 
+@pytest.mark.asyncio
 async def test_three_files_arrive_intact_with_no_copy_on_disk(tmp_path):
     scratch = tmp_path / "tmpdir"
     scratch.mkdir()
@@ -79,6 +80,7 @@ async def assert_no_token_or_secret_anywhere(stack) -> None:
     assert leaked == []
 
 
+@pytest.mark.asyncio
 async def test_broken_config_is_refused_naming_the_key(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"watch": {"max_concurrent": "lots"}, "state_dir": "%s"}' % (tmp_path / "state"))
@@ -92,6 +94,7 @@ async def test_broken_config_is_refused_naming_the_key(tmp_path):
         assert b"watch.max_concurrent: expected a whole number" in err, (command, err)
 
 
+@pytest.mark.asyncio
 async def test_service_specific_config_errors_stop_postflow_up(tmp_path):
     """A config that parses but lacks what one service needs (no watch root) must stop `up`
     with that service's message, not loop restarting it."""
@@ -110,6 +113,7 @@ async def test_service_specific_config_errors_stop_postflow_up(tmp_path):
     assert not any((tmp_path / "state" / "run").glob("*.pid")), "children cleaned up"
 
 
+@pytest.mark.asyncio
 async def test_make_demo_path_delivers_a_dropped_file(tmp_path):
     """`postflow demo` (what `make demo` runs): it prints the drop folder; a file copied
     there reaches the emulator with the same sha256 within seconds."""

@@ -13,6 +13,7 @@ from tests.support import process_alive, wait_for
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.asyncio
 async def test_killed_services_restart_and_sigterm_stops_all(tmp_path):
     async with running_stack(tmp_path, connect=False) as stack:
         pids = {name: stack.pid(name) for name in SERVICES}
@@ -32,6 +33,7 @@ async def test_killed_services_restart_and_sigterm_stops_all(tmp_path):
         assert "watcher ready" in log and "watcher stopping" in log
 
 
+@pytest.mark.asyncio
 async def test_services_stop_when_the_supervisor_is_killed(tmp_path):
     async with running_stack(tmp_path, connect=False) as stack:
         pids = {name: stack.pid(name) for name in SERVICES}

@@ -37,6 +37,7 @@ async def completed(stack) -> list[dict]:
     return [f for f in await stack.emulator_files() if f.get("upload_complete")]
 
 
+@pytest.mark.asyncio
 async def test_one_trace_per_upload_across_services(tmp_path):
     collector = Collector()
     server = grpc.aio.server()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import pytest_asyncio
 from frameio import AsyncFrameio
 
 from postflow.emulator.options import EmulatorOptions
@@ -23,13 +24,13 @@ def options() -> EmulatorOptions:
     return FAST
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def emulator(options):
     async with running_emulator(options) as handle:
         yield handle
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def token(emulator) -> str:
     return await client_credentials_token(emulator.url)
 
@@ -39,7 +40,7 @@ def responses() -> Responses:
     return Responses()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def http(responses):
     async with httpx.AsyncClient(timeout=20, event_hooks={"response": [responses]}) as client:
         yield client

@@ -20,6 +20,7 @@ async def chunks(data: bytes, gate: asyncio.Event | None = None, fail_after: int
         yield data[offset:offset + 3]
 
 
+@pytest.mark.asyncio
 async def test_pieces_in_any_order_hash_in_file_order():
     digest = OrderedDigest(4, hold_limit=100)
     for index in (3, 1, 0, 2):
@@ -27,6 +28,7 @@ async def test_pieces_in_any_order_hash_in_file_order():
     assert digest.complete and digest.hexdigest() == WHOLE
 
 
+@pytest.mark.asyncio
 async def test_a_piece_that_fails_half_way_leaves_the_hash_as_it_was():
     digest = OrderedDigest(4, hold_limit=100)
     for index in (0, 2):
@@ -39,6 +41,7 @@ async def test_a_piece_that_fails_half_way_leaves_the_hash_as_it_was():
     assert digest.hexdigest() == WHOLE
 
 
+@pytest.mark.asyncio
 async def test_wrong_lengths_and_repeats_are_refused():
     digest = OrderedDigest(2, hold_limit=100)
     with pytest.raises(PieceError, match="ended after 10 of 11"):
@@ -50,6 +53,7 @@ async def test_wrong_lengths_and_repeats_are_refused():
         await digest.feed(0, 10, chunks(PIECES[0]))
 
 
+@pytest.mark.asyncio
 async def test_an_early_piece_waits_for_room_or_its_turn():
     digest = OrderedDigest(4, hold_limit=10)
     await digest.feed(2, 10, chunks(PIECES[2]))  # held: the limit is now used up
@@ -65,6 +69,7 @@ async def test_an_early_piece_waits_for_room_or_its_turn():
     assert digest.hexdigest() == WHOLE
 
 
+@pytest.mark.asyncio
 async def test_an_early_piece_with_no_room_gives_up_after_its_wait():
     digest = OrderedDigest(3, hold_limit=0)
     with pytest.raises(PieceError, match="no room"):

@@ -14,6 +14,7 @@ from tests.emulator.helpers import NO_RETRIES, finished, remote_upload, set_faul
 MIB = 1024 * 1024
 
 
+@pytest.mark.asyncio
 async def test_429_burst_answers_the_next_calls_then_recovers(sdk, http, emulator, seeded):
     await set_faults(http, emulator, {"rate_limit_burst": {"count": 2, "path": "/v4/me", "retry_after": 3}})
     assert (await sdk.accounts.index()).items, "other paths are not hit"
@@ -25,6 +26,7 @@ async def test_429_burst_answers_the_next_calls_then_recovers(sdk, http, emulato
     assert (await sdk.users.show(request_options=NO_RETRIES)).data.id
 
 
+@pytest.mark.asyncio
 async def test_a_client_honouring_retry_after_gets_through_a_burst(sdk, http, emulator):
     await set_faults(http, emulator, {"rate_limit_burst": {"count": 1, "retry_after": 0}})
     assert (await sdk.users.show()).data.id, "the SDK's own retry after Retry-After: 0"
@@ -32,6 +34,7 @@ async def test_a_client_honouring_retry_after_gets_through_a_burst(sdk, http, em
     assert burst["seen"] == 2, "one call answered 429, then the retry that went through"
 
 
+@pytest.mark.asyncio
 async def test_5xx_on_the_nth_matching_call(sdk, http, emulator, seeded):
     await set_faults(http, emulator, {"server_error": {"status": 503, "path": "/v4/accounts/*/folders/*", "nth": 2}})
     account_id, root = seeded["account_id"], seeded["root_folder_id"]
@@ -44,6 +47,7 @@ async def test_5xx_on_the_nth_matching_call(sdk, http, emulator, seeded):
     assert faults["server_error"]["seen"] == 3
 
 
+@pytest.mark.asyncio
 async def test_5xx_for_the_next_calls_on_ims_in_its_own_dialect(http, emulator):
     await set_faults(http, emulator, {"server_error": {"status": 500, "path": "/ims/*", "count": 2}})
     form = {"grant_type": "client_credentials", "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET}
@@ -52,6 +56,7 @@ async def test_5xx_for_the_next_calls_on_ims_in_its_own_dialect(http, emulator):
     assert statuses[0].json()["error"] == "server_error"
 
 
+@pytest.mark.asyncio
 async def test_faults_are_validated_listed_and_cleared(http, emulator):
     url = f"{emulator.url}/_emulator/faults"
     for bad in ({"no_such_fault": 1}, {"server_error": {"status": 404}}, {"pull_disconnect": {"mode": "sometimes"}},
@@ -65,6 +70,7 @@ async def test_faults_are_validated_listed_and_cleared(http, emulator):
     assert cleared["reject_refresh_token_reuse"] is True
 
 
+@pytest.mark.asyncio
 async def test_puller_cut_once_resumes_and_delivers_the_exact_bytes(sdk, http, emulator, seeded, source, media):
     path, digest = media["clip.mov"]
     cut_at = 2 * MIB + 5
@@ -77,6 +83,7 @@ async def test_puller_cut_once_resumes_and_delivers_the_exact_bytes(sdk, http, e
     assert report["pull"]["bytes"] == path.stat().st_size, "nothing fetched twice"
 
 
+@pytest.mark.asyncio
 async def test_puller_cut_once_in_a_single_get_resumes_with_a_range(sdk, http, emulator, seeded, source, media):
     path, digest = media["clip.mov"]
     await set_faults(http, emulator, {"pull_strategy": {"mode": "single"},
@@ -87,6 +94,7 @@ async def test_puller_cut_once_in_a_single_get_resumes_with_a_range(sdk, http, e
     assert [r["range"] for r in report["pull"]["request_log"]] == [None, None, resumed]
 
 
+@pytest.mark.asyncio
 async def test_puller_cut_always_fails_the_upload_with_a_reason(sdk, http, emulator, seeded, source):
     await set_faults(http, emulator, {"pull_disconnect": {"at_byte": 1_000_000, "mode": "always"}})
     created = await remote_upload(sdk, seeded, source.url("/clip.mov"))
@@ -101,6 +109,7 @@ async def test_puller_cut_always_fails_the_upload_with_a_reason(sdk, http, emula
     assert len(gets) == 3, "three attempts at the range holding the cut, nothing more after the failure"
 
 
+@pytest.mark.asyncio
 async def test_slow_pull_fault_caps_the_rate(sdk, http, emulator, seeded, source, media):
     size = media["odd.bin"][0].stat().st_size
     rate = 1 * MIB
@@ -113,6 +122,7 @@ async def test_slow_pull_fault_caps_the_rate(sdk, http, emulator, seeded, source
     assert size / rate * 0.9 <= elapsed < size / rate + 2, elapsed
 
 
+@pytest.mark.asyncio
 async def test_a_fault_on_s3_paths_answers_in_s3s_dialect(http, emulator):
     await set_faults(http, emulator, {"server_error": {"status": 503, "path": "/_s3/*"}})
     response = await http.put(f"{emulator.url}/_s3/frameio-uploads/x", content=b"")

@@ -42,6 +42,7 @@ async def new_file(sdk: AsyncFrameio, seeded: dict, folder_id: str, name: str, s
     return created.data.id
 
 
+@pytest.mark.asyncio
 async def test_discovery_calls_parse_into_the_sdk_models(sdk, responses, seeded):
     account_id = seeded["account_id"]
     profile = await sdk.users.show()
@@ -59,6 +60,7 @@ async def test_discovery_calls_parse_into_the_sdk_models(sdk, responses, seeded)
     assert responses.parse(FolderWithIncludesResponse).data.type == root.data.type == "folder"
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(rate_limits=False)])
 async def test_folders_are_created_with_duplicate_names_and_listed_page_by_page(sdk, responses, seeded):
     account_id, root = seeded["account_id"], seeded["root_folder_id"]
@@ -86,6 +88,7 @@ async def test_folders_are_created_with_duplicate_names_and_listed_page_by_page(
     assert [item.name for item in by_name.items] == ["SQ06", "SQ05", "SQ04", "SQ03", "SQ02", "SQ01", "SQ01"]
 
 
+@pytest.mark.asyncio
 async def test_failures_raise_the_sdks_typed_errors(sdk, emulator, http, seeded, token):
     account_id, root = seeded["account_id"], seeded["root_folder_id"]
     stranger = AsyncFrameio(base_url=emulator.url, token="not-a-token", httpx_client=http)
@@ -114,6 +117,7 @@ async def test_failures_raise_the_sdks_typed_errors(sdk, emulator, http, seeded,
     assert not_json.status_code == 400
 
 
+@pytest.mark.asyncio
 async def test_version_stacks_hold_files_oldest_first_with_the_newest_on_top(sdk, responses, seeded):
     account_id, root = seeded["account_id"], seeded["root_folder_id"]
     v1, v2, v3 = [await new_file(sdk, seeded, root, f"shot_v00{n}.mov") for n in (1, 2, 3)]
@@ -148,6 +152,7 @@ async def test_version_stacks_hold_files_oldest_first_with_the_newest_on_top(sdk
         await sdk.version_stacks.show(account_id, str(uuid.uuid4()), request_options=NO_RETRIES)
 
 
+@pytest.mark.asyncio
 async def test_stacking_needs_files_of_that_folder(sdk, seeded):
     account_id, root = seeded["account_id"], seeded["root_folder_id"]
     other = (await sdk.folders.create(account_id, root, data=FolderCreateParamsData(name="other"))).data.id
@@ -162,6 +167,7 @@ async def test_stacking_needs_files_of_that_folder(sdk, seeded):
                                         request_options=NO_RETRIES)
 
 
+@pytest.mark.asyncio
 async def test_files_move_between_folders_and_can_be_deleted(sdk, emulator, seeded, http):
     account_id, root = seeded["account_id"], seeded["root_folder_id"]
     shots = (await sdk.folders.create(account_id, root, data=FolderCreateParamsData(name="SQ01"))).data.id
@@ -201,6 +207,7 @@ LIMITED_CALLS = {
 }
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("call", LIMITED_CALLS)
 async def test_documented_rate_limits_answer_429_with_rate_headers(sdk, seeded, call):
     make_call, limit, window_ms = LIMITED_CALLS[call]
@@ -217,6 +224,7 @@ async def test_documented_rate_limits_answer_429_with_rate_headers(sdk, seeded, 
     assert limited.value.body.errors[0].title == "Too Many Requests"
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(rate_limits=False)])
 async def test_rate_limits_can_be_switched_off_by_option(sdk, seeded):
     for _ in range(12):
@@ -224,6 +232,7 @@ async def test_rate_limits_can_be_switched_off_by_option(sdk, seeded):
             await sdk.files.show(seeded["account_id"], unknown(), request_options=NO_RETRIES)
 
 
+@pytest.mark.asyncio
 async def test_rate_limits_can_be_switched_off_and_on_by_fault(sdk, emulator, http, seeded):
     (await http.post(f"{emulator.url}/_emulator/faults", json={"rate_limits": False})).raise_for_status()
     for _ in range(4):
@@ -235,6 +244,7 @@ async def test_rate_limits_can_be_switched_off_and_on_by_fault(sdk, emulator, ht
                                      data=FolderCreateParamsData(name="f"), request_options=NO_RETRIES)
 
 
+@pytest.mark.asyncio
 async def test_rate_limits_count_per_user_across_tokens(emulator, seeded):
     async with httpx.AsyncClient() as http:
         for _ in range(3):

@@ -57,6 +57,7 @@ def token_states(emulator) -> dict[str, str]:
     return {t["value"]: t["state"] for t in emulator.state.tokens.describe()}
 
 
+@pytest.mark.asyncio
 async def test_web_app_flow_with_pkce_issues_working_tokens(emulator):
     async with oauth_client() as client:
         verifier = generate_token(64)
@@ -76,12 +77,14 @@ async def test_web_app_flow_with_pkce_issues_working_tokens(emulator):
     assert profile.data.email == emulator.state.store.seed.user.email
 
 
+@pytest.mark.asyncio
 async def test_refresh_tokens_come_only_with_offline_access(emulator):
     async with oauth_client(scope="openid email profile") as client:
         tokens = await user_tokens(emulator, client)
     assert "refresh_token" not in tokens and tokens["access_token"] and tokens["id_token"]
 
 
+@pytest.mark.asyncio
 async def test_refresh_rotates_and_the_used_refresh_token_dies(emulator):
     token_url = f"{emulator.url}/ims/token/v3"
     async with oauth_client() as client:
@@ -99,6 +102,7 @@ async def test_refresh_rotates_and_the_used_refresh_token_dies(emulator):
     assert (await me(emulator, third["access_token"])).data.id
 
 
+@pytest.mark.asyncio
 async def test_refresh_reuse_is_accepted_when_the_fault_turns_rejection_off(emulator, http):
     token_url = f"{emulator.url}/ims/token/v3"
     (await http.post(f"{emulator.url}/_emulator/faults", json={"reject_refresh_token_reuse": False})).raise_for_status()
@@ -112,6 +116,7 @@ async def test_refresh_reuse_is_accepted_when_the_fault_turns_rejection_off(emul
             await client.refresh_token(token_url, refresh_token=first["refresh_token"])
 
 
+@pytest.mark.asyncio
 async def test_authorization_code_is_single_use_and_bound_to_redirect_uri_and_verifier(emulator):
     token_url = f"{emulator.url}/ims/token/v3"
     async with oauth_client() as client:
@@ -133,6 +138,7 @@ async def test_authorization_code_is_single_use_and_bound_to_redirect_uri_and_ve
         assert "already used" in reused.value.description
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(auth_code_ttl_s=0)])
 async def test_an_expired_authorization_code_is_refused(emulator):
     async with oauth_client() as client:
@@ -144,6 +150,7 @@ async def test_an_expired_authorization_code_is_refused(emulator):
     assert "expired" in expired.value.description
 
 
+@pytest.mark.asyncio
 async def test_authorize_rejects_unknown_clients_and_unsafe_redirects(emulator):
     base = f"{emulator.url}/ims/authorize/v2"
     challenge = s256(generate_token(64))
@@ -164,6 +171,7 @@ async def test_authorize_rejects_unknown_clients_and_unsafe_redirects(emulator):
         assert error["error"] == ["invalid_request"] and error["state"] == ["s"]
 
 
+@pytest.mark.asyncio
 async def test_client_authentication_by_basic_or_body_and_bad_secrets_refused(emulator):
     url = f"{emulator.url}/ims/token/v3"
     form = {"grant_type": "client_credentials", "scope": "openid AdobeID frame.s2s.all"}
@@ -182,6 +190,7 @@ async def test_client_authentication_by_basic_or_body_and_bad_secrets_refused(em
     assert bogus_grant.status_code == 400 and bogus_grant.json()["error"] == "unsupported_grant_type"
 
 
+@pytest.mark.asyncio
 async def test_the_sdks_server_to_server_auth_works_against_the_emulator(emulator):
     async with httpx.AsyncClient() as http:
         auth = AsyncServerToServerAuth(client_id=DEV_CLIENT_ID, client_secret=DEV_CLIENT_SECRET,
@@ -190,6 +199,7 @@ async def test_the_sdks_server_to_server_auth_works_against_the_emulator(emulato
         assert (await sdk.users.show()).data.name == emulator.state.store.seed.user.name
 
 
+@pytest.mark.asyncio
 async def test_revoking_a_refresh_token_ends_its_grant(emulator):
     async with oauth_client() as client:
         tokens = await user_tokens(emulator, client)
@@ -203,6 +213,7 @@ async def test_revoking_a_refresh_token_ends_its_grant(emulator):
     assert token_states(emulator)[tokens["access_token"]] == "revoked"
 
 
+@pytest.mark.asyncio
 async def test_revoking_an_access_token_leaves_the_refresh_token_usable(emulator):
     async with oauth_client() as client:
         tokens = await user_tokens(emulator, client)
@@ -213,6 +224,7 @@ async def test_revoking_an_access_token_leaves_the_refresh_token_usable(emulator
     assert (await me(emulator, fresh["access_token"])).data.id
 
 
+@pytest.mark.asyncio
 async def test_short_token_lifetime_fault_makes_tokens_expire(emulator, http):
     (await http.post(f"{emulator.url}/_emulator/faults", json={"access_token_ttl": 1})).raise_for_status()
     async with oauth_client() as client:
@@ -232,6 +244,7 @@ async def test_short_token_lifetime_fault_makes_tokens_expire(emulator, http):
         assert token_states(emulator)[tokens["refresh_token"]] == "active"
 
 
+@pytest.mark.asyncio
 async def test_expire_access_tokens_action_ends_live_tokens_now(emulator, http, token):
     assert (await me(emulator, token)).data.id
     (await http.post(f"{emulator.url}/_emulator/faults", json={"expire_access_tokens": True})).raise_for_status()
@@ -239,6 +252,7 @@ async def test_expire_access_tokens_action_ends_live_tokens_now(emulator, http, 
         await me(emulator, token)
 
 
+@pytest.mark.asyncio
 async def test_tokens_listing_shows_every_token_with_its_state(emulator, http):
     async with oauth_client() as client:
         tokens = await user_tokens(emulator, client)

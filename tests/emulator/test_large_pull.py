@@ -7,6 +7,7 @@ import sys
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from postflow.testing.stack import client_credentials_token
 from tests.emulator.rangeserver import RangeServer
@@ -23,7 +24,7 @@ def big_file(tmp_path_factory):
     path.unlink()  # pytest keeps recent temp dirs; a gigabyte each is too much to leave behind
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def emulator_process():
     port = free_port()
     process = await asyncio.create_subprocess_exec(
@@ -37,6 +38,7 @@ async def emulator_process():
         await process.wait()
 
 
+@pytest.mark.asyncio
 async def test_one_gib_pulls_by_ranges_and_by_one_get_in_flat_memory(big_file, emulator_process):
     path, digest = big_file
     process, url = emulator_process

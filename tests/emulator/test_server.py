@@ -29,6 +29,7 @@ async def banner(process: asyncio.subprocess.Process) -> str:
     return "".join(line.decode() for line in lines)
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 async def test_the_module_is_ready_within_two_seconds_and_stops_cleanly(stop_signal):
     port = free_port()
@@ -62,6 +63,7 @@ async def test_the_module_is_ready_within_two_seconds_and_stops_cleanly(stop_sig
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the port is released"
 
 
+@pytest.mark.asyncio
 async def test_a_busy_port_is_reported_and_exits_1():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -71,6 +73,7 @@ async def test_a_busy_port_is_reported_and_exits_1():
     assert process.returncode == 1 and b"cannot listen" in err
 
 
+@pytest.mark.asyncio
 async def test_running_emulator_in_process_reports_its_real_port():
     async with running_emulator() as handle:
         assert handle.port > 0 and handle.url == f"http://127.0.0.1:{handle.port}"

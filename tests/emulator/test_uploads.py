@@ -28,6 +28,7 @@ from tests.support import wait_for
 KIB = 1024
 
 
+@pytest.mark.asyncio
 async def test_remote_upload_goes_created_uploaded_transcoded_with_the_exact_bytes(sdk, responses, http, emulator,
                                                                                    seeded, source, media):
     path, digest = media["clip.mov"]
@@ -57,6 +58,7 @@ async def test_remote_upload_goes_created_uploaded_transcoded_with_the_exact_byt
     assert len(pulled) == report["pull"]["requests"] - 1, "every GET the source saw is recorded (plus the HEAD)"
 
 
+@pytest.mark.asyncio
 async def test_remote_upload_reports_the_folder_path(sdk, http, emulator, seeded, source, media):
     account_id = seeded["account_id"]
     sq = (await sdk.folders.create(account_id, seeded["root_folder_id"], data=FolderCreateParamsData(name="SQ01"))).data
@@ -66,6 +68,7 @@ async def test_remote_upload_reports_the_folder_path(sdk, http, emulator, seeded
     assert report["folder_path"] == "SQ01/SH010" and report["sha256"] == media["tiny.mp4"][1]
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(remote_upload_max_bytes=100_000, rate_limits=False)])
 async def test_remote_upload_refuses_bad_sources_before_creating_anything(sdk, http, emulator, seeded, source):
     for url, expected in [("ftp://127.0.0.1/clip.mov", "http or https"), ("not a url", "http or https"),
@@ -80,6 +83,7 @@ async def test_remote_upload_refuses_bad_sources_before_creating_anything(sdk, h
     assert (await http.get(f"{emulator.url}/_emulator/files")).json()["files"] == []
 
 
+@pytest.mark.asyncio
 async def test_probe_falls_back_to_a_one_byte_range_when_head_is_refused(sdk, http, emulator, seeded, media):
     path, digest = media["odd.bin"]
     with RangeServer({"/odd": path}, head=False) as source:
@@ -91,6 +95,7 @@ async def test_probe_falls_back_to_a_one_byte_range_when_head_is_refused(sdk, ht
     assert [(r["method"], r["range"], r["status"]) for r in probe] == [("HEAD", None, 405), ("GET", "bytes=0-0", 206)]
 
 
+@pytest.mark.asyncio
 async def test_a_source_without_ranges_is_pulled_by_one_plain_get(sdk, http, emulator, seeded, media):
     path, digest = media["clip.mov"]
     with RangeServer({"/clip": path}, ranges=False) as source:
@@ -101,6 +106,7 @@ async def test_a_source_without_ranges_is_pulled_by_one_plain_get(sdk, http, emu
     assert [r["range"] for r in source.requests] == [None, None]
 
 
+@pytest.mark.asyncio
 async def test_pull_strategy_fault_sets_single_get_or_parallel_ranges(sdk, http, emulator, seeded, source, media):
     path, digest = media["clip.mov"]
     size = path.stat().st_size
@@ -118,6 +124,7 @@ async def test_pull_strategy_fault_sets_single_get_or_parallel_ranges(sdk, http,
     assert [r["range"] for r in single["pull"]["request_log"]] == [None, None], "a HEAD, then one plain GET"
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(upload_part_size=256 * KIB, transcode_delay_s=0.3)])
 async def test_local_upload_by_the_sdks_uploader_in_parallel_parts(sdk, responses, http, emulator, seeded, media):
     path, digest = media["clip.mov"]
@@ -139,6 +146,7 @@ async def test_local_upload_by_the_sdks_uploader_in_parallel_parts(sdk, response
     assert status.data.upload_complete
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(upload_part_size=1000)])
 async def test_part_puts_are_checked_like_a_presigned_s3_url(sdk, http, emulator, seeded):
     created = await sdk.files.create_local_upload(seeded["account_id"], seeded["root_folder_id"],
@@ -175,6 +183,7 @@ async def test_part_puts_are_checked_like_a_presigned_s3_url(sdk, http, emulator
     assert again.status_code == 200, "S3 lets a part be written again"
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(upload_url_ttl_s=-1)])
 async def test_an_expired_part_url_is_refused(sdk, http, seeded):
     created = await sdk.files.create_local_upload(seeded["account_id"], seeded["root_folder_id"],
@@ -184,6 +193,7 @@ async def test_an_expired_part_url_is_refused(sdk, http, seeded):
     assert expired.status_code == 403 and "expired" in expired.text
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(upload_part_size=256 * KIB, s3_reorder_buffer_bytes=0)])
 async def test_parallel_parts_wait_their_turn_when_nothing_may_be_held(sdk, http, emulator, seeded, media):
     path, digest = media["clip.mov"]
@@ -196,6 +206,7 @@ async def test_parallel_parts_wait_their_turn_when_nothing_may_be_held(sdk, http
 
 @pytest.mark.parametrize("options", [EmulatorOptions(upload_part_size=1000, s3_reorder_buffer_bytes=0,
                                                      s3_part_wait_s=0.05)])
+@pytest.mark.asyncio
 async def test_an_early_part_with_no_room_is_told_to_slow_down(sdk, http, emulator, seeded):
     created = await sdk.files.create_local_upload(seeded["account_id"], seeded["root_folder_id"],
                                                   data=FileCreateLocalUploadParamsData(name="a.mov", file_size=2000))

@@ -158,6 +158,7 @@ def test_dockerfile_is_slim_non_root_and_pinned():
     assert {"grpcio", "frameio", "starlette", "uvicorn", "httpx", "cryptography", "authlib"} <= pinned
 
 
+@pytest.mark.asyncio
 async def test_healthcheck_command_follows_grpc_health(tmp_path):
     server = GrpcServer()
     port = await server.start("127.0.0.1:0")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import pytest
+import pytest_asyncio
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -93,7 +93,7 @@ async def stop_streamer(streamer: Streamer) -> None:
     await streamer.service.stop()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def streamer(tmp_path: Path) -> AsyncIterator[Streamer]:
     running = await start_streamer(make_config(tmp_path))
     try:

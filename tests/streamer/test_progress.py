@@ -10,6 +10,7 @@ import logging
 
 import httpx
 import pytest
+import pytest_asyncio
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -24,7 +25,7 @@ ACTIVE, COMPLETE = streamer_pb2.TRANSFER_PHASE_ACTIVE, streamer_pb2.TRANSFER_PHA
 SOURCE_CHANGED = streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def events(streamer):
     """Every StreamerEvent, from a WatchEvents stream opened before the test acts."""
     seen: list[streamer_pb2.StreamerEvent] = []
@@ -65,6 +66,7 @@ def transfers(events, ticket_id: str) -> list[streamer_pb2.TransferProgress]:
     return [e.transfer for e in events if e.HasField("transfer") and e.transfer.ticket_id == ticket_id]
 
 
+@pytest.mark.asyncio
 async def test_parallel_and_repeated_ranges_count_once(streamer, events, caplog):
     caplog.set_level(logging.INFO, logger="services.streamer")
     size = 8 * MIB + 123
@@ -98,6 +100,7 @@ async def test_parallel_and_repeated_ranges_count_once(streamer, events, caplog)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.asyncio
 async def test_progress_events_are_coalesced_and_logs_are_not_per_request(streamer, events, caplog):
     caplog.set_level(logging.INFO, logger="services.streamer")
     streamer.media("a.mov", MIB)
@@ -112,6 +115,7 @@ async def test_progress_events_are_coalesced_and_logs_are_not_per_request(stream
     assert not info  # nothing per request, and 19 % covered is no milestone yet
 
 
+@pytest.mark.asyncio
 async def test_a_file_modified_during_a_get_is_never_sent_torn(streamer, events, caplog):
     size = 64 * MIB
     streamer.media("growing.mov", size)
@@ -130,6 +134,7 @@ async def test_a_file_modified_during_a_get_is_never_sent_torn(streamer, events,
         assert (await client.get(publication.url)).status_code == 410
 
 
+@pytest.mark.asyncio
 async def test_a_client_hanging_up_is_info_never_error(streamer, caplog):
     caplog.set_level(logging.INFO)
     streamer.media("big.mov", 64 * MIB)
@@ -146,6 +151,7 @@ async def test_a_client_hanging_up_is_info_never_error(streamer, caplog):
     await wait_for(lambda: not streamer.service.range_server.active_requests, message="request finished")
 
 
+@pytest.mark.asyncio
 async def test_revoking_cuts_a_transfer_in_flight(streamer):
     streamer.media("big.mov", 64 * MIB)
     publication = await streamer.publish("big.mov")
@@ -154,6 +160,7 @@ async def test_revoking_cuts_a_transfer_in_flight(streamer):
     assert received + await read_to_end(reader, writer) < 64 * MIB
 
 
+@pytest.mark.asyncio
 async def test_each_request_is_one_span_in_the_publishing_trace(streamer):
     streamer.media("a.mov", 20 * MIB)
     provider = TracerProvider()
@@ -176,6 +183,7 @@ async def test_each_request_is_one_span_in_the_publishing_trace(streamer):
     assert (ranged.attributes["http.range"], ranged.attributes["postflow.bytes_sent"]) == ("bytes=0-99", 100)
 
 
+@pytest.mark.asyncio
 async def test_files_that_cannot_be_spliced_are_copied_instead(streamer, monkeypatch):
     """Some network file systems refuse sendfile (EINVAL): the bytes go out by read and send."""
     def no_sendfile(*args):

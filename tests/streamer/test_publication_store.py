@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from postflow.v1 import common_pb2
 from services.streamer.progress import PullProgress
 from services.streamer.publications import PURGE_AFTER_S, PublicationStore
@@ -15,6 +17,7 @@ def publish(store: PublicationStore, name: str, ttl_s: int = 3600):
     return store.publish(name, st.st_size, st.st_mtime_ns, ttl_s, "job", common_pb2.TraceContext())
 
 
+@pytest.mark.asyncio
 async def test_ended_publications_are_forgotten_after_a_week(tmp_path):
     root = tmp_path / "watch"
     root.mkdir()

@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+import pytest_asyncio
 from opentelemetry.trace import SpanKind
 
 from postflow.emulator.options import MIB, EmulatorOptions
@@ -50,7 +51,7 @@ class FrameioFiles:
         (await self.client.post(f"{self.url}/_emulator/faults", json=spec)).raise_for_status()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def frameio():
     options = EmulatorOptions(rate_limits=False, upload_part_size=4 * MIB)
     async with running_emulator(options) as emulator, httpx.AsyncClient(timeout=30) as client:
@@ -71,6 +72,7 @@ async def collect(call) -> list[streamer_pb2.TransferProgress]:
     return [progress async for progress in call]
 
 
+@pytest.mark.asyncio
 async def test_push_stores_every_part_with_the_same_sha256(streamer, frameio):
     sha = streamer.media("SQ01/render.mov", 37 * MIB + 5, seed=4)
     created = await frameio.local_upload("render.mov", 37 * MIB + 5)
@@ -84,6 +86,7 @@ async def test_push_stores_every_part_with_the_same_sha256(streamer, frameio):
     assert report["sha256"] == sha and report["upload_complete"]
 
 
+@pytest.mark.asyncio
 async def test_failed_parts_are_retried(streamer, frameio):
     sha = streamer.media("a.mov", 9 * MIB, seed=5)
     created = await frameio.local_upload("a.mov", 9 * MIB)
@@ -93,6 +96,7 @@ async def test_failed_parts_are_retried(streamer, frameio):
     assert (await frameio.report(created["id"]))["sha256"] == sha
 
 
+@pytest.mark.asyncio
 async def test_every_part_put_is_a_client_span_in_the_push_s_trace(streamer, frameio):
     streamer.media("a.mov", 9 * MIB, seed=6)
     created = await frameio.local_upload("a.mov", 9 * MIB)
@@ -109,6 +113,7 @@ async def test_every_part_put_is_a_client_span_in_the_push_s_trace(streamer, fra
     assert all(put.context.trace_id == push.context.trace_id for put in puts)
 
 
+@pytest.mark.asyncio
 async def test_a_part_refused_for_good_fails_the_push(streamer, frameio):
     streamer.media("a.mov", 5 * MIB)
     created = await frameio.local_upload("a.mov", 5 * MIB)
@@ -118,6 +123,7 @@ async def test_a_part_refused_for_good_fails_the_push(streamer, frameio):
     assert progress[-1].phase == FAILED and "403" in progress[-1].error
 
 
+@pytest.mark.asyncio
 async def test_a_file_that_changes_during_the_push_is_reported(streamer, frameio):
     streamer.media("a.mov", 9 * MIB)
     created = await frameio.local_upload("a.mov", 9 * MIB)
@@ -133,6 +139,7 @@ async def test_a_file_that_changes_during_the_push_is_reported(streamer, frameio
     assert rest[-1].phase == SOURCE_CHANGED
 
 
+@pytest.mark.asyncio
 async def test_a_file_already_changed_is_not_pushed(streamer, frameio):
     streamer.media("a.mov", MIB)
     created = await frameio.local_upload("a.mov", MIB)
@@ -143,6 +150,7 @@ async def test_a_file_already_changed_is_not_pushed(streamer, frameio):
     assert (await frameio.report(created["id"]))["parts"]["stored"] == 0
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("damage", ["short", "no-parts", "bad-url", "outside", "concurrency"])
 async def test_a_malformed_push_is_refused(streamer, frameio, damage):
     streamer.media("a.mov", MIB)
@@ -163,6 +171,7 @@ async def test_a_malformed_push_is_refused(streamer, frameio, damage):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+@pytest.mark.asyncio
 @pytest.mark.slow
 async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
     """The must-show: 1 GiB pushed by `python -m services.streamer` into the emulator, the
@@ -175,10 +184,11 @@ async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
               "streamer": {"listen": f"127.0.0.1:{http_port}", "tunnel": {"mode": "none"}},
               "services": {"streamer": f"127.0.0.1:{grpc_port}"}, "transfer": {"part_concurrency": 5}}
     (tmp_path / "config.json").write_text(json.dumps(config))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "config.json"), env=child_env(),
-        cwd=Path(__file__).resolve().parents[2], stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=open(tmp_path / "streamer.log", "wb"))
+    with open(tmp_path / "streamer.log", "wb") as log_file:  # the child keeps its own descriptor
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "config.json"), env=child_env(),
+            cwd=Path(__file__).resolve().parents[2], stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=log_file)
     try:
         options = EmulatorOptions(rate_limits=False)  # 16 MiB parts: 64 of them
         async with running_emulator(options) as emulator, httpx.AsyncClient(timeout=30) as client, \
@@ -201,6 +211,7 @@ async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
     assert "ERROR" not in (tmp_path / "streamer.log").read_text()
 
 
+@pytest.mark.asyncio
 async def test_push_progress_goes_to_the_caller_only_not_to_watch_events(streamer, frameio):
     seen: list[streamer_pb2.StreamerEvent] = []
     watch = streamer.stub.WatchEvents(streamer_pb2.WatchStreamerEventsRequest())

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+import pytest_asyncio
 
 from postflow.v1 import streamer_pb2
 from tests.streamer.conftest import (
@@ -31,7 +32,7 @@ SIZE = 3 * 1024 * 1024 + 17
 NAME = "SQ01/SH010/Szene 1 – ü.mov"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def published(streamer):
     streamer.media(NAME, SIZE, seed=3)
     publication = await streamer.publish(NAME)
@@ -46,6 +47,7 @@ async def get(client: httpx.AsyncClient, url: str, method: str = "GET", **header
 
 # --- RFC 9110 behaviour ---
 
+@pytest.mark.asyncio
 async def test_full_get_has_every_header_and_the_exact_bytes(published):
     streamer, publication, data, client = published
     response = await get(client, publication.url)
@@ -63,6 +65,7 @@ async def test_full_get_has_every_header_and_the_exact_bytes(published):
         "attachment; filename=\"Szene 1 _ _.mov\"; filename*=UTF-8''Szene%201%20%E2%80%93%20%C3%BC.mov")
 
 
+@pytest.mark.asyncio
 async def test_head_describes_the_whole_file_without_a_body(published):
     _, publication, _, client = published
     response = await get(client, publication.url, "HEAD", range="bytes=0-9")
@@ -81,6 +84,7 @@ async def test_head_describes_the_whole_file_without_a_body(published):
     ("bytes=0-99999999999999999999999999999", 0, SIZE - 1),
     ("BYTES = 5-9", 5, 9),
 ])
+@pytest.mark.asyncio
 async def test_single_suffix_and_open_ended_ranges(published, spec, start, end):
     _, publication, data, client = published
     response = await get(client, publication.url, range=spec)
@@ -90,6 +94,7 @@ async def test_single_suffix_and_open_ended_ranges(published, spec, start, end):
     assert response.content == data[start:end + 1]
 
 
+@pytest.mark.asyncio
 async def test_multiple_ranges_are_a_correct_multipart_byteranges(published):
     _, publication, data, client = published
     response = await get(client, publication.url, range="bytes=-3, 0-4,100-199")
@@ -110,6 +115,7 @@ async def test_multiple_ranges_are_a_correct_multipart_byteranges(published):
     assert got == [(0, 4), (100, 199), (SIZE - 3, SIZE - 1)]  # sorted, as RFC 9110 allows
 
 
+@pytest.mark.asyncio
 async def test_overlapping_ranges_are_coalesced_into_one(published):
     _, publication, data, client = published
     response = await get(client, publication.url, range="bytes=0-99,50-149,150-160")
@@ -120,6 +126,7 @@ async def test_overlapping_ranges_are_coalesced_into_one(published):
 
 @pytest.mark.parametrize("spec", [f"bytes={SIZE}-", "bytes=-0", f"bytes={SIZE + 5}-{SIZE + 10}",
                                   "bytes=99999999999999999999999999-"])
+@pytest.mark.asyncio
 async def test_unsatisfiable_ranges_get_416_with_the_size(published, spec):
     _, publication, _, client = published
     response = await get(client, publication.url, range=spec)
@@ -128,12 +135,14 @@ async def test_unsatisfiable_ranges_get_416_with_the_size(published, spec):
     assert len(response.content) < 100
 
 
+@pytest.mark.asyncio
 async def test_an_unknown_range_unit_is_ignored(published):
     _, publication, data, client = published
     response = await get(client, publication.url, range="items=0-1")
     assert response.status_code == 200 and len(response.content) == SIZE
 
 
+@pytest.mark.asyncio
 async def test_if_range_with_the_current_etag_or_date_honours_the_range(published):
     _, publication, data, client = published
     first = await get(client, publication.url, "HEAD")
@@ -142,6 +151,7 @@ async def test_if_range_with_the_current_etag_or_date_honours_the_range(publishe
         assert response.status_code == 206 and response.content == data[5:10]
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("validator", ['"stale-etag"', 'W/"weak"', "Mon, 01 Jan 2001 00:00:00 GMT", "not a date"])
 async def test_if_range_with_a_stale_validator_sends_the_whole_file(published, validator):
     _, publication, data, client = published
@@ -149,6 +159,7 @@ async def test_if_range_with_a_stale_validator_sends_the_whole_file(published, v
     assert response.status_code == 200 and len(response.content) == SIZE
 
 
+@pytest.mark.asyncio
 async def test_keep_alive_and_pipelined_requests_are_answered_in_order(published):
     streamer, publication, data, _ = published
     path = path_of(publication.url)
@@ -160,6 +171,7 @@ async def test_keep_alive_and_pipelined_requests_are_answered_in_order(published
     assert (third.status, third.body, third.closed) == (206, data[-5:], True)
 
 
+@pytest.mark.asyncio
 async def test_http_1_0_gets_its_answer_and_a_closed_connection(published):
     streamer, publication, data, _ = published
     raw = await raw_exchange(streamer.http_port, request_bytes(path_of(publication.url), "Range: bytes=1-2",
@@ -168,6 +180,7 @@ async def test_http_1_0_gets_its_answer_and_a_closed_connection(published):
     assert (response.status, response.body, response.closed) == (206, data[1:3], True)
 
 
+@pytest.mark.asyncio
 async def test_an_empty_file_is_served_and_any_range_of_it_is_unsatisfiable(streamer):
     streamer.media("empty.mov", 0)
     publication = await streamer.publish("empty.mov")
@@ -178,6 +191,7 @@ async def test_an_empty_file_is_served_and_any_range_of_it_is_unsatisfiable(stre
     assert ranged.status_code == 416 and ranged.headers["content-range"] == "bytes */0"
 
 
+@pytest.mark.asyncio
 async def test_livez_answers_and_other_methods_get_405(published):
     streamer, publication, _, client = published
     assert (await client.get(f"{streamer.base}/livez")).text == "ok\n"
@@ -187,6 +201,7 @@ async def test_livez_answers_and_other_methods_get_405(published):
 
 # --- publications: URLs, lifetimes, refusals ---
 
+@pytest.mark.asyncio
 async def test_urls_carry_an_unguessable_token_and_no_name_or_extension(published):
     streamer, publication, _, _ = published
     token = publication.url.rsplit("/t/", 1)[1]
@@ -196,6 +211,7 @@ async def test_urls_carry_an_unguessable_token_and_no_name_or_extension(publishe
     assert token.encode() not in database and hashlib.sha256(token.encode()).hexdigest().encode() in database
 
 
+@pytest.mark.asyncio
 async def test_revoked_publication_answers_410_at_once(published):
     streamer, publication, _, client = published
     assert (await get(client, publication.url, range="bytes=0-0")).status_code == 206
@@ -206,6 +222,7 @@ async def test_revoked_publication_answers_410_at_once(published):
     assert again.revoked
 
 
+@pytest.mark.asyncio
 async def test_expired_publication_answers_410(streamer):
     streamer.media("a.mov", 100)
     publication = await streamer.publish("a.mov", ttl_s=1)
@@ -217,6 +234,7 @@ async def test_expired_publication_answers_410(streamer):
     assert response.status_code == 410 and b"expired" in response.content
 
 
+@pytest.mark.asyncio
 async def test_publications_survive_a_restart(tmp_path):
     config = make_config(tmp_path)
     first = await start_streamer(config)
@@ -272,6 +290,7 @@ def _directory(root: Path) -> str:
     (_directory, grpc.StatusCode.INVALID_ARGUMENT),
     (lambda root: "missing.mov", grpc.StatusCode.NOT_FOUND),
 ])
+@pytest.mark.asyncio
 async def test_publish_refuses_anything_but_a_regular_file_inside_the_root(streamer, make, code):
     streamer.media("a.mov", 10)
     (streamer.root.parent / "outside.mov").write_bytes(b"secret")
@@ -281,6 +300,7 @@ async def test_publish_refuses_anything_but_a_regular_file_inside_the_root(strea
     assert caught.value.code() == code
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("field", ["size", "mtime_ns"])
 async def test_publish_refuses_a_file_that_differs_from_what_was_seen(streamer, field):
     streamer.media("a.mov", 10)
@@ -292,6 +312,7 @@ async def test_publish_refuses_a_file_that_differs_from_what_was_seen(streamer, 
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+@pytest.mark.asyncio
 async def test_a_file_changed_after_publishing_is_not_served(published):
     streamer, publication, _, client = published
     with open(streamer.root / NAME, "ab") as grow:
@@ -307,6 +328,7 @@ async def test_a_file_changed_after_publishing_is_not_served(published):
     "//etc/passwd", "/t/..%2f..%2fconfig.json", "/watch/SQ01", "/t/{token}/../../x", "/t/{token}.mov",
     "/t/{token}/", "/T/{token}", "/t/{token}%00",
 ])
+@pytest.mark.asyncio
 async def test_traversal_and_look_alike_paths_are_404(published, path):
     streamer, publication, _, _ = published
     token = publication.url.rsplit("/t/", 1)[1]
@@ -315,6 +337,7 @@ async def test_traversal_and_look_alike_paths_are_404(published, path):
     assert response.status == 404 and len(response.body) < 100
 
 
+@pytest.mark.asyncio
 async def test_forged_tokens_are_404(published):
     streamer, publication, _, client = published
     token = publication.url.rsplit("/t/", 1)[1]
@@ -325,6 +348,7 @@ async def test_forged_tokens_are_404(published):
 
 @pytest.mark.parametrize("spec", ["bytes=5-2", "bytes=abc", "bytes=--1", "bytes=0-1x", "bytes=1-2-3", "bytes",
                                   "bytes=", "bytes=,,,", "bytes=١-٢"])
+@pytest.mark.asyncio
 async def test_malformed_ranges_are_400(published, spec):
     streamer, publication, _, _ = published
     raw = await raw_exchange(streamer.http_port, request_bytes(path_of(publication.url), f"Range: {spec}"))
@@ -332,6 +356,7 @@ async def test_malformed_ranges_are_400(published, spec):
     assert response.status == 400 and len(response.body) < 200
 
 
+@pytest.mark.asyncio
 async def test_thousands_of_ranges_are_refused_quickly(published):
     streamer, publication, _, client = published
     many = "bytes=" + ",".join(f"{i}-{i}" for i in range(0, 1500, 2))  # under the head limit, over max_ranges
@@ -344,6 +369,7 @@ async def test_thousands_of_ranges_are_refused_quickly(published):
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.asyncio
 async def test_exactly_max_ranges_are_still_served(published):
     _, publication, data, client = published
     spec = "bytes=" + ",".join(f"{i * 10}-{i * 10 + 1}" for i in range(16))
@@ -373,12 +399,14 @@ async def test_exactly_max_ranges_are_still_served(published):
     (b"GET /livez HTTP/1.1\nHost: x\n", 400),
     (b"\xff\xfe GET /livez HTTP/1.1\r\nHost: x", 400),
 ])
+@pytest.mark.asyncio
 async def test_malformed_requests_get_a_4xx_and_a_closed_connection(streamer, head, status):
     raw = await raw_exchange(streamer.http_port, head + b"\r\n\r\n")
     (response,) = parse_responses(raw)
     assert response.status == status and response.closed
 
 
+@pytest.mark.asyncio
 async def test_a_slowloris_head_is_cut_off_at_the_head_deadline(streamer):
     """Trickling a byte at a time does not extend the head deadline (0.6 s in tests)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", streamer.http_port)
@@ -406,6 +434,7 @@ async def test_a_slowloris_head_is_cut_off_at_the_head_deadline(streamer):
     assert time.monotonic() - started < 2.5
 
 
+@pytest.mark.asyncio
 async def test_an_idle_connection_is_closed(streamer):
     reader, writer = await asyncio.open_connection("127.0.0.1", streamer.http_port)
     started = time.monotonic()
@@ -414,6 +443,7 @@ async def test_an_idle_connection_is_closed(streamer):
     writer.close()
 
 
+@pytest.mark.asyncio
 async def test_concurrent_requests_per_publication_are_bounded(tmp_path):
     config = make_config(tmp_path, {"max_connections_per_publication": 1})
     streamer = await start_streamer(config)

@@ -9,6 +9,8 @@ import hashlib
 import os
 import socket
 
+import pytest
+
 from services.streamer.http_connection import HttpConnection, HttpLimits
 
 MiB = 1024 * 1024
@@ -29,6 +31,7 @@ async def receive(sock: socket.socket, count: int) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.asyncio
 async def test_only_a_body_that_fills_the_send_buffer_is_corked(tmp_path):
     payload = os.urandom(32 * MiB)
     (tmp_path / "body").write_bytes(payload)

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+import pytest_asyncio
 
 from postflow.core.config import ConfigError, TunnelConfig
 from postflow.core.service import Runtime
@@ -67,13 +68,14 @@ class Tunnel:
         os.environ.pop("FAKE_CLOUDFLARED_DIR", None)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def tunnel(tmp_path):
     made = Tunnel(tmp_path)
     yield made
     await made.close()
 
 
+@pytest.mark.asyncio
 async def test_quick_tunnel_url_comes_from_the_output_and_the_metrics_endpoint(tunnel):
     await tunnel.manager.start()
     url = await tunnel.up()
@@ -88,6 +90,7 @@ async def test_quick_tunnel_url_comes_from_the_output_and_the_metrics_endpoint(t
     assert tunnel.statuses[0].state == STARTING
 
 
+@pytest.mark.asyncio
 async def test_crash_restarts_cloudflared_and_announces_the_new_url(tunnel):
     await tunnel.manager.start()
     first = await tunnel.up()
@@ -103,6 +106,7 @@ async def test_crash_restarts_cloudflared_and_announces_the_new_url(tunnel):
     assert [s["pid"] for s in tunnel.starts()][0] == first_pid and len(tunnel.starts()) == 2
 
 
+@pytest.mark.asyncio
 async def test_a_url_change_without_restart_is_announced(tunnel):
     await tunnel.manager.start()
     first = await tunnel.up()
@@ -111,6 +115,7 @@ async def test_a_url_change_without_restart_is_announced(tunnel):
     assert len(tunnel.starts()) == 1
 
 
+@pytest.mark.asyncio
 async def test_a_flood_of_output_never_stalls_the_tunnel(tunnel):
     """cloudflared blocks on a full pipe; the manager drains both pipes all the time, so the
     stand-in gets through 8 MiB of log lines per pipe and then still switches its URL."""
@@ -123,6 +128,7 @@ async def test_a_flood_of_output_never_stalls_the_tunnel(tunnel):
     assert tunnel.manager.process.returncode is None
 
 
+@pytest.mark.asyncio
 async def test_nobody_reading_the_pipes_would_block_the_stand_in(tmp_path):
     """The control case for the test above: without a reader the same flood never finishes."""
     _, control = fake_cloudflared(tmp_path)
@@ -142,6 +148,7 @@ async def test_nobody_reading_the_pipes_would_block_the_stand_in(tmp_path):
         process.stderr.close()
 
 
+@pytest.mark.asyncio
 async def test_named_tunnel_gets_its_token_from_the_environment_never_argv(tmp_path):
     tunnel = Tunnel(tmp_path, mode="named", token="named-tunnel-token-123",
                     public_base_url="https://media.example.com")
@@ -156,6 +163,7 @@ async def test_named_tunnel_gets_its_token_from_the_environment_never_argv(tmp_p
         await tunnel.close()
 
 
+@pytest.mark.asyncio
 async def test_stop_terminates_cloudflared_and_kills_one_that_ignores_sigterm(tmp_path):
     tunnel = Tunnel(tmp_path)
     tunnel.command("ignore-term")
@@ -167,6 +175,7 @@ async def test_stop_terminates_cloudflared_and_kills_one_that_ignores_sigterm(tm
     assert tunnel.manager.status.state == streamer_pb2.TUNNEL_STATE_STOPPED
 
 
+@pytest.mark.asyncio
 async def test_stop_ends_a_well_behaved_cloudflared_with_sigterm(tunnel):
     await tunnel.manager.start()
     await tunnel.up()
@@ -175,6 +184,7 @@ async def test_stop_ends_a_well_behaved_cloudflared_with_sigterm(tunnel):
     assert process.returncode == 0
 
 
+@pytest.mark.asyncio
 async def test_a_missing_binary_is_reported_down_and_retried(tmp_path):
     tunnel = Tunnel(tmp_path)
     tunnel.manager.config = replace(tunnel.config, cloudflared=str(tmp_path / "no-such-cloudflared"))
@@ -188,6 +198,7 @@ async def test_a_missing_binary_is_reported_down_and_retried(tmp_path):
         await tunnel.close()
 
 
+@pytest.mark.asyncio
 async def test_external_quick_tunnel_is_read_from_its_metrics_address(tmp_path):
     """`cloudflared: ""`: nothing is spawned (compose runs it); URL and readiness come from
     the metrics endpoint, and its loss is reported."""
@@ -217,6 +228,7 @@ async def test_external_quick_tunnel_is_read_from_its_metrics_address(tmp_path):
                 await process.wait()
 
 
+@pytest.mark.asyncio
 async def test_mode_none_serves_at_the_listen_address_or_the_public_base(tmp_path):
     statuses = []
     async with httpx.AsyncClient() as http:
@@ -230,6 +242,7 @@ async def test_mode_none_serves_at_the_listen_address_or_the_public_base(tmp_pat
         assert proxied.public_url == "https://media.example.com"
 
 
+@pytest.mark.asyncio
 async def test_service_publishes_under_the_tunnel_and_reissues_urls_after_a_crash(tmp_path):
     launcher, control = fake_cloudflared(tmp_path)
     os.environ["FAKE_CLOUDFLARED_DIR"] = str(control)
@@ -263,6 +276,7 @@ async def test_service_publishes_under_the_tunnel_and_reissues_urls_after_a_cras
         os.environ.pop("FAKE_CLOUDFLARED_DIR", None)
 
 
+@pytest.mark.asyncio
 async def test_publish_is_unavailable_until_the_tunnel_is_up(tmp_path):
     config = make_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": str(tmp_path / "missing")}})
     streamer = await start_streamer(config)
@@ -281,6 +295,7 @@ def test_an_external_quick_tunnel_needs_its_metrics_address(tmp_path):
         build_service(Runtime(make_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": ""}})))
 
 
+@pytest.mark.asyncio
 async def test_cloudflared_stops_when_the_streamer_is_killed(tmp_path):
     launcher, control = fake_cloudflared(tmp_path)
     tunnel = {"mode": "quick", "cloudflared": str(launcher)}

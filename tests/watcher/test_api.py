@@ -30,6 +30,7 @@ async def rpc_error(call) -> grpc.RpcError:
     return caught.value
 
 
+@pytest.mark.asyncio
 async def test_submit_file_validates_and_queues(tmp_path):
     async with environment(tmp_path, watch={"include": ["*.mov"]}) as env:
         stub = await start_watcher(env)
@@ -65,6 +66,7 @@ async def test_submit_file_validates_and_queues(tmp_path):
         assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.asyncio
 async def test_the_submit_file_call_is_linked_to_the_trace_of_the_upload_it_queued(tmp_path):
     async with environment(tmp_path, watch={"include": ["*.mov"]}) as env:
         stub = await start_watcher(env)
@@ -88,6 +90,7 @@ async def test_the_submit_file_call_is_linked_to_the_trace_of_the_upload_it_queu
         assert not roots[jobs["detected.mov"].id].links  # the scanner's jobs have no caller
 
 
+@pytest.mark.asyncio
 async def test_version_policy_chooses_between_stacking_and_a_separate_file(tmp_path):
     async with environment(tmp_path, watch={"include": ["*.mov"], "exclude": [".*", "manual"]}) as env:
         stub = await start_watcher(env)
@@ -107,6 +110,7 @@ async def test_version_policy_chooses_between_stacking_and_a_separate_file(tmp_p
         assert files[1]["version_stack_id"] and files[1]["version_stack_id"] == files[2]["version_stack_id"]
 
 
+@pytest.mark.asyncio
 async def test_list_jobs_filters_and_pages(tmp_path):
     async with environment(tmp_path) as env:
         stub = await start_watcher(env)
@@ -151,6 +155,7 @@ class Rows:
         assert (totals.files_delivered, totals.bytes_delivered) == (len(done), sum(j.size for j in done))
 
 
+@pytest.mark.asyncio
 async def test_watch_jobs_snapshot_then_live_and_resume_by_seq(tmp_path):
     async with environment(tmp_path) as env:
         stub = await start_watcher(env)
@@ -200,6 +205,7 @@ async def test_watch_jobs_snapshot_then_live_and_resume_by_seq(tmp_path):
         assert PROGRESS not in {e.kind for e in stored} and len(stored) == resume_from + len(changes)
 
 
+@pytest.mark.asyncio
 async def test_resuming_from_a_progress_event_misses_no_change(tmp_path):
     async with environment(tmp_path) as env:
         env.streamer.serve_bytes_per_s = 1_000_000
@@ -223,6 +229,7 @@ async def test_resuming_from_a_progress_event_misses_no_change(tmp_path):
         assert [e.job.state for e in replay][-2:] == [common_pb2.JOB_STATE_VERIFYING, DONE]
 
 
+@pytest.mark.asyncio
 async def test_push_progress_comes_from_the_push_call_only(tmp_path):
     async with environment(tmp_path, transfer={"mode": "push"}) as env:
         env.streamer.push_on_watch_events = True  # copies marked with 99 connections
@@ -241,6 +248,7 @@ async def test_push_progress_comes_from_the_push_call_only(tmp_path):
         assert [j.bytes_done for j in progress] == sorted(j.bytes_done for j in progress)
 
 
+@pytest.mark.asyncio
 async def test_cancel_and_retry(tmp_path):
     async with environment(tmp_path) as env:
         env.streamer.hold_publish = asyncio.Event()
@@ -262,6 +270,7 @@ async def test_cancel_and_retry(tmp_path):
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+@pytest.mark.asyncio
 async def test_stats_and_health(tmp_path):
     async with environment(tmp_path) as env:
         stub = await start_watcher(env)
@@ -281,6 +290,7 @@ async def test_stats_and_health(tmp_path):
         assert time.time() - stats.last_scan_at.ToSeconds() < 5 and stats.last_scan_s >= 0
 
 
+@pytest.mark.asyncio
 async def test_an_attempt_that_died_after_creating_its_file_adopts_it(tmp_path):
     """The crash window between files/remote_upload answering and the id being stored."""
     async with environment(tmp_path) as env:

@@ -51,6 +51,7 @@ CASES = {
 }
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("case", list(CASES))
 async def test_kill_9_in_every_state_loses_nothing_and_uploads_nothing_twice(tmp_path, case):
     state, hold, watch = CASES[case]

@@ -24,6 +24,7 @@ def by_name(files: list[dict]) -> dict[str, list[dict]]:
     return grouped
 
 
+@pytest.mark.asyncio
 @pytest.mark.slow
 async def test_a_file_written_slowly_over_20s_is_shipped_once_and_complete(tmp_path, caplog):
     caplog.set_level(logging.INFO)
@@ -51,6 +52,7 @@ async def test_a_file_written_slowly_over_20s_is_shipped_once_and_complete(tmp_p
     assert len(info) <= 10, [r.getMessage() for r in info]
 
 
+@pytest.mark.asyncio
 async def test_burst_of_50_files_with_max_concurrent_4_all_delivered_in_mirrored_folders(tmp_path, caplog,
                                                                                        monkeypatch):
     # Frame.io's 5 uploads/s would make this test last 10 s; the client-side limits have a
@@ -80,6 +82,7 @@ async def test_burst_of_50_files_with_max_concurrent_4_all_delivered_in_mirrored
     assert error_records(caplog) == []
 
 
+@pytest.mark.asyncio
 async def test_v1_v2_v3_of_one_name_become_one_stack_of_three_newest_on_top(tmp_path):
     async with environment(tmp_path) as env:
         stub = await start_watcher(env)
@@ -102,6 +105,7 @@ async def test_v1_v2_v3_of_one_name_become_one_stack_of_three_newest_on_top(tmp_
         assert [c["id"] for c in children["data"]] == [f["id"] for f in files]  # oldest first, head last
 
 
+@pytest.mark.asyncio
 async def test_push_mode_delivers_by_parts(tmp_path):
     async with environment(tmp_path, transfer={"mode": "push"}) as env:
         stub = await start_watcher(env)
@@ -114,6 +118,7 @@ async def test_push_mode_delivers_by_parts(tmp_path):
         assert env.streamer.publish_calls == 0
 
 
+@pytest.mark.asyncio
 async def test_auto_mode_pushes_when_the_tunnel_is_down(tmp_path):
     async with environment(tmp_path) as env:
         env.streamer.tunnel_up = False
@@ -124,6 +129,7 @@ async def test_auto_mode_pushes_when_the_tunnel_is_down(tmp_path):
         assert [f["method"] for f in await env.files()] == ["local"]
 
 
+@pytest.mark.asyncio
 async def test_a_file_changed_while_it_is_pulled_restarts_on_the_new_content(tmp_path):
     async with environment(tmp_path) as env:
         env.streamer.serve_bytes_per_s = 500_000
@@ -149,6 +155,7 @@ async def slow_pull_in_flight(env):
     return stub, sha
 
 
+@pytest.mark.asyncio
 async def test_a_pull_failed_by_a_dead_tunnel_is_reissued_without_spending_an_attempt(tmp_path):
     async with environment(tmp_path) as env:
         stub, sha = await slow_pull_in_flight(env)
@@ -159,6 +166,7 @@ async def test_a_pull_failed_by_a_dead_tunnel_is_reissued_without_spending_an_at
         assert [(f["sha256"], f["upload_complete"]) for f in files] == [(sha, True)]  # the failed pull was deleted
 
 
+@pytest.mark.asyncio
 async def test_a_tunnel_dying_between_publish_and_frameio_probing_it_costs_no_attempt(tmp_path):
     async with environment(tmp_path) as env:
         env.streamer.die_after_publish = True  # Frame.io's probe of the URL gets a 502: remote_upload 422
@@ -169,6 +177,7 @@ async def test_a_tunnel_dying_between_publish_and_frameio_probing_it_costs_no_at
         assert [(f["sha256"], f["upload_complete"]) for f in await env.files()] == [(sha, True)]
 
 
+@pytest.mark.asyncio
 async def test_a_pull_refused_while_a_new_tunnel_settles_costs_no_attempt(tmp_path):
     async with environment(tmp_path) as env:
         env.streamer.tunnel_since = time.time()  # the tunnel just came up with a new hostname …
@@ -182,6 +191,7 @@ async def test_a_pull_refused_while_a_new_tunnel_settles_costs_no_attempt(tmp_pa
         assert [(f["sha256"], f["upload_complete"]) for f in await env.files()] == [(sha, True)]
 
 
+@pytest.mark.asyncio
 async def test_a_tunnel_url_change_reissues_the_pull(tmp_path):
     async with environment(tmp_path) as env:
         stub, sha = await slow_pull_in_flight(env)
@@ -194,6 +204,7 @@ async def test_a_tunnel_url_change_reissues_the_pull(tmp_path):
         assert job.frameio_file_id == files[0]["id"]
 
 
+@pytest.mark.asyncio
 async def test_cancelling_a_pull_in_flight_revokes_its_url_and_deletes_the_incomplete_file(tmp_path):
     async with environment(tmp_path) as env:
         stub, _ = await slow_pull_in_flight(env)

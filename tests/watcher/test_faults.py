@@ -4,6 +4,8 @@ exhausted retries: recovered faults end DONE with no ERROR log line."""
 import asyncio
 import logging
 
+import pytest
+
 from postflow.emulator.options import EmulatorOptions
 from postflow.v1 import common_pb2, watcher_pb2
 from tests.support import write_media
@@ -31,11 +33,13 @@ async def deliver_under(tmp_path, caplog, count: int = 3, size: int = 600_000, *
     return files, env.auth
 
 
+@pytest.mark.asyncio
 async def test_429_bursts_are_waited_out(tmp_path, caplog):
     await deliver_under(tmp_path, caplog, rate_limit_burst={"count": 1, "path": "/v4/*", "retry_after": 1})
     assert any(" 429 " in r.getMessage() for r in caplog.records if r.name == "httpx")
 
 
+@pytest.mark.asyncio
 async def test_a_429_storm_longer_than_the_retries_never_fails_a_job(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with environment(tmp_path, watch={"max_attempts": 1}) as env:
@@ -49,21 +53,25 @@ async def test_a_429_storm_longer_than_the_retries_never_fails_a_job(tmp_path, c
     assert error_records(caplog) == []
 
 
+@pytest.mark.asyncio
 async def test_5xx_errors_are_retried(tmp_path, caplog):
     await deliver_under(tmp_path, caplog, server_error={"status": 503, "path": "/v4/*", "nth": 2, "count": 2})
 
 
+@pytest.mark.asyncio
 async def test_5xx_on_creation_is_retried_without_a_duplicate(tmp_path, caplog):
     await deliver_under(tmp_path, caplog, count=2,
                         server_error={"status": 500, "path": "*/files/remote_upload", "nth": 1, "count": 2})
 
 
+@pytest.mark.asyncio
 async def test_puller_hang_ups_are_survived(tmp_path, caplog):
     files, _ = await deliver_under(tmp_path, caplog, pull_disconnect={"at_byte": 300_000, "mode": "once"},
                                 pull_strategy={"mode": "single"})
     assert all(f["pull"]["disconnects"] == 1 for f in files)
 
 
+@pytest.mark.asyncio
 async def test_token_expiry_is_refreshed(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with environment(tmp_path) as env:
@@ -78,6 +86,7 @@ async def test_token_expiry_is_refreshed(tmp_path, caplog):
     assert error_records(caplog) == []
 
 
+@pytest.mark.asyncio
 async def test_short_lived_tokens(tmp_path, caplog):
     _, auth = await deliver_under(tmp_path, caplog, count=1, size=400_000, access_token_ttl=1,
                                   pull_bytes_per_s=250_000)
@@ -85,6 +94,7 @@ async def test_short_lived_tokens(tmp_path, caplog):
     assert refreshes and all(r.rejected_token for r in refreshes)
 
 
+@pytest.mark.asyncio
 async def test_rate_limits_are_respected_client_side(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with environment(tmp_path, watch={"max_concurrent": 8}, emulator=EmulatorOptions(rate_limits=True)) as env:
@@ -98,6 +108,7 @@ async def test_rate_limits_are_respected_client_side(tmp_path, caplog):
     assert error_records(caplog) == []
 
 
+@pytest.mark.asyncio
 async def test_jobs_wait_for_a_reconnect_without_spending_attempts(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with environment(tmp_path) as env:
@@ -112,6 +123,7 @@ async def test_jobs_wait_for_a_reconnect_without_spending_attempts(tmp_path, cap
     assert error_records(caplog) == []
 
 
+@pytest.mark.asyncio
 async def test_exhausted_attempts_fail_with_a_reason_and_retry_job_recovers(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with environment(tmp_path, watch={"max_attempts": 2}) as env:
@@ -131,6 +143,7 @@ async def test_exhausted_attempts_fail_with_a_reason_and_retry_job_recovers(tmp_
     assert error_records(caplog) == []
 
 
+@pytest.mark.asyncio
 async def test_a_file_removed_before_delivery_cancels_its_job(tmp_path):
     async with environment(tmp_path) as env:
         env.streamer.hold_publish = hold = asyncio.Event()
@@ -146,6 +159,7 @@ async def test_a_file_removed_before_delivery_cancels_its_job(tmp_path):
         assert len(await list_jobs(stub)) == 1
 
 
+@pytest.mark.asyncio
 async def test_an_unreachable_published_url_is_retried(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with environment(tmp_path) as env:
@@ -160,6 +174,7 @@ async def test_an_unreachable_published_url_is_retried(tmp_path, caplog):
     assert error_records(caplog) == []
 
 
+@pytest.mark.asyncio
 async def test_retrying_a_job_whose_file_changed_since_points_to_the_newer_job(tmp_path):
     async with environment(tmp_path, watch={"max_attempts": 1}) as env:
         await env.faults(pull_disconnect={"at_byte": 100, "mode": "always"}, pull_strategy={"mode": "single"})
@@ -175,6 +190,7 @@ async def test_retrying_a_job_whose_file_changed_since_points_to_the_newer_job(t
         assert [f["size"] for f in await env.files()] == [6000]
 
 
+@pytest.mark.asyncio
 async def test_a_mirrored_folder_deleted_on_frameio_is_made_again(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with environment(tmp_path) as env:

@@ -3,6 +3,8 @@ which progress reaches a job."""
 
 from __future__ import annotations
 
+import pytest
+
 from postflow.v1 import streamer_pb2
 from services.watcher.followers import TUNNEL_CHANGED, StreamerWatch
 
@@ -18,6 +20,7 @@ def drained(queue) -> list:
     return items
 
 
+@pytest.mark.asyncio
 async def test_a_restarted_tunnel_with_a_new_url_reissues_pulls_even_after_a_down_status():
     watch = StreamerWatch(stub=None)
     queue = watch.subscribe("job-1")
@@ -29,6 +32,7 @@ async def test_a_restarted_tunnel_with_a_new_url_reissues_pulls_even_after_a_dow
     assert watch.tunnel.public_url == "https://b.trycloudflare.com"
 
 
+@pytest.mark.asyncio
 async def test_the_same_url_coming_back_or_the_first_url_reissues_nothing():
     watch = StreamerWatch(stub=None)
     queue = watch.subscribe("job-1")
@@ -38,6 +42,7 @@ async def test_the_same_url_coming_back_or_the_first_url_reissues_nothing():
     assert drained(queue) == []
 
 
+@pytest.mark.asyncio
 async def test_only_pull_progress_is_routed_to_a_job_push_progress_comes_on_the_push_call():
     watch = StreamerWatch(stub=None)
     queue = watch.subscribe("job-1")

@@ -53,6 +53,7 @@ def client_with(responses, tokens=None, **kwargs):
     return FrameioClient(config, tokens or Tokens(), http, **kwargs), seen
 
 
+@pytest.mark.asyncio
 async def test_uses_token_and_retries_once_after_401_with_a_forced_refresh():
     tokens = Tokens()
     client, seen = client_with([httpx.Response(401, json={"errors": [{"detail": "expired"}]}),
@@ -64,12 +65,14 @@ async def test_uses_token_and_retries_once_after_401_with_a_forced_refresh():
     assert seen[0].url.path == STATUS_PATH
 
 
+@pytest.mark.asyncio
 async def test_a_second_401_means_reconnect():
     client, _ = client_with([httpx.Response(401, json={}), httpx.Response(401, json={})])
     with pytest.raises(ReconnectNeeded):
         await client.upload_status(ACCOUNT, "f1")
 
 
+@pytest.mark.asyncio
 async def test_429_waits_for_retry_after():
     client, seen = client_with([httpx.Response(429, headers={"Retry-After": "0.3"}, json={}),
                                 httpx.Response(200, json=STATUS_BODY)])
@@ -79,6 +82,7 @@ async def test_429_waits_for_retry_after():
     assert len(seen) == 2
 
 
+@pytest.mark.asyncio
 async def test_5xx_backs_off_then_succeeds_and_gives_up_when_bounded():
     client, seen = client_with([httpx.Response(503, json={}), httpx.Response(502, text="bad gateway"),
                                 httpx.Response(200, json=STATUS_BODY)])
@@ -90,6 +94,7 @@ async def test_5xx_backs_off_then_succeeds_and_gives_up_when_bounded():
     assert len(seen) == 3
 
 
+@pytest.mark.asyncio
 async def test_network_errors_are_retried():
     def refuse(request):
         raise httpx.ConnectError("refused", request=request)
@@ -98,6 +103,7 @@ async def test_network_errors_are_retried():
     assert (await client.upload_status(ACCOUNT, "f1")).upload_complete
 
 
+@pytest.mark.asyncio
 async def test_creations_are_not_retried_after_a_5xx_but_are_after_a_429():
     client, seen = client_with([httpx.Response(500, json={})])
     with pytest.raises(TransientError):
@@ -112,6 +118,7 @@ async def test_creations_are_not_retried_after_a_5xx_but_are_after_a_429():
     assert seen[1].read() == b'{"data":{"name":"SQ01"}}'
 
 
+@pytest.mark.asyncio
 async def test_4xx_is_a_readable_request_failure():
     client, _ = client_with([httpx.Response(404, json={"errors": [{"title": "Not Found", "detail": "no file f1"}]})])
     with pytest.raises(RequestFailed, match="no file f1") as caught:
@@ -119,6 +126,7 @@ async def test_4xx_is_a_readable_request_failure():
     assert caught.value.status == 404
 
 
+@pytest.mark.asyncio
 async def test_reconnect_needed_comes_from_the_token_source():
     client, seen = client_with([], Tokens(fail=ReconnectNeeded("Frame.io reconnect needed")))
     with pytest.raises(ReconnectNeeded):
@@ -126,6 +134,7 @@ async def test_reconnect_needed_comes_from_the_token_source():
     assert seen == []
 
 
+@pytest.mark.asyncio
 async def test_rate_limiter_never_lets_a_sliding_window_overflow():
     limiter = RateLimiter(5, 0.3)
     sent = []

@@ -7,6 +7,8 @@ import asyncio
 import os
 import time
 
+import pytest
+
 from services.watcher.inotify import ScanTrigger, TreeEvents
 from tests.support import write_media
 from tests.watcher.harness import environment, start_watcher, wait_jobs
@@ -14,6 +16,7 @@ from tests.watcher.harness import environment, start_watcher, wait_jobs
 SLOW_POLL = {"poll_interval_s": 60.0, "stable_after_s": 0.5, "inotify": True}
 
 
+@pytest.mark.asyncio
 async def test_files_are_shipped_long_before_the_next_poll(tmp_path):
     async with environment(tmp_path, watch=SLOW_POLL) as env:
         (env.root / "SQ01").mkdir()
@@ -29,6 +32,7 @@ async def test_files_are_shipped_long_before_the_next_poll(tmp_path):
         assert time.monotonic() - started < 10, "shipped on the events, not at the 60 s poll"
 
 
+@pytest.mark.asyncio
 async def test_writes_trigger_a_scan_now_and_another_once_the_file_should_be_stable(tmp_path):
     trigger = ScanTrigger()
     events = TreeEvents(tmp_path, trigger, settle_s=0.3)

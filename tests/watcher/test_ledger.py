@@ -5,6 +5,7 @@ import time
 from collections import Counter
 
 import pytest
+import pytest_asyncio
 
 from postflow.core.errors import InvalidArgument
 from postflow.v1 import common_pb2, watcher_pb2
@@ -33,7 +34,7 @@ async def deliver(ledger: Ledger, job: Job) -> Job:
     return job
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def ledger(tmp_path):
     ledger = Ledger(tmp_path / "watcher" / "ledger.sqlite", retain_events=50)
     await ledger.open()
@@ -41,6 +42,7 @@ async def ledger(tmp_path):
     await ledger.close()
 
 
+@pytest.mark.asyncio
 async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
     path = tmp_path / "ledger.sqlite"
     ledger = Ledger(path)
@@ -59,6 +61,7 @@ async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
     await reopened.close()
 
 
+@pytest.mark.asyncio
 async def test_new_content_restarts_the_unfinished_job_and_queues_its_file_for_deletion(ledger):
     (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
@@ -76,6 +79,7 @@ async def test_new_content_restarts_the_unfinished_job_and_queues_its_file_for_d
     assert (await ledger.get(job.id)).state == QUEUED
 
 
+@pytest.mark.asyncio
 async def test_a_delivered_file_that_changes_becomes_a_new_job(ledger):
     (first,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     await deliver(ledger, first)
@@ -83,6 +87,7 @@ async def test_a_delivered_file_that_changes_becomes_a_new_job(ledger):
     assert restarted == [] and second.id != first.id
 
 
+@pytest.mark.asyncio
 async def test_changes_are_stored_as_numbered_events_and_published_in_order(ledger):
     queue = ledger.subscribers.subscribe()
     (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
@@ -96,6 +101,7 @@ async def test_changes_are_stored_as_numbered_events_and_published_in_order(ledg
     ledger.subscribers.unsubscribe(queue)
 
 
+@pytest.mark.asyncio
 async def test_progress_is_kept_in_memory_sent_live_and_stored_with_the_next_change(ledger):
     queue = ledger.subscribers.subscribe()
     (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
@@ -119,6 +125,7 @@ async def test_progress_is_kept_in_memory_sent_live_and_stored_with_the_next_cha
     await reopened.close()
 
 
+@pytest.mark.asyncio
 async def test_progress_of_an_attempt_that_was_overtaken_is_refused(ledger):
     (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
@@ -130,6 +137,7 @@ async def test_progress_of_an_attempt_that_was_overtaken_is_refused(ledger):
     assert queue.empty() and (await ledger.get(job.id)).bytes_done == 0
 
 
+@pytest.mark.asyncio
 async def test_every_event_carries_totals_equal_to_its_rows(ledger):
     """Replaying the events' rows in order, the counts after each one are its totals."""
     queue = ledger.subscribers.subscribe()
@@ -157,6 +165,7 @@ async def test_every_event_carries_totals_equal_to_its_rows(ledger):
         [e.totals for e in events if e.kind != watcher_pb2.JOB_EVENT_KIND_PROGRESS]
 
 
+@pytest.mark.asyncio
 async def test_totals_are_counted_again_on_open(tmp_path):
     path = tmp_path / "ledger.sqlite"
     ledger = Ledger(path)
@@ -172,6 +181,7 @@ async def test_totals_are_counted_again_on_open(tmp_path):
     await reopened.close()
 
 
+@pytest.mark.asyncio
 async def test_event_retention_is_bounded(ledger):
     (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
@@ -182,6 +192,7 @@ async def test_event_retention_is_bounded(ledger):
     assert head.last_seq - head.first_seq < 60
 
 
+@pytest.mark.asyncio
 async def test_a_slow_subscriber_is_dropped_with_a_marker(ledger):
     queue = ledger.subscribers.subscribe(maxsize=3)
     for i in range(5):
@@ -190,6 +201,7 @@ async def test_a_slow_subscriber_is_dropped_with_a_marker(ledger):
     assert queue.get_nowait() is None
 
 
+@pytest.mark.asyncio
 async def test_change_bumps_epoch_and_conflicts_are_reported(ledger):
     (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     with pytest.raises(Conflict):
@@ -202,6 +214,7 @@ async def test_change_bumps_epoch_and_conflicts_are_reported(ledger):
     assert await ledger.update(job.id, job.epoch, jobs.start_attempt(retried)) is None  # an epoch too old
 
 
+@pytest.mark.asyncio
 async def test_runnable_order_backoff_and_reconnect(ledger):
     queued = []
     for i in range(4):
@@ -218,6 +231,7 @@ async def test_runnable_order_backoff_and_reconnect(ledger):
     assert await ledger.next_due() == pytest.approx(now + 60)
 
 
+@pytest.mark.asyncio
 async def test_list_filters_and_pages(ledger):
     for i in range(7):
         (job,), _ = await register(ledger, FileStat(f"SQ0{i % 2}/{i}.mov", 10, 1, 1))
@@ -237,12 +251,14 @@ async def test_list_filters_and_pages(ledger):
             await ledger.page([], "", 3, bad)
 
 
+@pytest.mark.asyncio
 async def test_only_contents_without_a_job_are_unknown(ledger):
     (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     files = [FileStat("a.mov", 10, 1, 1), FileStat("a.mov", 11, 2, 1), FileStat("b.mov", 10, 1, 1)]
     assert await ledger.unknown(files) == files[1:]
 
 
+@pytest.mark.asyncio
 async def test_folder_cache(ledger):
     assert await ledger.folder("root", "SQ01") is None
     await ledger.save_folder("root", "SQ01", "F-1")
@@ -251,6 +267,7 @@ async def test_folder_cache(ledger):
     assert await ledger.folder("root", "SQ01") is None
 
 
+@pytest.mark.asyncio
 async def test_totals(ledger):
     for i in range(3):
         (job,), _ = await register(ledger, FileStat(f"{i}.mov", 100, 1, 1))
