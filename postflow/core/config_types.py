@@ -110,7 +110,6 @@ MESSAGES = {
     "float_type": "expected a number, got {input!r}",
     "string_type": "expected a string, got {input!r}",
     "tuple_type": "expected a list of strings, got {input!r}",
-    "literal_error": "expected {expected}, got {input!r}",
     "greater_than": "must be greater than {gt:g}",
     "unexpected_keyword_argument": "unknown key",
 }
@@ -128,6 +127,10 @@ def describe(error: ErrorDetails) -> str:
         message = str(cause)
     elif kind == "dataclass_type":
         message = f"expected an object, got {type(given).__name__}"
+    elif kind == "literal_error" and " or " not in context["expected"]:
+        message = f"only {context['expected']} is supported, got {given!r}"
+    elif kind == "literal_error":
+        message = f"expected {context['expected'].replace(chr(39), '')}, got {given!r}"
     elif kind == "greater_than_equal":
         message = "must be 0 or more" if context["ge"] == 0 else f"must be at least {context['ge']:g}"
     elif kind in MESSAGES:

@@ -129,7 +129,7 @@ def test_every_bad_key_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load_config(path, env={"POSTFLOW__DASHBOARD__LISTEN": "nowhere"})
     message = str(raised.value)
-    for key in ("watch.max_concurrent: must be at least 1", "transfer.mode: expected 'auto', 'pull' or 'push'",
+    for key in ("watch.max_concurrent: must be at least 1", "transfer.mode: expected auto, pull or push",
                 "dashboard.listen: expected HOST:PORT, got 'nowhere'"):
         assert key in message
 
