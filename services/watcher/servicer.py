@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TypeAlias
+
+import grpc
 
 from postflow.core.errors import InvalidArgument, NotFound
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
@@ -17,6 +20,8 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 500
 SNAPSHOT = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT
 SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
+
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
@@ -36,13 +41,13 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
             raise NotFound(f"no job {job_id}")
         return job
 
-    async def SubmitFile(self, request: watcher_pb2.SubmitFileRequest, context) -> common_pb2.Job:
+    async def SubmitFile(self, request: watcher_pb2.SubmitFileRequest, context: Context) -> common_pb2.Job:
         return to_proto(await self.submissions.submit(request))
 
-    async def GetJob(self, request: watcher_pb2.GetJobRequest, context) -> common_pb2.Job:
+    async def GetJob(self, request: watcher_pb2.GetJobRequest, context: Context) -> common_pb2.Job:
         return to_proto(await self._job(request.id))
 
-    async def ListJobs(self, request: watcher_pb2.ListJobsRequest, context) -> watcher_pb2.ListJobsResponse:
+    async def ListJobs(self, request: watcher_pb2.ListJobsRequest, context: Context) -> watcher_pb2.ListJobsResponse:
         if request.page_size < 0:
             raise InvalidArgument("page_size: must not be negative")
         page_size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
@@ -50,7 +55,7 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         return watcher_pb2.ListJobsResponse(jobs=[to_proto(j) for j in page.jobs], next_page_token=page.next_token,
                                             total=page.total)
 
-    async def WatchJobs(self, request: watcher_pb2.WatchJobsRequest, context) -> AsyncIterator[watcher_pb2.JobEvent]:
+    async def WatchJobs(self, request: watcher_pb2.WatchJobsRequest, context: Context) -> AsyncIterator[watcher_pb2.JobEvent]:
         """Changes are stored and numbered: a resume replays those after `after_seq`. PROGRESS
         events are live only and carry the number of the last change before them, so one
         with the cursor's number is news and one with an older number is stale."""
@@ -93,17 +98,17 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
                 yield event
             cursor = events[-1].seq
 
-    async def RetryJob(self, request: watcher_pb2.RetryJobRequest, context) -> common_pb2.Job:
+    async def RetryJob(self, request: watcher_pb2.RetryJobRequest, context: Context) -> common_pb2.Job:
         await self._job(request.id)
         job = await self.ledger.change(request.id, retry)
         self.orchestrator.wake()
         return to_proto(job)
 
-    async def CancelJob(self, request: watcher_pb2.CancelJobRequest, context) -> common_pb2.Job:
+    async def CancelJob(self, request: watcher_pb2.CancelJobRequest, context: Context) -> common_pb2.Job:
         await self._job(request.id)
         return to_proto(await self.orchestrator.cancel(request.id, "cancelled on request"))
 
-    async def GetStats(self, request: watcher_pb2.GetStatsRequest, context) -> watcher_pb2.Stats:
+    async def GetStats(self, request: watcher_pb2.GetStatsRequest, context: Context) -> watcher_pb2.Stats:
         head = await self.ledger.head()
         stats = watcher_pb2.Stats(
             jobs_by_state=head.totals.jobs_by_state, bytes_delivered=head.totals.bytes_delivered,
