@@ -55,7 +55,8 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         return watcher_pb2.ListJobsResponse(jobs=[to_proto(j) for j in page.jobs], next_page_token=page.next_token,
                                             total=page.total)
 
-    async def WatchJobs(self, request: watcher_pb2.WatchJobsRequest, context: Context) -> AsyncIterator[watcher_pb2.JobEvent]:
+    async def WatchJobs(self, request: watcher_pb2.WatchJobsRequest,
+                        context: Context) -> AsyncIterator[watcher_pb2.JobEvent]:
         """Changes are stored and numbered: a resume replays those after `after_seq`. PROGRESS
         events are live only and carry the number of the last change before them, so one
         with the cursor's number is news and one with an older number is stale."""
