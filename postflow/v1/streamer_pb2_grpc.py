@@ -107,8 +107,8 @@ class StreamerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchEvents(self, request, context):
-        """Transfer progress, publication outcomes and tunnel changes, as they happen. The first
-        message is the current tunnel status.
+        """Pull progress, publication outcomes and tunnel changes, as they happen (a push reports
+        its progress on its own Push call). The first message is the current tunnel status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -98,7 +98,8 @@ class WatcherServiceServicer:
 
     def WatchJobs(self, request, context):
         """Every job change with a sequence number. Resume with after_seq; if that is older than
-        the retained history, a snapshot (kind SNAPSHOT) of every job comes first.
+        the retained history, a snapshot (kind SNAPSHOT) of every job comes first. PROGRESS
+        events are live only: they carry the seq of the last change before them and are not replayed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
