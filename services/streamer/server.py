@@ -15,6 +15,7 @@ from postflow.core.rpc import GrpcServer, bind_address
 from postflow.core.service import Runtime
 from postflow.v1 import streamer_pb2_grpc
 from services.streamer.events import EventHub
+from services.streamer.file_reader import ReaderPool
 from services.streamer.http_connection import HttpLimits
 from services.streamer.progress import PullProgress
 from services.streamer.publications import PublicationStore
@@ -47,10 +48,11 @@ class StreamerService:
         self.progress = PullProgress(self.hub.transfer)
         provider = runtime.tracer_provider
         tracer = provider.get_tracer(__name__) if provider is not None else trace.get_tracer(__name__)
+        self.reader = ReaderPool()  # every file read of pulls and pushes
         self.range_server = RangeServer(
             self.publications, self.progress, max_ranges=config.streamer.max_ranges,
             max_connections_per_publication=config.streamer.max_connections_per_publication,
-            tracer=tracer, limits=http_limits,
+            tracer=tracer, limits=http_limits, reader=self.reader,
         )
         self.grpc: GrpcServer | None = None  # grpc.aio binds to the running loop: made in start()
         self.http: httpx.AsyncClient | None = None
@@ -67,7 +69,7 @@ class StreamerService:
                                     on_status=self.hub.tunnel, http=self.http)
         servicer = StreamerServicer(
             root=self.root, publications=self.publications, progress=self.progress, tunnel=self.tunnel,
-            hub=self.hub, http=self.http,
+            hub=self.hub, http=self.http, reader=self.reader,
             push_settings=PushSettings(config.transfer.part_concurrency, config.transfer.part_retries),
         )
         self.grpc = GrpcServer(self.runtime.tracer_provider)
@@ -99,6 +101,7 @@ class StreamerService:
             await self.grpc.stop()
         if self.http is not None:
             await self.http.aclose()
+        self.reader.close()
         self.publications.close()
 
 
