@@ -34,6 +34,7 @@ from postflow.core.process import tied_to_parent
 CONTROL = "user.slowfs."  # extended attributes of the mount's root that change the running file system
 RENUMBER_STEP = 1 << 48  # added to every inode number by each renumbering
 MOUNT_TIMEOUT_S = 20.0
+UNMOUNT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -75,12 +76,19 @@ def mounted(source: Path, mountpoint: Path, *, read_latency_ms: float = 0.0, met
 
 
 def _unmount(fusermount: str, mountpoint: Path, process: subprocess.Popen) -> None:
-    if os.path.ismount(mountpoint):
-        subprocess.run([fusermount, "-u", str(mountpoint)], capture_output=True)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # a busy or hung mount: detach it and end the daemon
+    """Unmounts, retrying while files on it are still being closed; a mount still busy or
+    hung after UNMOUNT_TIMEOUT_S is detached (lazy unmount) and its daemon killed."""
+    deadline = time.monotonic() + UNMOUNT_TIMEOUT_S
+    unmounted = False
+    while not unmounted and process.poll() is None and time.monotonic() < deadline:
+        unmounted = subprocess.run([fusermount, "-u", str(mountpoint)], capture_output=True).returncode == 0
+        if not unmounted:
+            time.sleep(0.05)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    if not unmounted:
         subprocess.run([fusermount, "-uz", str(mountpoint)], capture_output=True)
+    if process.poll() is None:
         process.kill()
         process.wait()
 
