@@ -112,11 +112,10 @@ def serve(source: Path, mountpoint: Path, read_latency_ms: float, meta_latency_m
             self.read_s, self.meta_s = read_latency_ms / 1000, meta_latency_ms / 1000
             self.renumbered = 0
 
-        def init_with_config(self, conn: Any, config: Any) -> None:
+        def init_with_config(self, conn: Any, config: Any) -> None:  # the kernel's and libfuse's defaults otherwise
             config.use_ino = 1  # st_ino is ours (the source's, renumbered), not libfuse's node ids
             config.direct_io = int(direct_io)
             config.entry_timeout = config.attr_timeout = cache_timeout_s
-            conn.max_background = conn.congestion_threshold = 64  # many reads in flight, as on a network
 
         def _source(self, path: str) -> str:
             return str(source) + path
