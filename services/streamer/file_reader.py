@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import mmap
 import os
@@ -38,29 +39,31 @@ KEEP_IDLE = 8  # buffers kept mapped while nothing is read, so the next stream d
 
 
 class Threads:
-    """Up to `limit` daemon threads running jobs in order; a thread stuck on a hung mount
-    does not keep the process from exiting."""
+    """`count` daemon threads, started with the first job, running jobs in order (no
+    bookkeeping per job: each one costs its thread as little time holding the GIL as
+    can be). Daemon threads: one stuck on a hung mount does not keep the process from
+    exiting."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, count: int) -> None:
+        self.count = count
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
-        self._count = 0
+        self._started = False
 
     def submit(self, job: Callable[[], None]) -> None:
+        if not self._started:
+            self._started = True
+            for index in range(self.count):
+                threading.Thread(target=self._work, name=f"reader-{index}", daemon=True).start()
         self._jobs.put(job)
-        if not self._idle.acquire(blocking=False) and self._count < self.limit:
-            self._count += 1
-            threading.Thread(target=self._work, name=f"reader-{self._count}", daemon=True).start()
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
             job()
-            self._idle.release()
 
     def close(self) -> None:
-        for _ in range(self._count):
-            self._jobs.put(None)
+        if self._started:
+            for _ in range(self.count):
+                self._jobs.put(None)
 
 
 class ReaderPool:
@@ -184,8 +187,8 @@ class SourceFile:
     async def stat(self) -> os.stat_result:
         return os.fstat(self.fd) if self.nowait else await self.pool.run(os.fstat, self.fd)
 
-    def read_ahead(self, start: int, stop: int) -> ReadAhead:
-        return ReadAhead(self, start, stop)
+    def read_ahead(self, start: int, stop: int, *, stat_at_end: bool = False) -> ReadAhead:
+        return ReadAhead(self, start, stop, stat_at_end)
 
     def read_done(self) -> None:
         self.reads -= 1
@@ -199,11 +202,25 @@ class SourceFile:
                 self.pool.close_later(self.fd)
 
 
+def read_and_stat(fd: int, buffer: mmap.mmap, offset: int, count: int) -> tuple[int, os.stat_result]:
+    return read_into(fd, buffer, offset, count), os.fstat(fd)
+
+
 def read_into(fd: int, buffer: mmap.mmap, offset: int, count: int) -> int:
     """Fills the buffer's first `count` bytes from `offset`; fewer only at the end of the file."""
     done = 0
     with memoryview(buffer) as view:
-        while done < count and (got := os.preadv(fd, [view[done:count]], offset + done)):
+        while done < count:
+            try:
+                got = os.preadv(fd, [view[done:count]], offset + done)
+            except OSError as exc:
+                flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+                if exc.errno != errno.EINVAL or not flags & os.O_DIRECT:
+                    raise
+                fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)  # direct I/O wants alignment here: cached
+                continue
+            if not got:
+                break
             done += got
     return done
 
@@ -211,7 +228,7 @@ def read_into(fd: int, buffer: mmap.mmap, offset: int, count: int) -> int:
 class _Read:
     __slots__ = ("buffer", "future", "finished", "abandoned")
 
-    def __init__(self, buffer: mmap.mmap, future: asyncio.Future[int]) -> None:
+    def __init__(self, buffer: mmap.mmap, future: asyncio.Future[Any]) -> None:
         self.buffer = buffer
         self.future = future
         self.finished = False  # the thread is done with the buffer
@@ -221,13 +238,19 @@ class _Read:
 class ReadAhead:
     """The bytes of [start, stop) in order, as views of pool buffers read ahead on threads;
     a view stays valid until the next call. Pieces after the first start at multiples of
-    the piece size. `close()` when done: buffers go back as their reads end."""
+    the piece size. `close()` when done: buffers go back as their reads end.
 
-    def __init__(self, source: SourceFile, start: int, stop: int) -> None:
+    `stat_at_end`: the piece that ends at `stop`, when no other read of the file is in
+    flight, is followed by an fstat in the same trip to the thread; `end_stat` then holds
+    it once that piece was returned (a check of the file after every byte was read)."""
+
+    def __init__(self, source: SourceFile, start: int, stop: int, stat_at_end: bool = False) -> None:
         self.source = source
         self.pool = source.pool
+        self.end_stat: os.stat_result | None = None
         self._offset = start  # where the next read starts
         self._stop = stop
+        self._stat_at_end = stat_at_end
         self._pending: deque[_Read] = deque()
         self._held: mmap.mmap | None = None
 
@@ -241,6 +264,8 @@ class ReadAhead:
             return memoryview(b"")
         read = self._pending[0]
         count = await read.future
+        if isinstance(count, tuple):
+            count, self.end_stat = count
         self._pending.popleft()
         self._held = read.buffer
         self._fill()
@@ -260,9 +285,10 @@ class ReadAhead:
         self._offset += count
         read = _Read(buffer, asyncio.get_running_loop().create_future())
         self._pending.append(read)
+        alone = self._stat_at_end and self._offset == self._stop and not self.source.reads
         self.source.reads += 1
 
-        def settle(done: int, error: BaseException | None) -> None:
+        def settle(done: int | tuple[int, os.stat_result], error: BaseException | None) -> None:
             read.finished = True
             self.source.read_done()
             if read.abandoned:
@@ -273,7 +299,7 @@ class ReadAhead:
                 else:
                     read.future.set_result(done)
 
-        self.pool.submit(settle, read_into, self.source.fd, buffer, offset, count)
+        self.pool.submit(settle, read_and_stat if alone else read_into, self.source.fd, buffer, offset, count)
 
     def _release_held(self) -> None:
         if self._held is not None:

@@ -16,6 +16,7 @@ body (see `ranges.py` for the other choices RFC 9110 leaves open).
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -184,7 +185,7 @@ class Exchange:
                 if reader is None and source.sendable(offset, end - offset):
                     offset = await self._sendfile(source, offset, end, hold)
                 else:
-                    reader = reader or source.read_ahead(offset, stop)
+                    reader = reader or source.read_ahead(offset, stop, stat_at_end=final)
                     offset = await self._send_read(source, reader, offset, end, hold)
         finally:
             if reader is not None:
@@ -214,7 +215,7 @@ class Exchange:
                 raise SourceChanged("the file shrank")
             if hold and offset + len(data) == end:
                 await self.conn.send(data[:-1], more=True)
-                await self._check(source)
+                await self._check(source, reader.end_stat)
                 await self.conn.send(data[-1:])
             else:
                 await self.conn.send(data, more=True)
@@ -226,8 +227,9 @@ class Exchange:
         self.progress.served(self.publication, offset, offset + count)
         self.sent += count
 
-    async def _check(self, source: SourceFile) -> None:
-        if not self.publication.matches(await source.stat()):
+    async def _check(self, source: SourceFile, st: os.stat_result | None = None) -> None:
+        """Raises unless the file is still the published one; `st`: its stat, if just taken."""
+        if not self.publication.matches(st if st is not None else await source.stat()):
             raise SourceChanged("size or mtime changed while serving")
         if self.publication.revoked_at is not None:
             raise Revoked()
