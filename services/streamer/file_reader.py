@@ -26,6 +26,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from services.streamer.page_cache import PageCache
@@ -87,7 +88,7 @@ class ReaderPool:
         def job() -> None:
             try:
                 result, error = fn(*args), None
-            except BaseException as exc:  # noqa: B036 - handed to the loop, which re-raises it
+            except BaseException as exc:  # handed to the loop, which raises it to the caller
                 result, error = None, exc
             try:
                 loop.call_soon_threadsafe(settle, result, error)
@@ -114,7 +115,7 @@ class ReaderPool:
 
     def close_later(self, fd: int) -> None:
         """Closes on a thread: closing a network file may wait for the server (flush)."""
-        self._threads.submit(lambda: os.close(fd))
+        self._threads.submit(partial(close_quietly, fd))
 
     async def open(self, opener: Callable[[], int]) -> SourceFile:
         return SourceFile(self, await self.run(opener, abandon=self.close_later))
@@ -193,13 +194,24 @@ class SourceFile:
     def read_done(self) -> None:
         self.reads -= 1
         if self._closing and not self.reads:
-            self.pool.close_later(self.fd)
+            self._close_now()
 
     def close(self) -> None:
         if not self._closing:
             self._closing = True
             if not self.reads:
-                self.pool.close_later(self.fd)
+                self._close_now()
+
+    def _close_now(self) -> None:
+        if self.nowait:  # a local file system: nothing to wait for
+            close_quietly(self.fd)
+        else:
+            self.pool.close_later(self.fd)
+
+
+def close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):  # what a failed close could say, nobody waits to hear
+        os.close(fd)
 
 
 def read_and_stat(fd: int, buffer: mmap.mmap, offset: int, count: int) -> tuple[int, os.stat_result]:

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from functools import partial
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -29,8 +28,9 @@ from postflow.core.logs import job_id_var
 from services.streamer.file_reader import ReadAhead, ReaderPool, SourceFile
 from services.streamer.http_connection import HttpConnection, HttpLimits, HttpServer, SendfileRefused
 from services.streamer.http_request import Request
+from services.streamer.open_files import OpenFiles
 from services.streamer.progress import PullProgress
-from services.streamer.publications import Publication, PublicationStore, SourceChanged, open_source
+from services.streamer.publications import Publication, PublicationStore, SourceChanged
 from services.streamer.ranges import ByteRange
 from services.streamer.response_plan import plan_response
 
@@ -51,6 +51,7 @@ class RangeServer:
         self.publications = publications
         self.progress = progress
         self.reader = reader or ReaderPool()
+        self.files = OpenFiles(self.reader)
         self.max_ranges = max_ranges
         self.max_connections = max_connections_per_publication
         self.tracer = tracer or trace.get_tracer(__name__)
@@ -61,6 +62,7 @@ class RangeServer:
 
     async def stop(self) -> None:
         await self.http.stop()
+        self.files.close()
 
     @property
     def active_requests(self) -> int:
@@ -96,7 +98,7 @@ class RangeServer:
             attributes={"postflow.job_id": publication.job_id, "postflow.ticket_id": ticket,
                         "http.request.method": request.method, "http.range": request.headers.get("range", "")})
         scope = otel_context.attach(trace.set_span_in_context(span))
-        exchange = Exchange(conn, publication, self.progress, self.reader)
+        exchange = Exchange(conn, publication, self.progress, self.files)
         try:
             return await exchange.serve(request, self.max_ranges)
         finally:
@@ -113,19 +115,20 @@ class Exchange:
     conn: HttpConnection
     publication: Publication
     progress: PullProgress
-    reader: ReaderPool
+    files: OpenFiles
     status: int = 0
     sent: int = 0  # body bytes of the file sent
 
     async def serve(self, request: Request, max_ranges: int) -> bool:
         head_only = request.method == "HEAD"
         try:
-            source = await self.reader.open(partial(open_source, self.publication))
+            opened = await self.files.acquire(self.publication)
         except SourceChanged as exc:
             self.progress.source_changed(self.publication, str(exc))
             self.status = 410
             await self.conn.send_simple(410, "the file changed since it was published", head_only=head_only)
             return True
+        source = opened.source
         try:
             plan = plan_response(request.method, request.headers, self.publication.representation, max_ranges)
             self.status = plan.status
@@ -143,7 +146,7 @@ class Exchange:
             finally:
                 self.conn.end_response()
         finally:
-            source.close()
+            self.files.release(opened)
 
     async def _send_body(self, source: SourceFile, pieces: list[bytes | ByteRange]) -> bool:
         publication = self.publication
