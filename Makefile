@@ -44,9 +44,9 @@ soak: $(STAMP)
 	$(PY) -m pytest -q tests/campaign --soak
 
 # Each benchmark starts what it needs on loopback and prints a Markdown table (bench/README.md).
-bench: $(STAMP)
-	$(PY) -m bench.range_server && $(PY) -m bench.scan && $(PY) -m bench.e2e && $(PY) -m bench.concurrent \
-	  && $(PY) -m bench.logs_and_disk
+bench: $(STAMP) fuse
+	$(PY) -m bench.range_server && $(PY) -m bench.filespace && $(PY) -m bench.scan && $(PY) -m bench.e2e \
+	  && $(PY) -m bench.concurrent && $(PY) -m bench.logs_and_disk
 
 clean:
 	rm -rf $(VENV) build *.egg-info
