@@ -2,16 +2,17 @@
 and close run on a bounded pool of threads, and each stream reads ahead in parallel, so a
 high-latency filespace keeps every socket fed and many streams read at once.
 
-Memory is bounded: a stream reads at most DEPTH pieces of PIECE bytes ahead (4 × 512 KiB
-= 2 MiB), and all streams together hold at most BUFFERS pieces (16 × 512 KiB = 8 MiB). A
+Memory is bounded: a stream reads at most DEPTH pieces of PIECE bytes ahead (4 × 256 KiB
+= 1 MiB), and all streams together hold at most BUFFERS pieces (16 × 256 KiB = 4 MiB). A
 stream with nothing in flight waits its turn for a buffer; one with reads in flight reads
 further ahead only while no other stream waits. The budget is small on purpose: the reads
 in flight are the queue that every other request to the same storage waits behind (a small
-Range request, another stream). On the slow-filespace benchmark 16 buffers keep the
-throughput of 32 or 64 and halve the latency of small requests meanwhile; 8 lose a third
-of the throughput. There are BUFFERS + META_THREADS threads, so every buffer's read can be
-under way at once and an open or a stat never queues behind reads. Buffers are
-page-aligned (mmap), so a read is not split by the alignment of the memory it fills.
+Range request, another stream). Measured with bench/filespace.py (2 ms per read): 16
+buffers give the throughput of 32 or 64, 8 lose a third of it; 256 KiB pieces cut the
+latency of small requests made meanwhile by a third against 512 KiB, at the same
+throughput. There are BUFFERS + META_THREADS threads, so every buffer's read can be under
+way at once and an open or a stat never queues behind reads. Buffers are page-aligned
+(mmap), so a read is not split by the alignment of the memory it fills.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, TypeVar
 from services.streamer.page_cache import PageCache
 
 T = TypeVar("T")
-PIECE = 512 * 1024
+PIECE = 256 * 1024
 DEPTH = 4
 BUFFERS = 16
 META_THREADS = 8
