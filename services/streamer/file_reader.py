@@ -177,19 +177,23 @@ class SourceFile:
         """Whether sending [offset, offset + count) with sendfile cannot wait on storage."""
         if self.nowait is False:
             return False
+        return self._probe(offset) and self.pool.page_cache.resident(self.fd, offset, count)
+
+    def _probe(self, offset: int) -> bool:
+        """Whether the page at `offset` is cached; learns what kind of file system this is."""
         cached = self.pool.page_cache.nowait(self.fd, offset)
+        self.nowait = cached is not None
         if cached is None:
-            self.nowait = False
             with contextlib.suppress(OSError):  # a file system without direct I/O is read through the cache
                 fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) | os.O_DIRECT)
-            return False
-        self.nowait = True
-        return cached and self.pool.page_cache.resident(self.fd, offset, count)
+        return bool(cached)
 
     async def stat(self) -> os.stat_result:
         return os.fstat(self.fd) if self.nowait else await self.pool.run(os.fstat, self.fd)
 
     def read_ahead(self, start: int, stop: int, *, stat_at_end: bool = False) -> ReadAhead:
+        if self.nowait is None:
+            self._probe(start)
         return ReadAhead(self, start, stop, stat_at_end)
 
     def read_done(self) -> None:

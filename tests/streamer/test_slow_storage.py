@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from postflow.devtools.slowfs import Mount, mounted
 from postflow.v1 import streamer_pb2
 from tests.streamer.conftest import Streamer, make_config, path_of, start_streamer, stop_streamer
+from tests.streamer.test_push import COMPLETE, collect, push_request
 from tests.support import wait_for, write_media
 
 MiB = 1024 * 1024
@@ -175,3 +176,19 @@ async def test_publish_of_a_file_on_slow_storage_waits_for_it_without_blocking(s
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await slow.streamer.stub.Publish(streamer_pb2.PublishRequest(path="missing.mov", size=1), timeout=30)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_push_reads_slow_storage_while_the_loop_answers_at_once(slow, frameio):
+    size = 24 * MiB + 5
+    sha = slow.media("SQ01/push.mov", size, seed=7)
+    created = await frameio.local_upload("push.mov", size)
+    request = push_request(slow.backing, "SQ01/push.mov", created, concurrency=4)
+    slow.mount.set_latency(meta_ms=150)  # every lookup, open and stat of the file waits too
+    pushing = asyncio.ensure_future(collect(slow.streamer.stub.Push(request, timeout=120)))
+    health = health_pb2_grpc.HealthStub(slow.streamer.channel)
+    latencies = []
+    while not pushing.done():
+        latencies.append(await timed(health.Check(health_pb2.HealthCheckRequest(), timeout=5)))
+    assert (await pushing)[-1].phase == COMPLETE
+    assert (await frameio.report(created["id"]))["sha256"] == sha
+    assert len(latencies) >= 3 and max(latencies) < LIMIT_S, [f"{s * 1000:.0f} ms" for s in latencies]
