@@ -189,6 +189,8 @@ class SourceFile:
         return bool(cached)
 
     async def stat(self) -> os.stat_result:
+        """On a local file system fstat reads the in-memory inode of the open file, no storage:
+        the loop calls it. Elsewhere it may ask the server (attribute revalidation): a thread does."""
         return os.fstat(self.fd) if self.nowait else await self.pool.run(os.fstat, self.fd)
 
     def read_ahead(self, start: int, stop: int, *, stat_at_end: bool = False) -> ReadAhead:
