@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test check protos chromium soak bench clean
+.PHONY: demo test check protos chromium fuse soak bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,19 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The slow-storage tests and bench/filespace.py mount a FUSE passthrough (postflow/devtools/slowfs.py):
+# Debian's fuse3 (fusermount3, libfuse3); the Python binding is in the dev extra.
+fuse:
+	@command -v fusermount3 >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq fuse3 >/dev/null; }
+
 # Static checks first (ruff, then mypy over product code; generated postflow/v1 excluded), then the suite.
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: check chromium
+test: check chromium fuse
 	$(PY) -m pytest -q -p no:cacheprovider
 
 protos: $(STAMP)
@@ -37,9 +44,9 @@ soak: $(STAMP)
 	$(PY) -m pytest -q tests/campaign --soak
 
 # Each benchmark starts what it needs on loopback and prints a Markdown table (bench/README.md).
-bench: $(STAMP)
-	$(PY) -m bench.range_server && $(PY) -m bench.scan && $(PY) -m bench.e2e && $(PY) -m bench.concurrent \
-	  && $(PY) -m bench.logs_and_disk
+bench: $(STAMP) fuse
+	$(PY) -m bench.range_server && $(PY) -m bench.filespace && $(PY) -m bench.scan && $(PY) -m bench.e2e \
+	  && $(PY) -m bench.concurrent && $(PY) -m bench.logs_and_disk
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,9 +1,9 @@
 """One HTTP/1.1 connection on a raw non-blocking socket, served by one coroutine: read a
 request head within size limits and deadlines, hand it to the handler, repeat
 (keep-alive, pipelining). Responses are written straight to the socket: `send` for bytes
-and `sendfile` (os.sendfile, zero-copy) for file ranges, waiting for writability only
-when the kernel's send buffer is full, as nginx does. Slow, idle and stalled clients
-are cut off."""
+and `sendfile` (os.sendfile, zero-copy) for file ranges whose pages are resident, waiting
+for writability only when the kernel's send buffer is full, as nginx does. Slow, idle and
+stalled clients are cut off."""
 
 from __future__ import annotations
 
@@ -26,11 +26,18 @@ from services.streamer.ranges import http_date
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
-COPY_PIECE = 1024 * 1024
 _NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
 _LINGER_RESET = struct.pack("ii", 1, 0)  # close() then sends RST: the peer sees an aborted response
 _STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("latin-1")
                  for status in HTTPStatus}
+
+
+class SendfileRefused(Exception):
+    """The file system does not splice (some network file systems); `sent` bytes went out first."""
+
+    def __init__(self, sent: int) -> None:
+        super().__init__(f"sendfile refused after {sent} bytes")
+        self.sent = sent
 
 
 @lru_cache(maxsize=4)
@@ -191,7 +198,7 @@ class HttpConnection:
                                       ("Content-Length", str(len(body))), ("Cache-Control", "no-store"),
                                       *(headers or [])], close, b"" if head_only else body)
 
-    async def send(self, data: bytes, more: bool = False) -> None:
+    async def send(self, data: bytes | memoryview, more: bool = False) -> None:
         view = memoryview(data)
         flags = socket.MSG_MORE if more else 0
         while view:
@@ -201,7 +208,8 @@ class HttpConnection:
                 await self._writable()
 
     async def sendfile(self, file_fd: int, offset: int, count: int) -> int:
-        """Sends `count` bytes of the file from `offset`; fewer only if the file ends first."""
+        """Sends `count` bytes of the file from `offset`; fewer only if the file ends first.
+        Call it only where reading the file cannot wait (resident pages): it runs on the loop."""
         sent = 0
         while sent < count:
             try:
@@ -211,24 +219,13 @@ class HttpConnection:
             except OSError as exc:
                 if exc.errno not in _NO_SENDFILE:
                     raise
-                return sent + await self._copy(file_fd, offset + sent, count - sent)
+                raise SendfileRefused(sent) from exc
             if done == 0:
                 break  # the file ended
             sent += done or 0
             if sent < count:  # cut short by a full send buffer: wait for room, not for EAGAIN
                 self._cork()
                 await self._writable()
-        return sent
-
-    async def _copy(self, file_fd: int, offset: int, count: int) -> int:
-        """sendfile's stand-in for files it cannot splice from (some network file systems)."""
-        sent = 0
-        while sent < count:
-            piece = os.pread(file_fd, min(COPY_PIECE, count - sent), offset + sent)
-            if not piece:
-                break
-            await self.send(piece)
-            sent += len(piece)
         return sent
 
     def _cork(self) -> None:

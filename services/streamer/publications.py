@@ -1,9 +1,14 @@
 """Publications (tickets): a file under the watch root made reachable at an unguessable,
 expiring URL. Only the sha256 of each URL token is stored (SQLite, WAL), so a copy of the
-database never yields a working URL; publications survive a restart."""
+database never yields a working URL; publications survive a restart.
+
+A file's identity is its path, size and mtime (ns): network file systems (a FUSE file
+system that does not keep inode numbers, SMB with `noserverino`) give an unchanged file a
+new inode number once the kernel forgot it, so the inode number is no part of it."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import os
@@ -58,7 +63,7 @@ class Publication:
     real_path: str  # absolute, symlinks resolved at publish time
     size: int
     mtime_ns: int
-    inode: int
+    inode: int  # at publish time, for the ETag only (see the module's docstring)
     job_id: str
     traceparent: str
     tracestate: str
@@ -92,7 +97,7 @@ class Publication:
         return None
 
     def matches(self, st: os.stat_result) -> bool:
-        return (st.st_size, st.st_mtime_ns, st.st_ino) == (self.size, self.mtime_ns, self.inode)
+        return (st.st_size, st.st_mtime_ns) == (self.size, self.mtime_ns)
 
 
 def token_digest(token: str) -> str:
@@ -129,17 +134,23 @@ def stat_for_publication(real: Path, relative: str) -> os.stat_result:
 
 
 def open_source(publication: Publication) -> int:
-    """Opens the published file for serving; raises PublicationChanged unless it is still the
-    very file (same inode, size and mtime) that was published. The inode check also
-    catches a path that was made to lead elsewhere (a directory swapped for a symlink)."""
+    """Opens the published file for serving (blocking: call it on a thread); raises
+    PublicationChanged unless it is still a regular file of the published size and mtime, at
+    the published path: a path made to lead elsewhere (a directory swapped for a symlink)
+    is caught by asking the kernel where the opened file is."""
     try:
         fd = os.open(publication.real_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
         raise PublicationChanged(f"cannot open: {exc.strerror}") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or not publication.matches(st):
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or not publication.matches(st):
+            raise PublicationChanged("size or mtime changed since it was published")
+        if os.readlink(f"/proc/self/fd/{fd}") != publication.real_path:
+            raise PublicationChanged("its path leads elsewhere now")
+    except BaseException:
         os.close(fd)
-        raise PublicationChanged("size, mtime or inode changed since it was published")
+        raise
     return fd
 
 
@@ -177,15 +188,13 @@ class PublicationStore:
     def close(self) -> None:
         self._db.close()
 
-    def publish(self, relative: str, size: int, mtime_ns: int, ttl_s: int, job_id: str,
-                trace_context: common_pb2.TraceContext) -> tuple[Publication, str]:
-        """Checks the file and records the publication; returns it with its URL token."""
+    async def publish(self, relative: str, size: int, mtime_ns: int, ttl_s: int, job_id: str,
+                      trace_context: common_pb2.TraceContext) -> tuple[Publication, str]:
+        """Checks the file (on a thread: the watch root may be slow storage) and records the
+        publication; returns it with its URL token."""
         if ttl_s < 0:
             raise InvalidArgument("ttl_s: must not be negative")
-        real = resolve_in_root(self.root, relative)
-        st = stat_for_publication(real, relative)
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidArgument(f"{relative}: not a regular file")
+        real, st = await asyncio.to_thread(self._examine, relative)
         if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
             raise FailedPrecondition(
                 f"{relative}: changed since it was seen (size {st.st_size}, mtime_ns {st.st_mtime_ns}; "
@@ -204,6 +213,13 @@ class PublicationStore:
         self._by_token[publication.token_sha256] = publication
         self._tokens[publication.ticket_id] = token
         return publication, token
+
+    def _examine(self, relative: str) -> tuple[Path, os.stat_result]:
+        real = resolve_in_root(self.root, relative)
+        st = stat_for_publication(real, relative)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidArgument(f"{relative}: not a regular file")
+        return real, st
 
     def revoke(self, ticket_id: str) -> Publication:
         publication = self.get(ticket_id)

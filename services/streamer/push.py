@@ -1,6 +1,7 @@
 """Push uploads: a file's parts PUT to Frame.io's pre-signed part URLs in parallel, each
-part read straight from the file in 1 MiB pieces (never the whole file in memory, at most
-`concurrency` parts in flight), retried with exponential backoff and jitter per part."""
+part read straight from the file, ahead and in parallel on the reader pool's threads (never
+the whole file in memory, at most `concurrency` parts in flight; the loop never waits on
+storage), retried with exponential backoff and jitter per part."""
 
 from __future__ import annotations
 
@@ -10,20 +11,20 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
 
-from postflow.core.backoff import backoff_delay
 from postflow.core.errors import InvalidArgument
-from postflow.frameio import retry_after_s
+from postflow.frameio import backoff_delay, retry_after_s
 from postflow.v1 import streamer_pb2
 from services.streamer.coverage import Milestones, RateMeter
+from services.streamer.file_reader import ReaderPool, SourceFile
 from services.streamer.publications import PublicationChanged, resolve_in_root
 
 log = logging.getLogger(__name__)
 
-PIECE = 1024 * 1024
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 RETRY_AFTER_CAP_S = 60.0  # storage asking for longer is treated as if it asked for a minute
 
@@ -69,12 +70,13 @@ class Push:
     """One push; iterate `run()` for its progress, ending with COMPLETE, SOURCE_CHANGED or FAILED."""
 
     def __init__(self, request: streamer_pb2.PushRequest, root: Path, client: httpx.AsyncClient,
-                 settings: PushSettings) -> None:
+                 settings: PushSettings, reader: ReaderPool) -> None:
         self.request = request
         self.parts = plan_parts(request)
-        self.path = resolve_in_root(root, request.path)
+        self.root = root
         self.client = client
         self.settings = settings
+        self.reader = reader
         self.push_id = uuid.uuid4().hex
         self.content_type = request.content_type or "application/octet-stream"
         self._stored = 0
@@ -87,20 +89,21 @@ class Push:
         return self._stored + sum(self._in_flight.values())
 
     async def run(self) -> AsyncIterator[streamer_pb2.TransferProgress]:
+        path = await self.reader.run(resolve_in_root, self.root, self.request.path)
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            source = await self.reader.open(partial(os.open, path, os.O_RDONLY | os.O_CLOEXEC))
         except OSError as exc:
             yield self._progress(streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, f"cannot open: {exc.strerror}")
             return
         try:
-            async for progress in self._run(fd):
+            async for progress in self._run(source):
                 yield progress
         finally:
-            os.close(fd)
+            source.close()
 
-    async def _run(self, fd: int) -> AsyncIterator[streamer_pb2.TransferProgress]:
+    async def _run(self, source: SourceFile) -> AsyncIterator[streamer_pb2.TransferProgress]:
         try:
-            self._check(fd)
+            await self._check(source)
         except PublicationChanged as exc:
             yield self._progress(streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, str(exc))
             return
@@ -109,7 +112,7 @@ class Push:
         for part in self.parts:
             queue.put_nowait(part)
         concurrency = min(self.settings.concurrency, len(self.parts))
-        workers = [asyncio.create_task(self._worker(fd, queue)) for _ in range(concurrency)]
+        workers = [asyncio.create_task(self._worker(source, queue)) for _ in range(concurrency)]
         try:
             pending = set(workers)
             while pending:
@@ -135,28 +138,28 @@ class Push:
         log.warning("%s: push failed: %s", self.request.path, exc)
         return self._progress(streamer_pb2.TRANSFER_PHASE_FAILED, str(exc))
 
-    async def _worker(self, fd: int, queue: asyncio.Queue[Part]) -> None:
+    async def _worker(self, source: SourceFile, queue: asyncio.Queue[Part]) -> None:
         while not queue.empty():
             part = queue.get_nowait()
-            await self._put_part(fd, part)
+            await self._put_part(source, part)
             self._stored += part.size
             del self._in_flight[part.index]
             for mark in self._milestones.passed(self._stored):
                 log.info("%s: %d%% pushed", self.request.path, mark)
 
-    async def _put_part(self, fd: int, part: Part) -> None:
+    async def _put_part(self, source: SourceFile, part: Part) -> None:
         headers = {"x-amz-acl": "private", "Content-Type": self.content_type, "Content-Length": str(part.size)}
         for attempt in range(self.settings.retries + 1):
-            self._check(fd)
+            await self._check(source)
             self._in_flight[part.index] = 0
             retry_after = None
             try:
-                response = await self.client.put(part.url, content=self._read(fd, part), headers=headers)
+                response = await self.client.put(part.url, content=self._read(source, part), headers=headers)
             except httpx.TransportError as exc:
                 problem = f"part {part.index + 1}: {type(exc).__name__}: {exc}"
             else:
                 if response.is_success:
-                    self._check(fd)  # what was read must still be the published file
+                    await self._check(source)  # what was read must still be the published file
                     return
                 problem = f"part {part.index + 1}: HTTP {response.status_code}"
                 if response.status_code not in RETRYABLE:
@@ -169,20 +172,20 @@ class Push:
             log.info("%s: %s; retrying in %.1fs", self.request.path, problem, delay)
             await asyncio.sleep(delay)
 
-    async def _read(self, fd: int, part: Part) -> AsyncIterator[bytes]:
-        end = part.offset + part.size
-        position = part.offset
-        while position < end:
-            piece = await asyncio.to_thread(os.pread, fd, min(PIECE, end - position), position)
-            if not piece:
-                raise PublicationChanged("the file shrank")
-            position += len(piece)
-            self._in_flight[part.index] += len(piece)
-            self._meter.add(len(piece))
-            yield piece
+    async def _read(self, source: SourceFile, part: Part) -> AsyncIterator[bytes]:
+        reader = source.read_ahead(part.offset, part.offset + part.size)
+        try:
+            while piece := await reader.next():
+                self._in_flight[part.index] += len(piece)
+                self._meter.add(len(piece))
+                yield bytes(piece)  # the buffer behind the view is reused once the next piece is asked for
+        finally:
+            reader.close()
+        if self._in_flight[part.index] < part.size:
+            raise PublicationChanged("the file shrank")
 
-    def _check(self, fd: int) -> None:
-        st = os.fstat(fd)
+    async def _check(self, source: SourceFile) -> None:
+        st = await source.stat()
         if (st.st_size, st.st_mtime_ns) != (self.request.size, self.request.mtime_ns):
             raise PublicationChanged("size or mtime changed")
 

@@ -1,8 +1,12 @@
 """The public Range server: `GET|HEAD /t/<token>` and `GET /livez`, nothing else (no
 directory listing, no file path in any URL); revoked or expired → 410, unknown → 404.
 
-Bodies go out zero-copy with os.sendfile, the head in the body's first segment, in 8 MiB
-chunks with an fstat check between them. A file that changes while it is served is never
+The event loop never waits on storage: the file is opened, stat'ed and read on the reader
+pool's threads (`file_reader.py`), read ahead in parallel. Bodies go out zero-copy with
+os.sendfile from the loop only where that cannot wait: pages resident in the page cache
+of a file system that reads them without waiting (`page_cache.py`), as on a warm local
+disk; elsewhere from the read-ahead buffers. The head rides in the body's first segment.
+The file is checked between 8 MiB chunks. A file that changes while it is served is never
 delivered torn: the last byte of every body is held back until the file has been checked
 once more, and on any change the connection is reset (the client sees a short body) and
 a SOURCE_CHANGED event is reported. Multiple ranges get a correct multipart/byteranges
@@ -21,17 +25,19 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
 from postflow.core.logs import job_id_var
-from services.streamer.http_connection import HttpConnection, HttpLimits, HttpServer
+from services.streamer.file_reader import ReadAhead, ReaderPool, SourceFile
+from services.streamer.http_connection import HttpConnection, HttpLimits, HttpServer, SendfileRefused
 from services.streamer.http_request import Request
+from services.streamer.open_files import OpenFiles
 from services.streamer.progress import PullProgress
-from services.streamer.publications import Publication, PublicationChanged, PublicationStore, open_source
+from services.streamer.publications import Publication, PublicationChanged, PublicationStore
 from services.streamer.ranges import ByteRange
 from services.streamer.response_plan import plan_response
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = re.compile(r"/t/([A-Za-z0-9_-]{16,128})")
-CHUNK = 8 * 1024 * 1024  # bytes per sendfile call; the file is re-checked between chunks
+CHUNK = 8 * 1024 * 1024  # the file is re-checked between chunks (at multiples of CHUNK, as pieces are read)
 
 
 class Revoked(Exception):
@@ -41,9 +47,11 @@ class Revoked(Exception):
 class RangeServer:
     def __init__(self, publications: PublicationStore, progress: PullProgress, *, max_ranges: int,
                  max_connections_per_publication: int, tracer: Tracer | None = None,
-                 limits: HttpLimits | None = None) -> None:
+                 limits: HttpLimits | None = None, reader: ReaderPool | None = None) -> None:
         self.publications = publications
         self.progress = progress
+        self.reader = reader or ReaderPool()
+        self.files = OpenFiles(self.reader)
         self.max_ranges = max_ranges
         self.max_connections = max_connections_per_publication
         self.tracer = tracer or trace.get_tracer(__name__)
@@ -54,6 +62,7 @@ class RangeServer:
 
     async def stop(self) -> None:
         await self.http.stop()
+        self.files.close()
 
     @property
     def active_requests(self) -> int:
@@ -89,7 +98,7 @@ class RangeServer:
             attributes={"postflow.job_id": publication.job_id, "postflow.ticket_id": ticket,
                         "http.request.method": request.method, "http.range": request.headers.get("range", "")})
         scope = otel_context.attach(trace.set_span_in_context(span))
-        exchange = Exchange(conn, publication, self.progress)
+        exchange = Exchange(conn, publication, self.progress, self.files)
         try:
             return await exchange.serve(request, self.max_ranges)
         finally:
@@ -106,19 +115,20 @@ class Exchange:
     conn: HttpConnection
     publication: Publication
     progress: PullProgress
-    fd: int = -1
+    files: OpenFiles
     status: int = 0
     sent: int = 0  # body bytes of the file sent
 
     async def serve(self, request: Request, max_ranges: int) -> bool:
         head_only = request.method == "HEAD"
         try:
-            self.fd = open_source(self.publication)
+            opened = await self.files.acquire(self.publication)
         except PublicationChanged as exc:
             self.progress.source_changed(self.publication, str(exc))
             self.status = 410
             await self.conn.send_simple(410, "the file changed since it was published", head_only=head_only)
             return True
+        source = opened.source
         try:
             plan = plan_response(request.method, request.headers, self.publication.representation, max_ranges)
             self.status = plan.status
@@ -132,27 +142,23 @@ class Exchange:
                 return True
             try:
                 await self.conn.send_head(plan.status, plan.headers, fields=plan.fields, more=True)
-                return await self._send_body(plan.pieces)
+                return await self._send_body(source, plan.pieces)
             finally:
                 self.conn.end_response()
         finally:
-            os.close(self.fd)
+            self.files.release(opened)
 
-    async def _send_body(self, pieces: list[bytes | ByteRange]) -> bool:
+    async def _send_body(self, source: SourceFile, pieces: list[bytes | ByteRange]) -> bool:
         publication = self.publication
         try:
             for index, piece in enumerate(pieces):
                 final = index == len(pieces) - 1
                 if isinstance(piece, bytes):
                     if final:
-                        self._check()
+                        await self._check(source)
                     await self.conn.send(piece, more=not final)
-                elif not final:
-                    await self._send_range(piece.start, piece.end + 1)
-                else:  # the very last byte goes out only after a last check of the file
-                    await self._send_range(piece.start, piece.end)
-                    self._check()
-                    await self._send_range(piece.end, piece.end + 1)
+                else:
+                    await self._send_range(source, piece.start, piece.end + 1, final)
             return True
         except PublicationChanged as exc:
             self.conn.abort()
@@ -167,21 +173,66 @@ class Exchange:
             self.conn.abort()
         return False
 
-    async def _send_range(self, start: int, stop: int) -> None:
+    async def _send_range(self, source: SourceFile, start: int, stop: int, final: bool) -> None:
+        """Sends [start, stop) chunk by chunk: by sendfile while that cannot wait, then (from
+        the first chunk where it could) from the read-ahead. `final`: the body ends here, and
+        its very last byte goes out only after a last check of the file."""
         offset = start
-        while offset < stop:
-            if offset > start:
-                self._check()  # after the last chunk, the caller checks
-            count = min(CHUNK, stop - offset)
-            done = await self.conn.sendfile(self.fd, offset, count)
-            self.progress.served(self.publication, offset, offset + done)
-            offset += done
-            self.sent += done
-            if done < count:
-                raise PublicationChanged("the file shrank")
+        reader: ReadAhead | None = None
+        try:
+            while offset < stop:
+                if offset > start:
+                    await self._check(source)
+                end = min(stop, (offset // CHUNK + 1) * CHUNK)
+                hold = final and end == stop
+                if reader is None and source.sendable(offset, end - offset):
+                    offset = await self._sendfile(source, offset, end, hold)
+                else:
+                    reader = reader or source.read_ahead(offset, stop, stat_at_end=final)
+                    offset = await self._send_read(source, reader, offset, end, hold)
+        finally:
+            if reader is not None:
+                reader.close()
 
-    def _check(self) -> None:
-        if not self.publication.matches(os.fstat(self.fd)):
+    async def _sendfile(self, source: SourceFile, offset: int, end: int, hold: bool) -> int:
+        """Returns where it stopped: `end`, or sooner if the file system refused sendfile."""
+        for index, stop in enumerate((end - 1, end) if hold else (end,)):
+            if index:
+                await self._check(source)
+            try:
+                done = await self.conn.sendfile(source.fd, offset, stop - offset)
+            except SendfileRefused as exc:
+                source.nowait = False  # the rest of this file is read and sent
+                self._served(offset, exc.sent)
+                return offset + exc.sent
+            self._served(offset, done)
+            if done < stop - offset:
+                raise PublicationChanged("the file shrank")
+            offset = stop
+        return end
+
+    async def _send_read(self, source: SourceFile, reader: ReadAhead, offset: int, end: int, hold: bool) -> int:
+        while offset < end:
+            data = await reader.next()
+            if not data:
+                raise PublicationChanged("the file shrank")
+            if hold and offset + len(data) == end:
+                await self.conn.send(data[:-1], more=True)
+                await self._check(source, reader.end_stat)
+                await self.conn.send(data[-1:])
+            else:
+                await self.conn.send(data, more=True)
+            self._served(offset, len(data))
+            offset += len(data)
+        return offset
+
+    def _served(self, offset: int, count: int) -> None:
+        self.progress.served(self.publication, offset, offset + count)
+        self.sent += count
+
+    async def _check(self, source: SourceFile, st: os.stat_result | None = None) -> None:
+        """Raises unless the file is still the published one; `st`: its stat, if just taken."""
+        if not self.publication.matches(st if st is not None else await source.stat()):
             raise PublicationChanged("size or mtime changed while serving")
         if self.publication.revoked_at is not None:
             raise Revoked()

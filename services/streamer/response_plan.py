@@ -32,7 +32,7 @@ class ResponsePlan:
 @dataclass(frozen=True)
 class Representation:
     """What the answers for one published file share, computed once per publication: the
-    file is served only while its size, mtime and inode are the published ones."""
+    file is served only while its size and mtime are the published ones."""
 
     size: int
     etag: str

@@ -17,6 +17,7 @@ from postflow.core.rpc import Servicer, bind_address
 from postflow.core.service import GrpcService, Runtime
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.events import EventHub
+from services.streamer.file_reader import ReaderPool
 from services.streamer.http_connection import HttpLimits
 from services.streamer.progress import PullProgress
 from services.streamer.publications import PublicationStore
@@ -56,6 +57,7 @@ class StreamerService(GrpcService):
         self.range_server: RangeServer | None = None
         self.http: httpx.AsyncClient | None = None
         self.tunnel: TunnelManager | None = None
+        self.reader: ReaderPool | None = None  # every file read of pulls and pushes
 
     async def open(self) -> None:
         config = self.runtime.config
@@ -66,10 +68,11 @@ class StreamerService(GrpcService):
             raise ConfigError(f"state_dir: cannot open {database}: {exc}") from None
         provider = self.runtime.tracer_provider
         tracer = provider.get_tracer(__name__) if provider is not None else trace.get_tracer(__name__)
+        self.reader = ReaderPool()
         self.range_server = RangeServer(
             self.publications, self.progress, max_ranges=config.streamer.max_ranges,
             max_connections_per_publication=config.streamer.max_connections_per_publication,
-            tracer=tracer, limits=self.http_limits,
+            tracer=tracer, limits=self.http_limits, reader=self.reader,
         )
         self.http_port = await self.range_server.start(self.http_host, self.http_requested_port)
         log.info("range server on %s:%d", self.http_host, self.http_port)
@@ -80,10 +83,11 @@ class StreamerService(GrpcService):
 
     def servicers(self) -> list[Servicer]:
         assert self.publications is not None and self.tunnel is not None and self.http is not None
+        assert self.reader is not None
         config = self.runtime.config
         return [Servicer(streamer_pb2, streamer_pb2_grpc.add_StreamerServiceServicer_to_server, StreamerServicer(
             root=self.root, publications=self.publications, progress=self.progress, tunnel=self.tunnel,
-            hub=self.hub, http=self.http,
+            hub=self.hub, http=self.http, reader=self.reader,
             push_settings=PushSettings(config.transfer.part_concurrency, config.transfer.part_retries),
         ))]
 
@@ -116,5 +120,7 @@ class StreamerService(GrpcService):
             await self.http.aclose()
         if self.range_server is not None:
             await self.range_server.stop()
+        if self.reader is not None:
+            self.reader.close()
         if self.publications is not None:
             self.publications.close()

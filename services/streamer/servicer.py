@@ -15,6 +15,7 @@ from postflow.core.logs import job_id_var
 from postflow.core.protos import timestamp
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.events import EventHub
+from services.streamer.file_reader import ReaderPool
 from services.streamer.progress import PullProgress
 from services.streamer.publications import Publication, PublicationStore
 from services.streamer.push import Push, PushSettings
@@ -34,13 +35,14 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
     hub: EventHub
     http: httpx.AsyncClient
     push_settings: PushSettings
+    reader: ReaderPool
 
     async def Publish(self, request: streamer_pb2.PublishRequest,
                       context: grpc.aio.ServicerContext) -> streamer_pb2.Publication:
         job_id_var.set(request.job_id)
         if not self.tunnel.public_url:
             raise Unavailable("tunnel not up yet")
-        publication, _ = self.publications.publish(request.path, request.size, request.mtime_ns, request.ttl_s,
+        publication, _ = await self.publications.publish(request.path, request.size, request.mtime_ns, request.ttl_s,
                                                    request.job_id, request.trace_context)
         log.debug("published %s as ticket %s", publication.path, publication.ticket_id)
         return self._message(publication)
@@ -74,7 +76,7 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
         if not 1 <= concurrency <= MAX_PUSH_CONCURRENCY:
             raise InvalidArgument(f"concurrency: expected 1 to {MAX_PUSH_CONCURRENCY}, got {concurrency}")
         settings = replace(self.push_settings, concurrency=concurrency)
-        async for progress in Push(request, self.root, self.http, settings).run():
+        async for progress in Push(request, self.root, self.http, settings, self.reader).run():
             yield progress  # to the caller only: WatchEvents carries pulls, which have no caller
 
     def _message(self, publication: Publication) -> streamer_pb2.Publication:

@@ -12,9 +12,9 @@ from services.streamer.progress import PullProgress
 from services.streamer.publications import PURGE_AFTER_S, PublicationStore
 
 
-def publish(store: PublicationStore, name: str, ttl_s: int = 3600):
+async def publish(store: PublicationStore, name: str, ttl_s: int = 3600):
     st = (store.root / name).stat()
-    return store.publish(name, st.st_size, st.st_mtime_ns, ttl_s, "job", common_pb2.TraceContext())
+    return await store.publish(name, st.st_size, st.st_mtime_ns, ttl_s, "job", common_pb2.TraceContext())
 
 
 @pytest.mark.asyncio
@@ -25,10 +25,10 @@ async def test_ended_publications_are_forgotten_after_a_week(tmp_path):
         (root / name).write_bytes(b"x" * 100)
     db = tmp_path / "publications.sqlite"
     store = PublicationStore(db, root, default_ttl_s=3600)
-    expired, expired_token = publish(store, "expired.mov", ttl_s=1)
-    revoked, _ = publish(store, "revoked.mov")
+    expired, expired_token = await publish(store, "expired.mov", ttl_s=1)
+    revoked, _ = await publish(store, "revoked.mov")
     store.revoke(revoked.ticket_id)
-    live, live_token = publish(store, "live.mov")
+    live, live_token = await publish(store, "live.mov")
     progress = PullProgress(lambda event: None)
     for publication in (expired, revoked, live):
         progress.served(publication, 0, 50)

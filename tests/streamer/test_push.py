@@ -11,53 +11,16 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-import pytest_asyncio
 from opentelemetry.trace import SpanKind
 
 from postflow.emulator.options import MIB, EmulatorOptions
 from postflow.emulator.server import running_emulator
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
+from tests.streamer.conftest import FrameioFiles
 from tests.support import child_env, free_port, process_rss_peak_mb, wait_for, write_media
 
 ACTIVE, COMPLETE = streamer_pb2.TRANSFER_PHASE_ACTIVE, streamer_pb2.TRANSFER_PHASE_COMPLETE
 SOURCE_CHANGED, FAILED = streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, streamer_pb2.TRANSFER_PHASE_FAILED
-
-
-class FrameioFiles:
-    """Just enough of Frame.io, over raw httpx: create a local upload, read what arrived."""
-
-    def __init__(self, url: str, client: httpx.AsyncClient) -> None:
-        self.url = url
-        self.client = client
-
-    async def connect(self) -> None:
-        self.seed = (await self.client.get(f"{self.url}/_emulator/state")).json()
-        token = await self.client.post(f"{self.url}/ims/token/v3", data={
-            "grant_type": "client_credentials", "client_id": "postflow-dev", "client_secret": "postflow-dev-secret"})
-        self.client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-
-    async def local_upload(self, name: str, size: int) -> dict:
-        account, folder = self.seed["account_id"], self.seed["root_folder_id"]
-        response = await self.client.post(f"{self.url}/v4/accounts/{account}/folders/{folder}/files/local_upload",
-                                          json={"data": {"name": name, "file_size": size}})
-        assert response.status_code == 201, response.text
-        return response.json()["data"]
-
-    async def report(self, file_id: str) -> dict:
-        files = (await self.client.get(f"{self.url}/_emulator/files")).json()["files"]
-        return next(f for f in files if f["id"] == file_id)
-
-    async def fault(self, spec: dict) -> None:
-        (await self.client.post(f"{self.url}/_emulator/faults", json=spec)).raise_for_status()
-
-
-@pytest_asyncio.fixture
-async def frameio():
-    options = EmulatorOptions(rate_limits=False, upload_part_size=4 * MIB)
-    async with running_emulator(options) as emulator, httpx.AsyncClient(timeout=30) as client:
-        files = FrameioFiles(emulator.url, client)
-        await files.connect()
-        yield files
 
 
 def push_request(root: Path, relative: str, created: dict, **extra) -> streamer_pb2.PushRequest:

@@ -1,0 +1,1 @@
+"""Tools for developing PostFlow (tests and benchmarks), not used by the services."""
