@@ -91,6 +91,8 @@ def _unmount(fusermount: str, mountpoint: Path, process: subprocess.Popen) -> No
     if process.poll() is None:
         process.kill()
         process.wait()
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 def _stderr_of(process: subprocess.Popen) -> str:

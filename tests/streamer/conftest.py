@@ -13,7 +13,6 @@ from pathlib import Path
 
 import grpc
 import httpx
-import pytest
 import pytest_asyncio
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -135,7 +134,7 @@ class FrameioFiles:
         (await self.client.post(f"{self.url}/_emulator/faults", json=spec)).raise_for_status()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def frameio():
     options = EmulatorOptions(rate_limits=False, upload_part_size=4 * MIB)
     async with running_emulator(options) as emulator, httpx.AsyncClient(timeout=30) as client:

@@ -8,6 +8,8 @@ import asyncio
 import os
 from functools import partial
 
+import pytest
+
 from services.streamer.file_reader import ReaderPool, SourceFile
 from tests.support import wait_for
 
@@ -33,6 +35,7 @@ def fd_is_open(fd: int) -> bool:
     return os.path.exists(f"/proc/self/fd/{fd}")
 
 
+@pytest.mark.asyncio
 async def test_any_range_is_read_exactly(tmp_path):
     data = os.urandom(300 * KiB + 7)
     (tmp_path / "f").write_bytes(data)
@@ -48,6 +51,7 @@ async def test_any_range_is_read_exactly(tmp_path):
         pool.close()
 
 
+@pytest.mark.asyncio
 async def test_many_streams_share_a_bounded_set_of_buffers_and_give_them_all_back(tmp_path):
     data = os.urandom(1024 * KiB)
     (tmp_path / "f").write_bytes(data)
@@ -74,6 +78,7 @@ async def test_many_streams_share_a_bounded_set_of_buffers_and_give_them_all_bac
         pool.close()
 
 
+@pytest.mark.asyncio
 async def test_a_stream_stopped_early_gives_back_its_buffers_and_its_descriptor_once_reads_end(tmp_path):
     (tmp_path / "f").write_bytes(os.urandom(2048 * KiB))
     pool = ReaderPool(buffers=8, piece=64 * KiB, depth=4)

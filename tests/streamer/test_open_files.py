@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 
 from services.streamer.open_files import IDLE_S
 from tests.support import wait_for
@@ -23,6 +24,7 @@ def descriptors_of(path: Path) -> int:
     return count
 
 
+@pytest.mark.asyncio
 async def test_requests_share_one_open_file_which_is_closed_when_idle(streamer):
     streamer.media("a.mov", 3 * 1024 * 1024)
     path = (streamer.root / "a.mov").resolve()
@@ -39,6 +41,7 @@ async def test_requests_share_one_open_file_which_is_closed_when_idle(streamer):
         assert (await client.get(publication.url)).status_code == 410
 
 
+@pytest.mark.asyncio
 async def test_a_file_modified_while_kept_open_is_refused(streamer):
     streamer.media("b.mov", 1000)
     path = streamer.root / "b.mov"

@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from postflow.devtools.slowfs import Mount, mounted
@@ -41,7 +42,7 @@ class SlowStreamer:
         return write_media(self.backing / relative, size, seed)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def slow(tmp_path: Path) -> AsyncIterator[SlowStreamer]:
     backing = tmp_path / "backing"
     backing.mkdir()
@@ -77,6 +78,7 @@ async def timed(call) -> float:
     return time.perf_counter() - started
 
 
+@pytest.mark.asyncio
 async def test_health_and_a_small_request_are_answered_at_once_while_pulls_read_slow_storage(slow):
     size = 96 * MiB
     sha = {name: slow.media(name, size, seed) for seed, name in enumerate(["a.mov", "b.mov", "c.mov", "d.mov"])}
@@ -97,6 +99,7 @@ async def test_health_and_a_small_request_are_answered_at_once_while_pulls_read_
     assert [await p for p in pulls] == [(size, sha[name]) for name in sha]
 
 
+@pytest.mark.asyncio
 async def test_a_file_whose_inode_number_changes_is_still_served_whole(slow):
     size = 24 * MiB + 5
     sha = slow.media("render.mov", size, seed=2)
@@ -118,6 +121,7 @@ async def test_a_file_whose_inode_number_changes_is_still_served_whole(slow):
         assert again.headers["etag"] == response.headers["etag"], "the same representation"
 
 
+@pytest.mark.asyncio
 async def test_ranges_read_from_slow_storage_are_exact(slow):
     size = 9 * MiB + 3
     slow.media("clip.mov", size, seed=5)
@@ -136,6 +140,7 @@ async def test_ranges_read_from_slow_storage_are_exact(slow):
         assert bodies == [data[5:10], data[4194300:4194321], data[-3:]]
 
 
+@pytest.mark.asyncio
 async def test_a_file_modified_during_a_pull_from_slow_storage_is_never_sent_torn(slow):
     size = 32 * MiB
     slow.media("growing.mov", size)
@@ -160,6 +165,7 @@ async def test_a_file_modified_during_a_pull_from_slow_storage_is_never_sent_tor
         assert (await client.get(publication.url)).status_code == 410
 
 
+@pytest.mark.asyncio
 async def test_publish_of_a_file_on_slow_storage_waits_for_it_without_blocking(slow):
     slow.mount.set_latency(meta_ms=150)
     slow.media("late.mov", 1000)
@@ -178,6 +184,7 @@ async def test_publish_of_a_file_on_slow_storage_waits_for_it_without_blocking(s
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.asyncio
 async def test_a_push_reads_slow_storage_while_the_loop_answers_at_once(slow, frameio):
     size = 24 * MiB + 5
     sha = slow.media("SQ01/push.mov", size, seed=7)
