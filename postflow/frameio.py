@@ -34,7 +34,7 @@ from frameio.folders import FolderCreateParamsData
 from frameio.types import AssetWithIncludes, File, FileUploadStatus, FileWithIncludes, FileWithUploadUrls, Folder
 from frameio.version_stacks import VersionStackCreateParamsData
 
-from postflow.core.backoff import backoff_delay
+from postflow.core.backoff import Backoff
 from postflow.core.config import FrameioConfig
 from postflow.core.errors import FailedPrecondition, from_rpc_error
 from postflow.core.logs import SecretMask
@@ -208,7 +208,7 @@ class FrameioClient:
         limiter = self._limiters.get(family, self._limiters["other"])
         token = await self._tokens.access_token()
         refreshed = False
-        failures = 0
+        retries = Backoff(self.backoff_base_s, self.backoff_max_s)
         while True:
             await limiter.acquire()
             self._token_var.set(token)
@@ -221,10 +221,10 @@ class FrameioClient:
                 refreshed = True
                 continue
             except TooManyRequestsError as exc:
-                failures += 1
                 rate_limited = True
-                delay = retry_after_s(exc.headers)
-                delay = backoff_delay(failures, self.backoff_base_s, self.backoff_max_s) if delay is None else delay
+                backoff_s = retries.failed()
+                asked_s = retry_after_s(exc.headers)
+                delay = backoff_s if asked_s is None else asked_s
                 reason = "rate limited (429)"
             except ApiError as exc:
                 status = exc.status_code or 0
@@ -232,22 +232,20 @@ class FrameioClient:
                     raise RequestFailed(f"{what}: HTTP {status} {error_detail(exc)}".rstrip(), status) from None
                 if not idempotent:
                     raise TransientError(f"{what}: HTTP {status} {error_detail(exc)}".rstrip(), status) from None
-                failures += 1
                 rate_limited = False
-                delay = backoff_delay(failures, self.backoff_base_s, self.backoff_max_s)
+                delay = retries.failed()
                 reason = f"HTTP {status}"
             except ParsingError as exc:
                 raise RequestFailed(f"{what}: unexpected response ({exc.status_code})", exc.status_code) from None
             except httpx.TransportError as exc:
                 if not idempotent:
                     raise TransientError(f"{what}: {type(exc).__name__} {exc}".rstrip()) from None
-                failures += 1
                 rate_limited = False
-                delay = backoff_delay(failures, self.backoff_base_s, self.backoff_max_s)
+                delay = retries.failed()
                 reason = type(exc).__name__
-            if failures > self.max_retries:
+            if retries.failures > self.max_retries:
                 error = RateLimited if rate_limited else TransientError
-                raise error(f"{what}: {reason}, still failing after {failures} tries")
+                raise error(f"{what}: {reason}, still failing after {retries.failures} tries")
             log.log(logging.DEBUG if rate_limited else logging.WARNING,
                     "Frame.io %s: %s; retrying in %.1fs", what, reason, delay)
             await asyncio.sleep(delay)

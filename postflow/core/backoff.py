@@ -14,23 +14,27 @@ from collections.abc import Callable
 
 
 def backoff_delay(attempt: int, base_s: float, max_s: float, jitter: float = 0.5,
-                  rng: Callable[[], float] = random.random) -> float:
-    """Attempt 1 waits about `base_s`, each next one twice as long, up to `max_s`; the wait is
-    drawn from [1 - jitter, 1] of that, so retries from many callers spread out."""
-    ceiling = min(max_s, base_s * 2 ** max(attempt - 1, 0))
+                  rng: Callable[[], float] = random.random, factor: float = 2.0) -> float:
+    """Attempt 1 waits about `base_s`, each next one `factor` times as long, up to `max_s`; the
+    wait is drawn from [1 - jitter, 1] of that, so retries from many callers spread out."""
+    ceiling = min(max_s, base_s * factor ** max(attempt - 1, 0))
     return ceiling * (1 - jitter + jitter * rng())
 
 
 class Backoff:
     """Failures counted since the last success or healthy run; `failed()` gives the wait."""
 
-    def __init__(self, base_s: float, max_s: float, *, jitter: float = 0.5, reset_after_s: float | None = None,
-                 rng: Callable[[], float] = random.random, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, base_s: float, max_s: float, *, jitter: float = 0.5, factor: float = 2.0,
+                 reset_after_s: float | None = None, rng: Callable[[], float] = random.random,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not 0 <= jitter <= 1:
             raise ValueError(f"jitter must be within [0, 1], got {jitter}")
+        if factor < 1:
+            raise ValueError(f"factor must be at least 1, got {factor}")
         self.base_s = base_s
         self.max_s = max_s
         self.jitter = jitter
+        self.factor = factor
         self.reset_after_s = reset_after_s
         self.failures = 0
         self._rng = rng
@@ -49,7 +53,7 @@ class Backoff:
             self.failures = 0
         self._started_at = None
         self.failures += 1
-        return backoff_delay(self.failures, self.base_s, self.max_s, self.jitter, self._rng)
+        return backoff_delay(self.failures, self.base_s, self.max_s, self.jitter, self._rng, self.factor)
 
     def succeeded(self) -> None:
         """The next failure waits as if it were the first."""

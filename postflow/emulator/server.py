@@ -9,11 +9,12 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import uvicorn
 
+from postflow.core.asgi import AppServer
 from postflow.core.logs import setup_logging
 from postflow.core.net import http_url, listen
 from postflow.emulator.app import EmulatorState, build_app
@@ -31,37 +32,16 @@ class EmulatorHandle:
     server_task: asyncio.Task  # done once the server has stopped
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: whoever runs the emulator decides about signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @contextlib.asynccontextmanager
 async def running_emulator(options: EmulatorOptions | None = None, host: str = DEFAULT_HOST,
                            port: int = 0) -> AsyncIterator[EmulatorHandle]:
     """Runs an emulator in this event loop until the block exits; port 0 picks a free port."""
-    sock = listen(host, port)
-    app = build_app(options)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="emulator")
-    try:
-        while not server.started:
-            if task.done():
-                await task
-                raise RuntimeError("the emulator stopped while starting")
-            await asyncio.sleep(0.01)
-        real_port = server.servers[0].sockets[0].getsockname()[1]
-        yield EmulatorHandle(http_url(host, real_port), real_port, app.state.emulator, task)
-    finally:
-        server.should_exit = True
-        if not task.done():
-            await task
-        sock.close()
+    with listen(host, port) as sock:
+        app = build_app(options)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
+                                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+        async with AppServer(config, sock, "the emulator") as server:
+            yield EmulatorHandle(http_url(host, server.port), server.port, app.state.emulator, server.task)
 
 
 async def serve(host: str, port: int, options: EmulatorOptions | None = None,

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from postflow.core.backoff import Backoff
 from postflow.core.errors import FailedPrecondition, Unavailable
 from postflow.core.protos import label, timestamp
+from postflow.core.pubsub import Overflow, Topic
 from postflow.v1 import auth_pb2
 
 from .grant import Grant, from_record, to_record
@@ -77,9 +78,9 @@ class Custody:
         self._grant: Grant | None = None
         self._lock = asyncio.Lock()  # serialises every change of grant: refresh, login, disconnect
         self._refreshing: asyncio.Task[Grant] | None = None
-        self._changed = asyncio.Event()  # replaced at each change; set() wakes everyone waiting on it
+        self._changed = asyncio.Event()  # set at each change; the keep-alive loop clears it before it sleeps
+        self._statuses: Topic[auth_pb2.AuthStatus] = Topic(1, Overflow.DROP_OLDEST, name="auth status watchers")
         self._keeper: asyncio.Task[None] | None = None
-        self._closing = False
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -111,8 +112,7 @@ class Custody:
 
     def end_watches(self) -> None:
         """Ends every WatchStatus stream, so that the server's graceful stop need not wait."""
-        self._closing = True
-        self._wake()
+        self._statuses.close()
 
     async def stop(self) -> None:
         if self._keeper is not None:
@@ -188,10 +188,10 @@ class Custody:
 
     async def watch(self) -> AsyncIterator[auth_pb2.AuthStatus]:
         """The current status, then the latest one after each change (changes coalesce)."""
-        while not self._closing:
-            changed = self._changed
+        with self._statuses.subscribe() as changes:
             yield self.status()
-            await changed.wait()
+            async for status in changes:
+                yield status
 
     # -- refresh -------------------------------------------------------------------------
 
@@ -251,11 +251,11 @@ class Custody:
         retries = Backoff(RETRY_BASE_S, RETRY_MAX_S, jitter=0)
         retry_in = 0.0
         while True:
-            changed = self._changed
+            self._changed.clear()
             delay = self._next_refresh_in(retry_in)
             if delay is None or delay > 0:
                 try:
-                    await asyncio.wait_for(changed.wait(), delay)
+                    await asyncio.wait_for(self._changed.wait(), delay)
                     continue
                 except TimeoutError:
                     pass
@@ -301,11 +301,8 @@ class Custody:
 
     def _set(self, state: auth_pb2.AuthState, message: str, grant: Grant | None) -> None:
         self._state, self._message, self._grant = state, message, grant
-        self._wake()
-
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        self._changed.set()
+        self._statuses.publish(self.status())
 
     async def _add_identity(self, grant: Grant) -> None:
         identity = await self._identify(grant.access_token)

@@ -3,14 +3,13 @@ by uvicorn in this process (no gRPC server of its own; `/livez` and `/readyz` ar
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import socket
-from collections.abc import Iterator
 
 import uvicorn
 
+from postflow.core import net
+from postflow.core.asgi import AppServer
 from postflow.core.clients import Clients
 from postflow.core.config import ConfigError, split_address
 from postflow.core.service import Lifecycle, Runtime
@@ -22,7 +21,6 @@ from services.dashboard.hub import Hub
 log = logging.getLogger(__name__)
 
 GRACE_S = 3
-STARTUP_POLL_S = 0.01
 
 
 def build_service(runtime: Runtime, *, http_address: str | None = None, **tuning) -> DashboardService:
@@ -35,20 +33,6 @@ def build_service(runtime: Runtime, *, http_address: str | None = None, **tuning
         raise ConfigError(f"dashboard.access_token: required when the dashboard listens on a non-loopback "
                           f"address ({address}); set it, or listen on 127.0.0.1")
     return DashboardService(runtime, address, Access(config.dashboard.access_token), **tuning)
-
-
-def listen_socket(address: str) -> socket.socket:
-    host, port = split_address(address, "dashboard.listen")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=1024)
-
-
-class EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn without its own signal handling: run_service owns SIGTERM and SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class DashboardService(Lifecycle):
@@ -66,26 +50,25 @@ class DashboardService(Lifecycle):
         self._queue_size = queue_size
         self._progress_interval = progress_interval
         self._socket: socket.socket | None = None
-        self._server: EmbeddedUvicorn | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self._server: AppServer | None = None
 
     async def open(self) -> None:
         config = self.runtime.config
-        self._socket = listen_socket(self.address)
+        self._socket = net.listen(*split_address(self.address, "dashboard.listen"))
         self.http_port = self._socket.getsockname()[1]
         self.clients = Clients(config, self.runtime.tracer_provider)
         self.hub = Hub(self.clients, Broadcaster(queue_size=self._queue_size),
                        progress_interval=self._progress_interval)
         app = build_app(config, self.clients, self.hub, self.access, tracer_provider=self.runtime.tracer_provider,
                         ping_s=self._ping_s, send_timeout_s=self._send_timeout_s)
-        self._server = EmbeddedUvicorn(uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", ws="none", server_header=False,
-            timeout_graceful_shutdown=GRACE_S, proxy_headers=True,
-            forwarded_allow_ips=list(config.dashboard.trusted_proxies)))
+        http = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none", server_header=False,
+                              timeout_graceful_shutdown=GRACE_S, proxy_headers=True,
+                              forwarded_allow_ips=list(config.dashboard.trusted_proxies))
+        self._server = AppServer(http, self._socket, f"the dashboard's HTTP server on {self.address}")
 
     async def listen(self) -> None:
-        assert self._server is not None and self._socket is not None
-        self._serving = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="dashboard-http")
+        assert self._server is not None
+        self._server.start()
 
     async def start_background(self) -> None:
         assert self.hub is not None
@@ -96,12 +79,8 @@ class DashboardService(Lifecycle):
         answer from then on, whatever the other services do (the hub follows them and
         reconnects). `/readyz` answers 200 only while auth, watcher and streamer are all
         SERVING, asked at each request."""
-        assert self._server is not None and self._serving is not None
-        while not self._server.started:
-            if self._serving.done():
-                await self._serving
-                raise OSError(f"the dashboard's HTTP server on {self.address} stopped while starting")
-            await asyncio.sleep(STARTUP_POLL_S)
+        assert self._server is not None
+        await self._server.started()
 
     async def announce_ready(self) -> None:
         log.info("dashboard listening on %s (port %d)%s", self.address, self.http_port,
@@ -111,9 +90,8 @@ class DashboardService(Lifecycle):
         """Ends the SSE streams first, so that uvicorn's graceful shutdown need not wait for them."""
         if self.hub is not None:
             self.hub.fanout.close()
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            await asyncio.wait({self._serving})  # how it ended was reported by ready()
+        if self._server is not None:
+            await self._server.stop()
 
     async def close(self) -> None:
         if self.hub is not None:

@@ -64,9 +64,9 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
 
     async def WatchEvents(self, request: streamer_pb2.WatchStreamerEventsRequest,
                           context: grpc.aio.ServicerContext) -> AsyncIterator[streamer_pb2.StreamerEvent]:
-        with self.hub.subscribe() as queue:
+        with self.hub.subscribe() as events:
             yield self.hub.event(tunnel=self.tunnel.status)
-            while (event := await queue.get()) is not None:
+            async for event in events:
                 yield event
 
     async def Push(self, request: streamer_pb2.PushRequest,

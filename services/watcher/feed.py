@@ -1,6 +1,5 @@
 """What WatchJobs carries: job events, each with the totals over every job as of that event;
-the progress of transfers in flight, sent live; where the stored history stands; and the
-fan-out of live events to subscribers.
+the progress of transfers in flight, sent live; and where the stored history stands.
 
 The totals are counters the ledger keeps in step with the rows (changed in the same
 transaction as the rows they count), so an event never shows totals other than its rows'.
@@ -8,7 +7,6 @@ transaction as the rows they count), so an event never shows totals other than i
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
@@ -68,30 +66,3 @@ def event_proto(seq: int, kind: watcher_pb2.JobEventKind, job: common_pb2.Job, m
     event = watcher_pb2.JobEvent(seq=seq, kind=kind, job=job, message=message, totals=totals)
     event.at.FromNanoseconds(int(at * 1e9))
     return event
-
-
-class Subscribers:
-    """Live events in order to every subscriber. One that falls `maxsize` behind is dropped:
-    its queue is emptied and gets None, and it should resume by sequence number."""
-
-    def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[watcher_pb2.JobEvent | None]] = set()
-
-    def subscribe(self, maxsize: int = 10_000) -> asyncio.Queue[watcher_pb2.JobEvent | None]:
-        queue: asyncio.Queue[watcher_pb2.JobEvent | None] = asyncio.Queue(maxsize)
-        self._queues.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[watcher_pb2.JobEvent | None]) -> None:
-        self._queues.discard(queue)
-
-    def publish(self, events: list[watcher_pb2.JobEvent]) -> None:
-        for queue in list(self._queues):
-            try:
-                for event in events:
-                    queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self._queues.discard(queue)
-                while not queue.empty():
-                    queue.get_nowait()
-                queue.put_nowait(None)

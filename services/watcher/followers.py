@@ -1,42 +1,33 @@
-"""Long-lived streams from the other services, reconnected with backoff when they drop:
-the streamer's events (transfer progress per job, tunnel changes) and the auth status."""
+"""Long-lived streams from the other services, followed with reconnect and backoff: the
+streamer's events (pull progress per job, tunnel changes) and the auth status."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Iterator
 
 import grpc
 
-from postflow.frameio import backoff_delay
+from postflow.core.backoff import Backoff
+from postflow.core.pubsub import Overflow, Subscription, Topic
+from postflow.core.streams import follow
 from postflow.v1 import auth_pb2, auth_pb2_grpc, streamer_pb2, streamer_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 RECONNECT_BASE_S = 0.5
 RECONNECT_MAX_S = 15.0
-TUNNEL_CHANGED = "tunnel-changed"  # put in a job's queue when the public URL changes
+HEALTHY_AFTER_S = 10.0  # a stream open this long was healthy: its loss waits as if it were the first
+JOB_EVENTS_BUFFERED = 256  # per job; the oldest go first (progress counts bytes from the start: the latest wins)
+TUNNEL_CHANGED = "tunnel-changed"  # sent to every job's subscription when the public URL changes
+
+PullEvent = streamer_pb2.TransferProgress | str  # a pull's progress, or TUNNEL_CHANGED
 
 
-async def follow(name: str, open_stream: Callable[[], AsyncIterator[Any]],
-                 on_message: Callable[[Any], Awaitable[None] | None]) -> None:
-    """Reads `open_stream()` forever, reopening it with backoff whenever it ends or fails."""
-    failures = 0
-    while True:
-        try:
-            async for message in open_stream():
-                failures = 0
-                result = on_message(message)
-                if asyncio.iscoroutine(result):
-                    await result
-        except grpc.RpcError as exc:
-            level = logging.INFO if failures else logging.WARNING
-            log.log(level, "%s stream: %s; reconnecting", name, exc.details() or exc.code().name)
-        failures += 1
-        await asyncio.sleep(backoff_delay(failures, RECONNECT_BASE_S, RECONNECT_MAX_S))
+def reconnect_backoff() -> Backoff:
+    return Backoff(RECONNECT_BASE_S, RECONNECT_MAX_S, reset_after_s=HEALTHY_AFTER_S)
 
 
 class StreamerWatch:
@@ -47,11 +38,11 @@ class StreamerWatch:
         self.stub = stub
         self.tunnel: streamer_pb2.TunnelStatus | None = None
         self._last_url = ""  # survives the DOWN status between a tunnel's death and its new URL
-        self._queues: defaultdict[str, set[asyncio.Queue]] = defaultdict(set)
+        self._jobs: dict[str, Topic[PullEvent]] = {}
 
     async def run(self) -> None:
         await follow("streamer events", lambda: self.stub.WatchEvents(streamer_pb2.WatchStreamerEventsRequest()),
-                     self._on_event)
+                     self._on_event, reconnect_backoff())
 
     def _on_event(self, event: streamer_pb2.StreamerEvent) -> None:
         if event.HasField("tunnel"):
@@ -60,24 +51,26 @@ class StreamerWatch:
             self._last_url = new or old
             if old and new and new != old:
                 log.info("tunnel URL changed; re-issuing pulls in flight")
-                for queues in self._queues.values():
-                    for queue in queues:
-                        queue.put_nowait(TUNNEL_CHANGED)
+                for topic in self._jobs.values():
+                    topic.publish(TUNNEL_CHANGED)
         elif event.HasField("transfer") and event.transfer.kind == streamer_pb2.TRANSFER_KIND_PULL:
-            for queue in self._queues.get(event.transfer.job_id, ()):
-                queue.put_nowait(event.transfer)
+            job_topic = self._jobs.get(event.transfer.job_id)
+            if job_topic is not None:
+                job_topic.publish(event.transfer)
 
-    def subscribe(self, job_id: str) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue()
-        self._queues[job_id].add(queue)
-        return queue
-
-    def unsubscribe(self, job_id: str, queue: asyncio.Queue) -> None:
-        queues = self._queues.get(job_id)
-        if queues is not None:
-            queues.discard(queue)
-            if not queues:
-                del self._queues[job_id]
+    @contextlib.contextmanager
+    def subscribe(self, job_id: str) -> Iterator[Subscription[PullEvent]]:
+        """The job's pull progress and TUNNEL_CHANGED from now on, for the length of the block
+        (the subscription never ends on its own)."""
+        topic = self._jobs.get(job_id)
+        if topic is None:
+            topic = self._jobs[job_id] = Topic(JOB_EVENTS_BUFFERED, Overflow.DROP_OLDEST, name=f"job {job_id} events")
+        try:
+            with topic.subscribe() as subscription:
+                yield subscription
+        finally:
+            if not topic.subscribers:
+                del self._jobs[job_id]
 
     async def tunnel_status(self, timeout_s: float = 5.0, fresh: bool = False) -> streamer_pb2.TunnelStatus | None:
         """The latest tunnel status; asked directly when the stream has not said yet, or when
@@ -102,7 +95,8 @@ class AuthWatch:
         self.reconnected = asyncio.Event()
 
     async def run(self) -> None:
-        await follow("auth status", lambda: self.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self._on_status)
+        await follow("auth status", lambda: self.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self._on_status,
+                     reconnect_backoff())
 
     def _on_status(self, status: auth_pb2.AuthStatus) -> None:
         was = self.connected

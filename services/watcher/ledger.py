@@ -13,7 +13,8 @@ subscribers as a PROGRESS event that carries the sequence number of the last sto
 (it is not replayed: a subscriber resuming from that number gets every change after it).
 
 All SQLite work, and the progress kept beside it, runs on one worker thread; events reach
-subscribers in commit order.
+subscribers in commit order. A subscriber that falls `live_buffer` events behind is dropped
+(its subscription ends) and resumes by sequence number.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from postflow.core.pubsub import Overflow, Topic
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher import schema
-from services.watcher.feed import Head, Progress, Subscribers, Totals, event_proto
+from services.watcher.feed import Head, Progress, Totals, event_proto
 from services.watcher.jobs import (
     COLUMNS,
     CREATED,
@@ -94,14 +96,16 @@ class Transaction:
 
 
 class Ledger:
-    def __init__(self, path: Path, *, retain_events: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, retain_events: int = 10_000, live_buffer: int = 10_000,
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.retain_events = retain_events
         self.clock = clock
         self._db: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.subscribers = Subscribers()
+        self.live_events: Topic[watcher_pb2.JobEvent] = Topic(live_buffer, Overflow.DROP_SUBSCRIBER,
+                                                              name="job event subscribers")
         # Owned by the worker thread:
         self.totals = Totals()
         self.progress_of: dict[str, Progress] = {}  # job id → progress of its transfer in flight
@@ -152,7 +156,8 @@ class Ledger:
 
     def _publish(self, events: list[watcher_pb2.JobEvent]) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.subscribers.publish, events)
+        for event in events:
+            self._loop.call_soon_threadsafe(self.live_events.publish, event)
 
     async def _transact(self, work: Callable[[Transaction], T]) -> T:
         return await self._run(self._transaction, work)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from opentelemetry.trace import Tracer
 
+from postflow.core.backoff import backoff_delay
 from postflow.core.config import WatchConfig
 from postflow.core.logs import job_id_var
 from postflow.core.telemetry import context_from
-from postflow.frameio import RateLimited, ReconnectNeeded, RequestFailed, TransientError, backoff_delay
+from postflow.frameio import RateLimited, ReconnectNeeded, RequestFailed, TransientError
 from postflow.v1 import common_pb2
 from services.watcher import jobs
 from services.watcher.delivery import Delivery, Outcome

@@ -97,6 +97,9 @@ class WatcherService(GrpcService):
         assert self.detector is not None
         await self.detector.first_scan.wait()
 
+    def end_streams(self) -> None:
+        self.ledger.live_events.close()
+
     async def close(self) -> None:
         if self.orchestrator is not None:
             await self.orchestrator.stop()

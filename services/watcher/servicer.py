@@ -62,8 +62,7 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         with the cursor's number is news and one with an older number is stale."""
         cursor = request.after_seq
         while True:
-            queue = self.ledger.subscribers.subscribe()
-            try:
+            with self.ledger.live_events.subscribe() as live_events:
                 head = await self.ledger.head()
                 if cursor <= 0 or cursor < head.first_seq - 1 or cursor > head.last_seq:
                     async for event in self._snapshot(head):
@@ -73,12 +72,12 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
                     async for event in self._replay(cursor):
                         yield event
                         cursor = event.seq
-                while (live := await queue.get()) is not None:
+                async for live in live_events:
                     if live.seq > cursor or (live.kind == PROGRESS and live.seq == cursor):
                         yield live
                         cursor = live.seq
-            finally:
-                self.ledger.subscribers.unsubscribe(queue)
+            if not live_events.dropped:
+                return  # the service is stopping
             # We fell behind and were dropped: catch up from the ledger, then go live again.
 
     async def _snapshot(self, head: Head) -> AsyncIterator[watcher_pb2.JobEvent]:

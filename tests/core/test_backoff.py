@@ -21,6 +21,14 @@ def test_each_attempt_doubles_the_wait_up_to_the_ceiling():
     assert backoff_delay(0, 2.0, 300, jitter=0) == 2.0  # attempt 0 counts as the first
 
 
+def test_a_factor_other_than_two_grows_the_wait_by_that_factor():
+    assert [backoff_delay(n, 2.0, 10.0, jitter=0, factor=1.5) for n in range(1, 7)] == [2.0, 3.0, 4.5, 6.75, 10.0, 10.0]
+    backoff = Backoff(1.0, 60.0, jitter=0, factor=3.0)
+    assert [backoff.failed() for _ in range(3)] == [1.0, 3.0, 9.0]
+    with pytest.raises(ValueError, match="factor"):
+        Backoff(1.0, 60.0, factor=0.5)
+
+
 def test_jitter_draws_from_the_top_band_of_the_wait():
     assert backoff_delay(3, 2.0, 300, rng=lambda: 1.0) == 8.0
     assert backoff_delay(3, 2.0, 300, rng=lambda: 0.0) == 4.0  # default jitter: down to half

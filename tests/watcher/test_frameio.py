@@ -5,6 +5,7 @@ import time
 import httpx
 import pytest
 
+from postflow.core.backoff import backoff_delay
 from postflow.core.config import FrameioConfig
 from postflow.frameio import (
     FrameioClient,
@@ -12,7 +13,6 @@ from postflow.frameio import (
     ReconnectNeeded,
     RequestFailed,
     TransientError,
-    backoff_delay,
     next_cursor,
     retry_after_s,
 )

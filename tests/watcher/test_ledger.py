@@ -34,6 +34,12 @@ async def deliver(ledger: Ledger, job: Job) -> Job:
     return job
 
 
+async def received(subscription, count: int) -> list[watcher_pb2.JobEvent]:
+    """The next `count` live events, already published."""
+    assert len(subscription) >= count
+    return [await subscription.get() for _ in range(count)]
+
+
 @pytest_asyncio.fixture
 async def ledger(tmp_path):
     ledger = Ledger(tmp_path / "watcher" / "ledger.sqlite", retain_events=50)
@@ -89,27 +95,27 @@ async def test_a_delivered_file_that_changes_becomes_a_new_job(ledger):
 
 @pytest.mark.asyncio
 async def test_changes_are_stored_as_numbered_events_and_published_in_order(ledger):
-    queue = ledger.subscribers.subscribe()
-    (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
-    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
-    live = [queue.get_nowait() for _ in range(2)]
+    with ledger.live_events.subscribe() as subscription:
+        (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
+        job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+        live = await received(subscription, 2)
     assert [e.kind for e in live] == [watcher_pb2.JOB_EVENT_KIND_CREATED, watcher_pb2.JOB_EVENT_KIND_STATE]
     assert live[0].seq < live[1].seq and live[0].message == "detected"
     assert live[1].message == "attempt 1 of 3" and live[1].job.state == PREPARING
     stored = await ledger.events_after(0)
     assert [(e.seq, e.kind, e.job, e.totals) for e in stored] == [(e.seq, e.kind, e.job, e.totals) for e in live]
-    ledger.subscribers.unsubscribe(queue)
+    assert ledger.live_events.subscribers == 0
 
 
 @pytest.mark.asyncio
 async def test_progress_is_kept_in_memory_sent_live_and_stored_with_the_next_change(ledger):
-    queue = ledger.subscribers.subscribe()
-    (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
-    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
-    job = await ledger.update(job.id, job.epoch, jobs.upload_started(job, "F1"))
-    shown = await ledger.progress(job.id, job.epoch, Progress(40, 20.0, 3))
-    assert (shown.bytes_done, shown.rate_bps, shown.connections) == (40, 20.0, 3)
-    *_, last_change, progress = [queue.get_nowait() for _ in range(4)]
+    with ledger.live_events.subscribe() as subscription:
+        (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
+        job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+        job = await ledger.update(job.id, job.epoch, jobs.upload_started(job, "F1"))
+        shown = await ledger.progress(job.id, job.epoch, Progress(40, 20.0, 3))
+        assert (shown.bytes_done, shown.rate_bps, shown.connections) == (40, 20.0, 3)
+        *_, last_change, progress = await received(subscription, 4)
     assert progress.kind == watcher_pb2.JOB_EVENT_KIND_PROGRESS and progress.seq == last_change.seq
     assert (progress.job.bytes_done, progress.job.connections, progress.job.state) == (40, 3, UPLOADING)
     assert progress.totals == last_change.totals
@@ -130,30 +136,29 @@ async def test_progress_of_an_attempt_that_was_overtaken_is_refused(ledger):
     (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
     cancelled = await ledger.change(job.id, lambda j: jobs.cancel(j, "no"))
-    queue = ledger.subscribers.subscribe()
-    assert await ledger.progress(job.id, job.epoch, Progress(40, 20.0, 3)) is None
-    assert await ledger.progress(job.id, cancelled.epoch, Progress(40, 20.0, 3)) is None  # finished
-    await asyncio.sleep(0)
-    assert queue.empty() and (await ledger.get(job.id)).bytes_done == 0
+    with ledger.live_events.subscribe() as subscription:
+        assert await ledger.progress(job.id, job.epoch, Progress(40, 20.0, 3)) is None
+        assert await ledger.progress(job.id, cancelled.epoch, Progress(40, 20.0, 3)) is None  # finished
+        await asyncio.sleep(0)
+        assert len(subscription) == 0 and (await ledger.get(job.id)).bytes_done == 0
 
 
 @pytest.mark.asyncio
 async def test_every_event_carries_totals_equal_to_its_rows(ledger):
     """Replaying the events' rows in order, the counts after each one are its totals."""
-    queue = ledger.subscribers.subscribe()
-    created, _ = await register(ledger, *(FileStat(f"{i}.mov", 100 + i, 1, 1) for i in range(4)))
-    await deliver(ledger, created[0])
-    await deliver(ledger, created[1])
-    await ledger.change(created[2].id, lambda j: jobs.cancel(j, "no"))
-    job = await ledger.update(created[3].id, 0, jobs.start_attempt(created[3]))
-    job = await ledger.update(job.id, 0, jobs.upload_started(job, "F"))
-    await ledger.progress(job.id, 0, Progress(50, 1.0, 1))
-    await register(ledger, FileStat("3.mov", 999, 2, 1))  # new content: restarts job 3 with another size
-    await asyncio.sleep(0)
+    with ledger.live_events.subscribe() as subscription:
+        created, _ = await register(ledger, *(FileStat(f"{i}.mov", 100 + i, 1, 1) for i in range(4)))
+        await deliver(ledger, created[0])
+        await deliver(ledger, created[1])
+        await ledger.change(created[2].id, lambda j: jobs.cancel(j, "no"))
+        job = await ledger.update(created[3].id, 0, jobs.start_attempt(created[3]))
+        job = await ledger.update(job.id, 0, jobs.upload_started(job, "F"))
+        await ledger.progress(job.id, 0, Progress(50, 1.0, 1))
+        await register(ledger, FileStat("3.mov", 999, 2, 1))  # new content: restarts job 3 with another size
+        await asyncio.sleep(0)
+        events = await received(subscription, len(subscription))
     rows: dict[str, common_pb2.Job] = {}
-    events = []
-    while not queue.empty():
-        events.append(event := queue.get_nowait())
+    for event in events:
         rows[event.job.id] = event.job
         states = Counter(jobs.state_name(j.state) for j in rows.values())
         done = [j for j in rows.values() if j.state == DONE]
@@ -193,12 +198,15 @@ async def test_event_retention_is_bounded(ledger):
 
 
 @pytest.mark.asyncio
-async def test_a_slow_subscriber_is_dropped_with_a_marker(ledger):
-    queue = ledger.subscribers.subscribe(maxsize=3)
-    for i in range(5):
-        await register(ledger, FileStat(f"{i}.mov", 10, 1, 1))
-    await asyncio.sleep(0)
-    assert queue.get_nowait() is None
+async def test_a_slow_subscriber_is_dropped_and_its_subscription_ends(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite", live_buffer=3)
+    await ledger.open()
+    with ledger.live_events.subscribe() as slow:
+        for i in range(5):
+            await register(ledger, FileStat(f"{i}.mov", 10, 1, 1))
+        await asyncio.sleep(0)
+        assert slow.dropped and await slow.get() is None
+    await ledger.close()
 
 
 @pytest.mark.asyncio

@@ -8,13 +8,13 @@ creation time) or knows that nothing was created yet.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from frameio.types import FileWithIncludes
 
+from postflow.core.pubsub import Subscription
 from postflow.frameio import RequestFailed
 from postflow.v1 import common_pb2
 from services.watcher import jobs
@@ -26,6 +26,7 @@ from services.watcher.delivery.push import Push
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.stacking import Stacking
 from services.watcher.delivery.transfer import Transfer
+from services.watcher.followers import PullEvent
 from services.watcher.jobs import PULL, PUSH, VERIFYING, Job
 
 if TYPE_CHECKING:
@@ -80,12 +81,12 @@ class Attempt:
     async def deliver(self) -> None:
         """Resumes the transfer an interrupted attempt left if Frame.io still has it going,
         else starts one; returns once Frame.io has every byte."""
-        with self.pull.events() as queue:  # subscribed before anything is published: no progress is missed
-            if await self._resumed(queue):
+        with self.pull.events() as events:  # subscribed before anything is published: no progress is missed
+            if await self._resumed(events):
                 return
             if await self.choose_mode() == PULL:
                 await self._create(self.pull.start)
-                self._shown = await self.completion.wait(Transfer(self.record), queue)
+                self._shown = await self.completion.wait(Transfer(self.record), events)
                 return
         push = Push(self.record, self.delivery.streamer, self.delivery.frameio, self.account_id)
         await self._create(push.start)
@@ -93,7 +94,7 @@ class Attempt:
         await push.send(transfer)
         self._shown = await self.completion.wait(transfer, None)
 
-    async def _resumed(self, queue: asyncio.Queue) -> bool:
+    async def _resumed(self, events: Subscription[PullEvent]) -> bool:
         """Whether the transfer of an interrupted attempt was seen through (else what it
         left is discarded)."""
         job = self.job
@@ -109,7 +110,7 @@ class Attempt:
             return True
         if state == FileState.IN_PROGRESS and job.mode == PULL and await self.pull.alive():
             log.info("resuming: Frame.io is still fetching the file")
-            self._shown = await self.completion.wait(Transfer(self.record), queue)
+            self._shown = await self.completion.wait(Transfer(self.record), events)
             return True
         await self.discard(file)
         return False

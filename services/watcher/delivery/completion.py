@@ -11,13 +11,15 @@ from collections.abc import Awaitable, Callable
 
 from frameio.types import FileWithIncludes
 
+from postflow.core.backoff import Backoff
+from postflow.core.pubsub import Subscription
 from postflow.v1 import streamer_pb2
 from services.watcher.delivery.errors import Reissue, RetryLater
 from services.watcher.delivery.frameio_file import FileState, FrameioFile
 from services.watcher.delivery.pull import Pull
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.transfer import Transfer
-from services.watcher.followers import TUNNEL_CHANGED
+from services.watcher.followers import TUNNEL_CHANGED, PullEvent
 from services.watcher.jobs import PULL
 
 STALL_S = 600.0
@@ -32,14 +34,15 @@ class Completion:
         self.discard = discard
         self.poll_s = poll_s
 
-    async def wait(self, transfer: Transfer, queue: asyncio.Queue | None) -> FileWithIncludes | None:
+    async def wait(self, transfer: Transfer, events: Subscription[PullEvent] | None) -> FileWithIncludes | None:
         """Returns once Frame.io reports the upload complete: with the file as show file
         returned it when that call said so (show file, 10/s and needed anyway for the view
-        URL, is asked before the status call). `queue`: the pull's streamer events."""
-        interval = self.poll_s
+        URL, is asked before the status call). `events`: the pull's streamer events."""
+        polls = Backoff(self.poll_s, self.poll_s * 10, jitter=0, factor=1.5)  # each unfinished poll waits longer
+        interval = polls.failed()
         while True:
-            if queue is not None:
-                await self._pull_events(queue, transfer, interval)
+            if events is not None:
+                await self._pull_events(events, transfer, interval)
             else:
                 await asyncio.sleep(interval)
             job = self.record.job
@@ -56,18 +59,18 @@ class Completion:
                 if pulled_from:
                     await self.pull.blame_the_tunnel(pulled_from)
                 raise RetryLater("Frame.io could not fetch the file (upload failed)")
-            interval = min(interval * 1.5, self.poll_s * 10)
+            interval = polls.failed()
             if time.monotonic() - transfer.last_activity > STALL_S:
                 await self.discard(file)
                 raise RetryLater(f"no progress for {STALL_S:.0f}s")
 
-    async def _pull_events(self, queue: asyncio.Queue, transfer: Transfer, timeout_s: float) -> None:
+    async def _pull_events(self, events: Subscription[PullEvent], transfer: Transfer, timeout_s: float) -> None:
         """Applies the streamer's events for up to `timeout_s`; returns early once every byte
         went out. A new tunnel URL re-issues the pull (Reissue) unless Frame.io has it all."""
         deadline = time.monotonic() + timeout_s
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                item = await asyncio.wait_for(queue.get(), remaining)
+                item = await asyncio.wait_for(events.get(), remaining)
             except TimeoutError:
                 return
             if item == TUNNEL_CHANGED:

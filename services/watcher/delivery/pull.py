@@ -8,18 +8,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
 
 import grpc
 
 from postflow.core.errors import NotFound, from_rpc_error
+from postflow.core.pubsub import Subscription
 from postflow.core.telemetry import current_trace_context
 from postflow.frameio import FrameioClient, RequestFailed
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.watcher import jobs
 from services.watcher.delivery.errors import Reissue, RetryLater, streamer_error
 from services.watcher.delivery.record import JobRecord
-from services.watcher.followers import StreamerWatch
+from services.watcher.followers import PullEvent, StreamerWatch
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,9 @@ class Pull:
         self.frameio = frameio
         self.account_id = account_id
 
-    @contextlib.contextmanager
-    def events(self) -> Iterator[asyncio.Queue]:
+    def events(self) -> contextlib.AbstractContextManager[Subscription[PullEvent]]:
         """The streamer's progress of this job's pulls, and TUNNEL_CHANGED, as they come."""
-        queue = self.tunnel.subscribe(self.record.job.id)
-        try:
-            yield queue
-        finally:
-            self.tunnel.unsubscribe(self.record.job.id, queue)
+        return self.tunnel.subscribe(self.record.job.id)
 
     async def up_tunnel(self, fresh: bool = False) -> streamer_pb2.TunnelStatus | None:
         """The tunnel's status while it is up, else None."""
