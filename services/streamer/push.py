@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 
+from postflow.core.backoff import backoff_delay
 from postflow.core.errors import InvalidArgument
-from postflow.frameio import backoff_delay, retry_after_s
+from postflow.frameio import retry_after_s
 from postflow.v1 import streamer_pb2
 from services.streamer.coverage import Milestones, RateMeter
 from services.streamer.file_reader import ReaderPool, SourceFile
