@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -27,6 +27,8 @@ from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.page_cache import PageCache
 from services.streamer.server import build_service
 from tests.streamer.conftest import TEST_LIMITS, Streamer, make_config, stop_streamer
+from tests.streamer.test_push import COMPLETE, collect, push_request
+from tests.support import wait_for
 
 MONDAY_MORNING = datetime(2026, 12, 7, 7, 59, 30)  # a Monday, half a minute before 08:00
 
@@ -146,3 +148,40 @@ async def test_a_timetable_boundary_changes_the_rate_of_a_pull_in_flight(tmp_pat
     assert after >= 5 * MIB, f"{after / MIB:.2f} MiB/s after 08:00 (limit 8M)"
     assert after <= 10 * MIB, f"{after / MIB:.2f} MiB/s after 08:00 (limit 8M)"
     assert status.bandwidth_limit_bps == 8 * MIB
+
+
+@pytest.mark.asyncio
+async def test_the_limit_announced_at_the_boundary_reaches_event_readers(tmp_path):
+    started = time.monotonic()
+
+    def running_clock() -> datetime:  # reaches 08:00 half a second from now
+        return MONDAY_MORNING.replace(second=59, microsecond=500_000) + timedelta(seconds=time.monotonic() - started)
+
+    async with limited_streamer(tmp_path, "07:00,2M 08:00,8M", running_clock) as streamer:
+        events = streamer.stub.WatchEvents(streamer_pb2.WatchStreamerEventsRequest(), timeout=10)
+        limits = []
+        async for event in events:
+            if event.HasField("tunnel"):
+                limits.append(event.tunnel.bandwidth_limit_bps)
+            if limits[-1:] == [8 * MIB]:
+                break
+        events.cancel()
+    assert limits[0] == 2 * MIB and limits[-1] == 8 * MIB
+
+
+@pytest.mark.asyncio
+async def test_pushes_and_pulls_share_the_one_limit(tmp_path, frameio):
+    async with limited_streamer(tmp_path, "4M") as streamer:
+        pull_sha = streamer.media("pulled.mov", 4 * MIB, seed=4)
+        push_sha = streamer.media("pushed.mov", 4 * MIB, seed=5)
+        created = await frameio.local_upload("pushed.mov", 4 * MIB)
+        publication = await streamer.publish("pulled.mov")
+        started = time.monotonic()
+        received, progress = await asyncio.gather(
+            pull(local_url(streamer, publication)),
+            collect(streamer.stub.Push(push_request(streamer.root, "pushed.mov", created))))
+        elapsed = time.monotonic() - started
+    assert received.digest.hexdigest() == pull_sha and progress[-1].phase == COMPLETE
+    assert (await frameio.report(created["id"]))["sha256"] == push_sha
+    # Each alone would take a second at 4 MiB/s; together they share it: 8 MiB, two seconds.
+    assert elapsed >= 1.8, f"8 MiB at 4 MiB/s in {elapsed:.2f}s"
