@@ -21,12 +21,13 @@ class Pacer:
     def __init__(self, schedule: Schedule = OFF, clock: Callable[[], datetime] = datetime.now) -> None:
         self.schedule = schedule
         self.clock = clock  # local wall-clock time, which the timetable is in
-        self._fixed_rate = schedule.entries[0][1] if schedule.fixed else None
+        self._fixed = schedule.fixed
+        self._fixed_rate = schedule.entries[0][1]
         self._paid_until = 0.0  # loop time by which every byte granted so far is paid for at the rate
 
     def rate(self) -> Rate:
         """The limit now, in bytes per second; None: no limit."""
-        return self._fixed_rate if self.schedule.fixed else self.schedule.rate_at(self.clock())
+        return self._fixed_rate if self._fixed else self.schedule.rate_at(self.clock())
 
     async def grant(self, wanted: int) -> int:
         """How many of `wanted` bytes (at least 1) may be sent now; waits for the rate to allow them.

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,11 +63,12 @@ class Received:
 
 
 @contextlib.asynccontextmanager
-async def limited_streamer(tmp_path: Path, bwlimit: str, clock: Clock | None = None) -> AsyncIterator[Streamer]:
+async def limited_streamer(tmp_path: Path, bwlimit: str,
+                           clock: Callable[[], datetime] = datetime.now) -> AsyncIterator[Streamer]:
     """The real streamer with `transfer.bwlimit` = `bwlimit`, reading its timetable at `clock`."""
     config = make_config(tmp_path, transfer={"bwlimit": bwlimit})
     service = build_service(Runtime(config, TracerProvider()), grpc_address="127.0.0.1:0",
-                            http_address="127.0.0.1:0", http_limits=TEST_LIMITS, clock=clock or datetime.now)
+                            http_address="127.0.0.1:0", http_limits=TEST_LIMITS, clock=clock)
     await service.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}")
     streamer = Streamer(service, streamer_pb2_grpc.StreamerServiceStub(channel), channel, config.watch_root,
