@@ -150,7 +150,9 @@ async def gather_status(config: Config, clients: Clients) -> dict:
                                                         timeout=PROBE_TIMEOUT_S)
         status["tunnel"] = {"mode": label(streamer_pb2.TunnelMode, tunnel.mode),
                             "state": label(streamer_pb2.TunnelState, tunnel.state),
-                            "url": tunnel.public_url, "restarts": tunnel.restarts}
+                            "url": tunnel.public_url, "restarts": tunnel.restarts,
+                            "bandwidth_limit_bps": tunnel.bandwidth_limit_bps,  # now; 0: no limit
+                            "bandwidth_schedule": tunnel.bandwidth_schedule}
     if services["watcher"] == "SERVING":
         stats = await clients.watcher.GetStats(watcher_pb2.GetStatsRequest(), timeout=PROBE_TIMEOUT_S)
         status["jobs"] = dict(stats.jobs_by_state)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from postflow.core.bwlimit import describe_rate
 from postflow.core.protos import label
 from postflow.v1 import common_pb2
 
@@ -21,9 +22,16 @@ def print_status(status: dict, out: TextIO = sys.stdout) -> None:
     if status["tunnel"]:
         tunnel = status["tunnel"]
         print(f"tunnel     {tunnel['mode']} {tunnel['state']} {tunnel['url'] or '(no URL yet)'}", file=out)
+        print(f"bandwidth  {bandwidth(tunnel['bandwidth_limit_bps'], tunnel['bandwidth_schedule'])}", file=out)
     if status["jobs"] is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(status["jobs"].items()) if v) or "none"
         print(f"jobs       {counts}", file=out)
+
+
+def bandwidth(limit_bps: int, schedule: str) -> str:
+    """The limit now, and the timetable it comes from when there is one."""
+    now = describe_rate(limit_bps or None)
+    return f"{now} (transfer.bwlimit \"{schedule}\")" if "," in schedule else now
 
 
 def print_jobs(jobs: list[common_pb2.Job], out: TextIO = sys.stdout) -> None:

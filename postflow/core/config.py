@@ -23,6 +23,7 @@ from postflow.core.config_types import (
     SECTION,
     Address,
     AtLeastOne,
+    BandwidthLimit,
     Flag,
     HttpUrl,
     KeyProblem,
@@ -102,6 +103,7 @@ class TransferConfig(Section):
     part_concurrency: AtLeastOne = 5
     pull_max_bytes: WholeNumber = FIFTY_GB
     part_retries: WholeNumber = 5
+    bwlimit: BandwidthLimit = "off"  # rclone's --bwlimit syntax: "off", "20M", "08:00,20M 19:00,off"
 
 
 @dataclass(frozen=True, config=SECTION)

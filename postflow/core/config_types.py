@@ -12,6 +12,8 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict,
 from pydantic.dataclasses import dataclass
 from pydantic_core import ErrorDetails
 
+from postflow.core.bwlimit import parse_schedule
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -56,6 +58,11 @@ def check_log_level(level: str) -> str:
     return level
 
 
+def check_bwlimit(text: str) -> str:
+    parse_schedule(text)
+    return text
+
+
 def split_commas(value: Any) -> Any:
     return [item for item in value.split(",") if item] if isinstance(value, str) else value
 
@@ -72,6 +79,7 @@ Address = Annotated[str, AfterValidator(check_address)]
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 Strings = Annotated[tuple[Annotated[str, Strict()], ...], BeforeValidator(split_commas)]
 LogLevel = Annotated[str, AfterValidator(check_log_level)]
+BandwidthLimit = Annotated[str, AfterValidator(check_bwlimit)]  # see postflow/core/bwlimit.py
 Proxies = Annotated[tuple[Annotated[str, Strict(), AfterValidator(check_proxy)], ...], BeforeValidator(split_commas)]
 
 SECTION = ConfigDict(extra="forbid", coerce_numbers_to_str=True)

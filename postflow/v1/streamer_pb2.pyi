@@ -172,20 +172,24 @@ class GetTunnelStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class TunnelStatus(_message.Message):
-    __slots__ = ("mode", "state", "public_url", "restarts", "message", "since")
+    __slots__ = ("mode", "state", "public_url", "restarts", "message", "since", "bandwidth_limit_bps", "bandwidth_schedule")
     MODE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_URL_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_LIMIT_BPS_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     mode: TunnelMode
     state: TunnelState
     public_url: str
     restarts: int
     message: str
     since: _timestamp_pb2.Timestamp
-    def __init__(self, mode: _Optional[_Union[TunnelMode, str]] = ..., state: _Optional[_Union[TunnelState, str]] = ..., public_url: _Optional[str] = ..., restarts: _Optional[int] = ..., message: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    bandwidth_limit_bps: int
+    bandwidth_schedule: str
+    def __init__(self, mode: _Optional[_Union[TunnelMode, str]] = ..., state: _Optional[_Union[TunnelState, str]] = ..., public_url: _Optional[str] = ..., restarts: _Optional[int] = ..., message: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bandwidth_limit_bps: _Optional[int] = ..., bandwidth_schedule: _Optional[str] = ...) -> None: ...
 
 class WatchStreamerEventsRequest(_message.Message):
     __slots__ = ()

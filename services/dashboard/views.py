@@ -53,6 +53,8 @@ def tunnel_view(tunnel: streamer_pb2.TunnelStatus) -> dict:
         "restarts": tunnel.restarts,
         "message": tunnel.message,
         "since": timestamp(tunnel, "since"),
+        "bandwidth_limit_bps": tunnel.bandwidth_limit_bps,  # now; 0: no limit
+        "bandwidth_schedule": tunnel.bandwidth_schedule,  # transfer.bwlimit
     }
 
 

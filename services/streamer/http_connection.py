@@ -21,6 +21,7 @@ from http import HTTPStatus
 
 from postflow.core.net import listen
 from services.streamer.http_request import BadRequest, HeadLimits, Request, check_incomplete, parse_head
+from services.streamer.pacer import Pacer
 from services.streamer.ranges import http_date
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,12 @@ class HttpConnection:
     buffered by a callback, and deadlines are a field the server's sweeper checks, not a
     timer per wait."""
 
-    def __init__(self, sock: socket.socket, handler: Handler, limits: HttpLimits) -> None:
+    def __init__(self, sock: socket.socket, handler: Handler, limits: HttpLimits, pacer: Pacer | None = None) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.handler = handler
         self.limits = limits
+        self.pacer = pacer or Pacer()  # bodies take from it; heads and short answers do not
         self.loop = asyncio.get_running_loop()
         self.buffer = bytearray()
         self._eof = False
@@ -198,34 +200,44 @@ class HttpConnection:
                                       ("Content-Length", str(len(body))), ("Cache-Control", "no-store"),
                                       *(headers or [])], close, b"" if head_only else body)
 
-    async def send(self, data: bytes | memoryview, more: bool = False) -> None:
+    async def send(self, data: bytes | memoryview, more: bool = False, *, paced: bool = False) -> None:
+        """`paced`: body bytes, sent as the bandwidth limit grants them."""
         view = memoryview(data)
         flags = socket.MSG_MORE if more else 0
         while view:
-            try:
-                view = view[self.sock.send(view, flags):]
-            except BlockingIOError:
-                await self._writable()
+            allowed = await self.pacer.grant(len(view)) if paced else len(view)
+            piece, view = view[:allowed], view[allowed:]
+            while piece:
+                try:
+                    piece = piece[self.sock.send(piece, flags):]
+                except BlockingIOError:
+                    await self._writable()
 
     async def sendfile(self, file_fd: int, offset: int, count: int) -> int:
-        """Sends `count` bytes of the file from `offset`; fewer only if the file ends first.
-        Call it only where reading the file cannot wait (resident pages): it runs on the loop."""
-        sent = 0
-        while sent < count:
-            try:
-                done = os.sendfile(self.fd, file_fd, offset + sent, count - sent)
-            except BlockingIOError:
-                done = None
-            except OSError as exc:
-                if exc.errno not in _NO_SENDFILE:
-                    raise
-                raise SendfileRefused(sent) from exc
-            if done == 0:
-                break  # the file ended
-            sent += done or 0
-            if sent < count:  # cut short by a full send buffer: wait for room, not for EAGAIN
-                self._cork()
-                await self._writable()
+        """Sends `count` bytes of the file from `offset` as the bandwidth limit grants them;
+        fewer only if the file ends first. Call it only where reading the file cannot wait
+        (resident pages): it runs on the loop."""
+        sent = granted = 0
+        try:
+            while sent < count:
+                if granted == sent:
+                    granted += await self.pacer.grant(count - sent)
+                try:
+                    done = os.sendfile(self.fd, file_fd, offset + sent, granted - sent)
+                except BlockingIOError:
+                    done = None
+                except OSError as exc:
+                    if exc.errno not in _NO_SENDFILE:
+                        raise
+                    raise SendfileRefused(sent) from exc
+                if done == 0:
+                    break  # the file ended
+                sent += done or 0
+                if done is None or sent < granted:  # cut short by a full send buffer: wait for room
+                    self._cork()
+                    await self._writable()
+        finally:
+            self.pacer.give_back(granted - sent)
         return sent
 
     def _cork(self) -> None:
@@ -279,9 +291,10 @@ class HttpConnection:
 class HttpServer:
     """Accepts connections on a listening socket and serves each with an HttpConnection."""
 
-    def __init__(self, handler: Handler, limits: HttpLimits) -> None:
+    def __init__(self, handler: Handler, limits: HttpLimits, pacer: Pacer | None = None) -> None:
         self.handler = handler
         self.limits = limits
+        self.pacer = pacer or Pacer()
         self.tick_s = min(1.0, limits.idle_timeout_s / 4, limits.head_timeout_s / 4, limits.send_stall_timeout_s / 4)
         self._sock: socket.socket | None = None
         self._tasks: list[asyncio.Task] = []
@@ -320,7 +333,7 @@ class HttpServer:
                 continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection = HttpConnection(sock, self.handler, self.limits)
+            connection = HttpConnection(sock, self.handler, self.limits, self.pacer)
             self._connections[connection] = task = loop.create_task(connection.serve())
             task.add_done_callback(partial(self._forget, connection))
 

@@ -1,7 +1,9 @@
 """Push uploads: a file's parts PUT to Frame.io's pre-signed part URLs in parallel, each
 part read straight from the file, ahead and in parallel on the reader pool's threads (never
 the whole file in memory, at most `concurrency` parts in flight; the loop never waits on
-storage), retried with exponential backoff and jitter per part."""
+storage), retried with exponential backoff and jitter per part. Every piece read is paid
+for on the bandwidth limit (`pacer.py`) the pulls served share before it is handed to the
+HTTP client."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from postflow.frameio import retry_after_s
 from postflow.v1 import streamer_pb2
 from services.streamer.coverage import Milestones, RateMeter
 from services.streamer.file_reader import ReaderPool, SourceFile
+from services.streamer.pacer import Pacer
 from services.streamer.publications import PublicationChanged, resolve_in_root
 
 log = logging.getLogger(__name__)
@@ -71,13 +74,14 @@ class Push:
     """One push; iterate `run()` for its progress, ending with COMPLETE, SOURCE_CHANGED or FAILED."""
 
     def __init__(self, request: streamer_pb2.PushRequest, root: Path, client: httpx.AsyncClient,
-                 settings: PushSettings, reader: ReaderPool) -> None:
+                 settings: PushSettings, reader: ReaderPool, pacer: Pacer) -> None:
         self.request = request
         self.parts = plan_parts(request)
         self.root = root
         self.client = client
         self.settings = settings
         self.reader = reader
+        self.pacer = pacer
         self.push_id = uuid.uuid4().hex
         self.content_type = request.content_type or "application/octet-stream"
         self._stored = 0
@@ -177,6 +181,7 @@ class Push:
         reader = source.read_ahead(part.offset, part.offset + part.size)
         try:
             while piece := await reader.next():
+                await self.pacer.take(len(piece))
                 self._in_flight[part.index] += len(piece)
                 self._meter.add(len(piece))
                 yield bytes(piece)  # the buffer behind the view is reused once the next piece is asked for

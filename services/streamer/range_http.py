@@ -6,6 +6,7 @@ pool's threads (`file_reader.py`), read ahead in parallel. Bodies go out zero-co
 os.sendfile from the loop only where that cannot wait: pages resident in the page cache
 of a file system that reads them without waiting (`page_cache.py`), as on a warm local
 disk; elsewhere from the read-ahead buffers. The head rides in the body's first segment.
+Body bytes go out as the shared bandwidth limit grants them (`pacer.py`).
 The file is checked between 8 MiB chunks. A file that changes while it is served is never
 delivered torn: the last byte of every body is held back until the file has been checked
 once more, and on any change the connection is reset (the client sees a short body) and
@@ -29,6 +30,7 @@ from services.streamer.file_reader import ReadAhead, ReaderPool, SourceFile
 from services.streamer.http_connection import HttpConnection, HttpLimits, HttpServer, SendfileRefused
 from services.streamer.http_request import Request
 from services.streamer.open_files import OpenFiles
+from services.streamer.pacer import Pacer
 from services.streamer.progress import PullProgress
 from services.streamer.publications import Publication, PublicationChanged, PublicationStore
 from services.streamer.ranges import ByteRange
@@ -47,7 +49,8 @@ class Revoked(Exception):
 class RangeServer:
     def __init__(self, publications: PublicationStore, progress: PullProgress, *, max_ranges: int,
                  max_connections_per_publication: int, tracer: Tracer | None = None,
-                 limits: HttpLimits | None = None, reader: ReaderPool | None = None) -> None:
+                 limits: HttpLimits | None = None, reader: ReaderPool | None = None,
+                 pacer: Pacer | None = None) -> None:
         self.publications = publications
         self.progress = progress
         self.reader = reader or ReaderPool()
@@ -55,7 +58,7 @@ class RangeServer:
         self.max_ranges = max_ranges
         self.max_connections = max_connections_per_publication
         self.tracer = tracer or trace.get_tracer(__name__)
-        self.http = HttpServer(self.respond, limits or HttpLimits())
+        self.http = HttpServer(self.respond, limits or HttpLimits(), pacer)
 
     async def start(self, host: str, port: int) -> int:
         return await self.http.start(host, port)
@@ -156,7 +159,7 @@ class Exchange:
                 if isinstance(piece, bytes):
                     if final:
                         await self._check(source)
-                    await self.conn.send(piece, more=not final)
+                    await self.conn.send(piece, more=not final, paced=True)
                 else:
                     await self._send_range(source, piece.start, piece.end + 1, final)
             return True
@@ -217,11 +220,11 @@ class Exchange:
             if not data:
                 raise PublicationChanged("the file shrank")
             if hold and offset + len(data) == end:
-                await self.conn.send(data[:-1], more=True)
+                await self.conn.send(data[:-1], more=True, paced=True)
                 await self._check(source, reader.end_stat)
-                await self.conn.send(data[-1:])
+                await self.conn.send(data[-1:], paced=True)
             else:
-                await self.conn.send(data, more=True)
+                await self.conn.send(data, more=True, paced=True)
             self._served(offset, len(data))
             offset += len(data)
         return offset

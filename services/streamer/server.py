@@ -1,16 +1,19 @@
-"""The streamer service: the public Range server, publications, the tunnel, pushes, and
-the StreamerService gRPC API over them."""
+"""The streamer service: the public Range server, publications, the tunnel, pushes, the
+bandwidth limit they share, and the StreamerService gRPC API over them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 from opentelemetry import trace
 
+from postflow.core.bwlimit import describe_rate, parse_schedule
 from postflow.core.config import ConfigError, require_watch_root, split_address
 from postflow.core.http import traced_client
 from postflow.core.rpc import Servicer, bind_address
@@ -19,6 +22,7 @@ from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.events import EventHub
 from services.streamer.file_reader import ReaderPool
 from services.streamer.http_connection import HttpLimits
+from services.streamer.pacer import Pacer
 from services.streamer.progress import PullProgress
 from services.streamer.publications import PublicationStore
 from services.streamer.push import PushSettings
@@ -33,23 +37,27 @@ PURGE_EVERY_S = 3600.0
 
 
 def build_service(runtime: Runtime, *, grpc_address: str | None = None, http_address: str | None = None,
-                  http_limits: HttpLimits | None = None) -> StreamerService:
+                  http_limits: HttpLimits | None = None,
+                  clock: Callable[[], datetime] = datetime.now) -> StreamerService:
+    """`clock`: the local time the bandwidth timetable is read at."""
     config = runtime.config
     return StreamerService(
         runtime, require_watch_root(config),
         grpc_address or bind_address(config.services.streamer),
         http_address or config.streamer.listen,
         http_limits,
+        Pacer(parse_schedule(config.transfer.bwlimit), clock),
     )
 
 
 class StreamerService(GrpcService):
     def __init__(self, runtime: Runtime, root: Path, grpc_address: str, http_address: str,
-                 http_limits: HttpLimits | None = None) -> None:
+                 http_limits: HttpLimits | None = None, pacer: Pacer | None = None) -> None:
         super().__init__(runtime, grpc_address)
         self.root = root
         self.http_host, self.http_requested_port = split_address(http_address, "streamer.listen")
         self.http_limits = http_limits
+        self.pacer = pacer or Pacer()  # every byte leaving: pulls served and parts pushed
         self.http_port = 0
         self.hub = EventHub()
         self.progress = PullProgress(self.hub.transfer)
@@ -72,14 +80,15 @@ class StreamerService(GrpcService):
         self.range_server = RangeServer(
             self.publications, self.progress, max_ranges=config.streamer.max_ranges,
             max_connections_per_publication=config.streamer.max_connections_per_publication,
-            tracer=tracer, limits=self.http_limits, reader=self.reader,
+            tracer=tracer, limits=self.http_limits, reader=self.reader, pacer=self.pacer,
         )
         self.http_port = await self.range_server.start(self.http_host, self.http_requested_port)
         log.info("range server on %s:%d", self.http_host, self.http_port)
         self.http = traced_client(self.runtime.tracer_provider, timeout=PUSH_TIMEOUT,
                                   limits=httpx.Limits(max_keepalive_connections=32))
         self.tunnel = TunnelManager(config.streamer.tunnel, local_host=self.http_host, local_port=self.http_port,
-                                    on_status=self.hub.tunnel, http=self.http)
+                                    on_status=lambda status: self.hub.tunnel(self.pacer.stamp(status)),
+                                    http=self.http)
 
     def servicers(self) -> list[Servicer]:
         assert self.publications is not None and self.tunnel is not None and self.http is not None
@@ -87,7 +96,7 @@ class StreamerService(GrpcService):
         config = self.runtime.config
         return [Servicer(streamer_pb2, streamer_pb2_grpc.add_StreamerServiceServicer_to_server, StreamerServicer(
             root=self.root, publications=self.publications, progress=self.progress, tunnel=self.tunnel,
-            hub=self.hub, http=self.http, reader=self.reader,
+            hub=self.hub, http=self.http, reader=self.reader, pacer=self.pacer,
             push_settings=PushSettings(config.transfer.part_concurrency, config.transfer.part_retries),
         ))]
 
@@ -95,6 +104,7 @@ class StreamerService(GrpcService):
         assert self.tunnel is not None
         await self.tunnel.start()
         self.spawn("purge-publications", self._purge_forever())
+        self.spawn("bandwidth-timetable", self._announce_limits())
 
     async def ready(self) -> None:
         """Ready as soon as the tunnel is started, before it is up: until then Publish answers
@@ -109,6 +119,16 @@ class StreamerService(GrpcService):
             if purged := self.publications.purge():
                 self.progress.forget(purged)
                 log.info("forgot %d publications that ended more than a week ago", len(purged))
+
+    async def _announce_limits(self) -> None:
+        """Tells status readers the new bandwidth limit at each boundary of the timetable."""
+        assert self.tunnel is not None
+        log.info("bandwidth limit %s (transfer.bwlimit %r)", describe_rate(self.pacer.rate()),
+                 self.pacer.schedule.text)
+        while (change := self.pacer.schedule.next_change(now := self.pacer.clock())) is not None:
+            await asyncio.sleep((change - now).total_seconds())
+            log.info("bandwidth limit now %s", describe_rate(self.pacer.rate()))
+            self.hub.tunnel(self.pacer.stamp(self.tunnel.status))
 
     def end_streams(self) -> None:
         self.hub.close()

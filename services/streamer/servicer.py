@@ -16,6 +16,7 @@ from postflow.core.protos import timestamp
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.events import EventHub
 from services.streamer.file_reader import ReaderPool
+from services.streamer.pacer import Pacer
 from services.streamer.progress import PullProgress
 from services.streamer.publications import Publication, PublicationStore
 from services.streamer.push import Push, PushSettings
@@ -36,6 +37,7 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
     http: httpx.AsyncClient
     push_settings: PushSettings
     reader: ReaderPool
+    pacer: Pacer  # the bandwidth limit pushes share with the Range server
 
     async def Publish(self, request: streamer_pb2.PublishRequest,
                       context: grpc.aio.ServicerContext) -> streamer_pb2.Publication:
@@ -60,12 +62,12 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
 
     async def GetTunnelStatus(self, request: streamer_pb2.GetTunnelStatusRequest,
                               context: grpc.aio.ServicerContext) -> streamer_pb2.TunnelStatus:
-        return self.tunnel.status
+        return self.pacer.stamp(self.tunnel.status)
 
     async def WatchEvents(self, request: streamer_pb2.WatchStreamerEventsRequest,
                           context: grpc.aio.ServicerContext) -> AsyncIterator[streamer_pb2.StreamerEvent]:
         with self.hub.subscribe() as events:
-            yield self.hub.event(tunnel=self.tunnel.status)
+            yield self.hub.event(tunnel=self.pacer.stamp(self.tunnel.status))
             async for event in events:
                 yield event
 
@@ -76,7 +78,7 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
         if not 1 <= concurrency <= MAX_PUSH_CONCURRENCY:
             raise InvalidArgument(f"concurrency: expected 1 to {MAX_PUSH_CONCURRENCY}, got {concurrency}")
         settings = replace(self.push_settings, concurrency=concurrency)
-        async for progress in Push(request, self.root, self.http, settings, self.reader).run():
+        async for progress in Push(request, self.root, self.http, settings, self.reader, self.pacer).run():
             yield progress  # to the caller only: WatchEvents carries pulls, which have no caller
 
     def _message(self, publication: Publication) -> streamer_pb2.Publication:

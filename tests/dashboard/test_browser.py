@@ -127,6 +127,22 @@ async def test_hostile_file_name_renders_as_text(fakes, dashboard, page):
 
 
 @pytest.mark.asyncio
+async def test_the_streamer_bandwidth_limit_shows_with_its_timetable(fakes, page):
+    async def shown(text: str) -> None:
+        async def showing() -> bool:
+            return await page.text_content("#tunnel-bwlimit") == text
+        await wait_for(showing, message=f"bandwidth {text!r} shown")
+
+    await shown("—")  # a streamer that does not say
+    fakes.streamer.set_tunnel(bandwidth_limit_bps=20 * 1024**2, bandwidth_schedule="08:00,20M 19:00,off")
+    await shown("20 MiB/s (08:00,20M 19:00,off)")
+    fakes.streamer.set_tunnel(bandwidth_limit_bps=0)  # from 19:00
+    await shown("off (08:00,20M 19:00,off)")
+    fakes.streamer.set_tunnel(bandwidth_limit_bps=1536 * 1024, bandwidth_schedule="1.5M")
+    await shown("1.5 MiB/s")
+
+
+@pytest.mark.asyncio
 async def test_page_recovers_from_dashboard_and_watcher_restarts(fakes, dashboard, page):
     port = dashboard.http_port
     job = fakes.watcher.add_job("before/restart.mov")

@@ -16,7 +16,8 @@ async def test_status_reports_auth_tunnel_totals_and_reachability(fakes, dashboa
     assert status["services"] == {"watcher": True, "streamer": True, "auth": True}
     assert status["auth"]["state"] == "disconnected"
     assert status["tunnel"] == {"mode": "quick", "state": "up", "url": "https://quiet-river.trycloudflare.com",
-                                "restarts": 0, "message": "", "since": status["tunnel"]["since"]}
+                                "restarts": 0, "message": "", "since": status["tunnel"]["since"],
+                                "bandwidth_limit_bps": 0, "bandwidth_schedule": ""}
     assert status["totals"]["watch_root"] == "/media/OUT"
 
 

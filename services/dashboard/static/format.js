@@ -17,6 +17,20 @@ export function rate(bytesPerSecond) {
   return bytesPerSecond > 0 ? `${bytes(bytesPerSecond)}/s` : "";
 }
 
+const BINARY_UNITS = [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]];
+
+// The streamer's bandwidth limit now (binary units, as transfer.bwlimit is written), and
+// the timetable it comes from when there is one: "20 MiB/s (08:00,20M 19:00,off)".
+export function bandwidthLimit(bytesPerSecond, schedule) {
+  if (!schedule) return "";
+  let now = "off";
+  if (bytesPerSecond > 0) {
+    const [unit, size] = BINARY_UNITS.find(([, size]) => bytesPerSecond >= size) || ["B", 1];
+    now = `${+(bytesPerSecond / size).toFixed(2)} ${unit}/s`;
+  }
+  return schedule.includes(",") ? `${now} (${schedule})` : now;
+}
+
 export function connections(count) {
   return count > 0 ? `${count} connection${count === 1 ? "" : "s"}` : "";
 }

@@ -1,7 +1,9 @@
 // Rendering. Every string that comes from data (file names, messages, URLs) is set with
 // textContent or as an attribute value, never parsed as HTML.
 
-import { bytes, clock, connections, dateTime, duration, fraction, rate, safeHttpUrl, timeValue } from "./format.js";
+import {
+  bandwidthLimit, bytes, clock, connections, dateTime, duration, fraction, rate, safeHttpUrl, timeValue,
+} from "./format.js";
 
 const FINAL_STATES = new Set(["done", "failed", "cancelled"]);
 const RETRYABLE_STATES = new Set(["failed", "cancelled"]);
@@ -166,6 +168,7 @@ export function renderTunnel(tunnel) {
   setBadge("tunnel-state", tunnel && tunnel.state);
   setText("tunnel-url", tunnel && tunnel.url);
   setText("tunnel-restarts", tunnel ? tunnel.restarts : "");
+  setText("tunnel-bwlimit", tunnel ? bandwidthLimit(tunnel.bandwidth_limit_bps, tunnel.bandwidth_schedule) : "");
   setText("tunnel-message", tunnel && tunnel.message);
 }
 
