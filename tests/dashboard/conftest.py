@@ -2,18 +2,14 @@ import httpx
 import pytest_asyncio
 
 from postflow.core.service import Runtime
+from postflow.testing.fakes import FakeServices
 from services.dashboard.server import build_service
-from tests.dashboard.fakes import FakeServices
 
 
 @pytest_asyncio.fixture
 async def fakes():
-    services = FakeServices()
-    await services.start()
-    try:
+    async with FakeServices().serving() as services:
         yield services
-    finally:
-        await services.stop()
 
 
 @pytest_asyncio.fixture

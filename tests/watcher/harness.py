@@ -25,15 +25,17 @@ from postflow.core.config import load_config
 from postflow.core.service import Runtime
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
-from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
+from postflow.testing.fakes import FakeAuth, FakeServices, FakeStreamer
+from postflow.testing.stack import client_credentials_token
+from postflow.v1 import auth_pb2, common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.server import WatcherService, build_service
 from tests.support import child_env, free_port, wait_for
-from tests.watcher.fakes import FakeAuth, FakeStreamer, fake_services
 
 FAST_WATCH = {"poll_interval_s": 0.05, "stable_after_s": 0.3, "status_poll_s": 0.05, "backoff_base_s": 0.2,
               "backoff_max_s": 1.0}
 ROOT_DIR = Path(__file__).resolve().parents[2]
 DONE = common_pb2.JOB_STATE_DONE
+CONNECTED = auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_CONNECTED, grant=auth_pb2.GRANT_KIND_SERVER_TO_SERVER)
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Env:
 
     async def frameio(self, path: str, method: str = "GET", data: dict | None = None) -> dict:
         """A call to the emulator's Frame.io API with a token of its own."""
-        token = await self.auth.fetch_token()
+        token = await client_credentials_token(self.emulator_url)
         response = await self.http.request(method, f"{self.emulator_url}{path}", json=data and {"data": data},
                                            headers={"Authorization": f"Bearer {token}"})
         response.raise_for_status()
@@ -85,24 +87,27 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
     root = tmp_path / "watch"
     root.mkdir()
     options = emulator or EmulatorOptions(rate_limits=False)
-    async with running_emulator(options) as handle, fake_services(root, handle.url) as (auth, streamer, a, s), \
-            httpx.AsyncClient(timeout=30) as http:
-        config = {
-            "frameio": {"client_id": "postflow-dev", "client_secret": "postflow-dev-secret",
-                        "api_base_url": handle.url, "ims_base_url": handle.url},
-            "watch": {"root": str(root), **FAST_WATCH, **(watch or {})},
-            "transfer": transfer or {},
-            "services": {"auth": a, "streamer": s, "watcher": f"127.0.0.1:{free_port()}"},
-            "state_dir": str(tmp_path / "state"),
-        }
-        config_path = tmp_path / "watcher.json"
-        config_path.write_text(json.dumps(config))
-        env = Env(tmp_path, root, handle.url, auth, streamer, config_path, config, http, handle.state)
-        try:
-            yield env
-        finally:
-            for watcher in env.watchers:
-                await watcher.close()
+    async with running_emulator(options) as handle, httpx.AsyncClient(timeout=30) as http:
+        fakes = FakeServices(streamer=FakeStreamer(root), auth=FakeAuth(CONNECTED, emulator_url=handle.url))
+        async with fakes.streamer.serving_files(), fakes.serving("auth", "streamer"):
+            config = {
+                "frameio": {"client_id": "postflow-dev", "client_secret": "postflow-dev-secret",
+                            "api_base_url": handle.url, "ims_base_url": handle.url},
+                "watch": {"root": str(root), **FAST_WATCH, **(watch or {})},
+                "transfer": transfer or {},
+                "services": {"auth": fakes.address("auth"), "streamer": fakes.address("streamer"),
+                             "watcher": f"127.0.0.1:{free_port()}"},
+                "state_dir": str(tmp_path / "state"),
+            }
+            config_path = tmp_path / "watcher.json"
+            config_path.write_text(json.dumps(config))
+            env = Env(tmp_path, root, handle.url, fakes.auth, fakes.streamer, config_path, config, http,
+                      handle.state)
+            try:
+                yield env
+            finally:
+                for watcher in env.watchers:
+                    await watcher.close()
 
 
 class InProcess:
