@@ -19,7 +19,9 @@ from postflow.cli.supervisor import SERVICES, read_pid
 from postflow.core.config import write_config
 from postflow.core.rpc import check_health
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
-from postflow.testing.support import child_env, free_port, wait_for
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, stop_process
 
 FAST_WATCH = {"poll_interval_s": 0.2, "stable_after_s": 0.6, "status_poll_s": 0.2, "backoff_base_s": 0.2,
               "backoff_max_s": 2.0}
@@ -127,17 +129,6 @@ async def client_credentials_token(url: str, scope: str = "openid AdobeID frame.
             "scope": scope})
     response.raise_for_status()
     return response.json()["access_token"]
-
-
-async def stop_process(process: asyncio.subprocess.Process | None, timeout: float = 20) -> None:
-    if process is None or process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
 
 
 @contextlib.asynccontextmanager

@@ -18,13 +18,15 @@ from cryptography.fernet import Fernet
 
 from postflow.core.config import Config, load_config, write_config
 from postflow.core.logs import SecretMask
-from postflow.core.rpc import check_health
 from postflow.core.service import Runtime
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env
+from postflow.testing.rpc import rpc_error, serving
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 from services.auth.server import AuthService, build_service
 from services.auth.token_store import TokenStore
-from tests.support import child_env, free_port, wait_for
 
 REDIRECT_URI = "http://127.0.0.1:9/auth/callback"  # never followed: the tests read the Location
 BINDING = "sha256-of-a-browser-cookie"
@@ -116,10 +118,6 @@ async def revoke_at_ims(emulator_url: str, token: str) -> None:
         response.raise_for_status()
 
 
-async def serving(address: str) -> bool:
-    return await check_health(address, timeout=1) == "SERVING"
-
-
 async def fault(emulator_url: str, spec: dict) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         (await http.post(f"{emulator_url}/_emulator/faults", json=spec)).raise_for_status()
@@ -132,14 +130,6 @@ async def me_status(http: httpx.AsyncClient, emulator_url: str, access_token: st
 
 def stored_record(config: Config) -> dict | None:
     return token_store(config).load()
-
-
-async def rpc_error(call) -> grpc.aio.AioRpcError:
-    try:
-        await call
-    except grpc.aio.AioRpcError as exc:
-        return exc
-    raise AssertionError("the call succeeded")
 
 
 class AuthProcess:

@@ -18,9 +18,9 @@ import random
 import grpc
 import pytest
 
+from postflow.testing.polling import wait_for
 from postflow.v1 import auth_pb2_grpc
 from tests.auth.helpers import FORCE, HoldingProxy, fault, issued_tokens, process_harness, refreshes, refreshes_reached
-from tests.support import wait_for
 
 RANDOM_ROUNDS = 8
 CRASH_FAULTS = {"access_token_ttl": 1, "reject_refresh_token_reuse": True}

@@ -11,6 +11,8 @@ import grpc
 import httpx
 import pytest
 
+from postflow.testing.polling import wait_for
+from postflow.testing.rpc import rpc_error
 from postflow.v1 import auth_pb2
 from tests.auth.helpers import (
     fault,
@@ -20,13 +22,11 @@ from tests.auth.helpers import (
     me_status,
     refreshes,
     revoke_at_ims,
-    rpc_error,
     running_auth,
     stored_record,
     token_files,
     wait_state,
 )
-from tests.support import wait_for
 
 GET = auth_pb2.GetAccessTokenRequest()
 

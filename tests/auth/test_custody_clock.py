@@ -11,20 +11,13 @@ import httpx
 import pytest
 
 from postflow.core.errors import Unavailable
+from postflow.testing.clock import ManualClock
 from services.auth.custody import WEB_APP, Custody
 from services.auth.identity import IdentityLookup
 from services.auth.ims import ImsClient
 from services.auth.login import WebLogin
 from services.auth.token_store import TokenStore
 from tests.auth.helpers import BINDING, REDIRECT_URI, authorize, fault, make_config, token_store
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class SpyStore(TokenStore):
@@ -51,7 +44,7 @@ class SpyIms(ImsClient):
 @contextlib.asynccontextmanager
 async def connected_custody(tmp_path, emulator_url: str, margin_s: float, events: list) -> AsyncIterator[tuple]:
     config = make_config(tmp_path, emulator_url)
-    clock = Clock(time.time())
+    clock = ManualClock(time.time())
     async with httpx.AsyncClient(timeout=10) as http:
         ims = SpyIms(http, config.frameio, clock=clock, events=events)
         custody = Custody(kind=WEB_APP, client_id=config.frameio.client_id,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from postflow.testing.polling import wait_for
+from postflow.testing.rpc import rpc_error
 from postflow.v1 import auth_pb2
 from tests.auth.helpers import (
     FORCE,
@@ -16,11 +18,9 @@ from tests.auth.helpers import (
     refreshes,
     refreshes_reached,
     revoke_at_ims,
-    rpc_error,
     stored_record,
     wait_state,
 )
-from tests.support import wait_for
 
 
 @pytest.mark.asyncio

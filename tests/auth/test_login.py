@@ -10,6 +10,7 @@ import grpc
 import httpx
 import pytest
 
+from postflow.testing.rpc import rpc_error
 from postflow.v1 import auth_pb2
 from services.auth.login import code_challenge
 from tests.auth.helpers import (
@@ -19,7 +20,6 @@ from tests.auth.helpers import (
     login,
     make_config,
     me_status,
-    rpc_error,
     running_auth,
     stored_record,
 )

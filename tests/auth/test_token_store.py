@@ -14,15 +14,7 @@ from postflow.core.service import Runtime
 from postflow.v1 import auth_pb2
 from services.auth.server import build_service
 from services.auth.token_store import KEY_FILE, SLOTS, TokenStore
-from tests.auth.helpers import (
-    config_dict,
-    issued_tokens,
-    login,
-    make_config,
-    running_auth,
-    stored_record,
-    token_files,
-)
+from tests.auth.helpers import config_dict, issued_tokens, login, make_config, running_auth, stored_record, token_files
 
 
 def config_without_key(tmp_path, emulator_url: str, **extra):

@@ -13,8 +13,9 @@ import httpx
 
 from postflow.cli.supervisor import SERVICES
 from postflow.core.rpc import check_health
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
 from postflow.testing.stack import Stack, service_logs
-from tests.support import wait_for, write_media
 
 MiB = 1024 * 1024
 FINAL = {"done", "failed", "cancelled"}

@@ -15,6 +15,8 @@ import pytest_asyncio
 
 from postflow.core.clients import Clients
 from postflow.core.config import load_config
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
 from postflow.testing.stack import Stack, running_stack
 from postflow.v1 import streamer_pb2, watcher_pb2
 from tests.campaign.checks import (
@@ -29,7 +31,6 @@ from tests.campaign.checks import (
     verify_delivery,
 )
 from tests.campaign.test_tunnel_restart import shim_path
-from tests.support import wait_for, write_media
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 

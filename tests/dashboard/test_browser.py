@@ -11,9 +11,9 @@ from playwright.async_api import async_playwright
 
 from postflow.core.config import DashboardConfig
 from postflow.core.service import Runtime
+from postflow.testing.polling import wait_for
 from postflow.v1 import auth_pb2, common_pb2
 from services.dashboard.server import build_service
-from tests.support import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

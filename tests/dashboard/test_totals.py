@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 
+from postflow.testing.polling import wait_for
 from postflow.v1 import common_pb2
 from tests.dashboard.sse_client import following
 from tests.dashboard.test_browser import chromium_page, row
-from tests.support import wait_for
 
 JOBS = 4
 MB = 1_000_000

@@ -4,9 +4,10 @@ the page is open and see it recover on its own; a hostile file name stays text."
 
 import pytest
 
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
 from postflow.testing.stack import running_stack
 from tests.dashboard.test_browser import ARTIFACTS, XSS_NAME, chromium_page
-from tests.support import wait_for, write_media
 
 pytestmark = pytest.mark.slow
 

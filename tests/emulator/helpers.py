@@ -7,7 +7,7 @@ import httpx
 from frameio import AsyncFrameio
 from frameio.files import FileCreateRemoteUploadParamsData
 
-from tests.support import wait_for
+from postflow.testing.polling import wait_for
 
 NO_RETRIES = {"max_retries": 0}
 USER_SCOPE = "openid email profile offline_access additional_info.roles"

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from postflow.emulator.server import running_emulator
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env
 from postflow.testing.stack import client_credentials_token
-from tests.support import child_env, free_port
 
 BANNER_LINES = 6
 

@@ -21,9 +21,9 @@ from frameio.types import (
 from frameio.upload import FrameioUploader
 
 from postflow.emulator.options import EmulatorOptions
+from postflow.testing.polling import wait_for
 from tests.emulator.helpers import finished, remote_upload, set_faults
 from tests.emulator.rangeserver import RangeServer
-from tests.support import wait_for
 
 KIB = 1024
 

@@ -18,11 +18,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from postflow.core.config import Config, load_config
 from postflow.core.service import Runtime
+from postflow.testing.media import write_media
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.http_connection import HttpLimits
 from services.streamer.http_request import HeadLimits
 from services.streamer.server import StreamerService, build_service
-from tests.support import write_media
 
 FAKE_CLOUDFLARED = Path(__file__).with_name("fake_cloudflared.py")
 TEST_LIMITS = HttpLimits(HeadLimits(), idle_timeout_s=2.0, head_timeout_s=0.6, send_stall_timeout_s=5.0)

@@ -16,8 +16,11 @@ from opentelemetry.trace import SpanKind
 
 from postflow.emulator.options import MIB, EmulatorOptions
 from postflow.emulator.server import running_emulator
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, process_rss_peak_mb
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
-from tests.support import child_env, free_port, process_rss_peak_mb, wait_for, write_media
 
 ACTIVE, COMPLETE = streamer_pb2.TRANSFER_PHASE_ACTIVE, streamer_pb2.TRANSFER_PHASE_COMPLETE
 SOURCE_CHANGED, FAILED = streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, streamer_pb2.TRANSFER_PHASE_FAILED

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from postflow.testing.polling import wait_for
 from postflow.v1 import streamer_pb2
 from tests.streamer.conftest import (
     make_config,
@@ -26,7 +27,6 @@ from tests.streamer.conftest import (
     start_streamer,
     stop_streamer,
 )
-from tests.support import wait_for
 
 SIZE = 3 * 1024 * 1024 + 17
 NAME = "SQ01/SH010/Szene 1 – ü.mov"

@@ -18,11 +18,13 @@ import pytest_asyncio
 
 from postflow.core.config import ConfigError, TunnelConfig
 from postflow.core.service import Runtime
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, process_alive
 from postflow.v1 import streamer_pb2
 from services.streamer.server import build_service
 from services.streamer.tunnel import TunnelManager
 from tests.streamer.conftest import FAKE_CLOUDFLARED, fake_cloudflared, make_config, start_streamer, stop_streamer
-from tests.support import child_env, free_port, process_alive, wait_for
 
 UP, DOWN, STARTING = streamer_pb2.TUNNEL_STATE_UP, streamer_pb2.TUNNEL_STATE_DOWN, streamer_pb2.TUNNEL_STATE_STARTING
 QUICK_URL = re.compile(r"https://[a-z0-9-]+\.trycloudflare\.com")

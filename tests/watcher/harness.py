@@ -26,10 +26,12 @@ from postflow.core.service import Runtime
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
 from postflow.testing.fakes import FakeAuth, FakeServices, FakeStreamer
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env
 from postflow.testing.stack import client_credentials_token
 from postflow.v1 import auth_pb2, common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.server import WatcherService, build_service
-from tests.support import child_env, free_port, wait_for
 
 FAST_WATCH = {"poll_interval_s": 0.05, "stable_after_s": 0.3, "status_poll_s": 0.05, "backoff_base_s": 0.2,
               "backoff_max_s": 1.0}

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
 from postflow.v1 import common_pb2, watcher_pb2
-from tests.support import wait_for, write_media
 from tests.watcher.harness import Child, environment, list_jobs, wait_jobs
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from postflow.testing.media import write_media
 from services.watcher.inotify import ScanTrigger, TreeEvents
-from tests.support import write_media
 from tests.watcher.harness import environment, start_watcher, wait_jobs
 
 SLOW_POLL = {"poll_interval_s": 60.0, "stable_after_s": 0.5, "inotify": True}
