@@ -1,12 +1,15 @@
-"""Child processes of tests and benchmarks: the environment they get, stopping them, and what
-/proc says about them."""
+"""Child processes of tests and benchmarks: the environment they get, a service run as one,
+stopping them, and what /proc says about them."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import sys
 from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[2]  # holds `postflow` and `services`
 
 
 def child_env() -> dict[str, str]:
@@ -26,6 +29,42 @@ async def stop_process(process: asyncio.subprocess.Process | None, timeout: floa
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+class ServiceProcess:
+    """`python -m MODULE -c CONFIG` (a service of this checkout) as a child process, its output
+    appended to a log file."""
+
+    def __init__(self, module: str, config_path: Path, log_path: Path) -> None:
+        self.module = module
+        self.config_path = config_path
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with await asyncio.to_thread(open, self.log_path, "ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", self.module, "-c", str(self.config_path), cwd=CHECKOUT, env=child_env(),
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
+            )
+
+    @property
+    def running(self) -> asyncio.subprocess.Process:
+        assert self.process is not None, f"{self.module} was never started"
+        return self.process
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash does (`wait()` for the end)."""
+        self.running.kill()
+
+    async def wait(self) -> int:
+        return await self.running.wait()
+
+    async def stop(self, timeout: float = 20) -> None:
+        await stop_process(self.process, timeout)
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines()
 
 
 def process_alive(pid: int) -> bool:

@@ -18,10 +18,10 @@ from postflow.core.config import split_address
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.stack import running_stack
+from postflow.testing.streamer import fake_cloudflared
 from tests.campaign.checks import Audit, MiB, drop, error_lines, log_lines, media_set, verify_delivery
 from tests.campaign.edge import DOMAIN, Edge
 from tests.campaign.test_kills import campaign_seed
-from tests.streamer.conftest import fake_cloudflared
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 

@@ -18,8 +18,8 @@ from frameio.types import ProfileResponse
 
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET, EmulatorOptions
 from postflow.emulator.tokens import s256
+from postflow.testing.frameio_sdk import NO_RETRIES, USER_SCOPE
 from postflow.testing.polling import wait_for
-from tests.emulator.helpers import NO_RETRIES, USER_SCOPE
 
 with warnings.catch_warnings():  # authlib's "use httpx2": httpx is what PostFlow pins
     warnings.simplefilter("ignore", DeprecationWarning)

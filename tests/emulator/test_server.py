@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from postflow.emulator.server import running_emulator
+from postflow.testing.emulator import client_credentials_token
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env
-from postflow.testing.stack import client_credentials_token
 
 BANNER_LINES = 6
 

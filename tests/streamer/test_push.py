@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 
 from postflow.emulator.options import MIB, EmulatorOptions
 from postflow.emulator.server import running_emulator
+from postflow.testing.emulator import client_credentials_token, emulator_file, seeded_state, set_faults
 from postflow.testing.media import write_media
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
@@ -34,10 +35,8 @@ class FrameioFiles:
         self.client = client
 
     async def connect(self) -> None:
-        self.seed = (await self.client.get(f"{self.url}/_emulator/state")).json()
-        token = await self.client.post(f"{self.url}/ims/token/v3", data={
-            "grant_type": "client_credentials", "client_id": "postflow-dev", "client_secret": "postflow-dev-secret"})
-        self.client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        self.seed = await seeded_state(self.url)
+        self.client.headers["Authorization"] = f"Bearer {await client_credentials_token(self.url)}"
 
     async def local_upload(self, name: str, size: int) -> dict:
         account, folder = self.seed["account_id"], self.seed["root_folder_id"]
@@ -47,11 +46,10 @@ class FrameioFiles:
         return response.json()["data"]
 
     async def report(self, file_id: str) -> dict:
-        files = (await self.client.get(f"{self.url}/_emulator/files")).json()["files"]
-        return next(f for f in files if f["id"] == file_id)
+        return await emulator_file(self.url, file_id)
 
     async def fault(self, spec: dict) -> None:
-        (await self.client.post(f"{self.url}/_emulator/faults", json=spec)).raise_for_status()
+        await set_faults(self.url, spec)
 
 
 @pytest_asyncio.fixture

@@ -15,10 +15,10 @@ from postflow.core.rpc import check_health
 from postflow.testing.media import write_media
 from postflow.testing.polling import wait_for
 from postflow.testing.rpc import rpc_error
+from postflow.testing.watcher import environment, list_jobs, start_watcher, wait_job_state, wait_jobs
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.jobs import PULL, UPLOADING, Job, new_job_id
 from services.watcher.ledger import Ledger
-from tests.watcher.harness import environment, list_jobs, start_watcher, wait_job_state, wait_jobs
 
 QUEUED, PREPARING = common_pb2.JOB_STATE_QUEUED, common_pb2.JOB_STATE_PREPARING
 DONE, CANCELLED = common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_CANCELLED

@@ -12,8 +12,8 @@ from postflow import frameio
 from postflow.core.protos import timestamp
 from postflow.testing.media import sha256_file, write_media
 from postflow.testing.polling import wait_for
+from postflow.testing.watcher import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
 from postflow.v1 import common_pb2, streamer_pb2, watcher_pb2
-from tests.watcher.harness import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
 
 UPLOADING = common_pb2.JOB_STATE_UPLOADING
 IN_FLIGHT = {common_pb2.JOB_STATE_PREPARING, UPLOADING, common_pb2.JOB_STATE_VERIFYING}

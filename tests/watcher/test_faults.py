@@ -9,8 +9,8 @@ import pytest
 from postflow.emulator.options import EmulatorOptions
 from postflow.testing.fakes import FakeAuth
 from postflow.testing.media import write_media
+from postflow.testing.watcher import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
 from postflow.v1 import auth_pb2, common_pb2, watcher_pb2
-from tests.watcher.harness import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
 
 WAITING = common_pb2.JOB_STATE_WAITING
 FAILED = common_pb2.JOB_STATE_FAILED

@@ -21,8 +21,8 @@ import grpc
 from postflow.core.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from postflow.core.protos import timestamp
 from postflow.core.pubsub import Overflow, Topic
+from postflow.testing.emulator import client_credentials_token
 from postflow.testing.fakes.messages import assign, follow
-from postflow.testing.stack import client_credentials_token
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 
 STATUS_BUFFER = 512  # auth's status stream keeps the newest statuses of a slow reader

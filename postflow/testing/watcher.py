@@ -1,16 +1,12 @@
-"""The watcher against the emulator and the fakes: an environment (watch root, emulator,
-FakeAuth, FakeStreamer, config file) and the watcher either in this process or as a
-`python -m services.watcher` child that a test can kill -9."""
+"""The watcher service under test, against the emulator and the fakes of auth and the streamer:
+an environment (watch root, emulator, fakes, config file) and the watcher either in this event
+loop or as a `python -m services.watcher` process that a test can kill -9."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,25 +19,31 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from postflow.core.config import load_config
 from postflow.core.service import Runtime
+from postflow.emulator.app import EmulatorState
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
+from postflow.testing.emulator import (
+    clear_faults,
+    client_credentials_token,
+    emulator_report,
+    seeded_state,
+    set_faults,
+)
 from postflow.testing.fakes import FakeAuth, FakeServices, FakeStreamer
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
-from postflow.testing.processes import child_env
-from postflow.testing.stack import client_credentials_token
+from postflow.testing.processes import ServiceProcess
 from postflow.v1 import auth_pb2, common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.server import WatcherService, build_service
 
 FAST_WATCH = {"poll_interval_s": 0.05, "stable_after_s": 0.3, "status_poll_s": 0.05, "backoff_base_s": 0.2,
               "backoff_max_s": 1.0}
-ROOT_DIR = Path(__file__).resolve().parents[2]
 DONE = common_pb2.JOB_STATE_DONE
 CONNECTED = auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_CONNECTED, grant=auth_pb2.GRANT_KIND_SERVER_TO_SERVER)
 
 
 @dataclass
-class Env:
+class WatcherEnvironment:
     tmp: Path
     root: Path
     emulator_url: str
@@ -50,26 +52,22 @@ class Env:
     config_path: Path
     config: dict
     http: httpx.AsyncClient
-    emulator_state: object  # postflow.emulator.app.EmulatorState, for what the API cannot do
-    watchers: list = field(default_factory=list)
+    emulator_state: EmulatorState  # for what the emulator's API cannot do
+    watchers: list[InProcess | WatcherProcess] = field(default_factory=list)
     spans: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
 
     async def emulator_report(self) -> dict:
         """The emulator's files ("files") and those deleted from it ("deleted")."""
-        response = await self.http.get(f"{self.emulator_url}/_emulator/files")
-        response.raise_for_status()
-        return response.json()
+        return await emulator_report(self.emulator_url)
 
     async def files(self) -> list[dict]:
         return (await self.emulator_report())["files"]
 
     async def faults(self, **spec) -> dict:
-        response = await self.http.post(f"{self.emulator_url}/_emulator/faults", json=spec)
-        response.raise_for_status()
-        return response.json()
+        return await set_faults(self.emulator_url, spec)
 
     async def clear_faults(self) -> None:
-        (await self.http.delete(f"{self.emulator_url}/_emulator/faults")).raise_for_status()
+        await clear_faults(self.emulator_url)
 
     async def frameio(self, path: str, method: str = "GET", data: dict | None = None) -> dict:
         """A call to the emulator's Frame.io API with a token of its own."""
@@ -80,12 +78,12 @@ class Env:
         return response.json()
 
     async def seeded(self) -> dict:
-        return (await self.http.get(f"{self.emulator_url}/_emulator/state")).json()
+        return await seeded_state(self.emulator_url)
 
 
 @contextlib.asynccontextmanager
 async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: dict | None = None,
-                      emulator: EmulatorOptions | None = None) -> AsyncIterator[Env]:
+                      emulator: EmulatorOptions | None = None) -> AsyncIterator[WatcherEnvironment]:
     root = tmp_path / "watch"
     root.mkdir()
     options = emulator or EmulatorOptions(rate_limits=False)
@@ -103,8 +101,8 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
             }
             config_path = tmp_path / "watcher.json"
             config_path.write_text(json.dumps(config))
-            env = Env(tmp_path, root, handle.url, fakes.auth, fakes.streamer, config_path, config, http,
-                      handle.state)
+            env = WatcherEnvironment(tmp_path, root, handle.url, fakes.auth, fakes.streamer, config_path, config,
+                                     http, handle.state)
             try:
                 yield env
             finally:
@@ -127,7 +125,7 @@ class InProcess:
             await self.service.stop()
 
 
-async def start_watcher(env: Env) -> watcher_pb2_grpc.WatcherServiceStub:
+async def start_watcher(env: WatcherEnvironment) -> watcher_pb2_grpc.WatcherServiceStub:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(env.spans))
     service = build_service(Runtime(load_config(env.config_path), provider), grpc_address="127.0.0.1:0")
@@ -139,37 +137,21 @@ async def start_watcher(env: Env) -> watcher_pb2_grpc.WatcherServiceStub:
     return watcher.stub
 
 
-class Child:
-    """`python -m services.watcher -c CONFIG` as a child process, output to a log file."""
+class WatcherProcess(ServiceProcess):
+    """`python -m services.watcher` with the environment's config, and a client stub."""
 
-    def __init__(self, env: Env, log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.process: asyncio.subprocess.Process | None = None
+    def __init__(self, env: WatcherEnvironment, log_path: Path) -> None:
+        super().__init__("services.watcher", env.config_path, log_path)
         self.channel = grpc.aio.insecure_channel(env.config["services"]["watcher"])
         self.stub = watcher_pb2_grpc.WatcherServiceStub(self.channel)
 
-    async def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "services.watcher", "-c", str(self.env.config_path), cwd=ROOT_DIR,
-                env=child_env(), stdout=log, stderr=log)
-
     async def kill9(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        await self.process.wait()
+        self.kill()
+        await self.wait()
 
     async def close(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 10)
-            except TimeoutError:
-                await self.kill9()
+        await self.stop(timeout=10)
         await self.channel.close()
-
-    def log_lines(self) -> list[str]:
-        return self.log_path.read_text(errors="replace").splitlines()
 
 
 async def list_jobs(stub, **filters) -> list[common_pb2.Job]:
