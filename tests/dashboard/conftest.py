@@ -29,6 +29,3 @@ async def http(dashboard):
         await client.get("/")  # the page sets the CSRF cookie, as a browser would get it
         yield client
 
-
-def csrf(client: httpx.AsyncClient) -> dict[str, str]:
-    return {"x-csrf-token": client.cookies["postflow_csrf"]}
