@@ -4,9 +4,12 @@ error mapping) on a loopback port it keeps when stopped and started again."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
+
+import grpc
 
 from postflow.core.config import Config, ServicesConfig
 from postflow.core.rpc import GrpcServer, Servicer
@@ -16,7 +19,7 @@ from postflow.testing.fakes.watcher import FakeWatcher
 from postflow.v1 import auth_pb2, auth_pb2_grpc, streamer_pb2, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
 
 STOP_GRACE_S = 0.2
-GENERATED: dict[str, tuple[Any, Any]] = {
+GENERATED: dict[str, tuple[ModuleType, Callable[[Any, grpc.aio.Server], None]]] = {
     "watcher": (watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server),
     "streamer": (streamer_pb2, streamer_pb2_grpc.add_StreamerServiceServicer_to_server),
     "auth": (auth_pb2, auth_pb2_grpc.add_AuthServiceServicer_to_server),
