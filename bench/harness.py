@@ -26,8 +26,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from bench.range_server import Server, ensure_nginx, make_file, start_nginx
 from postflow.cli.demo import poll_json
 from postflow.core.protos import to_seconds
-from postflow.testing.stack import Stack, client_credentials_token, start_emulator, stop_process
-from postflow.testing.support import child_env, free_port, process_rss_peak_mb, wait_for
+from postflow.testing.emulator import client_credentials_token, start_emulator
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, process_rss_peak_mb, stop_process
+from postflow.testing.stack import Stack
 
 POLL_S = 0.25  # polling the emulator costs it CPU; the timings come from its stamps, not the poll
 

@@ -31,8 +31,8 @@ from pathlib import Path
 from bench.harness import check_digests, link_into, prepare, service_pids, wait_delivered, wait_jobs_done
 from bench.range_server import GiB, MiB, verdict
 from postflow.cli.supervisor import SERVICES
+from postflow.testing.polling import wait_for
 from postflow.testing.stack import Stack, running_stack, service_logs
-from postflow.testing.support import wait_for
 
 TARGET_LINES_PER_UPLOAD = 10
 TARGET_WRITE_PER_UPLOAD = MiB  # rows, not media: the smallest file dropped is 32 MiB

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import grpc
 
-from postflow.testing.support import child_env, free_port, process_rss_peak_mb
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, process_rss_peak_mb
 from postflow.v1 import common_pb2, streamer_pb2, streamer_pb2_grpc
 
 MiB = 1024 * 1024

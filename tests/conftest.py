@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.campaign.tally import TALLY_KEY
+from postflow.testing.campaign import TALLY_KEY
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

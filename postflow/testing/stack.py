@@ -18,8 +18,10 @@ from postflow.cli.demo import connect_frameio, demo_config, poll_json
 from postflow.cli.supervisor import SERVICES, read_pid
 from postflow.core.config import write_config
 from postflow.core.rpc import check_health
-from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
-from postflow.testing.support import child_env, free_port, wait_for
+from postflow.testing.emulator import emulator_report, set_faults, start_emulator
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, stop_process
 
 FAST_WATCH = {"poll_interval_s": 0.2, "stable_after_s": 0.6, "status_poll_s": 0.2, "backoff_base_s": 0.2,
               "backoff_max_s": 2.0}
@@ -61,17 +63,13 @@ class Stack:
 
     async def emulator_report(self) -> dict:
         """The emulator's files ("files") and those deleted from it ("deleted")."""
-        async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(f"{self.emulator_url}/_emulator/files")
-            response.raise_for_status()
-        return response.json()
+        return await emulator_report(self.emulator_url)
 
     async def emulator_files(self) -> list[dict]:
         return (await self.emulator_report())["files"]
 
     async def fault(self, spec: dict) -> None:
-        async with httpx.AsyncClient(timeout=10) as client:
-            (await client.post(f"{self.emulator_url}/_emulator/faults", json=spec)).raise_for_status()
+        await set_faults(self.emulator_url, spec)
 
     async def wait_healthy(self, timeout: float = 60) -> None:
         async def all_serving() -> bool:
@@ -108,36 +106,6 @@ class Stack:
             return pid if pid is not None and pid != old_pid else 0
 
         return await wait_for(new_pid, timeout=timeout, message=f"{service} restarted")
-
-
-async def start_emulator(port: int, env: dict[str, str], log_path: Path, *args: str) -> asyncio.subprocess.Process:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with await asyncio.to_thread(open, log_path, "ab") as log_file:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "postflow.emulator", "--host", "127.0.0.1", "--port", str(port), *args,
-            env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
-        )
-
-
-async def client_credentials_token(url: str, scope: str = "openid AdobeID frame.s2s.all") -> str:
-    """An access token from the emulator at `url` for its development client (client_credentials)."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.post(f"{url}/ims/token/v3", data={
-            "grant_type": "client_credentials", "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET,
-            "scope": scope})
-    response.raise_for_status()
-    return response.json()["access_token"]
-
-
-async def stop_process(process: asyncio.subprocess.Process | None, timeout: float = 20) -> None:
-    if process is None or process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
 
 
 @contextlib.asynccontextmanager

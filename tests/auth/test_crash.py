@@ -18,9 +18,11 @@ import random
 import grpc
 import pytest
 
+from postflow.testing.auth import FORCE, process_harness, refreshes, refreshes_reached
+from postflow.testing.emulator import issued_tokens, set_faults
+from postflow.testing.holding_proxy import HoldingProxy
+from postflow.testing.polling import wait_for
 from postflow.v1 import auth_pb2_grpc
-from tests.auth.helpers import FORCE, HoldingProxy, fault, issued_tokens, process_harness, refreshes, refreshes_reached
-from tests.support import wait_for
 
 RANDOM_ROUNDS = 8
 CRASH_FAULTS = {"access_token_ttl": 1, "reject_refresh_token_reuse": True}
@@ -38,7 +40,7 @@ async def hammer(stub: auth_pb2_grpc.AuthServiceStub) -> None:
 async def test_sigkill_at_random_moments_among_refreshes(tmp_path, emulator):
     rng = random.Random(33)
     outcomes = []
-    await fault(emulator.url, CRASH_FAULTS)
+    await set_faults(emulator.url, CRASH_FAULTS)
     async with process_harness(tmp_path, emulator.url) as harness:
         for _ in range(RANDOM_ROUNDS):
             load = asyncio.create_task(hammer(harness.stub))
@@ -62,7 +64,7 @@ async def test_sigkill_at_random_moments_among_refreshes(tmp_path, emulator):
 @pytest.mark.asyncio
 @pytest.mark.slow
 async def test_sigkill_on_each_edge_of_the_window(tmp_path, emulator):
-    await fault(emulator.url, CRASH_FAULTS)
+    await set_faults(emulator.url, CRASH_FAULTS)
     async with HoldingProxy(emulator.url) as proxy, process_harness(tmp_path, emulator.url, proxy.url) as harness:
         # Killed while the refresh request is on its way: IMS never saw it, the stored token lives.
         proxy.hold_next("before")

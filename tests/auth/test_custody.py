@@ -11,30 +11,28 @@ import grpc
 import httpx
 import pytest
 
-from postflow.v1 import auth_pb2
-from tests.auth.helpers import (
-    fault,
-    issued_tokens,
+from postflow.testing.auth import (
+    auth_config,
     login,
-    make_config,
     me_status,
     refreshes,
-    revoke_at_ims,
-    rpc_error,
     running_auth,
     stored_record,
     token_files,
     wait_state,
 )
-from tests.support import wait_for
+from postflow.testing.emulator import issued_tokens, revoke_at_ims, set_faults
+from postflow.testing.polling import wait_for
+from postflow.testing.rpc import rpc_error
+from postflow.v1 import auth_pb2
 
 GET = auth_pb2.GetAccessTokenRequest()
 
 
 @pytest.mark.asyncio
 async def test_tokens_are_refreshed_ahead_of_expiry_and_the_rotation_is_stored(tmp_path, emulator):
-    await fault(emulator.url, {"access_token_ttl": 2})
-    config = make_config(tmp_path, emulator.url, auth={"refresh_margin_s": 1})
+    await set_faults(emulator.url, {"access_token_ttl": 2})
+    config = auth_config(tmp_path, emulator.url, auth={"refresh_margin_s": 1})
     async with running_auth(config) as auth:
         await login(auth.stub)
         first = await auth.stub.GetAccessToken(GET)
@@ -53,7 +51,7 @@ async def test_tokens_are_refreshed_ahead_of_expiry_and_the_rotation_is_stored(t
 
 @pytest.mark.asyncio
 async def test_force_refresh_replaces_a_rejected_token_once(tmp_path, emulator):
-    async with running_auth(make_config(tmp_path, emulator.url)) as auth:
+    async with running_auth(auth_config(tmp_path, emulator.url)) as auth:
         await login(auth.stub)
         old = (await auth.stub.GetAccessToken(GET)).access_token
         before = refreshes(await issued_tokens(emulator.url))
@@ -69,7 +67,7 @@ async def test_force_refresh_replaces_a_rejected_token_once(tmp_path, emulator):
 
 @pytest.mark.asyncio
 async def test_invalid_grant_means_reconnect_needed_until_the_user_reconnects(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         await login(auth.stub)
         watch = auth.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest())
@@ -95,7 +93,7 @@ async def test_invalid_grant_means_reconnect_needed_until_the_user_reconnects(tm
 
 @pytest.mark.asyncio
 async def test_disconnect_revokes_at_ims_and_wipes_the_store(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         await login(auth.stub)
         token = (await auth.stub.GetAccessToken(GET)).access_token
@@ -112,7 +110,7 @@ async def test_disconnect_revokes_at_ims_and_wipes_the_store(tmp_path, emulator)
 
 @pytest.mark.asyncio
 async def test_a_restart_keeps_the_connection_without_a_new_login(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         await login(auth.stub)
         before = await auth.stub.GetAccessToken(GET)
@@ -124,22 +122,22 @@ async def test_a_restart_keeps_the_connection_without_a_new_login(tmp_path, emul
 
 @pytest.mark.asyncio
 async def test_an_ims_outage_is_unavailable_not_a_lost_connection(tmp_path, emulator):
-    async with running_auth(make_config(tmp_path, emulator.url)) as auth:
+    async with running_auth(auth_config(tmp_path, emulator.url)) as auth:
         await login(auth.stub)
         current = (await auth.stub.GetAccessToken(GET)).access_token
-        await fault(emulator.url, {"server_error": {"status": 503, "path": "/ims/*", "count": 100}})
+        await set_faults(emulator.url, {"server_error": {"status": 503, "path": "/ims/*", "count": 100}})
         error = await rpc_error(auth.stub.GetAccessToken(auth_pb2.GetAccessTokenRequest(force_refresh=True)))
         assert error.code() == grpc.StatusCode.UNAVAILABLE and "unavailable" in error.details().lower()
         assert (await auth.stub.GetStatus(auth_pb2.GetAuthStatusRequest())).state == auth_pb2.AUTH_STATE_CONNECTED
-        await fault(emulator.url, {"server_error": None})
+        await set_faults(emulator.url, {"server_error": None})
         fresh = await auth.stub.GetAccessToken(auth_pb2.GetAccessTokenRequest(force_refresh=True))
         assert fresh.access_token != current
 
 
 @pytest.mark.asyncio
 async def test_server_to_server_gets_tokens_without_a_login(tmp_path, emulator):
-    await fault(emulator.url, {"access_token_ttl": 2})
-    config = make_config(tmp_path, emulator.url, auth={"refresh_margin_s": 1},
+    await set_faults(emulator.url, {"access_token_ttl": 2})
+    config = auth_config(tmp_path, emulator.url, auth={"refresh_margin_s": 1},
                          frameio={"client_credentials": True, "oauth_web_app": False})
     async with running_auth(config) as auth:
         status = await wait_state(auth.stub, auth_pb2.AUTH_STATE_CONNECTED)
@@ -161,14 +159,14 @@ async def test_server_to_server_gets_tokens_without_a_login(tmp_path, emulator):
 async def test_health_is_serving_while_not_connected(tmp_path, emulator):
     from postflow.core.rpc import check_health
 
-    async with running_auth(make_config(tmp_path, emulator.url)) as auth:
+    async with running_auth(auth_config(tmp_path, emulator.url)) as auth:
         assert await check_health(auth.address) == "SERVING"
         assert await check_health(auth.address, service="postflow.v1.AuthService") == "SERVING"
 
 
 @pytest.mark.asyncio
 async def test_status_streams_end_when_the_service_stops(tmp_path, emulator):
-    async with running_auth(make_config(tmp_path, emulator.url)) as auth:
+    async with running_auth(auth_config(tmp_path, emulator.url)) as auth:
         watch = auth.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest())
         assert (await watch.read()).state == auth_pb2.AUTH_STATE_DISCONNECTED
         started = time.monotonic()
@@ -180,8 +178,8 @@ async def test_status_streams_end_when_the_service_stops(tmp_path, emulator):
 
 @pytest.mark.asyncio
 async def test_server_to_server_rides_out_an_ims_outage_at_start(tmp_path, emulator):
-    await fault(emulator.url, {"server_error": {"status": 503, "path": "/ims/*", "count": 1}})
-    config = make_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False})
+    await set_faults(emulator.url, {"server_error": {"status": 503, "path": "/ims/*", "count": 1}})
+    config = auth_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False})
     async with running_auth(config) as auth:
         messages = []
         async for status in auth.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest()):
@@ -193,7 +191,7 @@ async def test_server_to_server_rides_out_an_ims_outage_at_start(tmp_path, emula
 
 @pytest.mark.asyncio
 async def test_refused_client_credentials_are_reported_without_the_secret(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False,
+    config = auth_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False,
                                                           "client_secret": "wrong-secret-123"})
     async with running_auth(config) as auth:
         error = await rpc_error(auth.stub.GetAccessToken(GET))

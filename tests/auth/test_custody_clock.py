@@ -11,20 +11,14 @@ import httpx
 import pytest
 
 from postflow.core.errors import Unavailable
+from postflow.testing.auth import BINDING, REDIRECT_URI, auth_config, authorize, token_store
+from postflow.testing.clock import ManualClock
+from postflow.testing.emulator import set_faults
 from services.auth.custody import WEB_APP, Custody
 from services.auth.identity import IdentityLookup
 from services.auth.ims import ImsClient
 from services.auth.login import WebLogin
 from services.auth.token_store import TokenStore
-from tests.auth.helpers import BINDING, REDIRECT_URI, authorize, fault, make_config, token_store
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class SpyStore(TokenStore):
@@ -50,8 +44,8 @@ class SpyIms(ImsClient):
 
 @contextlib.asynccontextmanager
 async def connected_custody(tmp_path, emulator_url: str, margin_s: float, events: list) -> AsyncIterator[tuple]:
-    config = make_config(tmp_path, emulator_url)
-    clock = Clock(time.time())
+    config = auth_config(tmp_path, emulator_url)
+    clock = ManualClock(time.time())
     async with httpx.AsyncClient(timeout=10) as http:
         ims = SpyIms(http, config.frameio, clock=clock, events=events)
         custody = Custody(kind=WEB_APP, client_id=config.frameio.client_id,
@@ -68,7 +62,7 @@ async def connected_custody(tmp_path, emulator_url: str, margin_s: float, events
 
 @pytest.mark.asyncio
 async def test_a_refresh_is_due_margin_before_expiry_never_before_half_life(tmp_path, emulator):
-    await fault(emulator.url, {"access_token_ttl": 100})
+    await set_faults(emulator.url, {"access_token_ttl": 100})
     async with connected_custody(tmp_path, emulator.url, 20, []) as (custody, clock):
         first = await custody.access_token()
         clock.now += 79
@@ -87,16 +81,16 @@ async def test_a_refresh_is_due_margin_before_expiry_never_before_half_life(tmp_
 
 @pytest.mark.asyncio
 async def test_an_ims_outage_hands_out_the_current_token_while_it_is_usable(tmp_path, emulator):
-    await fault(emulator.url, {"access_token_ttl": 100})
+    await set_faults(emulator.url, {"access_token_ttl": 100})
     async with connected_custody(tmp_path, emulator.url, 40, []) as (custody, clock):
         current = await custody.access_token()
-        await fault(emulator.url, {"server_error": {"status": 503, "path": "/ims/*", "count": 1000}})
+        await set_faults(emulator.url, {"server_error": {"status": 503, "path": "/ims/*", "count": 1000}})
         clock.now += 65  # due (40 s margin), still 35 s to live
         assert (await custody.access_token()).access_token == current.access_token
         clock.now += 15  # 20 s left: too close to expiry to hand out
         with pytest.raises(Unavailable, match="unavailable"):
             await custody.access_token()
-        await fault(emulator.url, {"server_error": None})
+        await set_faults(emulator.url, {"server_error": None})
         assert (await custody.access_token()).access_token != current.access_token
 
 

@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import pytest
 
+from postflow.testing.auth import FORCE, login, process_harness, refreshes, refreshes_reached, stored_record, wait_state
+from postflow.testing.emulator import issued_tokens, revoke_at_ims, set_faults
+from postflow.testing.polling import wait_for
+from postflow.testing.rpc import rpc_error
 from postflow.v1 import auth_pb2
-from tests.auth.helpers import (
-    FORCE,
-    fault,
-    issued_tokens,
-    login,
-    process_harness,
-    refreshes,
-    refreshes_reached,
-    revoke_at_ims,
-    rpc_error,
-    stored_record,
-    wait_state,
-)
-from tests.support import wait_for
 
 
 @pytest.mark.asyncio
 async def test_no_token_or_secret_in_logs_state_or_messages(tmp_path, emulator):
-    await fault(emulator.url, {"access_token_ttl": 1})
+    await set_faults(emulator.url, {"access_token_ttl": 1})
     said: list[str] = []  # every status and error text a client or the dashboard could see
     async with process_harness(tmp_path, emulator.url, log_level="DEBUG") as harness:
         stub, config = harness.stub, harness.config

@@ -11,8 +11,9 @@ import time
 import httpx
 import pytest
 
+from postflow.testing.auth import auth_config, login, me_status, refreshes, running_auth
+from postflow.testing.emulator import issued_tokens, set_faults
 from postflow.v1 import auth_pb2
-from tests.auth.helpers import fault, issued_tokens, login, make_config, me_status, refreshes, running_auth
 
 LIFETIME_S, MARGIN_S, WINDOW_S = 3, 1.0, 30.0
 BURSTS, PER_BURST = 40, 5
@@ -21,8 +22,8 @@ BURSTS, PER_BURST = 40, 5
 @pytest.mark.asyncio
 @pytest.mark.slow
 async def test_200_requests_over_30s_see_no_401_and_share_each_refresh(tmp_path, emulator):
-    await fault(emulator.url, {"access_token_ttl": LIFETIME_S})
-    config = make_config(tmp_path, emulator.url, auth={"refresh_margin_s": MARGIN_S},
+    await set_faults(emulator.url, {"access_token_ttl": LIFETIME_S})
+    config = auth_config(tmp_path, emulator.url, auth={"refresh_margin_s": MARGIN_S},
                          frameio={"auto_token_refresh": False})
     rng = random.Random(4)
     async with running_auth(config) as auth, httpx.AsyncClient(timeout=10) as http:

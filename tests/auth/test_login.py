@@ -10,19 +10,19 @@ import grpc
 import httpx
 import pytest
 
-from postflow.v1 import auth_pb2
-from services.auth.login import code_challenge
-from tests.auth.helpers import (
+from postflow.testing.auth import (
     BINDING,
     REDIRECT_URI,
+    auth_config,
     authorize,
     login,
-    make_config,
     me_status,
-    rpc_error,
     running_auth,
     stored_record,
 )
+from postflow.testing.rpc import rpc_error
+from postflow.v1 import auth_pb2
+from services.auth.login import code_challenge
 
 
 def complete(code: str, state: str, binding: str = BINDING) -> auth_pb2.CompleteAuthorizationRequest:
@@ -45,7 +45,7 @@ async def begin_and_authorize(stub, binding: str = BINDING) -> tuple[str, str]:
 
 @pytest.mark.asyncio
 async def test_login_connects_and_hands_out_valid_tokens(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         first = await auth.stub.GetStatus(auth_pb2.GetAuthStatusRequest())
         assert first.state == auth_pb2.AUTH_STATE_DISCONNECTED and first.grant == auth_pb2.GRANT_KIND_WEB_APP
@@ -68,7 +68,7 @@ async def test_login_connects_and_hands_out_valid_tokens(tmp_path, emulator):
 
 @pytest.mark.asyncio
 async def test_a_forged_state_is_refused_and_nothing_is_stored(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         code, _ = await begin_and_authorize(auth.stub)
         await assert_refused(auth, config, complete(code, "forged-state-" + "x" * 30), "unknown")
@@ -76,7 +76,7 @@ async def test_a_forged_state_is_refused_and_nothing_is_stored(tmp_path, emulato
 
 @pytest.mark.asyncio
 async def test_a_replayed_state_is_refused_and_changes_nothing(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         code, state = await begin_and_authorize(auth.stub)
         await auth.stub.CompleteAuthorization(complete(code, state))
@@ -88,7 +88,7 @@ async def test_a_replayed_state_is_refused_and_changes_nothing(tmp_path, emulato
 
 @pytest.mark.asyncio
 async def test_an_expired_state_is_refused(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url, auth={"login_ttl_s": 0.3})
+    config = auth_config(tmp_path, emulator.url, auth={"login_ttl_s": 0.3})
     async with running_auth(config) as auth:
         code, state = await begin_and_authorize(auth.stub)
         await asyncio.sleep(0.4)  # let the state's lifetime run out (not synchronisation)
@@ -97,7 +97,7 @@ async def test_an_expired_state_is_refused(tmp_path, emulator):
 
 @pytest.mark.asyncio
 async def test_a_state_bound_to_another_browser_is_refused_and_burnt(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         code, state = await begin_and_authorize(auth.stub, binding="victim-cookie-hash")
         await assert_refused(auth, config, complete(code, state, binding="attacker-cookie"), "another browser")
@@ -106,7 +106,7 @@ async def test_a_state_bound_to_another_browser_is_refused_and_burnt(tmp_path, e
 
 @pytest.mark.asyncio
 async def test_an_empty_binding_or_bad_redirect_is_refused(tmp_path, emulator):
-    async with running_auth(make_config(tmp_path, emulator.url)) as auth:
+    async with running_auth(auth_config(tmp_path, emulator.url)) as auth:
         error = await rpc_error(auth.stub.BeginAuthorization(auth_pb2.BeginAuthorizationRequest(binding="")))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "binding" in error.details()
         error = await rpc_error(auth.stub.BeginAuthorization(
@@ -116,7 +116,7 @@ async def test_an_empty_binding_or_bad_redirect_is_refused(tmp_path, emulator):
 
 @pytest.mark.asyncio
 async def test_a_code_ims_rejects_stores_nothing(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         begun = await auth.stub.BeginAuthorization(auth_pb2.BeginAuthorizationRequest(binding=BINDING))
         await assert_refused(auth, config, complete("not-a-code-ims-issued", begun.state), "invalid_grant")
@@ -124,7 +124,7 @@ async def test_a_code_ims_rejects_stores_nothing(tmp_path, emulator):
 
 @pytest.mark.asyncio
 async def test_a_new_login_replaces_and_revokes_the_old_grant(tmp_path, emulator):
-    async with running_auth(make_config(tmp_path, emulator.url)) as auth:
+    async with running_auth(auth_config(tmp_path, emulator.url)) as auth:
         await login(auth.stub)
         old = await auth.stub.GetAccessToken(auth_pb2.GetAccessTokenRequest())
         await login(auth.stub, binding="another-browser")
@@ -136,7 +136,7 @@ async def test_a_new_login_replaces_and_revokes_the_old_grant(tmp_path, emulator
 
 @pytest.mark.asyncio
 async def test_server_to_server_has_no_login(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False})
+    config = auth_config(tmp_path, emulator.url, frameio={"client_credentials": True, "oauth_web_app": False})
     async with running_auth(config) as auth:
         error = await rpc_error(auth.stub.BeginAuthorization(auth_pb2.BeginAuthorizationRequest(binding=BINDING)))
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -13,7 +13,7 @@ import pytest
 
 from postflow.cli.migrate import MigrationError, main, migrate_config
 from postflow.core.config import ConfigError, load_config, require_client
-from tests.support import child_env
+from postflow.testing.processes import child_env
 
 SEED_V3 = {"frameio": {"server_to_server": True, "private_key_path": "path/to/key.pem",
                        "client_id": "server_app_id", "manual_token_refresh": True}}

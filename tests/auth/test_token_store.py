@@ -11,18 +11,11 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from postflow.core.config import ConfigError, load_config, write_config
 from postflow.core.service import Runtime
+from postflow.testing.auth import auth_config, config_dict, login, running_auth, stored_record, token_files
+from postflow.testing.emulator import issued_tokens
 from postflow.v1 import auth_pb2
 from services.auth.server import build_service
 from services.auth.token_store import KEY_FILE, SLOTS, TokenStore
-from tests.auth.helpers import (
-    config_dict,
-    issued_tokens,
-    login,
-    make_config,
-    running_auth,
-    stored_record,
-    token_files,
-)
 
 
 def config_without_key(tmp_path, emulator_url: str, **extra):
@@ -35,7 +28,7 @@ def config_without_key(tmp_path, emulator_url: str, **extra):
 
 @pytest.mark.asyncio
 async def test_the_store_is_unreadable_without_its_key(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         await login(auth.stub)
         await auth.stub.GetAccessToken(auth_pb2.GetAccessTokenRequest(force_refresh=True))
@@ -71,11 +64,11 @@ async def test_a_key_is_generated_0600_on_first_run_and_reused(tmp_path, emulato
 
 @pytest.mark.asyncio
 async def test_a_wrong_key_means_reconnect_needed_and_the_file_is_kept(tmp_path, emulator):
-    config = make_config(tmp_path, emulator.url)
+    config = auth_config(tmp_path, emulator.url)
     async with running_auth(config) as auth:
         await login(auth.stub)
     blobs = [path.read_bytes() for path in token_files(config)]
-    other = make_config(tmp_path, emulator.url)  # same state dir, new random key
+    other = auth_config(tmp_path, emulator.url)  # same state dir, new random key
     assert other.auth.token_key != config.auth.token_key
     async with running_auth(other) as auth:
         status = await auth.stub.GetStatus(auth_pb2.GetAuthStatusRequest())

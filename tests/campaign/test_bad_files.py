@@ -15,9 +15,7 @@ import pytest_asyncio
 
 from postflow.core.clients import Clients
 from postflow.core.config import load_config
-from postflow.testing.stack import Stack, running_stack
-from postflow.v1 import streamer_pb2, watcher_pb2
-from tests.campaign.checks import (
+from postflow.testing.campaign import (
     MiB,
     assert_still_running,
     drop,
@@ -28,8 +26,10 @@ from tests.campaign.checks import (
     stage,
     verify_delivery,
 )
-from tests.campaign.test_tunnel_restart import shim_path
-from tests.support import wait_for, write_media
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.stack import Stack, running_stack
+from postflow.v1 import streamer_pb2, watcher_pb2
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -42,8 +42,8 @@ class Running:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def running(tmp_path_factory):
-    env = {"PYTHONPATH": shim_path(), "POSTFLOW_CAMPAIGN_DROP_CAPS": "1"}
+async def running(tmp_path_factory, shim_pythonpath):
+    env = {"PYTHONPATH": shim_pythonpath, "POSTFLOW_CAMPAIGN_DROP_CAPS": "1"}
     async with running_stack(tmp_path_factory.mktemp("bad-files"), env=env) as stack:
         async with Clients(load_config(stack.config_path, env={})) as clients:
             yield Running(stack, clients, pids(stack))

@@ -17,11 +17,13 @@ import pytest_asyncio
 
 from postflow.core.clients import Clients
 from postflow.core.config import load_config, split_address
+from postflow.testing.campaign import MiB, assert_still_running, pids
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.processes import child_env
+from postflow.testing.raw_http import parse_responses, raw_exchange, request_bytes
 from postflow.testing.stack import Stack, running_stack
 from postflow.v1 import auth_pb2, streamer_pb2
-from tests.campaign.checks import MiB, assert_still_running, pids
-from tests.streamer.conftest import parse_responses, raw_exchange, request_bytes
-from tests.support import child_env, wait_for, write_media
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 

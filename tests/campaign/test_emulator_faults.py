@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from postflow.testing.campaign import MiB, Tally, campaign_seed, drop_gradually, error_lines, media_set, verify_delivery
+from postflow.testing.polling import wait_for
 from postflow.testing.stack import Stack, running_stack
-from tests.campaign.checks import MiB, error_lines, media_set, verify_delivery
-from tests.campaign.tally import Tally
-from tests.campaign.test_kills import campaign_seed, drop_gradually
-from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
 

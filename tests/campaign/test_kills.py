@@ -5,29 +5,17 @@ Set POSTFLOW_CAMPAIGN_SEED to replay a run; the seed is in the failure message."
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import time
 
 import pytest
 
 from postflow.cli.supervisor import SERVICES
+from postflow.testing.campaign import MiB, campaign_seed, drop_gradually, error_lines, media_set, verify_delivery
 from postflow.testing.stack import running_stack
-from tests.campaign.checks import MiB, drop, error_lines, media_set, verify_delivery
 
 pytestmark = pytest.mark.slow
 
 PULL_RATE = 3 * MiB  # bytes per second per pull: a few seconds per file
-
-
-def campaign_seed() -> int:
-    return int(os.environ.get("POSTFLOW_CAMPAIGN_SEED") or time.time_ns() % 1_000_000)
-
-
-async def drop_gradually(stack, staged: dict, rng: random.Random) -> None:
-    for relpath, (path, _) in staged.items():
-        await asyncio.sleep(rng.uniform(0.0, 0.6))  # a random moment, not a synchronisation
-        drop(stack, relpath, path)
 
 
 async def kill_randomly(stack, kills: int, rng: random.Random, tally) -> list[str]:

@@ -1,12 +1,12 @@
 """A quick tunnel restarting with a new URL while Frame.io (the emulator) is pulling through
-it. cloudflared is the stand-in of the streamer tests; Cloudflare's edge is `edge.Edge`,
-reached by the emulator through the shim (the quick-tunnel hostname resolves to the edge,
-whose certificate it trusts). The old URL dies with the old cloudflared: every file must
-still end DONE, once, intact, the last bytes coming through the new URL."""
+it. cloudflared is the stand-in of the streamer tests and Cloudflare's edge a stand-in too
+(both in postflow.testing.fakes), reached by the emulator through the shim (the quick-tunnel
+hostname resolves to the edge, whose certificate it trusts). The old URL dies with the old
+cloudflared: every file must still end DONE, once, intact, the last bytes coming through the
+new URL."""
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,21 +15,25 @@ import pytest
 import pytest_asyncio
 
 from postflow.core.config import split_address
+from postflow.testing.campaign import (
+    Audit,
+    MiB,
+    campaign_seed,
+    drop,
+    error_lines,
+    log_lines,
+    media_set,
+    verify_delivery,
+)
+from postflow.testing.fakes.cloudflare_edge import DOMAIN, Edge
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
 from postflow.testing.stack import running_stack
-from tests.campaign.checks import Audit, MiB, drop, error_lines, log_lines, media_set, verify_delivery
-from tests.campaign.edge import DOMAIN, Edge
-from tests.campaign.test_kills import campaign_seed
-from tests.streamer.conftest import fake_cloudflared
-from tests.support import free_port, wait_for
+from postflow.testing.streamer import fake_cloudflared
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
-SHIM = Path(__file__).with_name("shim")
 PULL_RATE = 1 * MiB
-
-
-def shim_path() -> str:
-    return os.pathsep.join(filter(None, [str(SHIM), os.environ.get("PYTHONPATH")]))
 
 
 @dataclass
@@ -42,14 +46,14 @@ class Outcome:
     bytes_by_host: dict[str, int]
 
 
-async def restart_tunnel_mid_transfer(tmp_path: Path, soak: bool, tally) -> Outcome:
+async def restart_tunnel_mid_transfer(tmp_path: Path, soak: bool, tally, pythonpath: str) -> Outcome:
     restarts = 3 if soak else 1
     seed = campaign_seed()
     launcher, control = fake_cloudflared(tmp_path)
     metrics = f"127.0.0.1:{free_port()}"
     edge = Edge(tmp_path, metrics, upstream_port=0)
     await edge.start()
-    env = {"FAKE_CLOUDFLARED_DIR": str(control), "PYTHONPATH": shim_path(),
+    env = {"FAKE_CLOUDFLARED_DIR": str(control), "PYTHONPATH": pythonpath,
            "POSTFLOW_CAMPAIGN_RESOLVE": f".{DOMAIN}=127.0.0.1:{edge.port}", "POSTFLOW_CAMPAIGN_CA": str(edge.ca)}
     tunnel = {"mode": "quick", "cloudflared": str(launcher), "metrics": metrics, "restart_backoff_max_s": 1}
     try:
@@ -77,8 +81,8 @@ async def restart_tunnel_mid_transfer(tmp_path: Path, soak: bool, tally) -> Outc
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def outcome(tmp_path_factory, soak, tally) -> Outcome:
-    return await restart_tunnel_mid_transfer(tmp_path_factory.mktemp("tunnel"), soak, tally)
+async def outcome(tmp_path_factory, soak, tally, shim_pythonpath) -> Outcome:
+    return await restart_tunnel_mid_transfer(tmp_path_factory.mktemp("tunnel"), soak, tally, shim_pythonpath)
 
 
 async def test_every_file_arrives_once_through_the_new_url(outcome):

@@ -24,8 +24,11 @@ import pytest
 from postflow.cli.demo import poll_json
 from postflow.cli.supervisor import SERVICES
 from postflow.core.config import write_config
-from postflow.testing.stack import FAST_WATCH, Stack, deep_merge, demo_config, stop_process
-from tests.support import child_env, free_port, wait_for, write_media
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, stop_process
+from postflow.testing.stack import FAST_WATCH, Stack, deep_merge, demo_config
 
 pytestmark = pytest.mark.slow
 

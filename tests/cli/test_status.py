@@ -11,8 +11,8 @@ from postflow.cli import output
 from postflow.cli.commands import gather_status
 from postflow.core.clients import Clients
 from postflow.core.config import build_config
-from tests.streamer.test_bandwidth import limited_streamer
-from tests.support import free_port
+from postflow.testing.ports import free_port
+from postflow.testing.streamer import limited_streamer
 
 TIMETABLE = "08:00,20M 19:00,off"
 

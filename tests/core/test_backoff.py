@@ -6,14 +6,7 @@ from __future__ import annotations
 import pytest
 
 from postflow.core.backoff import Backoff, backoff_delay
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from postflow.testing.clock import ManualClock
 
 
 def test_each_attempt_doubles_the_wait_up_to_the_ceiling():
@@ -46,7 +39,7 @@ def test_failures_grow_the_wait_and_a_success_resets_it():
 
 
 def test_a_run_that_lasted_reset_after_starts_the_count_afresh():
-    clock = Clock()
+    clock = ManualClock(100.0)
     backoff = Backoff(1.0, 60.0, jitter=0, reset_after_s=30.0, clock=clock)
     for _ in range(3):
         backoff.started()
@@ -62,7 +55,7 @@ def test_a_run_that_lasted_reset_after_starts_the_count_afresh():
 
 
 def test_without_reset_after_only_a_success_resets():
-    clock = Clock()
+    clock = ManualClock(100.0)
     backoff = Backoff(1.0, 60.0, jitter=0, clock=clock)
     backoff.failed()
     backoff.started()
@@ -71,7 +64,7 @@ def test_without_reset_after_only_a_success_resets():
 
 
 def test_a_failure_without_a_recorded_start_never_resets():
-    clock = Clock()
+    clock = ManualClock(100.0)
     backoff = Backoff(1.0, 60.0, jitter=0, reset_after_s=1.0, clock=clock)
     backoff.started()
     clock.now += 5

@@ -11,7 +11,8 @@ import pytest
 
 from postflow.core.backoff import Backoff
 from postflow.core.process import CannotStart, Command, Exit, SupervisedProcess, tied_to_parent
-from tests.support import process_alive, wait_for
+from postflow.testing.polling import wait_for
+from postflow.testing.processes import process_alive
 
 
 def python(code: str) -> Command:

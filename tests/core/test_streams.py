@@ -12,7 +12,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from postflow.core.backoff import Backoff
 from postflow.core.streams import follow
-from tests.support import free_port, wait_for
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 

@@ -2,18 +2,14 @@ import httpx
 import pytest_asyncio
 
 from postflow.core.service import Runtime
+from postflow.testing.fakes import FakeServices
 from services.dashboard.server import build_service
-from tests.dashboard.fakes import FakeServices
 
 
 @pytest_asyncio.fixture
 async def fakes():
-    services = FakeServices()
-    await services.start()
-    try:
+    async with FakeServices().serving() as services:
         yield services
-    finally:
-        await services.stop()
 
 
 @pytest_asyncio.fixture
@@ -33,6 +29,3 @@ async def http(dashboard):
         await client.get("/")  # the page sets the CSRF cookie, as a browser would get it
         yield client
 
-
-def csrf(client: httpx.AsyncClient) -> dict[str, str]:
-    return {"x-csrf-token": client.cookies["postflow_csrf"]}

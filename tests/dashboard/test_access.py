@@ -13,9 +13,9 @@ import pytest_asyncio
 
 from postflow.core.config import ConfigError, DashboardConfig
 from postflow.core.service import Runtime
+from postflow.testing.dashboard import csrf
+from postflow.testing.processes import child_env
 from services.dashboard.server import build_service
-from tests.dashboard.conftest import csrf
-from tests.support import child_env
 
 TOKEN = "access-token-for-tests-0123456789"
 

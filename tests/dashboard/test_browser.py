@@ -1,46 +1,17 @@
 """The page in Debian's headless Chromium (Playwright drives it; it never downloads a
 browser), against the fake services: live rows, Frame.io connect, XSS, restarts."""
 
-import contextlib
 import dataclasses
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import async_playwright
 
 from postflow.core.config import DashboardConfig
 from postflow.core.service import Runtime
+from postflow.testing.dashboard import ARTIFACTS, XSS_NAME, chromium_page, row
+from postflow.testing.polling import wait_for
 from postflow.v1 import auth_pb2, common_pb2
 from services.dashboard.server import build_service
-from tests.support import wait_for
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-XSS_NAME = "<img src=x onerror=alert(1)>.mov"
-TIMEOUT_MS = 15_000
-
-
-@contextlib.asynccontextmanager
-async def chromium_page(url: str):
-    """A page of Debian's Chromium at `url`, recording dialogs and console errors."""
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run `make chromium` (Playwright must not download a browser)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.dialogs = []
-            page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-            page.console_errors = []
-            page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
-            await page.goto(url)
-            yield page
-        finally:
-            await browser.close()
 
 
 @pytest_asyncio.fixture
@@ -53,10 +24,6 @@ async def page(dashboard):
 
 async def not_reloaded(page) -> bool:
     return await page.evaluate("window.loadedOnce") == "yes"
-
-
-def row(job_id: str, state: str | None = None) -> str:
-    return f'tr[data-job-id="{job_id}"]' + (f'[data-state="{state}"]' if state else "")
 
 
 @pytest.mark.asyncio

@@ -5,10 +5,10 @@ import contextlib
 import pytest
 
 from postflow.core.clients import Clients
+from postflow.testing.fakes import FakeWatcher
+from postflow.testing.polling import wait_for
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2
 from services.dashboard.hub import Hub
-from tests.dashboard.fakes import FakeWatcher
-from tests.support import wait_for
 
 
 @contextlib.asynccontextmanager

@@ -12,9 +12,11 @@ import sys
 import httpx
 import pytest
 
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, process_rss_mb, process_rss_peak_mb
+from postflow.testing.sse_client import View, follow
 from postflow.v1 import common_pb2
-from tests.dashboard.sse_client import View, follow
-from tests.support import child_env, free_port, process_rss_mb, process_rss_peak_mb, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -3,10 +3,10 @@
 import httpx
 import pytest
 
+from postflow.testing.dashboard import csrf
+from postflow.testing.polling import wait_for
 from postflow.v1 import common_pb2
 from services.dashboard.api import INTERACTIVE_TIMEOUT_S
-from tests.dashboard.conftest import csrf
-from tests.support import wait_for
 
 
 @pytest.mark.asyncio

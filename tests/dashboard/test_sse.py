@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
+from postflow.testing.polling import wait_for
+from postflow.testing.sse_client import View, follow, following, read_events
 from postflow.v1 import common_pb2, streamer_pb2
-from tests.dashboard.sse_client import View, follow, following, read_events
-from tests.support import wait_for
 
 
 @pytest.mark.asyncio

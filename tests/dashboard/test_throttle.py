@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
+from postflow.testing.polling import wait_for
 from services.dashboard.throttle import Throttle
-from tests.support import wait_for
 
 
 @pytest.mark.asyncio

@@ -2,21 +2,18 @@
 single job event the totals count exactly the rows, in the REST API, on the SSE stream and
 on the page (Chromium)."""
 
-from collections import Counter
 
 import pytest
 
+from postflow.testing.dashboard import JOB_TOTALS, MB, READ_PAGE, chromium_page, count, on_page, row, shown
+from postflow.testing.polling import wait_for
+from postflow.testing.sse_client import following
 from postflow.v1 import common_pb2
-from tests.dashboard.sse_client import following
-from tests.dashboard.test_browser import chromium_page, row
-from tests.support import wait_for
 
 JOBS = 4
-MB = 1_000_000
 PROGRESS = "progress"  # a PROGRESS event half-way through the upload: no state changes
 STEPS = [common_pb2.JOB_STATE_PREPARING, common_pb2.JOB_STATE_UPLOADING, PROGRESS, common_pb2.JOB_STATE_VERIFYING,
          common_pb2.JOB_STATE_DONE]
-JOB_TOTALS = ("jobs_by_state", "files_delivered", "bytes_delivered")
 
 
 def schedule() -> list[tuple[int, common_pb2.JobState | str]]:
@@ -34,36 +31,7 @@ def advance(fakes, job_id: str, step: common_pb2.JobState | str) -> None:
         fakes.watcher.update(job_id, state=step)
 
 
-def count(rows: list[dict]) -> dict:
-    """What the totals must say about these rows."""
-    done = [row for row in rows if row["state"] == "done"]
-    return {"jobs_by_state": dict(Counter(row["state"] for row in rows)), "files_delivered": len(done),
-            "bytes_delivered": sum(row["size"] for row in done)}
 
-
-def shown_bytes(n: int) -> str:
-    assert n < 100 * MB, "keep to sizes whose display is easy to predict"
-    return f"{n / MB:.1f} MB" if n else "0 B"
-
-
-def shown(totals: dict) -> dict:
-    """What the totals panel shows for these totals, as `on_page` reads it back."""
-    return {"jobs": {state: n for state, n in totals["jobs_by_state"].items() if n},
-            "files": totals["files_delivered"], "bytes": shown_bytes(totals["bytes_delivered"])}
-
-
-def on_page(seen: dict) -> dict:
-    parts = [] if seen["jobs"] == "none" else seen["jobs"].split(", ")
-    files, _, size = seen["delivered"].partition(" files, ")
-    return {"jobs": {state: int(n) for n, state in (part.split(" ", 1) for part in parts)}, "files": int(files),
-            "bytes": size}
-
-
-READ_PAGE = """() => ({
-    rows: [...document.querySelectorAll('tr[data-job-id]')].map(r => ({id: r.dataset.jobId, state: r.dataset.state})),
-    jobs: document.getElementById('totals-jobs').textContent,
-    delivered: document.getElementById('totals-delivered').textContent,
-})"""
 
 
 @pytest.mark.asyncio

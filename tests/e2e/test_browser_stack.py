@@ -4,20 +4,12 @@ the page is open and see it recover on its own; a hostile file name stays text."
 
 import pytest
 
+from postflow.testing.dashboard import ARTIFACTS, XSS_NAME, chromium_page, rows_done
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
 from postflow.testing.stack import running_stack
-from tests.dashboard.test_browser import ARTIFACTS, XSS_NAME, chromium_page
-from tests.support import wait_for, write_media
 
 pytestmark = pytest.mark.slow
-
-
-async def rows_done(page, names: list[str]) -> bool:
-    states = await page.evaluate(
-        """names => names.map(n => {
-             const row = [...document.querySelectorAll('tr[data-job-id]')]
-               .find(r => r.querySelector('.col-name')?.textContent === n);
-             return row ? row.dataset.state : null; })""", names)
-    return all(state == "done" for state in states)
 
 
 @pytest.mark.asyncio

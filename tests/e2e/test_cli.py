@@ -8,8 +8,8 @@ import sys
 import httpx
 import pytest
 
+from postflow.testing.media import write_media
 from postflow.testing.stack import running_stack
-from tests.support import write_media
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,11 @@ import asyncio
 import httpx
 import pytest
 
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.processes import process_rss_mb, process_rss_peak_mb
+from postflow.testing.sse_client import View, follow
 from postflow.testing.stack import running_stack
-from tests.dashboard.sse_client import View, follow
-from tests.support import process_rss_mb, process_rss_peak_mb, wait_for, write_media
 
 pytestmark = pytest.mark.slow
 

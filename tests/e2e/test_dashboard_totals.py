@@ -6,11 +6,10 @@ cannot lag behind them."""
 import httpx
 import pytest
 
+from postflow.testing.dashboard import JOB_TOTALS, MB, READ_PAGE, chromium_page, count, on_page, rows_done, shown
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
 from postflow.testing.stack import running_stack
-from tests.dashboard.test_browser import chromium_page
-from tests.dashboard.test_totals import JOB_TOTALS, MB, READ_PAGE, count, on_page, shown
-from tests.e2e.test_browser_stack import rows_done
-from tests.support import wait_for, write_media
 
 pytestmark = pytest.mark.slow
 

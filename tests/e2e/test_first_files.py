@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from postflow.cli.supervisor import SERVICES
-from postflow.testing.stack import running_stack, stop_process
-from tests.support import child_env, sha256_file, wait_for, write_media
+from postflow.testing.media import sha256_file, write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.processes import child_env, stop_process
+from postflow.testing.stack import running_stack
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,9 @@ import signal
 import pytest
 
 from postflow.cli.supervisor import SERVICES
-from postflow.testing.stack import running_stack, stop_process
-from tests.support import process_alive, wait_for
+from postflow.testing.polling import wait_for
+from postflow.testing.processes import process_alive, stop_process
+from postflow.testing.stack import running_stack
 
 pytestmark = pytest.mark.slow
 

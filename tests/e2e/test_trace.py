@@ -8,8 +8,10 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
 from postflow.testing.stack import running_stack
-from tests.support import free_port, wait_for, write_media
 
 pytestmark = pytest.mark.slow
 SERVER, CLIENT = 2, 3  # opentelemetry.proto.trace.v1.Span.SpanKind

@@ -11,10 +11,10 @@ from frameio import AsyncFrameio
 
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
-from postflow.testing.stack import client_credentials_token
-from tests.emulator.helpers import Responses
-from tests.emulator.rangeserver import RangeServer
-from tests.support import write_media
+from postflow.testing.emulator import client_credentials_token
+from postflow.testing.file_server import RangeServer
+from postflow.testing.frameio_sdk import Responses
+from postflow.testing.media import write_media
 
 FAST = EmulatorOptions(transcode_delay_s=0.3)
 

@@ -31,8 +31,8 @@ from frameio.types import (
 from frameio.version_stacks import VersionStackCreateParamsData
 
 from postflow.emulator.options import EmulatorOptions
-from postflow.testing.stack import client_credentials_token
-from tests.emulator.helpers import NO_RETRIES
+from postflow.testing.emulator import client_credentials_token
+from postflow.testing.frameio_sdk import NO_RETRIES
 
 
 async def new_file(sdk: AsyncFrameio, seeded: dict, folder_id: str, name: str, size: int = 1000) -> str:

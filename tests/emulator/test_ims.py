@@ -18,8 +18,8 @@ from frameio.types import ProfileResponse
 
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET, EmulatorOptions
 from postflow.emulator.tokens import s256
-from tests.emulator.helpers import NO_RETRIES, USER_SCOPE
-from tests.support import wait_for
+from postflow.testing.frameio_sdk import NO_RETRIES, USER_SCOPE
+from postflow.testing.polling import wait_for
 
 with warnings.catch_warnings():  # authlib's "use httpx2": httpx is what PostFlow pins
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -9,9 +9,12 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from postflow.testing.stack import client_credentials_token
-from tests.emulator.rangeserver import RangeServer
-from tests.support import child_env, free_port, process_rss_peak_mb, wait_for, write_media
+from postflow.testing.emulator import client_credentials_token
+from postflow.testing.file_server import RangeServer
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, process_rss_peak_mb
 
 GIB = 1024**3
 RSS_LIMIT_MB = 150

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from postflow.emulator.server import running_emulator
-from postflow.testing.stack import client_credentials_token
-from tests.support import child_env, free_port
+from postflow.testing.emulator import client_credentials_token
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env
 
 BANNER_LINES = 6
 

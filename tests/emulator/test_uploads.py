@@ -21,15 +21,16 @@ from frameio.types import (
 from frameio.upload import FrameioUploader
 
 from postflow.emulator.options import EmulatorOptions
-from tests.emulator.helpers import finished, remote_upload, set_faults
-from tests.emulator.rangeserver import RangeServer
-from tests.support import wait_for
+from postflow.testing.emulator import set_faults, upload_finished
+from postflow.testing.file_server import RangeServer
+from postflow.testing.frameio_sdk import remote_upload
+from postflow.testing.polling import wait_for
 
 KIB = 1024
 
 
 @pytest.mark.asyncio
-async def test_remote_upload_goes_created_uploaded_transcoded_with_the_exact_bytes(sdk, responses, http, emulator,
+async def test_remote_upload_goes_created_uploaded_transcoded_with_the_exact_bytes(sdk, responses, emulator,
                                                                                    seeded, source, media):
     path, digest = media["clip.mov"]
     created = await remote_upload(sdk, seeded, source.url("/clip.mov"))
@@ -39,7 +40,7 @@ async def test_remote_upload_goes_created_uploaded_transcoded_with_the_exact_byt
     assert body.data.media_type == "video/quicktime"
     assert body.links["status"] == f"/v4/accounts/{seeded['account_id']}/files/{created.data.id}/status"
 
-    report = await finished(http, emulator, created.data.id)
+    report = await upload_finished(emulator.url, created.data.id)
     assert report["upload_complete"] and report["sha256"] == digest and report["bytes_received"] == report["size"]
     status = await sdk.files.show_file_upload_status(seeded["account_id"], created.data.id)
     assert responses.parse(FileUploadStatusResponse).data.upload_complete is True
@@ -59,12 +60,12 @@ async def test_remote_upload_goes_created_uploaded_transcoded_with_the_exact_byt
 
 
 @pytest.mark.asyncio
-async def test_remote_upload_reports_the_folder_path(sdk, http, emulator, seeded, source, media):
+async def test_remote_upload_reports_the_folder_path(sdk, emulator, seeded, source, media):
     account_id = seeded["account_id"]
     sq = (await sdk.folders.create(account_id, seeded["root_folder_id"], data=FolderCreateParamsData(name="SQ01"))).data
     sh = (await sdk.folders.create(account_id, sq.id, data=FolderCreateParamsData(name="SH010"))).data
     created = await remote_upload(sdk, seeded, source.url("/tiny.mp4"), "SQ01_SH010_v003.mp4", sh.id)
-    report = await finished(http, emulator, created.data.id)
+    report = await upload_finished(emulator.url, created.data.id)
     assert report["folder_path"] == "SQ01/SH010" and report["sha256"] == media["tiny.mp4"][1]
 
 
@@ -84,49 +85,49 @@ async def test_remote_upload_refuses_bad_sources_before_creating_anything(sdk, h
 
 
 @pytest.mark.asyncio
-async def test_probe_falls_back_to_a_one_byte_range_when_head_is_refused(sdk, http, emulator, seeded, media):
+async def test_probe_falls_back_to_a_one_byte_range_when_head_is_refused(sdk, emulator, seeded, media):
     path, digest = media["odd.bin"]
     with RangeServer({"/odd": path}, head=False) as source:
         created = await remote_upload(sdk, seeded, source.url("/odd"), "odd.bin")
         assert created.data.file_size == path.stat().st_size
-        report = await finished(http, emulator, created.data.id)
+        report = await upload_finished(emulator.url, created.data.id)
     assert report["sha256"] == digest
     probe = report["pull"]["request_log"][:2]
     assert [(r["method"], r["range"], r["status"]) for r in probe] == [("HEAD", None, 405), ("GET", "bytes=0-0", 206)]
 
 
 @pytest.mark.asyncio
-async def test_a_source_without_ranges_is_pulled_by_one_plain_get(sdk, http, emulator, seeded, media):
+async def test_a_source_without_ranges_is_pulled_by_one_plain_get(sdk, emulator, seeded, media):
     path, digest = media["clip.mov"]
     with RangeServer({"/clip": path}, ranges=False) as source:
         created = await remote_upload(sdk, seeded, source.url("/clip"))
-        report = await finished(http, emulator, created.data.id)
+        report = await upload_finished(emulator.url, created.data.id)
     assert report["sha256"] == digest
     assert report["pull"]["strategy"] == "single" and report["pull"]["ranges"] == []
     assert [r["range"] for r in source.requests] == [None, None]
 
 
 @pytest.mark.asyncio
-async def test_pull_strategy_fault_sets_single_get_or_parallel_ranges(sdk, http, emulator, seeded, source, media):
+async def test_pull_strategy_fault_sets_single_get_or_parallel_ranges(sdk, emulator, seeded, source, media):
     path, digest = media["clip.mov"]
     size = path.stat().st_size
-    await set_faults(http, emulator, {"pull_strategy": {"mode": "ranges", "chunk_size": 256 * KIB, "parallelism": 3}})
-    ranged = await finished(http, emulator, (await remote_upload(sdk, seeded, source.url("/clip.mov"))).data.id)
+    await set_faults(emulator.url, {"pull_strategy": {"mode": "ranges", "chunk_size": 256 * KIB, "parallelism": 3}})
+    ranged = await upload_finished(emulator.url, (await remote_upload(sdk, seeded, source.url("/clip.mov"))).data.id)
     chunks = math.ceil(size / (256 * KIB))
     assert ranged["sha256"] == digest and ranged["pull"]["parallelism"] == 3
     assert sorted(ranged["pull"]["ranges"], key=lambda r: int(r[6:].split("-")[0])) == [
         f"bytes={start}-{min(start + 256 * KIB, size) - 1}" for start in range(0, size, 256 * KIB)]
     assert len(ranged["pull"]["ranges"]) == chunks
 
-    await set_faults(http, emulator, {"pull_strategy": {"mode": "single"}})
-    single = await finished(http, emulator, (await remote_upload(sdk, seeded, source.url("/clip.mov"))).data.id)
+    await set_faults(emulator.url, {"pull_strategy": {"mode": "single"}})
+    single = await upload_finished(emulator.url, (await remote_upload(sdk, seeded, source.url("/clip.mov"))).data.id)
     assert single["sha256"] == digest and single["pull"]["strategy"] == "single"
     assert [r["range"] for r in single["pull"]["request_log"]] == [None, None], "a HEAD, then one plain GET"
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(upload_part_size=256 * KIB, transcode_delay_s=0.3)])
-async def test_local_upload_by_the_sdks_uploader_in_parallel_parts(sdk, responses, http, emulator, seeded, media):
+async def test_local_upload_by_the_sdks_uploader_in_parallel_parts(sdk, responses, emulator, seeded, media):
     path, digest = media["clip.mov"]
     size = path.stat().st_size
     created = await sdk.files.create_local_upload(seeded["account_id"], seeded["root_folder_id"],
@@ -140,7 +141,7 @@ async def test_local_upload_by_the_sdks_uploader_in_parallel_parts(sdk, response
 
     with open(path, "rb") as source:
         await asyncio.to_thread(FrameioUploader(created.data, source, max_workers=5).upload)
-    report = await finished(http, emulator, created.data.id)
+    report = await upload_finished(emulator.url, created.data.id)
     assert report["sha256"] == digest and report["parts"] == {"count": len(sizes), "stored": len(sizes)}
     status = await sdk.files.show_file_upload_status(seeded["account_id"], created.data.id)
     assert status.data.upload_complete
@@ -177,7 +178,7 @@ async def test_part_puts_are_checked_like_a_presigned_s3_url(sdk, http, emulator
     assert (await http.put(second.url, content=b"b" * 750, headers=good)).status_code == 200, "parts in any order"
     stored = await http.put(first.url, content=b"a" * 750, headers=good)
     assert stored.status_code == 200 and stored.headers["etag"].strip('"')
-    report = await finished(http, emulator, created.data.id)
+    report = await upload_finished(emulator.url, created.data.id)
     assert report["sha256"] == hashlib.sha256(b"a" * 750 + b"b" * 750).hexdigest()
     again = await http.put(first.url, content=b"a" * 750, headers=good)
     assert again.status_code == 200, "S3 lets a part be written again"
@@ -195,13 +196,13 @@ async def test_an_expired_part_url_is_refused(sdk, http, seeded):
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(upload_part_size=256 * KIB, s3_reorder_buffer_bytes=0)])
-async def test_parallel_parts_wait_their_turn_when_nothing_may_be_held(sdk, http, emulator, seeded, media):
+async def test_parallel_parts_wait_their_turn_when_nothing_may_be_held(sdk, emulator, seeded, media):
     path, digest = media["clip.mov"]
     created = await sdk.files.create_local_upload(seeded["account_id"], seeded["root_folder_id"], data=(
         FileCreateLocalUploadParamsData(name="clip.mov", file_size=path.stat().st_size)))
     with open(path, "rb") as source:
         await asyncio.to_thread(FrameioUploader(created.data, source, max_workers=5).upload)
-    assert (await finished(http, emulator, created.data.id))["sha256"] == digest
+    assert (await upload_finished(emulator.url, created.data.id))["sha256"] == digest
 
 
 @pytest.mark.parametrize("options", [EmulatorOptions(upload_part_size=1000, s3_reorder_buffer_bytes=0,
@@ -216,5 +217,5 @@ async def test_an_early_part_with_no_room_is_told_to_slow_down(sdk, http, emulat
     assert early.status_code == 503 and "<Code>SlowDown</Code>" in early.text
     for part, fill in ((first, b"1"), (second, b"2")):
         assert (await http.put(part.url, content=fill * 1000, headers=headers)).status_code == 200
-    report = await finished(http, emulator, created.data.id)
+    report = await upload_finished(emulator.url, created.data.id)
     assert report["sha256"] == hashlib.sha256(b"1" * 1000 + b"2" * 1000).hexdigest()

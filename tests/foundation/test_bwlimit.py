@@ -12,7 +12,8 @@ import pytest
 
 from postflow.core.bwlimit import OFF, describe_rate, parse_rate, parse_schedule
 from postflow.core.config import ConfigError, build_config
-from tests.support import child_env, free_port
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 MONDAY = datetime(2026, 12, 7)  # a Monday

@@ -17,8 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from postflow.core.config import Config
 from postflow.core.rpc import GrpcServer, Servicer, check_health, service_name
 from postflow.core.service import GrpcService, Runtime, serve_until_signalled
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env
 from postflow.v1 import auth_pb2, auth_pb2_grpc, common_pb2, streamer_pb2, watcher_pb2
-from tests.support import child_env, free_port, wait_for
 
 AUTH = "postflow.v1.AuthService"
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING

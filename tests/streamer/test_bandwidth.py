@@ -6,30 +6,23 @@ one limit with the pulls served."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from postflow.core.service import Runtime
 from postflow.emulator.options import MIB
-from postflow.v1 import streamer_pb2, streamer_pb2_grpc
+from postflow.testing.polling import wait_for
+from postflow.testing.streamer import Streamer, collect, limited_streamer, push_request
+from postflow.v1 import streamer_pb2
 from services.streamer.page_cache import PageCache
-from services.streamer.server import build_service
-from tests.streamer.conftest import TEST_LIMITS, Streamer, make_config, stop_streamer
-from tests.streamer.test_push import COMPLETE, collect, push_request
-from tests.support import wait_for
 
+COMPLETE = streamer_pb2.TRANSFER_PHASE_COMPLETE
 MONDAY_MORNING = datetime(2026, 12, 7, 7, 59, 30)  # a Monday, half a minute before 08:00
 
 
@@ -60,23 +53,6 @@ class Received:
     def rate(self, start: int, stop: int) -> float:
         """Bytes per second between the arrival of byte `start` and of byte `stop`."""
         return (stop - start) / (self.when(stop) - self.when(start))
-
-
-@contextlib.asynccontextmanager
-async def limited_streamer(tmp_path: Path, bwlimit: str,
-                           clock: Callable[[], datetime] = datetime.now) -> AsyncIterator[Streamer]:
-    """The real streamer with `transfer.bwlimit` = `bwlimit`, reading its timetable at `clock`."""
-    config = make_config(tmp_path, transfer={"bwlimit": bwlimit})
-    service = build_service(Runtime(config, TracerProvider()), grpc_address="127.0.0.1:0",
-                            http_address="127.0.0.1:0", http_limits=TEST_LIMITS, clock=clock)
-    await service.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}")
-    streamer = Streamer(service, streamer_pb2_grpc.StreamerServiceStub(channel), channel, config.watch_root,
-                        InMemorySpanExporter())
-    try:
-        yield streamer
-    finally:
-        await stop_streamer(streamer)
 
 
 async def pull(url: str, received: Received | None = None) -> Received:

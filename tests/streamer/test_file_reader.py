@@ -10,8 +10,8 @@ from functools import partial
 
 import pytest
 
+from postflow.testing.polling import wait_for
 from services.streamer.file_reader import ReaderPool, SourceFile
-from tests.support import wait_for
 
 KiB = 1024
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from postflow.testing.polling import wait_for
 from services.streamer.open_files import IDLE_S
-from tests.support import wait_for
 
 
 def descriptors_of(path: Path) -> int:

@@ -15,9 +15,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from postflow.core.telemetry import current_trace_context
+from postflow.testing.polling import wait_for
+from postflow.testing.raw_http import path_of, request_bytes
 from postflow.v1 import streamer_pb2
-from tests.streamer.conftest import path_of, request_bytes
-from tests.support import wait_for
 
 MIB = 1024 * 1024
 PULL = streamer_pb2.TRANSFER_KIND_PULL

@@ -15,24 +15,16 @@ from opentelemetry.trace import SpanKind
 
 from postflow.emulator.options import MIB, EmulatorOptions
 from postflow.emulator.server import running_emulator
+from postflow.testing.emulator import FrameioFiles
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, process_rss_peak_mb
+from postflow.testing.streamer import collect, push_request
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
-from tests.streamer.conftest import FrameioFiles
-from tests.support import child_env, free_port, process_rss_peak_mb, wait_for, write_media
 
 ACTIVE, COMPLETE = streamer_pb2.TRANSFER_PHASE_ACTIVE, streamer_pb2.TRANSFER_PHASE_COMPLETE
 SOURCE_CHANGED, FAILED = streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED, streamer_pb2.TRANSFER_PHASE_FAILED
-
-
-def push_request(root: Path, relative: str, created: dict, **extra) -> streamer_pb2.PushRequest:
-    st = (root / relative).stat()
-    return streamer_pb2.PushRequest(
-        path=relative, size=st.st_size, mtime_ns=st.st_mtime_ns, content_type=created["media_type"] or "",
-        parts=[streamer_pb2.UploadPart(size=p["size"], url=p["url"]) for p in created["upload_urls"]],
-        job_id="job-push", **extra)
-
-
-async def collect(call) -> list[streamer_pb2.TransferProgress]:
-    return [progress async for progress in call]
 
 
 @pytest.mark.asyncio

@@ -16,17 +16,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from postflow.testing.polling import wait_for
+from postflow.testing.raw_http import parse_responses, path_of, raw_exchange, request_bytes
+from postflow.testing.streamer import start_streamer, stop_streamer, streamer_config
 from postflow.v1 import streamer_pb2
-from tests.streamer.conftest import (
-    make_config,
-    parse_responses,
-    path_of,
-    raw_exchange,
-    request_bytes,
-    start_streamer,
-    stop_streamer,
-)
-from tests.support import wait_for
 
 SIZE = 3 * 1024 * 1024 + 17
 NAME = "SQ01/SH010/Szene 1 – ü.mov"
@@ -236,7 +229,7 @@ async def test_expired_publication_answers_410(streamer):
 
 @pytest.mark.asyncio
 async def test_publications_survive_a_restart(tmp_path):
-    config = make_config(tmp_path)
+    config = streamer_config(tmp_path)
     first = await start_streamer(config)
     first.media("keep.mov", 5000, seed=9)
     publication = await first.publish("keep.mov")
@@ -445,7 +438,7 @@ async def test_an_idle_connection_is_closed(streamer):
 
 @pytest.mark.asyncio
 async def test_concurrent_requests_per_publication_are_bounded(tmp_path):
-    config = make_config(tmp_path, {"max_connections_per_publication": 1})
+    config = streamer_config(tmp_path, {"max_connections_per_publication": 1})
     streamer = await start_streamer(config)
     try:
         streamer.media("big.mov", 64 * 1024 * 1024)

@@ -22,14 +22,17 @@ import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from postflow.devtools.slowfs import Mount, mounted
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.raw_http import path_of
+from postflow.testing.streamer import Streamer, collect, push_request, start_streamer, stop_streamer, streamer_config
 from postflow.v1 import streamer_pb2
-from tests.streamer.conftest import Streamer, make_config, path_of, start_streamer, stop_streamer
-from tests.streamer.test_push import COMPLETE, collect, push_request
-from tests.support import wait_for, write_media
 
 MiB = 1024 * 1024
 READ_LATENCY_MS = 25
 LIMIT_S = 0.1
+
+COMPLETE = streamer_pb2.TRANSFER_PHASE_COMPLETE
 
 
 @dataclass
@@ -48,7 +51,7 @@ async def slow(tmp_path: Path) -> AsyncIterator[SlowStreamer]:
     backing.mkdir()
     with mounted(backing, tmp_path / "watch", read_latency_ms=READ_LATENCY_MS, direct_io=True,
                  cache_timeout_s=0) as mount:
-        streamer = await start_streamer(make_config(tmp_path))
+        streamer = await start_streamer(streamer_config(tmp_path))
         try:
             yield SlowStreamer(streamer, mount, backing)
         finally:

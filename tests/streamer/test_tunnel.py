@@ -1,4 +1,4 @@
-"""The tunnel manager against a stand-in cloudflared (tests/streamer/fake_cloudflared.py)."""
+"""The tunnel manager against a stand-in cloudflared (postflow/testing/fakes/cloudflared.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ import pytest_asyncio
 
 from postflow.core.config import ConfigError, TunnelConfig
 from postflow.core.service import Runtime
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env, process_alive
+from postflow.testing.streamer import FAKE_CLOUDFLARED, fake_cloudflared, start_streamer, stop_streamer, streamer_config
 from postflow.v1 import streamer_pb2
 from services.streamer.server import build_service
 from services.streamer.tunnel import TunnelManager
-from tests.streamer.conftest import FAKE_CLOUDFLARED, fake_cloudflared, make_config, start_streamer, stop_streamer
-from tests.support import child_env, free_port, process_alive, wait_for
 
 UP, DOWN, STARTING = streamer_pb2.TUNNEL_STATE_UP, streamer_pb2.TUNNEL_STATE_DOWN, streamer_pb2.TUNNEL_STATE_STARTING
 QUICK_URL = re.compile(r"https://[a-z0-9-]+\.trycloudflare\.com")
@@ -246,7 +248,7 @@ async def test_mode_none_serves_at_the_listen_address_or_the_public_base(tmp_pat
 async def test_service_publishes_under_the_tunnel_and_reissues_urls_after_a_crash(tmp_path):
     launcher, control = fake_cloudflared(tmp_path)
     os.environ["FAKE_CLOUDFLARED_DIR"] = str(control)
-    config = make_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": str(launcher),
+    config = streamer_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": str(launcher),
                                                "restart_backoff_max_s": 0.3}})
     streamer = await start_streamer(config)
     events: list[streamer_pb2.StreamerEvent] = []
@@ -278,7 +280,7 @@ async def test_service_publishes_under_the_tunnel_and_reissues_urls_after_a_cras
 
 @pytest.mark.asyncio
 async def test_publish_is_unavailable_until_the_tunnel_is_up(tmp_path):
-    config = make_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": str(tmp_path / "missing")}})
+    config = streamer_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": str(tmp_path / "missing")}})
     streamer = await start_streamer(config)
     try:
         streamer.media("a.mov", 10)
@@ -292,14 +294,14 @@ async def test_publish_is_unavailable_until_the_tunnel_is_up(tmp_path):
 
 def test_an_external_quick_tunnel_needs_its_metrics_address(tmp_path):
     with pytest.raises(ConfigError, match="streamer.tunnel.metrics"):  # refused when the config loads
-        build_service(Runtime(make_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": ""}})))
+        build_service(Runtime(streamer_config(tmp_path, {"tunnel": {"mode": "quick", "cloudflared": ""}})))
 
 
 @pytest.mark.asyncio
 async def test_cloudflared_stops_when_the_streamer_is_killed(tmp_path):
     launcher, control = fake_cloudflared(tmp_path)
     tunnel = {"mode": "quick", "cloudflared": str(launcher)}
-    make_config(tmp_path, {"listen": f"127.0.0.1:{free_port()}", "tunnel": tunnel},
+    streamer_config(tmp_path, {"listen": f"127.0.0.1:{free_port()}", "tunnel": tunnel},
                 services={"streamer": f"127.0.0.1:{free_port()}"})
     streamer = subprocess.Popen([sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "config.json")],
                                 env={**child_env(), "FAKE_CLOUDFLARED_DIR": str(control)},

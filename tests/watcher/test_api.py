@@ -12,22 +12,18 @@ from opentelemetry.trace import SpanKind
 
 from postflow.core.config import load_config
 from postflow.core.rpc import check_health
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.rpc import rpc_error
+from postflow.testing.watcher import environment, list_jobs, start_watcher, wait_job_state, wait_jobs
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.jobs import PULL, UPLOADING, Job, new_job_id
 from services.watcher.ledger import Ledger
-from tests.support import wait_for, write_media
-from tests.watcher.harness import environment, list_jobs, start_watcher, wait_job_state, wait_jobs
 
 QUEUED, PREPARING = common_pb2.JOB_STATE_QUEUED, common_pb2.JOB_STATE_PREPARING
 DONE, CANCELLED = common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_CANCELLED
 SNAPSHOT, SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT, watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
 PROGRESS = watcher_pb2.JOB_EVENT_KIND_PROGRESS
-
-
-async def rpc_error(call) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        await call
-    return caught.value
 
 
 @pytest.mark.asyncio

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.watcher import WatcherProcess, environment, list_jobs, wait_jobs
 from postflow.v1 import common_pb2, watcher_pb2
-from tests.support import wait_for, write_media
-from tests.watcher.harness import Child, environment, list_jobs, wait_jobs
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +60,7 @@ async def test_kill_9_in_every_state_loses_nothing_and_uploads_nothing_twice(tmp
         await hold(env)
         expected = {"SQ01/SH010/a.mov": write_media(env.root / "SQ01/SH010/a.mov", 600_000, seed=1),
                     "SQ01/SH020/b.mov": write_media(env.root / "SQ01/SH020/b.mov", 500_000, seed=2)}
-        first = Child(env, tmp_path / "watcher-1.log")
+        first = WatcherProcess(env, tmp_path / "watcher-1.log")
         env.watchers.append(first)
         await first.start()
         before = await wait_for(lambda: in_state(first.stub, state), timeout=30, message=case)
@@ -70,7 +71,7 @@ async def test_kill_9_in_every_state_loses_nothing_and_uploads_nothing_twice(tmp
         env.streamer.serve_bytes_per_s = None
         await env.clear_faults()
         restarted_at = time.time()
-        second = Child(env, tmp_path / "watcher-2.log")
+        second = WatcherProcess(env, tmp_path / "watcher-2.log")
         env.watchers.append(second)
         await second.start()
         jobs = await wait_jobs(second.stub, len(expected), timeout=40)

@@ -9,9 +9,11 @@ import time
 import pytest
 
 from postflow import frameio
-from postflow.v1 import common_pb2, watcher_pb2
-from tests.support import sha256_file, wait_for, write_media
-from tests.watcher.harness import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
+from postflow.core.protos import timestamp
+from postflow.testing.media import sha256_file, write_media
+from postflow.testing.polling import wait_for
+from postflow.testing.watcher import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
+from postflow.v1 import common_pb2, streamer_pb2, watcher_pb2
 
 UPLOADING = common_pb2.JOB_STATE_UPLOADING
 IN_FLIGHT = {common_pb2.JOB_STATE_PREPARING, UPLOADING, common_pb2.JOB_STATE_VERIFYING}
@@ -121,7 +123,7 @@ async def test_push_mode_delivers_by_parts(tmp_path):
 @pytest.mark.asyncio
 async def test_auto_mode_pushes_when_the_tunnel_is_down(tmp_path):
     async with environment(tmp_path) as env:
-        env.streamer.tunnel_up = False
+        env.streamer.set_tunnel(state=streamer_pb2.TUNNEL_STATE_DOWN, public_url="")
         stub = await start_watcher(env)
         write_media(env.root / "a.mov", 10_000)
         (job,) = await wait_jobs(stub, 1, timeout=20)
@@ -180,7 +182,7 @@ async def test_a_tunnel_dying_between_publish_and_frameio_probing_it_costs_no_at
 @pytest.mark.asyncio
 async def test_a_pull_refused_while_a_new_tunnel_settles_costs_no_attempt(tmp_path):
     async with environment(tmp_path) as env:
-        env.streamer.tunnel_since = time.time()  # the tunnel just came up with a new hostname …
+        env.streamer.set_tunnel(since=timestamp())  # the tunnel just came up with a new hostname …
         env.streamer.unreachable = True  # … that Cloudflare's edge does not route yet: remote_upload 422
         asyncio.get_running_loop().call_later(1.0, setattr, env.streamer, "unreachable", False)
         stub = await start_watcher(env)

@@ -7,10 +7,10 @@ import logging
 import pytest
 
 from postflow.emulator.options import EmulatorOptions
-from postflow.v1 import common_pb2, watcher_pb2
-from tests.support import write_media
-from tests.watcher.fakes import FakeAuth
-from tests.watcher.harness import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
+from postflow.testing.fakes import FakeAuth
+from postflow.testing.media import write_media
+from postflow.testing.watcher import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
+from postflow.v1 import auth_pb2, common_pb2, watcher_pb2
 
 WAITING = common_pb2.JOB_STATE_WAITING
 FAILED = common_pb2.JOB_STATE_FAILED
@@ -112,12 +112,12 @@ async def test_rate_limits_are_respected_client_side(tmp_path, caplog):
 async def test_jobs_wait_for_a_reconnect_without_spending_attempts(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with environment(tmp_path) as env:
-        env.auth.set_reconnect_needed(True)
+        env.auth.set_status(state=auth_pb2.AUTH_STATE_RECONNECT_NEEDED)
         stub = await start_watcher(env)
         write_media(env.root / "a.mov", 5000)
         job = await wait_job_state(stub, "a.mov", WAITING)
         assert job.waiting_reason == "Frame.io reconnect needed" and job.attempts == 0
-        env.auth.set_reconnect_needed(False)
+        env.auth.set_status(state=auth_pb2.AUTH_STATE_CONNECTED)
         (job,) = await wait_jobs(stub, 1)
         assert job.attempts == 1
     assert error_records(caplog) == []

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from postflow.testing.media import write_media
+from postflow.testing.watcher import environment, start_watcher, wait_jobs
 from services.watcher.inotify import ScanTrigger, TreeEvents
-from tests.support import write_media
-from tests.watcher.harness import environment, start_watcher, wait_jobs
 
 SLOW_POLL = {"poll_interval_s": 60.0, "stable_after_s": 0.5, "inotify": True}
 

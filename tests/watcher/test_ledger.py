@@ -8,18 +8,13 @@ import pytest
 import pytest_asyncio
 
 from postflow.core.errors import InvalidArgument
+from postflow.testing.watcher import make_job
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher import jobs
 from services.watcher.feed import Progress
-from services.watcher.jobs import CANCELLED, DONE, PREPARING, QUEUED, UPLOADING, Conflict, Job, new_job_id
+from services.watcher.jobs import CANCELLED, DONE, PREPARING, QUEUED, UPLOADING, Conflict, Job
 from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
-
-
-def make_job(file: FileStat) -> Job:
-    now = time.time()
-    return Job(id=new_job_id(), path=file.path, size=file.size, mtime_ns=file.mtime_ns, state=QUEUED,
-               max_attempts=3, created_at=now, updated_at=now)
 
 
 async def register(ledger: Ledger, *files: FileStat) -> tuple[list[Job], list[Job]]:

@@ -2,22 +2,15 @@
 
 import os
 
+from postflow.testing.clock import ManualClock
 from services.watcher.scanner import ADDED, MODIFIED, REMOVED, PathFilter, Scanner
 from services.watcher.stability import is_stable, settle_stable
 
 DEFAULT_EXCLUDE = (".*", "*.tmp", "*.part", "~*")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def scanner_for(root, include=("*",), exclude=DEFAULT_EXCLUDE):
-    clock = Clock()
+    clock = ManualClock(1000.0)
     return Scanner(root, PathFilter(include, exclude), clock), clock
 
 

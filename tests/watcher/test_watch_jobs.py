@@ -8,12 +8,12 @@ import asyncio
 
 import pytest
 
+from postflow.testing.watcher import make_job
 from postflow.v1 import watcher_pb2
 from services.watcher import jobs
 from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
 from services.watcher.servicer import WatcherServicer
-from tests.watcher.test_ledger import make_job
 
 SNAPSHOT = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT
 SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END

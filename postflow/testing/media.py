@@ -1,22 +1,9 @@
-"""Helpers shared by the tests: media files, and (from postflow.testing, which the benchmarks
-share) free loopback ports, polling with a deadline and child processes."""
+"""Media files for tests and benchmarks: quick to write, never two chunks alike, with their sha256."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-from postflow.testing.support import (
-    child_env,
-    free_port,
-    process_alive,
-    process_rss_mb,
-    process_rss_peak_mb,
-    wait_for,
-)
-
-__all__ = ["child_env", "free_port", "process_alive", "process_rss_mb", "process_rss_peak_mb", "sha256_file",
-           "wait_for", "write_media"]
 
 CHUNK = 8 * 1024 * 1024
 
@@ -41,8 +28,5 @@ def write_media(path: Path, size: int, seed: int = 0) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as src:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    with open(path, "rb") as source:
+        return hashlib.file_digest(source, "sha256").hexdigest()

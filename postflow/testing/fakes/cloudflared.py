@@ -87,6 +87,11 @@ def flood(size: int) -> None:
     (CONTROL / "flooded").touch()
 
 
+def shut_down(*_: object) -> None:
+    log("Initiating graceful shutdown due to signal terminated ...")
+    os._exit(0)
+
+
 def main() -> int:
     with open(CONTROL / "starts", "a") as starts:
         starts.write(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:],
@@ -94,8 +99,7 @@ def main() -> int:
     if (CONTROL / "ignore-term").exists():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
-        signal.signal(signal.SIGTERM, lambda *_: (log("Initiating graceful shutdown due to signal terminated ..."),
-                                                  os._exit(0)))
+        signal.signal(signal.SIGTERM, shut_down)
     quick = "--url" in sys.argv
     if quick:
         log("Thank you for trying Cloudflare Tunnel. Doing so, without a Cloudflare account, is a quick way to "
@@ -111,7 +115,8 @@ def main() -> int:
     if quick:
         announce(new_hostname())
     log("Version 2025.4.0 (Checksum 0000)")
-    log(f"Settings: map[metrics:{metrics} no-autoupdate:true{' url:' + arg('--url') if quick else ''}]")
+    url = f" url:{arg('--url')}" if quick else ""
+    log(f"Settings: map[metrics:{metrics} no-autoupdate:true{url}]")
     log(f"Starting metrics server on {metrics}/metrics")
     log("Registered tunnel connection connIndex=0 connection=fake event=0 ip=198.41.192.7 location=ams01 "
         "protocol=quic")

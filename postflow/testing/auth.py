@@ -1,12 +1,10 @@
-"""Shared by the auth tests: a config pointing at an emulator, the service in-process or as a
-process, the OAuth web-app flow driven like a browser, and the emulator's token ledger."""
+"""The auth service under test: a config pointing at an emulator, the service in this event loop
+or as a process (connected, with what the crash tests check), the OAuth web-app login driven
+like a browser, and refreshes counted in the emulator's token ledger."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +16,16 @@ from cryptography.fernet import Fernet
 
 from postflow.core.config import Config, load_config, write_config
 from postflow.core.logs import SecretMask
-from postflow.core.rpc import check_health
 from postflow.core.service import Runtime
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
+from postflow.testing.emulator import issued_tokens
+from postflow.testing.polling import wait_for
+from postflow.testing.ports import free_port
+from postflow.testing.processes import ServiceProcess
+from postflow.testing.rpc import rpc_error, serving
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 from services.auth.server import AuthService, build_service
 from services.auth.token_store import TokenStore
-from tests.support import child_env, free_port, wait_for
 
 REDIRECT_URI = "http://127.0.0.1:9/auth/callback"  # never followed: the tests read the Location
 BINDING = "sha256-of-a-browser-cookie"
@@ -42,13 +43,14 @@ def config_dict(state_dir: Path, emulator_url: str, *, auth: dict | None = None,
     }
 
 
-def make_config(tmp_path: Path, emulator_url: str, **kwargs) -> Config:
+def auth_config(tmp_path: Path, emulator_url: str, **kwargs) -> Config:
     path = tmp_path / "config.json"
     write_config(config_dict(tmp_path / "state", emulator_url, **kwargs), path)
     return load_config(path, env={})
 
 
 def token_store(config: Config) -> TokenStore:
+    assert config.auth.token_key is not None, "the config has no token key"
     return TokenStore(config.state_path / "auth", config.auth.token_key.encode())
 
 
@@ -94,35 +96,12 @@ async def login(stub: auth_pb2_grpc.AuthServiceStub, binding: str = BINDING) -> 
                                                                                    binding=binding))
 
 
-async def issued_tokens(emulator_url: str) -> list[dict]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.get(f"{emulator_url}/_emulator/tokens")
-        response.raise_for_status()
-        return response.json()["tokens"]
-
-
 def refreshes(tokens: list[dict]) -> int:
     return sum(1 for t in tokens if t["kind"] == "access" and t["grant_type"] == "refresh_token")
 
 
 async def refreshes_reached(emulator_url: str, count: int) -> bool:
     return refreshes(await issued_tokens(emulator_url)) >= count
-
-
-async def revoke_at_ims(emulator_url: str, token: str) -> None:
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(f"{emulator_url}/ims/revoke", data={
-            "token": token, "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET})
-        response.raise_for_status()
-
-
-async def serving(address: str) -> bool:
-    return await check_health(address, timeout=1) == "SERVING"
-
-
-async def fault(emulator_url: str, spec: dict) -> None:
-    async with httpx.AsyncClient(timeout=10) as http:
-        (await http.post(f"{emulator_url}/_emulator/faults", json=spec)).raise_for_status()
 
 
 async def me_status(http: httpx.AsyncClient, emulator_url: str, access_token: str) -> int:
@@ -132,47 +111,6 @@ async def me_status(http: httpx.AsyncClient, emulator_url: str, access_token: st
 
 def stored_record(config: Config) -> dict | None:
     return token_store(config).load()
-
-
-async def rpc_error(call) -> grpc.aio.AioRpcError:
-    try:
-        await call
-    except grpc.aio.AioRpcError as exc:
-        return exc
-    raise AssertionError("the call succeeded")
-
-
-class AuthProcess:
-    """`python -m services.auth -c FILE` with its stderr kept (for the leak scan)."""
-
-    def __init__(self, config_path: Path, log_path: Path) -> None:
-        self.config_path = config_path
-        self.log_path = log_path
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "services.auth", "-c", str(self.config_path), env=child_env(),
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-
-    async def wait(self) -> int:
-        assert self.process is not None
-        return await self.process.wait()
-
-    async def terminate(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 20)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
 
 
 async def wait_state(stub: auth_pb2_grpc.AuthServiceStub, state: int, timeout: float = 20) -> auth_pb2.AuthStatus:
@@ -185,68 +123,6 @@ async def wait_state(stub: auth_pb2_grpc.AuthServiceStub, state: int, timeout: f
     return await wait_for(reached, timeout=timeout, interval=0.05, message=auth_pb2.AuthState.Name(state))
 
 
-class HoldingProxy:
-    """A loopback HTTP/1.1 proxy in front of the emulator's IMS that can hold the next refresh
-    either before IMS sees it or after IMS has answered, so a kill lands exactly there."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.url = ""
-        self.phase: str | None = None  # "before" | "after" | None
-        self.holding = asyncio.Event()
-        self._release = asyncio.Event()
-        self._drop = False
-        self._http = httpx.AsyncClient(timeout=10)
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> HoldingProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self.release()
-        self._server.close()
-        await self._http.aclose()
-
-    def hold_next(self, phase: str) -> None:
-        self.phase, self.holding, self._release = phase, asyncio.Event(), asyncio.Event()
-        self._drop = False
-
-    def release(self, drop: bool = False) -> None:
-        """Lets the held call go on, or drops it (its client died: it never reaches IMS)."""
-        self.phase, self._drop = None, drop
-        self._release.set()
-
-    async def _hold(self, phase: str) -> None:
-        if self.phase == phase:
-            self.holding.set()
-            await self._release.wait()
-            if self._drop:
-                raise ConnectionResetError("dropped")
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                method, target, _ = head[0].split(" ", 2)
-                headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in head[1:] if line)}
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                refresh = b"grant_type=refresh_token" in body
-                if refresh:
-                    await self._hold("before")
-                response = await self._http.request(method, self.upstream + target, content=body,
-                                                     headers={"content-type": headers.get("content-type", "")})
-                if refresh:
-                    await self._hold("after")
-                kept = "".join(f"{k}: {v}\r\n" for k, v in response.headers.items()
-                               if k not in ("content-length", "transfer-encoding", "connection"))
-                writer.write(f"HTTP/1.1 {response.status_code} -\r\n{kept}content-length: "
-                             f"{len(response.content)}\r\n\r\n".encode("latin-1") + response.content)
-                await writer.drain()
-        writer.close()
-
-
 FORCE = auth_pb2.GetAccessTokenRequest(force_refresh=True)
 
 
@@ -256,7 +132,7 @@ class Harness:
 
     emulator_url: str
     config: Config
-    process: AuthProcess
+    process: ServiceProcess
     stub: auth_pb2_grpc.AuthServiceStub
     http: httpx.AsyncClient
 
@@ -264,7 +140,9 @@ class Harness:
         """SIGKILL, then start again; returns the emulator's state of the stored refresh token."""
         self.process.kill()
         await self.process.wait()
-        stored = stored_record(self.config)["grant"]["refresh_token"]
+        record = stored_record(self.config)
+        assert record is not None, "no token record stored"
+        stored = record["grant"]["refresh_token"]
         state = {t["value"]: t["state"] for t in await issued_tokens(self.emulator_url)}[stored]
         await self.process.start()
         await wait_for(lambda: serving(self.config.services.auth), timeout=30, message="auth SERVING again")
@@ -292,7 +170,7 @@ async def process_harness(tmp_path: Path, emulator_url: str, ims_url: str | None
                       frameio={"ims_base_url": ims_url or emulator_url})
     write_config({**raw, "log_level": log_level}, tmp_path / "config.json")
     config = load_config(tmp_path / "config.json", env={})
-    process = AuthProcess(tmp_path / "config.json", tmp_path / "auth.log")
+    process = ServiceProcess("services.auth", tmp_path / "config.json", tmp_path / "auth.log")
     await process.start()
     try:
         async with grpc.aio.insecure_channel(config.services.auth) as channel, \
@@ -302,4 +180,4 @@ async def process_harness(tmp_path: Path, emulator_url: str, ims_url: str | None
             await login(stub)
             yield Harness(emulator_url, config, process, stub, http)
     finally:
-        await process.terminate()
+        await process.stop()

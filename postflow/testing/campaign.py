@@ -1,23 +1,60 @@
-"""What every campaign scenario checks: each file reached Frame.io (the emulator) exactly
-once with the right bytes, every job is DONE, no service logged an ERROR for a fault it
-recovered from, and the services that should have stayed up did."""
+"""What the fault campaign's scenarios share: a seed to replay a run, staged media dropped into a
+running stack's watch folder, the audit of the delivery (each file reached Frame.io, that is
+the emulator, exactly once with the right bytes and its job is DONE), the services' logs and
+pids, and the tally of the session (faults injected, files lost or duplicated)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 from postflow.cli.supervisor import SERVICES
 from postflow.core.rpc import check_health
+from postflow.testing.media import write_media
+from postflow.testing.polling import wait_for
 from postflow.testing.stack import Stack, service_logs
-from tests.support import wait_for, write_media
 
 MiB = 1024 * 1024
 FINAL = {"done", "failed", "cancelled"}
+
+
+@dataclass
+class Tally:
+    """What the fault campaign did, summed over the session and printed at its end."""
+
+    soak: bool
+    faults: Counter = field(default_factory=Counter)
+    files: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    scenarios: int = 0
+
+    def fault(self, kind: str, count: int = 1) -> None:
+        self.faults[kind] += count
+
+    def delivery(self, files: int, lost: int, duplicated: int) -> None:
+        self.scenarios += 1
+        self.files += files
+        self.lost += lost
+        self.duplicated += duplicated
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.faults.items()))
+        return (f"PostFlow fault campaign ({'soak' if self.soak else 'short'}): "
+                f"faults injected {sum(self.faults.values())} ({kinds or 'none'}); "
+                f"files {self.files}, lost {self.lost}, duplicated {self.duplicated} "
+                f"in {self.scenarios} scenarios")
+
+
+TALLY_KEY = pytest.StashKey[Tally]()
 
 
 def stage(stack: Stack, relpath: str, size: int, seed: int) -> tuple[Path, str]:
@@ -42,6 +79,17 @@ def media_set(stack: Stack, count: int, rng: random.Random, prefix: str,
         relpath = f"{folder}{prefix}_{index:03d}.mov"
         files[relpath] = stage(stack, relpath, rng.randint(*sizes) + index, seed=rng.randrange(1 << 30))
     return files
+
+
+def campaign_seed() -> int:
+    """A new seed, or POSTFLOW_CAMPAIGN_SEED to replay a run (the seed is in every failure message)."""
+    return int(os.environ.get("POSTFLOW_CAMPAIGN_SEED") or time.time_ns() % 1_000_000)
+
+
+async def drop_gradually(stack: Stack, staged: dict[str, tuple[Path, str]], rng: random.Random) -> None:
+    for relpath, (path, _) in staged.items():
+        await asyncio.sleep(rng.uniform(0.0, 0.6))  # a random moment, not a synchronisation
+        drop(stack, relpath, path)
 
 
 async def jobs(stack: Stack) -> list[dict] | None:
@@ -105,7 +153,7 @@ def audit(expected: dict[str, str], emulator_files: list[dict], by_path: dict[st
     return result
 
 
-async def verify_delivery(stack: Stack, expected: dict[str, str], tally, timeout: float = 120) -> Audit:
+async def verify_delivery(stack: Stack, expected: dict[str, str], tally: Tally, timeout: float = 120) -> Audit:
     by_path = await settled(stack, set(expected), timeout)
     report = await stack.emulator_report()
     result = audit(expected, report["files"], by_path, report["deleted"])

@@ -1,5 +1,5 @@
 """A plain local HTTP/1.1 file server with single byte ranges, zero-copy (sendfile), in a
-thread: the source the emulator's puller fetches from in these tests. It records every
+thread: the source the emulator's puller fetches from in tests. It records every
 request (method, Range, User-Agent) and can be told to refuse HEAD or ignore Range."""
 
 from __future__ import annotations

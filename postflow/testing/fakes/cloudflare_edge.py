@@ -73,6 +73,7 @@ class Edge:
         self._poller = asyncio.create_task(self._follow_cloudflared())
 
     async def stop(self) -> None:
+        assert self._server is not None and self._poller is not None, "the edge was never started"
         self._poller.cancel()
         for writer in list(self._open):
             writer.transport.abort()

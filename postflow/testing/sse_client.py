@@ -21,7 +21,9 @@ class SSEEvent:
 
 
 async def read_events(response: httpx.Response) -> AsyncIterator[SSEEvent]:
-    kind, event_id, data = "message", None, []
+    kind = "message"
+    event_id: str | None = None
+    data: list[str] = []
     async for line in response.aiter_lines():
         if not line:
             if data:

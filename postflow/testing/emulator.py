@@ -1,0 +1,110 @@
+"""The Frame.io emulator seen from a test or a benchmark: started as a process, a token for its
+development client, and its test-only API (`/_emulator/…`): the files it holds and those it
+deleted, the faults it injects, the tokens its IMS issued, the state it was seeded with."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
+from postflow.testing.polling import wait_for
+
+TIMEOUT_S = 10
+S2S_SCOPE = "openid AdobeID frame.s2s.all"
+
+
+async def start_emulator(port: int, env: dict[str, str], log_path: Path, *args: str) -> asyncio.subprocess.Process:
+    """`python -m postflow.emulator` on 127.0.0.1:`port`, its output appended to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with await asyncio.to_thread(open, log_path, "ab") as log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "postflow.emulator", "--host", "127.0.0.1", "--port", str(port), *args,
+            env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+async def client_credentials_token(url: str, scope: str = S2S_SCOPE) -> str:
+    """An access token from the emulator at `url` for its development client (client_credentials)."""
+    response = await _call(url, "POST", "/ims/token/v3", data={
+        "grant_type": "client_credentials", "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET,
+        "scope": scope})
+    return str(response.json()["access_token"])
+
+
+async def emulator_report(url: str) -> dict:
+    """The emulator's files ("files") and those deleted from it ("deleted")."""
+    return (await _call(url, "GET", "/_emulator/files")).json()
+
+
+async def emulator_file(url: str, file_id: str) -> dict:
+    return next(f for f in (await emulator_report(url))["files"] if f["id"] == file_id)
+
+
+async def upload_finished(url: str, file_id: str, timeout: float = 15) -> dict:
+    """Waits until the upload of `file_id` completed or failed; returns the emulator's file."""
+    async def ended() -> dict | None:
+        file = await emulator_file(url, file_id)
+        return file if file["upload_complete"] or file["upload_failed"] else None
+
+    return await wait_for(ended, timeout=timeout, interval=0.02, message=f"upload of {file_id} to finish")
+
+
+async def set_faults(url: str, spec: dict[str, Any]) -> dict:
+    """Adds the faults in `spec`; returns the faults now in force."""
+    return (await _call(url, "POST", "/_emulator/faults", json=spec)).json()
+
+
+async def clear_faults(url: str) -> None:
+    await _call(url, "DELETE", "/_emulator/faults")
+
+
+async def seeded_state(url: str) -> dict:
+    """The ids the emulator was seeded with (account, workspace, project, root folder, user)."""
+    return (await _call(url, "GET", "/_emulator/state")).json()
+
+
+async def issued_tokens(url: str) -> list[dict]:
+    """Every token the emulator's IMS issued, with its kind, grant type and state."""
+    return (await _call(url, "GET", "/_emulator/tokens")).json()["tokens"]
+
+
+async def revoke_at_ims(url: str, token: str) -> None:
+    await _call(url, "POST", "/ims/revoke", data={
+        "token": token, "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET})
+
+
+async def _call(url: str, method: str, path: str, **request: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+        response = await client.request(method, f"{url}{path}", **request)
+    response.raise_for_status()
+    return response
+
+
+class FrameioFiles:
+    """Just enough of Frame.io, over raw httpx: create a local upload, read what arrived."""
+
+    def __init__(self, url: str, client: httpx.AsyncClient) -> None:
+        self.url = url
+        self.client = client
+
+    async def connect(self) -> None:
+        self.seed = await seeded_state(self.url)
+        self.client.headers["Authorization"] = f"Bearer {await client_credentials_token(self.url)}"
+
+    async def local_upload(self, name: str, size: int) -> dict:
+        account, folder = self.seed["account_id"], self.seed["root_folder_id"]
+        response = await self.client.post(f"{self.url}/v4/accounts/{account}/folders/{folder}/files/local_upload",
+                                          json={"data": {"name": name, "file_size": size}})
+        assert response.status_code == 201, response.text
+        return response.json()["data"]
+
+    async def report(self, file_id: str) -> dict:
+        return await emulator_file(self.url, file_id)
+
+    async def fault(self, spec: dict) -> None:
+        await set_faults(self.url, spec)

@@ -1,0 +1,123 @@
+"""The streamer service under test: its config, the service in this event loop on loopback
+ports with a gRPC stub to it and helpers to publish files, and the stand-in `cloudflared`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from postflow.core.config import Config, load_config
+from postflow.core.service import Runtime
+from postflow.testing import fakes
+from postflow.testing.media import write_media
+from postflow.v1 import streamer_pb2, streamer_pb2_grpc
+from services.streamer.http_connection import HttpLimits
+from services.streamer.http_request import HeadLimits
+from services.streamer.server import StreamerService, build_service
+
+FAKE_CLOUDFLARED = Path(fakes.__file__).with_name("cloudflared.py")
+TEST_LIMITS = HttpLimits(HeadLimits(), idle_timeout_s=2.0, head_timeout_s=0.6, send_stall_timeout_s=5.0)
+
+
+def streamer_config(tmp_path: Path, streamer: dict | None = None, **sections) -> Config:
+    raw = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"),
+           "streamer": {"tunnel": {"mode": "none"}, **(streamer or {})}, **sections}
+    (tmp_path / "watch").mkdir(exist_ok=True)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    return load_config(path, env={})
+
+
+def fake_cloudflared(tmp_path: Path) -> tuple[Path, Path]:
+    """An executable `cloudflared` that runs the stand-in, and its control directory."""
+    control = tmp_path / "cloudflared-control"
+    control.mkdir(exist_ok=True)
+    launcher = tmp_path / "cloudflared"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_CLOUDFLARED}" "$@"\n')
+    launcher.chmod(0o755)
+    return launcher, control
+
+
+@dataclass
+class Streamer:
+    service: StreamerService
+    stub: streamer_pb2_grpc.StreamerServiceStub
+    channel: grpc.aio.Channel
+    root: Path
+    spans: InMemorySpanExporter
+
+    @property
+    def http_port(self) -> int:
+        return self.service.http_port
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def media(self, relative: str, size: int, seed: int = 0) -> str:
+        """Writes a file under the watch root; returns its sha256."""
+        return write_media(self.root / relative, size, seed)
+
+    async def publish(self, relative: str, ttl_s: int = 0, job_id: str = "job-1", **extra) -> streamer_pb2.Publication:
+        st = (self.root / relative).stat()
+        return await self.stub.Publish(streamer_pb2.PublishRequest(
+            path=relative, size=st.st_size, mtime_ns=st.st_mtime_ns, ttl_s=ttl_s, job_id=job_id, **extra), timeout=10)
+
+    async def revoke(self, ticket_id: str) -> None:
+        await self.stub.Revoke(streamer_pb2.RevokeRequest(ticket_id=ticket_id), timeout=10)
+
+
+async def start_streamer(config: Config, spans: InMemorySpanExporter | None = None,
+                         limits: HttpLimits = TEST_LIMITS) -> Streamer:
+    spans = spans or InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    service = build_service(Runtime(config, provider), grpc_address="127.0.0.1:0", http_address="127.0.0.1:0",
+                            http_limits=limits)
+    await service.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}")
+    return Streamer(service, streamer_pb2_grpc.StreamerServiceStub(channel), channel, config.watch_root, spans)
+
+
+async def stop_streamer(streamer: Streamer) -> None:
+    await streamer.channel.close()
+    await streamer.service.stop()
+
+
+def push_request(root: Path, relative: str, created: dict, **extra) -> streamer_pb2.PushRequest:
+    st = (root / relative).stat()
+    return streamer_pb2.PushRequest(
+        path=relative, size=st.st_size, mtime_ns=st.st_mtime_ns, content_type=created["media_type"] or "",
+        parts=[streamer_pb2.UploadPart(size=p["size"], url=p["url"]) for p in created["upload_urls"]],
+        job_id="job-push", **extra)
+
+
+async def collect(call) -> list[streamer_pb2.TransferProgress]:
+    return [progress async for progress in call]
+
+
+@contextlib.asynccontextmanager
+async def limited_streamer(tmp_path: Path, bwlimit: str,
+                           clock: Callable[[], datetime] = datetime.now) -> AsyncIterator[Streamer]:
+    """The real streamer with `transfer.bwlimit` = `bwlimit`, reading its timetable at `clock`."""
+    config = streamer_config(tmp_path, transfer={"bwlimit": bwlimit})
+    service = build_service(Runtime(config, TracerProvider()), grpc_address="127.0.0.1:0",
+                            http_address="127.0.0.1:0", http_limits=TEST_LIMITS, clock=clock)
+    await service.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}")
+    streamer = Streamer(service, streamer_pb2_grpc.StreamerServiceStub(channel), channel, config.watch_root,
+                        InMemorySpanExporter())
+    try:
+        yield streamer
+    finally:
+        await stop_streamer(streamer)
