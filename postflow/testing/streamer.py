@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from postflow.core.config import Config, load_config
 from postflow.core.service import Runtime
 from postflow.testing import fakes
 from postflow.testing.media import write_media
+from postflow.testing.ports import free_port
+from postflow.testing.processes import child_env
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.http_connection import HttpLimits
 from services.streamer.http_request import HeadLimits
@@ -121,3 +124,15 @@ async def limited_streamer(tmp_path: Path, bwlimit: str,
         yield streamer
     finally:
         await stop_streamer(streamer)
+
+
+def run_streamer_process(tmp_path: Path, **sections: object) -> subprocess.CompletedProcess[str]:
+    """`python -m services.streamer` on a config with a fresh watch root, loopback ports and
+    `sections` on top, run to its end (a config it refuses ends it at once)."""
+    (tmp_path / "watch").mkdir(exist_ok=True)
+    config = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"),
+              "streamer": {"listen": f"127.0.0.1:{free_port()}", "tunnel": {"mode": "none"}},
+              "services": {"streamer": f"127.0.0.1:{free_port()}"}, **sections}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return subprocess.run([sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "config.json")],
+                          env=child_env(), capture_output=True, text=True, timeout=30)

@@ -3,17 +3,13 @@ what limit holds when, when it next changes, and a bad value named by its key.""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import datetime
 
 import pytest
 
 from postflow.core.bwlimit import OFF, describe_rate, parse_rate, parse_schedule
 from postflow.core.config import ConfigError, build_config
-from postflow.testing.ports import free_port
-from postflow.testing.processes import child_env
+from postflow.testing.streamer import run_streamer_process
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 MONDAY = datetime(2026, 12, 7)  # a Monday
@@ -107,13 +103,6 @@ def test_the_limit_reads_in_binary_units():
 
 
 def test_a_bad_bwlimit_stops_the_streamer_with_exit_2_naming_the_key(tmp_path):
-    (tmp_path / "watch").mkdir()
-    config = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"),
-              "transfer": {"bwlimit": "08:00,20M 19:00,fast"},
-              "streamer": {"listen": f"127.0.0.1:{free_port()}", "tunnel": {"mode": "none"}},
-              "services": {"streamer": f"127.0.0.1:{free_port()}"}}
-    (tmp_path / "bad.json").write_text(json.dumps(config))
-    result = subprocess.run([sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "bad.json")],
-                            env=child_env(), capture_output=True, text=True, timeout=30)
+    result = run_streamer_process(tmp_path, transfer={"bwlimit": "08:00,20M 19:00,fast"})
     assert result.returncode == 2, result.stderr
     assert "config error: transfer.bwlimit: 'fast' is not a rate" in result.stderr

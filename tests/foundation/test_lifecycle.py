@@ -4,11 +4,8 @@ service names read from the generated modules, and what a process does with a si
 config error that arrives while the service is still starting."""
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
-import sys
 
 import grpc
 import pytest
@@ -18,8 +15,7 @@ from postflow.core.config import Config
 from postflow.core.rpc import GrpcServer, Servicer, check_health, service_name
 from postflow.core.service import GrpcService, Runtime, serve_until_signalled
 from postflow.testing.polling import wait_for
-from postflow.testing.ports import free_port
-from postflow.testing.processes import child_env
+from postflow.testing.streamer import run_streamer_process
 from postflow.v1 import auth_pb2, auth_pb2_grpc, common_pb2, streamer_pb2, watcher_pb2
 
 AUTH = "postflow.v1.AuthService"
@@ -154,13 +150,7 @@ async def test_a_signal_once_ready_stops_the_service_cleanly():
 
 
 def test_a_state_dir_that_cannot_be_opened_exits_2_naming_the_key(tmp_path):
-    (tmp_path / "watch").mkdir()
     (tmp_path / "state").write_text("a file, not a directory")
-    config = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"),
-              "streamer": {"listen": f"127.0.0.1:{free_port()}", "tunnel": {"mode": "none"}},
-              "services": {"streamer": f"127.0.0.1:{free_port()}"}}
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    result = subprocess.run([sys.executable, "-m", "services.streamer", "-c", str(tmp_path / "config.json")],
-                            env=child_env(), capture_output=True, text=True, timeout=30)
+    result = run_streamer_process(tmp_path)
     assert result.returncode == 2, result.stderr
     assert "config error: state_dir: cannot open" in result.stderr

@@ -10,7 +10,6 @@ import logging
 
 import httpx
 import pytest
-import pytest_asyncio
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -23,23 +22,6 @@ MIB = 1024 * 1024
 PULL = streamer_pb2.TRANSFER_KIND_PULL
 ACTIVE, COMPLETE = streamer_pb2.TRANSFER_PHASE_ACTIVE, streamer_pb2.TRANSFER_PHASE_COMPLETE
 SOURCE_CHANGED = streamer_pb2.TRANSFER_PHASE_SOURCE_CHANGED
-
-
-@pytest_asyncio.fixture
-async def events(streamer):
-    """Every StreamerEvent, from a WatchEvents stream opened before the test acts."""
-    seen: list[streamer_pb2.StreamerEvent] = []
-    call = streamer.stub.WatchEvents(streamer_pb2.WatchStreamerEventsRequest())
-
-    async def collect():
-        async for event in call:
-            seen.append(event)
-
-    task = asyncio.create_task(collect())
-    await wait_for(lambda: seen, message="first event")
-    yield seen
-    call.cancel()
-    task.cancel()
 
 
 async def start_get(port: int, url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes, int]:

@@ -167,16 +167,8 @@ async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_push_progress_goes_to_the_caller_only_not_to_watch_events(streamer, frameio):
-    seen: list[streamer_pb2.StreamerEvent] = []
-    watch = streamer.stub.WatchEvents(streamer_pb2.WatchStreamerEventsRequest())
-
-    async def follow():
-        async for event in watch:
-            seen.append(event)
-
-    following = asyncio.create_task(follow())
-    await wait_for(lambda: seen, message="the first event (tunnel status)")
+async def test_push_progress_goes_to_the_caller_only_not_to_watch_events(streamer, frameio, events):
+    seen = events
     streamer.media("a.mov", 9 * MIB)
     created = await frameio.local_upload("a.mov", 9 * MIB)
     progress = await collect(streamer.stub.Push(push_request(streamer.root, "a.mov", created)))
@@ -188,6 +180,4 @@ async def test_push_progress_goes_to_the_caller_only_not_to_watch_events(streame
         assert (await client.get(publication.url)).status_code == 200
     await wait_for(lambda: any(e.transfer.phase == COMPLETE for e in seen if e.HasField("transfer")),
                    message="the pull's COMPLETE event")
-    watch.cancel()
-    following.cancel()
     assert {e.transfer.kind for e in seen if e.HasField("transfer")} == {streamer_pb2.TRANSFER_KIND_PULL}
