@@ -4,15 +4,21 @@ it comes back scanning resumes and nothing is delivered twice."""
 
 import asyncio
 import contextlib
+import io
 import time
 from pathlib import Path
 
 import pytest
 
+from postflow.cli import output
+from postflow.cli.commands import gather_status
+from postflow.core.clients import Clients
+from postflow.core.config import build_config
 from postflow.devtools.slowfs import Mount, mounted
 from postflow.testing.media import write_media
 from postflow.testing.polling import wait_for
-from postflow.testing.watcher import WatcherEnvironment, environment, list_jobs, start_watcher, wait_jobs
+from postflow.testing.ports import free_port
+from postflow.testing.watcher import InProcess, WatcherEnvironment, environment, list_jobs, start_watcher, wait_jobs
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.scanner import PathFilter, Scanner
 
@@ -50,6 +56,23 @@ async def wait_scans(stub, count: int) -> None:
     await wait_for(check, timeout=20, interval=0.02, message=f"{count} scan passes")
 
 
+async def postflow_status(env: WatcherEnvironment) -> dict:
+    """What `postflow status --json` prints, from the watcher under test."""
+    (watcher,) = env.watchers
+    assert isinstance(watcher, InProcess)
+    config = build_config({"services": {"watcher": f"127.0.0.1:{watcher.service.grpc_port}",
+                                        "auth": f"127.0.0.1:{free_port()}", "streamer": f"127.0.0.1:{free_port()}"},
+                           "dashboard": {"listen": f"127.0.0.1:{free_port()}"}})
+    async with Clients(config) as clients:
+        return await gather_status(config, clients)
+
+
+def printed(status: dict) -> list[str]:
+    out = io.StringIO()
+    output.print_status(status, out)
+    return out.getvalue().splitlines()
+
+
 async def job_states(stub) -> dict[str, int]:
     return {job.path: job.state for job in await list_jobs(stub)}
 
@@ -83,6 +106,10 @@ async def test_a_failed_then_unmounted_root_is_reported_and_nothing_changes_or_s
 
         current = await wait_unavailable(stub, "empty mount point")
         assert current.files_seen == FILES
+        status = await postflow_status(env)
+        assert status["watch_root"] == {"path": str(env.root), "available": False,
+                                        "problem": current.watch_root_problem}
+        assert printed(status)[-2] == f"watch root {env.root} UNAVAILABLE: {current.watch_root_problem}"
         await wait_scans(stub, 3)
         assert await job_states(stub) == done
 
