@@ -92,11 +92,13 @@ class Detector:
         self.last_scan_s = time.monotonic() - started
         self.last_scan_at = time.time()
         self.first_scan.set()
+        self.orchestrator.root_problem = self.scanner.problem
         if self.scanner.problem != was_problem:
             if self.scanner.problem:
-                log.warning("watch root unavailable: %s; scanning paused, jobs untouched", self.scanner.problem)
+                log.warning("watch root unavailable: %s; scanning and new attempts paused", self.scanner.problem)
             else:
                 log.info("watch root available again; scanning resumed")
+                self.orchestrator.wake()
         if self.scanner.problem:
             return  # pending files are not stable while they cannot be seen
         await self.orchestrator.on_changes(changes)

@@ -177,3 +177,35 @@ def test_a_pass_over_an_empty_mount_point_reports_no_file_removed(tmp_path):
     assert scanner.scan() == []
     assert "empty mount point" in scanner.problem
     assert {file.path for reldir, state in scanner.dirs.items() for file in state.files(reldir)} == names
+
+
+@pytest.mark.asyncio
+async def test_a_job_due_while_the_root_is_unmounted_waits_for_it_and_ships_once(tmp_path):
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    async with environment(tmp_path, watch={"max_attempts": 100}) as env:
+        with contextlib.ExitStack() as first:
+            await mount(env, backing, first)
+            stub = await start_watcher(env)
+            await env.faults(server_error={"status": 503, "path": "*/files/remote_upload", "nth": 1,
+                                           "count": 1_000_000})
+            expected = {"a.mov": write_media(backing / "a.mov", 100_000)}
+            await wait_for(lambda: _backing_off(stub), timeout=20, message="the job backing off")
+        await wait_unavailable(stub, "empty mount point")
+        await env.clear_faults()
+        (job,) = await list_jobs(stub)
+        await wait_for(lambda: time.time() > job.next_attempt_at.ToNanoseconds() / 1e9, timeout=10,
+                       message="the job due")
+        await wait_scans(stub, 5)
+        (still,) = await list_jobs(stub)
+        assert still.state == common_pb2.JOB_STATE_WAITING and still.attempts == job.attempts
+
+        with contextlib.ExitStack() as second:
+            await mount(env, backing, second)
+            await wait_jobs(stub, 1)
+            await delivered_once(env, expected)
+
+
+async def _backing_off(stub) -> bool:
+    jobs = await list_jobs(stub)
+    return bool(jobs) and jobs[0].state == common_pb2.JOB_STATE_WAITING and jobs[0].attempts >= 1
