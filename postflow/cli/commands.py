@@ -140,7 +140,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 async def gather_status(config: Config, clients: Clients) -> dict:
     health = await asyncio.gather(*(check_health(getattr(config.services, name)) for name in GRPC_SERVICES))
     services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": await dashboard_health(config)}
-    status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None}
+    status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None, "watch_root": None}
     if services["auth"] == "SERVING":
         auth = await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=PROBE_TIMEOUT_S)
         status["auth"] = {"state": label(auth_pb2.AuthState, auth.state),
@@ -156,6 +156,8 @@ async def gather_status(config: Config, clients: Clients) -> dict:
     if services["watcher"] == "SERVING":
         stats = await clients.watcher.GetStats(watcher_pb2.GetStatsRequest(), timeout=PROBE_TIMEOUT_S)
         status["jobs"] = dict(stats.jobs_by_state)
+        status["watch_root"] = {"path": stats.watch_root, "available": stats.watch_root_available,
+                                "problem": stats.watch_root_problem}
     return status
 
 

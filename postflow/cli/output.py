@@ -23,6 +23,10 @@ def print_status(status: dict, out: TextIO = sys.stdout) -> None:
         tunnel = status["tunnel"]
         print(f"tunnel     {tunnel['mode']} {tunnel['state']} {tunnel['url'] or '(no URL yet)'}", file=out)
         print(f"bandwidth  {bandwidth(tunnel['bandwidth_limit_bps'], tunnel['bandwidth_schedule'])}", file=out)
+    if status["watch_root"]:
+        root = status["watch_root"]
+        print(f"watch root {root['path']} {'available' if root['available'] else 'UNAVAILABLE: ' + root['problem']}",
+              file=out)
     if status["jobs"] is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(status["jobs"].items()) if v) or "none"
         print(f"jobs       {counts}", file=out)

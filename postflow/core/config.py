@@ -95,6 +95,7 @@ class WatchConfig(Section):
     backoff_max_s: PositiveSeconds = 300.0
     status_poll_s: PositiveSeconds = 1.0
     inotify: Flag = False  # local disks only: kernel events shorten the wait for the next poll
+    unresponsive_after_s: PositiveSeconds = 30.0  # a scan with no answer from the root this long: "not answering"
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -131,7 +131,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Stats(_message.Message):
-    __slots__ = ("jobs_by_state", "bytes_delivered", "files_delivered", "files_seen", "last_scan_at", "last_scan_s", "watch_root", "last_seq")
+    __slots__ = ("jobs_by_state", "bytes_delivered", "files_delivered", "files_seen", "last_scan_at", "last_scan_s", "watch_root", "last_seq", "watch_root_available", "watch_root_problem")
     class JobsByStateEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,8 @@ class Stats(_message.Message):
     LAST_SCAN_S_FIELD_NUMBER: _ClassVar[int]
     WATCH_ROOT_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    WATCH_ROOT_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    WATCH_ROOT_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     jobs_by_state: _containers.ScalarMap[str, int]
     bytes_delivered: int
     files_delivered: int
@@ -155,4 +157,6 @@ class Stats(_message.Message):
     last_scan_s: float
     watch_root: str
     last_seq: int
-    def __init__(self, jobs_by_state: _Optional[_Mapping[str, int]] = ..., bytes_delivered: _Optional[int] = ..., files_delivered: _Optional[int] = ..., files_seen: _Optional[int] = ..., last_scan_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_scan_s: _Optional[float] = ..., watch_root: _Optional[str] = ..., last_seq: _Optional[int] = ...) -> None: ...
+    watch_root_available: bool
+    watch_root_problem: str
+    def __init__(self, jobs_by_state: _Optional[_Mapping[str, int]] = ..., bytes_delivered: _Optional[int] = ..., files_delivered: _Optional[int] = ..., files_seen: _Optional[int] = ..., last_scan_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_scan_s: _Optional[float] = ..., watch_root: _Optional[str] = ..., last_seq: _Optional[int] = ..., watch_root_available: _Optional[bool] = ..., watch_root_problem: _Optional[str] = ...) -> None: ...

@@ -224,7 +224,14 @@ class Hub:
         self._replace("totals", self._merged_totals())
 
     def _set_scan(self, stats: watcher_pb2.Stats) -> None:
-        self._scan = scan_view(stats)
+        scan = scan_view(stats)
+        if scan["watch_root_available"] != self._scan["watch_root_available"]:
+            if scan["watch_root_available"]:
+                self._log("watcher", "info", f"watch root {scan['watch_root']} available again")
+            else:
+                self._log("watcher", "error",
+                          f"watch root {scan['watch_root']} unavailable: {scan['watch_root_problem']}")
+        self._scan = scan
         self._replace("totals", self._merged_totals())
 
     def _merged_totals(self) -> dict:

@@ -72,4 +72,7 @@ def scan_view(stats: watcher_pb2.Stats) -> dict:
         "files_seen": stats.files_seen,
         "last_scan_at": timestamp(stats, "last_scan_at"),
         "watch_root": stats.watch_root,
+        # Nothing heard from the watcher yet (an empty Stats) is not an unavailable root.
+        "watch_root_available": stats.watch_root_available or not stats.watch_root,
+        "watch_root_problem": stats.watch_root_problem,
     }

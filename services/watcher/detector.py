@@ -33,6 +33,7 @@ class Detector:
         self.last_scan_at = 0.0
         self.last_scan_s = 0.0
         self.trigger = ScanTrigger()
+        self._scanning = False
         # Always the same thread: its malloc arena is reused by every pass instead of each
         # pass growing a new one in whichever pool thread it lands on.
         self._scan_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan")
@@ -68,12 +69,38 @@ class Detector:
         events.listen()
         return events
 
+    @property
+    def root_problem(self) -> str:
+        """Why the watch root is unavailable ("" when it is not): a pass waiting on it for
+        `watch.unresponsive_after_s` or more, or what the last pass found."""
+        if self._scanning:
+            waited = self.scanner.clock() - self.scanner.progress_at
+            if waited >= self.settings.unresponsive_after_s:
+                return f"not answering for {waited:.0f} s"
+        return self.scanner.problem
+
     async def poll(self) -> None:
+        """One pass. A pass that hangs on the file system is awaited here (the next one
+        waits for it) while the loop goes on serving; `root_problem` reports it."""
         started = time.monotonic()
-        changes = await asyncio.get_running_loop().run_in_executor(self._scan_thread, self.scanner.scan)
+        was_problem = self.scanner.problem
+        self._scanning = True
+        try:
+            changes = await asyncio.get_running_loop().run_in_executor(self._scan_thread, self.scanner.scan)
+        finally:
+            self._scanning = False
         self.last_scan_s = time.monotonic() - started
         self.last_scan_at = time.time()
         self.first_scan.set()
+        self.orchestrator.root_problem = self.scanner.problem
+        if self.scanner.problem != was_problem:
+            if self.scanner.problem:
+                log.warning("watch root unavailable: %s; scanning and new attempts paused", self.scanner.problem)
+            else:
+                log.info("watch root available again; scanning resumed")
+                self.orchestrator.wake()
+        if self.scanner.problem:
+            return  # pending files are not stable while they cannot be seen
         await self.orchestrator.on_changes(changes)
         stable = settle_stable(self.scanner, time.monotonic(), self.settings.stable_after_s)
         while batch := list(itertools.islice(stable, REGISTER_BATCH)):

@@ -266,6 +266,13 @@ def wait_out_rate_limit(job: Job, error: str, delay_s: float, now: float, *, giv
                  attempts=_given_back(job, give_back_attempt))
 
 
+def wait_for_root(job: Job, error: str, delay_s: float, now: float, *, give_back_attempt: bool) -> Change:
+    """The watch root went away under an attempt: the attempt is given back, and the job runs
+    again once the root is back."""
+    return _wait(job, "wait_for_root", WaitingKind.BACKOFF, "watch root unavailable", next_attempt_at=now + delay_s,
+                 error=error, attempts=_given_back(job, give_back_attempt))
+
+
 def retry_later(job: Job, error: str, delay_s: float, now: float) -> Change:
     if job.attempts >= job.max_attempts:
         return fail(job, f"{error} (gave up after {job.attempts} attempts)")

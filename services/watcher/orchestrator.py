@@ -20,6 +20,7 @@ from postflow.core.telemetry import context_from
 from postflow.frameio import RateLimited, ReconnectNeeded, RequestFailed, TransientError
 from postflow.v1 import common_pb2
 from services.watcher import jobs
+from services.watcher.availability import RootHealth
 from services.watcher.delivery import Delivery, Outcome
 from services.watcher.delivery.errors import FileChangedOnDisk, JobFailed, RetryLater, Superseded
 from services.watcher.followers import AuthWatch
@@ -36,13 +37,15 @@ MIN_SLEEP_S = 0.05
 
 class Orchestrator:
     def __init__(self, *, ledger: Ledger, delivery: Delivery, auth: AuthWatch, settings: WatchConfig, root: Path,
-                 path_filter: PathFilter, tracer: Tracer) -> None:
+                 path_filter: PathFilter, root_health: RootHealth, tracer: Tracer) -> None:
         self.ledger = ledger
         self.delivery = delivery
         self.auth = auth
         self.settings = settings
         self.root = root
         self.path_filter = path_filter
+        self.root_health = root_health
+        self.root_problem = ""  # set by the scan loop: no attempt starts while the watch root is unavailable
         self.tracer = tracer
         self.running: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
@@ -62,7 +65,7 @@ class Orchestrator:
 
     async def _start_due(self) -> None:
         free = self.settings.max_concurrent - len(self.running)
-        if free > 0:
+        if free > 0 and not self.root_problem:
             for job in await self.ledger.runnable(time.time(), free, self.running, self._auth_usable()):
                 self.running[job.id] = asyncio.create_task(self._attempt(job), name=f"job-{job.id}")
 
@@ -73,7 +76,7 @@ class Orchestrator:
         """Until woken (a job queued or finished, Frame.io connected again), or until the
         earliest backoff ends if a slot is free for it."""
         timeout = RECONNECT_PROBE_S
-        if len(self.running) < self.settings.max_concurrent:
+        if len(self.running) < self.settings.max_concurrent and not self.root_problem:
             due = await self.ledger.next_due()
             if due is not None:
                 timeout = min(timeout, max(MIN_SLEEP_S, due - time.time()))
@@ -109,6 +112,10 @@ class Orchestrator:
         job, error = outcome.job, outcome.error
         if error is None or isinstance(error, Superseded):
             return None
+        if problem := self.root_problem or await asyncio.to_thread(self.root_health.problem):
+            log.warning("watch root unavailable (%s); trying again once it is back: %s", problem, error)
+            return jobs.wait_for_root(job, str(error), self._backoff(1), time.time(),
+                                      give_back_attempt=outcome.took_attempt)
         if isinstance(error, ReconnectNeeded):
             self.auth.lost()
             self._reconnect_since = time.monotonic()

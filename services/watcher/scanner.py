@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
 
+from services.watcher.availability import RootHealth
+
 log = logging.getLogger(__name__)
 
 INT63 = (1 << 63) - 1
@@ -122,12 +124,20 @@ class Scanner:
         self.dirs: dict[str, DirState] = {}
         self.file_count = 0
         self.scans = 0
+        self.health = RootHealth(self.root)
+        self.problem = ""  # why the root was unavailable at the last pass ("" when it was available)
+        self.progress_at = clock()  # when the running pass last got an answer from the file system
         self._reported: set[str] = set()  # paths whose access error was already logged
 
     def scan(self) -> list[Change]:
         """One full pass. Returns what changed since the previous pass (nothing on the first
-        pass: every file starts out pending). Unreadable directories keep their last state."""
-        now = self.clock()
+        pass: every file starts out pending). Unreadable directories keep their last state;
+        while the root itself is unavailable nothing changes (`problem` says why)."""
+        now = self.progress_at = self.clock()
+        self.problem = self.health.problem()
+        if self.problem:
+            return []
+        self.progress_at = self.clock()
         first = self.scans == 0
         old_dirs = self.dirs
         new_dirs: dict[str, DirState] = {}
@@ -143,6 +153,9 @@ class Scanner:
             names, stats = listing
             if names:
                 new_dirs[reldir] = self._diff(reldir, names, stats, old_dirs.get(reldir), now, first, changes)
+        self.problem = self.health.problem()
+        if self.problem:  # gone during the pass: what it listed may be an empty mount point
+            return []
         for reldir in unreadable:
             self._keep(reldir, old_dirs, new_dirs)
         if not first:
@@ -171,6 +184,8 @@ class Scanner:
         except OSError as exc:
             self._report(reldir or ".", exc)
             return None
+        finally:
+            self.progress_at = self.clock()
         self._recovered(reldir or ".")
         return names, array("q", stats)
 

@@ -70,11 +70,12 @@ class WatcherService(GrpcService):
                             streamer_events=streamer_events, settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
         self.auth_status = AuthWatch(auth_stub)
+        scanner = Scanner(self.root, self.path_filter)
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, root=self.root,
-            path_filter=self.path_filter, tracer=tracer)
+            path_filter=self.path_filter, root_health=scanner.health, tracer=tracer)
         intake = JobIntake(config, self.ledger, self.orchestrator, tracer)
-        self.detector = Detector(config.watch, Scanner(self.root, self.path_filter), self.orchestrator, intake)
+        self.detector = Detector(config.watch, scanner, self.orchestrator, intake)
         self.submissions = Submissions(self.root, intake)
 
     def servicers(self) -> list[Servicer]:

@@ -110,10 +110,12 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
 
     async def GetStats(self, request: watcher_pb2.GetStatsRequest, context: Context) -> watcher_pb2.Stats:
         head = await self.ledger.head()
+        problem = self.detector.root_problem
         stats = watcher_pb2.Stats(
             jobs_by_state=head.totals.jobs_by_state, bytes_delivered=head.totals.bytes_delivered,
             files_delivered=head.totals.files_delivered, files_seen=self.detector.scanner.file_count,
-            last_scan_s=self.detector.last_scan_s, watch_root=self.watch_root, last_seq=head.last_seq)
+            last_scan_s=self.detector.last_scan_s, watch_root=self.watch_root, last_seq=head.last_seq,
+            watch_root_available=not problem, watch_root_problem=problem)
         if self.detector.last_scan_at:
             stats.last_scan_at.FromNanoseconds(int(self.detector.last_scan_at * 1e9))
         return stats

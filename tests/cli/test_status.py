@@ -43,7 +43,7 @@ async def test_status_shows_the_limit_of_the_hour_from_the_running_streamer(tmp_
 
 
 def test_a_single_rate_reads_without_a_timetable():
-    status = {"services": {"streamer": "SERVING"}, "auth": None, "jobs": None,
+    status = {"services": {"streamer": "SERVING"}, "auth": None, "jobs": None, "watch_root": None,
               "tunnel": {"mode": "none", "state": "up", "url": "http://127.0.0.1:8080", "restarts": 0,
                          "bandwidth_limit_bps": 512 * 1024, "bandwidth_schedule": "512K"}}
     assert printed(status)[-1] == "bandwidth  512 KiB/s"

@@ -121,3 +121,18 @@ async def test_live_job_view_is_bounded_and_keeps_unfinished_jobs(fakes):
         assert len(hub.jobs) == 5
         assert active.id in hub.jobs, "unfinished jobs are never evicted before finished ones"
         assert finished[0].id not in hub.jobs
+
+
+@pytest.mark.asyncio
+async def test_an_unavailable_watch_root_is_shown_and_logged_until_it_comes_back(fakes):
+    async with running_hub(fakes) as hub:
+        await wait_for(lambda: hub.totals and hub.totals["watch_root"] == "/media/OUT", message="scan info")
+        assert hub.totals["watch_root_available"]
+        fakes.watcher.watch_root_problem = "Transport endpoint is not connected"
+        await wait_for(lambda: not hub.totals["watch_root_available"], timeout=15, message="root unavailable")
+        assert hub.totals["watch_root_problem"] == "Transport endpoint is not connected"
+        fakes.watcher.watch_root_problem = ""
+        await wait_for(lambda: hub.totals["watch_root_available"], timeout=15, message="root available again")
+        log = messages(hub)
+        assert log.index("watch root /media/OUT unavailable: Transport endpoint is not connected") < log.index(
+            "watch root /media/OUT available again")

@@ -28,6 +28,7 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.seq = 0
         self.retain = retain
         self.watch_requests: list[int] = []  # after_seq of every WatchJobs call
+        self.watch_root_problem = ""  # set by a test: the watch root is unavailable, and why
         self.live: Topic[watcher_pb2.JobEvent] = Topic(retain, Overflow.DROP_SUBSCRIBER, name="fake WatchJobs")
 
     # -- driven by the test ------------------------------------------------------------------
@@ -131,4 +132,6 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         totals = self.totals()
         return watcher_pb2.Stats(jobs_by_state=totals.jobs_by_state, files_delivered=totals.files_delivered,
                                  bytes_delivered=totals.bytes_delivered, files_seen=len(self.jobs),
-                                 last_seq=self.seq, watch_root="/media/OUT")
+                                 last_seq=self.seq, watch_root="/media/OUT",
+                                 watch_root_available=not self.watch_root_problem,
+                                 watch_root_problem=self.watch_root_problem)

@@ -179,6 +179,9 @@ export function renderTotals(totals) {
   const counts = Object.entries(totals.jobs_by_state || {}).filter(([, n]) => n > 0);
   setText("totals-jobs", counts.map(([state, n]) => `${n} ${state}`).join(", ") || "none");
   setText("totals-root", totals.watch_root);
+  document.getElementById("root-banner").hidden = totals.watch_root_available;
+  document.getElementById("root-problem").textContent =
+    totals.watch_root_available ? "" : `${totals.watch_root}: ${totals.watch_root_problem}`;
 }
 
 export function renderServices(services) {
