@@ -44,12 +44,12 @@ from bench.range_server import (
     MiB,
     cpu_seconds,
     ensure_nginx,
-    free_port,
     publish,
-    rss_peak_mb,
     wait_http,
 )
 from postflow.devtools.slowfs import mounted
+from postflow.testing.ports import free_port
+from postflow.testing.processes import process_rss_peak_mb
 
 TARGETS = {"throughput": 0.9, "p99_ms": 50.0, "rss_mb": 150.0}
 PROBE_EVERY_S = 0.02
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                         for server in servers[run % 3:] + servers[:run % 3]:
                             dropped = drop_caches() and dropped
                             asyncio.run(transfer(server, names[:streams], size))
-                streamer_rss = rss_peak_mb(servers[-1].process.pid)
+                streamer_rss = process_rss_peak_mb(servers[-1].process.pid)
             finally:
                 for server in servers:
                     server.process.terminate()
