@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -147,6 +148,8 @@ async def test_a_child_tied_to_its_parent_ends_with_it(tmp_path):
     parent = subprocess.Popen(["sh", "-c", f"{child} & echo $! > {pid_file}; wait"])
     try:
         pid = int(await wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), message="child pid"))
+        # setpriv sets the death signal and then becomes `sleep`: kill the parent only after that.
+        await wait_for(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", message="the child's exec")
         assert process_alive(pid)
         parent.kill()
         parent.wait()
