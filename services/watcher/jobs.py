@@ -51,6 +51,7 @@ from typing import Any, TypeAlias
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from postflow.core.errors import FailedPrecondition
+from postflow.core.protos import label
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher.scanner import FileStat
 
@@ -102,7 +103,7 @@ def new_job_id() -> str:
 
 
 def state_name(state: JobState) -> str:
-    return common_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
+    return label(common_pb2.JobState, state)
 
 
 @dataclass(frozen=True)
