@@ -78,6 +78,8 @@ class AuthConfig(Section):
     token_key: str | None = dataclasses.field(default=None, repr=False)  # Fernet key; generated if absent
     refresh_margin_s: NonNegativeSeconds = 300.0  # refresh this long before expiry
     login_ttl_s: PositiveSeconds = 600.0  # how long an authorization `state` stays valid
+    refresh_token_lifetime_s: PositiveSeconds = 14 * 86400.0  # IMS: from login, not extended by refreshing
+    relogin_warning_s: NonNegativeSeconds = 2 * 86400.0  # warn this long before the re-login deadline
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -94,6 +96,7 @@ class WatchConfig(Section):
     backoff_base_s: PositiveSeconds = 2.0
     backoff_max_s: PositiveSeconds = 300.0
     status_poll_s: PositiveSeconds = 1.0
+    processing_timeout_s: PositiveSeconds = 6 * 3600.0  # after the last byte, how long Frame.io may process
     inotify: Flag = False  # local disks only: kernel events shorten the wait for the next poll
     unresponsive_after_s: PositiveSeconds = 30.0  # a scan with no answer from the root this long: "not answering"
 

@@ -54,7 +54,7 @@ class WatchAuthStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AuthStatus(_message.Message):
-    __slots__ = ("state", "grant", "user_name", "user_email", "account_id", "access_expires_at", "connected_at", "last_refresh_at", "refresh_count", "message")
+    __slots__ = ("state", "grant", "user_name", "user_email", "account_id", "access_expires_at", "connected_at", "last_refresh_at", "refresh_count", "message", "reauth_deadline", "reauth_soon")
     STATE_FIELD_NUMBER: _ClassVar[int]
     GRANT_FIELD_NUMBER: _ClassVar[int]
     USER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,8 @@ class AuthStatus(_message.Message):
     LAST_REFRESH_AT_FIELD_NUMBER: _ClassVar[int]
     REFRESH_COUNT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REAUTH_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    REAUTH_SOON_FIELD_NUMBER: _ClassVar[int]
     state: AuthState
     grant: GrantKind
     user_name: str
@@ -75,7 +77,9 @@ class AuthStatus(_message.Message):
     last_refresh_at: _timestamp_pb2.Timestamp
     refresh_count: int
     message: str
-    def __init__(self, state: _Optional[_Union[AuthState, str]] = ..., grant: _Optional[_Union[GrantKind, str]] = ..., user_name: _Optional[str] = ..., user_email: _Optional[str] = ..., account_id: _Optional[str] = ..., access_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_refresh_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_count: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    reauth_deadline: _timestamp_pb2.Timestamp
+    reauth_soon: bool
+    def __init__(self, state: _Optional[_Union[AuthState, str]] = ..., grant: _Optional[_Union[GrantKind, str]] = ..., user_name: _Optional[str] = ..., user_email: _Optional[str] = ..., account_id: _Optional[str] = ..., access_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_refresh_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_count: _Optional[int] = ..., message: _Optional[str] = ..., reauth_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reauth_soon: _Optional[bool] = ...) -> None: ...
 
 class BeginAuthorizationRequest(_message.Message):
     __slots__ = ("binding", "redirect_uri")
