@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from postflow.cli import commands
-from postflow.core.config import ConfigError, load_config, require_client, require_watch_root, to_dict
+from postflow.core.config import ConfigError, load_checked_config, load_config, to_dict
 from postflow.core.errors import PostflowError
 
 EXIT_CONFIG = 2
@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("path")
     sub.add_argument("--ttl", type=int, default=3600, help="seconds the URL stays valid")
     command("check-config", cmd_check_config, "validate a config file")
+    sub = command("doctor", cmd_doctor, "check the deployment end to end: config, IMS, Frame.io, login, "
+                                        "services, public URL")
+    sub.add_argument("--live", action="store_true",
+                     help="also upload two 1 MiB test files into a postflow-doctor folder, stack and delete them")
     handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
     return parser
 
@@ -121,10 +125,14 @@ def cmd_migrate_config(args: argparse.Namespace) -> int:
     return migrate_main(args.rest)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from postflow.cli.doctor import cmd_doctor as doctor
+
+    return doctor(args)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    require_client(config)
-    require_watch_root(config)
+    config = load_checked_config(args.config)
     print(json.dumps(to_dict(config), indent=2))
     print("config OK", file=sys.stderr)
     return 0

@@ -1,0 +1,191 @@
+"""The checks of `postflow doctor` that change nothing: the config, IMS and Frame.io answering,
+the services, the watch root, the Frame.io login and its re-login deadline, the project
+PostFlow delivers into, and the public URL Frame.io pulls from."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import grpc
+import httpx
+
+from postflow.cli.commands import PROBE_TIMEOUT_S, gather_status
+from postflow.cli.doctor.report import Report
+from postflow.core.clients import Clients
+from postflow.core.config import CONFIG_ENV, Config, ConfigError, load_checked_config
+from postflow.core.errors import from_rpc_error
+from postflow.frameio import FrameioClient, FrameioError, ProjectRef, ReconnectNeeded, RequestFailed
+from postflow.v1 import auth_pb2
+from services.auth.ims import TOKEN_PATH
+
+FRAMEIO_ME_PATH = "/v4/me"
+LOGIN_FIX = "connect Frame.io again: `postflow login` (or the dashboard's Connect button)"
+RETRY_FIX = "Frame.io or the network is struggling: run the doctor again in a few minutes"
+
+
+def explain(exc: FrameioError | grpc.RpcError | httpx.HTTPError) -> tuple[str, str]:
+    """A failed Frame.io, PostFlow or HTTP call as (what happened, what to do)."""
+    if isinstance(exc, ReconnectNeeded):
+        return str(exc), LOGIN_FIX
+    if isinstance(exc, RequestFailed):
+        return str(exc), "Frame.io refused: check that the connected user may upload into the project"
+    if isinstance(exc, FrameioError):
+        return str(exc), RETRY_FIX
+    if isinstance(exc, grpc.RpcError):
+        return str(from_rpc_error(exc)), "see `postflow status` and the services' logs"
+    return f"{type(exc).__name__} {exc}".rstrip(), RETRY_FIX
+
+
+def check_config(path: str | None, report: Report) -> Config | None:
+    """What `postflow check-config` checks; None (after a ✗) when the config is unusable."""
+    source = path or os.environ.get(CONFIG_ENV)
+    try:
+        config = load_checked_config(source)
+    except ConfigError as exc:
+        report.fail("config", str(exc), "correct that key (`postflow check-config` checks it alone)")
+        return None
+    report.ok("config", f"{source or 'built-in defaults and POSTFLOW__ variables'} loads and validates")
+    return config
+
+
+async def answer(http: httpx.AsyncClient, url: str) -> str:
+    """`HTTP <status>` when `url` answers at all, else the error (an exception's name and text)."""
+    try:
+        response = await http.get(url)
+    except httpx.HTTPError as exc:
+        return f"no answer ({type(exc).__name__} {exc})".rstrip()
+    return f"HTTP {response.status_code}"
+
+
+def deadline_text(deadline: datetime, now: datetime) -> str:
+    """`2026-12-21 10:00 UTC (in 13 days)`."""
+    left_s = max(0.0, (deadline - now).total_seconds())
+    if left_s >= 2 * 86400:
+        left = f"{left_s // 86400:.0f} days"
+    elif left_s >= 2 * 3600:
+        left = f"{left_s // 3600:.0f} hours"
+    else:
+        left = f"{left_s // 60:.0f} minutes"
+    return f"{deadline.astimezone(UTC):%Y-%m-%d %H:%M} UTC (in {left})"
+
+
+def report_login(status: auth_pb2.AuthStatus, report: Report, now: datetime | None = None) -> bool:
+    """The token state and the re-login deadline; whether Frame.io is connected."""
+    who = status.user_email or status.user_name or "the Frame.io user"
+    if status.state == auth_pb2.AUTH_STATE_RECONNECT_NEEDED:
+        report.fail("Frame.io login", f"reconnect needed: {status.message or 'the login ended'}", LOGIN_FIX)
+        return False
+    if status.state != auth_pb2.AUTH_STATE_CONNECTED:
+        report.fail("Frame.io login", f"not connected{': ' + status.message if status.message else ''}", LOGIN_FIX)
+        return False
+    if not status.HasField("reauth_deadline"):
+        needs = " (server-to-server: no login to renew)" if status.grant == auth_pb2.GRANT_KIND_SERVER_TO_SERVER else ""
+        report.ok("Frame.io login", f"connected as {who}{needs}")
+        return True
+    deadline = status.reauth_deadline.ToDatetime(tzinfo=UTC)
+    detail = f"connected as {who}; reconnect by {deadline_text(deadline, now or datetime.now(UTC))}"
+    if status.reauth_soon:
+        report.warn("Frame.io login", detail, "log in again before then: `postflow login`")
+    else:
+        report.ok("Frame.io login", detail)
+    return True
+
+
+@dataclass
+class Checks:
+    config: Config
+    clients: Clients
+    http: httpx.AsyncClient
+    frameio: FrameioClient
+    report: Report
+
+    async def run(self) -> ProjectRef | None:
+        """Runs every check, printing a line for each; the project when Frame.io named it."""
+        frameio = self.config.frameio
+        ims, api, status = await asyncio.gather(
+            answer(self.http, frameio.ims_base_url.rstrip("/") + TOKEN_PATH),
+            answer(self.http, frameio.api_base_url.rstrip("/") + FRAMEIO_ME_PATH),
+            gather_status(self.config, self.clients))
+        self.reachable("IMS", "frameio.ims_base_url", frameio.ims_base_url, ims)
+        self.reachable("Frame.io API", "frameio.api_base_url", frameio.api_base_url, api)
+        self.services(status["services"])
+        self.watch_root(status["watch_root"])
+        project = None
+        if status["services"]["auth"] != "SERVING":
+            self.report.skip("Frame.io login", "the auth service is not serving")
+            self.report.skip("project", "the auth service is not serving")
+        elif await self.login():
+            project = await self.project()
+        else:
+            self.report.skip("project", "Frame.io is not connected")
+        await self.public_url(status["tunnel"])
+        return project
+
+    def reachable(self, name: str, key: str, url: str, outcome: str) -> None:
+        if outcome.startswith("HTTP "):
+            self.report.ok(name, f"{url} answers ({outcome})")
+        else:
+            self.report.fail(name, f"{url}: {outcome}", f"check {key}, DNS, the proxy settings and the firewall")
+
+    def services(self, health: dict[str, str]) -> None:
+        down = {name: state for name, state in health.items() if state != "SERVING"}
+        if not down:
+            self.report.ok("services", f"{', '.join(health)} serving")
+            return
+        detail = ", ".join(f"{name} {state.lower().replace('_', ' ')}" for name, state in down.items())
+        logs = self.config.state_path / "logs"
+        self.report.fail("services", detail, f"start PostFlow (`postflow up`); its logs are in {logs}")
+
+    def watch_root(self, root: dict | None) -> None:
+        if root is None:
+            self.report.skip("watch root", "the watcher is not serving")
+        elif root["available"]:
+            self.report.ok("watch root", f"{root['path']} available")
+        else:
+            self.report.fail("watch root", f"{root['path']}: {root['problem']}", "mount it or correct watch.root")
+
+    async def login(self) -> bool:
+        try:
+            status = await self.clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=PROBE_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            self.report.fail("Frame.io login", *explain(exc))
+            return False
+        return report_login(status, self.report)
+
+    async def project(self) -> ProjectRef | None:
+        """The account and project PostFlow delivers into, asked of Frame.io with PostFlow's token."""
+        try:
+            project = await self.frameio.project()
+        except FrameioError as exc:
+            self.report.fail("project", *explain(exc))
+            return None
+        chosen = "" if self.config.frameio.project_id else " (the first visible; set frameio.project_id to choose)"
+        self.report.ok("project", f"account {project.account_id}, project {project.project_id}{chosen}")
+        return project
+
+    async def public_url(self, tunnel: dict | None) -> None:
+        """The streamer's public URL must lead to the streamer: its `/livez` answers 200."""
+        fix = "check streamer.tunnel (cloudflared, public_base_url) and `postflow status`"
+        if tunnel is None:
+            self.report.skip("public URL", "the streamer is not serving")
+            return
+        if tunnel["state"] != "up" or not tunnel["url"]:
+            self.report.fail("public URL", f"the {tunnel['mode']} tunnel is {tunnel['state']}, "
+                                           f"URL {tunnel['url'] or 'not known yet'}", fix)
+            return
+        url = tunnel["url"].rstrip("/")
+        started = time.monotonic()
+        try:
+            response = await self.http.get(f"{url}/livez")
+        except httpx.HTTPError as exc:
+            self.report.fail("public URL", f"{url} does not answer ({type(exc).__name__} {exc})".rstrip(), fix)
+            return
+        if response.status_code != 200:
+            self.report.fail("public URL", f"{url}/livez answered HTTP {response.status_code}, not the streamer's "
+                                           "200", fix)
+            return
+        self.report.ok("public URL", f"{url} leads to the streamer ({time.monotonic() - started:.2f} s)")

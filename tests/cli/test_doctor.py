@@ -1,0 +1,95 @@
+"""`postflow doctor` without a running PostFlow: the login line from the auth service's status
+(re-login deadline, warning, reconnect needed), an unusable config, and nothing answering."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from postflow.cli.doctor import diagnose
+from postflow.cli.doctor.checks import report_login
+from postflow.cli.doctor.report import Report
+from postflow.core.protos import timestamp
+from postflow.testing.ports import free_port
+from postflow.v1 import auth_pb2
+
+NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+
+
+def login_line(**status) -> tuple[str, bool]:
+    out = io.StringIO()
+    report = Report(out)
+    connected = report_login(auth_pb2.AuthStatus(**status), report, now=NOW)
+    (line,) = out.getvalue().splitlines()
+    assert report.passed == (not line.startswith("✗"))
+    return line, connected
+
+
+def test_connected_shows_the_relogin_deadline():
+    line, connected = login_line(state=auth_pb2.AUTH_STATE_CONNECTED, user_email="ed@example.com",
+                                 reauth_deadline=timestamp(NOW.timestamp() + 14 * 86400))
+    assert connected
+    assert line == "✓ Frame.io login  connected as ed@example.com; reconnect by 2026-12-21 10:00 UTC (in 14 days)"
+
+
+def test_a_near_deadline_is_a_warning_that_still_passes():
+    line, connected = login_line(state=auth_pb2.AUTH_STATE_CONNECTED, user_email="ed@example.com",
+                                 reauth_deadline=timestamp(NOW.timestamp() + 5 * 3600), reauth_soon=True)
+    assert connected and line.startswith("! Frame.io login")
+    assert "reconnect by 2026-12-07 15:00 UTC (in 5 hours) → log in again before then: `postflow login`" in line
+
+
+def test_server_to_server_has_no_deadline():
+    line, connected = login_line(state=auth_pb2.AUTH_STATE_CONNECTED, user_name="svc",
+                                 grant=auth_pb2.GRANT_KIND_SERVER_TO_SERVER)
+    assert connected and line == "✓ Frame.io login  connected as svc (server-to-server: no login to renew)"
+
+
+@pytest.mark.parametrize(("state", "says"), [
+    (auth_pb2.AUTH_STATE_RECONNECT_NEEDED, "reconnect needed: IMS answered invalid_grant"),
+    (auth_pb2.AUTH_STATE_DISCONNECTED, "not connected: IMS answered invalid_grant"),
+])
+def test_a_dead_login_fails_and_says_to_log_in(state, says):
+    line, connected = login_line(state=state, message="IMS answered invalid_grant")
+    assert not connected
+    assert line.startswith(f"✗ Frame.io login  {says} → connect Frame.io again: `postflow login`")
+
+
+@pytest.mark.asyncio
+async def test_an_invalid_config_fails_first_and_skips_the_rest(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"frameio": {"client_id": "x", "client_secret": "y"}, "watch": {"root": "/nowhere"}}))
+    out = io.StringIO()
+    assert await diagnose(str(path), live=True, out=out) == 1
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("✗ config          watch.root: /nowhere is not a directory → ")
+    assert lines[1].startswith("- the rest")
+    assert lines[-1] == "1 check failed"
+
+
+@pytest.mark.asyncio
+async def test_nothing_answering_fails_each_reachability_check_and_skips_what_depends_on_them(tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({
+        "frameio": {"client_id": "x", "client_secret": "y", "ims_base_url": closed, "api_base_url": closed},
+        "watch": {"root": str(tmp_path)}, "state_dir": str(tmp_path / "state"),
+        "dashboard": {"listen": f"127.0.0.1:{free_port()}"},
+        "services": {name: f"127.0.0.1:{free_port()}" for name in ("auth", "watcher", "streamer")}}))
+    out = io.StringIO()
+    assert await diagnose(str(path), live=True, out=out) == 1
+    lines = out.getvalue().splitlines()
+    by_check = {line[2:17].strip(): line for line in lines if line[:2] in ("✓ ", "✗ ", "- ")}
+    assert by_check["config"].startswith("✓")
+    assert by_check["IMS"].startswith(f"✗ IMS             {closed}: no answer (ConnectError")
+    assert "→ check frameio.ims_base_url" in by_check["IMS"]
+    assert "→ check frameio.api_base_url" in by_check["Frame.io API"]
+    services = by_check["services"]
+    assert services.startswith("✗ services        auth unreachable, watcher unreachable, streamer unreachable, "
+                               "dashboard unreachable → start PostFlow (`postflow up`)")
+    for check in ("watch root", "Frame.io login", "project", "public URL", "round trip"):
+        assert by_check[check].startswith("- "), by_check[check]
+    assert lines[-1] == "3 checks failed"
