@@ -13,7 +13,7 @@ import pytest_asyncio
 from postflow.cli.demo import connect_frameio
 from postflow.core.clients import Clients
 from postflow.core.config import load_config
-from postflow.testing.emulator import issued_tokens, revoke_at_ims
+from postflow.testing.emulator import clear_faults, issued_tokens, revoke_at_ims
 from postflow.testing.ports import free_port
 from postflow.testing.stack import running_stack
 from postflow.testing.tcp_relay import TcpRelay
@@ -54,6 +54,7 @@ async def doctor(stack, *args: str) -> tuple[int, dict[str, str], list[str]]:
 
 async def test_live_round_trip_passes_and_leaves_nothing_behind(deployment):
     stack, _ = deployment
+    deleted_before = len((await stack.emulator_report())["deleted"])
     code, checks, lines = await doctor(stack, "--live")
     assert code == 0, "\n".join(lines)
     assert list(checks) == BASE_CHECKS + LIVE_STEPS
@@ -64,7 +65,7 @@ async def test_live_round_trip_passes_and_leaves_nothing_behind(deployment):
 
     report = await stack.emulator_report()
     assert report["files"] == []
-    pulled, pushed = sorted(report["deleted"], key=lambda f: f["method"] != "remote")
+    pulled, pushed = sorted(report["deleted"][deleted_before:], key=lambda f: f["method"] != "remote")
     assert (pulled["method"], pushed["method"]) == ("remote", "local")
     for file in (pulled, pushed):
         assert file["folder_path"] == "postflow-doctor" and file["upload_complete"] and file["size"] == 1024 * 1024
@@ -73,6 +74,25 @@ async def test_live_round_trip_passes_and_leaves_nothing_behind(deployment):
     async with Clients(load_config(stack.config_path, env={})) as clients:
         jobs = await clients.watcher.ListJobs(watcher_pb2.ListJobsRequest(), timeout=10)
     assert list(jobs.jobs) == []  # the watcher never took the generated file for a job
+
+
+async def test_a_failed_step_skips_the_later_ones_and_still_cleans_up(deployment):
+    stack, _ = deployment
+    await stack.fault({"pull_disconnect": {"at_byte": 1000, "mode": "always"}})  # Frame.io's fetch fails
+    try:
+        code, checks, lines = await doctor(stack, "--live")
+    finally:
+        await clear_faults(stack.emulator_url)
+    assert code == 1
+    assert checks["remote upload"].startswith("✗ remote upload   Frame.io reports upload_failed (")
+    assert checks["remote upload"].endswith("→ Frame.io must reach the public URL from the internet: check "
+                                            "streamer.tunnel and `postflow status`")
+    assert checks["local upload"] == "- local upload    skipped: the remote upload step failed"
+    assert checks["version stack"] == "- version stack   skipped: the remote upload step failed"
+    assert checks["clean-up"].startswith("✓ clean-up        1 Frame.io file deleted; test file removed (")
+    assert (await stack.emulator_report())["files"] == []
+    assert not (stack.watch_root / ".postflow-doctor").exists()
+    assert lines[-1] == "1 check failed"
 
 
 async def test_an_unreachable_public_url_fails_and_the_round_trip_is_skipped(deployment):

@@ -218,8 +218,9 @@ class RoundTrip:
             problems += [f"file {c.name} ({c.id}) is still there" for c in left if c.type == "file"]
         if problems:
             raise StepFailed("; ".join(problems), f"delete what is left in {FOLDER_NAME} in Frame.io by hand")
-        done = (f"{len(self.file_ids)} Frame.io files deleted" if self.file_ids else "nothing was made in Frame.io") \
-            + ("; test file removed" if self.local_file else "")
+        count = len(self.file_ids)
+        done = (f"{count} Frame.io file{'s' if count != 1 else ''} deleted" if count else "nothing was made in "
+                "Frame.io") + ("; test file removed" if self.local_file else "")
         if left:  # Frame.io's stable API has no call that deletes a version stack
             raise StepWarning(f"{done}; Frame.io kept the emptied version stack {self.stack_id}",
                               f"delete it from {FOLDER_NAME} in Frame.io if it bothers you")
