@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from postflow.cli import commands
-from postflow.core.config import ConfigError, load_checked_config, load_config, to_dict
+from postflow.core.config import ConfigError, load_config, require_client, require_watch_root, to_dict
 from postflow.core.errors import PostflowError
 
 EXIT_CONFIG = 2
@@ -87,11 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("publish", commands.cmd_publish, "print a temporary URL for one file in the watch root")
     sub.add_argument("path")
     sub.add_argument("--ttl", type=int, default=3600, help="seconds the URL stays valid")
-    command("check-config", cmd_check_config, "validate a config file")
     sub = command("doctor", cmd_doctor, "check the deployment end to end: config, IMS, Frame.io, login, "
                                         "services, public URL")
     sub.add_argument("--live", action="store_true",
                      help="also upload two 1 MiB test files into a postflow-doctor folder, stack and delete them")
+    command("check-config", cmd_check_config, "validate a config file")
     handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
     return parser
 
@@ -113,6 +113,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     return asyncio.run(Supervisor(config_path, config.state_path).run())
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from postflow.cli.doctor import cmd_doctor as doctor
+
+    return doctor(args)
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from postflow.emulator.server import main as emulator_main
 
@@ -125,14 +131,10 @@ def cmd_migrate_config(args: argparse.Namespace) -> int:
     return migrate_main(args.rest)
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from postflow.cli.doctor import cmd_doctor as doctor
-
-    return doctor(args)
-
-
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_checked_config(args.config)
+    config = load_config(args.config)
+    require_client(config)
+    require_watch_root(config)
     print(json.dumps(to_dict(config), indent=2))
     print("config OK", file=sys.stderr)
     return 0

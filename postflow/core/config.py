@@ -284,15 +284,6 @@ def require_watch_root(config: Config) -> Path:
     return root.resolve()
 
 
-def load_checked_config(path: str | os.PathLike | None = None) -> Config:
-    """The config as `check-config` and `doctor` accept it: loaded and validated, with client
-    credentials and an existing watch root (what the services need to start)."""
-    config = load_config(path)
-    require_client(config)
-    require_watch_root(config)
-    return config
-
-
 def require_client(config: Config) -> None:
     if not config.frameio.client_id:
         raise ConfigError("frameio.client_id: required (from the Adobe Developer Console)")

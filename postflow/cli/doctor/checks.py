@@ -16,7 +16,7 @@ import httpx
 from postflow.cli.commands import PROBE_TIMEOUT_S, gather_status
 from postflow.cli.doctor.report import Report
 from postflow.core.clients import Clients
-from postflow.core.config import CONFIG_ENV, Config, ConfigError, load_checked_config
+from postflow.core.config import CONFIG_ENV, Config, ConfigError, load_config, require_client, require_watch_root
 from postflow.core.errors import from_rpc_error
 from postflow.frameio import FrameioClient, FrameioError, ProjectRef, ReconnectNeeded, RequestFailed
 from postflow.v1 import auth_pb2
@@ -44,7 +44,9 @@ def check_config(path: str | None, report: Report) -> Config | None:
     """What `postflow check-config` checks; None (after a ✗) when the config is unusable."""
     source = path or os.environ.get(CONFIG_ENV)
     try:
-        config = load_checked_config(source)
+        config = load_config(source)
+        require_client(config)
+        require_watch_root(config)
     except ConfigError as exc:
         report.fail("config", str(exc), "correct that key (`postflow check-config` checks it alone)")
         return None
