@@ -25,6 +25,7 @@ from services.auth.ims import TOKEN_PATH
 FRAMEIO_ME_PATH = "/v4/me"
 LOGIN_FIX = "connect Frame.io again: `postflow login` (or the dashboard's Connect button)"
 RETRY_FIX = "Frame.io or the network is struggling: run the doctor again in a few minutes"
+REACH_TIMEOUT_S = 15.0  # for a first answer from IMS, Frame.io or the public URL
 
 
 def explain(exc: FrameioError | grpc.RpcError | httpx.HTTPError) -> tuple[str, str]:
@@ -57,7 +58,7 @@ def check_config(path: str | None, report: Report) -> Config | None:
 async def answer(http: httpx.AsyncClient, url: str) -> str:
     """`HTTP <status>` when `url` answers at all, else the error (an exception's name and text)."""
     try:
-        response = await http.get(url)
+        response = await http.get(url, timeout=REACH_TIMEOUT_S)
     except httpx.HTTPError as exc:
         return f"no answer ({type(exc).__name__} {exc})".rstrip()
     return f"HTTP {response.status_code}"
@@ -182,7 +183,7 @@ class Checks:
         url = tunnel["url"].rstrip("/")
         started = time.monotonic()
         try:
-            response = await self.http.get(f"{url}/livez")
+            response = await self.http.get(f"{url}/livez", timeout=REACH_TIMEOUT_S)
         except httpx.HTTPError as exc:
             self.report.fail("public URL", f"{url} does not answer ({type(exc).__name__} {exc})".rstrip(), fix)
             return
