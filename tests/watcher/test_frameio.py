@@ -1,4 +1,4 @@
-"""postflow.frameio: tokens, 401 refresh, 429 Retry-After, 5xx backoff, limits, errors."""
+"""postflow.frameio: tokens, 401 refresh, 429 Retry-After, 5xx backoff, limits, errors (JSON bodies)."""
 
 import time
 
@@ -49,7 +49,7 @@ def client_with(responses, tokens=None, **kwargs):
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     config = FrameioConfig(api_base_url="http://frameio.test")
-    kwargs.setdefault("backoff_base_s", 0.01)
+    kwargs.setdefault("server_error_backoff_s", 0.01)
     return FrameioClient(config, tokens or Tokens(), http, **kwargs), seen
 
 
@@ -88,7 +88,7 @@ async def test_5xx_backs_off_then_succeeds_and_gives_up_when_bounded():
                                 httpx.Response(200, json=STATUS_BODY)])
     assert (await client.upload_status(ACCOUNT, "f1")).upload_complete
     assert len(seen) == 3
-    client, seen = client_with([httpx.Response(500, json={})] * 3, max_retries=2)
+    client, seen = client_with([httpx.Response(500, json={})] * 3, server_error_retries=2)
     with pytest.raises(TransientError, match="HTTP 500"):
         await client.upload_status(ACCOUNT, "f1")
     assert len(seen) == 3
@@ -135,7 +135,7 @@ async def test_reconnect_needed_comes_from_the_token_source():
 
 
 @pytest.mark.asyncio
-async def test_rate_limiter_never_lets_a_sliding_window_overflow():
+async def test_rate_limiter_never_sends_more_than_the_documented_limit_in_any_window():
     limiter = RateLimiter(5, 0.3)
     sent = []
     for _ in range(12):
@@ -156,8 +156,8 @@ def test_backoff_grows_with_jitter_and_is_bounded():
 
 def test_retry_after_sources():
     assert retry_after_s({"Retry-After": "3"}) == 3.0
-    assert retry_after_s({"x-ratelimit-window": "1500"}) == 1.5
-    assert retry_after_s({}) is None
+    assert retry_after_s({"x-ratelimit-window": "1500"}) is None  # the window is for pacing, not a 429's wait
+    assert retry_after_s({}) is None and retry_after_s({"retry-after": "soon"}) is None
     assert 0 <= retry_after_s({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) < 1
 
 
