@@ -193,7 +193,7 @@ class FrameioClient:
                 if answer is Answer.RATE_LIMITED:
                     rate_limited += 1
                     if rate_limited > self.rate_limit_retries:
-                        raise RateLimited(f"{what}: rate limited (429), still after {rate_limited} tries", 429)
+                        raise RateLimited(f"{what}: still rate limited (429) after {rate_limited} tries", 429)
                     wait_s = limiter.rate_limited_wait_s(rate_limited, failure.headers, self._rng)
                     log.debug("Frame.io %s: rate limited (429); %s calls wait %.1fs", what, family, wait_s)
                     limiter.pause(wait_s)
@@ -260,12 +260,6 @@ class FrameioClient:
         response = await self.call("other", lambda o: self.sdk.projects.show(account_id, project_id,
                                                                             request_options=o),
                                    what="show project")
-        return response.data
-
-    async def show_workspace(self, account_id: str, workspace_id: str) -> WorkspaceWithIncludes:
-        response = await self.call("other", lambda o: self.sdk.workspaces.show(account_id, workspace_id,
-                                                                              request_options=o),
-                                   what="show workspace")
         return response.data
 
     async def list_children(self, account_id: str, folder_id: str) -> list[AssetWithIncludes]:

@@ -85,13 +85,15 @@ async def discover_project(client: FrameioClient) -> ProjectRef:
 async def _pinned(client: FrameioClient, account: Account, project_id: str) -> ProjectRef:
     try:
         project = await client.show_project(account.id, project_id)
-        space = await client.show_workspace(account.id, project.workspace_id)
     except RequestFailed as exc:
         if exc.status != 404:
             raise
         raise RequestFailed(f"frameio.project_id {project_id!r} is not a project of account "
                             f"{account.display_name!r} this Frame.io user can see", exc.status) from None
-    return _ref(account, space, project, candidates=1)
+    spaces = [space for space in await client.list_workspaces(account.id) if space.id == project.workspace_id]
+    workspace_name = spaces[0].name if spaces else ""
+    return ProjectRef(account.id, project.id, project.root_folder_id, account.display_name, project.workspace_id,
+                      workspace_name, project.name)
 
 
 def _ref(account: Account, space: Workspace, project: Project, candidates: int) -> ProjectRef:

@@ -55,9 +55,6 @@ def frameio(request: httpx.Request) -> httpx.Response:
             return page(request, WORKSPACES[account_id], lambda item: workspace(item, account_id))
         case ["accounts", _, "workspaces", workspace_id, "projects"]:
             return page(request, PROJECTS[workspace_id], lambda item: project(item, workspace_id))
-        case ["accounts", account_id, "workspaces", workspace_id]:
-            (item,) = [i for p in WORKSPACES[account_id] for i in p if i["id"] == workspace_id]
-            return httpx.Response(200, json={"data": workspace(item, account_id)})
         case ["accounts", account_id, "projects", project_id]:
             found = [(ws, i) for ws, pages in PROJECTS.items() for p in pages for i in p
                      if i["id"] == project_id and account_of[ws] == account_id]
@@ -96,12 +93,12 @@ async def test_a_pinned_project_is_found_in_whichever_account_holds_it(caplog):
 
 
 @pytest.mark.asyncio
-async def test_account_and_project_pinned_need_no_walk_through_workspaces():
+async def test_account_and_project_pinned_need_no_walk_through_every_workspace():
     client, seen = mock_client(frameio, config=pinned(account_id="acc-a", project_id="p-2"))
     chosen = await client.project()
     assert chosen == ProjectRef("acc-a", "p-2", "root-p-2", "alpha", "ws-m", "Main", "Beta")
     assert {r.url.path for r in seen} == {"/v4/accounts", "/v4/accounts/acc-a/projects/p-2",
-                                          "/v4/accounts/acc-a/workspaces/ws-m"}
+                                          "/v4/accounts/acc-a/workspaces"}
 
 
 @pytest.mark.asyncio
