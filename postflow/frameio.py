@@ -112,12 +112,14 @@ class FrameioClient:
     gets a response hook reading each answer's rate-limit headers for the call that made it).
 
     The limiters are per client, one per call family; a PostFlow connects one account, so that
-    is Frame.io's per-account bucket. `server_error_backoff_s` (default: the config's
-    `frameio.server_error_backoff_s`, 30 s as Frame.io asks) is the least wait after a 5xx or a
-    network error; `sleep`, `clock` and `rng` are injectable for tests."""
+    is Frame.io's per-account bucket. An idempotent call is retried `max_retries` times after a
+    5xx or a network error, first after `server_error_backoff_s` (default: the config's
+    `frameio.server_error_backoff_s`, 30 s as Frame.io asks) to twice that, doubling, at most
+    `server_error_backoff_max_s`; a call is retried `rate_limit_retries` times after a 429.
+    `sleep`, `clock` and `rng` are injectable for tests."""
 
     def __init__(self, config: FrameioConfig, tokens: TokenSource, http: httpx.AsyncClient, *,
-                 server_error_retries: int = 3, server_error_backoff_s: float | None = None,
+                 max_retries: int = 3, server_error_backoff_s: float | None = None,
                  server_error_backoff_max_s: float = 300.0, rate_limit_retries: int = 5,
                  limits: Mapping[str, tuple[int, float]] = RATE_LIMITS,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -131,7 +133,7 @@ class FrameioClient:
         self.sdk = AsyncFrameio(base_url=config.api_base_url, token=self._token_var.get,
                                 async_token=self._current_token, httpx_client=http)
         self._limiters = {family: RateLimiter(*limit, clock=clock, sleep=sleep) for family, limit in limits.items()}
-        self.server_error_retries = server_error_retries
+        self.max_retries = max_retries
         self.server_error_backoff_s = (config.server_error_backoff_s if server_error_backoff_s is None
                                        else server_error_backoff_s)
         self.server_error_backoff_max_s = server_error_backoff_max_s
@@ -204,7 +206,7 @@ class FrameioClient:
                     error = RequestFailed if answer is Answer.REFUSED else TransientError
                     raise error(f"{what}: {reason}", status) from None
             delay = trouble.failed()
-            if trouble.failures > self.server_error_retries:
+            if trouble.failures > self.max_retries:
                 raise TransientError(f"{what}: {reason}, still failing after {trouble.failures} tries", status)
             log.warning("Frame.io %s: %s; retrying in %.0fs", what, reason, delay)
             await self._sleep(delay)

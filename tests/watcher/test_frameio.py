@@ -56,7 +56,7 @@ async def test_5xx_backs_off_then_succeeds_and_gives_up_when_bounded():
                                 httpx.Response(200, json=STATUS_BODY)])
     assert (await client.upload_status(ACCOUNT, "f1")).upload_complete
     assert len(seen) == 3
-    client, seen = mock_client([httpx.Response(500, json={})] * 3, server_error_retries=2)
+    client, seen = mock_client([httpx.Response(500, json={})] * 3, max_retries=2)
     with pytest.raises(TransientError, match="HTTP 500"):
         await client.upload_status(ACCOUNT, "f1")
     assert len(seen) == 3
