@@ -93,17 +93,14 @@ class PartUploads:
         now = datetime.now(UTC)
         amz_date, expires = now.strftime("%Y%m%dT%H%M%SZ"), str(self._options.upload_url_ttl_s)
         prefix = f"{base_url.rstrip('/')}/_s3/{BUCKET}/parts/{file.id}"
-        urls = []
-        for number, size in enumerate(sizes, start=1):
-            query = {
-                "X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD",
-                "X-Amz-Credential": f"{self._access_key}/{now:%Y%m%d}/us-east-1/s3/aws4_request",
-                "X-Amz-Date": amz_date, "X-Amz-Expires": expires, "X-Amz-SignedHeaders": SIGNED_HEADERS,
-                "X-Amz-Security-Token": token,
-                "X-Amz-Signature": self._signature(file, str(number), amz_date, expires, token),
-            }
-            urls.append({"size": size, "url": f"{prefix}/part_{number}?{urlencode(query, quote_via=quote)}"})
-        return urls
+        query = urlencode({  # the same for every part but the signature
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD",
+            "X-Amz-Credential": f"{self._access_key}/{now:%Y%m%d}/us-east-1/s3/aws4_request",
+            "X-Amz-Date": amz_date, "X-Amz-Expires": expires, "X-Amz-SignedHeaders": SIGNED_HEADERS,
+            "X-Amz-Security-Token": token}, quote_via=quote)
+        return [{"size": size, "url": f"{prefix}/part_{number}?{query}&X-Amz-Signature="
+                                      f"{self._signature(file, str(number), amz_date, expires, token)}"}
+                for number, size in enumerate(sizes, start=1)]
 
     def _authorize(self, request: Request) -> tuple[File, int]:
         """The file and part index a PUT may write, or S3Refusal."""
