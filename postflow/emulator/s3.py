@@ -1,7 +1,8 @@
 """Local uploads: the pre-signed part URLs `files/local_upload` hands out, and the S3-like
 endpoint they point at. Like Frame.io's, each part is its own pre-signed object URL,
-`PUT /_s3/frameio-uploads/parts/<file id>/part_<N>?X-Amz-Algorithm=…&X-Amz-Credential=…
-&X-Amz-Date=…&X-Amz-Expires=…&X-Amz-SignedHeaders=…&X-Amz-Security-Token=<~1 KB>&X-Amz-Signature=…`,
+`PUT /_s3/frameio-uploads/parts/<file id>/part_<N>?X-Amz-Algorithm=…&X-Amz-Content-Sha256=…
+&X-Amz-Credential=…&X-Amz-Date=…&X-Amz-Expires=…&X-Amz-SignedHeaders=…&X-Amz-Security-Token=<~1 KB>
+&X-Amz-Signature=…`,
 about 1.5 KB long, valid for `upload_url_ttl_s`.
 
 Parts are as in Frame.io's documented example: `ceil(size / upload_part_size)` of them (at most

@@ -119,5 +119,9 @@ class FrameioFiles:
     async def report(self, file_id: str) -> dict:
         return await emulator_file(self.url, file_id)
 
+    async def finished(self, file_id: str) -> dict:
+        """The report once the upload completed or failed (after the processing delay)."""
+        return await upload_finished(self.url, file_id)
+
     async def fault(self, spec: dict) -> None:
         await set_faults(self.url, spec)
