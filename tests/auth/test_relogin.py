@@ -28,7 +28,8 @@ from postflow.testing.auth import (
     token_store,
 )
 from postflow.testing.clock import ManualClock
-from postflow.testing.emulator import issued_tokens
+from postflow.testing.emulator import issued_tokens, set_faults
+from postflow.testing.polling import wait_for
 from postflow.testing.rpc import rpc_error
 from postflow.v1 import auth_pb2
 from services.auth.custody import WEB_APP, Custody
@@ -158,3 +159,22 @@ async def test_server_to_server_has_no_deadline(tmp_path, emulator):
         assert token.access_token
         status = await auth.stub.GetStatus(auth_pb2.GetAuthStatusRequest())
         assert status.state == CONNECTED and not status.HasField("reauth_deadline") and not status.reauth_soon
+
+
+@pytest.mark.asyncio
+async def test_ims_ending_the_login_first_means_reconnect_needed_at_once(tmp_path, emulator):
+    await set_faults(emulator.url, {"refresh_token_ttl": 1})  # IMS: 1 s from login; auth believes 14 days
+    config = auth_config(tmp_path, emulator.url)
+    async with running_auth(config) as auth:
+        await login(auth.stub)
+        refresh_token = stored_record(config)["grant"]["refresh_token"]
+
+        async def expired_at_ims() -> bool:
+            return {t["value"]: t["state"] for t in await issued_tokens(emulator.url)}[refresh_token] == "expired"
+
+        await wait_for(expired_at_ims, message="the refresh token expired at IMS")
+        error = await rpc_error(auth.stub.GetAccessToken(auth_pb2.GetAccessTokenRequest(force_refresh=True)))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "invalid_token" in error.details()
+        status = await auth.stub.GetStatus(auth_pb2.GetAuthStatusRequest())
+        assert status.state == RECONNECT_NEEDED and "Connect again" in status.message
+        assert stored_record(config)["grant"] is None  # nothing left to try IMS with again
