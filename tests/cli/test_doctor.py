@@ -15,6 +15,7 @@ from postflow.cli.doctor.report import Report
 from postflow.core.protos import timestamp
 from postflow.testing.ports import free_port
 from postflow.v1 import auth_pb2
+from services.dashboard.views import auth_view
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
@@ -22,7 +23,7 @@ NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 def login_line(**status) -> tuple[str, bool]:
     out = io.StringIO()
     report = Report(out)
-    connected = report_login(auth_pb2.AuthStatus(**status), report, now=NOW)
+    connected = report_login(auth_view(auth_pb2.AuthStatus(**status)), report, now=NOW)
     (line,) = out.getvalue().splitlines()
     assert report.passed == (not line.startswith("✗"))
     return line, connected
@@ -33,6 +34,12 @@ def test_connected_shows_the_relogin_deadline():
                                  reauth_deadline=timestamp(NOW.timestamp() + 14 * 86400))
     assert connected
     assert line == "✓ Frame.io login  connected as ed@example.com; reconnect by 2026-12-21 10:00 UTC (in 14 days)"
+
+
+def test_the_time_left_is_rounded():
+    line, _ = login_line(state=auth_pb2.AUTH_STATE_CONNECTED, user_name="ed",
+                         reauth_deadline=timestamp(NOW.timestamp() + 14 * 86400 - 90))
+    assert line.endswith("reconnect by 2026-12-21 09:58 UTC (in 14 days)")
 
 
 def test_a_near_deadline_is_a_warning_that_still_passes():

@@ -60,6 +60,7 @@ async def test_live_round_trip_passes_and_leaves_nothing_behind(deployment):
     assert list(checks) == BASE_CHECKS + LIVE_STEPS
     assert all(line.startswith("✓ ") for line in checks.values()), "\n".join(lines)
     assert lines[-1] == "all checks passed"
+    assert "; reconnect by " in checks["Frame.io login"] and " UTC (in 14 days)" in checks["Frame.io login"]
     assert "1 MiB fetched by Frame.io from the public URL" in checks["remote upload"]
     assert "2 Frame.io files deleted; test file removed" in checks["clean-up"]
 

@@ -20,7 +20,7 @@ from postflow.core.config import Config, require_watch_root
 from postflow.core.errors import from_rpc_error
 from postflow.frameio import AuthTokens, FrameioClient
 
-FRAMEIO_RETRIES = 2  # the doctor reports trouble rather than waiting it out
+FRAMEIO_RETRIES = 1  # after a 5xx: the doctor reports trouble rather than waiting it out
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 import grpc
 import httpx
 
-from postflow.cli.commands import PROBE_TIMEOUT_S, gather_status
+from postflow.cli.commands import gather_status
 from postflow.cli.doctor.report import Report
 from postflow.core.clients import Clients
 from postflow.core.config import CONFIG_ENV, Config, ConfigError, load_config, require_client, require_watch_root
+from postflow.core.dates import iso_utc_minute
 from postflow.core.errors import from_rpc_error
 from postflow.frameio import FrameioClient, FrameioError, ProjectRef, ReconnectNeeded, RequestFailed
-from postflow.v1 import auth_pb2
 from services.auth.ims import TOKEN_PATH
 
 FRAMEIO_ME_PATH = "/v4/me"
@@ -64,34 +64,32 @@ async def answer(http: httpx.AsyncClient, url: str) -> str:
     return f"HTTP {response.status_code}"
 
 
-def deadline_text(deadline: datetime, now: datetime) -> str:
-    """`2026-12-21 10:00 UTC (in 13 days)`."""
+def time_left(deadline: datetime, now: datetime) -> str:
+    """`13 days`, `20 hours`, `5 minutes` (rounded)."""
     left_s = max(0.0, (deadline - now).total_seconds())
-    if left_s >= 2 * 86400:
-        left = f"{left_s // 86400:.0f} days"
-    elif left_s >= 2 * 3600:
-        left = f"{left_s // 3600:.0f} hours"
-    else:
-        left = f"{left_s // 60:.0f} minutes"
-    return f"{deadline.astimezone(UTC):%Y-%m-%d %H:%M} UTC (in {left})"
+    for unit, unit_s in (("days", 86400), ("hours", 3600)):
+        if left_s >= 2 * unit_s:
+            return f"{round(left_s / unit_s)} {unit}"
+    return f"{round(left_s / 60)} minutes"
 
 
-def report_login(status: auth_pb2.AuthStatus, report: Report, now: datetime | None = None) -> bool:
-    """The token state and the re-login deadline; whether Frame.io is connected."""
-    who = status.user_email or status.user_name or "the Frame.io user"
-    if status.state == auth_pb2.AUTH_STATE_RECONNECT_NEEDED:
-        report.fail("Frame.io login", f"reconnect needed: {status.message or 'the login ended'}", LOGIN_FIX)
+def report_login(auth: dict, report: Report, now: datetime | None = None) -> bool:
+    """The token state and the re-login deadline from the auth service's status (as
+    `postflow status --json` shows it); whether Frame.io is connected."""
+    who = auth["email"] or auth["user"] or "the Frame.io user"
+    why = f": {auth['message']}" if auth["message"] else ""
+    if auth["state"] != "connected":
+        state = "reconnect needed" if auth["state"] == "reconnect_needed" else "not connected"
+        report.fail("Frame.io login", state + why, LOGIN_FIX)
         return False
-    if status.state != auth_pb2.AUTH_STATE_CONNECTED:
-        report.fail("Frame.io login", f"not connected{': ' + status.message if status.message else ''}", LOGIN_FIX)
-        return False
-    if not status.HasField("reauth_deadline"):
-        needs = " (server-to-server: no login to renew)" if status.grant == auth_pb2.GRANT_KIND_SERVER_TO_SERVER else ""
-        report.ok("Frame.io login", f"connected as {who}{needs}")
+    if not auth["reauth_deadline"]:
+        renew = " (server-to-server: no login to renew)" if auth["grant"] == "server_to_server" else ""
+        report.ok("Frame.io login", f"connected as {who}{renew}")
         return True
-    deadline = status.reauth_deadline.ToDatetime(tzinfo=UTC)
-    detail = f"connected as {who}; reconnect by {deadline_text(deadline, now or datetime.now(UTC))}"
-    if status.reauth_soon:
+    deadline = datetime.fromisoformat(auth["reauth_deadline"])
+    detail = (f"connected as {who}; reconnect by {iso_utc_minute(auth['reauth_deadline'])} "
+              f"(in {time_left(deadline, now or datetime.now(UTC))})")
+    if auth["reauth_soon"]:
         report.warn("Frame.io login", detail, "log in again before then: `postflow login`")
     else:
         report.ok("Frame.io login", detail)
@@ -118,10 +116,10 @@ class Checks:
         self.services(status["services"])
         self.watch_root(status["watch_root"])
         project = None
-        if status["services"]["auth"] != "SERVING":
+        if status["auth"] is None:
             self.report.skip("Frame.io login", "the auth service is not serving")
             self.report.skip("project", "the auth service is not serving")
-        elif await self.login():
+        elif report_login(status["auth"], self.report):
             project = await self.project()
         else:
             self.report.skip("project", "Frame.io is not connected")
@@ -151,14 +149,6 @@ class Checks:
         else:
             self.report.fail("watch root", f"{root['path']}: {root['problem']}", "mount it or correct watch.root")
 
-    async def login(self) -> bool:
-        try:
-            status = await self.clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=PROBE_TIMEOUT_S)
-        except grpc.RpcError as exc:
-            self.report.fail("Frame.io login", *explain(exc))
-            return False
-        return report_login(status, self.report)
-
     async def project(self) -> ProjectRef | None:
         """The account and project PostFlow delivers into, asked of Frame.io with PostFlow's token."""
         try:
@@ -166,8 +156,12 @@ class Checks:
         except FrameioError as exc:
             self.report.fail("project", *explain(exc))
             return None
-        chosen = "" if self.config.frameio.project_id else " (the first visible; set frameio.project_id to choose)"
-        self.report.ok("project", f"account {project.account_id}, project {project.project_id}{chosen}")
+        others = project.candidates - 1
+        if others:
+            self.report.warn("project", f"{project.describe()}, and {others} other project{'s' if others > 1 else ''} "
+                                        "visible", "set frameio.project_id to pin the one PostFlow delivers into")
+        else:
+            self.report.ok("project", project.describe())
         return project
 
     async def public_url(self, tunnel: dict | None) -> None:
