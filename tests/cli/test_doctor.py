@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from postflow.cli.doctor import diagnose
-from postflow.cli.doctor.checks import report_login
+from postflow.cli.doctor.checks import Checks, report_login
 from postflow.cli.doctor.report import Report
+from postflow.core.config import build_config
 from postflow.core.protos import timestamp
+from postflow.frameio import ProjectRef
 from postflow.testing.ports import free_port
 from postflow.v1 import auth_pb2
 from services.dashboard.views import auth_view
@@ -100,3 +102,21 @@ async def test_nothing_answering_fails_each_reachability_check_and_skips_what_de
     for check in ("watch root", "Frame.io login", "project", "public URL", "round trip"):
         assert by_check[check].startswith("- "), by_check[check]
     assert lines[-1] == "3 checks failed"
+
+
+class PickedFrameio:
+    """A Frame.io client whose discovery picked one project of three."""
+
+    async def project(self) -> ProjectRef:
+        return ProjectRef("acc-1", "prj-1", "root-1", "Studio", "ws-1", "Main", "Dailies", candidates=3)
+
+
+@pytest.mark.asyncio
+async def test_a_project_picked_among_several_is_a_warning_saying_how_to_pin_it():
+    out = io.StringIO()
+    report = Report(out)
+    project = await Checks(build_config({}), None, None, PickedFrameio(), report).project()
+    assert project is not None and report.passed
+    assert out.getvalue() == ("! project         project 'Dailies' (prj-1) in workspace 'Main' (ws-1) of account "
+                              "'Studio' (acc-1), and 2 other projects visible → set frameio.project_id to pin the "
+                              "one PostFlow delivers into\n")
