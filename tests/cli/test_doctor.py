@@ -120,3 +120,15 @@ async def test_a_project_picked_among_several_is_a_warning_saying_how_to_pin_it(
     assert out.getvalue() == ("! project         project 'Dailies' (prj-1) in workspace 'Main' (ws-1) of account "
                               "'Studio' (acc-1), and 2 other projects visible → set frameio.project_id to pin the "
                               "one PostFlow delivers into\n")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("public_url", ["http://127.0.0.1:8080", "http://192.168.1.20:8080", "http://localhost:8080"])
+async def test_a_local_public_url_fails_against_the_real_frameio(public_url):
+    out = io.StringIO()
+    report = Report(out)
+    config = build_config({"frameio": {"api_base_url": "https://api.frame.io"}})
+    await Checks(config, None, None, None, report).public_url({"mode": "none", "state": "up", "url": public_url})
+    assert not report.passed
+    assert out.getvalue().startswith(f"✗ public URL      {public_url} is a local address: Frame.io's servers cannot "
+                                     "fetch from it → give the streamer a public URL")

@@ -5,10 +5,12 @@ PostFlow delivers into, and the public URL Frame.io pulls from."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import grpc
 import httpx
@@ -39,6 +41,18 @@ def explain(exc: FrameioError | grpc.RpcError | httpx.HTTPError) -> tuple[str, s
     if isinstance(exc, grpc.RpcError):
         return str(from_rpc_error(exc)), "see `postflow status` and the services' logs"
     return f"{type(exc).__name__} {exc}".rstrip(), RETRY_FIX
+
+
+def local_only(url: str) -> bool:
+    """Whether `url` names this machine or a private network (a literal address or localhost):
+    somewhere Frame.io's servers cannot fetch from."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:  # a name: whoever resolves it decides
+        return False
 
 
 def check_config(path: str | None, report: Report) -> Config | None:
@@ -175,6 +189,11 @@ class Checks:
                                            f"URL {tunnel['url'] or 'not known yet'}", fix)
             return
         url = tunnel["url"].rstrip("/")
+        if local_only(url) and not local_only(self.config.frameio.api_base_url):
+            self.report.fail("public URL", f"{url} is a local address: Frame.io's servers cannot fetch from it",
+                             "give the streamer a public URL (streamer.tunnel.mode quick or named, or "
+                             "public_base_url)")
+            return
         started = time.monotonic()
         try:
             response = await self.http.get(f"{url}/livez", timeout=REACH_TIMEOUT_S)
