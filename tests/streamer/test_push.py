@@ -12,6 +12,7 @@ import grpc
 import httpx
 import pytest
 import pytest_asyncio
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from postflow.core.net import listen
@@ -24,7 +25,7 @@ from postflow.testing.media import write_media
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env, process_rss_peak_mb
-from postflow.testing.streamer import collect, push_call, push_header, upload_parts
+from postflow.testing.streamer import Streamer, collect, push_call, push_header, upload_parts
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 
 ACTIVE, COMPLETE = streamer_pb2.TRANSFER_PHASE_ACTIVE, streamer_pb2.TRANSFER_PHASE_COMPLETE
@@ -62,15 +63,16 @@ async def test_every_part_put_is_a_client_span_in_the_push_s_trace(streamer, fra
     created = await frameio.local_upload("a.mov", 9 * MIB)
     progress = await collect(push_call(streamer.stub, streamer.root, "a.mov", created))
     assert progress[-1].phase == COMPLETE
-
-    def push_span():
-        return next((s for s in streamer.spans.get_finished_spans()
-                     if s.kind == SpanKind.SERVER and s.name.endswith("/Push")), None)
-
-    push = await wait_for(push_span, message="the Push server span")
+    push = await wait_for(lambda: push_server_span(streamer), message="the Push server span")
     puts = [s for s in streamer.spans.get_finished_spans() if s.kind == SpanKind.CLIENT and s.name.startswith("PUT")]
     assert len(puts) == len(created["upload_urls"]) == 3
     assert all(put.context.trace_id == push.context.trace_id for put in puts)
+
+
+def push_server_span(streamer: Streamer) -> ReadableSpan | None:
+    """The Push call's server span, once it ended."""
+    return next((s for s in streamer.spans.get_finished_spans()
+                 if s.kind == SpanKind.SERVER and s.name.endswith("/Push")), None)
 
 
 @pytest.mark.asyncio
@@ -298,3 +300,20 @@ async def test_an_expired_part_url_ends_the_push_as_urls_expired(streamer):
         progress = await collect(push_call(streamer.stub, streamer.root, "a.mov", created))
     assert progress[-1].phase == URLS_EXPIRED
     assert "HTTP 403 AccessDenied: Request has expired" in progress[-1].error
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_call_stops_the_push(streamer, frameio):
+    streamer.media("a.mov", 9 * MIB)
+    created = await frameio.local_upload("a.mov", 9 * MIB)
+    await frameio.fault({"rate_limit_burst": {"count": 1000, "path": "/_s3/*", "retry_after": 1}})
+    call = push_call(streamer.stub, streamer.root, "a.mov", created)
+    assert (await call.read()).phase == ACTIVE
+    assert part_workers()
+    call.cancel()
+    await wait_for(lambda: push_server_span(streamer), message="the Push handler to end")
+    assert part_workers() == []  # no part is still being read or retried
+
+
+def part_workers() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Push._worker"]
