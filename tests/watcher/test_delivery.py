@@ -226,6 +226,20 @@ async def test_cancelling_a_pull_in_flight_revokes_its_url_and_deletes_the_incom
 
 
 @pytest.mark.asyncio
+async def test_expired_part_urls_start_a_fresh_upload_at_no_attempt_s_cost(tmp_path):
+    async with environment(tmp_path, transfer={"mode": "push"}) as env:
+        await env.faults(part_url_expired={"count": 1})  # S3: 403 AccessDenied "Request has expired"
+        stub = await start_watcher(env)
+        sha = write_media(env.root / "a.mov", 100_000)
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert (job.attempts, job.mode) == (1, common_pb2.TRANSFER_MODE_PUSH)
+        report = await env.emulator_report()
+    assert env.streamer.push_calls == 2
+    assert [(f["sha256"], f["upload_complete"]) for f in report["files"]] == [(sha, True)]
+    assert [f["name"] for f in report["deleted"]] == ["a.mov"]  # the file whose URLs expired
+
+
+@pytest.mark.asyncio
 async def test_part_urls_that_keep_expiring_spend_the_attempt_after_a_few_fresh_uploads(tmp_path):
     """URLs dead on arrival (a zero lifetime): each expiry starts a fresh upload, the expired
     file deleted, FRESH_UPLOADS times; then the attempt is spent, with the reason."""
