@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from postflow.core.net import listen
-from postflow.core.rpc import MAX_REQUEST_BYTES
+from postflow.core.rpc import MAX_REQUEST_BYTES, open_channel
 from postflow.emulator.options import MIB, EmulatorOptions
 from postflow.emulator.server import running_emulator
 from postflow.push_requests import BATCH_BYTES, push_requests
@@ -317,3 +317,18 @@ async def test_cancelling_the_call_stops_the_push(streamer, frameio):
 
 def part_workers() -> list[asyncio.Task]:
     return [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Push._worker"]
+
+
+@pytest.mark.asyncio
+async def test_an_oversize_message_is_refused_by_its_sender_and_by_the_streamer(streamer):
+    streamer.media("a.mov", 1)
+    header = streamer_pb2.PushHeader(path="a.mov", size=1, mtime_ns=(streamer.root / "a.mov").stat().st_mtime_ns)
+    oversize = [streamer_pb2.UploadPart(size=1, url="https://s3.example/" + "t" * MAX_REQUEST_BYTES)]
+    async with open_channel(f"127.0.0.1:{streamer.service.grpc_port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as by_sender:
+            await collect(streamer_pb2_grpc.StreamerServiceStub(channel).Push(push_requests(header, oversize)))
+    with pytest.raises(grpc.aio.AioRpcError) as by_streamer:  # a channel with gRPC's default (no send limit)
+        await collect(streamer.stub.Push(push_requests(header, oversize)))
+    assert by_sender.value.code() == by_streamer.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert by_sender.value.details().startswith("CLIENT: Sent message larger than max")
+    assert by_streamer.value.details().startswith("SERVER: Received message larger than max")
