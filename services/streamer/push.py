@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
+from html import unescape
 from pathlib import Path
 
 import httpx
@@ -72,7 +73,8 @@ class StorageAnswer:
     def of(cls, response: httpx.Response) -> StorageAnswer:
         text = response.text
         code, message = _S3_CODE.search(text), _S3_MESSAGE.search(text)
-        return cls(response.status_code, code.group(1) if code else "", message.group(1) if message else text[:200])
+        return cls(response.status_code, unescape(code.group(1)) if code else "",
+                   unescape(message.group(1)) if message else text[:200])
 
     @property
     def retryable(self) -> bool:
