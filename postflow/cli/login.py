@@ -52,7 +52,7 @@ async def through_dashboard(clients: Clients, config: Config, timeout: float) ->
     try:
         return await asyncio.wait_for(first_connected(clients), timeout)
     except TimeoutError:
-        raise Unavailable(f"not connected within {timeout:.0f}s") from None
+        raise Unavailable(f"not connected within {timeout:g}s") from None
     except grpc.RpcError as exc:
         raise Unavailable(f"auth service: {exc.details()}") from None
 
@@ -75,7 +75,7 @@ async def headless(clients: Clients, config: Config, timeout: float, stdin: Text
     try:
         pasted = await asyncio.wait_for(read_line(stdin), timeout)
     except TimeoutError:
-        raise Unavailable(f"no address pasted within {timeout:.0f}s") from None
+        raise Unavailable(f"no address pasted within {timeout:g}s") from None
     code = authorization_code(pasted, begun.state)
     request = auth_pb2.CompleteAuthorizationRequest(code=code, state=begun.state, binding=binding)
     return await clients.auth.CompleteAuthorization(request, timeout=EXCHANGE_TIMEOUT_S)
