@@ -158,6 +158,10 @@ class DashboardConfig(Section):
 
     @model_validator(mode="after")
     def check_tls(self) -> DashboardConfig:
+        for key in ("tls_cert", "tls_key"):
+            if getattr(self, key).lstrip().startswith("-----BEGIN"):
+                raise KeyProblem(key, f"holds PEM text, not a path: give the file's path in {key} "
+                                      f"({key}_file would read the file into it)")
         if bool(self.tls_cert) != bool(self.tls_key):
             missing, given = ("tls_key", "tls_cert") if self.tls_cert else ("tls_cert", "tls_key")
             raise KeyProblem(missing, f"required with {given} (the certificate chain and its private key, PEM files)")

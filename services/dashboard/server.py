@@ -12,7 +12,6 @@ from postflow.core import net
 from postflow.core.asgi import AppServer, tls_options
 from postflow.core.clients import Clients
 from postflow.core.config import ConfigError, split_address
-from postflow.core.net import http_url, is_loopback
 from postflow.core.service import Lifecycle, Runtime
 from services.dashboard.access import Access
 from services.dashboard.app import build_app
@@ -31,7 +30,7 @@ def build_service(runtime: Runtime, *, http_address: str | None = None, **tuning
     config = runtime.config
     address = http_address or config.dashboard.listen
     host, _ = split_address(address, "dashboard.listen")
-    if not is_loopback(host) and not config.dashboard.access_token:
+    if not net.is_loopback(host) and not config.dashboard.access_token:
         raise ConfigError(f"dashboard.access_token: required when the dashboard listens on a non-loopback "
                           f"address ({address}); set it, or listen on 127.0.0.1")
     return DashboardService(runtime, address, Access(config.dashboard.access_token), **tuning)
@@ -58,7 +57,8 @@ class DashboardService(Lifecycle):
     @property
     def url(self) -> str:
         """The dashboard's base URL seen from this machine (once open): https when it serves TLS."""
-        return http_url(split_address(self.address, "dashboard.listen")[0], self.http_port, tls=self.tls is not None)
+        host, _ = split_address(self.address, "dashboard.listen")
+        return net.http_url(host, self.http_port, tls=self.tls is not None)
 
     async def open(self) -> None:
         config = self.runtime.config

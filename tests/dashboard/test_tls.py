@@ -50,8 +50,8 @@ def write_config(tmp_path: Path, config: Config) -> str:
     return str(path)
 
 
-def write_pair(directory: Path, names: list[str], now: dt.datetime | None = None) -> tuple[Path, Path]:
-    key_pem, cert_pem = make_self_signed(names, now or dt.datetime.now(dt.UTC))
+def write_pair(directory: Path, names: list[str]) -> tuple[Path, Path]:
+    key_pem, cert_pem = make_self_signed(names, dt.datetime.now(dt.UTC))
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "cert.pem").write_text(cert_pem)
     (directory / "key.pem").write_text(key_pem)
@@ -159,11 +159,14 @@ async def test_bad_tls_files_are_config_errors_naming_the_key(fakes, tmp_path, c
 
 
 def test_tls_keys_that_contradict_each_other_are_config_errors(tmp_path):
+    write_pair(tmp_path, NAMES)
     for dashboard, message in [
         ({"tls_cert": "/etc/cert.pem"}, r"dashboard\.tls_key: required with tls_cert"),
         ({"tls_key": "/etc/key.pem"}, r"dashboard\.tls_cert: required with tls_key"),
         ({"tls": "off", "tls_cert": "c.pem", "tls_key": "k.pem"}, r'dashboard\.tls: "off" contradicts'),
         ({"tls": "on"}, r"dashboard\.tls: "),
+        ({"tls_cert": "c.pem", "tls_key_file": str(tmp_path / "key.pem")},
+         r"dashboard\.tls_key: holds PEM text, not a path: give the file's path in tls_key \(tls_key_file would"),
     ]:
         with pytest.raises(ConfigError, match=message):
             build_config({"dashboard": dashboard})
