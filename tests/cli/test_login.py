@@ -16,15 +16,16 @@ import pytest
 import pytest_asyncio
 
 from postflow.cli.login import authorization_code
-from postflow.core.config import load_config, write_config
+from postflow.core.config import FrameioConfig, load_config, write_config
 from postflow.core.errors import InvalidArgument, PermissionDenied
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
-from postflow.testing.auth import REDIRECT_URI, config_dict, running_auth
+from postflow.testing.auth import config_dict, running_auth
 from postflow.testing.processes import child_env, stop_process
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 
 TIMEOUT_S = 30
+REDIRECT_URI = FrameioConfig().redirect_uri  # the default, https://localhost:8000/auth/callback: nothing there
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Setup:
 async def auth(tmp_path) -> AsyncIterator[Setup]:
     """The emulator and a real auth service in this loop; a config for the CLI pointing at them."""
     async with running_emulator(EmulatorOptions(rate_limits=False)) as emulator:
-        raw = config_dict(tmp_path / "state", emulator.url)
+        raw = config_dict(tmp_path / "state", emulator.url, frameio={"redirect_uri": REDIRECT_URI})
         write_config(raw, tmp_path / "auth.json")
         async with running_auth(load_config(tmp_path / "auth.json", env={})) as running:
             write_config({**raw, "services": {"auth": running.address}}, tmp_path / "cli.json")
@@ -66,7 +67,7 @@ async def authorize_url(login: asyncio.subprocess.Process) -> str:
 
 async def browser_ends_on(url: str) -> str:
     """Where the browser lands after the emulator's IMS approves: the redirect to
-    REDIRECT_URI (a port nothing listens on; only the address bar shows it)."""
+    REDIRECT_URI, where nothing answers (only the address bar shows it)."""
     async with httpx.AsyncClient(timeout=10) as browser:
         response = await browser.get(url, follow_redirects=False)
     assert response.status_code == 302, response.text
