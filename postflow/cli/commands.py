@@ -20,7 +20,7 @@ from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
 from postflow.core.protos import label
 from postflow.core.rpc import check_health
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
-from services.dashboard.views import job_to_dict
+from services.dashboard.views import auth_view, job_to_dict
 
 CALL_TIMEOUT_S = 30
 PROBE_TIMEOUT_S = 5
@@ -142,9 +142,8 @@ async def gather_status(config: Config, clients: Clients) -> dict:
     services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": await dashboard_health(config)}
     status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None, "watch_root": None}
     if services["auth"] == "SERVING":
-        auth = await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=PROBE_TIMEOUT_S)
-        status["auth"] = {"state": label(auth_pb2.AuthState, auth.state),
-                          "user": auth.user_email or auth.user_name, "message": auth.message}
+        status["auth"] = auth_view(await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(),
+                                                                timeout=PROBE_TIMEOUT_S))
     if services["streamer"] == "SERVING":
         tunnel = await clients.streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(),
                                                         timeout=PROBE_TIMEOUT_S)

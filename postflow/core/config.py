@@ -66,6 +66,7 @@ class FrameioConfig(Section):
     api_base_url: HttpUrl = "https://api.frame.io"
     ims_base_url: HttpUrl = "https://ims-na1.adobelogin.com"
     request_timeout_s: Seconds = 60.0
+    server_error_backoff_s: PositiveSeconds = 30.0  # least wait after a 5xx/network error (Frame.io asks >= 30 s)
 
     @model_validator(mode="after")
     def check_login(self) -> FrameioConfig:
