@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from postflow.core.backoff import backoff_delay
-from postflow.frameio import retry_after_s
+from postflow.frameio_limits import retry_after_s
 from postflow.v1 import streamer_pb2
 from services.streamer.coverage import Milestones, RateMeter
 from services.streamer.file_reader import ReaderPool, SourceFile
