@@ -26,12 +26,8 @@ TLS_SHOWN = {"files": "dashboard.tls_cert", "self-signed": "self-signed certific
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    require_client(config)
-    require_watch_root(config)
+    config = checked_config(args.config)
     tls = dashboard_tls(config)
-    if tls == "files":
-        load_configured(config)
     print(json.dumps(to_dict(config), indent=2))
     for warning in config_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
@@ -39,6 +35,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           file=sys.stderr)
     print("config OK", file=sys.stderr)
     return 0
+
+
+def checked_config(path: str | None) -> Config:
+    """The config as the services will read it, with what they need to start: the client
+    credentials, the watch root, and the dashboard's certificate files when it has some.
+    ConfigError naming the key otherwise (`check-config` and `doctor`)."""
+    config = load_config(path)
+    require_client(config)
+    require_watch_root(config)
+    if dashboard_tls(config) == "files":
+        load_configured(config)
+    return config
 
 
 def real_ims(config: Config) -> bool:

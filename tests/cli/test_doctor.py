@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from postflow.cli.doctor import diagnose
-from postflow.cli.doctor.checks import Checks, report_login
+from postflow.cli.doctor.checks import Checks, check_config, report_login
 from postflow.cli.doctor.report import Report
 from postflow.core.config import build_config
 from postflow.core.protos import timestamp
@@ -132,3 +132,17 @@ async def test_a_local_public_url_fails_against_the_real_frameio(public_url):
     assert not report.passed
     assert out.getvalue().startswith(f"✗ public URL      {public_url} is a local address: Frame.io's servers cannot "
                                      "fetch from it → give the streamer a public URL")
+
+
+def test_check_configs_warnings_are_warning_lines(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"frameio": {"client_id": "x", "client_secret": "y",
+                                            "redirect_uri": "http://postflow.example.com/auth/callback"},
+                                "watch": {"root": str(tmp_path)}}))
+    out = io.StringIO()
+    report = Report(out)
+    assert check_config(str(path), report) is not None and report.passed
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"✓ config          {path} loads and validates"
+    assert lines[1].startswith("! config          frameio.redirect_uri is http://postflow.example.com/auth/callback: "
+                               "Adobe IMS redirects only to https URIs")

@@ -16,9 +16,10 @@ import grpc
 import httpx
 
 from postflow.cli.commands import gather_status
+from postflow.cli.config_check import checked_config, config_warnings
 from postflow.cli.doctor.report import Report
 from postflow.core.clients import Clients
-from postflow.core.config import CONFIG_ENV, Config, ConfigError, load_config, require_client, require_watch_root
+from postflow.core.config import CONFIG_ENV, Config, ConfigError
 from postflow.core.dates import iso_utc_minute
 from postflow.core.errors import from_rpc_error
 from postflow.frameio import FrameioClient, FrameioError, ProjectRef, ReconnectNeeded, RequestFailed
@@ -56,16 +57,17 @@ def local_only(url: str) -> bool:
 
 
 def check_config(path: str | None, report: Report) -> Config | None:
-    """What `postflow check-config` checks; None (after a ✗) when the config is unusable."""
+    """What `postflow check-config` checks, its warnings as `!` lines; None (after a ✗) when
+    the config is unusable."""
     source = path or os.environ.get(CONFIG_ENV)
     try:
-        config = load_config(source)
-        require_client(config)
-        require_watch_root(config)
+        config = checked_config(source)
     except ConfigError as exc:
         report.fail("config", str(exc), "correct that key (`postflow check-config` checks it alone)")
         return None
     report.ok("config", f"{source or 'built-in defaults and POSTFLOW__ variables'} loads and validates")
+    for warning in config_warnings(config):
+        report.warn("config", warning)
     return config
 
 

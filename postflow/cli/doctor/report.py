@@ -24,8 +24,8 @@ class Report:
     def ok(self, check: str, detail: str) -> None:
         self._line(PASSED, check, detail)
 
-    def warn(self, check: str, detail: str, advice: str) -> None:
-        self._line(WARNING, check, f"{detail} → {advice}")
+    def warn(self, check: str, detail: str, advice: str = "") -> None:
+        self._line(WARNING, check, f"{detail} → {advice}" if advice else detail)
 
     def fail(self, check: str, detail: str, fix: str) -> None:
         self.failures += 1
