@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
 from postflow.cli.doctor import diagnose
 from postflow.cli.doctor.checks import Checks, check_config, report_login
+from postflow.cli.doctor.live import RoundTrip
 from postflow.cli.doctor.report import Report
 from postflow.core.config import build_config
 from postflow.core.protos import timestamp
@@ -146,3 +149,31 @@ def test_check_configs_warnings_are_warning_lines(tmp_path):
     assert lines[0] == f"✓ config          {path} loads and validates"
     assert lines[1].startswith("! config          frameio.redirect_uri is http://postflow.example.com/auth/callback: "
                                "Adobe IMS redirects only to https URIs")
+
+
+class EmptyProject:
+    """A Frame.io project with nothing in it yet: the doctor's folder gets created."""
+
+    async def list_children(self, account_id: str, folder_id: str) -> list:
+        return []
+
+    async def create_folder(self, account_id: str, parent_id: str, name: str) -> SimpleNamespace:
+        return SimpleNamespace(id="folder-1")
+
+
+@pytest.mark.asyncio
+async def test_a_round_trip_the_watcher_would_see_is_refused_and_nothing_is_left(tmp_path):
+    config = build_config({"watch": {"root": str(tmp_path), "exclude": ["*.tmp"]}})
+    out = io.StringIO()
+    project = ProjectRef("acc-1", "prj-1", "root-1")
+    await RoundTrip(config, tmp_path, None, None, EmptyProject(), project, Report(out)).run()
+    lines = [re.sub(r" \(\d+\.\d s\)", "", line) for line in out.getvalue().splitlines()]  # timings dropped
+    assert lines == [
+        "✓ folder          postflow-doctor created in the project's root folder",
+        "✗ remote upload   watch.exclude does not hide .postflow-doctor/, so the watcher would deliver the test file "
+        "as a job → add \".*\" to watch.exclude",
+        "- local upload    skipped: the remote upload step failed",
+        "- version stack   skipped: the remote upload step failed",
+        "✓ clean-up        nothing was made in Frame.io",
+    ]
+    assert list(tmp_path.iterdir()) == []
