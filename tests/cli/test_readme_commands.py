@@ -44,7 +44,8 @@ STACK = {
     "postflow check-config [-c FILE]",
     "python -m services.NAME [-c FILE]",
     "postflow status [--json]",
-    "postflow login",
+    "postflow login [--headless]",
+    "postflow doctor [-c FILE] [--live]",
     "postflow logout",
     "postflow submit PATH [--wait]",
     "postflow jobs [--json]",
@@ -153,6 +154,8 @@ async def test_the_stack_commands(tmp_path):
         processes.extend(services)
         await stack.wait_healthy(timeout=START_TIMEOUT_S)
         await the_job_api(commands, stack)
+        doctor = await commands.run("postflow doctor [-c FILE] [--live]", FILE=str(config_path), timeout=120)
+        assert doctor.code == 0 and doctor.out.strip().endswith("all checks passed"), doctor.out
         assert await stop_all(services) == [0, 0, 0, 0]
 
         up = await commands.start("postflow up [-c FILE]", FILE=str(config_path), log=tmp_path / "up.log")
@@ -211,7 +214,7 @@ async def the_job_api(commands: Commands, stack: Stack) -> None:
 async def log_in(commands: Commands, stack: Stack) -> None:
     """`postflow login` prints the dashboard's login URL; the user opens it (the emulator's IMS
     approves at once) and the command ends once auth says connected."""
-    login = await commands.start("postflow login")
+    login = await commands.start("postflow login [--headless]", omit=("--headless",))
     try:
         assert login.stdout is not None
         await asyncio.wait_for(login.stdout.readline(), RUN_TIMEOUT_S)
