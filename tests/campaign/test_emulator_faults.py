@@ -1,7 +1,10 @@
-"""Frame.io misbehaving while files upload (faults injected into the emulator): 429 storms
-on top of the real rate limits, about 10 % of API calls answered with a 5xx, access tokens
-that expire every few seconds, and a puller that hangs up mid-file. Every file must end
-DONE, once, intact, and no service may log an ERROR for a fault it recovered from."""
+"""Frame.io misbehaving while files upload (faults injected into the strict emulator): 429
+storms on top of the real rate limits, with and without Retry-After; about 10 % of API calls
+answered with a 5xx; access tokens that expire every few seconds; a puller that hangs up
+mid-file; an edge answering 401/429/5xx with HTML pages; Frame.io taking its time to process
+files after the last byte; and S3 timing out part uploads or refusing expired part URLs.
+Every file must end DONE, once, intact, and no service may log an ERROR for a fault it
+recovered from."""
 
 from __future__ import annotations
 
@@ -32,10 +35,14 @@ async def current_faults(stack: Stack) -> dict:
 
 
 async def storms(stack: Stack, rng: random.Random, tally: Tally, soak: bool) -> None:
-    """Bursts of 429s (with Retry-After) on every API path, each followed by a calm spell."""
+    """Bursts of 429s on every API path, each followed by a calm spell. Frame.io documents
+    only the x-ratelimit-* headers, so every other burst comes without Retry-After."""
     while True:
         count = rng.randint(10, 25)
-        await stack.fault({"rate_limit_burst": {"count": count, "path": "/v4/*", "retry_after": 1}})
+        burst: dict = {"count": count, "path": "/v4/*"}
+        if rng.random() < 0.5:
+            burst["retry_after"] = 1
+        await stack.fault({"rate_limit_burst": burst})
         await wait_for(lambda: burst_over(stack), timeout=60, interval=0.1, message="the 429 storm to pass")
         tally.fault("429 in storms", count)
         await asyncio.sleep(rng.uniform(1.0, 3.0))  # the calm between storms, not a synchronisation
@@ -74,6 +81,45 @@ async def hang_ups(stack: Stack, rng: random.Random, tally: Tally, soak: bool) -
     await stack.fault({"pull_disconnect": {"at_byte": rng.randrange(1, MiB), "mode": "once"}})
 
 
+async def edge_pages(stack: Stack, rng: random.Random, tally: Tally, soak: bool) -> None:
+    """An edge in front of Frame.io and IMS: every 401, 429 and 5xx is an HTML page, while
+    access tokens expire, 5xx answers and 429 bursts come."""
+    await stack.fault({"error_body": "html", "access_token_ttl": 3})
+    while True:
+        await stack.fault({"expire_access_tokens": True,
+                           "server_error": {"status": rng.choice([502, 503]), "nth": rng.randint(1, 10), "count": 1},
+                           "rate_limit_burst": {"count": rng.randint(3, 8), "path": "/v4/*"}})
+        tally.fault("HTML error pages from an edge")
+        await asyncio.sleep(rng.uniform(2.0, 4.0))  # the spell between rounds, not a synchronisation
+
+
+async def slow_processing(stack: Stack, rng: random.Random, tally: Tally, soak: bool) -> None:
+    """Frame.io takes seconds after the last byte before it reports the upload complete."""
+    delay = rng.uniform(3.0, 6.0)
+    await stack.fault({"processing_delay_s": delay})
+    tally.fault(f"processing delay after the last byte ({delay:.0f} s)")
+
+
+async def part_faults(stack: Stack, rng: random.Random, tally: Tally, soak: bool) -> None:
+    """S3 answers part PUTs with 400 RequestTimeout, now and then 403 for an expired URL."""
+    while True:
+        faults = {"part_request_timeout": {"count": rng.randint(1, 3)}}
+        if rng.random() < 0.3:
+            faults["part_url_expired"] = {"count": 1}
+        await stack.fault(faults)
+        await wait_for(lambda: part_faults_spent(stack), timeout=120, interval=0.1,
+                       message="the part faults to be met")
+        tally.fault("S3 RequestTimeout", faults["part_request_timeout"]["count"])
+        if "part_url_expired" in faults:
+            tally.fault("S3 expired part URL")
+        await asyncio.sleep(rng.uniform(0.5, 2.0))  # the calm between rounds, not a synchronisation
+
+
+async def part_faults_spent(stack: Stack) -> bool:
+    faults = await current_faults(stack)
+    return not any((faults.get(name) or {}).get("count") for name in ("part_request_timeout", "part_url_expired"))
+
+
 @dataclass(frozen=True)
 class Scenario:
     drive: Driver
@@ -87,6 +133,9 @@ SCENARIOS = {
     # Refresh ahead of expiry scaled to the short lifetime, as 5 min is to IMS's 24 h.
     "expiring access tokens": Scenario(short_tokens, overrides={"auth": {"refresh_margin_s": 1}}),
     "puller hang-ups": Scenario(hang_ups),
+    "edge HTML errors": Scenario(edge_pages, overrides={"auth": {"refresh_margin_s": 1}}),
+    "slow processing": Scenario(slow_processing),
+    "S3 part faults": Scenario(part_faults, overrides={"transfer": {"mode": "push"}}),
 }
 
 
