@@ -130,6 +130,10 @@ class FakeFrameio:
         self.stacks[stack_id].remove(file_id)
         self.stacks[stack_id].append(file_id)
 
+    async def create_remote_upload(self, account_id: str, folder_id: str, name: str, source_url: str):
+        self._called("create_remote_upload")
+        return SimpleNamespace(id=self.add("file", name, folder_id, status="created"))
+
     async def show_file(self, account_id: str, file_id: str):
         self._called("show_file")
         if file_id not in self.nodes:

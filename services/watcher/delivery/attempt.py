@@ -128,7 +128,7 @@ class Attempt:
         if requested == PUSH:
             return PUSH
         if requested == PULL and self.job.size > REMOTE_UPLOAD_MAX_BYTES:
-            log.info("pushing %s although pull was requested: %d bytes is over Frame.io's remote upload "
+            log.warning("pushing %s although pull was requested: %d bytes is over Frame.io's remote upload "
                      "limit of 50 GB", self.job.path, self.job.size)
             return PUSH
         up = bool(await self.pull.public_base())
