@@ -49,14 +49,20 @@ class Completion:
         """Returns once Frame.io reports the upload complete: with the file as show file
         returned it when that call said so (show file, 10/s and needed anyway for the view
         URL, is asked before the status call). `events`: the pull's streamer events."""
-        polls = Backoff(self.poll_s, self.poll_s * 10, jitter=0, factor=1.5)  # each unfinished poll waits longer
-        processing_since: float | None = None
+        processing_since = time.monotonic() if self.record.job.every_byte_sent else None
+        polls = self._polls(processing_since is not None)
         interval = polls.failed()
         while True:
             if events is not None:
                 await self._pull_events(events, transfer, interval)
             else:
                 await asyncio.sleep(interval)
+            if processing_since is None and self.record.job.every_byte_sent:
+                # The last byte just went out: nothing to ask Frame.io before it has had a moment.
+                processing_since = time.monotonic()
+                polls = self._polls(True)
+                interval = polls.failed()
+                continue
             job = self.record.job
             file = self.file(job.file_id)
             shown = await file.show()
@@ -71,15 +77,12 @@ class Completion:
                 if pulled_from:
                     await self.pull.blame_the_tunnel(pulled_from)
                 raise RetryLater("Frame.io could not fetch the file (upload failed)")
-            if not self.record.job.every_byte_sent:
+            if processing_since is None:
                 interval = polls.failed()
                 if time.monotonic() - transfer.last_activity > STALL_S:
                     await self.discard(file)
                     raise RetryLater(f"no progress for {STALL_S:.0f}s")
                 continue
-            if processing_since is None:
-                processing_since = time.monotonic()
-                polls = Backoff(self.poll_s, max(self.poll_s * 10, PROCESSING_POLL_MAX_S), jitter=0, factor=1.5)
             processing_s = time.monotonic() - processing_since
             if processing_s >= self.processing_timeout_s:
                 raise RetryLater(
@@ -87,6 +90,11 @@ class Completion:
                     f"file (neither upload_complete nor upload_failed); the file is kept on Frame.io and the "
                     f"next attempt waits for it again")
             interval = min(polls.failed(), self.processing_timeout_s - processing_s)
+
+    def _polls(self, processing: bool) -> Backoff:
+        """The waits between polls, each unfinished one longer (longer still while Frame.io processes)."""
+        longest = max(self.poll_s * 10, PROCESSING_POLL_MAX_S) if processing else self.poll_s * 10
+        return Backoff(self.poll_s, longest, jitter=0, factor=1.5)
 
     async def _pull_events(self, events: Subscription[PullEvent], transfer: Transfer, timeout_s: float) -> None:
         """Applies the streamer's events for up to `timeout_s`; returns early once every byte
