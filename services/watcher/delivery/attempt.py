@@ -111,12 +111,9 @@ class Attempt:
         state = await file.state() if file is not None else FileState.GONE
         if state == FileState.COMPLETE:
             return True
-        if state == FileState.IN_PROGRESS and job.every_byte_sent:
-            log.info("resuming: Frame.io has every byte and is still processing the file")
-            self._shown = await self.completion.wait(Transfer(self.record), events)
-            return True
-        if state == FileState.IN_PROGRESS and job.mode == PULL and await self.pull.alive():
-            log.info("resuming: Frame.io is still fetching the file")
+        if state == FileState.IN_PROGRESS and (job.every_byte_sent or job.mode == PULL and await self.pull.alive()):
+            log.info("resuming: Frame.io %s", "is processing the file" if job.every_byte_sent
+                     else "is still fetching the file")
             self._shown = await self.completion.wait(Transfer(self.record), events)
             return True
         await self.discard(file)
@@ -129,7 +126,7 @@ class Attempt:
             return PUSH
         if requested == PULL and self.job.size > REMOTE_UPLOAD_MAX_BYTES:
             log.warning("pushing %s although pull was requested: %d bytes is over Frame.io's remote upload "
-                     "limit of 50 GB", self.job.path, self.job.size)
+                        "limit of 50 GB", self.job.path, self.job.size)
             return PUSH
         up = bool(await self.pull.public_base())
         if requested == PULL:
