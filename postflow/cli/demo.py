@@ -89,6 +89,7 @@ async def run_demo(state_dir: Path, dashboard_port: int, emulator_port: int, out
     with emulator_log:  # the child keeps its own copy of the descriptor
         emulator = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "postflow.emulator", "--host", "127.0.0.1", "--port", str(ports["emulator"]),
+            "--allow-http-loopback-redirect",
             stdin=asyncio.subprocess.DEVNULL, stdout=emulator_log, stderr=asyncio.subprocess.STDOUT,
         )
     try:

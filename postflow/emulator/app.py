@@ -4,9 +4,10 @@ lives in one `EmulatorState` (at `app.state.emulator`), none in modules."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from starlette.applications import Starlette
@@ -37,6 +38,7 @@ class EmulatorState:
     rate_limits: EmulatedRateLimits
     puller: Puller
     parts: PartUploads
+    calls: Counter[str] = field(default_factory=Counter)  # Frame.io calls by "METHOD /route template"
 
     @property
     def rate_limits_enabled(self) -> bool:
@@ -47,12 +49,13 @@ class EmulatorState:
         return {**self.store.seed.describe(), "client_id": self.options.client_id}
 
     async def reset(self) -> None:
-        """Forgets files, folders, tokens, faults and rate-limit counts; the seeded ids stay."""
+        """Forgets files, folders, tokens, faults, rate-limit and call counts; the seeded ids stay."""
         await self.puller.aclose()
         self.store.clear()
         self.tokens.clear()
         self.faults.clear()
         self.rate_limits.clear()
+        self.calls.clear()
 
 
 def puller_client(options: EmulatorOptions) -> httpx.AsyncClient:
@@ -73,7 +76,7 @@ def build_app(options: EmulatorOptions | None = None, http: httpx.AsyncClient | 
     store = Store(options)
     faults = Faults()
     state = EmulatorState(options, store, TokenRegistry(), faults, EmulatedRateLimits(),
-                          Puller(pull_http, options, faults, store), PartUploads(options, store))
+                          Puller(pull_http, options, faults, store), PartUploads(options, store, faults))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -1,5 +1,6 @@
-"""The emulator's own endpoints under `/_emulator` (not Frame.io): what was
-seeded, every file and how its bytes arrived, every token issued, and fault injection."""
+"""The emulator's own endpoints under `/_emulator` (not Frame.io): what was seeded, every file
+and how its bytes arrived, every token issued, fault injection, and the count of Frame.io
+calls by route (`/_emulator/calls`, for "calls per file" in benchmarks)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
     from postflow.emulator.app import EmulatorState
 
 
-def file_report(store: Store, file: File) -> dict:
+def file_report(store: Store, file: File, at: float | None = None) -> dict:
+    """What the emulator knows of `file`, its completion as of `at` (default: now)."""
     upload = file.upload
     stack = store.assets.get(file.parent_id or "")
     if upload.pull is not None:
@@ -30,8 +32,9 @@ def file_report(store: Store, file: File) -> dict:
         "size": file.file_size, "media_type": file.media_type,
         "status": file.status(store.options.transcode_delay_s), "method": upload.method,
         "bytes_received": received, "sha256": upload.sha256,
-        "upload_complete": upload.completed_at is not None, "upload_failed": upload.failed_at is not None,
+        "upload_complete": upload.complete(at), "upload_failed": upload.failed_at is not None,
         "failure_reason": upload.failure_reason, "created_at": iso(file.created_at),
+        "last_byte_at": iso(upload.last_byte_at) if upload.last_byte_at is not None else None,
         "upload_completed_at": iso(upload.completed_at) if upload.completed_at is not None else None,
         "pull": upload.pull.describe() if upload.pull is not None else None,
         "parts": {"count": len(upload.parts), "stored": sum(p.state == "stored" for p in upload.parts)}
@@ -46,7 +49,7 @@ async def state(request: Request) -> Response:
 async def files(request: Request) -> Response:
     """Every file, and every file deleted since the last reset (as it was when deleted)."""
     store = request.app.state.emulator.store
-    deleted = [{**file_report(store, file), "folder_path": folder, "deleted_at": iso(when)}
+    deleted = [{**file_report(store, file, when), "folder_path": folder, "deleted_at": iso(when)}
                for file, folder, when in store.deleted]
     return JSONResponse({"files": [file_report(store, file) for file in sorted(store.files(), key=lambda f: f.seq)],
                          "deleted": deleted})
@@ -73,6 +76,14 @@ async def faults(request: Request) -> Response:
     return JSONResponse(emulator.faults.describe())
 
 
+async def calls(request: Request) -> Response:
+    """Frame.io calls so far by "METHOD /route template", and their total; DELETE starts again."""
+    counted = request.app.state.emulator.calls
+    if request.method == "DELETE":
+        counted.clear()
+    return JSONResponse({"total": sum(counted.values()), "calls": dict(sorted(counted.items()))})
+
+
 async def reset(request: Request) -> Response:
     await request.app.state.emulator.reset()
     return JSONResponse(request.app.state.emulator.seeded())
@@ -84,5 +95,6 @@ def extra_routes() -> list[Route]:
         Route("/_emulator/files", files, methods=["GET"]),
         Route("/_emulator/tokens", tokens, methods=["GET"]),
         Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_emulator/calls", calls, methods=["GET", "DELETE"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
     ]

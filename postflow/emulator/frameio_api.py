@@ -1,16 +1,21 @@
 """Frame.io v4 under `/v4`: the calls PostFlow makes, with Frame.io's paths, bodies
-(`{"data": {...}}`), response shapes, status codes, bearer checks and per-user rate limits.
+(`{"data": {...}}`), response shapes, status codes, bearer checks and per-account rate limits.
 
-Every call: bearer token (401 if missing, unknown, expired or revoked) → rate limit (429
-with `x-ratelimit-*` and `Retry-After`) → handler (404 unknown ids, 400 malformed request,
-422 invalid body, 409 conflicts). Choices where Frame.io does not say:
+Every call: counted (`/_emulator/calls`) → bearer token (401 if missing, unknown, expired or
+revoked) → rate limit (leaky bucket per account; `x-ratelimit-*` on every answer, 429 when
+the bucket is full, no `Retry-After` unless a fault asks) → handler (404 unknown ids, 400
+malformed request, 422 invalid body, 409 conflicts). Choices where Frame.io does not say:
 - listings are in creation order by default, `page_size` defaults to 50 (at most 100), and
   the cursor is an opaque offset; `links.next` carries only `after`, as the SDK documents;
 - a folder may hold several folders or files of the same name (Frame.io allows it, which is
   why a re-export becomes a version stack rather than a replacement);
 - a file already in a version stack cannot be stacked again (409), nor moved into the
   stack it is in (409); a stack whose last file leaves disappears;
-- the remote-upload source must answer a size probe before the 202, else 422."""
+- a file moved into a stack lands on top or at the bottom (`version_stack_placement`, head by
+  default); a stack's children are listed head first; the experimental
+  `PATCH …/version_stacks/{id}/versions` moves a version to the top or the bottom;
+- the remote-upload source must answer a size probe before the 202 and be at most 50 GB,
+  else 400 (or 422: `remote_upload_refusal`)."""
 
 from __future__ import annotations
 
@@ -178,13 +183,14 @@ async def remote_upload(request: Request, emulator: EmulatorState) -> Response:
     folder = emulator.store.folder(request.path_params["folder_id"])
     data = await body_data(request)
     name, url = required_str(data, "name"), http_url(required_str(data, "source_url"))
+    refusal = emulator.faults.refusal_status(emulator.options)
     try:
         probe = await emulator.puller.probe(url)
     except ProbeError as exc:
-        raise ApiError(422, f"source_url could not be read: {exc}", "/data/source_url") from None
+        raise ApiError(refusal, f"source_url could not be read: {exc}", "/data/source_url") from None
     limit = emulator.options.remote_upload_max_bytes
     if probe.size > limit:
-        raise ApiError(422, f"the source holds {probe.size} bytes; remote upload takes at most {limit} "
+        raise ApiError(refusal, f"the source holds {probe.size} bytes; remote upload takes at most {limit} "
                             "(use local upload)", "/data/source_url")
     file = emulator.store.create_file(folder, name, probe.size, "remote")
     emulator.puller.start(file, url, probe)
@@ -221,7 +227,7 @@ async def delete_file(request: Request, emulator: EmulatorState) -> Response:
 async def move_file(request: Request, emulator: EmulatorState) -> Response:
     file = emulator.store.file(request.path_params["file_id"])
     parent_id = required_str(await body_data(request), "parent_id")
-    emulator.store.move_file(file, parent_id)
+    emulator.store.move_file(file, parent_id, emulator.faults.stack_placement(emulator.options))
     return JSONResponse({"data": file_json(emulator.store, file)})
 
 
@@ -239,6 +245,17 @@ async def show_stack(request: Request, emulator: EmulatorState) -> Response:
     return JSONResponse({"data": stack_json(emulator.store, stack)})
 
 
+async def reorder_stack(request: Request, emulator: EmulatorState) -> Response:
+    """Experimental: `{"data": {"target_file_id", "move_to": "top"|"bottom"}}` → the VersionStack."""
+    stack = emulator.store.stack(request.path_params["stack_id"])
+    data = await body_data(request)
+    target, move_to = required_str(data, "target_file_id"), data.get("move_to")
+    if move_to not in ("top", "bottom"):
+        raise ApiError(422, "move_to must be top or bottom", "/data/move_to")
+    emulator.store.reorder(stack, target, move_to)
+    return JSONResponse({"data": stack_json(emulator.store, stack)})
+
+
 async def stack_children(request: Request, emulator: EmulatorState) -> Response:
     store = emulator.store
     stack = store.stack(request.path_params["stack_id"])
@@ -247,9 +264,11 @@ async def stack_children(request: Request, emulator: EmulatorState) -> Response:
 
 # -- the guard every call passes -------------------------------------------------------------
 
-def guarded(handler: Handler, limit: Limit) -> Callable[[Request], Awaitable[Response]]:
+def guarded(handler: Handler, limit: Limit, route: str) -> Callable[[Request], Awaitable[Response]]:
+    """`handler` behind the call counter (`route`: "METHOD /template"), the bearer check and `limit`."""
     async def endpoint(request: Request) -> Response:
         emulator: EmulatorState = request.app.state.emulator
+        emulator.calls[route] += 1
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             return frameio_error(401, "Authorization: Bearer <access token> is required")
@@ -259,8 +278,9 @@ def guarded(handler: Handler, limit: Limit) -> Callable[[Request], Awaitable[Res
             return frameio_error(401, f"The access token is {state}")
         headers: dict[str, str] = {}
         if emulator.rate_limits_enabled:
-            verdict = emulator.rate_limits.hit(token.user_id, limit)
-            headers = verdict.headers()
+            verdict = emulator.rate_limits.hit(request.path_params.get("account_id", emulator.store.seed.account_id),
+                                               limit)
+            headers = verdict.headers(emulator.faults.retry_after)
             if not verdict.allowed:
                 return frameio_error(429, f"Rate limit exceeded: {limit.calls} calls per {limit.window_s:g}s",
                                      headers=headers)
@@ -300,5 +320,8 @@ def frameio_routes() -> list[Route]:
         (f"{account}/version_stacks/{{stack_id}}", "GET", show_stack, per_minute("show_version_stack", 100)),
         (f"{account}/version_stacks/{{stack_id}}/children", "GET", stack_children,
          per_minute("version_stack_children", 100)),
+        (f"{account}/version_stacks/{{stack_id}}/versions", "PATCH", reorder_stack,
+         per_minute("reorder_version_stack", 10)),
     ]
-    return [Route(path, guarded(handler, limit), methods=[method]) for path, method, handler, limit in table]
+    return [Route(path, guarded(handler, limit, f"{method} {path}"), methods=[method])
+            for path, method, handler, limit in table]

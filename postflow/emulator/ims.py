@@ -2,13 +2,22 @@
 revoke, for the one configured client (by default the development client `postflow-dev`).
 
 Choices where IMS and its docs differ from what a loopback demo can do, or say nothing:
-- real IMS only redirects to HTTPS URIs matching the credential's pattern; here any HTTPS
-  URI is accepted, and plain HTTP too when the host is loopback (localhost, 127.0.0.1, ::1);
+- IMS only redirects to HTTPS URIs matching the credential's pattern; here any HTTPS URI is
+  accepted, and plain HTTP on a loopback host (localhost, 127.0.0.1, ::1) only when the
+  emulator was started with `--allow-http-loopback-redirect` (demo and tests); anything else
+  is an `invalid_request` error (IMS would fall back to the Default Redirect URI);
 - the authorize page approves at once as the seeded user (no login form);
 - a refresh token is issued only when the scope holds `offline_access`, as with IMS;
   an `id_token` (HS256, keyed with the client secret) only when it holds `openid`;
+- a refresh token lives `refresh_token_ttl_s` (14 days) from the login that started its grant,
+  however often it is rotated (Adobe: refreshing does not extend it);
 - every refresh rotates: a new refresh token comes back and the used one is refused
-  (`invalid_grant`) unless the `reject_refresh_token_reuse` fault is off;
+  (`invalid_grant`) unless the `reject_refresh_token_reuse` fault is off; an expired one is
+  refused `invalid_token` ("... expired ...", as the SDK's auth module expects; the
+  `expired_refresh_error` fault switches it to `invalid_grant`);
+- revoke: HTTP Basic client authentication only (the body holds `token`, optionally
+  `token_type_hint`), as Adobe documents for web-app credentials; body credentials get 401
+  `invalid_client`. Server-to-server tokens may still be revoked with body credentials;
 - `client_credentials` tokens act as the seeded user (IMS would use a technical account).
 """
 
@@ -38,11 +47,12 @@ PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 S2S_SCOPE = "openid AdobeID frame.s2s.all"
 
 
-def redirect_uri_allowed(uri: str) -> bool:
+def redirect_uri_allowed(uri: str, http_loopback: bool) -> bool:
+    """https, or http on a loopback host when `http_loopback` (explicit demo/test use)."""
     parts = urlsplit(uri)
     if not parts.hostname:
         return False
-    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
+    return parts.scheme == "https" or (http_loopback and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
 
 
 def with_query(uri: str, **params: str | None) -> str:
@@ -64,8 +74,9 @@ async def authorize(request: Request) -> Response:
     redirect_uri = query.get("redirect_uri", "")
     if query.get("client_id") != emulator.options.client_id:
         return ims_error("invalid_client", "unknown client_id")
-    if not redirect_uri_allowed(redirect_uri):
-        return ims_error("invalid_request", "redirect_uri must be https (or http on a loopback host)")
+    if not redirect_uri_allowed(redirect_uri, emulator.options.allow_http_loopback_redirect):
+        plain = " (http on a loopback host only with --allow-http-loopback-redirect)"
+        return ims_error("invalid_request", f"redirect_uri must be https{plain}")
     state = query.get("state")
 
     def refuse(error: str, description: str) -> Response:
@@ -131,7 +142,7 @@ def issue_tokens(request: Request, client_id: str, scope: str, grant_type: str, 
     scopes = scope.split()
     if grant_type != "client_credentials" and "offline_access" in scopes:
         refresh = emulator.tokens.issue(REFRESH, client_id, user.id, scope, grant_type, grant_id,
-                                        options.refresh_token_ttl_s)
+                                        emulator.faults.refresh_ttl(options), from_login=True)
         body["refresh_token"] = refresh.value
     if "openid" in scopes:
         body["id_token"] = id_token(f"{str(request.base_url).rstrip('/')}/ims", client_id, user,
@@ -151,7 +162,8 @@ async def token(request: Request) -> Response:
             return issue_tokens(request, client_id, code.scope, grant_type, secrets.token_hex(8))
         if grant_type == "refresh_token":
             used = emulator.tokens.rotate(form.get("refresh_token", ""), client_id,
-                                          emulator.faults.rejects_refresh_reuse)
+                                          emulator.faults.rejects_refresh_reuse,
+                                          emulator.faults.expired_refresh_code())
             asked = form.get("scope")
             if asked is not None and not set(asked.split()) <= set(used.scope.split()):
                 raise ImsError("invalid_scope", "scope exceeds the one originally granted")
@@ -164,14 +176,23 @@ async def token(request: Request) -> Response:
         return exc.response()
 
 
+def uses_basic(request: Request) -> bool:
+    return request.headers.get("authorization", "")[:6].lower() == "basic "
+
+
 async def revoke(request: Request) -> Response:
     emulator = request.app.state.emulator
     try:
         form = await read_form(request)
+        value = form.get("token")
+        held = emulator.tokens.find(value) if value else None
+        server_to_server = held is not None and held.grant_type == "client_credentials"
+        if not server_to_server and not uses_basic(request):
+            raise ImsError("invalid_client", "web app credentials revoke with HTTP Basic client authentication "
+                                             "(Authorization: Basic base64(client_id:client_secret))", 401)
         client_id = authenticate_client(request, form, emulator.options)
     except ImsError as exc:
         return exc.response()
-    value = form.get("token")
     if not value:
         return ims_error("invalid_request", "token is required")
     emulator.tokens.revoke(value, client_id)

@@ -1,6 +1,7 @@
-"""What an emulator instance can be told at start: its OAuth client, token lifetimes, rate
-limits, how the remote-upload puller fetches, and local-upload part sizes. Faults injected
-at run time (`/_emulator/faults`) override some of these per request."""
+"""What an emulator instance can be told at start: its OAuth client, token lifetimes, which
+redirect URIs it accepts, rate limits, how the remote-upload puller fetches and how a refused
+source is answered, local-upload part sizes, processing time and version-stack placement.
+Faults injected at run time (`/_emulator/faults`) override some of these per request."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ MIB = 1024 * 1024
 DEV_CLIENT_ID = "postflow-dev"
 DEV_CLIENT_SECRET = "postflow-dev-secret"
 PULL_STRATEGIES = ("single", "ranges")
+REFUSAL_STATUSES = (400, 422)
+STACK_PLACEMENTS = ("head", "bottom")
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,8 @@ class EmulatorOptions:
     client_id: str = DEV_CLIENT_ID
     client_secret: str = DEV_CLIENT_SECRET
     access_token_ttl_s: int = 86399
-    refresh_token_ttl_s: int = 14 * 86400
+    refresh_token_ttl_s: int = 14 * 86400  # absolute: counted from the login that started the grant
+    allow_http_loopback_redirect: bool = False  # demo/test use only: IMS takes https redirect URIs only
     auth_code_ttl_s: int = 300
     rate_limits: bool = True
     pull: PullStrategy = field(default_factory=PullStrategy)
@@ -40,10 +44,22 @@ class EmulatorOptions:
     pull_timeout_s: float = 30.0
     pull_user_agent: str = "Frame.io-RemoteUpload/4 (PostFlow emulator)"
     remote_upload_max_bytes: int = 50 * 1000**3
+    remote_upload_refusal: int = 400  # the status for an unreadable or oversize source_url
     local_upload_max_bytes: int = 5 * 1024**4
-    upload_part_size: int = 16 * MIB
+    upload_part_size: int = 20 * MIB  # 50,645,990 B → 3 parts, as in Frame.io's documented example
+    upload_max_parts: int = 10_000  # above it, parts grow; nothing documents Frame.io's cap
     upload_url_ttl_s: int = 86400
     s3_reorder_buffer_bytes: int = 64 * MIB  # parts that arrive ahead of their turn wait here
     s3_part_wait_s: float = 60.0  # an early part with no room waits this long, then 503 SlowDown
-    transcode_delay_s: float = 1.0
+    processing_delay_s: float = 1.0  # last byte (pushed or pulled) → upload_complete
+    transcode_delay_s: float = 1.0  # upload_complete → status "transcoded"
+    version_stack_placement: str = "head"  # where a file moved into a stack lands: "head" or "bottom"
     web_url: str = "https://next.frame.io"
+
+    def __post_init__(self) -> None:
+        if self.remote_upload_refusal not in REFUSAL_STATUSES:
+            raise ValueError(f"remote_upload_refusal must be one of {REFUSAL_STATUSES}")
+        if self.version_stack_placement not in STACK_PLACEMENTS:
+            raise ValueError(f"version_stack_placement must be one of {STACK_PLACEMENTS}")
+        if self.upload_part_size < 1 or self.upload_max_parts < 1:
+            raise ValueError("upload_part_size and upload_max_parts must be at least 1")

@@ -171,7 +171,7 @@ class Puller:
             self._store.fail_upload(job.file, f"emulator error: {type(exc).__name__}: {exc}")
             log.exception("remote upload %s: emulator error", job.file.id)
             return
-        self._store.complete_upload(job.file, digest)
+        self._store.complete_upload(job.file, digest, self._faults.processing_delay(self._options))
         log.info("remote upload %s complete: %d bytes in %d requests (%s) in %.1fs", job.file.id, job.size,
                  len(job.record.requests), strategy.mode, time.monotonic() - started)
 

@@ -73,7 +73,8 @@ def asset_json(store: Store, asset: Asset) -> dict:
 
 def upload_status_json(file: File) -> dict:
     upload = file.upload
+    complete = upload.complete()
     return {"id": file.id, "filetype": file.media_type or "application/octet-stream",
-            "upload_complete": upload.completed_at is not None, "upload_failed": upload.failed_at is not None,
+            "upload_complete": complete, "upload_failed": upload.failed_at is not None,
             "uploaded_at": iso(upload.started_at),
-            "upload_completed_at": iso(upload.completed_at) if upload.completed_at is not None else None}
+            "upload_completed_at": iso(upload.completed_at) if complete and upload.completed_at else None}

@@ -18,7 +18,7 @@ from postflow.core.asgi import AppServer
 from postflow.core.logs import setup_logging
 from postflow.core.net import http_url, listen
 from postflow.emulator.app import EmulatorState, build_app
-from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.options import REFUSAL_STATUSES, STACK_PLACEMENTS, EmulatorOptions
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8790
 GRACEFUL_SHUTDOWN_S = 5
@@ -74,21 +74,59 @@ def print_banner(handle: EmulatorHandle) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    defaults = EmulatorOptions()
     parser = argparse.ArgumentParser(prog="postflow emulator", description="Frame.io v4 + Adobe IMS emulator")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)")
-    parser.add_argument("--access-token-ttl", type=int, metavar="S", default=EmulatorOptions.access_token_ttl_s,
+    parser.add_argument("--access-token-ttl", type=int, metavar="S", default=defaults.access_token_ttl_s,
                         help="access token lifetime in seconds (default %(default)s)")
+    parser.add_argument("--refresh-token-ttl", type=int, metavar="S", default=defaults.refresh_token_ttl_s,
+                        help="refresh token lifetime in seconds, counted from the login (default %(default)s)")
+    parser.add_argument("--allow-http-loopback-redirect", action="store_true",
+                        help="accept http redirect URIs on loopback hosts (demo and tests; IMS takes https only)")
     parser.add_argument("--no-rate-limits", action="store_true", help="do not enforce Frame.io's rate limits")
+    parser.add_argument("--processing-delay", type=float, metavar="S", default=defaults.processing_delay_s,
+                        help="seconds from an upload's last byte to upload_complete (default %(default)s)")
+    parser.add_argument("--remote-upload-refusal", type=int, choices=REFUSAL_STATUSES,
+                        default=defaults.remote_upload_refusal,
+                        help="status for an unreadable or oversize remote-upload source (default %(default)s)")
+    parser.add_argument("--upload-part-size", type=int, metavar="BYTES", default=defaults.upload_part_size,
+                        help="local-upload part size (default %(default)s)")
+    parser.add_argument("--upload-max-parts", type=int, metavar="N", default=defaults.upload_max_parts,
+                        help="most part URLs per file; beyond, parts grow (default %(default)s)")
+    parser.add_argument("--upload-url-ttl", type=int, metavar="S", default=defaults.upload_url_ttl_s,
+                        help="part URL lifetime in seconds (default %(default)s)")
+    parser.add_argument("--version-stack-placement", choices=STACK_PLACEMENTS,
+                        default=defaults.version_stack_placement,
+                        help="where a file moved into a version stack lands (default %(default)s)")
     return parser.parse_args(argv)
+
+
+def options_from(args: argparse.Namespace) -> EmulatorOptions:
+    """The options the command line asks for (ValueError naming the flag if one is out of range)."""
+    for flag, value, minimum in (("--access-token-ttl", args.access_token_ttl, 1),
+                                 ("--refresh-token-ttl", args.refresh_token_ttl, 1),
+                                 ("--processing-delay", args.processing_delay, 0),
+                                 ("--upload-part-size", args.upload_part_size, 1),
+                                 ("--upload-max-parts", args.upload_max_parts, 1),
+                                 ("--upload-url-ttl", args.upload_url_ttl, 1)):
+        if value < minimum:
+            raise ValueError(f"{flag} must be at least {minimum}")
+    return EmulatorOptions(access_token_ttl_s=args.access_token_ttl, refresh_token_ttl_s=args.refresh_token_ttl,
+                           allow_http_loopback_redirect=args.allow_http_loopback_redirect,
+                           rate_limits=not args.no_rate_limits, processing_delay_s=args.processing_delay,
+                           remote_upload_refusal=args.remote_upload_refusal, upload_part_size=args.upload_part_size,
+                           upload_max_parts=args.upload_max_parts, upload_url_ttl_s=args.upload_url_ttl,
+                           version_stack_placement=args.version_stack_placement)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.access_token_ttl < 1:
-        print("postflow emulator: --access-token-ttl must be at least 1", file=sys.stderr)
+    try:
+        options = options_from(args)
+    except ValueError as exc:
+        print(f"postflow emulator: {exc}", file=sys.stderr)
         return 2
-    options = EmulatorOptions(access_token_ttl_s=args.access_token_ttl, rate_limits=not args.no_rate_limits)
     setup_logging("emulator").add(options.client_secret)
     try:
         asyncio.run(serve(args.host, args.port, options, ready=print_banner))

@@ -3,9 +3,13 @@ the asset tree (folders, files, version stacks) and each file's upload record.
 
 Rules follow Frame.io v4 as far as it is documented; where it is not, the choice is noted:
 - names need not be unique among siblings (folders and files alike);
-- a version stack lists its files oldest first, the last one is the head and names the stack;
-- a file's `status` is `created` until every byte arrived, `uploaded` then, and `transcoded`
-  `transcode_delay_s` later (computed on read, no timers)."""
+- a version stack keeps its files bottom (oldest) to top (head); the head names the stack, and
+  its children are listed head first. A file moved into a stack lands on top (the head) or at
+  the bottom, as `version_stack_placement` says (Frame.io does not document it), and the
+  experimental reorder call moves a file to the top or the bottom;
+- a file's `status` is `created` until the upload completes (`processing_delay_s` after its
+  last byte arrived), `uploaded` then, and `transcoded` `transcode_delay_s` later (computed on
+  read, no timers)."""
 
 from __future__ import annotations
 
@@ -113,13 +117,19 @@ class Upload:
     method: str
     started_at: float
     sha256: str | None = None
-    completed_at: float | None = None
+    last_byte_at: float | None = None
+    completed_at: float | None = None  # last_byte_at + the processing delay: may lie ahead
     failed_at: float | None = None
     failure_reason: str | None = None
     pull: PullRecord | None = None
     upload_id: str = field(default_factory=new_id)
     parts: list[Part] = field(default_factory=list)
     digest: OrderedDigest | None = None
+    security_token: str = ""  # the X-Amz-Security-Token of its part URLs
+
+    def complete(self, now: float | None = None) -> bool:
+        """Whether Frame.io has finished processing the bytes (`upload_complete`)."""
+        return self.completed_at is not None and (time.time() if now is None else now) >= self.completed_at
 
 
 @dataclass(kw_only=True)
@@ -131,15 +141,16 @@ class File(Asset):
     type = "file"
 
     def status(self, transcode_delay_s: float) -> str:
+        now = time.time()
         done = self.upload.completed_at
-        if done is None:
+        if done is None or not self.upload.complete(now):
             return "created"
-        return "transcoded" if time.time() >= done + transcode_delay_s else "uploaded"
+        return "transcoded" if now >= done + transcode_delay_s else "uploaded"
 
 
 @dataclass(kw_only=True)
 class VersionStack(Asset):
-    file_ids: list[str]  # oldest first; the last is the head
+    file_ids: list[str]  # bottom (oldest) first; the last is the head
 
     type = "version_stack"
 
@@ -185,7 +196,7 @@ class Store:
 
     def children(self, parent_id: str) -> list[Asset]:
         if isinstance(parent := self.assets.get(parent_id), VersionStack):
-            return [self.assets[file_id] for file_id in parent.file_ids]
+            return [self.assets[file_id] for file_id in reversed(parent.file_ids)]
         return sorted((a for a in self.assets.values() if a.parent_id == parent_id), key=lambda a: a.seq)
 
     def files(self) -> list[File]:
@@ -205,7 +216,7 @@ class Store:
         return "/".join(reversed(names))
 
     def storage_usage(self) -> int:
-        return sum(f.file_size for f in self.files() if f.upload.completed_at is not None)
+        return sum(f.file_size for f in self.files() if f.upload.complete())
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -241,7 +252,8 @@ class Store:
             file.parent_id, file.updated_at = stack.id, now
         return stack
 
-    def move_file(self, file: File, parent_id: str) -> None:
+    def move_file(self, file: File, parent_id: str, placement: str = "head") -> None:
+        """Moves `file` into a folder or a version stack (on top when `placement` is head, else at the bottom)."""
         parent = self.assets.get(parent_id)
         if not isinstance(parent, Folder | VersionStack):
             raise ApiError(404, f"Folder or version stack {parent_id} not found")
@@ -252,9 +264,17 @@ class Store:
         self._leave_stack(file)
         now = time.time()
         if isinstance(parent, VersionStack):
-            parent.file_ids.append(file.id)
-            parent.name, parent.updated_at = file.name, now
+            parent.file_ids.insert(len(parent.file_ids) if placement == "head" else 0, file.id)
+            parent.name, parent.updated_at = self.head(parent).name, now
         file.parent_id, file.updated_at = parent.id, now
+
+    def reorder(self, stack: VersionStack, file_id: str, move_to: str) -> None:
+        """Moves a file of `stack` to its `top` (the head) or its `bottom`."""
+        if file_id not in stack.file_ids:
+            raise ApiError(422, f"File {file_id} is not in version stack {stack.id}", "/data/target_file_id")
+        stack.file_ids.remove(file_id)
+        stack.file_ids.insert(len(stack.file_ids) if move_to == "top" else 0, file_id)
+        stack.name, stack.updated_at = self.head(stack).name, time.time()
 
     def delete_file(self, file: File) -> None:
         self.deleted.append((file, self.folder_path(file), time.time()))
@@ -271,9 +291,11 @@ class Store:
         else:
             del self.assets[stack.id]
 
-    def complete_upload(self, file: File, sha256: str) -> None:
+    def complete_upload(self, file: File, sha256: str, processing_delay_s: float) -> None:
+        """The last byte is in: the upload completes `processing_delay_s` from now."""
         now = time.time()
-        file.upload.sha256, file.upload.completed_at, file.updated_at = sha256, now, now
+        file.upload.sha256, file.upload.last_byte_at, file.updated_at = sha256, now, now
+        file.upload.completed_at = now + processing_delay_s
 
     def fail_upload(self, file: File, reason: str) -> None:
         file.upload.failed_at, file.upload.failure_reason = time.time(), reason

@@ -1,7 +1,9 @@
 """Adobe IMS state: authorization codes and every access and refresh token issued, with its
 life (active, rotated, revoked, expired). Tokens of one authorization form a grant: a
 refresh rotates within it, and revoking a refresh token ends the grant's access tokens too
-(RFC 7009 §2.1)."""
+(RFC 7009 §2.1). A grant remembers when its login happened: a refresh token's lifetime counts
+from there, however often it was rotated (Adobe: "user interaction will be required every
+two weeks")."""
 
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ class TokenRegistry:
     def clear(self) -> None:
         self._codes: dict[str, AuthCode] = {}
         self._tokens: dict[str, Token] = {}
+        self._logins: dict[str, float] = {}  # grant id → when its login happened
 
     def issue_code(self, client_id: str, redirect_uri: str, scope: str, user_id: str, code_challenge: str | None,
                    ttl_s: float) -> AuthCode:
@@ -96,25 +99,34 @@ class TokenRegistry:
                 raise ImsError("invalid_grant", "code_verifier does not match the code_challenge")
         return code
 
+    def login_at(self, grant_id: str) -> float:
+        """When the login that started `grant_id` happened (now, for a new grant)."""
+        return self._logins.setdefault(grant_id, time.time())
+
     def issue(self, kind: str, client_id: str, user_id: str, scope: str, grant_type: str, grant_id: str,
-              ttl_s: float) -> Token:
+              ttl_s: float, from_login: bool = False) -> Token:
+        """A new token living `ttl_s` from now, or from its grant's login when `from_login`."""
         now = time.time()
+        start = self.login_at(grant_id) if from_login else now
         token = Token(secrets.token_urlsafe(32), kind, client_id, user_id, scope, grant_type, grant_id, now,
-                      now + ttl_s)
+                      start + ttl_s)
         self._tokens[token.value] = token
         return token
 
     def find(self, value: str) -> Token | None:
         return self._tokens.get(value)
 
-    def rotate(self, value: str, client_id: str, reject_reuse: bool) -> Token:
-        """The refresh token `value`, marked rotated; a rotated one is refused when `reject_reuse`."""
+    def rotate(self, value: str, client_id: str, reject_reuse: bool, expired_error: str) -> Token:
+        """The refresh token `value`, marked rotated; a rotated one is refused when `reject_reuse`.
+        Refusals are `invalid_grant`, but `expired_error` for an expired one."""
         token = self._tokens.get(value)
         if token is None or token.kind != REFRESH or token.client_id != client_id:
             raise ImsError("invalid_grant", "refresh token is unknown")
         state = token.state(time.time())
         if state == "rotated" and not reject_reuse:
             return token
+        if state == "expired":
+            raise ImsError(expired_error, "refresh token expired: a new login is required")
         if state != "active":
             raise ImsError("invalid_grant", f"refresh token is {state}")
         token.rotated_at = time.time()

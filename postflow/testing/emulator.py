@@ -18,12 +18,16 @@ TIMEOUT_S = 10
 S2S_SCOPE = "openid AdobeID frame.s2s.all"
 
 
+TEST_ARGS = ("--allow-http-loopback-redirect",)  # the test stacks log in through http://127.0.0.1
+
+
 async def start_emulator(port: int, env: dict[str, str], log_path: Path, *args: str) -> asyncio.subprocess.Process:
-    """`python -m postflow.emulator` on 127.0.0.1:`port`, its output appended to `log_path`."""
+    """`python -m postflow.emulator` on 127.0.0.1:`port` (loopback http redirects allowed), its
+    output appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with await asyncio.to_thread(open, log_path, "ab") as log_file:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "postflow.emulator", "--host", "127.0.0.1", "--port", str(port), *args,
+            sys.executable, "-m", "postflow.emulator", "--host", "127.0.0.1", "--port", str(port), *TEST_ARGS, *args,
             env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
         )
 
@@ -74,8 +78,17 @@ async def issued_tokens(url: str) -> list[dict]:
 
 
 async def revoke_at_ims(url: str, token: str) -> None:
-    await _call(url, "POST", "/ims/revoke", data={
-        "token": token, "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET})
+    """Revokes `token` as a web app does: HTTP Basic client authentication, the token in the body."""
+    await _call(url, "POST", "/ims/revoke", data={"token": token}, auth=(DEV_CLIENT_ID, DEV_CLIENT_SECRET))
+
+
+async def frameio_calls(url: str, reset: bool = False) -> dict:
+    """The Frame.io calls the emulator answered: {"total": n, "calls": {"METHOD /template": n}};
+    `reset` starts the count again (returning the count before)."""
+    counted = (await _call(url, "GET", "/_emulator/calls")).json()
+    if reset:
+        await _call(url, "DELETE", "/_emulator/calls")
+    return counted
 
 
 async def _call(url: str, method: str, path: str, **request: Any) -> httpx.Response:
@@ -105,6 +118,10 @@ class FrameioFiles:
 
     async def report(self, file_id: str) -> dict:
         return await emulator_file(self.url, file_id)
+
+    async def finished(self, file_id: str) -> dict:
+        """The report once the upload completed or failed (after the processing delay)."""
+        return await upload_finished(self.url, file_id)
 
     async def fault(self, spec: dict) -> None:
         await set_faults(self.url, spec)

@@ -8,5 +8,5 @@ from postflow.emulator.server import running_emulator
 
 @pytest_asyncio.fixture
 async def emulator():
-    async with running_emulator(EmulatorOptions(rate_limits=False)) as handle:
+    async with running_emulator(EmulatorOptions(rate_limits=False, allow_http_loopback_redirect=True)) as handle:
         yield handle

@@ -40,7 +40,7 @@ RUN_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 90.0
 
 STACK = {
-    "postflow emulator [--host H] [--port P]",
+    "postflow emulator [--host H] [--port P] [--allow-http-loopback-redirect]",
     "postflow check-config [-c FILE]",
     "python -m services.NAME [-c FILE]",
     "postflow status [--json]",
@@ -131,8 +131,8 @@ async def test_the_stack_commands(tmp_path):
     commands = Commands({**child_env(), "POSTFLOW_CONFIG": str(config_path)})
     processes: list[asyncio.subprocess.Process] = []
     try:
-        emulator = await commands.start("postflow emulator [--host H] [--port P]", H="127.0.0.1",
-                                        P=str(ports["emulator"]), log=tmp_path / "emulator.log")
+        emulator = await commands.start("postflow emulator [--host H] [--port P] [--allow-http-loopback-redirect]",
+                                        H="127.0.0.1", P=str(ports["emulator"]), log=tmp_path / "emulator.log")
         processes.append(emulator)
         emulator_url = f"http://127.0.0.1:{ports['emulator']}"
         async with httpx.AsyncClient(timeout=5) as client:

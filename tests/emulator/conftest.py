@@ -30,6 +30,14 @@ async def emulator(options):
         yield handle
 
 
+@pytest.fixture
+def frozen_clock(emulator) -> list[float]:
+    """Stops the rate limiter's clock (its buckets do not drain) until the test moves `clock[0]`."""
+    clock = [emulator.state.rate_limits.clock()]
+    emulator.state.rate_limits.clock = lambda: clock[0]
+    return clock
+
+
 @pytest_asyncio.fixture
 async def token(emulator) -> str:
     return await client_credentials_token(emulator.url)

@@ -25,7 +25,7 @@ with warnings.catch_warnings():  # authlib's "use httpx2": httpx is what PostFlo
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
-REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
+REDIRECT_URI = "https://127.0.0.1:8000/auth/callback"
 
 
 def oauth_client(scope: str = USER_SCOPE) -> AsyncOAuth2Client:
@@ -159,10 +159,11 @@ async def test_authorize_rejects_unknown_clients_and_unsafe_redirects(emulator):
     async with httpx.AsyncClient() as browser:
         unknown = await browser.get(base, params={**common, "client_id": "nope", "redirect_uri": REDIRECT_URI})
         assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_client"
-        for uri in ("http://example.com/cb", "ftp://127.0.0.1/cb", "not a url"):
+        for uri in ("http://example.com/cb", "http://127.0.0.1:1/cb", "http://localhost:1/cb", "ftp://127.0.0.1/cb",
+                    "not a url"):
             refused = await browser.get(base, params={**common, "client_id": DEV_CLIENT_ID, "redirect_uri": uri})
-            assert refused.status_code == 400, uri
-        for uri in ("https://example.com/cb", "http://localhost:1/cb", "http://[::1]:1/cb"):
+            assert refused.status_code == 400 and "must be https" in refused.json()["error_description"], uri
+        for uri in ("https://example.com/cb", "https://localhost:8000/auth/callback"):
             approved = await browser.get(base, params={**common, "client_id": DEV_CLIENT_ID, "redirect_uri": uri})
             assert approved.status_code == 302 and "code=" in approved.headers["location"], uri
         plain = await browser.get(base, params={**common, "client_id": DEV_CLIENT_ID, "redirect_uri": REDIRECT_URI,

@@ -11,7 +11,8 @@ import time
 import httpx
 import pytest
 
-from postflow.emulator.server import running_emulator
+from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.server import main, options_from, parse_args, running_emulator
 from postflow.testing.emulator import client_credentials_token
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env
@@ -88,3 +89,25 @@ async def test_running_emulator_in_process_reports_its_real_port():
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as http:
             await http.get(f"{handle.url}/_emulator/state")
+
+
+def test_start_options_are_strict_by_default_and_switchable():
+    assert options_from(parse_args([])) == EmulatorOptions()
+    assert EmulatorOptions().allow_http_loopback_redirect is False and EmulatorOptions().remote_upload_refusal == 400
+    switched = options_from(parse_args([
+        "--refresh-token-ttl", "60", "--allow-http-loopback-redirect", "--processing-delay", "2.5",
+        "--remote-upload-refusal", "422", "--upload-part-size", "1", "--upload-max-parts", "20000",
+        "--upload-url-ttl", "30", "--version-stack-placement", "bottom", "--no-rate-limits"]))
+    assert switched == EmulatorOptions(refresh_token_ttl_s=60, allow_http_loopback_redirect=True,
+                                       processing_delay_s=2.5, remote_upload_refusal=422, upload_part_size=1,
+                                       upload_max_parts=20_000, upload_url_ttl_s=30, version_stack_placement="bottom",
+                                       rate_limits=False)
+
+
+def test_out_of_range_start_options_are_refused_naming_the_flag(capsys):
+    assert main(["--refresh-token-ttl", "0"]) == 2
+    assert "--refresh-token-ttl must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--remote-upload-refusal", "500"])
+    with pytest.raises(ValueError, match="version_stack_placement"):
+        EmulatorOptions(version_stack_placement="middle")

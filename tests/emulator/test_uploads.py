@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
-from frameio.errors import NotFoundError, UnprocessableEntityError
+from frameio.errors import BadRequestError, NotFoundError, UnprocessableEntityError
 from frameio.files import FileCreateLocalUploadParamsData
 from frameio.folders import FolderCreateParamsData
 from frameio.types import (
@@ -72,16 +72,32 @@ async def test_remote_upload_reports_the_folder_path(sdk, emulator, seeded, sour
 @pytest.mark.asyncio
 @pytest.mark.parametrize("options", [EmulatorOptions(remote_upload_max_bytes=100_000, rate_limits=False)])
 async def test_remote_upload_refuses_bad_sources_before_creating_anything(sdk, http, emulator, seeded, source):
-    for url, expected in [("ftp://127.0.0.1/clip.mov", "http or https"), ("not a url", "http or https"),
-                          (source.url("/missing"), "HTTP 404"), ("http://127.0.0.1:9/x", "ConnectError"),
-                          (source.url("/clip.mov"), "at most 100000")]:
-        with pytest.raises(UnprocessableEntityError) as refused:
+    """Malformed URLs are an invalid body (422); a source that cannot be read or is over the
+    limit is 400 by default and 422 under the `remote_upload_refusal` fault."""
+    for url in ("ftp://127.0.0.1/clip.mov", "not a url"):
+        with pytest.raises(UnprocessableEntityError) as malformed:
             await remote_upload(sdk, seeded, url)
-        error = refused.value.body["errors"][0]
-        assert expected in error["detail"] and error["source"]["pointer"] == "/data/source_url", url
+        assert "http or https" in malformed.value.body["errors"][0]["detail"]
+    refused = [(source.url("/missing"), "HTTP 404"), ("http://127.0.0.1:9/x", "ConnectError"),
+               (source.url("/clip.mov"), "at most 100000")]
+    for fault, error_class in [(None, BadRequestError), (422, UnprocessableEntityError), (400, BadRequestError)]:
+        await set_faults(emulator.url, {"remote_upload_refusal": fault})
+        for url, expected in refused:
+            with pytest.raises(error_class) as refusal:
+                await remote_upload(sdk, seeded, url)
+            body = refusal.value.body  # a 400 parses into the SDK's BadRequest model, a 422 stays a dict
+            error = body["errors"][0] if isinstance(body, dict) else body.dict()["errors"][0]
+            assert expected in error["detail"] and error["source"]["pointer"] == "/data/source_url", url
     with pytest.raises(NotFoundError):
         await remote_upload(sdk, seeded, source.url("/tiny.mp4"), folder_id="0" * 8)
     assert (await http.get(f"{emulator.url}/_emulator/files")).json()["files"] == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("options", [EmulatorOptions(remote_upload_refusal=422, rate_limits=False)])
+async def test_remote_upload_refusal_status_is_a_start_option(sdk, seeded):
+    with pytest.raises(UnprocessableEntityError):
+        await remote_upload(sdk, seeded, "http://127.0.0.1:9/x")
 
 
 @pytest.mark.asyncio

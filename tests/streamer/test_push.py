@@ -37,7 +37,7 @@ async def test_push_stores_every_part_with_the_same_sha256(streamer, frameio):
     assert progress[-1].phase == COMPLETE and progress[-1].bytes_done == 37 * MIB + 5
     assert all(p.kind == streamer_pb2.TRANSFER_KIND_PUSH and p.job_id == "job-push" for p in progress)
     assert len({p.ticket_id for p in progress}) == 1
-    report = await frameio.report(created["id"])
+    report = await frameio.finished(created["id"])
     assert report["sha256"] == sha and report["upload_complete"]
 
 
@@ -145,7 +145,7 @@ async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
             cwd=Path(__file__).resolve().parents[2], stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=log_file)
     try:
-        options = EmulatorOptions(rate_limits=False)  # 16 MiB parts: 64 of them
+        options = EmulatorOptions(rate_limits=False)  # 20 MiB parts: 52 of them
         async with running_emulator(options) as emulator, httpx.AsyncClient(timeout=30) as client, \
                 grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             frameio = FrameioFiles(emulator.url, client)
@@ -155,7 +155,7 @@ async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
             request = push_request(watch, "big.mov", created)
             progress = [p async for p in stub.Push(request, wait_for_ready=True, timeout=240)]
             assert progress[-1].phase == COMPLETE, progress[-1]
-            report = await frameio.report(created["id"])
+            report = await frameio.finished(created["id"])
             assert report["sha256"] == sha and report["upload_complete"]
             rss = process_rss_peak_mb(process.pid)
             assert rss < 150, f"streamer peak RSS {rss:.0f} MB"

@@ -104,7 +104,7 @@ async def test_v1_v2_v3_of_one_name_become_one_stack_of_three_newest_on_top(tmp_
         stack = await env.frameio(f"/v4/accounts/{seeded['account_id']}/version_stacks/{stack_id}")
         assert stack["data"]["head_version"]["id"] == files[-1]["id"]
         children = await env.frameio(f"/v4/accounts/{seeded['account_id']}/version_stacks/{stack_id}/children")
-        assert [c["id"] for c in children["data"]] == [f["id"] for f in files]  # oldest first, head last
+        assert [c["id"] for c in children["data"]] == [f["id"] for f in reversed(files)]  # head first
 
 
 @pytest.mark.asyncio
