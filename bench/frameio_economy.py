@@ -33,6 +33,7 @@ from postflow.testing.stack import running_stack
 
 UPLOADS_PER_S = 5  # Frame.io: remote_upload and local_upload, 5 calls per second each
 TARGET = 1.2
+ACCOUNT_PREFIX = "/v4/accounts/{account_id}"
 KiB = 1024
 
 
@@ -107,9 +108,9 @@ def table(results: list[dict], size: int, max_concurrent: int) -> str:
         rows.append(f"| {r['files']:,} files → {r['folders']} folder(s) | {r['wall']:.1f} s | {bound:.0f} s "
                     f"| {ratio:.2f}× | {'met' if ratio <= TARGET else 'NOT met'} | {per_file:.2f} "
                     f"| {r['attempts'] / r['files']:.2f} |")
-        by_route = ", ".join(f"{route} {count / r['files']:.2f}" for route, count in
-                             sorted(r["calls"]["calls"].items(), key=lambda item: -item[1]))
-        details.append(f"- {r['files']:,} files → {r['folders']} folder(s), calls per file by route: {by_route} "
+        by_route = ", ".join(f"`{route.replace(ACCOUNT_PREFIX, '…')}` {count:,} ({count / r['files']:.2f})"
+                             for route, count in sorted(r["calls"]["calls"].items(), key=lambda item: -item[1]))
+        details.append(f"- {r['files']:,} files → {r['folders']} folder(s), calls by route (per file): {by_route} "
                        f"(1-min load {r['load'][0]:.1f} before, {r['load'][1]:.1f} after)")
     return "\n".join([
         *rows, "", *details, "",
