@@ -15,12 +15,12 @@ import httpx
 
 from postflow.cli import output
 from postflow.core.clients import Clients
-from postflow.core.config import Config, load_config, local_url, require_watch_root
+from postflow.core.config import Config, dashboard_url, load_config, require_watch_root
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
 from postflow.core.protos import label
 from postflow.core.rpc import check_health
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
-from services.dashboard.views import job_to_dict
+from services.dashboard.views import auth_view, job_to_dict
 
 CALL_TIMEOUT_S = 30
 PROBE_TIMEOUT_S = 5
@@ -142,9 +142,8 @@ async def gather_status(config: Config, clients: Clients) -> dict:
     services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": await dashboard_health(config)}
     status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None, "watch_root": None}
     if services["auth"] == "SERVING":
-        auth = await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=PROBE_TIMEOUT_S)
-        status["auth"] = {"state": label(auth_pb2.AuthState, auth.state),
-                          "user": auth.user_email or auth.user_name, "message": auth.message}
+        status["auth"] = auth_view(await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(),
+                                                                timeout=PROBE_TIMEOUT_S))
     if services["streamer"] == "SERVING":
         tunnel = await clients.streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(),
                                                         timeout=PROBE_TIMEOUT_S)
@@ -162,38 +161,15 @@ async def gather_status(config: Config, clients: Clients) -> dict:
 
 
 async def dashboard_health(config: Config) -> str:
-    url = local_url(config.dashboard.listen, "dashboard.listen")
-    async with httpx.AsyncClient(timeout=2) as client:
+    """The dashboard's `/livez`, over https when it serves TLS. The certificate is not checked:
+    this probe sends nothing secret, and a certificate for the public name (dashboard.tls_cert)
+    does not name the local address it is asked at."""
+    async with httpx.AsyncClient(timeout=2, verify=False) as client:
         try:
-            response = await client.get(f"{url}/livez")
+            response = await client.get(f"{dashboard_url(config)}/livez")
         except httpx.HTTPError:
             return "UNREACHABLE"
     return "SERVING" if response.status_code == 200 else "NOT_SERVING"
-
-
-def cmd_login(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    dashboard = local_url(config.dashboard.listen, "dashboard.listen")
-
-    async def call(clients: Clients) -> int:
-        print(f"Open this URL in a browser to connect Frame.io:\n  {dashboard}/auth/login", flush=True)
-        try:
-            status = await asyncio.wait_for(first_connected(clients), args.timeout)
-        except TimeoutError:
-            raise Unavailable(f"not connected within {args.timeout:.0f}s") from None
-        except grpc.RpcError as exc:
-            raise Unavailable(f"auth service: {exc.details()}") from None
-        print(f"connected as {status.user_name or status.user_email or 'Frame.io user'}")
-        return 0
-
-    return run_rpc(config, call)
-
-
-async def first_connected(clients: Clients) -> auth_pb2.AuthStatus:
-    async for status in clients.auth.WatchStatus(auth_pb2.WatchAuthStatusRequest()):
-        if status.state == auth_pb2.AUTH_STATE_CONNECTED:
-            return status
-    raise Unavailable("the auth service closed the status stream")
 
 
 def cmd_logout(args: argparse.Namespace) -> int:

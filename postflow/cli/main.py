@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from postflow.cli import commands
-from postflow.core.config import ConfigError, load_config, require_client, require_watch_root, to_dict
+from postflow.core.config import ConfigError, load_config
 from postflow.core.errors import PostflowError
 
 EXIT_CONFIG = 2
@@ -69,8 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("up", cmd_up, "run the four services, supervised")
     handing_on("emulator", cmd_emulator,
                "run the Frame.io v4 + Adobe IMS emulator ([--host H] [--port P]; -h for all flags)")
-    sub = command("login", commands.cmd_login, "connect Frame.io (prints the URL to open)")
-    sub.add_argument("--timeout", type=float, default=600, help="seconds to wait for the browser")
+    sub = command("login", cmd_login, "connect Frame.io (prints the URL to open)")
+    sub.add_argument("--headless", action="store_true",
+                     help="for a browser that cannot reach the dashboard: print Adobe's login URL, then read "
+                          "the address the browser ended on from stdin")
+    sub.add_argument("--timeout", type=float, default=600, help="seconds to wait for the browser (or the paste)")
     command("logout", commands.cmd_logout, "disconnect Frame.io: revoke and wipe the tokens")
     sub = command("status", commands.cmd_status, "health of each service, tunnel, auth, job counts")
     sub.add_argument("--json", action="store_true")
@@ -92,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- the commands that run things locally, and the config check -------------------------------
+# -- the commands that run things locally, login and the config check ---------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from postflow.cli.demo import default_state_dir, run_demo
@@ -121,10 +123,13 @@ def cmd_migrate_config(args: argparse.Namespace) -> int:
     return migrate_main(args.rest)
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    from postflow.cli.login import cmd_login as login
+
+    return login(args)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    require_client(config)
-    require_watch_root(config)
-    print(json.dumps(to_dict(config), indent=2))
-    print("config OK", file=sys.stderr)
-    return 0
+    from postflow.cli.config_check import cmd_check_config as check_config
+
+    return check_config(args)

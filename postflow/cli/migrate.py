@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from postflow.core.config import (
     read_json_file,
     split_address,
 )
+from postflow.core.files import write_private
 
 CONSOLE_URL = "https://developer.adobe.com/console"
 FRAMEIO_KEYS = {f.name for f in dataclasses.fields(FrameioConfig)}
@@ -111,16 +111,6 @@ def remaining_problem(new: dict[str, Any]) -> str:
     except ConfigError as exc:
         return str(exc)
     return ""
-
-
-def write_private(path: Path, text: str) -> None:
-    """Atomic, mode 0600: the file is meant to receive the client secret."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

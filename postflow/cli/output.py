@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 
 from postflow.core.bwlimit import describe_rate
+from postflow.core.dates import iso_utc_minute
 from postflow.core.protos import label
 from postflow.v1 import common_pb2
 
@@ -17,8 +18,7 @@ def print_status(status: dict, out: TextIO = sys.stdout) -> None:
     for name, health in status["services"].items():
         print(f"{name:<10} {health}", file=out)
     if status["auth"]:
-        auth = status["auth"]
-        print(f"frame.io   {auth['state']}{' as ' + auth['user'] if auth['user'] else ''}", file=out)
+        print(f"frame.io   {frameio(status['auth'])}", file=out)
     if status["tunnel"]:
         tunnel = status["tunnel"]
         print(f"tunnel     {tunnel['mode']} {tunnel['state']} {tunnel['url'] or '(no URL yet)'}", file=out)
@@ -30,6 +30,15 @@ def print_status(status: dict, out: TextIO = sys.stdout) -> None:
     if status["jobs"] is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(status["jobs"].items()) if v) or "none"
         print(f"jobs       {counts}", file=out)
+
+
+def frameio(auth: dict) -> str:
+    """The connection, its user, and the re-login deadline (marked when it is near)."""
+    line = f"{auth['state']}{' as ' + auth['user'] if auth['user'] else ''}"
+    if auth["state"] == "connected" and auth["reauth_deadline"]:
+        marker = "⚠ " if auth["reauth_soon"] else ""
+        line += f", {marker}reconnect by {iso_utc_minute(auth['reauth_deadline'])}"
+    return line
 
 
 def bandwidth(limit_bps: int, schedule: str) -> str:

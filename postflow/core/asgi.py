@@ -1,18 +1,35 @@
 """Serving an ASGI app with uvicorn inside this process's event loop, on a socket the caller
-listens on (`core.net.listen`), through uvicorn's public API. Signals stay with whoever runs
-the process: uvicorn does not install handlers of its own."""
+listens on (`core.net.listen`), through uvicorn's public API, over HTTP or HTTPS (`tls_options`).
+Signals stay with whoever runs the process: uvicorn does not install handlers of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import ssl
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
 STARTUP_POLL_S = 0.01  # uvicorn says it started with a flag, not an event
+
+
+def tls_context(cert: str | os.PathLike, key: str | os.PathLike) -> ssl.SSLContext:
+    """A server context serving the certificate chain `cert` with its private key `key` (PEM
+    files); raises OSError or ssl.SSLError when they cannot be read or do not match."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def tls_options(context: ssl.SSLContext | None) -> dict[str, Any]:
+    """The uvicorn.Config keywords that serve HTTPS with `context` (None: plain HTTP)."""
+    return {} if context is None else {"ssl_context_factory": lambda _config, _default: context}
 
 
 class EmbeddedUvicorn(uvicorn.Server):

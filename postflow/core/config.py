@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
@@ -38,7 +39,7 @@ from postflow.core.config_types import (
     describe,
     parse_address,
 )
-from postflow.core.net import http_url
+from postflow.core.net import WILDCARDS, http_url, is_loopback
 
 ENV_PREFIX = "POSTFLOW__"
 CONFIG_ENV = "POSTFLOW_CONFIG"
@@ -65,6 +66,7 @@ class FrameioConfig(Section):
     api_base_url: HttpUrl = "https://api.frame.io"
     ims_base_url: HttpUrl = "https://ims-na1.adobelogin.com"
     request_timeout_s: Seconds = 60.0
+    server_error_backoff_s: PositiveSeconds = 30.0  # least wait after a 5xx/network error (Frame.io asks >= 30 s)
 
     @model_validator(mode="after")
     def check_login(self) -> FrameioConfig:
@@ -155,6 +157,25 @@ class DashboardConfig(Section):
     # Reverse proxies whose X-Forwarded-Proto/-For are believed (so cookies get Secure
     # behind TLS and the client's own address is checked): addresses, networks or "*".
     trusted_proxies: Proxies = ("127.0.0.1",)
+    # HTTPS (see dashboard_tls): "auto" serves a self-signed certificate when
+    # frameio.redirect_uri is https and points at this dashboard; tls_cert + tls_key (PEM
+    # paths) serve that certificate instead.
+    tls: Literal["auto", "self-signed", "off"] = "auto"
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    @model_validator(mode="after")
+    def check_tls(self) -> DashboardConfig:
+        for key in ("tls_cert", "tls_key"):
+            if getattr(self, key).lstrip().startswith("-----BEGIN"):
+                raise KeyProblem(key, f"holds PEM text, not a path: give the file's path in {key} "
+                                      f"({key}_file would read the file into it)")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            missing, given = ("tls_key", "tls_cert") if self.tls_cert else ("tls_cert", "tls_key")
+            raise KeyProblem(missing, f"required with {given} (the certificate chain and its private key, PEM files)")
+        if self.tls_cert and self.tls != "auto":
+            raise KeyProblem("tls", f'"{self.tls}" contradicts tls_cert/tls_key; leave it "auto" to serve them')
+        return self
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -263,6 +284,38 @@ def split_address(address: str, key: str) -> tuple[str, int]:
 def local_url(address: str, key: str) -> str:
     """The http:// URL of a server listening on `address` (HOST:PORT), seen from this machine."""
     return http_url(*split_address(address, key))
+
+
+def redirect_reaches_dashboard(config: Config, listen: str | None = None) -> bool:
+    """Whether frameio.redirect_uri sends the browser to the dashboard listening on `listen`
+    (default dashboard.listen): the same port, and the host it listens on (a loopback name
+    for a loopback address), or any host when it listens on all of them."""
+    redirect = urlsplit(config.frameio.redirect_uri)
+    host, port = split_address(listen or config.dashboard.listen, "dashboard.listen")
+    redirect_port = redirect.port or (443 if redirect.scheme == "https" else 80)
+    redirect_host = redirect.hostname or ""
+    same_host = redirect_host == host or (is_loopback(redirect_host) and is_loopback(host))
+    return redirect_port == port and (same_host or host in WILDCARDS)
+
+
+def dashboard_tls(config: Config, listen: str | None = None) -> Literal["files", "self-signed", "off"]:
+    """How the dashboard on `listen` (default dashboard.listen) serves: "files" (tls_cert and
+    tls_key), "self-signed", or "off" (plain HTTP). "auto" is self-signed when the OAuth
+    redirect is https and comes to this dashboard (the default redirect URI works out of the
+    box), else off (an http redirect, e.g. the demo's, or TLS ended by a proxy in front)."""
+    dashboard = config.dashboard
+    if dashboard.tls_cert:
+        return "files"
+    if dashboard.tls == "auto":
+        https = config.frameio.redirect_uri.startswith("https://")
+        return "self-signed" if https and redirect_reaches_dashboard(config, listen) else "off"
+    return dashboard.tls
+
+
+def dashboard_url(config: Config) -> str:
+    """The dashboard's base URL seen from this machine: https when it serves TLS."""
+    host, port = split_address(config.dashboard.listen, "dashboard.listen")
+    return http_url(host, port, tls=dashboard_tls(config) != "off")
 
 
 SECRET_KEYS = (("frameio", "client_secret"), ("auth", "token_key"), ("dashboard", "access_token"),

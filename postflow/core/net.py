@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import socket
 from pathlib import Path
@@ -85,7 +86,20 @@ def reachable_host(host: str) -> str:
     return "127.0.0.1" if host in WILDCARDS else host
 
 
-def http_url(host: str, port: int) -> str:
-    """The http:// base URL of a server listening on host:port, seen from this machine."""
+def http_url(host: str, port: int, *, tls: bool = False) -> str:
+    """The http:// (with `tls`, https://) base URL of a server listening on host:port, seen
+    from this machine."""
     host = reachable_host(host)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name, an address, or an IPv6 address in brackets) stays on this machine."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

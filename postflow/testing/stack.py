@@ -25,6 +25,7 @@ from postflow.testing.processes import child_env, stop_process
 
 FAST_WATCH = {"poll_interval_s": 0.2, "stable_after_s": 0.6, "status_poll_s": 0.2, "backoff_base_s": 0.2,
               "backoff_max_s": 2.0}
+FAST_FRAMEIO = {"server_error_backoff_s": 0.2}  # Frame.io asks for 30 s; the emulator does not mind
 
 
 def deep_merge(base: dict, extra: dict) -> dict:
@@ -124,7 +125,8 @@ async def running_stack(tmp_path: Path, overrides: dict | None = None, env: dict
     try:
         async with httpx.AsyncClient(timeout=5) as client:
             seeded = await poll_json(client, f"{emulator_url}/_emulator/state", timeout=20)
-        config = deep_merge(demo_config(state_dir, emulator_url, seeded, ports), {"watch": FAST_WATCH})
+        config = deep_merge(demo_config(state_dir, emulator_url, seeded, ports),
+                            {"watch": FAST_WATCH, "frameio": FAST_FRAMEIO})
         config = deep_merge(config, overrides or {})
         config_path = tmp_path / "config.json"
         write_config(config, config_path)

@@ -95,7 +95,8 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
         async with fakes.streamer.serving_files(), fakes.serving("auth", "streamer"):
             config = {
                 "frameio": {"client_id": "postflow-dev", "client_secret": "postflow-dev-secret",
-                            "api_base_url": handle.url, "ims_base_url": handle.url},
+                            "api_base_url": handle.url, "ims_base_url": handle.url,
+                            "server_error_backoff_s": 0.1},
                 "watch": {"root": str(root), **FAST_WATCH, **(watch or {})},
                 "transfer": transfer or {},
                 "services": {"auth": fakes.address("auth"), "streamer": fakes.address("streamer"),

@@ -1,4 +1,5 @@
-"""Token custody: the state machine that keeps the Frame.io connection alive indefinitely.
+"""Token custody: the state machine that keeps the Frame.io connection alive until its
+re-login deadline.
 
 - Access tokens are refreshed ahead of expiry (`auth.refresh_margin_s`), by a background
   loop and on demand, one refresh at a time: concurrent callers share the refresh in flight.
@@ -6,8 +7,13 @@
   interrupts it between IMS rotating the refresh token and the new one reaching disk.
 - A rotated refresh token is persisted before anything else sees it: the token response is
   read, encrypted and written to the store with no await in between, then published.
-- `invalid_grant` (expired, revoked, reused) → RECONNECT_NEEDED: GetAccessToken answers
-  FAILED_PRECONDITION so jobs wait, the dashboard shows it, a new login resumes everything.
+- `invalid_grant` or `invalid_token` (expired, revoked, reused) → RECONNECT_NEEDED:
+  GetAccessToken answers FAILED_PRECONDITION so jobs wait, the dashboard shows it, a new login
+  resumes everything.
+- A web-app login lasts `auth.refresh_token_lifetime_s` (IMS: 14 days from login; refreshing
+  does not extend it). The deadline is stored with the tokens; `auth.relogin_warning_s` before
+  it, a WARNING is logged and a status published (once per login and process); at the deadline
+  the connection goes RECONNECT_NEEDED without another call to IMS.
 
 The one window no client can close opens when a refresh request leaves this process and
 closes when its answer is written to the store. If the process dies inside it (SIGKILL,
@@ -37,6 +43,7 @@ from postflow.v1 import auth_pb2
 from .grant import Grant, from_record, to_record
 from .identity import Identity
 from .ims import GrantRejected, ImsClient, ImsError, ImsUnavailable, Tokens
+from .relogin import CONNECT_AGAIN, Relogin
 from .token_store import StoreUnreadable, TokenStore
 
 log = logging.getLogger(__name__)
@@ -53,8 +60,8 @@ MIN_INTERVAL_S = 0.5
 
 NOT_CONNECTED = "Frame.io is not connected: connect it from the dashboard or with `postflow login`"
 FETCHING = "fetching a server-to-server access token (client_credentials)"
-RECONNECT = ("Frame.io needs reconnecting: Adobe IMS rejected the refresh token (invalid_grant: expired, "
-             "revoked or already used). Connect again from the dashboard or with `postflow login`")
+RECONNECT = ("Frame.io needs reconnecting: Adobe IMS rejected the refresh token ({error}: expired, revoked or "
+             "already used). " + CONNECT_AGAIN)
 UNREADABLE = ("the stored tokens cannot be read with the configured auth.token_key; connect Frame.io again "
               "(or restore the key)")
 
@@ -62,6 +69,7 @@ UNREADABLE = ("the stored tokens cannot be read with the configured auth.token_k
 class Custody:
     def __init__(self, *, kind: auth_pb2.GrantKind, client_id: str, store: TokenStore, ims: ImsClient,
                  identify: Callable[[str], Awaitable[Identity]], refresh_margin_s: float, auto_refresh: bool,
+                 relogin: Relogin,
                  add_secret: Callable[[str], None], clock: Callable[[], float] = time.time) -> None:
         self.kind = kind
         self._client_id = client_id
@@ -70,6 +78,7 @@ class Custody:
         self._identify = identify
         self._margin_s = refresh_margin_s
         self._auto_refresh = auto_refresh
+        self._relogin = relogin
         self._add_secret = add_secret
         self._clock = clock
         self._idle = NOT_CONNECTED if kind == WEB_APP else FETCHING  # the message of DISCONNECTED
@@ -88,7 +97,8 @@ class Custody:
         """Reads the store. A record for another client or grant kind is ignored (not deleted)."""
         try:
             record = self._store.load()
-            state, message, grant = from_record(record) if record else (DISCONNECTED, self._idle, None)
+            state, message, grant = from_record(record, self._relogin.lifetime_s) if record else \
+                (DISCONNECTED, self._idle, None)
         except StoreUnreadable as exc:
             log.warning("%s", exc)
             self._set(RECONNECT_NEEDED, UNREADABLE, None)
@@ -104,11 +114,12 @@ class Custody:
             self._add_secret(grant.access_token)
             self._add_secret(grant.refresh_token)
         self._set(state, message, grant)
-        log.info("token store loaded: %s", label(auth_pb2.AuthState, state))
+        if grant is not None and grant.lapsed(self._clock()):
+            self._lapse_now(grant)
+        log.info("token store loaded: %s", label(auth_pb2.AuthState, self._state))
 
     def start(self) -> None:
-        if self._auto_refresh or self.kind == SERVER_TO_SERVER:
-            self._keeper = asyncio.create_task(self._keep_alive(), name="auth-keep-alive")
+        self._keeper = asyncio.create_task(self._keep_alive(), name="auth-keep-alive")
 
     def end_watches(self) -> None:
         """Ends every WatchStatus stream, so that the server's graceful stop need not wait."""
@@ -133,6 +144,9 @@ class Custody:
                 return await self._refresh(grant)
             raise FailedPrecondition(NOT_CONNECTED if self._state == DISCONNECTED else self._message)
         now = self._clock()
+        if grant.lapsed(now):
+            await self._lapse(grant)
+            return await self.access_token(force, rejected_token)  # raises, unless a login came in between
         if force:
             if rejected_token and rejected_token != grant.access_token and grant.usable(now):
                 return grant  # someone else already replaced the rejected token
@@ -152,7 +166,7 @@ class Custody:
         """Takes the tokens of a completed login (replacing any earlier connection)."""
         async with self._lock:
             old = self._grant
-            grant = Grant.issued(self.kind, self._client_id, tokens)
+            grant = Grant.issued(self.kind, self._client_id, tokens, self._relogin.lifetime_s)
             self._commit(grant)
         log.info("Frame.io connected")
         await self._add_identity(grant)
@@ -184,6 +198,9 @@ class Custody:
             status.connected_at.CopyFrom(timestamp(grant.connected_at))
             if grant.last_refresh_at:
                 status.last_refresh_at.CopyFrom(timestamp(grant.last_refresh_at))
+            if grant.reauth_deadline:
+                status.reauth_deadline.CopyFrom(timestamp(grant.reauth_deadline))
+                status.reauth_soon = self._state == CONNECTED and self._relogin.soon(grant, self._clock())
         return status
 
     async def watch(self) -> AsyncIterator[auth_pb2.AuthStatus]:
@@ -210,6 +227,9 @@ class Custody:
                 return current  # refreshed by someone else while we waited for the lock
             if self.kind == WEB_APP and current is None:
                 raise FailedPrecondition(self._message)
+            if current is not None and current.lapsed(self._clock()):
+                self._lapse_now(current)  # the refresh token is dead: IMS is not asked
+                raise FailedPrecondition(self._message)
             try:
                 if current is None or self.kind == SERVER_TO_SERVER:
                     tokens = await self._ims.client_credentials()
@@ -218,9 +238,9 @@ class Custody:
             except GrantRejected as exc:
                 if self.kind == SERVER_TO_SERVER:
                     raise self._refused(exc) from None
-                self._set(RECONNECT_NEEDED, self._save(RECONNECT_NEEDED, RECONNECT, None), None)
+                self._needs_login(RECONNECT.format(error=exc.error))
                 log.warning("refresh token rejected by IMS (%s): reconnect needed", exc.error)
-                raise FailedPrecondition(RECONNECT) from None
+                raise FailedPrecondition(self._message) from None
             except ImsUnavailable as exc:
                 log.warning("token refresh: Adobe IMS unavailable (%s); will retry", exc)
                 message = f"Adobe IMS is unavailable ({exc}); retrying"
@@ -230,7 +250,8 @@ class Custody:
             except ImsError as exc:
                 raise self._refused(exc) from None
             # Nothing between the response and the store: see the module docstring.
-            grant = Grant.issued(self.kind, self._client_id, tokens) if current is None else current.refreshed(tokens)
+            grant = Grant.issued(self.kind, self._client_id, tokens, self._relogin.lifetime_s) if current is None \
+                else current.refreshed(tokens)
             self._commit(grant)
         log.info("access token %s; valid for %.0fs", "refreshed" if current else "obtained", tokens.expires_in)
         if current is None:
@@ -248,17 +269,22 @@ class Custody:
         return FailedPrecondition(message)
 
     async def _keep_alive(self) -> None:
+        """Refreshes ahead of expiry (when auto refresh is on), retries refused credentials
+        slowly, and keeps the re-login deadline: the warning, then the end of the login."""
         retries = Backoff(RETRY_BASE_S, RETRY_MAX_S, jitter=0)
         retry_in = 0.0
         while True:
             self._changed.clear()
-            delay = self._next_refresh_in(retry_in)
-            if delay is None or delay > 0:
+            await self._keep_deadline()
+            refresh_in = self._next_refresh_in(retry_in)
+            wake_in = _earliest(refresh_in, self._next_deadline_event_in())
+            if wake_in is None or wake_in > 0:
                 try:
-                    await asyncio.wait_for(self._changed.wait(), delay)
+                    await asyncio.wait_for(self._changed.wait(), wake_in)
                     continue
                 except TimeoutError:
-                    pass
+                    if wake_in != refresh_in:
+                        continue  # woke for the warning or the deadline, handled at the top
             try:
                 await self._refresh(self._grant)
                 retries.succeeded()
@@ -273,15 +299,46 @@ class Custody:
         """Seconds until the background loop should refresh, waiting at least `backoff` after
         failures; None: wait for a change."""
         grant, now = self._grant, self._clock()
+        if self.kind == WEB_APP and not self._auto_refresh:
+            return None
         if self._state == CONNECTED and grant is not None:
-            return max(grant.due_at(self._margin_s) - now, backoff, MIN_INTERVAL_S) if self._auto_refresh else None
+            return max(grant.due_at(self._margin_s) - now, backoff, MIN_INTERVAL_S)
         if self._state == RECONNECT_NEEDED and (grant is not None or self.kind == SERVER_TO_SERVER):
             return max(backoff, 2.0)  # refused credentials: a fixed Console entry may work again
         if self.kind == SERVER_TO_SERVER and self._state == DISCONNECTED:
             return backoff
         return None
 
+    # -- the re-login deadline ------------------------------------------------------------
+
+    def _next_deadline_event_in(self) -> float | None:
+        grant = self._grant
+        return self._relogin.next_event_in(grant, self._clock()) if self._state == CONNECTED and grant else None
+
+    async def _keep_deadline(self) -> None:
+        """Ends a lapsed login, or gives the warning once when its window has opened."""
+        grant = self._grant
+        if self._state != CONNECTED or grant is None or not grant.reauth_deadline:
+            return
+        if grant.lapsed(self._clock()):
+            await self._lapse(grant)
+        elif self._relogin.warn(grant, self._clock()):
+            self._statuses.publish(self.status())
+
+    async def _lapse(self, grant: Grant) -> None:
+        async with self._lock:
+            if self._state == CONNECTED and grant.same_connection(self._grant):
+                self._lapse_now(grant)
+
+    def _lapse_now(self, grant: Grant) -> None:
+        """The login reached its deadline (call with the lock held, or before anything runs)."""
+        self._needs_login(self._relogin.lapse(grant))
+
     # -- state changes -------------------------------------------------------------------
+
+    def _needs_login(self, message: str) -> None:
+        """The refresh token is dead: forgotten here and on disk, until someone logs in again."""
+        self._set(RECONNECT_NEEDED, self._save(RECONNECT_NEEDED, message, None), None)
 
     def _commit(self, grant: Grant) -> None:
         message = self._save(CONNECTED, "connected", grant)
@@ -325,6 +382,11 @@ class Custody:
                 log.warning("revoking the %s at IMS failed (%s)", hint.replace("_", " "), exc)
                 confirmed = False
         return confirmed
+
+
+def _earliest(*delays: float | None) -> float | None:
+    known = [delay for delay in delays if delay is not None]
+    return min(known) if known else None
 
 
 def _retrieve(task: asyncio.Task) -> None:

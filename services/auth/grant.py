@@ -10,7 +10,7 @@ from postflow.v1 import auth_pb2
 
 from .ims import Tokens
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 1: before the re-login deadline was stored
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,15 @@ class Grant:
     user_name: str = ""
     user_email: str = ""
     account_id: str = ""
+    # When the refresh token dies and someone must log in again (0: never, server-to-server).
+    # Counted from the login and never moved by a refresh: IMS does not extend it.
+    reauth_deadline: float = 0.0
 
     @classmethod
-    def issued(cls, kind: int, client_id: str, tokens: Tokens) -> Grant:
+    def issued(cls, kind: int, client_id: str, tokens: Tokens, refresh_token_lifetime_s: float) -> Grant:
+        deadline = tokens.requested_at + refresh_token_lifetime_s if kind == auth_pb2.GRANT_KIND_WEB_APP else 0.0
         return cls(kind, client_id, tokens.access_token, tokens.refresh_token, tokens.requested_at,
-                   tokens.requested_at + tokens.expires_in, tokens.requested_at)
+                   tokens.requested_at + tokens.expires_in, tokens.requested_at, reauth_deadline=deadline)
 
     def refreshed(self, tokens: Tokens) -> Grant:
         # IMS may or may not rotate the refresh token; keep the old one only when it sent none.
@@ -54,6 +58,10 @@ class Grant:
         """Still worth handing out when a refresh cannot happen right now."""
         return now < self.expires_at - min(30.0, self.lifetime / 4)
 
+    def lapsed(self, now: float) -> bool:
+        """Past the re-login deadline: the refresh token is dead, whatever IMS would say."""
+        return bool(self.reauth_deadline) and now >= self.reauth_deadline
+
     def same_connection(self, other: Grant | None) -> bool:
         return other is not None and other.connected_at == self.connected_at and other.kind == self.kind
 
@@ -66,13 +74,18 @@ def to_record(state: int, message: str, grant: Grant | None) -> dict[str, Any]:
     return {"version": RECORD_VERSION, "state": auth_pb2.AuthState.Name(state), "message": message, "grant": stored}
 
 
-def from_record(record: dict[str, Any]) -> tuple[auth_pb2.AuthState, str, Grant | None]:
-    """(state, message, grant); raises ValueError for a record this version cannot read."""
-    if record.get("version") != RECORD_VERSION:
-        raise ValueError(f"record version {record.get('version')!r}")
+def from_record(record: dict[str, Any], refresh_token_lifetime_s: float) -> tuple[auth_pb2.AuthState, str,
+                                                                                   Grant | None]:
+    """(state, message, grant); raises ValueError for a record this version cannot read. A
+    version 1 web-app grant gets the deadline of a login at its `connected_at`."""
+    version = record.get("version")
+    if version not in (1, RECORD_VERSION):
+        raise ValueError(f"record version {version!r}")
     state = auth_pb2.AuthState.Value(record["state"])
     stored = record.get("grant")
     grant = None
     if stored is not None:
         grant = Grant(**{**stored, "kind": auth_pb2.GrantKind.Value(stored["kind"])})
+        if version == 1 and grant.kind == auth_pb2.GRANT_KIND_WEB_APP:
+            grant = dataclasses.replace(grant, reauth_deadline=grant.connected_at + refresh_token_lifetime_s)
     return state, str(record.get("message", "")), grant

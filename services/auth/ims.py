@@ -1,9 +1,14 @@
 """Adobe IMS over a passed-in httpx.AsyncClient: the token endpoint's three grants, and
 revocation. RFC 6749 error bodies become typed exceptions whose message holds only the
-error code: an `error_description` may echo what was sent, so it is never repeated."""
+error code: an `error_description` may echo what was sent, so it is never repeated.
+
+The client authenticates to the token endpoint with its credentials in the form body
+(`client_secret_post`, which IMS lists and Frame.io's SDK uses) and to the revocation endpoint
+with HTTP Basic, the only way Adobe documents for web-app credentials there (the SDK does so too)."""
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Callable
@@ -31,8 +36,12 @@ class ImsError(Exception):
         self.status = status
 
 
+# IMS does not document its codes; Frame.io's SDK reads both as "the refresh token expired".
+DEAD_GRANT_ERRORS = ("invalid_grant", "invalid_token")
+
+
 class GrantRejected(ImsError):
-    """`invalid_grant`: the code or refresh token is dead (expired, revoked, reused)."""
+    """`invalid_grant` or `invalid_token`: the code or refresh token is dead (expired, revoked, reused)."""
 
 
 class ImsUnavailable(ImsError):
@@ -75,13 +84,16 @@ class ImsClient:
 
     async def revoke(self, token: str, token_type_hint: str) -> None:
         """Raises ImsError (or ImsUnavailable) when IMS does not confirm the revocation."""
-        response = await self._post(REVOKE_PATH, {"token": token, "token_type_hint": token_type_hint})
+        basic = base64.b64encode(f"{self._config.client_id}:{self._config.client_secret}".encode()).decode()
+        response = await self._post(REVOKE_PATH, {"token": token, "token_type_hint": token_type_hint},
+                                    {"Authorization": f"Basic {basic}"})
         if response.status_code != 200:
             raise _error_from(response)
 
     async def _token(self, form: dict[str, str]) -> Tokens:
         requested_at = self._clock()
-        response = await self._post(TOKEN_PATH, form)
+        credentials = {"client_id": self._config.client_id, "client_secret": self._config.client_secret}
+        response = await self._post(TOKEN_PATH, {**form, **credentials})
         if response.status_code != 200:
             raise _error_from(response)
         body = _json(response)
@@ -95,10 +107,9 @@ class ImsClient:
             raise ImsError("malformed_response", response.status_code) from None
         return Tokens(access, refresh, lifetime, requested_at)
 
-    async def _post(self, path: str, form: dict[str, str]) -> httpx.Response:
-        data = {**form, "client_id": self._config.client_id, "client_secret": self._config.client_secret}
+    async def _post(self, path: str, form: dict[str, str], headers: dict[str, str] | None = None) -> httpx.Response:
         try:
-            return await self._http.post(f"{self._base}{path}", data=data)
+            return await self._http.post(f"{self._base}{path}", data=form, headers=headers)
         except httpx.HTTPError as exc:
             raise ImsUnavailable(type(exc).__name__) from None
 
@@ -117,6 +128,6 @@ def _error_from(response: httpx.Response) -> ImsError:
     error = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else f"http_{status}"
     if status == 429 or status >= 500:
         return ImsUnavailable(error, status)
-    if error == "invalid_grant":
+    if error in DEAD_GRANT_ERRORS:
         return GrantRejected(error, status)
     return ImsError(error, status)

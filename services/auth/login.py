@@ -83,8 +83,8 @@ class WebLogin:
             raise InvalidArgument("state: was issued to another browser or terminal; start the login again")
         try:
             return await self._ims.exchange_code(code, pending.verifier, pending.redirect_uri)
-        except GrantRejected:
-            raise InvalidArgument("code: IMS rejected the authorization code (invalid_grant); "
+        except GrantRejected as exc:
+            raise InvalidArgument(f"code: IMS rejected the authorization code ({exc.error}); "
                                   "start the login again") from None
         except ImsUnavailable as exc:
             raise Unavailable(f"Adobe IMS is unreachable ({exc}); start the login again") from None

@@ -15,6 +15,7 @@ from services.auth.custody import SERVER_TO_SERVER, WEB_APP, Custody
 from services.auth.identity import IdentityLookup
 from services.auth.ims import ImsClient
 from services.auth.login import WebLogin
+from services.auth.relogin import Relogin
 from services.auth.servicer import AuthServicer
 from services.auth.token_store import TokenStore, auth_dir, load_key
 
@@ -37,16 +38,17 @@ class AuthService(GrpcService):
         self.login: WebLogin | None = None
 
     async def open(self) -> None:
-        fio = self.runtime.config.frameio
+        fio, settings = self.runtime.config.frameio, self.runtime.config.auth
         self.http = traced_client(self.runtime.tracer_provider, timeout=fio.request_timeout_s, retries=1)
         ims = ImsClient(self.http, fio)
         self.custody = Custody(
             kind=SERVER_TO_SERVER if fio.client_credentials else WEB_APP, client_id=fio.client_id,
             store=self.store, ims=ims, identify=IdentityLookup(self.http, fio.api_base_url, fio.account_id),
-            refresh_margin_s=self.runtime.config.auth.refresh_margin_s, auto_refresh=fio.auto_token_refresh,
+            refresh_margin_s=settings.refresh_margin_s, auto_refresh=fio.auto_token_refresh,
+            relogin=Relogin(settings.refresh_token_lifetime_s, settings.relogin_warning_s),
             add_secret=self.runtime.add_secret,
         )
-        self.login = WebLogin(ims, fio.redirect_uri, self.runtime.config.auth.login_ttl_s)
+        self.login = WebLogin(ims, fio.redirect_uri, settings.login_ttl_s)
         self.custody.load()
 
     def servicers(self) -> list[Servicer]:

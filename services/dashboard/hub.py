@@ -30,6 +30,7 @@ import grpc
 
 from postflow.core.backoff import Backoff
 from postflow.core.clients import Clients
+from postflow.core.dates import iso_utc_minute
 from postflow.core.streams import follow
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.fanout import Broadcaster
@@ -111,6 +112,9 @@ class Hub:
         changed, before = self._replace("auth", view)
         if changed and (before is None or (before["state"], before["user"]) != (view["state"], view["user"])):
             self._log("auth", *describe_auth(view))
+        if changed and view["reauth_soon"] and not (before and before["reauth_soon"]):
+            self._log("auth", "warning", f"Frame.io login expires on {iso_utc_minute(view['reauth_deadline'])}"
+                                         " — reconnect before then")
 
     def _replace(self, kind: str, view: dict) -> tuple[bool, dict | None]:
         """Makes `view` the current `kind` (auth, tunnel, totals) and publishes it, unless

@@ -9,14 +9,15 @@ import socket
 import uvicorn
 
 from postflow.core import net
-from postflow.core.asgi import AppServer
+from postflow.core.asgi import AppServer, tls_options
 from postflow.core.clients import Clients
 from postflow.core.config import ConfigError, split_address
 from postflow.core.service import Lifecycle, Runtime
-from services.dashboard.access import Access, is_loopback
+from services.dashboard.access import Access
 from services.dashboard.app import build_app
 from services.dashboard.fanout import QUEUE_SIZE, Broadcaster
 from services.dashboard.hub import Hub
+from services.dashboard.tls import ServedTls, served_tls
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def build_service(runtime: Runtime, *, http_address: str | None = None, **tuning
     config = runtime.config
     address = http_address or config.dashboard.listen
     host, _ = split_address(address, "dashboard.listen")
-    if not is_loopback(host) and not config.dashboard.access_token:
+    if not net.is_loopback(host) and not config.dashboard.access_token:
         raise ConfigError(f"dashboard.access_token: required when the dashboard listens on a non-loopback "
                           f"address ({address}); set it, or listen on 127.0.0.1")
     return DashboardService(runtime, address, Access(config.dashboard.access_token), **tuning)
@@ -51,9 +52,17 @@ class DashboardService(Lifecycle):
         self._progress_interval = progress_interval
         self._socket: socket.socket | None = None
         self._server: AppServer | None = None
+        self.tls: ServedTls | None = None
+
+    @property
+    def url(self) -> str:
+        """The dashboard's base URL seen from this machine (once open): https when it serves TLS."""
+        host, _ = split_address(self.address, "dashboard.listen")
+        return net.http_url(host, self.http_port, tls=self.tls is not None)
 
     async def open(self) -> None:
         config = self.runtime.config
+        self.tls = await served_tls(config, self.address)
         self._socket = net.listen(*split_address(self.address, "dashboard.listen"))
         self.http_port = self._socket.getsockname()[1]
         self.clients = Clients(config, self.runtime.tracer_provider)
@@ -63,7 +72,8 @@ class DashboardService(Lifecycle):
                         ping_s=self._ping_s, send_timeout_s=self._send_timeout_s)
         http = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none", server_header=False,
                               timeout_graceful_shutdown=GRACE_S, proxy_headers=True,
-                              forwarded_allow_ips=list(config.dashboard.trusted_proxies))
+                              forwarded_allow_ips=list(config.dashboard.trusted_proxies),
+                              **tls_options(self.tls.context if self.tls else None))
         self._server = AppServer(http, self._socket, f"the dashboard's HTTP server on {self.address}")
 
     async def listen(self) -> None:
@@ -83,8 +93,10 @@ class DashboardService(Lifecycle):
         await self._server.started()
 
     async def announce_ready(self) -> None:
-        log.info("dashboard listening on %s (port %d)%s", self.address, self.http_port,
-                 "" if self.access.required else ", open to loopback clients")
+        log.info("dashboard at %s/ (listening on %s)%s%s", self.url, self.address,
+                 "" if self.access.required else ", open to loopback clients",
+                 f"; self-signed certificate {self.tls.cert}: trust it in the browser, or accept the "
+                 "browser's warning once" if self.tls and self.tls.self_signed else "")
 
     async def drain(self) -> None:
         """Ends the SSE streams first, so that uvicorn's graceful shutdown need not wait for them."""

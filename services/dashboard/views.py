@@ -42,6 +42,10 @@ def auth_view(status: auth_pb2.AuthStatus) -> dict:
         "last_refresh_at": timestamp(status, "last_refresh_at"),
         "refresh_count": status.refresh_count,
         "message": status.message,
+        # When someone must log in again (null: server-to-server, or no login), and whether
+        # that is within auth.relogin_warning_s.
+        "reauth_deadline": timestamp(status, "reauth_deadline"),
+        "reauth_soon": status.reauth_soon,
     }
 
 

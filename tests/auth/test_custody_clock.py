@@ -18,6 +18,7 @@ from services.auth.custody import WEB_APP, Custody
 from services.auth.identity import IdentityLookup
 from services.auth.ims import ImsClient
 from services.auth.login import WebLogin
+from services.auth.relogin import Relogin
 from services.auth.token_store import TokenStore
 
 
@@ -51,7 +52,9 @@ async def connected_custody(tmp_path, emulator_url: str, margin_s: float, events
         custody = Custody(kind=WEB_APP, client_id=config.frameio.client_id,
                           store=SpyStore(token_store(config).directory, config.auth.token_key.encode(), events=events),
                           ims=ims, identify=IdentityLookup(http, emulator_url), refresh_margin_s=margin_s,
-                          auto_refresh=False, add_secret=lambda value: None, clock=clock)
+                          auto_refresh=False, relogin=Relogin(config.auth.refresh_token_lifetime_s,
+                                                              config.auth.relogin_warning_s),
+                          add_secret=lambda value: None, clock=clock)
         custody.load()
         web_login = WebLogin(ims, REDIRECT_URI, 60)
         code, state = await authorize(http, web_login.begin(BINDING).authorize_url)

@@ -7,6 +7,7 @@ import pytest
 import pytest_asyncio
 
 from postflow.core.config import DashboardConfig
+from postflow.core.protos import timestamp
 from postflow.core.service import Runtime
 from postflow.testing.dashboard import ARTIFACTS, XSS_NAME, chromium_page, row
 from postflow.testing.polling import wait_for
@@ -165,3 +166,18 @@ async def test_login_form_when_an_access_token_is_set(fakes):
             assert await page.evaluate("document.cookie.includes('postflow_session')") is False
     finally:
         await service.stop()
+
+
+@pytest.mark.asyncio
+async def test_the_page_shows_the_relogin_deadline_and_highlights_it_when_soon(fakes, page):
+    assert await page.is_hidden("#auth-reauth")
+    fakes.auth.set_status(state=auth_pb2.AUTH_STATE_CONNECTED, user_name="Ada",
+                          reauth_deadline=timestamp(1797818220.0))
+    await page.wait_for_selector("#auth-reauth[data-soon=false]", state="visible")
+    assert (await page.text_content("#auth-reauth")).startswith("reconnect by ")
+    fakes.auth.set_status(reauth_soon=True)
+    await page.wait_for_selector("#auth-reauth[data-soon=true]", state="visible")
+    assert (await page.text_content("#auth-reauth")).startswith("⚠ reconnect by ")
+    fakes.auth.set_status(state=auth_pb2.AUTH_STATE_RECONNECT_NEEDED, message="login expired")
+    await page.wait_for_selector("#reconnect-banner", state="visible")
+    assert await page.is_hidden("#auth-reauth")

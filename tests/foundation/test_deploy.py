@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from postflow.cli.supervisor import SERVICES, service_command
-from postflow.core.config import load_config, split_address
+from postflow.core.config import dashboard_tls, dashboard_url, load_config, split_address
 from postflow.core.rpc import GrpcServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,16 @@ def deploy_config():
     return load_config(ROOT / "deploy" / "config.json", env={})
 
 
+def test_the_default_redirect_uri_comes_to_a_tls_dashboard(compose, deploy_config):
+    """The shipped redirect URI is https on the dashboard's published port, so the dashboard serves
+    HTTPS there (self-signed, kept in its state volume) and the first real login lands on TLS."""
+    assert deploy_config.frameio.redirect_uri == "https://localhost:8000/auth/callback"
+    assert dashboard_tls(deploy_config) == "self-signed"
+    assert dashboard_url(deploy_config) == "https://127.0.0.1:8000"
+    assert compose["services"]["dashboard"]["ports"] == ["${DASHBOARD_PORT:-8000}:8000"]
+    assert "dashboard-state:/var/lib/postflow" in compose["services"]["dashboard"]["volumes"]
+
+
 def test_every_service_is_defined(compose):
     assert set(SERVICES) | {"cloudflared", "cloudflared-named"} == set(compose["services"])
 
@@ -53,8 +63,8 @@ def test_healthchecks_call_the_grpc_health_rpc_on_the_configured_ports(compose, 
         test = compose["services"][name]["healthcheck"]["test"]
         _, port = split_address(getattr(deploy_config.services, name), name)
         assert test == ["CMD", "python", "-m", "postflow.cli.healthcheck", f"localhost:{port}"]
-    _, port = split_address(deploy_config.dashboard.listen, "dashboard")
-    assert compose["services"]["dashboard"]["healthcheck"]["test"][-1] == f"http://localhost:{port}/livez"
+    assert compose["services"]["dashboard"]["healthcheck"]["test"] == [
+        "CMD", "python", "-m", "postflow.cli.healthcheck", "--dashboard", "-c", CONFIG_IN_CONTAINER]
     for name in ("cloudflared", "cloudflared-named"):
         assert compose["services"][name]["healthcheck"]["test"][1:3] == ["cloudflared", "tunnel"]
 

@@ -1,4 +1,4 @@
-"""postflow.frameio: tokens, 401 refresh, 429 Retry-After, 5xx backoff, limits, errors."""
+"""postflow.frameio: tokens, 401 refresh, 429 Retry-After, 5xx backoff, limits, errors (JSON bodies)."""
 
 import time
 
@@ -6,9 +6,7 @@ import httpx
 import pytest
 
 from postflow.core.backoff import backoff_delay
-from postflow.core.config import FrameioConfig
 from postflow.frameio import (
-    FrameioClient,
     RateLimiter,
     ReconnectNeeded,
     RequestFailed,
@@ -16,47 +14,17 @@ from postflow.frameio import (
     next_cursor,
     retry_after_s,
 )
+from postflow.testing.frameio_mock import Tokens, mock_client
 
 ACCOUNT = "a" * 8
 STATUS_PATH = f"/v4/accounts/{ACCOUNT}/files/f1/status"
 STATUS_BODY = {"data": {"filetype": "file", "id": "f1", "upload_complete": True, "upload_failed": False}}
 
 
-class Tokens:
-    def __init__(self, fail: Exception | None = None) -> None:
-        self.calls: list[tuple[bool, str]] = []
-        self.current = "token-1"
-        self.fail = fail
-
-    async def access_token(self, *, force_refresh=False, rejected_token=""):
-        if self.fail:
-            raise self.fail
-        self.calls.append((force_refresh, rejected_token))
-        if force_refresh:
-            self.current = "token-2"
-        return self.current
-
-
-def client_with(responses, tokens=None, **kwargs):
-    """A FrameioClient whose HTTP answers come from `responses` (a list of callables or
-    Responses consumed in order); returns (client, requests seen)."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = responses.pop(0)
-        return answer(request) if callable(answer) else answer
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    config = FrameioConfig(api_base_url="http://frameio.test")
-    kwargs.setdefault("backoff_base_s", 0.01)
-    return FrameioClient(config, tokens or Tokens(), http, **kwargs), seen
-
-
 @pytest.mark.asyncio
 async def test_uses_token_and_retries_once_after_401_with_a_forced_refresh():
     tokens = Tokens()
-    client, seen = client_with([httpx.Response(401, json={"errors": [{"detail": "expired"}]}),
+    client, seen = mock_client([httpx.Response(401, json={"errors": [{"detail": "expired"}]}),
                                 httpx.Response(200, json=STATUS_BODY)], tokens)
     status = await client.upload_status(ACCOUNT, "f1")
     assert status.upload_complete
@@ -67,14 +35,14 @@ async def test_uses_token_and_retries_once_after_401_with_a_forced_refresh():
 
 @pytest.mark.asyncio
 async def test_a_second_401_means_reconnect():
-    client, _ = client_with([httpx.Response(401, json={}), httpx.Response(401, json={})])
+    client, _ = mock_client([httpx.Response(401, json={}), httpx.Response(401, json={})])
     with pytest.raises(ReconnectNeeded):
         await client.upload_status(ACCOUNT, "f1")
 
 
 @pytest.mark.asyncio
 async def test_429_waits_for_retry_after():
-    client, seen = client_with([httpx.Response(429, headers={"Retry-After": "0.3"}, json={}),
+    client, seen = mock_client([httpx.Response(429, headers={"Retry-After": "0.3"}, json={}),
                                 httpx.Response(200, json=STATUS_BODY)])
     started = time.monotonic()
     await client.upload_status(ACCOUNT, "f1")
@@ -84,11 +52,11 @@ async def test_429_waits_for_retry_after():
 
 @pytest.mark.asyncio
 async def test_5xx_backs_off_then_succeeds_and_gives_up_when_bounded():
-    client, seen = client_with([httpx.Response(503, json={}), httpx.Response(502, text="bad gateway"),
+    client, seen = mock_client([httpx.Response(503, json={}), httpx.Response(502, text="bad gateway"),
                                 httpx.Response(200, json=STATUS_BODY)])
     assert (await client.upload_status(ACCOUNT, "f1")).upload_complete
     assert len(seen) == 3
-    client, seen = client_with([httpx.Response(500, json={})] * 3, max_retries=2)
+    client, seen = mock_client([httpx.Response(500, json={})] * 3, max_retries=2)
     with pytest.raises(TransientError, match="HTTP 500"):
         await client.upload_status(ACCOUNT, "f1")
     assert len(seen) == 3
@@ -99,20 +67,20 @@ async def test_network_errors_are_retried():
     def refuse(request):
         raise httpx.ConnectError("refused", request=request)
 
-    client, seen = client_with([refuse, httpx.Response(200, json=STATUS_BODY)])
+    client, seen = mock_client([refuse, httpx.Response(200, json=STATUS_BODY)])
     assert (await client.upload_status(ACCOUNT, "f1")).upload_complete
 
 
 @pytest.mark.asyncio
 async def test_creations_are_not_retried_after_a_5xx_but_are_after_a_429():
-    client, seen = client_with([httpx.Response(500, json={})])
+    client, seen = mock_client([httpx.Response(500, json={})])
     with pytest.raises(TransientError):
         await client.create_folder(ACCOUNT, "root", "SQ01")
     assert len(seen) == 1
     folder = {"data": {"id": "d1", "name": "SQ01", "type": "folder", "restricted": False, "project_id": "p",
                        "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
                        "view_url": "http://v"}}
-    client, seen = client_with([httpx.Response(429, headers={"Retry-After": "0"}, json={}),
+    client, seen = mock_client([httpx.Response(429, headers={"Retry-After": "0"}, json={}),
                                 httpx.Response(201, json=folder)])
     assert (await client.create_folder(ACCOUNT, "root", "SQ01")).id == "d1"
     assert seen[1].read() == b'{"data":{"name":"SQ01"}}'
@@ -120,7 +88,7 @@ async def test_creations_are_not_retried_after_a_5xx_but_are_after_a_429():
 
 @pytest.mark.asyncio
 async def test_4xx_is_a_readable_request_failure():
-    client, _ = client_with([httpx.Response(404, json={"errors": [{"title": "Not Found", "detail": "no file f1"}]})])
+    client, _ = mock_client([httpx.Response(404, json={"errors": [{"title": "Not Found", "detail": "no file f1"}]})])
     with pytest.raises(RequestFailed, match="no file f1") as caught:
         await client.upload_status(ACCOUNT, "f1")
     assert caught.value.status == 404
@@ -128,14 +96,14 @@ async def test_4xx_is_a_readable_request_failure():
 
 @pytest.mark.asyncio
 async def test_reconnect_needed_comes_from_the_token_source():
-    client, seen = client_with([], Tokens(fail=ReconnectNeeded("Frame.io reconnect needed")))
+    client, seen = mock_client([], Tokens(fail=ReconnectNeeded("Frame.io reconnect needed")))
     with pytest.raises(ReconnectNeeded):
         await client.upload_status(ACCOUNT, "f1")
     assert seen == []
 
 
 @pytest.mark.asyncio
-async def test_rate_limiter_never_lets_a_sliding_window_overflow():
+async def test_rate_limiter_never_sends_more_than_the_documented_limit_in_any_window():
     limiter = RateLimiter(5, 0.3)
     sent = []
     for _ in range(12):
@@ -156,8 +124,8 @@ def test_backoff_grows_with_jitter_and_is_bounded():
 
 def test_retry_after_sources():
     assert retry_after_s({"Retry-After": "3"}) == 3.0
-    assert retry_after_s({"x-ratelimit-window": "1500"}) == 1.5
-    assert retry_after_s({}) is None
+    assert retry_after_s({"x-ratelimit-window": "1500"}) is None  # the window is for pacing, not a 429's wait
+    assert retry_after_s({}) is None and retry_after_s({"retry-after": "soon"}) is None
     assert 0 <= retry_after_s({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) < 1
 
 

@@ -160,6 +160,11 @@ export function renderAuth(auth) {
   document.getElementById("auth-connect").textContent = state === "reconnect_needed" ? "Reconnect" : "Connect";
   document.getElementById("auth-disconnect").hidden = !connected;
   document.getElementById("reconnect-banner").hidden = state !== "reconnect_needed";
+  // The re-login deadline: Adobe ends a login's refresh token some days after it.
+  const reauth = document.getElementById("auth-reauth");
+  reauth.hidden = !(connected && auth.reauth_deadline);
+  reauth.dataset.soon = String(Boolean(connected && auth.reauth_soon));
+  reauth.textContent = reauth.hidden ? "" : `${auth.reauth_soon ? "⚠ " : ""}reconnect by ${dateTime(auth.reauth_deadline)}`;
   document.getElementById("reconnect-message").textContent = auth && state === "reconnect_needed" ? auth.message : "";
 }
 
