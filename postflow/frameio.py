@@ -334,28 +334,6 @@ class FrameioClient:
         return await self._every_page("list version stack", lambda after, o: self.sdk.version_stacks.index(
             account_id, stack_id, after=after, page_size=PAGE_SIZE, request_options=o))
 
-    async def reorder_version_stack(self, account_id: str, stack_id: str, file_id: str) -> None:
-        """Puts `file_id` on top of the stack (its newest version): Frame.io's experimental
-        `PATCH /v4/accounts/{a}/version_stacks/{id}/versions`, which SDK 4.0.0 does not have."""
-        async def reorder(options: RequestOptions) -> None:
-            response = await self.sdk._client_wrapper.httpx_client.request(
-                f"v4/accounts/{account_id}/version_stacks/{stack_id}/versions", method="PATCH",
-                json={"data": {"target_file_id": file_id, "move_to": "top"}}, request_options=options)
-            if response.is_success:
-                return
-            try:
-                body = response.json()
-            except ValueError:
-                body = response.text
-            headers = dict(response.headers)
-            if response.status_code == 401:
-                raise UnauthorizedError(body=body, headers=headers)
-            if response.status_code == 429:
-                raise TooManyRequestsError(body=body, headers=headers)
-            raise ApiError(status_code=response.status_code, headers=headers, body=body)
-
-        await self.call("version_stack", reorder, what="reorder version stack")
-
 
 def _consume_outcome(task: asyncio.Task[Any]) -> None:
     """Marks a shared task's exception as seen: its waiters get it, and if none is left
