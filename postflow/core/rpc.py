@@ -21,6 +21,13 @@ from postflow.core.errors import PostflowError
 log = logging.getLogger(__name__)
 
 GRACE_S = 5.0
+# Message sizes, set explicitly rather than left to gRPC's defaults. A request is small
+# whatever the work: a push's part URLs (thousands for a large file, up to ~1.5 KB each)
+# travel in batches of at most postflow.push_requests.BATCH_BYTES. A sender refuses an
+# oversize request itself, naming its size, rather than the receiver refusing it.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+# Replies can be larger: a page of up to 500 jobs.
+MAX_REPLY_BYTES = 16 * 1024 * 1024
 _NOT_HEALTH = filters.negate(filters.health_check())
 _CHANNEL_OPTIONS = [
     ("grpc.service_config", json.dumps({"methodConfig": [{"name": [{}], "waitForReady": True}]})),
@@ -28,7 +35,12 @@ _CHANNEL_OPTIONS = [
     # A restarted service is found again within seconds, not after gRPC's default 120 s cap.
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.max_reconnect_backoff_ms", 5_000),
-    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
+    ("grpc.max_receive_message_length", MAX_REPLY_BYTES),
+]
+_SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+    ("grpc.max_send_message_length", MAX_REPLY_BYTES),
 ]
 
 
@@ -107,7 +119,8 @@ class GrpcServer:
             interceptors=[
                 aio_server_interceptor(tracer_provider=tracer_provider, filter_=_NOT_HEALTH),
                 ErrorMappingInterceptor(),
-            ]
+            ],
+            options=_SERVER_OPTIONS,
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from postflow.core.config import Config, load_config
 from postflow.core.service import Runtime
+from postflow.push_requests import push_requests
 from postflow.testing import fakes
 from postflow.testing.media import write_media
 from postflow.testing.ports import free_port
@@ -97,12 +98,23 @@ async def stop_streamer(streamer: Streamer) -> None:
     await streamer.service.stop()
 
 
-def push_request(root: Path, relative: str, created: dict, **extra) -> streamer_pb2.PushRequest:
+def push_header(root: Path, relative: str, created: dict, **extra) -> streamer_pb2.PushHeader:
+    """The header of a push of `relative` into the Frame.io file `created` (local_upload's data)."""
     st = (root / relative).stat()
-    return streamer_pb2.PushRequest(
-        path=relative, size=st.st_size, mtime_ns=st.st_mtime_ns, content_type=created["media_type"] or "",
-        parts=[streamer_pb2.UploadPart(size=p["size"], url=p["url"]) for p in created["upload_urls"]],
-        job_id="job-push", **extra)
+    fields = {"path": relative, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+              "content_type": created["media_type"] or "", "job_id": "job-push", **extra}
+    return streamer_pb2.PushHeader(**fields)
+
+
+def upload_parts(created: dict) -> list[streamer_pb2.UploadPart]:
+    return [streamer_pb2.UploadPart(size=p["size"], url=p["url"]) for p in created["upload_urls"]]
+
+
+def push_call(stub: streamer_pb2_grpc.StreamerServiceStub, root: Path, relative: str, created: dict,
+              timeout: float | None = None, **extra) -> grpc.aio.StreamStreamCall:
+    """A Push call of `relative` into the Frame.io file `created`, its parts as they were given."""
+    return stub.Push(push_requests(push_header(root, relative, created, **extra), upload_parts(created)),
+                     timeout=timeout, wait_for_ready=True)
 
 
 async def collect(call) -> list[streamer_pb2.TransferProgress]:

@@ -24,6 +24,7 @@ class TransferPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRANSFER_PHASE_COMPLETE: _ClassVar[TransferPhase]
     TRANSFER_PHASE_SOURCE_CHANGED: _ClassVar[TransferPhase]
     TRANSFER_PHASE_FAILED: _ClassVar[TransferPhase]
+    TRANSFER_PHASE_URLS_EXPIRED: _ClassVar[TransferPhase]
 
 class TunnelMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -47,6 +48,7 @@ TRANSFER_PHASE_ACTIVE: TransferPhase
 TRANSFER_PHASE_COMPLETE: TransferPhase
 TRANSFER_PHASE_SOURCE_CHANGED: TransferPhase
 TRANSFER_PHASE_FAILED: TransferPhase
+TRANSFER_PHASE_URLS_EXPIRED: TransferPhase
 TUNNEL_MODE_UNSPECIFIED: TunnelMode
 TUNNEL_MODE_QUICK: TunnelMode
 TUNNEL_MODE_NAMED: TunnelMode
@@ -121,25 +123,39 @@ class UploadPart(_message.Message):
     url: str
     def __init__(self, size: _Optional[int] = ..., url: _Optional[str] = ...) -> None: ...
 
-class PushRequest(_message.Message):
-    __slots__ = ("path", "size", "mtime_ns", "content_type", "parts", "job_id", "trace_context", "concurrency")
+class PushHeader(_message.Message):
+    __slots__ = ("path", "size", "mtime_ns", "content_type", "job_id", "trace_context", "concurrency", "part_count")
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     MTIME_NS_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
-    PARTS_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PART_COUNT_FIELD_NUMBER: _ClassVar[int]
     path: str
     size: int
     mtime_ns: int
     content_type: str
-    parts: _containers.RepeatedCompositeFieldContainer[UploadPart]
     job_id: str
     trace_context: _common_pb2.TraceContext
     concurrency: int
-    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., content_type: _Optional[str] = ..., parts: _Optional[_Iterable[_Union[UploadPart, _Mapping]]] = ..., job_id: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ..., concurrency: _Optional[int] = ...) -> None: ...
+    part_count: int
+    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., content_type: _Optional[str] = ..., job_id: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ..., concurrency: _Optional[int] = ..., part_count: _Optional[int] = ...) -> None: ...
+
+class PushParts(_message.Message):
+    __slots__ = ("parts",)
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    parts: _containers.RepeatedCompositeFieldContainer[UploadPart]
+    def __init__(self, parts: _Optional[_Iterable[_Union[UploadPart, _Mapping]]] = ...) -> None: ...
+
+class PushRequest(_message.Message):
+    __slots__ = ("header", "parts")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    header: PushHeader
+    parts: PushParts
+    def __init__(self, header: _Optional[_Union[PushHeader, _Mapping]] = ..., parts: _Optional[_Union[PushParts, _Mapping]] = ...) -> None: ...
 
 class TransferProgress(_message.Message):
     __slots__ = ("ticket_id", "job_id", "path", "kind", "phase", "size", "bytes_done", "rate_bps", "active_connections", "error", "trace_context")

@@ -51,7 +51,7 @@ class StreamerServiceStub:
                 request_serializer=postflow_dot_v1_dot_streamer__pb2.GetPublicationRequest.SerializeToString,
                 response_deserializer=postflow_dot_v1_dot_streamer__pb2.Publication.FromString,
                 _registered_method=True)
-        self.Push = channel.unary_stream(
+        self.Push = channel.stream_stream(
                 '/postflow.v1.StreamerService/Push',
                 request_serializer=postflow_dot_v1_dot_streamer__pb2.PushRequest.SerializeToString,
                 response_deserializer=postflow_dot_v1_dot_streamer__pb2.TransferProgress.FromString,
@@ -92,9 +92,13 @@ class StreamerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Push(self, request, context):
+    def Push(self, request_iterator, context):
         """PUTs the file's parts to pre-signed URLs in parallel, streaming progress; the last
-        message has phase COMPLETE. Cancelling the call stops the push.
+        message has phase COMPLETE (or SOURCE_CHANGED, FAILED, URLS_EXPIRED). The caller sends
+        a PushHeader, then the part URLs in file order in PushParts batches, then half-closes:
+        a large file has thousands of URLs of up to ~1.5 KB, more than any one message should
+        carry. PUTs start as soon as the first batch arrives; parts that do not cover the file
+        exactly end the call with INVALID_ARGUMENT. Cancelling the call stops the push.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -132,7 +136,7 @@ def add_StreamerServiceServicer_to_server(servicer, server):
                     request_deserializer=postflow_dot_v1_dot_streamer__pb2.GetPublicationRequest.FromString,
                     response_serializer=postflow_dot_v1_dot_streamer__pb2.Publication.SerializeToString,
             ),
-            'Push': grpc.unary_stream_rpc_method_handler(
+            'Push': grpc.stream_stream_rpc_method_handler(
                     servicer.Push,
                     request_deserializer=postflow_dot_v1_dot_streamer__pb2.PushRequest.FromString,
                     response_serializer=postflow_dot_v1_dot_streamer__pb2.TransferProgress.SerializeToString,
@@ -242,7 +246,7 @@ class StreamerService:
             _registered_method=True)
 
     @staticmethod
-    def Push(request,
+    def Push(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -252,8 +256,8 @@ class StreamerService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
             '/postflow.v1.StreamerService/Push',
             postflow_dot_v1_dot_streamer__pb2.PushRequest.SerializeToString,

@@ -20,6 +20,7 @@ from services.streamer.pacer import Pacer
 from services.streamer.progress import PullProgress
 from services.streamer.publications import Publication, PublicationStore
 from services.streamer.push import Push, PushSettings
+from services.streamer.push_parts import read_header
 from services.streamer.tunnel import TunnelManager
 
 log = logging.getLogger(__name__)
@@ -71,14 +72,16 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
             async for event in events:
                 yield event
 
-    async def Push(self, request: streamer_pb2.PushRequest,
+    async def Push(self, requests: AsyncIterator[streamer_pb2.PushRequest],
                    context: grpc.aio.ServicerContext) -> AsyncIterator[streamer_pb2.TransferProgress]:
-        job_id_var.set(request.job_id)
-        concurrency = request.concurrency or self.push_settings.concurrency
+        header = await read_header(requests)
+        job_id_var.set(header.job_id)
+        concurrency = header.concurrency or self.push_settings.concurrency
         if not 1 <= concurrency <= MAX_PUSH_CONCURRENCY:
-            raise InvalidArgument(f"concurrency: expected 1 to {MAX_PUSH_CONCURRENCY}, got {concurrency}")
+            raise InvalidArgument(f"header.concurrency: expected 1 to {MAX_PUSH_CONCURRENCY}, got {concurrency}")
         settings = replace(self.push_settings, concurrency=concurrency)
-        async for progress in Push(request, self.root, self.http, settings, self.reader, self.pacer).run():
+        push = Push(header, requests, self.root, self.http, settings, self.reader, self.pacer)
+        async for progress in push.run():
             yield progress  # to the caller only: WatchEvents carries pulls, which have no caller
 
     def _message(self, publication: Publication) -> streamer_pb2.Publication:

@@ -18,7 +18,7 @@ import pytest
 
 from postflow.emulator.options import MIB
 from postflow.testing.polling import wait_for
-from postflow.testing.streamer import Streamer, collect, limited_streamer, push_request
+from postflow.testing.streamer import Streamer, collect, limited_streamer, push_call
 from postflow.v1 import streamer_pb2
 from services.streamer.page_cache import PageCache
 
@@ -156,7 +156,7 @@ async def test_pushes_and_pulls_share_the_one_limit(tmp_path, frameio):
         started = time.monotonic()
         received, progress = await asyncio.gather(
             pull(local_url(streamer, publication)),
-            collect(streamer.stub.Push(push_request(streamer.root, "pushed.mov", created))))
+            collect(push_call(streamer.stub, streamer.root, "pushed.mov", created)))
         elapsed = time.monotonic() - started
     assert received.digest.hexdigest() == pull_sha and progress[-1].phase == COMPLETE
     assert (await frameio.report(created["id"]))["sha256"] == push_sha

@@ -25,7 +25,7 @@ from postflow.devtools.slowfs import Mount, mounted
 from postflow.testing.media import write_media
 from postflow.testing.polling import wait_for
 from postflow.testing.raw_http import path_of
-from postflow.testing.streamer import Streamer, collect, push_request, start_streamer, stop_streamer, streamer_config
+from postflow.testing.streamer import Streamer, collect, push_call, start_streamer, stop_streamer, streamer_config
 from postflow.v1 import streamer_pb2
 
 MiB = 1024 * 1024
@@ -192,9 +192,9 @@ async def test_a_push_reads_slow_storage_while_the_loop_answers_at_once(slow, fr
     size = 24 * MiB + 5
     sha = slow.media("SQ01/push.mov", size, seed=7)
     created = await frameio.local_upload("push.mov", size)
-    request = push_request(slow.backing, "SQ01/push.mov", created, concurrency=4)
+    call = push_call(slow.streamer.stub, slow.backing, "SQ01/push.mov", created, timeout=120, concurrency=4)
     slow.mount.set_latency(meta_ms=150)  # every lookup, open and stat of the file waits too
-    pushing = asyncio.ensure_future(collect(slow.streamer.stub.Push(request, timeout=120)))
+    pushing = asyncio.ensure_future(collect(call))
     health = health_pb2_grpc.HealthStub(slow.streamer.channel)
     latencies = []
     while not pushing.done():

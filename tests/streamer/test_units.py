@@ -1,11 +1,17 @@
-"""The pure parts of the streamer: Range parsing, coverage, request heads, milestones."""
+"""The pure parts of the streamer: Range parsing, coverage, request heads, milestones, what
+storage's refusal of a part means, and the batches a push's part URLs travel in."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from postflow.core.rpc import MAX_REQUEST_BYTES
+from postflow.push_requests import BATCH_BYTES, push_requests
+from postflow.v1 import streamer_pb2
 from services.streamer.coverage import Coverage, Milestones, RateMeter
 from services.streamer.http_request import BadRequest, HeadLimits, parse_head
+from services.streamer.push import StorageAnswer
 from services.streamer.ranges import (
     ByteRange,
     MalformedRange,
@@ -141,3 +147,49 @@ def test_parse_head_limits(head, status):
     with pytest.raises(BadRequest) as caught:
         parse_head(head, HeadLimits())
     assert caught.value.status == status
+
+
+def s3_error(status: int, code: str, message: str) -> httpx.Response:
+    return httpx.Response(status, text=f'<?xml version="1.0" encoding="UTF-8"?>\n'
+                                        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>")
+
+
+@pytest.mark.parametrize(("response", "retryable", "expired"), [
+    (s3_error(400, "RequestTimeout", "Your socket connection to the server was not read from or written to within "
+                                     "the timeout period."), True, False),
+    (s3_error(503, "SlowDown", "Please reduce your request rate."), True, False),
+    (httpx.Response(502, text="<html>Bad Gateway</html>"), True, False),
+    (s3_error(403, "AccessDenied", "Request has expired"), False, True),
+    (s3_error(400, "ExpiredToken", "The provided token has expired."), False, True),
+    (s3_error(403, "AccessDenied", "Access Denied"), False, False),
+    (s3_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match"), False, False),
+    (s3_error(400, "BadDigest", "The Content-MD5 you specified did not match what we received."), False, False),
+    (httpx.Response(400, text=""), False, False),
+])
+def test_what_a_refused_part_means(response, retryable, expired):
+    answer = StorageAnswer.of(response)
+    assert (answer.retryable, answer.url_expired) == (retryable, expired)
+
+
+def test_a_refusal_reads_as_status_code_and_message():
+    assert str(StorageAnswer.of(s3_error(403, "AccessDenied", "Request has expired"))) == \
+        "HTTP 403 AccessDenied: Request has expired"
+    assert str(StorageAnswer.of(httpx.Response(502, text=""))) == "HTTP 502"
+
+
+def test_part_urls_travel_in_batches_well_under_the_message_limit():
+    parts = [streamer_pb2.UploadPart(size=7, url=f"https://s3.example/parts/f/part_{n}?{'t' * 1500}")
+             for n in range(1, 3001)]
+    header = streamer_pb2.PushHeader(path="a.mov", size=21_000)
+    first, *batches = push_requests(header, parts)
+    assert first.header.part_count == 3000 and header.part_count == 0  # the caller's header is left alone
+    assert [p for b in batches for p in b.parts.parts] == parts
+    assert len(batches) > 1 and all(b.ByteSize() <= BATCH_BYTES + 16 for b in batches)
+    assert BATCH_BYTES * 8 <= MAX_REQUEST_BYTES
+
+
+def test_a_part_larger_than_a_batch_travels_alone():
+    parts = [streamer_pb2.UploadPart(size=1, url="https://s3.example/" + "t" * BATCH_BYTES),
+             streamer_pb2.UploadPart(size=1, url="https://s3.example/b")]
+    _, *batches = push_requests(streamer_pb2.PushHeader(size=2), parts)
+    assert [len(b.parts.parts) for b in batches] == [1, 1]

@@ -10,10 +10,12 @@ import pytest
 
 from postflow import frameio
 from postflow.core.protos import timestamp
+from postflow.emulator.options import EmulatorOptions
 from postflow.testing.media import sha256_file, write_media
 from postflow.testing.polling import wait_for
 from postflow.testing.watcher import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
 from postflow.v1 import common_pb2, streamer_pb2, watcher_pb2
+from services.watcher.delivery.push import FRESH_UPLOADS
 
 UPLOADING = common_pb2.JOB_STATE_UPLOADING
 IN_FLIGHT = {common_pb2.JOB_STATE_PREPARING, UPLOADING, common_pb2.JOB_STATE_VERIFYING}
@@ -221,3 +223,34 @@ async def test_cancelling_a_pull_in_flight_revokes_its_url_and_deletes_the_incom
         report = await wait_for(cleaned_up, message="the incomplete file deleted")
         assert [f["id"] for f in report["deleted"]] == [job.frameio_file_id]
         assert all(ticket.revoked for ticket in env.streamer.tickets.values())
+
+
+@pytest.mark.asyncio
+async def test_expired_part_urls_start_a_fresh_upload_at_no_attempt_s_cost(tmp_path):
+    async with environment(tmp_path, transfer={"mode": "push"}) as env:
+        await env.faults(part_url_expired={"count": 1})  # S3: 403 AccessDenied "Request has expired"
+        stub = await start_watcher(env)
+        sha = write_media(env.root / "a.mov", 100_000)
+        (job,) = await wait_jobs(stub, 1, timeout=30)
+        assert (job.attempts, job.mode) == (1, common_pb2.TRANSFER_MODE_PUSH)
+        report = await env.emulator_report()
+    assert env.streamer.push_calls == 2
+    assert [(f["sha256"], f["upload_complete"]) for f in report["files"]] == [(sha, True)]
+    assert [f["name"] for f in report["deleted"]] == ["a.mov"]  # the file whose URLs expired
+
+
+@pytest.mark.asyncio
+async def test_part_urls_that_keep_expiring_spend_the_attempt_after_a_few_fresh_uploads(tmp_path):
+    """URLs dead on arrival (a zero lifetime): each expiry starts a fresh upload, the expired
+    file deleted, FRESH_UPLOADS times; then the attempt is spent, with the reason."""
+    options = EmulatorOptions(rate_limits=False, upload_url_ttl_s=0)
+    async with environment(tmp_path, transfer={"mode": "push"}, watch={"max_attempts": 1}, emulator=options) as env:
+        stub = await start_watcher(env)
+        write_media(env.root / "a.mov", 10_000)
+        (job,) = await wait_jobs(stub, 1, state=common_pb2.JOB_STATE_FAILED)
+        assert job.attempts == 1
+        assert "the part URLs expired before every part was stored, 4 uploads in a row" in job.error
+        assert "HTTP 403 AccessDenied: Request has expired" in job.error
+        report = await env.emulator_report()
+    assert env.streamer.push_calls == FRESH_UPLOADS + 1
+    assert len(report["deleted"]) == FRESH_UPLOADS  # each expired file, when its fresh upload started

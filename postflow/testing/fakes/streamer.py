@@ -6,8 +6,10 @@ runs: Publish hands out URLs of a small Range server (Starlette's FileResponse o
 under the tunnel's public URL, which reports the bytes it serves as pull progress, notices a
 changed source (409), can be slowed (`serve_bytes_per_s`) or made unreachable (502, as a
 dead tunnel's edge answers); `change_tunnel_url` and `tunnel_down` act like a quick tunnel
-restarting or dying. Push sends the parts with plain PUTs, reporting on the Push stream
-(and, if asked, a copy marked with 99 connections on WatchEvents, as the streamer once did)."""
+restarting or dying. Push sends the parts with plain PUTs as their batches arrive, one at a
+time, reporting on the Push stream (and, if asked, a copy marked with 99 connections on
+WatchEvents, as the streamer once did); a refused part ends it FAILED, or URLS_EXPIRED when
+storage says the URL expired, as the streamer does."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from postflow.core.pubsub import Overflow, Topic
 from postflow.testing.fakes.messages import assign, follow
 from postflow.testing.fakes.published_files import CountingResponse, Ticket, range_start
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
+from services.streamer.push import StorageAnswer
 
 EVENT_BUFFER = 512  # the streamer's event stream keeps the newest events of a slow reader
 PUBLICATION_TTL_S = 3600
@@ -206,29 +209,33 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         first = streamer_pb2.StreamerEvent(seq=next(self._seq), at=timestamp(), tunnel=self.tunnel)
         return follow(self.live, [first])
 
-    async def Push(self, request: streamer_pb2.PushRequest,
+    async def Push(self, requests: AsyncIterator[streamer_pb2.PushRequest],
                    context: grpc.aio.ServicerContext) -> AsyncIterator[streamer_pb2.TransferProgress]:
         self.push_calls += 1
-        path = self._source(request.path)
-        headers = {"x-amz-acl": "private", "content-type": request.content_type or "application/octet-stream"}
+        header = (await anext(requests)).header
+        path = self._source(header.path)
+        headers = {"x-amz-acl": "private", "content-type": header.content_type or "application/octet-stream"}
         done = 0
         async with httpx.AsyncClient(timeout=30) as client:
-            for part in request.parts:
-                chunk = await asyncio.to_thread(read_part, path, done, part.size)
-                response = await client.put(part.url, content=chunk, headers=headers)
-                if response.status_code >= 300:
-                    yield self._pushed(request, streamer_pb2.TRANSFER_PHASE_FAILED, done,
-                                       f"part PUT answered {response.status_code}")
-                    return
-                done += len(chunk)
-                yield self._pushed(request, streamer_pb2.TRANSFER_PHASE_ACTIVE, done)
-        yield self._pushed(request, streamer_pb2.TRANSFER_PHASE_COMPLETE, done)
+            async for batch in requests:
+                for part in batch.parts.parts:
+                    chunk = await asyncio.to_thread(read_part, path, done, part.size)
+                    response = await client.put(part.url, content=chunk, headers=headers)
+                    if response.status_code >= 300:
+                        answer = StorageAnswer.of(response)
+                        phase = (streamer_pb2.TRANSFER_PHASE_URLS_EXPIRED if answer.url_expired
+                                 else streamer_pb2.TRANSFER_PHASE_FAILED)
+                        yield self._pushed(header, phase, done, f"part PUT answered {answer}")
+                        return
+                    done += len(chunk)
+                    yield self._pushed(header, streamer_pb2.TRANSFER_PHASE_ACTIVE, done)
+        yield self._pushed(header, streamer_pb2.TRANSFER_PHASE_COMPLETE, done)
 
-    def _pushed(self, request: streamer_pb2.PushRequest, phase: streamer_pb2.TransferPhase, done: int,
+    def _pushed(self, header: streamer_pb2.PushHeader, phase: streamer_pb2.TransferPhase, done: int,
                 error: str = "") -> streamer_pb2.TransferProgress:
         """One part in flight at a time."""
-        progress = streamer_pb2.TransferProgress(job_id=request.job_id, path=request.path,
-                                                 kind=streamer_pb2.TRANSFER_KIND_PUSH, phase=phase, size=request.size,
+        progress = streamer_pb2.TransferProgress(job_id=header.job_id, path=header.path,
+                                                 kind=streamer_pb2.TRANSFER_KIND_PUSH, phase=phase, size=header.size,
                                                  bytes_done=done, rate_bps=1e6, active_connections=1, error=error)
         if self.push_on_watch_events:
             copy = streamer_pb2.TransferProgress()

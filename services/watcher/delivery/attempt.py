@@ -47,6 +47,7 @@ class Attempt:
         self.record = record
         self.account_id = account_id
         self.pull = Pull(record, delivery.streamer, delivery.streamer_events, delivery.frameio, account_id)
+        self.push = Push(record, delivery.streamer, delivery.frameio, account_id)
         self.completion = Completion(record, self.pull, self.file, self.discard, delivery.settings.status_poll_s,
                                      delivery.settings.processing_timeout_s)
         self._shown: FileWithIncludes | None = None  # the file as show file last returned it, once uploaded
@@ -66,8 +67,8 @@ class Attempt:
             try:
                 await self.deliver()
                 break
-            except Reissue:
-                log.info("the tunnel changed under the pull; re-issuing it")
+            except Reissue as reissue:
+                log.info("%s; starting the transfer again", reissue)
         return await self.finish()
 
     async def drop_stale_files(self) -> None:
@@ -90,10 +91,9 @@ class Attempt:
                 await self._create(self.pull.start)
                 self._shown = await self.completion.wait(Transfer(self.record), events)
                 return
-        push = Push(self.record, self.delivery.streamer, self.delivery.frameio, self.account_id)
-        await self._create(push.start)
+        await self._create(self.push.start)
         transfer = Transfer(self.record)
-        await push.send(transfer)
+        await self.push.send(transfer)
         self._shown = await self.completion.wait(transfer, None)
 
     async def _resumed(self, events: Subscription[PullEvent]) -> bool:

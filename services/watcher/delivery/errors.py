@@ -24,8 +24,12 @@ class Superseded(Exception):
 
 
 class Reissue(Exception):
-    """The tunnel changed (new URL, or died) under a pull in flight: publish again, pull again,
-    without spending an attempt."""
+    """Start the transfer again in a fresh Frame.io file without spending an attempt: the
+    tunnel changed (new URL, or died) under a pull in flight, or a push's part URLs expired.
+    The message says which."""
+
+    def __init__(self, why: str = "the tunnel changed under the pull") -> None:
+        super().__init__(why)
 
 
 def streamer_error(exc: grpc.RpcError, what: str) -> Exception:

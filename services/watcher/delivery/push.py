@@ -1,5 +1,10 @@
 """Push: Frame.io hands out pre-signed part URLs (`local_upload`) and the streamer PUTs the
-parts, read straight from the file, reporting progress on the Push call itself."""
+parts, read straight from the file, reporting progress on the Push call itself.
+
+Frame.io has no way to sign new part URLs for an existing file, so when they expire before
+every part is stored (a slow link, a long wait for bandwidth) the file's upload cannot be
+finished: a fresh upload starts at once, in a new Frame.io file (the old one is discarded),
+without spending one of the job's attempts, up to FRESH_UPLOADS times in one attempt."""
 
 from __future__ import annotations
 
@@ -10,22 +15,29 @@ import grpc
 
 from postflow.core.telemetry import current_trace_context
 from postflow.frameio import FrameioClient
+from postflow.push_requests import push_requests
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.watcher import jobs
-from services.watcher.delivery.errors import RetryLater, streamer_error
+from services.watcher.delivery.errors import Reissue, RetryLater, streamer_error
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.transfer import Transfer
 
 log = logging.getLogger(__name__)
 
+URLS_EXPIRED = streamer_pb2.TRANSFER_PHASE_URLS_EXPIRED
+FRESH_UPLOADS = 3  # more in a row means the URLs cannot outlive this push: spend the attempt
+
 
 class Push:
+    """The pushes of one attempt."""
+
     def __init__(self, record: JobRecord, streamer: streamer_pb2_grpc.StreamerServiceStub, frameio: FrameioClient,
                  account_id: str) -> None:
         self.record = record
         self.streamer = streamer
         self.frameio = frameio
         self.account_id = account_id
+        self.fresh_uploads = 0  # started because part URLs expired
         self._parts: list[streamer_pb2.UploadPart] = []
         self._content_type = ""
 
@@ -39,15 +51,26 @@ class Push:
         log.info("upload started: pushing %s (%d bytes) in %d parts", job.path, job.size, len(self._parts))
 
     async def send(self, transfer: Transfer) -> None:
-        """Has the streamer PUT every part; returns once all are stored."""
+        """Has the streamer PUT every part; returns once all are stored. Raises Reissue when
+        the part URLs expired and a fresh upload may start."""
         job = self.record.job
-        request = streamer_pb2.PushRequest(
-            path=job.path, size=job.size, mtime_ns=job.mtime_ns, content_type=self._content_type, parts=self._parts,
-            job_id=job.id, trace_context=current_trace_context())
+        header = streamer_pb2.PushHeader(path=job.path, size=job.size, mtime_ns=job.mtime_ns,
+                                         content_type=self._content_type, job_id=job.id,
+                                         trace_context=current_trace_context())
         try:
-            async for progress in self.streamer.Push(request):
+            async for progress in self.streamer.Push(push_requests(header, self._parts)):
+                if progress.phase == URLS_EXPIRED:
+                    raise self._expired(progress.error)
                 if await transfer.apply(progress):
                     return
         except grpc.RpcError as exc:
             raise streamer_error(exc, "push") from None
         raise RetryLater("push: the streamer ended the push before every part was stored")
+
+    def _expired(self, error: str) -> Exception:
+        if self.fresh_uploads == FRESH_UPLOADS:
+            return RetryLater(f"push: the part URLs expired before every part was stored, {FRESH_UPLOADS + 1} "
+                              f"uploads in a row ({error})")
+        self.fresh_uploads += 1
+        return Reissue(f"the part URLs expired before every part was stored ({error}); "
+                       "Frame.io cannot renew them, so a fresh upload starts")
