@@ -44,7 +44,7 @@ from postflow.core.net import WILDCARDS, http_url, is_loopback
 ENV_PREFIX = "POSTFLOW__"
 CONFIG_ENV = "POSTFLOW_CONFIG"
 V3_KEYS = ("server_to_server", "private_key_path", "manual_token_refresh")
-FIFTY_GB = 50 * 1000**3
+REMOTE_UPLOAD_MAX_BYTES = 50 * 1000**3  # Frame.io: "Remote upload currently has a 50 GB file size limit"
 
 
 class ConfigError(ValueError):
@@ -107,9 +107,16 @@ class WatchConfig(Section):
 class TransferConfig(Section):
     mode: Literal["auto", "pull", "push"] = "auto"
     part_concurrency: AtLeastOne = 5
-    pull_max_bytes: WholeNumber = FIFTY_GB
+    pull_max_bytes: WholeNumber = REMOTE_UPLOAD_MAX_BYTES
     part_retries: WholeNumber = 5
     bwlimit: BandwidthLimit = "off"  # rclone's --bwlimit syntax: "off", "20M", "08:00,20M 19:00,off"
+
+    @model_validator(mode="after")
+    def check_pull_max_bytes(self) -> TransferConfig:
+        if self.pull_max_bytes > REMOTE_UPLOAD_MAX_BYTES:
+            raise KeyProblem("pull_max_bytes", f"at most {REMOTE_UPLOAD_MAX_BYTES} (Frame.io's remote upload "
+                                               f"limit is 50 GB; larger files are pushed)")
+        return self
 
 
 @dataclass(frozen=True, config=SECTION)

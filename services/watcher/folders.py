@@ -1,6 +1,7 @@
 """The Frame.io folder tree that mirrors the watch tree (`SQ01/SH010/` under the project's
 root folder), created on demand. Ids are cached in the ledger; an existing folder is found
-by listing before anything is created, and a concurrent creation is tolerated."""
+among its parent's known children (FolderContents) before anything is created, and a
+concurrent creation is tolerated."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import logging
 from collections import defaultdict
 
 from postflow.frameio import FrameioClient, RequestFailed
+from services.watcher.folder_contents import FOLDER, FolderContents
 from services.watcher.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
 
 class FolderMirror:
-    def __init__(self, frameio: FrameioClient, ledger: Ledger) -> None:
+    def __init__(self, frameio: FrameioClient, ledger: Ledger, contents: FolderContents) -> None:
         self.frameio = frameio
         self.ledger = ledger
+        self.contents = contents
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def ensure(self, destination: str) -> str:
@@ -42,9 +45,11 @@ class FolderMirror:
             if folder_id is None:
                 try:
                     folder_id = (await self.frameio.create_folder(account_id, parent_id, name)).id
+                    self.contents.made_folder(parent_id, folder_id, name)
                     log.info("created Frame.io folder %s", path)
                 except RequestFailed as exc:
-                    # Someone else created it between our listing and our creation.
+                    # Someone else created it since the parent was listed.
+                    self.contents.stale(parent_id)
                     folder_id = await self._find(account_id, parent_id, name)
                     if folder_id is None:
                         raise exc
@@ -52,12 +57,11 @@ class FolderMirror:
             return folder_id
 
     async def _find(self, account_id: str, parent_id: str, name: str) -> str | None:
-        for child in await self.frameio.list_children(account_id, parent_id):
-            if child.type == "folder" and child.name == name:
-                return child.id
-        return None
+        folders = [c for c in await self.contents.named(account_id, parent_id, name) if c.type == FOLDER]
+        return folders[0].id if folders else None
 
     async def forget(self) -> None:
         """Drops cached ids (a cached folder was deleted on Frame.io)."""
         project = await self.frameio.project()
         await self.ledger.forget_folders(project.root_folder_id)
+        self.contents.forget()

@@ -147,6 +147,11 @@ class Job:
     def name(self) -> str:
         return posixpath.basename(self.path)
 
+    @property
+    def every_byte_sent(self) -> bool:
+        """Frame.io has had every byte of the attempt's file (it may still be processing it)."""
+        return bool(self.file_id) and self.state != UPLOADING and self.bytes_done >= self.size
+
     def replace(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
 

@@ -18,6 +18,7 @@ from postflow.frameio import AuthTokens, FrameioClient
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
 from services.watcher.delivery import Delivery, DeliverySettings
 from services.watcher.detector import Detector
+from services.watcher.folder_contents import FolderContents
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import AuthWatch, StreamerWatch
 from services.watcher.intake import JobIntake, Submissions
@@ -65,8 +66,9 @@ class WatcherService(GrpcService):
         streamer_stub = streamer_pb2_grpc.StreamerServiceStub(streamer_channel)
         frameio = FrameioClient(config.frameio, AuthTokens(auth_stub, self.runtime.secrets), self._http)
         self.streamer_events = streamer_events = StreamerWatch(streamer_stub)
+        contents = FolderContents(frameio)
         delivery = Delivery(root=self.root, ledger=self.ledger, frameio=frameio,
-                            folders=FolderMirror(frameio, self.ledger), streamer=streamer_stub,
+                            folders=FolderMirror(frameio, self.ledger, contents), streamer=streamer_stub,
                             streamer_events=streamer_events, settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
         self.auth_status = AuthWatch(auth_stub)

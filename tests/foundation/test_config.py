@@ -59,6 +59,8 @@ def test_secrets_from_files_in_json_and_env(tmp_path):
     ({"streamer": {"tunnel": {"mode": "named", "public_base_url": "https://m.example.com"}}}, {},
      "streamer.tunnel.token"),
     ({"transfer": {"mode": "teleport"}}, {}, "transfer.mode"),
+    ({"transfer": {"pull_max_bytes": 50 * 1000**3 + 1}}, {},
+     "transfer.pull_max_bytes: at most 50000000000 (Frame.io's remote upload limit is 50 GB"),
     ({"auth": {"refresh_margin_s": -1}}, {}, "auth.refresh_margin_s: must be 0 or more"),
     ({"auth": {"login_ttl_s": 0}}, {}, "auth.login_ttl_s: must be greater than 0"),
     ({"frameio": {"api_version": "v2"}}, {}, "frameio.api_version"),

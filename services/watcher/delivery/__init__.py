@@ -41,12 +41,13 @@ class DeliverySettings:
     mode: str  # transfer.mode: auto, pull or push
     pull_max_bytes: int
     status_poll_s: float
+    processing_timeout_s: float  # after the last byte, how long Frame.io may take to finish the upload
     version_stacks: bool
 
     @classmethod
     def from_config(cls, config: Config) -> DeliverySettings:
         return cls(config.transfer.mode, config.transfer.pull_max_bytes, config.watch.status_poll_s,
-                   config.watch.version_stacks)
+                   config.watch.processing_timeout_s, config.watch.version_stacks)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from frameio.types import FileWithIncludes
 
+from postflow.core.config import REMOTE_UPLOAD_MAX_BYTES
 from postflow.core.pubsub import Subscription
 from postflow.frameio import RequestFailed
 from postflow.v1 import common_pb2
@@ -47,7 +48,8 @@ class Attempt:
         self.account_id = account_id
         self.pull = Pull(record, delivery.streamer, delivery.streamer_events, delivery.frameio, account_id)
         self.push = Push(record, delivery.streamer, delivery.frameio, account_id)
-        self.completion = Completion(record, self.pull, self.file, self.discard, delivery.settings.status_poll_s)
+        self.completion = Completion(record, self.pull, self.file, self.discard, delivery.settings.status_poll_s,
+                                     delivery.settings.processing_timeout_s)
         self._shown: FileWithIncludes | None = None  # the file as show file last returned it, once uploaded
 
     @property
@@ -96,7 +98,8 @@ class Attempt:
 
     async def _resumed(self, events: Subscription[PullEvent]) -> bool:
         """Whether the transfer of an interrupted attempt was seen through (else what it
-        left is discarded)."""
+        left is discarded). A file Frame.io has every byte of is waited for, never discarded
+        while Frame.io is still processing it."""
         job = self.job
         if not (job.file_id or job.create_started_at):
             return False
@@ -108,8 +111,9 @@ class Attempt:
         state = await file.state() if file is not None else FileState.GONE
         if state == FileState.COMPLETE:
             return True
-        if state == FileState.IN_PROGRESS and job.mode == PULL and await self.pull.alive():
-            log.info("resuming: Frame.io is still fetching the file")
+        if state == FileState.IN_PROGRESS and (job.every_byte_sent or job.mode == PULL and await self.pull.alive()):
+            log.info("resuming: Frame.io %s", "is processing the file" if job.every_byte_sent
+                     else "is still fetching the file")
             self._shown = await self.completion.wait(Transfer(self.record), events)
             return True
         await self.discard(file)
@@ -119,6 +123,10 @@ class Attempt:
         settings = self.delivery.settings
         requested = self.job.requested_mode or MODE_BY_SETTING[settings.mode]
         if requested == PUSH:
+            return PUSH
+        if requested == PULL and self.job.size > REMOTE_UPLOAD_MAX_BYTES:
+            log.warning("pushing %s although pull was requested: %d bytes is over Frame.io's remote upload "
+                        "limit of 50 GB", self.job.path, self.job.size)
             return PUSH
         up = bool(await self.pull.public_base())
         if requested == PULL:
@@ -157,7 +165,8 @@ class Attempt:
         if file.file_size != self.job.size:
             await self.discard(self.file(self.job.file_id))
             raise RetryLater(f"Frame.io holds {file.file_size} bytes, expected {self.job.size}")
-        stacking = Stacking(self.delivery.frameio, self.account_id, self.delivery.settings.version_stacks)
+        stacking = Stacking(self.delivery.frameio, self.delivery.folders.contents, self.account_id,
+                            self.delivery.settings.version_stacks)
         stack_id, version = await stacking.stack(self.record, file.parent_id or "")
         job = await self.record.apply(jobs.deliver, file.view_url, stack_id, version)
         log.info("delivered %s%s: %s", job.path, f" as version {version}" if version else "", job.view_url)

@@ -1,7 +1,14 @@
 """Waiting until Frame.io has the whole file: a pull's progress applied as it comes, the
-upload's status polled when every byte went out or else with backoff (the status call is
-limited to 5/s for all jobs together), a new tunnel URL re-issuing the pull, a transfer
-nobody hears of for STALL_S retried."""
+upload's status polled at growing intervals (the status call is limited to 5/s for all jobs
+together), a new tunnel URL re-issuing a pull that still has bytes to fetch.
+
+Two clocks, one at a time. While bytes are due, a transfer nobody hears of for STALL_S is
+stuck: its incomplete file is discarded and the attempt retried. Once every byte went out,
+Frame.io stitches, fetches or transcodes for as long as it takes (undocumented, it grows with
+the file): the file is never discarded then unless Frame.io says `upload_failed`; after
+`processing_timeout_s` the attempt ends, keeping the file, and the next one waits on it again.
+Success is the status call's `upload_complete`, or show file's `status` `uploaded` or
+`transcoded`; any other status means not yet."""
 
 from __future__ import annotations
 
@@ -19,36 +26,47 @@ from services.watcher.delivery.frameio_file import FileState, FrameioFile
 from services.watcher.delivery.pull import Pull
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.transfer import Transfer
+from services.watcher.folder_contents import UPLOADED
 from services.watcher.followers import TUNNEL_CHANGED, PullEvent
 from services.watcher.jobs import PULL
 
-STALL_S = 600.0
+STALL_S = 600.0  # bytes due and none moving this long: the transfer is stuck
+PROCESSING_POLL_MAX_S = 60.0  # the longest wait between two looks at a file Frame.io is processing
 
 
 class Completion:
     def __init__(self, record: JobRecord, pull: Pull, file: Callable[[str], FrameioFile],
-                 discard: Callable[[FrameioFile | None], Awaitable[None]], poll_s: float) -> None:
+                 discard: Callable[[FrameioFile | None], Awaitable[None]], poll_s: float,
+                 processing_timeout_s: float) -> None:
         self.record = record
         self.pull = pull
         self.file = file
         self.discard = discard
         self.poll_s = poll_s
+        self.processing_timeout_s = processing_timeout_s
 
     async def wait(self, transfer: Transfer, events: Subscription[PullEvent] | None) -> FileWithIncludes | None:
         """Returns once Frame.io reports the upload complete: with the file as show file
         returned it when that call said so (show file, 10/s and needed anyway for the view
         URL, is asked before the status call). `events`: the pull's streamer events."""
-        polls = Backoff(self.poll_s, self.poll_s * 10, jitter=0, factor=1.5)  # each unfinished poll waits longer
+        processing_since = time.monotonic() if self.record.job.every_byte_sent else None
+        polls = self._polls(processing_since is not None)
         interval = polls.failed()
         while True:
             if events is not None:
                 await self._pull_events(events, transfer, interval)
             else:
                 await asyncio.sleep(interval)
+            if processing_since is None and self.record.job.every_byte_sent:
+                # The last byte just went out: nothing to ask Frame.io before it has had a moment.
+                processing_since = time.monotonic()
+                polls = self._polls(True)
+                interval = polls.failed()
+                continue
             job = self.record.job
             file = self.file(job.file_id)
             shown = await file.show()
-            if shown is not None and shown.status != "created":
+            if shown is not None and shown.status in UPLOADED:
                 return shown
             state = await file.state()
             if state == FileState.COMPLETE:
@@ -59,10 +77,24 @@ class Completion:
                 if pulled_from:
                     await self.pull.blame_the_tunnel(pulled_from)
                 raise RetryLater("Frame.io could not fetch the file (upload failed)")
-            interval = polls.failed()
-            if time.monotonic() - transfer.last_activity > STALL_S:
-                await self.discard(file)
-                raise RetryLater(f"no progress for {STALL_S:.0f}s")
+            if processing_since is None:
+                interval = polls.failed()
+                if time.monotonic() - transfer.last_activity > STALL_S:
+                    await self.discard(file)
+                    raise RetryLater(f"no progress for {STALL_S:.0f}s")
+                continue
+            processing_s = time.monotonic() - processing_since
+            if processing_s >= self.processing_timeout_s:
+                raise RetryLater(
+                    f"Frame.io has had every byte for {processing_s:.0f}s but has not finished processing the "
+                    f"file (neither upload_complete nor upload_failed); the file is kept on Frame.io and the "
+                    f"next attempt waits for it again")
+            interval = min(polls.failed(), self.processing_timeout_s - processing_s)
+
+    def _polls(self, processing: bool) -> Backoff:
+        """The waits between polls, each unfinished one longer (longer still while Frame.io processes)."""
+        longest = max(self.poll_s * 10, PROCESSING_POLL_MAX_S) if processing else self.poll_s * 10
+        return Backoff(self.poll_s, longest, jitter=0, factor=1.5)
 
     async def _pull_events(self, events: Subscription[PullEvent], transfer: Transfer, timeout_s: float) -> None:
         """Applies the streamer's events for up to `timeout_s`; returns early once every byte
@@ -74,6 +106,8 @@ class Completion:
             except TimeoutError:
                 return
             if item == TUNNEL_CHANGED:
+                if self.record.job.every_byte_sent:
+                    continue
                 file = self.file(self.record.job.file_id)
                 if await file.state() == FileState.COMPLETE:
                     return

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 TUNNEL_UP = streamer_pb2.TUNNEL_STATE_UP
 TUNNEL_SETTLE_S = 5.0  # a quick tunnel's new hostname may not be routable for a moment
+# How Frame.io refuses a source it could not read is undocumented (its guide calls 422
+# "largely interchangeable with 400"): both are taken for an unreachable URL, retried.
+REFUSED_SOURCE = frozenset({400, 422})
 
 
 def published_under(url: str, base: str) -> bool:
@@ -100,10 +103,10 @@ class Pull:
         try:
             file = await self.frameio.create_remote_upload(self.account_id, job.folder_id, job.name, publication.url)
         except RequestFailed as exc:
-            await self.forget()  # refused for good: Frame.io created nothing to look for
-            if exc.status != 422:
+            await self.forget()  # refused: Frame.io created nothing to look for
+            if exc.status not in REFUSED_SOURCE:
                 raise
-            # Frame.io probes the URL before answering: an unreachable tunnel lands here.
+            # Frame.io reads the URL before answering: an unreachable tunnel lands here.
             await self.blame_the_tunnel(publication.url)
             raise RetryLater(f"Frame.io could not read the published URL ({exc})") from None
         await self.record.apply(jobs.upload_started, file.id)
