@@ -86,6 +86,7 @@ class WatcherEnvironment:
 
 @contextlib.asynccontextmanager
 async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: dict | None = None,
+                      frameio: dict | None = None,
                       emulator: EmulatorOptions | None = None) -> AsyncIterator[WatcherEnvironment]:
     root = tmp_path / "watch"
     root.mkdir()
@@ -96,7 +97,7 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
             config = {
                 "frameio": {"client_id": "postflow-dev", "client_secret": "postflow-dev-secret",
                             "api_base_url": handle.url, "ims_base_url": handle.url,
-                            "server_error_backoff_s": 0.1},
+                            "server_error_backoff_s": 0.1, **(frameio or {})},
                 "watch": {"root": str(root), **FAST_WATCH, **(watch or {})},
                 "transfer": transfer or {},
                 "services": {"auth": fakes.address("auth"), "streamer": fakes.address("streamer"),

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import time
 from pathlib import Path
 
@@ -37,8 +38,10 @@ MIN_SLEEP_S = 0.05
 
 class Orchestrator:
     def __init__(self, *, ledger: Ledger, delivery: Delivery, auth: AuthWatch, settings: WatchConfig, root: Path,
-                 path_filter: PathFilter, root_health: RootHealth, tracer: Tracer) -> None:
+                 path_filter: PathFilter, root_health: RootHealth, tracer: Tracer,
+                 server_error_wait_s: float = 0.0) -> None:
         self.ledger = ledger
+        self.server_error_wait_s = server_error_wait_s  # Frame.io asks for at least this after a 5xx
         self.delivery = delivery
         self.auth = auth
         self.settings = settings
@@ -136,6 +139,8 @@ class Orchestrator:
             log.error("unexpected error in job %s", job.id, exc_info=error)
             reason = f"internal error: {type(error).__name__}: {error}"
         delay = self._backoff(job.attempts)
+        if isinstance(error, TransientError) and (error.status or 0) >= 500:
+            delay = max(delay, self.server_error_wait_s * random.uniform(1.0, 2.0))
         change = jobs.retry_later(job, reason, delay, time.time())
         if change.fields["state"] == FAILED:
             log.warning("failed after %d attempts: %s", job.attempts, reason)

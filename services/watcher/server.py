@@ -75,7 +75,8 @@ class WatcherService(GrpcService):
         scanner = Scanner(self.root, self.path_filter)
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, root=self.root,
-            path_filter=self.path_filter, root_health=scanner.health, tracer=tracer)
+            path_filter=self.path_filter, root_health=scanner.health, tracer=tracer,
+            server_error_wait_s=config.frameio.server_error_backoff_s)
         intake = JobIntake(config, self.ledger, self.orchestrator, tracer)
         self.detector = Detector(config.watch, scanner, self.orchestrator, intake)
         self.submissions = Submissions(self.root, intake)

@@ -65,6 +65,18 @@ async def test_5xx_on_creation_is_retried_without_a_duplicate(tmp_path, caplog):
 
 
 @pytest.mark.asyncio
+async def test_a_job_whose_creation_got_a_5xx_waits_frameios_minimum_before_its_next_attempt(tmp_path):
+    wait_s = 30.0
+    async with environment(tmp_path, frameio={"server_error_backoff_s": wait_s}) as env:
+        await env.faults(server_error={"status": 502, "path": "*/files/remote_upload", "nth": 1, "count": 1})
+        stub = await start_watcher(env)
+        write_media(env.root / "a.mov", 1000)
+        job = await wait_job_state(stub, "a.mov", WAITING, timeout=20)
+    assert "HTTP 502" in job.error
+    assert job.next_attempt_at.ToSeconds() - job.updated_at.ToSeconds() >= wait_s
+
+
+@pytest.mark.asyncio
 async def test_puller_hang_ups_are_survived(tmp_path, caplog):
     files, _ = await deliver_under(tmp_path, caplog, pull_disconnect={"at_byte": 300_000, "mode": "once"},
                                 pull_strategy={"mode": "single"})
