@@ -9,10 +9,10 @@ import time
 from types import SimpleNamespace
 
 import pytest
-import pytest_asyncio
 
 from postflow.core.config import REMOTE_UPLOAD_MAX_BYTES
 from postflow.frameio import RequestFailed
+from postflow.testing.frameio_fake import ACCOUNT, ROOT, FakeFrameio, job_in_flight
 from postflow.testing.polling import wait_for
 from postflow.testing.watcher import make_job
 from postflow.v1 import streamer_pb2
@@ -30,15 +30,6 @@ from services.watcher.folders import FolderMirror
 from services.watcher.followers import StreamerWatch
 from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
-from tests.watcher.frameio_fake import ACCOUNT, ROOT, FakeFrameio, job_in_flight
-
-
-@pytest_asyncio.fixture
-async def ledger(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
-    await ledger.open()
-    yield ledger
-    await ledger.close()
 
 
 class Waiting:

@@ -4,24 +4,14 @@ moment), then kept current from PostFlow's own changes; a conflict lists it agai
 import asyncio
 
 import pytest
-import pytest_asyncio
 
 from postflow.frameio import RequestFailed
+from postflow.testing.frameio_fake import ACCOUNT, ROOT, FakeFrameio, job_in_flight
 from postflow.testing.polling import wait_for
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.stacking import Stacking
 from services.watcher.folder_contents import FolderContents
 from services.watcher.folders import FolderMirror
-from services.watcher.ledger import Ledger
-from tests.watcher.frameio_fake import ACCOUNT, ROOT, FakeFrameio, job_in_flight
-
-
-@pytest_asyncio.fixture
-async def ledger(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
-    await ledger.open()
-    yield ledger
-    await ledger.close()
 
 
 async def deliver_and_stack(fake, contents, ledger, name, folder_id) -> tuple[str, int]:

@@ -5,21 +5,11 @@ import asyncio
 import logging
 
 import pytest
-import pytest_asyncio
 
+from postflow.testing.frameio_fake import ACCOUNT, ROOT, FakeFrameio, job_in_flight
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.stacking import Stacking
 from services.watcher.folder_contents import FolderContents
-from services.watcher.ledger import Ledger
-from tests.watcher.frameio_fake import ACCOUNT, ROOT, FakeFrameio, job_in_flight
-
-
-@pytest_asyncio.fixture
-async def ledger(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
-    await ledger.open()
-    yield ledger
-    await ledger.close()
 
 
 async def stack_new_version(fake, contents, ledger) -> tuple[str, tuple[str, int]]:

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 from frameio.types import AssetWithIncludes_File, AssetWithIncludes_Folder, AssetWithIncludes_VersionStack
 
@@ -73,8 +74,9 @@ class FakeFrameio:
             raise failures.pop(0)
 
     def _asset(self, node: Node):
-        common = {"id": node.id, "name": node.name, "parent_id": node.parent_id, "created_at": node.created_at,
-                  "updated_at": node.created_at, "project_id": "p", "view_url": f"https://view/{node.id}"}
+        common: dict[str, Any] = {
+            "id": node.id, "name": node.name, "parent_id": node.parent_id, "created_at": node.created_at,
+            "updated_at": node.created_at, "project_id": "p", "view_url": f"https://view/{node.id}"}
         if node.type == "file":
             return AssetWithIncludes_File(file_size=node.file_size, status=self.status_of[node.id], **common)
         if node.type == "folder":
@@ -166,5 +168,7 @@ async def job_in_flight(ledger: Ledger, name: str, folder_id: str, file_id: str 
         if every_byte_sent:
             steps.append(jobs.all_bytes_sent)
     for step in steps:
-        job = await ledger.update(job.id, job.epoch, step(job))
+        updated = await ledger.update(job.id, job.epoch, step(job))
+        assert updated is not None, "the job was just registered"
+        job = updated
     return job
