@@ -8,4 +8,5 @@ Real things under test: `stack` (the whole of PostFlow as processes), `emulator`
 emulator's test API), `auth`, `watcher`, `streamer` (one service under test each), `dashboard`
 and `sse_client` (the dashboard seen by a browser), `campaign` (the fault campaign's checks).
 Stand-ins: `fakes` (the three gRPC services, cloudflared, Cloudflare's edge), `file_server`,
-`holding_proxy`, `tcp_relay`, `raw_http`, `frameio_sdk`."""
+`holding_proxy`, `tcp_relay`, `raw_http`, `frameio_sdk`, `frameio_mock` (FrameioClient over
+httpx.MockTransport), `frameio_fake` (an in-memory Frame.io for the watcher's delivery logic)."""
