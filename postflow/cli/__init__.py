@@ -1,1 +1,1 @@
-"""Applications: the `postflow` command, its supervisor, demo, config migration and healthcheck."""
+"""Applications: the `postflow` command, its supervisor, demo, config migration, login and doctor."""

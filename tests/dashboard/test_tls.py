@@ -81,7 +81,7 @@ async def test_self_signed_https_verified_against_the_certificate_it_made(fakes,
                 await plain.get(f"http://127.0.0.1:{service.http_port}/livez")
         assert await dashboard_health(config) == "SERVING"  # `postflow status`
         healthcheck = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "postflow.cli.healthcheck", "--dashboard", "-c", write_config(tmp_path, config),
+            sys.executable, "-m", "postflow.healthcheck", "--dashboard", "-c", write_config(tmp_path, config),
             env=child_env(), stdout=asyncio.subprocess.PIPE)
         out, _ = await asyncio.wait_for(healthcheck.communicate(), 30)
         assert (healthcheck.returncode, out.decode().strip()) == (0, "SERVING")

@@ -62,9 +62,9 @@ def test_healthchecks_call_the_grpc_health_rpc_on_the_configured_ports(compose, 
     for name in ("auth", "watcher", "streamer"):
         test = compose["services"][name]["healthcheck"]["test"]
         _, port = split_address(getattr(deploy_config.services, name), name)
-        assert test == ["CMD", "python", "-m", "postflow.cli.healthcheck", f"localhost:{port}"]
+        assert test == ["CMD", "python", "-m", "postflow.healthcheck", f"localhost:{port}"]
     assert compose["services"]["dashboard"]["healthcheck"]["test"] == [
-        "CMD", "python", "-m", "postflow.cli.healthcheck", "--dashboard", "-c", CONFIG_IN_CONTAINER]
+        "CMD", "python", "-m", "postflow.healthcheck", "--dashboard", "-c", CONFIG_IN_CONTAINER]
     for name in ("cloudflared", "cloudflared-named"):
         assert compose["services"][name]["healthcheck"]["test"][1:3] == ["cloudflared", "tunnel"]
 
@@ -175,7 +175,7 @@ async def test_healthcheck_command_follows_grpc_health(tmp_path):
 
     async def run(*args):  # the server shares this event loop: never block it
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "postflow.cli.healthcheck", *args, stdout=asyncio.subprocess.PIPE)
+            sys.executable, "-m", "postflow.healthcheck", *args, stdout=asyncio.subprocess.PIPE)
         out, _ = await process.communicate()
         return process.returncode, out.decode().strip()
 

@@ -1,4 +1,4 @@
-"""Container healthcheck: `python -m postflow.cli.healthcheck HOST:PORT` asks the gRPC health
+"""Container healthcheck: `python -m postflow.healthcheck HOST:PORT` asks the gRPC health
 service (exit 0 when SERVING); `--dashboard [-c FILE]` asks the dashboard's /livez where the
 config says it listens, over https when it serves TLS; `--http URL` checks any HTTP endpoint."""
 
@@ -15,7 +15,7 @@ from postflow.core.rpc import check_health
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m postflow.cli.healthcheck")
+    parser = argparse.ArgumentParser(prog="python -m postflow.healthcheck")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("address", nargs="?", help="gRPC HOST:PORT")
     target.add_argument("--dashboard", action="store_true", help="the dashboard's /livez (from the config)")
