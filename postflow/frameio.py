@@ -59,12 +59,11 @@ from postflow.frameio_errors import (
     classify,
     error_detail,
 )
-from postflow.frameio_limits import RATE_LIMITS, RateLimiter, retry_after_s
+from postflow.frameio_limits import RATE_LIMITS, RateLimiter
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 
-__all__ = ["RATE_LIMITS", "AuthTokens", "FrameioClient", "FrameioError", "ProjectRef", "RateLimited",
-           "RateLimiter", "ReconnectNeeded", "RequestFailed", "TokenSource", "TransientError", "error_detail",
-           "next_cursor", "retry_after_s"]
+__all__ = ["RATE_LIMITS", "AuthTokens", "FrameioClient", "FrameioError", "ProjectRef", "RateLimited", "RateLimiter",
+           "ReconnectNeeded", "RequestFailed", "TokenSource", "TransientError", "error_detail", "next_cursor"]
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,9 @@ from postflow.cli import output
 from postflow.core.clients import Clients
 from postflow.core.config import Config, dashboard_url, load_config, require_watch_root
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
-from postflow.core.protos import label
 from postflow.core.rpc import check_health
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
-from services.dashboard.views import auth_view, job_to_dict
+from services.dashboard.views import auth_view, job_to_dict, tunnel_view
 
 CALL_TIMEOUT_S = 30
 PROBE_TIMEOUT_S = 5
@@ -138,20 +137,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def gather_status(config: Config, clients: Clients) -> dict:
-    health = await asyncio.gather(*(check_health(getattr(config.services, name)) for name in GRPC_SERVICES))
-    services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": await dashboard_health(config)}
+    *health, dashboard = await asyncio.gather(*(check_health(getattr(config.services, name))
+                                                for name in GRPC_SERVICES), dashboard_health(config))
+    services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": dashboard}
     status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None, "watch_root": None}
     if services["auth"] == "SERVING":
         status["auth"] = auth_view(await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(),
                                                                 timeout=PROBE_TIMEOUT_S))
     if services["streamer"] == "SERVING":
-        tunnel = await clients.streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(),
-                                                        timeout=PROBE_TIMEOUT_S)
-        status["tunnel"] = {"mode": label(streamer_pb2.TunnelMode, tunnel.mode),
-                            "state": label(streamer_pb2.TunnelState, tunnel.state),
-                            "url": tunnel.public_url, "restarts": tunnel.restarts,
-                            "bandwidth_limit_bps": tunnel.bandwidth_limit_bps,  # now; 0: no limit
-                            "bandwidth_schedule": tunnel.bandwidth_schedule}
+        status["tunnel"] = tunnel_view(await clients.streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(),
+                                                                              timeout=PROBE_TIMEOUT_S))
     if services["watcher"] == "SERVING":
         stats = await clients.watcher.GetStats(watcher_pb2.GetStatsRequest(), timeout=PROBE_TIMEOUT_S)
         status["jobs"] = dict(stats.jobs_by_state)

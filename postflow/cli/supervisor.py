@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from postflow.core.backoff import Backoff
+from postflow.core.files import write_private
 from postflow.core.process import Command, Exit, SupervisedProcess
 
 SERVICES = ("auth", "streamer", "watcher", "dashboard")
@@ -93,9 +94,7 @@ class Supervisor:
 
 
 def write_pid(path: Path, pid: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{pid}\n")
-    os.replace(tmp, path)
+    write_private(path, f"{pid}\n")
 
 
 def read_pid(state_dir: Path, name: str) -> int | None:

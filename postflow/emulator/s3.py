@@ -90,7 +90,7 @@ class PartUploads:
         sizes = part_sizes(file.file_size, self._options.upload_part_size, self._options.upload_max_parts)
         file.upload.parts = [Part(size) for size in sizes]
         file.upload.digest = OrderedDigest(len(sizes), hold_limit=self._options.s3_reorder_buffer_bytes)
-        file.upload.security_token = token = base64.b64encode(secrets.token_bytes(SECURITY_TOKEN_BYTES)).decode()
+        token = base64.b64encode(secrets.token_bytes(SECURITY_TOKEN_BYTES)).decode()
         now = datetime.now(UTC)
         amz_date, expires = now.strftime("%Y%m%dT%H%M%SZ"), str(self._options.upload_url_ttl_s)
         prefix = f"{base_url.rstrip('/')}/_s3/{BUCKET}/parts/{file.id}"

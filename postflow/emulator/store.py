@@ -125,7 +125,6 @@ class Upload:
     upload_id: str = field(default_factory=new_id)
     parts: list[Part] = field(default_factory=list)
     digest: OrderedDigest | None = None
-    security_token: str = ""  # the X-Amz-Security-Token of its part URLs
 
     def complete(self, now: float | None = None) -> bool:
         """Whether Frame.io has finished processing the bytes (`upload_complete`)."""

@@ -277,14 +277,16 @@ class Custody:
             self._changed.clear()
             await self._keep_deadline()
             refresh_in = self._next_refresh_in(retry_in)
-            wake_in = _earliest(refresh_in, self._next_deadline_event_in())
+            deadline_in = self._next_deadline_event_in()
+            wake_in = _earliest(refresh_in, deadline_in)
             if wake_in is None or wake_in > 0:
                 try:
                     await asyncio.wait_for(self._changed.wait(), wake_in)
                     continue
                 except TimeoutError:
-                    if wake_in != refresh_in:
-                        continue  # woke for the warning or the deadline, handled at the top
+                    pass
+            if refresh_in is None or (deadline_in is not None and deadline_in < refresh_in):
+                continue  # the warning or the deadline is due, handled at the top
             try:
                 await self._refresh(self._grant)
                 retries.succeeded()

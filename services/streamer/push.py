@@ -178,7 +178,8 @@ class Push:
     async def _put_part(self, source: SourceFile, part: Part) -> None:
         headers = {"x-amz-acl": "private", "Content-Type": self.content_type, "Content-Length": str(part.size)}
         for attempt in range(self.settings.retries + 1):
-            await self._check(source)
+            if attempt:  # the push checked the file before any part; each success checks it after
+                await self._check(source)
             self._in_flight[part.index] = 0
             retry_after = None
             try:

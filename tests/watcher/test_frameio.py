@@ -12,8 +12,8 @@ from postflow.frameio import (
     RequestFailed,
     TransientError,
     next_cursor,
-    retry_after_s,
 )
+from postflow.frameio_limits import retry_after_s
 from postflow.testing.frameio_mock import Tokens, mock_client
 
 ACCOUNT = "a" * 8

@@ -22,6 +22,7 @@ from postflow.core.clients import Clients
 from postflow.core.config import CONFIG_ENV, Config, ConfigError
 from postflow.core.dates import iso_utc_minute
 from postflow.core.errors import from_rpc_error
+from postflow.core.net import is_loopback
 from postflow.frameio import FrameioClient, FrameioError, ProjectRef, ReconnectNeeded, RequestFailed
 from services.auth.ims import TOKEN_PATH
 
@@ -48,7 +49,7 @@ def local_only(url: str) -> bool:
     """Whether `url` names this machine or a private network (a literal address or localhost):
     somewhere Frame.io's servers cannot fetch from."""
     host = urlsplit(url).hostname or ""
-    if host == "localhost":
+    if is_loopback(host):
         return True
     try:
         return not ipaddress.ip_address(host).is_global

@@ -65,7 +65,8 @@ class Completion:
                 continue
             job = self.record.job
             file = self.file(job.file_id)
-            shown = await file.show()
+            # While bytes are due only the status call can say "complete"; show file waits for the end.
+            shown = await file.show() if processing_since is not None else None
             if shown is not None and shown.status in UPLOADED:
                 return shown
             state = await file.state()
