@@ -82,8 +82,11 @@ def media_set(stack: Stack, count: int, rng: random.Random, prefix: str,
 
 
 def campaign_seed() -> int:
-    """A new seed, or POSTFLOW_CAMPAIGN_SEED to replay a run (the seed is in every failure message)."""
-    return int(os.environ.get("POSTFLOW_CAMPAIGN_SEED") or time.time_ns() % 1_000_000)
+    """A new seed, or POSTFLOW_CAMPAIGN_SEED to replay a run. The seed is printed: pytest
+    shows it with any failure, a timeout as much as a failed audit."""
+    seed = int(os.environ.get("POSTFLOW_CAMPAIGN_SEED") or time.time_ns() % 1_000_000)
+    print(f"replay with POSTFLOW_CAMPAIGN_SEED={seed}")
+    return seed
 
 
 async def drop_gradually(stack: Stack, staged: dict[str, tuple[Path, str]], rng: random.Random) -> None:

@@ -152,6 +152,12 @@ class Job:
         """Frame.io has had every byte of the attempt's file (it may still be processing it)."""
         return bool(self.file_id) and self.state != UPLOADING and self.bytes_done >= self.size
 
+    def recordable_progress(self, bytes_done: int) -> int:
+        """What a progress report may record: while uploading, less than the whole file. Only
+        `all_bytes_sent` records that: bytes handed to storage are not stored until it answers,
+        and a failed attempt that had sent its last part must not pass for `every_byte_sent`."""
+        return min(bytes_done, max(self.size - 1, 0)) if self.state == UPLOADING else bytes_done
+
     def replace(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
 

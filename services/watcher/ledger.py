@@ -25,6 +25,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -368,9 +369,9 @@ class Ledger:
             job = self.job(self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
             if job is None or job.epoch != epoch or job.state not in IN_FLIGHT:
                 return None
-            self.progress_of[job_id] = progress
-            job = job.replace(bytes_done=progress.bytes_done, rate_bps=progress.rate_bps,
-                              connections=progress.connections)
+            kept = replace(progress, bytes_done=job.recordable_progress(progress.bytes_done))
+            self.progress_of[job_id] = kept
+            job = job.replace(bytes_done=kept.bytes_done, rate_bps=kept.rate_bps, connections=kept.connections)
             self._publish([event_proto(self._last_seq, PROGRESS, to_proto(job), "", self.clock(),
                                        self.totals.proto())])
             return job

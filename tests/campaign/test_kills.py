@@ -1,6 +1,6 @@
 """kill -9 of a random service at random moments while files upload (pulls slowed so that
 every kill lands on transfers in flight): nothing lost, nothing duplicated, every job DONE.
-Set POSTFLOW_CAMPAIGN_SEED to replay a run; the seed is in the failure message."""
+Set POSTFLOW_CAMPAIGN_SEED to replay a run; a failure shows the seed."""
 
 from __future__ import annotations
 

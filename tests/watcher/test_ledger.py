@@ -127,6 +127,24 @@ async def test_progress_is_kept_in_memory_sent_live_and_stored_with_the_next_cha
 
 
 @pytest.mark.asyncio
+async def test_a_failed_attempt_that_had_handed_over_every_byte_did_not_send_them(ledger):
+    """A push reports the bytes of its last part before storage answers; if storage refuses
+    it, the next attempt must not take the file for whole and wait for Frame.io to process it."""
+    (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    job = await ledger.update(job.id, job.epoch, jobs.upload_started(job, "F1"))
+    shown = await ledger.progress(job.id, job.epoch, Progress(100, 20.0, 1))
+    assert shown.bytes_done == 99
+    job = await ledger.update(job.id, job.epoch, jobs.retry_later(job, "part 1 refused", 1.0, time.time()))
+    job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
+    assert job.file_id == "F1" and not job.every_byte_sent
+    job = await ledger.update(job.id, job.epoch, jobs.upload_started(job, "F2"))
+    job = await ledger.update(job.id, job.epoch, jobs.all_bytes_sent(job))
+    job = await ledger.update(job.id, job.epoch, jobs.retry_later(job, "processing took too long", 1.0, time.time()))
+    assert (job.bytes_done, job.every_byte_sent) == (100, True)
+
+
+@pytest.mark.asyncio
 async def test_progress_of_an_attempt_that_was_overtaken_is_refused(ledger):
     (job,), _ = await register(ledger, FileStat("a.mov", 100, 1, 1))
     job = await ledger.update(job.id, job.epoch, jobs.start_attempt(job))
