@@ -201,4 +201,8 @@ async def test_a_push_reads_slow_storage_while_the_loop_answers_at_once(slow, fr
         latencies.append(await timed(health.Check(health_pb2.HealthCheckRequest(), timeout=5)))
     assert (await pushing)[-1].phase == COMPLETE
     assert (await frameio.report(created["id"]))["sha256"] == sha
-    assert len(latencies) >= 3 and max(latencies) < LIMIT_S, [f"{s * 1000:.0f} ms" for s in latencies]
+    # The emulator shares this loop and hashes every part it stores, so one sample may catch
+    # it on a busy machine; a loop that waited on this storage would stall at each of the
+    # push's hundred-odd reads, and in most samples.
+    over = [f"{s * 1000:.0f} ms" for s in latencies if s >= LIMIT_S]
+    assert len(latencies) >= 3 and len(over) <= 1, (over, len(latencies))
