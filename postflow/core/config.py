@@ -14,10 +14,10 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from postflow.core.config_types import (
@@ -36,6 +36,7 @@ from postflow.core.config_types import (
     Section,
     Strings,
     WholeNumber,
+    check_address,
     describe,
     parse_address,
 )
@@ -186,6 +187,16 @@ class ServicesConfig(Section):
 
 
 @dataclass(frozen=True, config=SECTION)
+class MeshConfig(Section):
+    # Mutual TLS on every service's gRPC port (postflow.core.mesh). Off, every caller is
+    # trusted with everything: for a lab only.
+    mtls: Flag = True
+    certs_dir: str = ""  # the CA and each identity's certificate; default <state_dir>/certs
+    # The watcher's job API for other tools: TLS and API keys (bearer); "" turns it off.
+    api_listen: Annotated[str, AfterValidator(lambda a: a and check_address(a))] = "localhost:50054"
+
+
+@dataclass(frozen=True, config=SECTION)
 class Config(Section):
     frameio: FrameioConfig = FrameioConfig()
     auth: AuthConfig = AuthConfig()
@@ -194,12 +205,17 @@ class Config(Section):
     streamer: StreamerConfig = StreamerConfig()
     dashboard: DashboardConfig = DashboardConfig()
     services: ServicesConfig = ServicesConfig()
+    mesh: MeshConfig = MeshConfig()
     state_dir: str = "~/.local/state/postflow"
     log_level: LogLevel = "INFO"
 
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir).expanduser()
+
+    @property
+    def certs_path(self) -> Path:
+        return Path(self.mesh.certs_dir).expanduser() if self.mesh.certs_dir else self.state_path / "certs"
 
     @property
     def watch_root(self) -> Path:

@@ -33,6 +33,12 @@ class PermissionDenied(PostflowError):
     code = grpc.StatusCode.PERMISSION_DENIED
 
 
+class Unauthenticated(PostflowError):
+    """No valid credentials: a missing, unknown or revoked API key or certificate."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
 class ResourceExhausted(PostflowError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
