@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 SERVICES = ("auth", "watcher", "streamer", "dashboard")
 ADMIN = "admin"  # the CLI's local credential
@@ -46,3 +47,12 @@ UNSECURED = Principal(Kind.UNSECURED, "unsecured")
 
 def certificate(name: str) -> Principal:
     return Principal(Kind.CERTIFICATE, name)
+
+
+class Authenticator(Protocol):
+    """Finds who presents a bearer credential (an API key)."""
+
+    async def authenticate(self, bearer: str, peer: str) -> Principal:
+        """The key's principal; raises Unauthenticated for a missing, unknown or revoked key
+        (ResourceExhausted when `peer` has sent too many bad ones of late)."""
+        ...
