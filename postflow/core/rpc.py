@@ -17,6 +17,9 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from opentelemetry.trace import TracerProvider
 
 from postflow.core.errors import PostflowError
+from postflow.core.mesh.audit import AuditLog
+from postflow.core.mesh.audit_query import AuditServicer
+from postflow.v1 import audit_pb2, audit_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +115,10 @@ def service_name(proto: ModuleType) -> str:
 
 class GrpcServer:
     """A grpc.aio server with health (NOT_SERVING from before it listens until
-    `set_serving(True)`) and reflection."""
+    `set_serving(True)`), reflection, and the service's audit log (`audit`; AuditService
+    answers with its entries, none without one)."""
 
-    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(self, tracer_provider: TracerProvider | None = None, audit: AuditLog | None = None) -> None:
         self.server = grpc.aio.server(
             interceptors=[
                 aio_server_interceptor(tracer_provider=tracer_provider, filter_=_NOT_HEALTH),
@@ -125,6 +129,8 @@ class GrpcServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names: list[str] = []
+        self.audit = audit
+        self.add(Servicer(audit_pb2, audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(audit)))
 
     def add(self, servicer: Servicer) -> None:
         servicer.add_to_server(servicer.implementation, self.server)

@@ -16,13 +16,14 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import uvloop
 from opentelemetry.sdk.trace import TracerProvider
 
 from postflow.core.config import Config, ConfigError, load_config, secret_values
 from postflow.core.logs import SecretMask, setup_logging
+from postflow.core.mesh.audit import AuditLog, audit_path
 from postflow.core.rpc import GRACE_S, GrpcServer, Servicer
 from postflow.core.telemetry import setup_tracing, shutdown_tracing
 
@@ -42,6 +43,9 @@ class Runtime:
     def add_secret(self, value: str | None) -> None:
         if self.secrets is not None:
             self.secrets.add(value)
+
+    def mask(self, text: str) -> str:
+        return self.secrets.mask(text) if self.secrets is not None else text
 
 
 class Lifecycle(ABC):
@@ -119,7 +123,10 @@ def _log_crash(task: asyncio.Task[Any]) -> None:
 class GrpcService(Lifecycle):
     """A service behind a gRPC server (postflow.core.rpc): `listen` starts it with health
     already NOT_SERVING, `announce_ready` makes it SERVING, `drain` enters graceful shutdown
-    (NOT_SERVING for good), ends the service's long streams and stops it with a grace period."""
+    (NOT_SERVING for good), ends the service's long streams and stops it with a grace period,
+    then writes out its audit log (`<state_dir>/audit/<name>.jsonl`)."""
+
+    name: ClassVar[str]  # auth, watcher, streamer: names its audit log
 
     def __init__(self, runtime: Runtime, grpc_address: str) -> None:
         super().__init__()
@@ -127,6 +134,7 @@ class GrpcService(Lifecycle):
         self.grpc_address = grpc_address
         self.grpc_port = 0
         self.server: GrpcServer | None = None  # made in listen(): grpc.aio binds to the running loop
+        self.audit = AuditLog(audit_path(runtime.config.state_path, self.name), mask=runtime.mask)
 
     @abstractmethod
     def servicers(self) -> Sequence[Servicer]:
@@ -136,7 +144,7 @@ class GrpcService(Lifecycle):
         """Ends the service's long server streams, so that stopping need not wait out the grace."""
 
     async def listen(self) -> None:
-        self.server = GrpcServer(self.runtime.tracer_provider)
+        self.server = GrpcServer(self.runtime.tracer_provider, self.audit)
         for servicer in self.servicers():
             self.server.add(servicer)
         self.grpc_port = await self.server.start(self.grpc_address)
@@ -149,6 +157,7 @@ class GrpcService(Lifecycle):
     async def drain(self) -> None:
         if self.server is not None:
             await self.server.stop(GRACE_S, self.end_streams)
+        await self.audit.close()
 
 
 def run_service(name: str, build: Callable[[Runtime], Lifecycle], argv: list[str] | None = None) -> int:

@@ -41,6 +41,8 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> Watch
 
 
 class WatcherService(GrpcService):
+    name = "watcher"
+
     def __init__(self, runtime: Runtime, root: Path, path_filter: PathFilter, grpc_address: str) -> None:
         super().__init__(runtime, grpc_address)
         self.config = runtime.config

@@ -29,6 +29,8 @@ async def status_now(server: GrpcServer, name: str) -> int:
 class Probe(GrpcService):
     """A service that records its steps; `ready()` waits until the test allows it."""
 
+    name = "probe"
+
     def __init__(self, fail_open: bool = False) -> None:
         super().__init__(Runtime(Config()), "127.0.0.1:0")
         self.steps: list[str] = []

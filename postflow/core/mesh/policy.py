@@ -50,6 +50,8 @@ RULES: dict[str, Rule] = {
     "/postflow.v1.WatcherService/SubmitFile": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
     "/postflow.v1.WatcherService/RetryJob": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
     "/postflow.v1.WatcherService/CancelJob": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
+    # every service: its audit log, for admins (the dashboard shows it to its admins)
+    "/postflow.v1.AuditService/ListAudit": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
 }
 
 
