@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from postflow.cli import output
 from postflow.core.clients import Clients
 from postflow.core.config import Config, dashboard_url, load_config, require_watch_root
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
+from postflow.core.mesh.audit_query import entry_view, merged_audit, parse_since
 from postflow.core.rpc import check_health
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.views import auth_view, job_to_dict, tunnel_view
@@ -174,3 +176,25 @@ def cmd_logout(args: argparse.Namespace) -> int:
         return 0
 
     return run_rpc(load_config(args.config), call)
+
+
+# -- the audit log ----------------------------------------------------------------------------
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Every service's audit entries and the CLI's own, newest last. A service that does not
+    answer is named on stderr; the others' entries are still shown (exit code 0)."""
+    config = load_config(args.config)
+    since = parse_since(args.since) if args.since else None
+
+    async def call(clients: Clients) -> int:
+        merged = await merged_audit(config, clients.audit, since, args.limit, PROBE_TIMEOUT_S)
+        for name, problem in merged.unavailable.items():
+            print(f"postflow: warning: no audit entries from {name}: {problem}", file=sys.stderr)
+        if args.json:
+            for entry in merged.entries:
+                print(json.dumps(entry_view(entry)))
+        else:
+            output.print_audit(merged.entries)
+        return 0
+
+    return run_rpc(config, call)

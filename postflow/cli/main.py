@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("publish", commands.cmd_publish, "print a temporary URL for one file in the watch root")
     sub.add_argument("path")
     sub.add_argument("--ttl", type=int, default=3600, help="seconds the URL stays valid")
+    sub = command("audit", commands.cmd_audit, "who did what: every service's audit log and the CLI's, newest last")
+    sub.add_argument("--since", help="only entries since a duration ago (30m, 2h, 7d) or an ISO 8601 time")
+    sub.add_argument("--limit", type=int, default=100, help="at most this many entries, the newest (up to 1000)")
+    sub.add_argument("--json", action="store_true", help="one JSON object a line")
     sub = command("doctor", cmd_doctor, "check the deployment end to end: config, IMS, Frame.io, login, "
                                         "services, public URL")
     sub.add_argument("--live", action="store_true",

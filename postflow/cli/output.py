@@ -1,13 +1,15 @@
-"""What the `postflow` command prints: status, job lists, one job's line, and the terminal
-progress bar of `submit --wait`."""
+"""What the `postflow` command prints: status, job lists, one job's line, the terminal
+progress bar of `submit --wait`, and the audit log."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import TextIO
 
 from postflow.core.bwlimit import describe_rate
 from postflow.core.dates import iso_utc_minute
+from postflow.core.mesh.audit import AuditEntry
 from postflow.core.protos import label
 from postflow.v1 import common_pb2
 
@@ -76,3 +78,15 @@ def end_progress(out: TextIO = sys.stderr) -> None:
 def print_outcome(job: common_pb2.Job, out: TextIO = sys.stdout) -> None:
     """A finished job: its Frame.io view URL, else its error, else its state."""
     print(job.view_url or job.error or label(common_pb2.JobState, job.state), file=out)
+
+
+AUDIT_COLUMNS = ("time", "service", "who", "action", "what", "outcome")
+
+
+def print_audit(entries: list[AuditEntry], out: TextIO = sys.stdout) -> None:
+    """A table of audit entries, one a line, times in UTC."""
+    rows = [AUDIT_COLUMNS] + [(datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S"), e.service, e.who,
+                               e.action, e.what, e.outcome) for e in entries]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(AUDIT_COLUMNS) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]), file=out)
