@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import grpc
 
 from postflow.core.config import Config, ServicesConfig
+from postflow.core.mesh.audit import AuditLog, audit_path
 from postflow.core.rpc import GrpcServer, Servicer
 from postflow.testing.fakes.auth import FakeAuth
 from postflow.testing.fakes.streamer import FakeStreamer
@@ -33,20 +35,23 @@ class FakeServices:
     auth: FakeAuth = field(default_factory=FakeAuth)
     ports: dict[str, int] = field(default_factory=dict)
     servers: dict[str, GrpcServer] = field(default_factory=dict)
+    state_dir: Path | None = None  # set: each fake serves its audit log from there (else an empty one)
 
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
 
     @property
     def config(self) -> Config:
-        """A config whose `services` addresses are the fakes served now."""
-        return Config(services=ServicesConfig(**{name: self.address(name) for name in self.ports}))
+        """A config whose `services` addresses are the fakes served now (and `state_dir`, when set)."""
+        services = ServicesConfig(**{name: self.address(name) for name in self.ports})
+        return Config(services=services) if self.state_dir is None else Config(services=services,
+                                                                                state_dir=str(self.state_dir))
 
     async def start(self, *names: str) -> None:
         """Serves the named fakes (all three when none is named)."""
         for name in names or GENERATED:
             proto, add_to_server = GENERATED[name]
-            server = GrpcServer()
+            server = GrpcServer(audit=None if self.state_dir is None else AuditLog(audit_path(self.state_dir, name)))
             server.add(Servicer(proto, add_to_server, getattr(self, name)))
             self.ports[name] = await server.start(f"127.0.0.1:{self.ports.get(name, 0)}")
             await server.set_serving(True)

@@ -1,6 +1,7 @@
 // The PostFlow dashboard: sign in if the dashboard asks for it, then follow /events.
 
 import { ApiError, getJSON, postJSON } from "./api.js";
+import { AuditPanel } from "./audit.js";
 import {
   EventLog, JobTable, renderAuth, renderConnection, renderServices, renderTotals, renderTunnel,
 } from "./render.js";
@@ -27,6 +28,11 @@ const jobs = new JobTable({
   onRetry: (id) => act("retry", () => postJSON(`/api/jobs/${encodeURIComponent(id)}/retry`)),
   onCancel: (id) => act("cancel", () => postJSON(`/api/jobs/${encodeURIComponent(id)}/cancel`)),
 });
+
+const audit = new AuditPanel({
+  section: $("audit"), tbody: $("audit-rows"), empty: $("no-audit"), problem: $("audit-problem"),
+});
+$("audit-refresh").addEventListener("click", () => audit.load());
 
 const handlers = {
   snapshot(state) {
@@ -56,6 +62,7 @@ function startLive() {
   $("login").hidden = true;
   $("dashboard").hidden = false;
   new LiveStream({ handlers, onState: renderConnection, onUnauthorized: showLogin }).start();
+  audit.load();
 }
 
 $("login-form").addEventListener("submit", async (event) => {
