@@ -53,6 +53,7 @@ STACK = {
     "postflow retry ID",
     "postflow publish PATH [--ttl S]",
     "postflow up [-c FILE]",
+    "postflow audit [-c FILE] [--since WHEN] [--limit N] [--json]",
 }
 MIGRATE = {"postflow migrate-config OLD [-o NEW]"}
 DEMO = {"postflow demo"}
@@ -209,6 +210,19 @@ async def the_job_api(commands: Commands, stack: Stack) -> None:
     assert retried.code == 0 and retried.out.split()[:2] == ["retrying", job_id], retried.err
     await wait_for(lambda: delivered(stack.emulator_url, "second.mov"), timeout=60,
                    message="the retried job delivered")
+    await the_audit_log(commands, stack)
+
+
+async def the_audit_log(commands: Commands, stack: Stack) -> None:
+    """`postflow audit` reads every service's log: none is missing, each line an entry."""
+    audit = "postflow audit [-c FILE] [--since WHEN] [--limit N] [--json]"
+    listed = await commands.run(audit, FILE=str(stack.config_path), WHEN="1h", N="500")
+    assert listed.code == 0 and "warning" not in listed.err, listed.err
+    entries = [json.loads(line) for line in listed.out.splitlines()]
+    assert {entry["service"] for entry in entries} <= {"auth", "watcher", "streamer", "cli"}
+    table = await commands.run(audit, omit=("--since WHEN", "--json"), FILE=str(stack.config_path), N="5")
+    assert table.code == 0 and table.out.split("\n", 1)[0].split() == ["time", "service", "who", "action", "what",
+                                                                       "outcome"], table.out
 
 
 async def log_in(commands: Commands, stack: Stack) -> None:
