@@ -15,6 +15,7 @@ from postflow.core.logs import SecretMask
 from postflow.core.mesh import audit
 from postflow.core.mesh.audit import AuditEntry, AuditLog, read_entries, record_cli_action, rotated_path
 from postflow.core.mesh.audit_query import parse_since
+from postflow.testing.polling import wait_for
 
 
 def entry(at: float, what: str = "SQ01/a.mov", **fields: str) -> AuditEntry:
@@ -145,3 +146,17 @@ def test_since_is_a_duration_back_from_now_or_an_iso_moment():
     assert parse_since("2026-12-07T05:00:00") == 1796619600.0  # no offset: UTC
     with pytest.raises(InvalidArgument, match="since: .*'yesterday'"):
         parse_since("yesterday")
+
+
+@pytest.mark.asyncio
+async def test_a_file_that_cannot_be_written_is_reported_and_the_writer_carries_on(tmp_path, caplog):
+    (tmp_path / "audit").write_text("a file where the directory should be")
+    log = AuditLog(tmp_path / "audit" / "watcher.jsonl")
+    with caplog.at_level(logging.INFO, logger=audit.__name__):
+        log.record(entry(1.0, what="job-1"))
+        await wait_for(lambda: "cannot write 1 entries" in caplog.text, message="the failed write reported")
+        (tmp_path / "audit").unlink()
+        log.record(entry(2.0, what="job-2"))
+        assert [e.what for e in await log.read()] == ["job-2"]
+    await log.close()
+    assert "'job-1'" in caplog.text  # the entry is still in the service's log

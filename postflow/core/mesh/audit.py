@@ -125,8 +125,8 @@ class AuditLog:
             closing = len(entries) < len(batch)
             try:
                 append_entries(self.path, entries, self._rotate_bytes)
-            except OSError as exc:
-                log.error("audit: cannot write %d entries to %s: %s", len(entries), self.path, exc)
+            except Exception:  # the writer outlives a batch it cannot write (each entry is in the log above)
+                log.exception("audit: cannot write %d entries to %s", len(entries), self.path)
             finally:
                 for _ in batch:
                     pending.task_done()
