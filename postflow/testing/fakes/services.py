@@ -4,6 +4,7 @@ error mapping) on a loopback port it keeps when stopped and started again."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +44,8 @@ class FakeServices:
     @property
     def config(self) -> Config:
         """A config whose `services` addresses are the fakes served now (and `state_dir`, when set)."""
-        services = ServicesConfig(**{name: self.address(name) for name in self.ports})
-        return Config(services=services) if self.state_dir is None else Config(services=services,
-                                                                                state_dir=str(self.state_dir))
+        config = Config(services=ServicesConfig(**{name: self.address(name) for name in self.ports}))
+        return config if self.state_dir is None else dataclasses.replace(config, state_dir=str(self.state_dir))
 
     async def start(self, *names: str) -> None:
         """Serves the named fakes (all three when none is named)."""
@@ -60,7 +60,10 @@ class FakeServices:
     async def stop(self, *names: str) -> None:
         """Stops serving the named fakes (all that serve when none is named)."""
         for name in names or list(self.servers):
-            await self.servers.pop(name).stop(STOP_GRACE_S)
+            server = self.servers.pop(name)
+            await server.stop(STOP_GRACE_S)
+            if server.audit is not None:
+                await server.audit.close()
 
     @contextlib.asynccontextmanager
     async def serving(self, *names: str) -> AsyncIterator[FakeServices]:
