@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ROTATE_BYTES = 10 * 1024 * 1024
 QUEUE_ENTRIES = 10_000
+BATCH_ENTRIES = 1000  # written with one write() call
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 CLI_SERVICE = "cli"
@@ -119,7 +120,7 @@ class AuditLog:
         closing = False
         while not closing:
             batch = [pending.get()]
-            while not pending.empty() and len(batch) < 1000:
+            while not pending.empty() and len(batch) < BATCH_ENTRIES:
                 batch.append(pending.get_nowait())
             entries = [entry for entry in batch if entry is not None]
             closing = len(entries) < len(batch)
