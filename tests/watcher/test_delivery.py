@@ -15,7 +15,7 @@ from postflow.testing.media import sha256_file, write_media
 from postflow.testing.polling import wait_for
 from postflow.testing.watcher import environment, error_records, list_jobs, start_watcher, wait_job_state, wait_jobs
 from postflow.v1 import common_pb2, streamer_pb2, watcher_pb2
-from services.watcher.delivery.push import FRESH_UPLOADS
+from services.watcher.delivery.attempt import TRANSFER_RESTARTS
 
 UPLOADING = common_pb2.JOB_STATE_UPLOADING
 IN_FLIGHT = {common_pb2.JOB_STATE_PREPARING, UPLOADING, common_pb2.JOB_STATE_VERIFYING}
@@ -242,15 +242,15 @@ async def test_expired_part_urls_start_a_fresh_upload_at_no_attempt_s_cost(tmp_p
 @pytest.mark.asyncio
 async def test_part_urls_that_keep_expiring_spend_the_attempt_after_a_few_fresh_uploads(tmp_path):
     """URLs dead on arrival (a zero lifetime): each expiry starts a fresh upload, the expired
-    file deleted, FRESH_UPLOADS times; then the attempt is spent, with the reason."""
+    file deleted, TRANSFER_RESTARTS times; then the attempt is spent, with the reason."""
     options = EmulatorOptions(rate_limits=False, upload_url_ttl_s=0)
     async with environment(tmp_path, transfer={"mode": "push"}, watch={"max_attempts": 1}, emulator=options) as env:
         stub = await start_watcher(env)
         write_media(env.root / "a.mov", 10_000)
         (job,) = await wait_jobs(stub, 1, state=common_pb2.JOB_STATE_FAILED)
         assert job.attempts == 1
-        assert "the part URLs expired before every part was stored, 4 uploads in a row" in job.error
+        assert "the part URLs expired before every part was stored" in job.error and "4 transfers in a row" in job.error
         assert "HTTP 403 AccessDenied: Request has expired" in job.error
         report = await env.emulator_report()
-    assert env.streamer.push_calls == FRESH_UPLOADS + 1
-    assert len(report["deleted"]) == FRESH_UPLOADS  # each expired file, when its fresh upload started
+    assert env.streamer.push_calls == TRANSFER_RESTARTS + 1
+    assert len(report["deleted"]) == TRANSFER_RESTARTS  # each expired file, when its fresh upload started

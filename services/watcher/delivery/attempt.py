@@ -8,6 +8,7 @@ creation time) or knows that nothing was created yet.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A transfer started again more often in one attempt means the cause outlives it (part URLs
+# that cannot outlive a push, a tunnel that keeps changing): the attempt is spent.
+TRANSFER_RESTARTS = 3
 MODE_BY_SETTING = {"auto": common_pb2.TRANSFER_MODE_AUTO, "pull": PULL, "push": PUSH}
 
 
@@ -63,11 +67,13 @@ class Attempt:
         await self.drop_stale_files()
         if not self.job.folder_id:
             await self.record.apply(jobs.folder_ready, await self.delivery.folders.ensure(self.job.destination))
-        while True:
+        for restart in itertools.count():
             try:
                 await self.deliver()
                 break
             except Reissue as reissue:
+                if restart == TRANSFER_RESTARTS:
+                    raise RetryLater(f"{reissue}; {TRANSFER_RESTARTS + 1} transfers in a row") from None
                 log.info("%s; starting the transfer again", reissue)
         return await self.finish()
 

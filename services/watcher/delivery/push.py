@@ -4,7 +4,7 @@ parts, read straight from the file, reporting progress on the Push call itself.
 Frame.io has no way to sign new part URLs for an existing file, so when they expire before
 every part is stored (a slow link, a long wait for bandwidth) the file's upload cannot be
 finished: a fresh upload starts at once, in a new Frame.io file (the old one is discarded),
-without spending one of the job's attempts, up to FRESH_UPLOADS times in one attempt."""
+without spending one of the job's attempts (Attempt caps how often)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from services.watcher.delivery.transfer import Transfer
 log = logging.getLogger(__name__)
 
 URLS_EXPIRED = streamer_pb2.TRANSFER_PHASE_URLS_EXPIRED
-FRESH_UPLOADS = 3  # more in a row means the URLs cannot outlive this push: spend the attempt
 
 
 class Push:
@@ -37,7 +36,6 @@ class Push:
         self.streamer = streamer
         self.frameio = frameio
         self.account_id = account_id
-        self.fresh_uploads = 0  # started because part URLs expired
         self._parts: list[streamer_pb2.UploadPart] = []
         self._content_type = ""
 
@@ -60,17 +58,10 @@ class Push:
         try:
             async for progress in self.streamer.Push(push_requests(header, self._parts)):
                 if progress.phase == URLS_EXPIRED:
-                    raise self._expired(progress.error)
+                    raise Reissue(f"the part URLs expired before every part was stored ({progress.error}); "
+                                  "Frame.io cannot renew them, so a fresh upload starts")
                 if await transfer.apply(progress):
                     return
         except grpc.RpcError as exc:
             raise streamer_error(exc, "push") from None
         raise RetryLater("push: the streamer ended the push before every part was stored")
-
-    def _expired(self, error: str) -> Exception:
-        if self.fresh_uploads == FRESH_UPLOADS:
-            return RetryLater(f"push: the part URLs expired before every part was stored, {FRESH_UPLOADS + 1} "
-                              f"uploads in a row ({error})")
-        self.fresh_uploads += 1
-        return Reissue(f"the part URLs expired before every part was stored ({error}); "
-                       "Frame.io cannot renew them, so a fresh upload starts")
