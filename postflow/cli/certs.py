@@ -19,8 +19,8 @@ from postflow.core.mesh.certs import (
     CertPaths,
     CertState,
     MeshError,
+    certificate_states,
     ensure_certs,
-    inspect,
     rotate,
 )
 from postflow.core.mesh.identity import ADMIN, IDENTITIES
@@ -84,7 +84,7 @@ def create(paths: CertPaths) -> int:
 def show(paths: CertPaths, as_json: bool) -> int:
     """Every certificate; exit 1 when one is expired, missing or unusable."""
     with named_errors(paths):
-        statuses = inspect(paths, keys=True)
+        statuses = certificate_states(paths, keys=True)
     entries = [status.to_dict() for status in statuses]
     if as_json:
         print(json.dumps({"certs_dir": str(paths.dir), "certificates": entries}, indent=2))

@@ -124,8 +124,9 @@ def test_each_service_gets_its_certificate_and_key_and_the_ca_as_secrets(compose
         assert secrets[f"mesh_{identity}_key"] == (names.key(identity).name, KEY_OWNER), name
         keys = {secret for secret in secrets if secret.startswith("mesh_") and secret.endswith("_key")}
         assert keys == {f"mesh_{identity}_key"}, f"{name} holds another identity's key"
-    banner = {target for target, _ in mounted_secrets(compose["services"]["dashboard"]).values()}
-    assert {names.ca.name, *(names.cert(identity).name for identity in IDENTITIES)} <= banner
+    for name in ("dashboard", "cli"):  # the expiry banner, `postflow status`
+        shown = {target for target, _ in mounted_secrets(compose["services"][name]).values()}
+        assert {names.ca.name, *(names.cert(identity).name for identity in IDENTITIES)} <= shown, name
     assert not any(path["file"].endswith(names.ca_key.name) for path in compose["secrets"].values())
 
 

@@ -1,7 +1,10 @@
 """The mesh's certificates: a private CA and one certificate per identity, files in one
-directory (`mesh.certs_dir`, default `<state_dir>/certs`), every one mode 0600:
+directory (`mesh.certs_dir`, default `<state_dir>/certs`, mode 0700), every one mode 0600:
 
     ca.pem  ca.key  <identity>.pem  <identity>.key   (identity: auth, watcher, … admin)
+
+`certificate_states` tells how each stands (expiry, fingerprint, issuer) from the public
+.pem files only: for `postflow certs show`, `postflow status` and the dashboard.
 
 A certificate names its identity as its common name and its one DNS name: clients check a
 service's certificate against the service's name, whatever address they dial. Keys are
@@ -195,16 +198,16 @@ class CertStatus:
                 "problem": self.problem}
 
 
-def inspect(paths: CertPaths, identities: tuple[str, ...] = IDENTITIES, *, keys: bool = False,
-            now: dt.datetime | None = None) -> list[CertStatus]:
+def certificate_states(paths: CertPaths, identities: tuple[str, ...] = IDENTITIES, *, keys: bool = False,
+                       now: dt.datetime | None = None) -> list[CertStatus]:
     """The CA's certificate and each identity's, read from the public .pem files only; with
     `keys`, an identity whose private key file is absent counts as missing (its content is
     never read)."""
     now = now or _now()
-    ca_cert, ca_status = _inspect_one(paths.ca, CA, now)
+    ca_cert, ca_status = _state_of(paths.ca, CA, now)
     statuses = [ca_status]
     for identity in identities:
-        cert, status = _inspect_one(paths.cert(identity), identity, now)
+        cert, status = _state_of(paths.cert(identity), identity, now)
         if cert is not None and ca_cert is not None:
             status = replace(status, issued_by_ca=_issued_by(cert, ca_cert))
         if cert is not None and common_name(cert) != identity:
@@ -221,10 +224,10 @@ def inspect(paths: CertPaths, identities: tuple[str, ...] = IDENTITIES, *, keys:
 def certificate_report(paths: CertPaths) -> list[dict]:
     """What `postflow status` and the dashboard show: each certificate's state, from the public
     files only."""
-    return [status.to_dict() for status in inspect(paths)]
+    return [status.to_dict() for status in certificate_states(paths)]
 
 
-def _inspect_one(path: Path, identity: str, now: dt.datetime) -> tuple[x509.Certificate | None, CertStatus]:
+def _state_of(path: Path, identity: str, now: dt.datetime) -> tuple[x509.Certificate | None, CertStatus]:
     try:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
     except FileNotFoundError:
