@@ -4,8 +4,10 @@ rotation, and the page shows a banner while one expires within 30 days."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,7 +22,7 @@ from postflow.testing.dashboard import chromium_page
 from postflow.testing.polling import wait_for
 from postflow.testing.sse_client import following
 from services.dashboard.hub import Hub
-from services.dashboard.server import build_service
+from services.dashboard.server import DashboardService, build_service
 
 
 def expiring_soon(paths: CertPaths, identity: str) -> None:
@@ -39,15 +41,21 @@ def certs(tmp_path):
     return paths
 
 
-@pytest_asyncio.fixture
-async def secured_dashboard(fakes, certs):
-    config = dataclasses.replace(fakes.config, mesh=MeshConfig(certs_dir=str(certs.dir)))
-    service = build_service(Runtime(config), http_address="127.0.0.1:0", ping_s=0.5)
+@contextlib.asynccontextmanager
+async def dashboard_with(fakes, mesh: MeshConfig) -> AsyncIterator[DashboardService]:
+    service = build_service(Runtime(dataclasses.replace(fakes.config, mesh=mesh)), http_address="127.0.0.1:0",
+                            ping_s=0.5)
     await service.start()
     try:
         yield service
     finally:
         await service.stop()
+
+
+@pytest_asyncio.fixture
+async def secured_dashboard(fakes, certs):
+    async with dashboard_with(fakes, MeshConfig(certs_dir=str(certs.dir))) as service:
+        yield service
 
 
 @pytest.mark.asyncio
@@ -90,12 +98,17 @@ async def test_the_hub_follows_a_rotation_and_warns_once(fakes, tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_the_page_shows_a_banner_while_a_certificate_expires_soon(secured_dashboard, certs):
-    async with chromium_page(f"http://127.0.0.1:{secured_dashboard.http_port}/") as page:
+async def test_the_page_shows_a_banner_while_a_certificate_expires_soon(fakes, certs):
+    certs.cert("streamer").unlink()  # missing, with its (long) path
+    async with dashboard_with(fakes, MeshConfig(certs_dir=str(certs.dir))) as service, \
+            chromium_page(f"http://127.0.0.1:{service.http_port}/") as page:
         await page.wait_for_selector("#certs-banner", state="visible")
         problem = await page.text_content("#certs-problem")
-        assert problem.startswith("watcher expires ") and problem.endswith("(in 9 days)")
+        assert problem.startswith("watcher expires ")
+        assert problem.endswith(f"(in 9 days); streamer missing: {certs.cert('streamer')} missing")
         assert "postflow certs rotate" in await page.text_content("#certs-banner")
+        await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scroll"
         assert page.console_errors == []
 
 
@@ -104,12 +117,8 @@ async def test_no_banner_when_every_certificate_is_fine_or_mtls_is_off(fakes, tm
     paths = CertPaths(tmp_path / "certs")
     ensure_certs(paths)
     for mesh in (MeshConfig(certs_dir=str(paths.dir)), MeshConfig(mtls=False, certs_dir=str(tmp_path / "none"))):
-        service = build_service(Runtime(dataclasses.replace(fakes.config, mesh=mesh)), http_address="127.0.0.1:0")
-        await service.start()
-        try:
+        async with dashboard_with(fakes, mesh) as service:
             async with chromium_page(f"http://127.0.0.1:{service.http_port}/") as page:
                 await page.wait_for_selector("#connection[data-state=live]")
                 assert await page.is_hidden("#certs-banner")
             assert (service.hub.certificates is None) is not mesh.mtls
-        finally:
-            await service.stop()
