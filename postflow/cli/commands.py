@@ -19,6 +19,7 @@ from postflow.core.clients import Clients
 from postflow.core.config import Config, dashboard_url, load_config, require_watch_root
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
 from postflow.core.mesh.audit_query import entry_view, merged_audit, parse_since
+from postflow.core.mesh.certs import CertPaths, certificate_report
 from postflow.core.rpc import check_health
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.views import auth_view, job_to_dict, tunnel_view
@@ -142,7 +143,8 @@ async def gather_status(config: Config, clients: Clients) -> dict:
     *health, dashboard = await asyncio.gather(*(check_health(getattr(config.services, name))
                                                 for name in GRPC_SERVICES), dashboard_health(config))
     services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": dashboard}
-    status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None, "watch_root": None}
+    status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None, "watch_root": None,
+                    "certificates": await certificates(config)}
     if services["auth"] == "SERVING":
         status["auth"] = auth_view(await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(),
                                                                 timeout=PROBE_TIMEOUT_S))
@@ -155,6 +157,13 @@ async def gather_status(config: Config, clients: Clients) -> dict:
         status["watch_root"] = {"path": stats.watch_root, "available": stats.watch_root_available,
                                 "problem": stats.watch_root_problem}
     return status
+
+
+async def certificates(config: Config) -> list[dict] | None:
+    """Each mesh certificate's expiry (None with mesh.mtls off), read from this machine's certs dir."""
+    if not config.mesh.mtls:
+        return None
+    return await asyncio.to_thread(certificate_report, CertPaths(config.certs_path))
 
 
 async def dashboard_health(config: Config) -> str:

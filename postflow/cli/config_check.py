@@ -57,11 +57,15 @@ def real_ims(config: Config) -> bool:
 
 
 def config_warnings(config: Config) -> list[str]:
-    """What is valid but will not work: an OAuth redirect that IMS refuses or that lands on
-    a port speaking the other protocol."""
+    """What is valid but will not work, or is unsafe: an OAuth redirect that IMS refuses or
+    that lands on a port speaking the other protocol; services that trust every caller."""
     redirect = config.frameio.redirect_uri
     https = redirect.startswith("https://")
     warnings = []
+    if not config.mesh.mtls:
+        warnings.append("mesh.mtls is off: every gRPC port is plaintext and anyone who reaches one may do anything "
+                        "(take a Frame.io token, disconnect Frame.io, publish any file, cancel jobs); for a lab "
+                        "only, set it to true")
     if not https and real_ims(config):
         warnings.append(f"frameio.redirect_uri is {redirect}: Adobe IMS redirects only to https URIs (to the "
                         "credential's Default Redirect URI otherwise), so the login would not come back; use "

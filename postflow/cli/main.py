@@ -98,8 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--live", action="store_true",
                      help="also upload two 1 MiB test files into a postflow-doctor folder, stack and delete them")
     command("check-config", cmd_check_config, "validate a config file")
+    add_certs_commands(command("certs", cmd_certs, "the mesh's CA and certificates (mesh.certs_dir)", config=False))
     handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
     return parser
+
+
+def add_certs_commands(certs: argparse.ArgumentParser) -> None:
+    actions = certs.add_subparsers(metavar="ACTION", dest="action", required=True)
+    helps = {"create": "create the CA and every missing certificate and key (mode 0600)",
+             "show": "each certificate's expiry, fingerprint and issuer; exit 1 if one is expired or missing",
+             "rotate": "re-issue certificates (default: all) under the same CA, or under a new one with --ca"}
+    for name, help_text in helps.items():
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("-c", "--config", help="JSON config file (default: $POSTFLOW_CONFIG)")
+        if name == "show":
+            sub.add_argument("--json", action="store_true")
+        if name == "rotate":
+            sub.add_argument("identities", nargs="*", metavar="IDENTITY", help="auth, watcher, streamer, dashboard "
+                                                                               "or admin (default: all)")
+            sub.add_argument("--ca", action="store_true", help="a new CA, and every certificate re-issued under it")
 
 
 # -- the commands that run things locally, login and the config check ---------------------------
@@ -112,10 +129,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from postflow.cli.certs import ensure_mesh_certs
     from postflow.cli.supervisor import Supervisor
 
     config = load_config(args.config)
     config_path = str(Path(args.config).resolve()) if args.config else None
+    created = ensure_mesh_certs(config)
+    if created:
+        print(f"postflow up: created mesh certificates in {config.certs_path}: {', '.join(created)}", file=sys.stderr)
     return asyncio.run(Supervisor(config_path, config.state_path).run())
 
 
@@ -141,6 +162,12 @@ def cmd_login(args: argparse.Namespace) -> int:
     from postflow.cli.login import cmd_login as login
 
     return login(args)
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    from postflow.cli.certs import cmd_certs as certs
+
+    return certs(args)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

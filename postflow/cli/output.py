@@ -32,6 +32,8 @@ def print_status(status: dict, out: TextIO = sys.stdout) -> None:
     if status["jobs"] is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(status["jobs"].items()) if v) or "none"
         print(f"jobs       {counts}", file=out)
+    if status.get("certificates"):
+        print(f"certs      {certificates(status['certificates'])}", file=out)
 
 
 def frameio(auth: dict) -> str:
@@ -41,6 +43,27 @@ def frameio(auth: dict) -> str:
         marker = "⚠ " if auth["reauth_soon"] else ""
         line += f", {marker}reconnect by {iso_utc_minute(auth['reauth_deadline'])}"
     return line
+
+
+def certificates(entries: list[dict]) -> str:
+    """"ok" and the next expiry, or each certificate that needs attention."""
+    attention = [entry for entry in entries if entry["state"] != "ok"]
+    if attention:
+        return "⚠ " + "; ".join(describe_certificate(entry) for entry in attention)
+    first = min(entries, key=lambda entry: entry["not_after"])
+    when = iso_utc_minute(first["not_after"])
+    return f"ok (next to expire: {first['identity']} on {when}, in {first['days_left']} days)"
+
+
+def describe_certificate(entry: dict) -> str:
+    """One certificate's trouble (a `CertStatus.to_dict()`): "watcher expires … (in 12 days)"."""
+    name, state = entry["identity"], entry["state"]
+    if state in ("missing", "invalid"):
+        return f"{name} {state}: {entry['problem']}"
+    ends = iso_utc_minute(entry["not_after"])
+    if state == "expired":
+        return f"{name} expired on {ends}"
+    return f"{name} expires on {ends} (in {entry['days_left']} days)" if state == "expiring" else f"{name} ok"
 
 
 def bandwidth(limit_bps: int, schedule: str) -> str:

@@ -5,7 +5,9 @@ and auth.WatchStatus, each re-established with backoff when its service restarts
 starts with a unary call that proves the service answers (WatchJobs may stay silent when
 nothing happened) and whose answer is used too. What arrives is folded into the current jobs,
 tunnel, Frame.io connection, recent events and totals, and published as `job`, `tunnel`,
-`auth`, `totals`, `services`, `log` and `snapshot` events.
+`auth`, `totals`, `services`, `log` and `snapshot` events. With a certificates directory, the
+mesh certificates' expiry is read from its public files every `CERTS_POLL_S` and published as
+`certificates` (a list of `CertStatus.to_dict()`).
 
 Each fact has one route. Jobs carry their own byte progress (bytes, rate, ETA, open
 connections); from the streamer only the tunnel status is used. The job counts come with
@@ -31,6 +33,7 @@ import grpc
 from postflow.core.backoff import Backoff
 from postflow.core.clients import Clients
 from postflow.core.dates import iso_utc_minute
+from postflow.core.mesh.certs import CertPaths, certificate_report
 from postflow.core.streams import follow
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.fanout import Broadcaster
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 FINAL_STATES = {"done", "failed", "cancelled"}
 CALL_TIMEOUT_S = 10.0
 SCAN_POLL_S = 5.0
+CERTS_POLL_S = 60.0
 HEALTHY_AFTER_S = 10.0
 JOB_LOG_LEVELS = {"failed": "error", "waiting": "warning", "cancelled": "warning"}
 
@@ -60,13 +64,17 @@ class Feed:
 class Hub:
     def __init__(self, clients: Clients, fanout: Broadcaster | None = None, *, max_jobs: int = 500,
                  progress_interval: float = 0.25, recent_events: int = 200,
-                 backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+                 backoff: tuple[float, float] = (0.5, 10.0), certs: CertPaths | None = None,
+                 certs_poll_s: float = CERTS_POLL_S) -> None:
         self.clients = clients
         self.fanout = fanout or Broadcaster()
         self.jobs: dict[str, dict] = {}  # least recently updated first
         self.tunnel: dict | None = None
         self.auth: dict | None = None
         self.totals: dict | None = None  # job_totals_view and scan_view in one, once either is known
+        self.certificates: list[dict] | None = None  # None: mesh.mtls off, or not read yet
+        self._certs = certs
+        self._certs_poll_s = certs_poll_s
         self._job_totals = job_totals_view(watcher_pb2.JobTotals())
         self._scan = scan_view(watcher_pb2.Stats())
         self.services = {"watcher": False, "streamer": False, "auth": False}
@@ -92,6 +100,8 @@ class Hub:
         ]
         self._tasks = [asyncio.create_task(self._follow(feed), name=f"follow-{feed.service}") for feed in feeds]
         self._tasks.append(asyncio.create_task(self._poll_scan(), name="scan-info"))
+        if self._certs is not None:
+            self._tasks.append(asyncio.create_task(self._poll_certificates(self._certs), name="certificates"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -102,7 +112,8 @@ class Hub:
 
     def status(self) -> dict:
         return {"auth": self.auth, "tunnel": self.tunnel, "totals": self.totals, "services": dict(self.services),
-                "clients": self.fanout.clients, "dropped_clients": self.fanout.dropped}
+                "certificates": self.certificates, "clients": self.fanout.clients,
+                "dropped_clients": self.fanout.dropped}
 
     def snapshot(self) -> dict:
         return {**self.status(), "jobs": list(self.jobs.values()), "events": list(self.recent)}
@@ -116,8 +127,8 @@ class Hub:
             self._log("auth", "warning", f"Frame.io login expires on {iso_utc_minute(view['reauth_deadline'])}"
                                          " — reconnect before then")
 
-    def _replace(self, kind: str, view: dict) -> tuple[bool, dict | None]:
-        """Makes `view` the current `kind` (auth, tunnel, totals) and publishes it, unless
+    def _replace(self, kind: str, view: Any) -> tuple[bool, Any]:
+        """Makes `view` the current `kind` (auth, tunnel, totals, certificates) and publishes it, unless
         nothing changed; returns whether it changed and the view it replaced."""
         before = getattr(self, kind)
         if view == before:
@@ -248,6 +259,15 @@ class Hub:
                 with contextlib.suppress(grpc.RpcError):  # the watcher feed reports outages
                     self._set_scan(await self.clients.watcher.GetStats(watcher_pb2.GetStatsRequest(),
                                                                        timeout=CALL_TIMEOUT_S))
+
+    async def _poll_certificates(self, paths: CertPaths) -> None:
+        while True:
+            changed, before = self._replace("certificates", await asyncio.to_thread(certificate_report, paths))
+            troubled = {entry["identity"] for entry in self.certificates or [] if entry["state"] != "ok"}
+            if changed and troubled - {entry["identity"] for entry in before or [] if entry["state"] != "ok"}:
+                self._log("dashboard", "warning", f"mesh certificates need attention: {', '.join(sorted(troubled))} "
+                                                  "(`postflow certs show`)")
+            await asyncio.sleep(self._certs_poll_s)
 
     def _log(self, source: str, level: str, message: str) -> None:
         entry = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "source": source,

@@ -12,6 +12,7 @@ from postflow.core import net
 from postflow.core.asgi import AppServer, tls_options
 from postflow.core.clients import Clients
 from postflow.core.config import ConfigError, split_address
+from postflow.core.mesh.certs import CertPaths
 from postflow.core.service import Lifecycle, Runtime
 from services.dashboard.access import Access
 from services.dashboard.app import build_app
@@ -67,7 +68,8 @@ class DashboardService(Lifecycle):
         self.http_port = self._socket.getsockname()[1]
         self.clients = Clients(config, self.runtime.tracer_provider)
         self.hub = Hub(self.clients, Broadcaster(queue_size=self._queue_size),
-                       progress_interval=self._progress_interval)
+                       progress_interval=self._progress_interval,
+                       certs=CertPaths(config.certs_path) if config.mesh.mtls else None)
         app = build_app(config, self.clients, self.hub, self.access, tracer_provider=self.runtime.tracer_provider,
                         ping_s=self._ping_s, send_timeout_s=self._send_timeout_s)
         http = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none", server_header=False,

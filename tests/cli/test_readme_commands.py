@@ -56,6 +56,11 @@ STACK = {
     "postflow audit [-c FILE] [--since WHEN] [--limit N] [--json]",
 }
 MIGRATE = {"postflow migrate-config OLD [-o NEW]"}
+CERTS = {
+    "postflow certs create [-c FILE]",
+    "postflow certs show [-c FILE] [--json]",
+    "postflow certs rotate [IDENTITY] [--ca] [-c FILE]",
+}
 DEMO = {"postflow demo"}
 
 
@@ -121,7 +126,7 @@ async def stop_all(processes: list[asyncio.subprocess.Process]) -> list[int | No
 def test_the_scenarios_cover_the_readme_table_exactly():
     table = readme_commands()
     assert len(table) == len(set(table)), "a command is listed twice"
-    assert set(table) == STACK | MIGRATE | DEMO
+    assert set(table) == STACK | MIGRATE | DEMO | CERTS
 
 
 @pytest.mark.asyncio
@@ -262,6 +267,41 @@ async def test_migrate_config(tmp_path):
     assert frameio["oauth_web_app"] is True and "server_to_server" not in frameio
     assert stat.S_IMODE(new.stat().st_mode) == 0o600  # it is meant to receive the client secret
     assert commands.ran == MIGRATE
+
+
+@pytest.mark.asyncio
+async def test_certs_commands(tmp_path):
+    """create (twice: the second makes nothing), show, rotate one identity, then a new CA."""
+    config_path = tmp_path / "config.json"
+    write_config({"state_dir": str(tmp_path / "state")}, config_path)
+    certs = tmp_path / "state" / "certs"
+    commands = Commands({**child_env(), "POSTFLOW_CONFIG": str(config_path)})
+
+    created = await commands.run("postflow certs create [-c FILE]", FILE=str(config_path))
+    assert created.code == 0 and created.out.startswith(f"created in {certs}: ca, auth, watcher, streamer, "
+                                                        "dashboard, admin"), created.err
+    assert stat.S_IMODE(certs.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(path.stat().st_mode) for path in certs.iterdir()} == {0o600}
+    again = await commands.run("postflow certs create [-c FILE]", omit=("-c FILE",))
+    assert again.code == 0 and again.out.startswith("nothing to create")
+
+    async def fingerprints() -> dict[str, str]:
+        shown = await commands.run("postflow certs show [-c FILE] [--json]", FILE=str(config_path))
+        assert shown.code == 0, shown.out
+        return {entry["identity"]: entry["fingerprint"] for entry in json.loads(shown.out)["certificates"]}
+
+    before = await fingerprints()
+    rotated = await commands.run("postflow certs rotate [IDENTITY] [--ca] [-c FILE]", omit=("--ca",),
+                                 IDENTITY="watcher", FILE=str(config_path))
+    assert rotated.code == 0 and "restart to use them: watcher" in rotated.out, rotated.err
+    after = await fingerprints()
+    assert {name for name in before if before[name] != after[name]} == {"watcher"}
+    renewed = await commands.run("postflow certs rotate [IDENTITY] [--ca] [-c FILE]", omit=("IDENTITY", "-c FILE"))
+    assert renewed.code == 0 and renewed.out.startswith("new CA; re-issued auth, watcher"), renewed.err
+    assert all(fingerprint != after[name] for name, fingerprint in (await fingerprints()).items())
+    text = await commands.run("postflow certs show [-c FILE] [--json]", omit=("-c FILE", "--json"))
+    assert text.code == 0 and re.search(r"^admin +ok ", text.out, re.M), text.out
+    assert commands.ran == CERTS
 
 
 @pytest.mark.asyncio

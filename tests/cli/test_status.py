@@ -1,9 +1,10 @@
-"""`postflow status` shows the streamer's bandwidth limit now, and its timetable."""
+"""`postflow status` shows the streamer's bandwidth limit now, and its timetable; and each mesh
+certificate's expiry, flagging one within 30 days."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
-from datetime import datetime
 
 import pytest
 
@@ -11,6 +12,7 @@ from postflow.cli import output
 from postflow.cli.commands import gather_status
 from postflow.core.clients import Clients
 from postflow.core.config import build_config
+from postflow.core.mesh.certs import CertPaths, ensure_certs, issue
 from postflow.testing.ports import free_port
 from postflow.testing.streamer import limited_streamer
 
@@ -30,7 +32,7 @@ def printed(status: dict) -> list[str]:
 ])
 @pytest.mark.asyncio
 async def test_status_shows_the_limit_of_the_hour_from_the_running_streamer(tmp_path, hour, line):
-    async with limited_streamer(tmp_path, TIMETABLE, lambda: datetime(2026, 12, 7, hour)) as streamer:
+    async with limited_streamer(tmp_path, TIMETABLE, lambda: dt.datetime(2026, 12, 7, hour)) as streamer:
         config = build_config({"services": {"streamer": f"127.0.0.1:{streamer.service.grpc_port}",
                                             "auth": f"127.0.0.1:{free_port()}", "watcher": f"127.0.0.1:{free_port()}"},
                                "dashboard": {"listen": f"127.0.0.1:{free_port()}"}})
@@ -47,3 +49,35 @@ def test_a_single_rate_reads_without_a_timetable():
               "tunnel": {"mode": "none", "state": "up", "url": "http://127.0.0.1:8080", "restarts": 0,
                          "bandwidth_limit_bps": 512 * 1024, "bandwidth_schedule": "512K"}}
     assert printed(status)[-1] == "bandwidth  512 KiB/s"
+
+
+@pytest.mark.asyncio
+async def test_status_shows_each_certificate_and_flags_one_near_expiry(tmp_path):
+    paths = CertPaths(tmp_path / "certs")
+    ensure_certs(paths)
+    issue(paths, "watcher", not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=100), days=110)
+    unreachable = {name: f"127.0.0.1:{free_port()}" for name in ("auth", "watcher", "streamer")}
+    config = build_config({"services": unreachable, "dashboard": {"listen": f"127.0.0.1:{free_port()}"},
+                           "mesh": {"certs_dir": str(paths.dir)}})
+    async with Clients(config) as clients:
+        status = await gather_status(config, clients)
+    entries = {entry["identity"]: entry for entry in status["certificates"]}
+    assert set(entries) == {"ca", "auth", "watcher", "streamer", "dashboard", "admin"}
+    assert (entries["watcher"]["state"], entries["watcher"]["days_left"]) == ("expiring", 9)
+    assert {entries[name]["state"] for name in entries if name != "watcher"} == {"ok"}
+    assert entries["watcher"]["not_after"].endswith("Z")
+    line = next(line for line in printed(status) if line.startswith("certs"))
+    assert line.startswith("certs      ⚠ watcher expires on ") and line.endswith("(in 9 days)")
+
+    paths.cert("admin").unlink()
+    issue(paths, "watcher")
+    async with Clients(config) as clients:
+        status = await gather_status(config, clients)
+    assert [line for line in printed(status) if line.startswith("certs")] == [
+        f"certs      ⚠ admin missing: {paths.cert('admin')} missing"]
+
+
+def test_status_without_mtls_has_no_certificates_line():
+    status = {"services": {"auth": "SERVING"}, "auth": None, "tunnel": None, "jobs": None, "watch_root": None,
+              "certificates": None}
+    assert printed(status) == ["auth       SERVING"]

@@ -1,6 +1,8 @@
 """docker-compose.yml, its tracing overlay and the Dockerfile, validated without a Docker
-engine: every service, healthcheck, secret, mount and swarm `deploy` section, and the
-commands compose runs are exactly those `postflow up` runs."""
+engine: every service, healthcheck, secret, mount and swarm `deploy` section, the commands
+compose runs are exactly those `postflow up` runs, each service's mesh certificate and key
+as secrets where mesh.certs_dir points, the watcher's published API port, and networks that
+keep cloudflared away from auth."""
 
 import asyncio
 import re
@@ -10,12 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from postflow.cli.certs import ensure_mesh_certs
 from postflow.cli.supervisor import SERVICES, service_command
 from postflow.core.config import dashboard_tls, dashboard_url, load_config, split_address
+from postflow.core.mesh.certs import CertPaths
+from postflow.core.mesh.identity import ADMIN, IDENTITIES
 from postflow.core.rpc import GrpcServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_IN_CONTAINER = "/etc/postflow/config.json"
+SECRETS_IN_CONTAINER = "/run/secrets"
+KEY_OWNER = {"uid": "10001", "gid": "10001", "mode": "0o400"}  # the image's user; swarm honours it
 SWARM_DEPLOY_KEYS = {"mode", "replicas", "restart_policy", "update_config", "rollback_config", "resources",
                      "placement", "labels", "endpoint_mode"}
 
@@ -46,7 +53,7 @@ def test_the_default_redirect_uri_comes_to_a_tls_dashboard(compose, deploy_confi
 
 
 def test_every_service_is_defined(compose):
-    assert set(SERVICES) | {"cloudflared", "cloudflared-named"} == set(compose["services"])
+    assert set(SERVICES) | {"cli", "cloudflared", "cloudflared-named"} == set(compose["services"])
 
 
 def test_compose_runs_exactly_what_postflow_up_runs(compose):
@@ -82,18 +89,88 @@ def test_depends_on_waits_for_healthy_services(compose):
 def test_secrets_are_files_read_through_FILE_variables(compose):
     declared = compose["secrets"]
     assert set(declared) == {"frameio_client_secret", "postflow_token_key", "dashboard_access_token",
-                             "cloudflared_token"}
+                             "cloudflared_token", "mesh_ca", *(f"mesh_{identity}_{part}" for identity in IDENTITIES
+                                                               for part in ("cert", "key"))}
     for name, service in compose["services"].items():
-        mounted = set(service.get("secrets", []))
-        assert mounted <= set(declared), name
+        assert set(mounted_secrets(service)) <= set(declared), name
+        mounted = {target for target, _ in mounted_secrets(service).values()}
         for key, value in (service.get("environment") or {}).items():
             assert "SECRET=" not in f"{key}=" and "TOKEN=" not in f"{key}=", f"{name}: {key} must use *_FILE"
             if key.endswith("_FILE"):
                 assert value.startswith("/run/secrets/") and value.rsplit("/", 1)[1] in mounted, (name, key)
-    assert compose["services"]["auth"]["secrets"] == ["frameio_client_secret", "postflow_token_key"]
+    assert compose["services"]["auth"]["secrets"][:2] == ["frameio_client_secret", "postflow_token_key"]
     assert "--token-file" in compose["services"]["cloudflared-named"]["command"]
     for name in ("watcher", "streamer", "dashboard"):
         assert "frameio_client_secret" not in compose["services"][name].get("secrets", []), "only auth holds it"
+
+
+def mounted_secrets(service: dict) -> dict[str, tuple[str, dict]]:
+    """{secret: (its file name in /run/secrets, the rest of its long syntax)}."""
+    entries = [{"source": entry} if isinstance(entry, str) else entry for entry in service.get("secrets", [])]
+    return {entry["source"]: (entry.get("target", entry["source"]),
+                              {k: str(v) for k, v in entry.items() if k not in ("source", "target")})
+            for entry in entries}
+
+
+def test_each_service_gets_its_certificate_and_key_and_the_ca_as_secrets(compose, deploy_config):
+    """Where the service reads them: mesh.certs_dir is /run/secrets, the targets are the names
+    CertPaths gives. Only its own key, readable by the image's user; no one gets the CA key."""
+    assert deploy_config.mesh.mtls and deploy_config.certs_path == Path(SECRETS_IN_CONTAINER)
+    names = CertPaths(Path(SECRETS_IN_CONTAINER))
+    for name, identity in [*((service, service) for service in SERVICES), ("cli", ADMIN)]:
+        secrets = mounted_secrets(compose["services"][name])
+        assert secrets["mesh_ca"] == (names.ca.name, {}), name
+        assert secrets[f"mesh_{identity}_cert"] == (names.cert(identity).name, {}), name
+        assert secrets[f"mesh_{identity}_key"] == (names.key(identity).name, KEY_OWNER), name
+        keys = {secret for secret in secrets if secret.startswith("mesh_") and secret.endswith("_key")}
+        assert keys == {f"mesh_{identity}_key"}, f"{name} holds another identity's key"
+    for name in ("dashboard", "cli"):  # the expiry banner, `postflow status`
+        shown = {target for target, _ in mounted_secrets(compose["services"][name]).values()}
+        assert {names.ca.name, *(names.cert(identity).name for identity in IDENTITIES)} <= shown, name
+    assert not any(path["file"].endswith(names.ca_key.name) for path in compose["secrets"].values())
+
+
+def test_postflow_certs_create_writes_the_files_compose_reads(compose, tmp_path):
+    """`POSTFLOW__MESH__CERTS_DIR=secrets/mesh postflow certs create` (run next to the compose
+    file) makes every mesh secret's file, and each is the identity's own."""
+    env = {"POSTFLOW__MESH__CERTS_DIR": str(tmp_path / "secrets" / "mesh")}
+    config = load_config(ROOT / "deploy" / "config.json", env=env)
+    assert ensure_mesh_certs(config) == ["ca", *IDENTITIES]
+    files = {name: spec["file"] for name, spec in compose["secrets"].items() if name.startswith("mesh_")}
+    for name, file in files.items():
+        assert file.startswith("./secrets/mesh/") and (tmp_path / file).is_file(), name
+    certs = CertPaths(tmp_path / "secrets" / "mesh")
+    assert files["mesh_ca"] == f"./secrets/mesh/{certs.ca.name}"
+    for identity in IDENTITIES:
+        assert files[f"mesh_{identity}_cert"] == f"./secrets/mesh/{certs.cert(identity).name}"
+        assert files[f"mesh_{identity}_key"] == f"./secrets/mesh/{certs.key(identity).name}"
+
+
+def test_the_watchers_job_api_port_is_published(compose, deploy_config):
+    host, port = split_address(deploy_config.mesh.api_listen, "mesh.api_listen")
+    assert host == "0.0.0.0" and port == 50054
+    assert compose["services"]["watcher"]["ports"] == [f"${{WATCHER_API_PORT:-{port}}}:{port}"]
+    assert "WATCHER_API_PORT=50054" in (ROOT / ".env").read_text().splitlines()
+
+
+def test_cloudflared_shares_no_network_with_auth(compose, overlay):
+    """auth's gRPC port is on the internal `auth` network, shared only with those that call
+    it; auth reaches Adobe IMS on a network of its own; cloudflared is with the streamer alone."""
+    members: dict[str, set[str]] = {}
+    for file in (compose, overlay):
+        for name, service in file["services"].items():
+            if "image" in service or "<<" in service:
+                assert service.get("networks"), f"{name} would join the default network, with everyone"
+                for network in service["networks"]:
+                    members.setdefault(network, set()).add(name)
+    assert set(members) == set(compose["networks"])
+    assert members["auth"] == {"auth", "watcher", "dashboard", "cli", "otel-collector"}
+    assert compose["networks"]["auth"] == {"internal": True}
+    assert members["auth-egress"] == {"auth"}
+    assert members["tunnel"] == {"streamer", "cloudflared", "cloudflared-named"}
+    for name in ("cloudflared", "cloudflared-named"):
+        assert compose["services"][name]["networks"] == ["tunnel"]
+        assert not set(compose["services"][name]["networks"]) & set(compose["services"]["auth"]["networks"])
 
 
 def test_watch_folder_is_mounted_read_only_where_needed(compose, deploy_config):

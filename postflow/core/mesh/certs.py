@@ -1,7 +1,10 @@
 """The mesh's certificates: a private CA and one certificate per identity, files in one
-directory (`mesh.certs_dir`, default `<state_dir>/certs`), every one mode 0600:
+directory (`mesh.certs_dir`, default `<state_dir>/certs`, mode 0700), every one mode 0600:
 
     ca.pem  ca.key  <identity>.pem  <identity>.key   (identity: auth, watcher, … admin)
+
+`certificate_states` tells how each stands (expiry, fingerprint, issuer) from the public
+.pem files only: for `postflow certs show`, `postflow status` and the dashboard.
 
 A certificate names its identity as its common name and its one DNS name: clients check a
 service's certificate against the service's name, whatever address they dial. Keys are
@@ -10,10 +13,13 @@ EC P-256. Blocking (file I/O, key generation): call from a thread or a command."
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import enum
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -21,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from postflow.core.files import write_private
 from postflow.core.mesh.identity import IDENTITIES
 
+CA = "ca"  # the CA's name where certificates are listed
 CA_NAME = "PostFlow mesh CA"
 CA_DAYS = 10 * 365
 LEAF_DAYS = 397
@@ -48,6 +55,11 @@ class CertPaths:
 
     def key(self, identity: str) -> Path:
         return self.dir / f"{identity}.key"
+
+    def make_dir(self) -> None:
+        """The directory, mode 0700 (it holds private keys)."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
 
 
 @dataclass(frozen=True)
@@ -116,7 +128,8 @@ def issue(paths: CertPaths, identity: str, days: int = LEAF_DAYS,
         ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), None)
         ca_cert = x509.load_pem_x509_certificate(paths.ca.read_bytes())
     except OSError as exc:
-        raise MeshError(f"mesh CA: {exc.filename}: {exc.strerror} (create it with `postflow certs create`)") from None
+        raise MeshError(f"mesh CA: {exc.filename}: {exc.strerror} (`postflow certs create` makes a CA where there is "
+                        f"none; `postflow certs rotate --ca` replaces one whose key is lost)") from None
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise MeshError(f"mesh CA: {paths.ca_key} is not an EC private key")
     key = _new_key()
@@ -137,6 +150,7 @@ def issue(paths: CertPaths, identity: str, days: int = LEAF_DAYS,
 def ensure_certs(paths: CertPaths, identities: tuple[str, ...] = IDENTITIES) -> list[str]:
     """Creates the CA and any identity's certificate that is missing; the names created."""
     created = []
+    paths.make_dir()
     if not paths.ca.exists():
         create_ca(paths)
         created.append("ca")
@@ -145,6 +159,97 @@ def ensure_certs(paths: CertPaths, identities: tuple[str, ...] = IDENTITIES) -> 
             issue(paths, identity)
             created.append(identity)
     return created
+
+
+def rotate(paths: CertPaths, identities: tuple[str, ...] = IDENTITIES, new_ca: bool = False) -> None:
+    """Re-issues `identities` under the CA in `paths`; with `new_ca`, under a new CA (the old
+    one's certificates are no longer trusted: re-issue every identity)."""
+    paths.make_dir()
+    if new_ca:
+        create_ca(paths)
+    for identity in identities:
+        issue(paths, identity)
+
+
+class CertState(enum.StrEnum):
+    OK = "ok"
+    EXPIRING = "expiring"  # within EXPIRY_WARNING_DAYS
+    EXPIRED = "expired"
+    MISSING = "missing"
+    INVALID = "invalid"  # unreadable, not a certificate, another identity's, or not issued by the CA
+
+
+@dataclass(frozen=True)
+class CertStatus:
+    """One certificate as the operator sees it (`postflow certs show`, status, dashboard)."""
+
+    identity: str  # CA or one of IDENTITIES
+    state: CertState
+    not_after: dt.datetime | None = None
+    days_left: int | None = None
+    fingerprint: str = ""  # SHA-256 of the DER, hex pairs
+    issued_by_ca: bool | None = None  # None: the CA itself, or nothing to check
+    problem: str = ""  # what is wrong, for missing and invalid
+
+    def to_dict(self) -> dict:
+        return {"identity": self.identity, "state": str(self.state),
+                "not_after": self.not_after.isoformat().replace("+00:00", "Z") if self.not_after else None,
+                "days_left": self.days_left, "fingerprint": self.fingerprint, "issued_by_ca": self.issued_by_ca,
+                "problem": self.problem}
+
+
+def certificate_states(paths: CertPaths, identities: tuple[str, ...] = IDENTITIES, *, keys: bool = False,
+                       now: dt.datetime | None = None) -> list[CertStatus]:
+    """The CA's certificate and each identity's, read from the public .pem files only; with
+    `keys`, an identity whose private key file is absent counts as missing (its content is
+    never read)."""
+    now = now or _now()
+    ca_cert, ca_status = _state_of(paths.ca, CA, now)
+    statuses = [ca_status]
+    for identity in identities:
+        cert, status = _state_of(paths.cert(identity), identity, now)
+        if cert is not None and ca_cert is not None:
+            status = replace(status, issued_by_ca=_issued_by(cert, ca_cert))
+        if cert is not None and common_name(cert) != identity:
+            status = replace(status, state=CertState.INVALID,
+                             problem=f"{paths.cert(identity)} is {common_name(cert)!r}'s certificate")
+        elif status.issued_by_ca is False:
+            status = replace(status, state=CertState.INVALID, problem=f"not issued by the CA in {paths.ca}")
+        if keys and status.state != CertState.MISSING and not paths.key(identity).exists():
+            status = replace(status, state=CertState.MISSING, problem=f"{paths.key(identity)} missing")
+        statuses.append(status)
+    return statuses
+
+
+def certificate_report(paths: CertPaths) -> list[dict]:
+    """What `postflow status` and the dashboard show: each certificate's state, from the public
+    files only."""
+    return [status.to_dict() for status in certificate_states(paths)]
+
+
+def _state_of(path: Path, identity: str, now: dt.datetime) -> tuple[x509.Certificate | None, CertStatus]:
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        return None, CertStatus(identity, CertState.MISSING, problem=f"{path} missing")
+    except OSError as exc:
+        return None, CertStatus(identity, CertState.INVALID, problem=f"{path}: {exc.strerror}")
+    except ValueError:
+        return None, CertStatus(identity, CertState.INVALID, problem=f"{path} is not a PEM certificate")
+    end = cert.not_valid_after_utc
+    left = end - now
+    state = (CertState.EXPIRED if left <= dt.timedelta(0) else
+             CertState.EXPIRING if left <= dt.timedelta(days=EXPIRY_WARNING_DAYS) else CertState.OK)
+    return cert, CertStatus(identity, state, end, left // dt.timedelta(days=1),
+                            cert.fingerprint(hashes.SHA256()).hex(":").upper())
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def not_after(pem: bytes) -> dt.datetime:

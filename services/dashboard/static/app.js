@@ -3,7 +3,7 @@
 import { ApiError, getJSON, postJSON } from "./api.js";
 import { AuditPanel } from "./audit.js";
 import {
-  EventLog, JobTable, renderAuth, renderConnection, renderServices, renderTotals, renderTunnel,
+  EventLog, JobTable, renderAuth, renderCertificates, renderConnection, renderServices, renderTotals, renderTunnel,
 } from "./render.js";
 import { LiveStream } from "./stream.js";
 
@@ -42,12 +42,14 @@ const handlers = {
     renderTunnel(state.tunnel);
     renderTotals(state.totals);
     renderServices(state.services);
+    renderCertificates(state.certificates);
   },
   job: (job) => jobs.upsert(job),
   tunnel: renderTunnel,
   auth: renderAuth,
   totals: renderTotals,
   services: renderServices,
+  certificates: renderCertificates,
   log: (entry) => events.add(entry),
   ping: () => {},
 };

@@ -189,6 +189,18 @@ export function renderTotals(totals) {
     totals.watch_root_available ? "" : `${totals.watch_root}: ${totals.watch_root_problem}`;
 }
 
+// The mesh certificates (null with mesh.mtls off): a banner while one expires within 30 days,
+// has expired, or is missing or unusable.
+export function renderCertificates(certificates) {
+  const attention = (certificates || []).filter((cert) => cert.state !== "ok");
+  document.getElementById("certs-banner").hidden = attention.length === 0;
+  document.getElementById("certs-problem").textContent = attention.map((cert) => {
+    if (cert.state === "expiring") return `${cert.identity} expires ${dateTime(cert.not_after)} (in ${cert.days_left} days)`;
+    if (cert.state === "expired") return `${cert.identity} expired ${dateTime(cert.not_after)}`;
+    return `${cert.identity} ${cert.state}: ${cert.problem}`;
+  }).join("; ");
+}
+
 export function renderServices(services) {
   const list = document.getElementById("services");
   list.replaceChildren(...Object.entries(services || {}).map(([name, up]) =>
