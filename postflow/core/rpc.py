@@ -136,6 +136,13 @@ class GrpcServer:
         servicer.add_to_server(servicer.implementation, self.server)
         self._service_names.append(service_name(servicer.proto))
 
+    def add_tls_port(self, address: str, credentials: grpc.ServerCredentials) -> int:
+        """Also serves on `address` over TLS (gRPC core's); before `start`. The port bound."""
+        port = self.server.add_secure_port(address, credentials)
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+        return port
+
     async def start(self, address: str) -> int:
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
@@ -176,6 +183,17 @@ def open_channel(address: str, tracer_provider: TracerProvider | None = None) ->
         options=_CHANNEL_OPTIONS,
         interceptors=aio_client_interceptors(tracer_provider=tracer_provider, filter_=_NOT_HEALTH),
     )
+
+
+def open_api_channel(address: str, ca: bytes, key: str,
+                     tracer_provider: TracerProvider | None = None) -> grpc.aio.Channel:
+    """A channel to the watcher's job API port (TLS, the watcher's certificate checked against
+    the mesh CA `ca`) whose every call carries `authorization: Bearer <key>`."""
+    credentials = grpc.composite_channel_credentials(grpc.ssl_channel_credentials(root_certificates=ca),
+                                                     grpc.access_token_call_credentials(key))
+    return grpc.aio.secure_channel(
+        address, credentials, options=[*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", "watcher")],
+        interceptors=aio_client_interceptors(tracer_provider=tracer_provider, filter_=_NOT_HEALTH))
 
 
 async def check_health(address: str, timeout: float = 2.0, service: str = "") -> str:

@@ -8,7 +8,9 @@ from typing import TypeAlias
 import grpc
 
 from postflow.core.errors import InvalidArgument, NotFound
+from postflow.core.mesh.api_keys import ApiKeys
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
+from services.watcher.api_key_handlers import ApiKeyHandlers
 from services.watcher.detector import Detector
 from services.watcher.feed import Head
 from services.watcher.intake import Submissions
@@ -24,14 +26,15 @@ SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
-class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
+class WatcherServicer(ApiKeyHandlers, watcher_pb2_grpc.WatcherServiceServicer):
     def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, detector: Detector,
-                 watch_root: str) -> None:
+                 watch_root: str, api_keys: ApiKeys) -> None:
         self.ledger = ledger
         self.orchestrator = orchestrator
         self.submissions = submissions
         self.detector = detector
         self.watch_root = watch_root
+        self.api_keys = api_keys
 
     async def _job(self, job_id: str) -> Job:
         if not job_id:
