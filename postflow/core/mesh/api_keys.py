@@ -22,6 +22,7 @@ import re
 import secrets
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -105,8 +106,8 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
 
 
 def peer_host(peer: str) -> str:
-    """The address part of a gRPC peer (`ipv4:10.0.0.5:41234` → `10.0.0.5`, `ipv6:[::1]:5` → `::1`)."""
-    _, _, address = peer.partition(":")
+    """The address part of a gRPC peer (`ipv4:10.0.0.5:41234` → `10.0.0.5`, `ipv6:%5B::1%5D:5` → `::1`)."""
+    _, _, address = urllib.parse.unquote(peer).partition(":")
     if not address:
         return peer
     host, sep, port = address.rpartition(":")
