@@ -26,14 +26,15 @@ class ApiPort:
     certs: CertPaths
     address: str  # where the API port listens
     service: WatcherService
+    ca: bytes  # the mesh CA certificate
 
     def channel(self, key: str) -> grpc.aio.Channel:
         """A TLS channel to the API port whose calls carry `key` as bearer."""
-        return open_api_channel(self.address, self.certs.ca.read_bytes(), key)
+        return open_api_channel(self.address, self.ca, key)
 
     def keyless_channel(self) -> grpc.aio.Channel:
         """TLS (the watcher's certificate checked) but no key."""
-        return grpc.aio.secure_channel(self.address, grpc.ssl_channel_credentials(self.certs.ca.read_bytes()),
+        return grpc.aio.secure_channel(self.address, grpc.ssl_channel_credentials(self.ca),
                                        options=[("grpc.ssl_target_name_override", "watcher")])
 
 
@@ -50,4 +51,5 @@ async def watcher_with_api_port(tmp_path: Path) -> AsyncIterator[ApiPort]:
         # for the CLI to find it.
         env.config["services"]["watcher"] = f"127.0.0.1:{watcher.service.grpc_port}"
         write_config(env.config, env.config_path)
-        yield ApiPort(env, load_config(env.config_path), certs, address, watcher.service)
+        ca = await asyncio.to_thread(certs.ca.read_bytes)
+        yield ApiPort(env, load_config(env.config_path), certs, address, watcher.service, ca)

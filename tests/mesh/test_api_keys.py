@@ -160,6 +160,18 @@ def test_the_limit_keeps_counting_per_address_and_forgets_quiet_ones():
     assert not limit.exceeded("10.0.0.1")
 
 
+def test_the_limit_tracks_a_bounded_number_of_addresses():
+    clock = Clock()
+    limit = BadKeyLimit(per_window=1, clock=clock, max_peers=2)
+    limit.failed("10.0.0.1")
+    clock.now += 61
+    limit.failed("10.0.0.2")
+    limit.failed("10.0.0.3")  # 10.0.0.1 has been quiet for a minute: forgotten
+    assert limit.exceeded("10.0.0.2") and limit.exceeded("10.0.0.3")
+    limit.failed("10.0.0.4")  # all busy: the longest tracked is forgotten
+    assert not limit.exceeded("10.0.0.2") and limit.exceeded("10.0.0.3") and limit.exceeded("10.0.0.4")
+
+
 @pytest.mark.parametrize(("peer", "host"), [
     ("ipv4:10.1.2.3:5555", "10.1.2.3"), ("ipv6:[::1]:5555", "::1"), ("ipv6:%5B::1%5D:80", "::1"),
     ("unix:/tmp/s", "/tmp/s"), ("", ""),

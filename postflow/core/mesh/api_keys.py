@@ -118,9 +118,10 @@ class BadKeyLimit:
     """Counts bad keys per peer address over a sliding window."""
 
     def __init__(self, per_window: int = BAD_KEYS_PER_MINUTE, window_s: float = WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_peers: int = MAX_PEERS_TRACKED) -> None:
         self.per_window = per_window
         self.window_s = window_s
+        self.max_peers = max_peers
         self.clock = clock
         self._failures: dict[str, collections.deque[float]] = {}
 
@@ -139,7 +140,7 @@ class BadKeyLimit:
     def failed(self, host: str) -> None:
         failures = self._recent(host)
         if failures is None:
-            if len(self._failures) >= MAX_PEERS_TRACKED:
+            if len(self._failures) >= self.max_peers:
                 self._forget_quiet_peers()
             failures = self._failures[host] = collections.deque(maxlen=self.per_window)
         failures.append(self.clock())
@@ -147,6 +148,8 @@ class BadKeyLimit:
     def _forget_quiet_peers(self) -> None:
         for host in [host for host in self._failures if not self._recent(host)]:
             del self._failures[host]
+        while len(self._failures) >= self.max_peers:  # all of them busy: forget the longest tracked
+            del self._failures[next(iter(self._failures))]
 
 
 class ApiKeys:
