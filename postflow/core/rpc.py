@@ -19,6 +19,7 @@ from opentelemetry.trace import TracerProvider
 from postflow.core.errors import PostflowError
 from postflow.core.mesh.audit import AuditLog
 from postflow.core.mesh.audit_query import AuditServicer
+from postflow.core.mesh.certs import Credentials
 from postflow.v1 import audit_pb2, audit_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -136,9 +137,11 @@ class GrpcServer:
         servicer.add_to_server(servicer.implementation, self.server)
         self._service_names.append(service_name(servicer.proto))
 
-    def add_tls_port(self, address: str, credentials: grpc.ServerCredentials) -> int:
-        """Also serves on `address` over TLS (gRPC core's); before `start`. The port bound."""
-        port = self.server.add_secure_port(address, credentials)
+    def add_tls_port(self, address: str, credentials: Credentials) -> int:
+        """Another port, before `start`, where gRPC itself speaks TLS with `credentials` and
+        asks no client certificate: callers there present API keys (the watcher's job API)."""
+        port = self.server.add_secure_port(
+            address, grpc.ssl_server_credentials([(credentials.key, credentials.cert)], require_client_auth=False))
         if port == 0:
             raise OSError(f"cannot listen on {address}")
         return port

@@ -14,7 +14,7 @@ from opentelemetry import trace
 from postflow.core.config import ConfigError, require_watch_root
 from postflow.core.http import traced_client
 from postflow.core.mesh.api_keys import ApiKeys
-from postflow.core.mesh.certs import CertPaths, MeshError, load_credentials
+from postflow.core.mesh.certs import CertPaths, Credentials, MeshError, load_credentials
 from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
 from postflow.frameio import AuthTokens, FrameioClient
@@ -53,6 +53,7 @@ class WatcherService(GrpcService):
         self.path_filter = path_filter
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
         self.api_keys = ApiKeys(self.config.state_path / "watcher" / "api_keys.sqlite")
+        self.api_credentials: Credentials | None = None  # the watcher's certificate, for the API port
         self.api_port = 0
         self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
@@ -66,6 +67,12 @@ class WatcherService(GrpcService):
         config, provider = self.config, self.runtime.tracer_provider
         await self.ledger.open()
         await self.api_keys.open()
+        if config.mesh.mtls and config.mesh.api_listen:
+            try:
+                self.api_credentials = await asyncio.to_thread(load_credentials, CertPaths(config.certs_path),
+                                                               "watcher")
+            except MeshError as exc:
+                raise ConfigError(f"mesh.api_listen: {exc}") from None
         auth_channel = open_channel(config.services.auth, provider)
         streamer_channel = open_channel(config.services.streamer, provider)
         self._channels = [auth_channel, streamer_channel]
@@ -94,20 +101,12 @@ class WatcherService(GrpcService):
         return [Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server, WatcherServicer(
             self.ledger, self.orchestrator, self.submissions, self.detector, str(self.root), self.api_keys))]
 
-    async def add_ports(self, server: GrpcServer) -> None:
+    def add_ports(self, server: GrpcServer) -> None:
         """The job API for other tools (mesh.api_listen): TLS with the watcher's certificate,
         callers authenticated by API key rather than by certificate."""
-        mesh = self.config.mesh
-        if not (mesh.mtls and mesh.api_listen):
-            return
-        try:
-            own = await asyncio.to_thread(load_credentials, CertPaths(self.config.certs_path), "watcher")
-        except MeshError as exc:
-            raise ConfigError(f"mesh.api_listen: {exc}") from None
-        credentials = grpc.ssl_server_credentials([(own.key, own.cert)], root_certificates=None,
-                                                  require_client_auth=False)
-        self.api_port = server.add_tls_port(bind_address(mesh.api_listen), credentials)
-        log.info("job API for other tools (TLS, API keys) on port %d", self.api_port)
+        if self.api_credentials is not None:
+            self.api_port = server.add_tls_port(bind_address(self.config.mesh.api_listen), self.api_credentials)
+            log.info("job API for other tools (TLS, API keys) on port %d", self.api_port)
 
     async def start_background(self) -> None:
         assert self.orchestrator is not None and self.detector is not None

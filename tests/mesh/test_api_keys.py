@@ -174,7 +174,7 @@ def test_the_limit_tracks_a_bounded_number_of_addresses():
 
 @pytest.mark.parametrize(("peer", "host"), [
     ("ipv4:10.1.2.3:5555", "10.1.2.3"), ("ipv6:[::1]:5555", "::1"), ("ipv6:%5B::1%5D:80", "::1"),
-    ("unix:/tmp/s", "/tmp/s"), ("", ""),
+    ("unix:/tmp/s", "/tmp/s"), ("", ""), ("10.1.2.3:5555", "10.1.2.3"), ("::1:5555", "::1"),
 ])
 def test_peer_host(peer, host):
     assert peer_host(peer) == host

@@ -106,10 +106,12 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
 
 
 def peer_host(peer: str) -> str:
-    """The address part of a gRPC peer (`ipv4:10.0.0.5:41234` → `10.0.0.5`, `ipv6:%5B::1%5D:5` → `::1`)."""
-    _, _, address = urllib.parse.unquote(peer).partition(":")
-    if not address:
-        return peer
+    """The host of a peer, as gRPC names it (`ipv4:10.0.0.5:41234`, `ipv6:%5B::1%5D:5`) or as
+    host:port (`10.0.0.5:41234`, `::1:5`): `10.0.0.5`, `::1`."""
+    address = urllib.parse.unquote(peer)
+    scheme, _, rest = address.partition(":")
+    if scheme in ("ipv4", "ipv6", "unix"):
+        address = rest
     host, sep, port = address.rpartition(":")
     return host.strip("[]") if sep and port.isdigit() else address
 
