@@ -15,7 +15,7 @@ import grpc
 import httpx
 
 from postflow.cli import output
-from postflow.core.clients import Clients
+from postflow.core.clients import ApiKeyAccess, Clients
 from postflow.core.config import Config, dashboard_url, load_config, require_watch_root
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
 from postflow.core.mesh.audit_query import entry_view, merged_audit, parse_since
@@ -31,10 +31,12 @@ GRPC_SERVICES = ("auth", "watcher", "streamer")
 
 
 def run_rpc(config: Config, call: Callable[[Clients], Awaitable[int]]) -> int:
-    """Runs `call(clients)` against the services named in the config; gRPC errors become PostflowErrors."""
+    """Runs `call(clients)` against the services named in the config (the watcher on its API
+    port when $POSTFLOW_API_KEY is set); gRPC errors become PostflowErrors."""
+    api_key = ApiKeyAccess.from_env(config)
 
     async def go() -> int:
-        async with Clients(config) as clients:
+        async with Clients(config, api_key=api_key) as clients:
             try:
                 return await call(clients)
             except grpc.RpcError as exc:

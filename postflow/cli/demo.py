@@ -45,6 +45,7 @@ def demo_config(state_dir: Path, emulator_url: str, seeded: dict, ports: dict[st
         "streamer": {"listen": f"127.0.0.1:{ports['range']}", "tunnel": {"mode": "none"}},
         "dashboard": {"listen": f"127.0.0.1:{ports['dashboard']}"},
         "services": {name: f"127.0.0.1:{ports[name]}" for name in ("auth", "watcher", "streamer")},
+        "mesh": {"api_listen": ""},  # no job API port for other tools: the demo is all on loopback
         "state_dir": str(state_dir),
     }
 

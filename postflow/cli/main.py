@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from postflow.cli import commands
+from postflow.cli.api_keys import add_commands as add_api_key_commands
 from postflow.core.config import ConfigError, load_config
 from postflow.core.errors import PostflowError
 
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "services, public URL")
     sub.add_argument("--live", action="store_true",
                      help="also upload two 1 MiB test files into a postflow-doctor folder, stack and delete them")
+    api_keys = subcommands.add_parser("api-keys", help="create, list or revoke the API keys of the job API",
+                                      description="API keys for other tools calling the watcher's job API")
+    add_api_key_commands(api_keys)
     command("check-config", cmd_check_config, "validate a config file")
     add_certs_commands(command("certs", cmd_certs, "the mesh's CA and certificates (mesh.certs_dir)", config=False))
     handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")

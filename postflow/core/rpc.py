@@ -19,6 +19,7 @@ from opentelemetry.trace import TracerProvider
 from postflow.core.errors import PostflowError
 from postflow.core.mesh.audit import AuditLog
 from postflow.core.mesh.audit_query import AuditServicer
+from postflow.core.mesh.certs import Credentials
 from postflow.v1 import audit_pb2, audit_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,15 @@ class GrpcServer:
         servicer.add_to_server(servicer.implementation, self.server)
         self._service_names.append(service_name(servicer.proto))
 
+    def add_tls_port(self, address: str, credentials: Credentials) -> int:
+        """Another port, before `start`, where gRPC itself speaks TLS with `credentials` and
+        asks no client certificate: callers there present API keys (the watcher's job API)."""
+        port = self.server.add_secure_port(
+            address, grpc.ssl_server_credentials([(credentials.key, credentials.cert)], require_client_auth=False))
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+        return port
+
     async def start(self, address: str) -> int:
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
@@ -176,6 +186,17 @@ def open_channel(address: str, tracer_provider: TracerProvider | None = None) ->
         options=_CHANNEL_OPTIONS,
         interceptors=aio_client_interceptors(tracer_provider=tracer_provider, filter_=_NOT_HEALTH),
     )
+
+
+def open_api_channel(address: str, ca: bytes, key: str,
+                     tracer_provider: TracerProvider | None = None) -> grpc.aio.Channel:
+    """A channel to the watcher's job API port (TLS, the watcher's certificate checked against
+    the mesh CA `ca`) whose every call carries `authorization: Bearer <key>`."""
+    credentials = grpc.composite_channel_credentials(grpc.ssl_channel_credentials(root_certificates=ca),
+                                                     grpc.access_token_call_credentials(key))
+    return grpc.aio.secure_channel(
+        address, credentials, options=[*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", "watcher")],
+        interceptors=aio_client_interceptors(tracer_provider=tracer_provider, filter_=_NOT_HEALTH))
 
 
 async def check_health(address: str, timeout: float = 2.0, service: str = "") -> str:

@@ -143,10 +143,14 @@ class GrpcService(Lifecycle):
     def end_streams(self) -> None:  # noqa: B027 (a service without long server streams has nothing to end)
         """Ends the service's long server streams, so that stopping need not wait out the grace."""
 
+    def add_ports(self, server: GrpcServer) -> None:  # noqa: B027 (most services listen on one port)
+        """Adds the ports the service serves besides its own address (before the server starts)."""
+
     async def listen(self) -> None:
         self.server = GrpcServer(self.runtime.tracer_provider, self.audit)
         for servicer in self.servicers():
             self.server.add(servicer)
+        self.add_ports(self.server)
         self.grpc_port = await self.server.start(self.grpc_address)
         log.info("gRPC on port %d", self.grpc_port)
 

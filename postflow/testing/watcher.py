@@ -86,8 +86,9 @@ class WatcherEnvironment:
 
 @contextlib.asynccontextmanager
 async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: dict | None = None,
-                      frameio: dict | None = None,
-                      emulator: EmulatorOptions | None = None) -> AsyncIterator[WatcherEnvironment]:
+                      frameio: dict | None = None, emulator: EmulatorOptions | None = None,
+                      mesh: dict | None = None) -> AsyncIterator[WatcherEnvironment]:
+    """`mesh`: the config's mesh section; by default without the API port (mesh.api_listen)."""
     root = tmp_path / "watch"
     root.mkdir()
     options = emulator or EmulatorOptions(rate_limits=False)
@@ -102,6 +103,7 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
                 "transfer": transfer or {},
                 "services": {"auth": fakes.address("auth"), "streamer": fakes.address("streamer"),
                              "watcher": f"127.0.0.1:{free_port()}"},
+                "mesh": mesh or {"api_listen": ""},
                 "state_dir": str(tmp_path / "state"),
             }
             config_path = tmp_path / "watcher.json"

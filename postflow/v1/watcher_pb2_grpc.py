@@ -71,6 +71,21 @@ class WatcherServiceStub:
                 request_serializer=postflow_dot_v1_dot_watcher__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=postflow_dot_v1_dot_watcher__pb2.Stats.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/postflow.v1.WatcherService/CreateApiKey',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/postflow.v1.WatcherService/ListApiKeys',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/postflow.v1.WatcherService/RevokeApiKey',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.ApiKey.FromString,
+                _registered_method=True)
 
 
 class WatcherServiceServicer:
@@ -123,6 +138,27 @@ class WatcherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """API keys for other tools (admin only). The key is in the reply to CreateApiKey only:
+        the watcher keeps just its hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Takes effect at once: the key's next call is refused, its open streams end.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WatcherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +196,21 @@ def add_WatcherServiceServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=postflow_dot_v1_dot_watcher__pb2.GetStatsRequest.FromString,
                     response_serializer=postflow_dot_v1_dot_watcher__pb2.Stats.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.ApiKey.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +403,87 @@ class WatcherService:
             '/postflow.v1.WatcherService/GetStats',
             postflow_dot_v1_dot_watcher__pb2.GetStatsRequest.SerializeToString,
             postflow_dot_v1_dot_watcher__pb2.Stats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/CreateApiKey',
+            postflow_dot_v1_dot_watcher__pb2.CreateApiKeyRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/ListApiKeys',
+            postflow_dot_v1_dot_watcher__pb2.ListApiKeysRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/RevokeApiKey',
+            postflow_dot_v1_dot_watcher__pb2.RevokeApiKeyRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.ApiKey.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -12,7 +13,9 @@ from opentelemetry import trace
 
 from postflow.core.config import ConfigError, require_watch_root
 from postflow.core.http import traced_client
-from postflow.core.rpc import Servicer, bind_address, open_channel
+from postflow.core.mesh.api_keys import ApiKeys
+from postflow.core.mesh.certs import CertPaths, Credentials, MeshError, load_credentials
+from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
 from postflow.frameio import AuthTokens, FrameioClient
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
@@ -49,6 +52,9 @@ class WatcherService(GrpcService):
         self.root = root
         self.path_filter = path_filter
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
+        self.api_keys = ApiKeys(self.config.state_path / "watcher" / "api_keys.sqlite")
+        self.api_credentials: Credentials | None = None  # the watcher's certificate, for the API port
+        self.api_port = 0
         self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
         self.orchestrator: Orchestrator | None = None
@@ -60,6 +66,13 @@ class WatcherService(GrpcService):
     async def open(self) -> None:
         config, provider = self.config, self.runtime.tracer_provider
         await self.ledger.open()
+        await self.api_keys.open()
+        if config.mesh.mtls and config.mesh.api_listen:
+            try:
+                self.api_credentials = await asyncio.to_thread(load_credentials, CertPaths(config.certs_path),
+                                                               "watcher")
+            except MeshError as exc:
+                raise ConfigError(f"mesh.api_listen: {exc}") from None
         auth_channel = open_channel(config.services.auth, provider)
         streamer_channel = open_channel(config.services.streamer, provider)
         self._channels = [auth_channel, streamer_channel]
@@ -86,7 +99,14 @@ class WatcherService(GrpcService):
     def servicers(self) -> list[Servicer]:
         assert self.orchestrator is not None and self.detector is not None and self.submissions is not None
         return [Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server, WatcherServicer(
-            self.ledger, self.orchestrator, self.submissions, self.detector, str(self.root)))]
+            self.ledger, self.orchestrator, self.submissions, self.detector, str(self.root), self.api_keys))]
+
+    def add_ports(self, server: GrpcServer) -> None:
+        """The job API for other tools (mesh.api_listen): TLS with the watcher's certificate,
+        callers authenticated by API key rather than by certificate."""
+        if self.api_credentials is not None:
+            self.api_port = server.add_tls_port(bind_address(self.config.mesh.api_listen), self.api_credentials)
+            log.info("job API for other tools (TLS, API keys) on port %d", self.api_port)
 
     async def start_background(self) -> None:
         assert self.orchestrator is not None and self.detector is not None
@@ -114,4 +134,5 @@ class WatcherService(GrpcService):
                 await channel.close()
         if self._http is not None:
             await self._http.aclose()
+        await self.api_keys.close()
         await self.ledger.close()

@@ -8,6 +8,8 @@ from typing import TypeAlias
 import grpc
 
 from postflow.core.errors import InvalidArgument, NotFound
+from postflow.core.mesh.api_keys import ApiKey, ApiKeys
+from postflow.core.protos import timestamp
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.detector import Detector
 from services.watcher.feed import Head
@@ -26,12 +28,13 @@ Context: TypeAlias = grpc.aio.ServicerContext
 
 class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
     def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, detector: Detector,
-                 watch_root: str) -> None:
+                 watch_root: str, api_keys: ApiKeys) -> None:
         self.ledger = ledger
         self.orchestrator = orchestrator
         self.submissions = submissions
         self.detector = detector
         self.watch_root = watch_root
+        self.api_keys = api_keys
 
     async def _job(self, job_id: str) -> Job:
         if not job_id:
@@ -119,3 +122,25 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         if self.detector.last_scan_at:
             stats.last_scan_at.FromNanoseconds(int(self.detector.last_scan_at * 1e9))
         return stats
+
+    # -- API keys for other tools (admin only, by postflow.core.mesh.policy) -------------------
+
+    async def CreateApiKey(self, request: watcher_pb2.CreateApiKeyRequest,
+                           context: Context) -> watcher_pb2.CreateApiKeyResponse:
+        key, record = await self.api_keys.create(request.name, request.scopes)
+        return watcher_pb2.CreateApiKeyResponse(key=key, api_key=key_proto(record))
+
+    async def ListApiKeys(self, request: watcher_pb2.ListApiKeysRequest,
+                          context: Context) -> watcher_pb2.ListApiKeysResponse:
+        return watcher_pb2.ListApiKeysResponse(api_keys=[key_proto(record) for record in await self.api_keys.list()])
+
+    async def RevokeApiKey(self, request: watcher_pb2.RevokeApiKeyRequest, context: Context) -> watcher_pb2.ApiKey:
+        return key_proto(await self.api_keys.revoke(request.name))
+
+
+def key_proto(record: ApiKey) -> watcher_pb2.ApiKey:
+    """A key's record as the API shows it: never the key or its hash."""
+    return watcher_pb2.ApiKey(
+        name=record.name, scopes=sorted(record.scopes), created_at=timestamp(record.created_at),
+        last_used_at=None if record.last_used_at is None else timestamp(record.last_used_at),
+        revoked_at=None if record.revoked_at is None else timestamp(record.revoked_at))

@@ -54,6 +54,9 @@ STACK = {
     "postflow publish PATH [--ttl S]",
     "postflow up [-c FILE]",
     "postflow audit [-c FILE] [--since WHEN] [--limit N] [--json]",
+    "postflow api-keys create NAME --scope SCOPE [-c FILE]",
+    "postflow api-keys list [-c FILE] [--json]",
+    "postflow api-keys revoke NAME [-c FILE]",
 }
 MIGRATE = {"postflow migrate-config OLD [-o NEW]"}
 CERTS = {
@@ -215,7 +218,25 @@ async def the_job_api(commands: Commands, stack: Stack) -> None:
     assert retried.code == 0 and retried.out.split()[:2] == ["retrying", job_id], retried.err
     await wait_for(lambda: delivered(stack.emulator_url, "second.mov"), timeout=60,
                    message="the retried job delivered")
+    await the_api_keys(commands, stack)
     await the_audit_log(commands, stack)
+
+
+async def the_api_keys(commands: Commands, stack: Stack) -> None:
+    """A key is printed once, alone on the last line; listed without it; revoked."""
+    config = str(stack.config_path)
+    created = await commands.run("postflow api-keys create NAME --scope SCOPE [-c FILE]", NAME="render-farm",
+                                 SCOPE="jobs:read", FILE=config)
+    assert created.code == 0, created.err
+    key = created.out.splitlines()[-1]
+    assert key.startswith("pfk_") and " " not in key
+    listed = await commands.run("postflow api-keys list [-c FILE] [--json]", omit=("-c FILE",))
+    assert listed.code == 0 and [(k["name"], k["scopes"]) for k in json.loads(listed.out)] == [
+        ("render-farm", ["jobs:read"])] and key not in listed.out, listed.err
+    revoked = await commands.run("postflow api-keys revoke NAME [-c FILE]", NAME="render-farm", FILE=config)
+    assert revoked.code == 0 and revoked.out.strip() == "revoked render-farm", revoked.err
+    table = await commands.run("postflow api-keys list [-c FILE] [--json]", omit=("--json",), FILE=config)
+    assert table.out.startswith("render-farm ") and "REVOKED" in table.out, table.err
 
 
 async def the_audit_log(commands: Commands, stack: Stack) -> None:

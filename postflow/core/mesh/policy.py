@@ -50,6 +50,10 @@ RULES: dict[str, Rule] = {
     "/postflow.v1.WatcherService/SubmitFile": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
     "/postflow.v1.WatcherService/RetryJob": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
     "/postflow.v1.WatcherService/CancelJob": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
+    # watcher: API keys, managed by an admin (certificate or key)
+    "/postflow.v1.WatcherService/CreateApiKey": rule(ADMIN, scopes=(Scope.ADMIN,)),
+    "/postflow.v1.WatcherService/ListApiKeys": rule(ADMIN, scopes=(Scope.ADMIN,)),
+    "/postflow.v1.WatcherService/RevokeApiKey": rule(ADMIN, scopes=(Scope.ADMIN,)),
     # every service: its audit log, for admins (the dashboard shows it to its admins)
     "/postflow.v1.AuditService/ListAudit": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
 }
