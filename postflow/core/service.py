@@ -16,13 +16,18 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import uvloop
 from opentelemetry.sdk.trace import TracerProvider
 
 from postflow.core.config import Config, ConfigError, load_config, secret_values
 from postflow.core.logs import SecretMask, setup_logging
+from postflow.core.mesh.audit import AuditSink
+from postflow.core.mesh.certs import Credentials
+from postflow.core.mesh.config import mesh_credentials
+from postflow.core.mesh.guard import Security
+from postflow.core.mesh.identity import Authenticator
 from postflow.core.rpc import GRACE_S, GrpcServer, Servicer
 from postflow.core.telemetry import setup_tracing, shutdown_tracing
 
@@ -119,7 +124,11 @@ def _log_crash(task: asyncio.Task[Any]) -> None:
 class GrpcService(Lifecycle):
     """A service behind a gRPC server (postflow.core.rpc): `listen` starts it with health
     already NOT_SERVING, `announce_ready` makes it SERVING, `drain` enters graceful shutdown
-    (NOT_SERVING for good), ends the service's long streams and stops it with a grace period."""
+    (NOT_SERVING for good), ends the service's long streams and stops it with a grace period.
+    With mesh.mtls on, the server admits callers by their mesh certificates (the service's
+    own from mesh.certs_dir) and, where `open` set an `authenticator`, by API keys."""
+
+    identity: ClassVar[str]  # the service's name in the mesh: its certificate's common name
 
     def __init__(self, runtime: Runtime, grpc_address: str) -> None:
         super().__init__()
@@ -127,6 +136,15 @@ class GrpcService(Lifecycle):
         self.grpc_address = grpc_address
         self.grpc_port = 0
         self.server: GrpcServer | None = None  # made in listen(): grpc.aio binds to the running loop
+        self.authenticator: Authenticator | None = None
+        self.audit: AuditSink | None = None
+        self._credentials: Credentials | None = None
+
+    async def credentials(self) -> Credentials | None:
+        """The service's mesh credentials, also for its own channels (None: mesh.mtls off)."""
+        if self._credentials is None:
+            self._credentials = await mesh_credentials(self.runtime.config, self.identity)
+        return self._credentials
 
     @abstractmethod
     def servicers(self) -> Sequence[Servicer]:
@@ -135,12 +153,20 @@ class GrpcService(Lifecycle):
     def end_streams(self) -> None:  # noqa: B027 (a service without long server streams has nothing to end)
         """Ends the service's long server streams, so that stopping need not wait out the grace."""
 
+    def add_ports(self, server: GrpcServer) -> None:  # noqa: B027 (most services listen on one port)
+        """Adds the ports the service serves besides its own address (before the server starts)."""
+
     async def listen(self) -> None:
-        self.server = GrpcServer(self.runtime.tracer_provider)
+        credentials = await self.credentials()
+        if credentials is None:
+            log.warning("mesh.mtls is off: the %s service's gRPC port trusts every caller", self.identity)
+        self.server = GrpcServer(self.runtime.tracer_provider,
+                                 Security(self.identity, credentials, self.authenticator, self.audit))
         for servicer in self.servicers():
             self.server.add(servicer)
+        self.add_ports(self.server)
         self.grpc_port = await self.server.start(self.grpc_address)
-        log.info("gRPC on port %d", self.grpc_port)
+        log.info("gRPC on port %d%s", self.grpc_port, ", mutual TLS" if credentials else "")
 
     async def announce_ready(self) -> None:
         if self.server is not None:

@@ -31,6 +31,7 @@ from postflow.testing.emulator import (
     set_faults,
 )
 from postflow.testing.fakes import FakeAuth, FakeServices, FakeStreamer
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import ServiceProcess
@@ -103,6 +104,7 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
                 "services": {"auth": fakes.address("auth"), "streamer": fakes.address("streamer"),
                              "watcher": f"127.0.0.1:{free_port()}"},
                 "state_dir": str(tmp_path / "state"),
+                "mesh": MESH_OFF,  # the fakes trust every caller
             }
             config_path = tmp_path / "watcher.json"
             config_path.write_text(json.dumps(config))

@@ -30,6 +30,8 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> AuthS
 
 
 class AuthService(GrpcService):
+    identity = "auth"
+
     def __init__(self, runtime: Runtime, store: TokenStore, grpc_address: str) -> None:
         super().__init__(runtime, grpc_address)
         self.store = store

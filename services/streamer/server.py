@@ -51,6 +51,8 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None, http_add
 
 
 class StreamerService(GrpcService):
+    identity = "streamer"
+
     def __init__(self, runtime: Runtime, root: Path, grpc_address: str, http_address: str,
                  http_limits: HttpLimits | None = None, pacer: Pacer | None = None) -> None:
         super().__init__(runtime, grpc_address)

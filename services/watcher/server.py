@@ -41,6 +41,8 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> Watch
 
 
 class WatcherService(GrpcService):
+    identity = "watcher"
+
     def __init__(self, runtime: Runtime, root: Path, path_filter: PathFilter, grpc_address: str) -> None:
         super().__init__(runtime, grpc_address)
         self.config = runtime.config
@@ -58,8 +60,9 @@ class WatcherService(GrpcService):
     async def open(self) -> None:
         config, provider = self.config, self.runtime.tracer_provider
         await self.ledger.open()
-        auth_channel = open_channel(config.services.auth, provider)
-        streamer_channel = open_channel(config.services.streamer, provider)
+        credentials = await self.credentials()
+        auth_channel = open_channel(config.services.auth, provider, credentials, "auth")
+        streamer_channel = open_channel(config.services.streamer, provider, credentials, "streamer")
         self._channels = [auth_channel, streamer_channel]
         self._http = traced_client(provider, timeout=config.frameio.request_timeout_s)
         auth_stub = auth_pb2_grpc.AuthServiceStub(auth_channel)

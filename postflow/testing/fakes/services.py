@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from postflow.core.config import Config, ServicesConfig
+from postflow.core.config import Config, MeshConfig, ServicesConfig
 from postflow.core.rpc import GrpcServer, Servicer
 from postflow.testing.fakes.auth import FakeAuth
 from postflow.testing.fakes.streamer import FakeStreamer
@@ -40,7 +40,8 @@ class FakeServices:
     @property
     def config(self) -> Config:
         """A config whose `services` addresses are the fakes served now."""
-        return Config(services=ServicesConfig(**{name: self.address(name) for name in self.ports}))
+        return Config(services=ServicesConfig(**{name: self.address(name) for name in self.ports}),
+                      mesh=MeshConfig(mtls=False, api_listen=""))
 
     async def start(self, *names: str) -> None:
         """Serves the named fakes (all three when none is named)."""
