@@ -35,6 +35,7 @@ HANDSHAKE_TIMEOUT_S = 10.0
 FAILURE_WINDOW_S = 60.0
 FAILURES_PER_WINDOW = 20  # failed handshakes from one host before it is cut off for the window
 WARNING_INTERVAL_S = 10.0  # at most one warning a host in this long
+MAX_HOSTS = 10_000  # hosts with recent failures remembered before the quiet ones are forgotten
 CHUNK = 256 * 1024
 CLOSE_TIMEOUT_S = 1.0
 
@@ -103,6 +104,10 @@ class HandshakeLimiter:
 
     def failed(self, host: str) -> int:
         """Records a failure; how many `host` has had in the window."""
+        if len(self._failures) >= MAX_HOSTS:  # many hosts failing: forget those quiet for a window
+            for quiet in list(self._failures):
+                self._recent(quiet)
+            self._warned = {h: at for h, at in self._warned.items() if at > time.monotonic() - WARNING_INTERVAL_S}
         failures = self._failures.setdefault(host, deque())
         failures.append(time.monotonic())
         return len(self._recent(host))
@@ -120,7 +125,7 @@ class Front:
 
     def __init__(self, context: ssl.SSLContext, registry: PeerRegistry, internal_port: int,
                  limiter: HandshakeLimiter | None = None, handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S) -> None:
-        self._context = context  # server_context(credentials)
+        self._context = context  # server_context(the service's credentials)
         self._registry = registry
         self._internal_port = internal_port
         self.limiter = limiter or HandshakeLimiter()
