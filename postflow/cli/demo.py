@@ -17,6 +17,7 @@ import httpx
 
 from postflow.cli.supervisor import Supervisor
 from postflow.core.config import write_config
+from postflow.core.mesh.certs import CertPaths, ensure_certs
 from postflow.core.net import pick_port
 
 DEV_CLIENT_ID = "postflow-dev"
@@ -97,6 +98,7 @@ async def run_demo(state_dir: Path, dashboard_port: int, emulator_port: int, out
             seeded = await poll_json(client, f"{emulator_url}/_emulator/state")
         config_path = state_dir / "config.json"
         write_config(demo_config(state_dir, emulator_url, seeded, ports), config_path)
+        await asyncio.to_thread(ensure_certs, CertPaths(state_dir / "certs"))  # the mesh's, in the default certs_dir
         supervisor = Supervisor(str(config_path), state_dir, echo=_Discard())
         running = asyncio.create_task(supervisor.run())
         dashboard_url = f"http://127.0.0.1:{ports['dashboard']}"
