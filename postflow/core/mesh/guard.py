@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import NoReturn
 
 import grpc
 
@@ -87,28 +88,26 @@ class Guard(grpc.aio.ServerInterceptor):
         peer = self._registry.find(context.peer())
         if peer is not None and peer.principal.authenticated:
             return Caller(peer.principal, peer.address)
-        address = peer.address if peer is not None else context.peer()
+        anonymous = Caller(ANONYMOUS, peer.address if peer is not None else context.peer())
         bearer = _bearer(context.invocation_metadata())
         if bearer is None or method.startswith(HEALTH):
-            return Caller(ANONYMOUS, address)
-        anonymous = Caller(ANONYMOUS, address)
-        tls = (peer is not None and peer.tls) or _tls_port(context)
-        if not tls:
-            await self._abort(method, context, anonymous, "unauthenticated", grpc.StatusCode.UNAUTHENTICATED,
-                              "API keys are accepted over TLS only")
-        if bearer == "" or self._security.authenticator is None:
-            reason = "the authorization metadata must be `Bearer <key>`" if bearer == "" else \
-                f"{self._security.service} takes no API keys"
-            await self._abort(method, context, anonymous, "unauthenticated", grpc.StatusCode.UNAUTHENTICATED, reason)
-        assert self._security.authenticator is not None and bearer
-        try:
-            return Caller(await self._security.authenticator.authenticate(bearer, address), address)
-        except PostflowError as exc:
-            await self._abort(method, context, anonymous, "unauthenticated", exc.code, str(exc))
-            raise  # abort raised already
+            return anonymous
+        authenticator = self._security.authenticator
+        if not ((peer is not None and peer.tls) or _tls_port(context)):
+            reason = "API keys are accepted over TLS only"
+        elif not bearer:
+            reason = "the authorization metadata must be `Bearer <key>`"
+        elif authenticator is None:
+            reason = f"{self._security.service} takes no API keys"
+        else:
+            try:
+                return Caller(await authenticator.authenticate(bearer, anonymous.address), anonymous.address)
+            except PostflowError as exc:
+                await self._abort(method, context, anonymous, "unauthenticated", exc.code, str(exc))
+        await self._abort(method, context, anonymous, "unauthenticated", grpc.StatusCode.UNAUTHENTICATED, reason)
 
     async def _refuse(self, method: str, request, context: grpc.aio.ServicerContext, found: Caller,
-                      decision: Decision) -> None:
+                      decision: Decision) -> NoReturn:
         name = _short(method)
         if decision == Decision.UNAUTHENTICATED:
             await self._abort(method, context, found, "unauthenticated", grpc.StatusCode.UNAUTHENTICATED,
@@ -119,9 +118,10 @@ class Guard(grpc.aio.ServerInterceptor):
                           f"{found.principal} may not call {name}", request)
 
     async def _abort(self, method: str, context: grpc.aio.ServicerContext, found: Caller, outcome: str,
-                     code: grpc.StatusCode, message: str, request=None) -> None:
+                     code: grpc.StatusCode, message: str, request=None) -> NoReturn:
         self._record(method, request, found, outcome)
         await context.abort(code, message)
+        raise AssertionError("context.abort returned")  # it raises
 
     def _record(self, method: str, request, found: Caller, outcome: str) -> None:
         if self._security.audit is None:
