@@ -7,11 +7,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import grpc
 from opentelemetry.trace import TracerProvider
 
 from postflow.core.config import Config
 from postflow.core.errors import FailedPrecondition
 from postflow.core.mesh.certs import CertPaths
+from postflow.core.mesh.config import mesh_credentials
 from postflow.core.mesh.identity import ADMIN
 from postflow.core.rpc import open_api_channel, open_channel
 from postflow.v1 import audit_pb2_grpc, auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2_grpc
@@ -49,23 +51,39 @@ class ApiKeyAccess:
 
 
 class Clients:
-    """Channels and stubs to auth, watcher and streamer (and each one's audit log, by name; with
-    an API key and no admin certificate, the watcher's only); an async context manager."""
+    """Channels and stubs to auth, watcher and streamer (and each one's audit log, by name),
+    calling as the mesh identity `identity` (its certificate, with mesh.mtls on); with an API
+    key, the watcher on its API port (and, without the admin certificate, the watcher only).
+    `open` them (or `async with`) first."""
 
-    def __init__(self, config: Config, tracer_provider: TracerProvider | None = None,
+    watcher: watcher_pb2_grpc.WatcherServiceStub
+    audit: dict[str, audit_pb2_grpc.AuditServiceStub]
+
+    def __init__(self, config: Config, tracer_provider: TracerProvider | None = None, identity: str = ADMIN,
                  api_key: ApiKeyAccess | None = None) -> None:
+        self._config = config
+        self._tracer_provider = tracer_provider
+        self.identity = identity
+        self._api_key = api_key
         self._missing_certificate = api_key.admin_certificate if api_key else ""
-        self._channels = {
-            name: open_channel(getattr(config.services, name), tracer_provider)
-            for name in ("auth", "streamer") if not self._missing_certificate
-        }
-        self._channels["watcher"] = (open_api_channel(api_key.address, api_key.ca, api_key.key, tracer_provider)
-                                     if api_key else open_channel(config.services.watcher, tracer_provider))
-        self.watcher = watcher_pb2_grpc.WatcherServiceStub(self._channels["watcher"])
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def open(self) -> Clients:
+        """Loads the identity's credentials (a ConfigError when missing) and opens the channels."""
+        config, provider = self._config, self._tracer_provider
         if not self._missing_certificate:
+            credentials = await mesh_credentials(config, self.identity)
+            mesh_names = ("auth", "streamer") if self._api_key else ("auth", "watcher", "streamer")
+            self._channels = {name: open_channel(getattr(config.services, name), provider, credentials, name)
+                              for name in mesh_names}
             self._auth = auth_pb2_grpc.AuthServiceStub(self._channels["auth"])
             self._streamer = streamer_pb2_grpc.StreamerServiceStub(self._channels["streamer"])
+        if self._api_key is not None:
+            self._channels["watcher"] = open_api_channel(self._api_key.address, self._api_key.ca,
+                                                         self._api_key.key, provider)
+        self.watcher = watcher_pb2_grpc.WatcherServiceStub(self._channels["watcher"])
         self.audit = {name: audit_pb2_grpc.AuditServiceStub(channel) for name, channel in self._channels.items()}
+        return self
 
     @property
     def auth(self) -> auth_pb2_grpc.AuthServiceStub:
@@ -83,8 +101,12 @@ class Clients:
                                      f"({self._missing_certificate}, missing), not an API key: "
                                      f"{API_KEY_ENV} reaches the watcher's job API only")
 
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        await asyncio.gather(*(channel.close() for channel in channels.values()))
+
     async def __aenter__(self) -> Clients:
-        return self
+        return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.gather(*(channel.close() for channel in self._channels.values()))
+        await self.close()

@@ -1,12 +1,14 @@
 """gRPC plumbing shared by every service: the server (health, reflection, interceptors in
-a fixed order: tracing, then error mapping), and client channels."""
+a fixed order: tracing, the mesh's guard, error mapping; with mutual TLS on, the mesh's
+front on the service's address), and client channels."""
 
 from __future__ import annotations
 
-import inspect
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -17,9 +19,11 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from opentelemetry.trace import TracerProvider
 
 from postflow.core.errors import PostflowError
-from postflow.core.mesh.audit import AuditLog
+from postflow.core.handlers import wrap_handler
 from postflow.core.mesh.audit_query import AuditServicer
 from postflow.core.mesh.certs import Credentials
+from postflow.core.mesh.front import Front, PeerRegistry, server_context
+from postflow.core.mesh.guard import Guard, Security
 from postflow.v1 import audit_pb2, audit_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -53,48 +57,15 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
-        )
+        return None if handler is None else wrap_handler(handler, _mapping_errors)
 
 
-def _wrap_unary(behaviour: Callable[..., Awaitable[Any]]):
-    async def call(request, context: grpc.aio.ServicerContext):
-        try:
-            return await behaviour(request, context)
-        except PostflowError as exc:
-            await context.abort(exc.code, str(exc))
-
-    return call
-
-
-def _wrap_stream(behaviour: Callable[..., Any]):
-    async def call(request, context: grpc.aio.ServicerContext):
-        try:
-            responses = behaviour(request, context)
-            if inspect.isawaitable(responses):  # a handler that sends with context.write() (health Watch)
-                await responses
-                return
-            async for response in responses:
-                yield response
-        except PostflowError as exc:
-            await context.abort(exc.code, str(exc))
-
-    return call
+@contextlib.asynccontextmanager
+async def _mapping_errors(request, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    try:
+        yield
+    except PostflowError as exc:
+        await context.abort(exc.code, str(exc))
 
 
 class Servicer(NamedTuple):
@@ -116,13 +87,20 @@ def service_name(proto: ModuleType) -> str:
 
 class GrpcServer:
     """A grpc.aio server with health (NOT_SERVING from before it listens until
-    `set_serving(True)`), reflection, and the service's audit log (`audit`; AuditService
-    answers with its entries, none without one)."""
+    `set_serving(True)`), reflection, the mesh's guard, and the service's audit log
+    (`security.audit`; AuditService answers with its entries, none without one). With `security` credentials
+    (mesh.mtls on) the mesh's front listens on the address given to `start` and the server
+    itself on loopback behind it; without (mesh.mtls off, or no `security`: the fakes of
+    tests) the server listens on the address and trusts every caller."""
 
-    def __init__(self, tracer_provider: TracerProvider | None = None, audit: AuditLog | None = None) -> None:
+    def __init__(self, tracer_provider: TracerProvider | None = None, security: Security | None = None) -> None:
+        self.security = security or Security("", None)
+        self.peers = PeerRegistry()
+        self.front: Front | None = None
         self.server = grpc.aio.server(
             interceptors=[
                 aio_server_interceptor(tracer_provider=tracer_provider, filter_=_NOT_HEALTH),
+                Guard(self.security, self.peers),
                 ErrorMappingInterceptor(),
             ],
             options=_SERVER_OPTIONS,
@@ -130,8 +108,8 @@ class GrpcServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._service_names: list[str] = []
-        self.audit = audit
-        self.add(Servicer(audit_pb2, audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(audit)))
+        self.audit = self.security.audit
+        self.add(Servicer(audit_pb2, audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(self.audit)))
 
     def add(self, servicer: Servicer) -> None:
         servicer.add_to_server(servicer.implementation, self.server)
@@ -147,15 +125,24 @@ class GrpcServer:
         return port
 
     async def start(self, address: str) -> int:
+        """Listens on `address` (port 0: any free port); the port it listens on."""
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        port = self.server.add_insecure_port(address)
+        credentials = self.security.credentials
+        inner = "127.0.0.1:0" if credentials is not None else address
+        port = self.server.add_insecure_port(inner)
         if port == 0:
-            raise OSError(f"cannot listen on {address}")
+            raise OSError(f"cannot listen on {inner}")
         await self.set_serving(False)  # before the first call can arrive: the library's default is SERVING
         await self.server.start()
-        return port
+        if credentials is None:
+            return port
+        self.front = Front(await asyncio.to_thread(server_context, credentials), self.peers, port)
+        try:
+            return await self.front.start(address)
+        except OSError as exc:
+            raise OSError(f"cannot listen on {address}: {exc.strerror or exc}") from None
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -166,9 +153,13 @@ class GrpcServer:
         """Health NOT_SERVING for good, then `end_streams()` (long server streams that would
         otherwise hold the server for the whole grace), then calls in flight get `grace` s."""
         await self.health.enter_graceful_shutdown()
+        if self.front is not None:
+            self.front.stop_listening()
         if end_streams is not None:
             end_streams()
         await self.server.stop(grace)
+        if self.front is not None:
+            await self.front.close()
 
 
 def bind_address(address: str) -> str:
@@ -179,13 +170,17 @@ def bind_address(address: str) -> str:
     return f"{'127.0.0.1' if loopback else '0.0.0.0'}:{port}"
 
 
-def open_channel(address: str, tracer_provider: TracerProvider | None = None) -> grpc.aio.Channel:
-    """A channel to another PostFlow service; calls wait for it to be up (waitForReady)."""
-    return grpc.aio.insecure_channel(
-        address,
-        options=_CHANNEL_OPTIONS,
-        interceptors=aio_client_interceptors(tracer_provider=tracer_provider, filter_=_NOT_HEALTH),
-    )
+def open_channel(address: str, tracer_provider: TracerProvider | None = None,
+                 credentials: Credentials | None = None, service: str = "") -> grpc.aio.Channel:
+    """A channel to the PostFlow `service` at `address`; calls wait for it to be up
+    (waitForReady). With the caller's mesh `credentials`, mutual TLS: the server must prove
+    it is `service`, whatever the address."""
+    interceptors = aio_client_interceptors(tracer_provider=tracer_provider, filter_=_NOT_HEALTH)
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        address, grpc.ssl_channel_credentials(credentials.ca, credentials.key, credentials.cert),
+        options=[*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", service)], interceptors=interceptors)
 
 
 def open_api_channel(address: str, ca: bytes, key: str,

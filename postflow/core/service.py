@@ -24,6 +24,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from postflow.core.config import Config, ConfigError, load_config, secret_values
 from postflow.core.logs import SecretMask, setup_logging
 from postflow.core.mesh.audit import AuditLog, audit_path
+from postflow.core.mesh.certs import Credentials
+from postflow.core.mesh.config import mesh_credentials
+from postflow.core.mesh.guard import Security
+from postflow.core.mesh.identity import Authenticator
 from postflow.core.rpc import GRACE_S, GrpcServer, Servicer
 from postflow.core.telemetry import setup_tracing, shutdown_tracing
 
@@ -124,9 +128,11 @@ class GrpcService(Lifecycle):
     """A service behind a gRPC server (postflow.core.rpc): `listen` starts it with health
     already NOT_SERVING, `announce_ready` makes it SERVING, `drain` enters graceful shutdown
     (NOT_SERVING for good), ends the service's long streams and stops it with a grace period,
-    then writes out its audit log (`<state_dir>/audit/<name>.jsonl`)."""
+    then writes out its audit log (`<state_dir>/audit/<identity>.jsonl`). With mesh.mtls on,
+    the server admits callers by their mesh certificates (the service's own from
+    mesh.certs_dir) and, where `open` set an `authenticator`, by API keys."""
 
-    name: ClassVar[str]  # auth, watcher, streamer: names its audit log
+    identity: ClassVar[str]  # the service's name in the mesh: its certificate's common name
 
     def __init__(self, runtime: Runtime, grpc_address: str) -> None:
         super().__init__()
@@ -134,7 +140,15 @@ class GrpcService(Lifecycle):
         self.grpc_address = grpc_address
         self.grpc_port = 0
         self.server: GrpcServer | None = None  # made in listen(): grpc.aio binds to the running loop
-        self.audit = AuditLog(audit_path(runtime.config.state_path, self.name), mask=runtime.mask)
+        self.authenticator: Authenticator | None = None
+        self.audit = AuditLog(audit_path(runtime.config.state_path, self.identity), mask=runtime.mask)
+        self._credentials: Credentials | None = None
+
+    async def credentials(self) -> Credentials | None:
+        """The service's mesh credentials, also for its own channels (None: mesh.mtls off)."""
+        if self._credentials is None:
+            self._credentials = await mesh_credentials(self.runtime.config, self.identity)
+        return self._credentials
 
     @abstractmethod
     def servicers(self) -> Sequence[Servicer]:
@@ -147,12 +161,16 @@ class GrpcService(Lifecycle):
         """Adds the ports the service serves besides its own address (before the server starts)."""
 
     async def listen(self) -> None:
-        self.server = GrpcServer(self.runtime.tracer_provider, self.audit)
+        credentials = await self.credentials()
+        if credentials is None:
+            log.warning("mesh.mtls is off: the %s service's gRPC port trusts every caller", self.identity)
+        self.server = GrpcServer(self.runtime.tracer_provider,
+                                 Security(self.identity, credentials, self.authenticator, self.audit))
         for servicer in self.servicers():
             self.server.add(servicer)
         self.add_ports(self.server)
         self.grpc_port = await self.server.start(self.grpc_address)
-        log.info("gRPC on port %d", self.grpc_port)
+        log.info("gRPC on port %d%s", self.grpc_port, ", mutual TLS" if credentials else "")
 
     async def announce_ready(self) -> None:
         if self.server is not None:

@@ -19,6 +19,7 @@ from postflow.core.logs import SecretMask
 from postflow.core.service import Runtime
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 from postflow.testing.emulator import issued_tokens
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import ServiceProcess
@@ -40,6 +41,7 @@ def config_dict(state_dir: Path, emulator_url: str, *, auth: dict | None = None,
         "auth": {"token_key": Fernet.generate_key().decode(), **(auth or {})},
         "services": {"auth": f"127.0.0.1:{port or free_port()}"},
         "state_dir": str(state_dir),
+        "mesh": MESH_OFF,
     }
 
 

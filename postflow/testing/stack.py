@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import httpx
 
 from postflow.cli.demo import connect_frameio, demo_config, poll_json
 from postflow.cli.supervisor import SERVICES, read_pid
-from postflow.core.config import write_config
-from postflow.core.rpc import check_health
+from postflow.core.config import load_config, write_config
+from postflow.core.mesh.certs import CertPaths
+from postflow.core.rpc import check_health, open_channel
 from postflow.testing.emulator import emulator_report, set_faults, start_emulator
+from postflow.testing.mesh import credentials, make_certs
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env, stop_process
@@ -58,6 +61,12 @@ class Stack:
 
     def address(self, service: str) -> str:
         return self.config["services"][service]
+
+    async def channel(self, service: str) -> grpc.aio.Channel:
+        """A channel to `service` as the admin (its mesh certificate when mesh.mtls is on)."""
+        config = load_config(self.config_path, env={})
+        secured = await credentials(CertPaths(config.certs_path), "admin") if config.mesh.mtls else None
+        return open_channel(self.address(service), credentials=secured, service=service)
 
     def pid(self, service: str) -> int | None:
         return read_pid(self.state_dir, service)
@@ -117,7 +126,7 @@ async def running_stack(tmp_path: Path, overrides: dict | None = None, env: dict
     `connect` is false. Everything is stopped (SIGTERM) on exit."""
     state_dir = tmp_path / "state"
     (state_dir / "watch").mkdir(parents=True)
-    ports = {name: free_port() for name in ("emulator", "dashboard", "auth", "watcher", "streamer", "range")}
+    ports = {name: free_port() for name in ("emulator", "dashboard", "auth", "watcher", "streamer", "range", "api")}
     emulator_url = f"http://127.0.0.1:{ports['emulator']}"
     child = {**child_env(), **(env or {})}
     emulator = await start_emulator(ports["emulator"], child, tmp_path / "emulator.log", *emulator_args)
@@ -126,10 +135,12 @@ async def running_stack(tmp_path: Path, overrides: dict | None = None, env: dict
         async with httpx.AsyncClient(timeout=5) as client:
             seeded = await poll_json(client, f"{emulator_url}/_emulator/state", timeout=20)
         config = deep_merge(demo_config(state_dir, emulator_url, seeded, ports),
-                            {"watch": FAST_WATCH, "frameio": FAST_FRAMEIO})
+                            {"watch": FAST_WATCH, "frameio": FAST_FRAMEIO,
+                             "mesh": {"api_listen": f"127.0.0.1:{ports['api']}"}})
         config = deep_merge(config, overrides or {})
         config_path = tmp_path / "config.json"
         write_config(config, config_path)
+        await make_certs(load_config(config_path, env={}).certs_path)
         stack = Stack(tmp_path, config, config_path, emulator_url, f"http://127.0.0.1:{ports['dashboard']}",
                       child, emulator=emulator)
         stack.up = await asyncio.create_subprocess_exec(

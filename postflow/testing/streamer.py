@@ -22,6 +22,7 @@ from postflow.core.service import Runtime
 from postflow.push_requests import push_requests
 from postflow.testing import fakes
 from postflow.testing.media import write_media
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
@@ -34,7 +35,7 @@ TEST_LIMITS = HttpLimits(HeadLimits(), idle_timeout_s=2.0, head_timeout_s=0.6, s
 
 
 def streamer_config(tmp_path: Path, streamer: dict | None = None, **sections) -> Config:
-    raw = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"),
+    raw = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"), "mesh": MESH_OFF,
            "streamer": {"tunnel": {"mode": "none"}, **(streamer or {})}, **sections}
     (tmp_path / "watch").mkdir(exist_ok=True)
     path = tmp_path / "config.json"
@@ -142,7 +143,7 @@ def run_streamer_process(tmp_path: Path, **sections: object) -> subprocess.Compl
     """`python -m services.streamer` on a config with a fresh watch root, loopback ports and
     `sections` on top, run to its end (a config it refuses ends it at once)."""
     (tmp_path / "watch").mkdir(exist_ok=True)
-    config = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"),
+    config = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"), "mesh": MESH_OFF,
               "streamer": {"listen": f"127.0.0.1:{free_port()}", "tunnel": {"mode": "none"}},
               "services": {"streamer": f"127.0.0.1:{free_port()}"}, **sections}
     (tmp_path / "config.json").write_text(json.dumps(config))

@@ -31,6 +31,7 @@ from postflow.testing.emulator import (
     set_faults,
 )
 from postflow.testing.fakes import FakeAuth, FakeServices, FakeStreamer
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import ServiceProcess
@@ -88,7 +89,7 @@ class WatcherEnvironment:
 async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: dict | None = None,
                       frameio: dict | None = None, emulator: EmulatorOptions | None = None,
                       mesh: dict | None = None) -> AsyncIterator[WatcherEnvironment]:
-    """`mesh`: the config's mesh section; by default without the API port (mesh.api_listen)."""
+    """`mesh`: the config's mesh section; by default outside the mesh, without the API port."""
     root = tmp_path / "watch"
     root.mkdir()
     options = emulator or EmulatorOptions(rate_limits=False)
@@ -103,7 +104,7 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
                 "transfer": transfer or {},
                 "services": {"auth": fakes.address("auth"), "streamer": fakes.address("streamer"),
                              "watcher": f"127.0.0.1:{free_port()}"},
-                "mesh": mesh or {"api_listen": ""},
+                "mesh": mesh or MESH_OFF,  # the fakes trust every caller
                 "state_dir": str(tmp_path / "state"),
             }
             config_path = tmp_path / "watcher.json"

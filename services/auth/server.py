@@ -30,7 +30,7 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> AuthS
 
 
 class AuthService(GrpcService):
-    name = "auth"
+    identity = "auth"
 
     def __init__(self, runtime: Runtime, store: TokenStore, grpc_address: str) -> None:
         super().__init__(runtime, grpc_address)

@@ -66,7 +66,7 @@ class DashboardService(Lifecycle):
         self.tls = await served_tls(config, self.address)
         self._socket = net.listen(*split_address(self.address, "dashboard.listen"))
         self.http_port = self._socket.getsockname()[1]
-        self.clients = Clients(config, self.runtime.tracer_provider)
+        self.clients = await Clients(config, self.runtime.tracer_provider, identity="dashboard").open()
         self.hub = Hub(self.clients, Broadcaster(queue_size=self._queue_size),
                        progress_interval=self._progress_interval,
                        certs=CertPaths(config.certs_path) if config.mesh.mtls else None)
@@ -111,6 +111,6 @@ class DashboardService(Lifecycle):
         if self.hub is not None:
             await self.hub.stop()
         if self.clients is not None:
-            await self.clients.__aexit__(None, None, None)
+            await self.clients.close()
         if self._socket is not None:
             self._socket.close()

@@ -51,7 +51,7 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None, http_add
 
 
 class StreamerService(GrpcService):
-    name = "streamer"
+    identity = "streamer"
 
     def __init__(self, runtime: Runtime, root: Path, grpc_address: str, http_address: str,
                  http_limits: HttpLimits | None = None, pacer: Pacer | None = None) -> None:

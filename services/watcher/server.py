@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -14,7 +13,7 @@ from opentelemetry import trace
 from postflow.core.config import ConfigError, require_watch_root
 from postflow.core.http import traced_client
 from postflow.core.mesh.api_keys import ApiKeys
-from postflow.core.mesh.certs import CertPaths, Credentials, MeshError, load_credentials
+from postflow.core.mesh.certs import Credentials
 from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
 from postflow.frameio import AuthTokens, FrameioClient
@@ -44,7 +43,7 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> Watch
 
 
 class WatcherService(GrpcService):
-    name = "watcher"
+    identity = "watcher"
 
     def __init__(self, runtime: Runtime, root: Path, path_filter: PathFilter, grpc_address: str) -> None:
         super().__init__(runtime, grpc_address)
@@ -67,14 +66,11 @@ class WatcherService(GrpcService):
         config, provider = self.config, self.runtime.tracer_provider
         await self.ledger.open()
         await self.api_keys.open()
-        if config.mesh.mtls and config.mesh.api_listen:
-            try:
-                self.api_credentials = await asyncio.to_thread(load_credentials, CertPaths(config.certs_path),
-                                                               "watcher")
-            except MeshError as exc:
-                raise ConfigError(f"mesh.api_listen: {exc}") from None
-        auth_channel = open_channel(config.services.auth, provider)
-        streamer_channel = open_channel(config.services.streamer, provider)
+        self.authenticator = self.api_keys
+        credentials = await self.credentials()
+        self.api_credentials = credentials if config.mesh.api_listen else None
+        auth_channel = open_channel(config.services.auth, provider, credentials, "auth")
+        streamer_channel = open_channel(config.services.streamer, provider, credentials, "streamer")
         self._channels = [auth_channel, streamer_channel]
         self._http = traced_client(provider, timeout=config.frameio.request_timeout_s)
         auth_stub = auth_pb2_grpc.AuthServiceStub(auth_channel)

@@ -9,6 +9,7 @@ import pytest
 
 from postflow.core.config import Config, write_config
 from postflow.core.mesh.audit import AuditEntry, AuditLog, audit_path, record_cli_action
+from postflow.core.mesh.guard import Security
 from postflow.core.rpc import GrpcServer
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env
@@ -40,7 +41,7 @@ async def test_audit_merges_every_service_and_names_the_one_that_is_down(tmp_pat
                                   outcome="denied" if name == "auth" else "ok", service=name))
             await log.close()
         for name in ("auth", "watcher"):
-            server = GrpcServer(audit=AuditLog(audit_path(state_dir, name)))
+            server = GrpcServer(security=Security(name, None, audit=AuditLog(audit_path(state_dir, name))))
             await server.start(f"127.0.0.1:{ports[name]}")
             servers.append(server)
 

@@ -18,6 +18,7 @@ from postflow.cli.doctor.report import Report
 from postflow.core.config import build_config
 from postflow.core.protos import timestamp
 from postflow.frameio import ProjectRef
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.ports import free_port
 from postflow.v1 import auth_pb2
 from services.dashboard.views import auth_view
@@ -88,7 +89,7 @@ async def test_nothing_answering_fails_each_reachability_check_and_skips_what_de
     path = tmp_path / "config.json"
     path.write_text(json.dumps({
         "frameio": {"client_id": "x", "client_secret": "y", "ims_base_url": closed, "api_base_url": closed},
-        "watch": {"root": str(tmp_path)}, "state_dir": str(tmp_path / "state"),
+        "watch": {"root": str(tmp_path)}, "state_dir": str(tmp_path / "state"), "mesh": MESH_OFF,
         "dashboard": {"listen": f"127.0.0.1:{free_port()}"},
         "services": {name: f"127.0.0.1:{free_port()}" for name in ("auth", "watcher", "streamer")}}))
     out = io.StringIO()

@@ -25,6 +25,7 @@ from postflow.cli.demo import poll_json
 from postflow.cli.supervisor import SERVICES
 from postflow.core.config import write_config
 from postflow.testing.media import write_media
+from postflow.testing.mesh import make_certs
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env, stop_process
@@ -134,7 +135,7 @@ def test_the_scenarios_cover_the_readme_table_exactly():
 
 @pytest.mark.asyncio
 async def test_the_stack_commands(tmp_path):
-    ports = {name: free_port() for name in ("emulator", "dashboard", "auth", "watcher", "streamer", "range")}
+    ports = {name: free_port() for name in ("emulator", "dashboard", "auth", "watcher", "streamer", "range", "api")}
     state_dir = tmp_path / "state"
     (state_dir / "watch").mkdir(parents=True)
     config_path = tmp_path / "config.json"
@@ -149,8 +150,10 @@ async def test_the_stack_commands(tmp_path):
             seeded = await poll_json(client, f"{emulator_url}/_emulator/state", timeout=20)
         # A long stability window: only `submit` makes jobs here, not the scanner.
         config = deep_merge(demo_config(state_dir, emulator_url, seeded, ports),
-                            {"watch": {**FAST_WATCH, "stable_after_s": 300}})
+                            {"watch": {**FAST_WATCH, "stable_after_s": 300},
+                             "mesh": {"api_listen": f"127.0.0.1:{ports['api']}"}})
         write_config(config, config_path)
+        await make_certs(state_dir / "certs")
         stack = Stack(tmp_path, config, config_path, emulator_url, f"http://127.0.0.1:{ports['dashboard']}",
                       commands.env, emulator=emulator)
 

@@ -13,6 +13,7 @@ from postflow.cli.commands import gather_status
 from postflow.core.clients import Clients
 from postflow.core.config import build_config
 from postflow.core.mesh.certs import CertPaths, ensure_certs, issue
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.ports import free_port
 from postflow.testing.streamer import limited_streamer
 
@@ -35,7 +36,7 @@ async def test_status_shows_the_limit_of_the_hour_from_the_running_streamer(tmp_
     async with limited_streamer(tmp_path, TIMETABLE, lambda: dt.datetime(2026, 12, 7, hour)) as streamer:
         config = build_config({"services": {"streamer": f"127.0.0.1:{streamer.service.grpc_port}",
                                             "auth": f"127.0.0.1:{free_port()}", "watcher": f"127.0.0.1:{free_port()}"},
-                               "dashboard": {"listen": f"127.0.0.1:{free_port()}"}})
+                               "dashboard": {"listen": f"127.0.0.1:{free_port()}"}, "mesh": MESH_OFF})
         async with Clients(config) as clients:
             status = await gather_status(config, clients)
     assert status["services"]["streamer"] == "SERVING"

@@ -12,6 +12,7 @@ import sys
 import httpx
 import pytest
 
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env, process_rss_mb, process_rss_peak_mb
@@ -46,7 +47,7 @@ async def upload(fakes, index: int) -> str:
 @pytest.mark.asyncio
 async def test_fifty_clients_during_twenty_uploads(fakes, tmp_path):
     port = free_port()
-    config = {"dashboard": {"listen": f"127.0.0.1:{port}"}, "state_dir": str(tmp_path / "state"),
+    config = {"dashboard": {"listen": f"127.0.0.1:{port}"}, "state_dir": str(tmp_path / "state"), "mesh": MESH_OFF,
               "services": {name: f"127.0.0.1:{p}" for name, p in fakes.ports.items()}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     process = await asyncio.create_subprocess_exec(

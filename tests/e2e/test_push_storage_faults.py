@@ -3,7 +3,6 @@
 fresh upload (Frame.io cannot renew them) that is delivered without failing the job or
 spending an attempt."""
 
-import grpc
 import pytest
 
 from postflow.testing.media import write_media
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.asyncio
 async def test_request_timeouts_are_retried_and_expired_urls_start_a_fresh_upload(tmp_path):
     async with running_stack(tmp_path, overrides={"transfer": {"mode": "push"}}) as stack, \
-            grpc.aio.insecure_channel(stack.address("watcher")) as channel:
+            await stack.channel("watcher") as channel:
         watcher = watcher_pb2_grpc.WatcherServiceStub(channel)
         await stack.fault({"part_request_timeout": {"count": 2}})
         timed_out = write_media(stack.watch_root / "timed_out.mov", 3_000_000, seed=1)

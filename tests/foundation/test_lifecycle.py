@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from postflow.core.config import Config
+from postflow.core.config import Config, MeshConfig
 from postflow.core.rpc import GrpcServer, Servicer, check_health, service_name
 from postflow.core.service import GrpcService, Runtime, serve_until_signalled
 from postflow.testing.polling import wait_for
@@ -29,10 +29,10 @@ async def status_now(server: GrpcServer, name: str) -> int:
 class Probe(GrpcService):
     """A service that records its steps; `ready()` waits until the test allows it."""
 
-    name = "probe"
+    identity = "probe"
 
     def __init__(self, fail_open: bool = False) -> None:
-        super().__init__(Runtime(Config()), "127.0.0.1:0")
+        super().__init__(Runtime(Config(mesh=MeshConfig(mtls=False))), "127.0.0.1:0")
         self.steps: list[str] = []
         self.may_serve = asyncio.Event()
         self.fail_open = fail_open

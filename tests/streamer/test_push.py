@@ -22,6 +22,7 @@ from postflow.emulator.server import running_emulator
 from postflow.push_requests import BATCH_BYTES, push_requests
 from postflow.testing.emulator import FrameioFiles
 from postflow.testing.media import write_media
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env, process_rss_peak_mb
@@ -178,7 +179,7 @@ async def test_push_of_1_gib_from_a_streamer_process_stays_small(tmp_path):
     watch = tmp_path / "watch"
     sha = write_media(watch / "big.mov", size, seed=11)
     grpc_port, http_port = free_port(), free_port()
-    config = {"watch": {"root": str(watch)}, "state_dir": str(tmp_path / "state"),
+    config = {"watch": {"root": str(watch)}, "state_dir": str(tmp_path / "state"), "mesh": MESH_OFF,
               "streamer": {"listen": f"127.0.0.1:{http_port}", "tunnel": {"mode": "none"}},
               "services": {"streamer": f"127.0.0.1:{grpc_port}"}, "transfer": {"part_concurrency": 5}}
     (tmp_path / "config.json").write_text(json.dumps(config))

@@ -16,6 +16,7 @@ from postflow.core.clients import Clients
 from postflow.core.config import build_config
 from postflow.devtools.slowfs import Mount, mounted
 from postflow.testing.media import write_media
+from postflow.testing.mesh import MESH_OFF
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.watcher import InProcess, WatcherEnvironment, environment, list_jobs, start_watcher, wait_jobs
@@ -62,7 +63,7 @@ async def postflow_status(env: WatcherEnvironment) -> dict:
     assert isinstance(watcher, InProcess)
     config = build_config({"services": {"watcher": f"127.0.0.1:{watcher.service.grpc_port}",
                                         "auth": f"127.0.0.1:{free_port()}", "streamer": f"127.0.0.1:{free_port()}"},
-                           "dashboard": {"listen": f"127.0.0.1:{free_port()}"}})
+                           "dashboard": {"listen": f"127.0.0.1:{free_port()}"}, "mesh": MESH_OFF})
     async with Clients(config) as clients:
         return await gather_status(config, clients)
 

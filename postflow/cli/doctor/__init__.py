@@ -43,7 +43,10 @@ async def diagnose(config_path: str | None, live: bool, out: TextIO = sys.stdout
 
 
 async def run_checks(config: Config, live: bool, report: Report) -> None:
-    async with Clients(config) as clients, httpx.AsyncClient(timeout=config.frameio.request_timeout_s) as http:
+    # As the watcher: the doctor does what the watcher does (a Frame.io token, publishing, pushing),
+    # and only the watcher is given the token.
+    async with Clients(config, identity="watcher") as clients, \
+            httpx.AsyncClient(timeout=config.frameio.request_timeout_s) as http:
         frameio = FrameioClient(config.frameio, AuthTokens(clients.auth), http, max_retries=FRAMEIO_RETRIES)
         project = await Checks(config, clients, http, frameio, report).run()
         if not live:

@@ -58,6 +58,19 @@ RULES: dict[str, Rule] = {
     "/postflow.v1.AuditService/ListAudit": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
 }
 
+# The mutating calls the audit log records when they are allowed (every refused call is
+# recorded), and the request fields that say what they acted on: never a secret (the
+# authorization code). The streamer's Publish, Revoke and Push are the watcher's machine
+# traffic, recorded only when refused.
+AUDITED: dict[str, tuple[str, ...]] = {
+    "/postflow.v1.WatcherService/SubmitFile": ("path",),
+    "/postflow.v1.WatcherService/RetryJob": ("id",),
+    "/postflow.v1.WatcherService/CancelJob": ("id",),
+    "/postflow.v1.AuthService/BeginAuthorization": (),
+    "/postflow.v1.AuthService/CompleteAuthorization": (),
+    "/postflow.v1.AuthService/Disconnect": (),
+}
+
 
 class Decision(enum.Enum):
     ALLOW = "allow"

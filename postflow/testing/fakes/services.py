@@ -13,8 +13,9 @@ from typing import Any
 
 import grpc
 
-from postflow.core.config import Config, ServicesConfig
+from postflow.core.config import Config, MeshConfig, ServicesConfig
 from postflow.core.mesh.audit import AuditLog, audit_path
+from postflow.core.mesh.guard import Security
 from postflow.core.rpc import GrpcServer, Servicer
 from postflow.testing.fakes.auth import FakeAuth
 from postflow.testing.fakes.streamer import FakeStreamer
@@ -43,15 +44,18 @@ class FakeServices:
 
     @property
     def config(self) -> Config:
-        """A config whose `services` addresses are the fakes served now (and `state_dir`, when set)."""
-        config = Config(services=ServicesConfig(**{name: self.address(name) for name in self.ports}))
+        """A config whose `services` addresses are the fakes served now, outside the mesh (and
+        `state_dir`, when set)."""
+        config = Config(services=ServicesConfig(**{name: self.address(name) for name in self.ports}),
+                        mesh=MeshConfig(mtls=False, api_listen=""))
         return config if self.state_dir is None else dataclasses.replace(config, state_dir=str(self.state_dir))
 
     async def start(self, *names: str) -> None:
         """Serves the named fakes (all three when none is named)."""
         for name in names or GENERATED:
             proto, add_to_server = GENERATED[name]
-            server = GrpcServer(audit=None if self.state_dir is None else AuditLog(audit_path(self.state_dir, name)))
+            audit = None if self.state_dir is None else AuditLog(audit_path(self.state_dir, name))
+            server = GrpcServer(security=Security(name, None, audit=audit))
             server.add(Servicer(proto, add_to_server, getattr(self, name)))
             self.ports[name] = await server.start(f"127.0.0.1:{self.ports.get(name, 0)}")
             await server.set_serving(True)
