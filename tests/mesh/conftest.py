@@ -3,6 +3,7 @@ the test's directory), with the audit log kept in a list and the callers handler
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 from collections.abc import AsyncIterator
@@ -41,6 +42,9 @@ class Keys:
         if bearer != READER_KEY:
             raise Unauthenticated("unknown API key")
         return Principal(Kind.API_KEY, "render-farm", frozenset({Scope.JOBS_READ}))
+
+    def revocation(self, principal: Principal) -> asyncio.Event:
+        return asyncio.Event()  # never revoked
 
 
 class CallerAuth(FakeAuth):

@@ -1,8 +1,5 @@
 """The job API for other tools, end to end: a real watcher serving WatcherService on its API
-port (TLS, the watcher's certificate) to callers with API keys.
-
-`test_keys_scopes_and_revocation_through_the_guard` needs the guard (helper "mesh": the
-server interceptor that asks the watcher's ApiKeys and then policy.decide); the others do not."""
+port (TLS, the watcher's certificate) to callers with API keys."""
 
 from __future__ import annotations
 

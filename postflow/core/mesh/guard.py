@@ -5,6 +5,7 @@ calls and of allowed mutating ones. Handlers find their caller with `caller()`."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -21,7 +22,7 @@ from postflow.core.handlers import wrap_handler
 from postflow.core.mesh.audit import AuditEntry, AuditLog
 from postflow.core.mesh.certs import Credentials
 from postflow.core.mesh.front import PeerRegistry
-from postflow.core.mesh.identity import ANONYMOUS, UNSECURED, Authenticator, Principal
+from postflow.core.mesh.identity import ANONYMOUS, UNSECURED, Authenticator, Kind, Principal
 from postflow.core.mesh.policy import AUDITED, HEALTH, Decision, decide
 
 log = logging.getLogger(__name__)
@@ -69,18 +70,39 @@ class Guard(grpc.aio.ServerInterceptor):
         if decision != Decision.ALLOW:
             await self._refuse(method, request, context, found, decision)
         _CALLER.set(found.principal)
-        if method not in AUDITED:
+        async with self._ended_by_revocation(found, context):
+            if method not in AUDITED:
+                yield
+                return
+            outcome = "ok"
+            try:
+                yield
+            except BaseException:
+                code = context.code()
+                outcome = f"failed: {code.name if isinstance(code, grpc.StatusCode) else 'error'}"
+                raise
+            finally:
+                self._record(method, request, found, outcome)
+
+    @contextlib.asynccontextmanager
+    async def _ended_by_revocation(self, found: Caller, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """An API-key caller's call (a stream above all) ends UNAUTHENTICATED once its key is revoked."""
+        authenticator = self._security.authenticator
+        if found.principal.kind != Kind.API_KEY or authenticator is None:
             yield
             return
-        outcome = "ok"
+        revoked = authenticator.revocation(found.principal)
+        call = asyncio.current_task()
+        assert call is not None
+        ending = asyncio.create_task(_cancel_when_set(revoked, call))
         try:
             yield
-        except BaseException:
-            code = context.code()
-            outcome = f"failed: {code.name if isinstance(code, grpc.StatusCode) else 'error'}"
-            raise
+        except asyncio.CancelledError:
+            if not revoked.is_set():
+                raise
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"API key {found.principal.name!r} was revoked")
         finally:
-            self._record(method, request, found, outcome)
+            ending.cancel()
 
     async def _caller(self, method: str, context: grpc.aio.ServicerContext) -> Caller:
         if self._security.credentials is None:
@@ -131,6 +153,11 @@ class Guard(grpc.aio.ServerInterceptor):
         self._security.audit.record(AuditEntry(
             at=time.time(), who=str(found.principal), action=_short(method), what=what, outcome=outcome,
             service=self._security.service, peer=found.address))
+
+
+async def _cancel_when_set(event: asyncio.Event, task: asyncio.Task) -> None:
+    await event.wait()
+    task.cancel()
 
 
 def _bearer(metadata) -> str | None:

@@ -3,6 +3,7 @@ common name); API keys carry scopes; a caller with neither is ANONYMOUS."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -55,4 +56,8 @@ class Authenticator(Protocol):
     async def authenticate(self, bearer: str, peer: str) -> Principal:
         """The key's principal; raises Unauthenticated for a missing, unknown or revoked key
         (ResourceExhausted when `peer` has sent too many bad ones of late)."""
+        ...
+
+    def revocation(self, principal: Principal) -> asyncio.Event:
+        """Set once the key `principal` authenticated with is revoked (its calls in flight end)."""
         ...

@@ -69,6 +69,8 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "/postflow.v1.AuthService/BeginAuthorization": (),
     "/postflow.v1.AuthService/CompleteAuthorization": (),
     "/postflow.v1.AuthService/Disconnect": (),
+    "/postflow.v1.WatcherService/CreateApiKey": ("name", "scopes"),  # the key is only in the reply
+    "/postflow.v1.WatcherService/RevokeApiKey": ("name",),
 }
 
 
