@@ -21,7 +21,7 @@ from postflow.core.config import load_config, write_config
 from postflow.core.mesh.certs import CertPaths
 from postflow.core.rpc import check_health, open_channel
 from postflow.testing.emulator import emulator_report, set_faults, start_emulator
-from postflow.testing.mesh import credentials, make_certs
+from postflow.testing.mesh import credentials
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env, stop_process
@@ -140,7 +140,6 @@ async def running_stack(tmp_path: Path, overrides: dict | None = None, env: dict
         config = deep_merge(config, overrides or {})
         config_path = tmp_path / "config.json"
         write_config(config, config_path)
-        await make_certs(load_config(config_path, env={}).certs_path)
         stack = Stack(tmp_path, config, config_path, emulator_url, f"http://127.0.0.1:{ports['dashboard']}",
                       child, emulator=emulator)
         stack.up = await asyncio.create_subprocess_exec(

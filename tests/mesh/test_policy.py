@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import pytest
 
 import postflow.v1
-from postflow.core.mesh.identity import ANONYMOUS, UNSECURED, Kind, Principal, Scope, certificate
+from postflow.core.mesh.identity import ANONYMOUS, IDENTITIES, UNSECURED, Kind, Principal, Scope, certificate
 from postflow.core.mesh.policy import AUDITED, RULES, Decision, decide
 
 
@@ -64,3 +65,25 @@ READER = Principal(Kind.API_KEY, "farm", frozenset({Scope.JOBS_READ}))
 ])
 def test_decisions(principal, method, decision):
     assert decide(principal, method) == decision
+
+
+def readme_rows() -> dict[str, tuple[set[str], set[str], bool]]:
+    """The README's copy of the table: full method → (certificates, scopes, audited)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Who may call what", 1)[1].split("\n### ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or not cells[1].startswith("`"):
+            continue
+        service, method, identities, scopes, audited = cells
+        names = set(IDENTITIES) if identities == "any" else {name.strip() for name in identities.split(",")}
+        granted = set() if scopes == "—" else {scope.strip() for scope in scopes.split(",")}
+        rows[f"/postflow.v1.{service}/{method.strip('`')}"] = (names, granted, audited.startswith("yes"))
+    return rows
+
+
+def test_the_readme_shows_the_table_as_it_is():
+    in_code = {method: (set(rule.identities), {scope.value for scope in rule.scopes}, method in AUDITED)
+               for method, rule in RULES.items()}
+    assert readme_rows() == in_code
