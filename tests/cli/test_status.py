@@ -70,12 +70,12 @@ async def test_status_shows_each_certificate_and_flags_one_near_expiry(tmp_path)
     line = next(line for line in printed(status) if line.startswith("certs"))
     assert line.startswith("certs      ⚠ watcher expires on ") and line.endswith("(in 9 days)")
 
-    paths.cert("admin").unlink()
+    paths.cert("streamer").unlink()
     issue(paths, "watcher")
     async with Clients(config) as clients:
         status = await gather_status(config, clients)
     assert [line for line in printed(status) if line.startswith("certs")] == [
-        f"certs      ⚠ admin missing: {paths.cert('admin')} missing"]
+        f"certs      ⚠ streamer missing: {paths.cert('streamer')} missing"]
 
 
 def test_status_without_mtls_has_no_certificates_line():

@@ -35,8 +35,9 @@ def certs(tmp_path):
     paths = CertPaths(tmp_path / "certs")
     ensure_certs(paths)
     expiring_soon(paths, "watcher")
-    for identity in IDENTITIES:  # the dashboard reads the public files only
-        paths.key(identity).unlink()
+    for identity in IDENTITIES:  # the dashboard reads the others' public files only (its own key it calls with)
+        if identity != "dashboard":
+            paths.key(identity).unlink()
     paths.ca_key.unlink()
     return paths
 
@@ -45,8 +46,8 @@ def certs(tmp_path):
 async def dashboard_with(fakes, mesh: MeshConfig) -> AsyncIterator[DashboardService]:
     service = build_service(Runtime(dataclasses.replace(fakes.config, mesh=mesh)), http_address="127.0.0.1:0",
                             ping_s=0.5)
-    await service.start()
     try:
+        await service.start()
         yield service
     finally:
         await service.stop()
