@@ -270,18 +270,22 @@ async def _close(*connections: Streams, abort: bool = False) -> None:
 async def _peek(connection: socket.socket) -> bytes:
     """The connection's first byte, left in the socket for whoever reads it next."""
     loop = asyncio.get_running_loop()
-    readable: asyncio.Future[None] = loop.create_future()
+    while True:
+        readable: asyncio.Future[None] = loop.create_future()
 
-    def ready() -> None:
-        if not readable.done():
-            readable.set_result(None)
+        def ready(readable: asyncio.Future[None] = readable) -> None:
+            if not readable.done():
+                readable.set_result(None)
 
-    loop.add_reader(connection.fileno(), ready)
-    try:
-        await readable
-    finally:
-        loop.remove_reader(connection.fileno())
-    return connection.recv(1, socket.MSG_PEEK)
+        loop.add_reader(connection.fileno(), ready)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(connection.fileno())
+        try:
+            return connection.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:  # a readiness that was not: wait again
+            continue
 
 
 async def _plaintext(connection: socket.socket) -> Streams:
