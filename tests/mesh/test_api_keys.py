@@ -12,8 +12,9 @@ import pytest
 import pytest_asyncio
 
 from postflow.core.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
-from postflow.core.mesh.api_keys import BAD_KEYS_PER_MINUTE, ApiKeys, BadKeyLimit, peer_host, well_formed
+from postflow.core.mesh.api_keys import BAD_KEYS_PER_MINUTE, ApiKeys, well_formed
 from postflow.core.mesh.identity import Kind, Principal, Scope, certificate
+from postflow.core.mesh.peer_limit import FailureLimit, peer_host
 from postflow.core.mesh.policy import Decision, decide
 from postflow.core.rpc import GrpcServer, Servicer, open_channel
 from postflow.testing.rpc import rpc_error
@@ -129,7 +130,7 @@ async def test_names_and_scopes_are_checked(store):
 @pytest.mark.asyncio
 async def test_a_flood_of_bad_keys_is_cut_off_per_peer_without_touching_other_callers(tmp_path):
     clock = Clock()
-    store = ApiKeys(tmp_path / "api_keys.sqlite", limit=BadKeyLimit(clock=clock))
+    store = ApiKeys(tmp_path / "api_keys.sqlite", limit=FailureLimit(BAD_KEYS_PER_MINUTE, clock=clock))
     await store.open()
     try:
         key, _ = await store.create("good", ["jobs:read"])
@@ -149,7 +150,7 @@ async def test_a_flood_of_bad_keys_is_cut_off_per_peer_without_touching_other_ca
 
 def test_the_limit_keeps_counting_per_address_and_forgets_quiet_ones():
     clock = Clock()
-    limit = BadKeyLimit(per_window=3, window_s=60, clock=clock)
+    limit = FailureLimit(per_window=3, window_s=60, clock=clock)
     for _ in range(2):
         limit.failed("10.0.0.1")
     assert not limit.exceeded("10.0.0.1")
@@ -162,7 +163,7 @@ def test_the_limit_keeps_counting_per_address_and_forgets_quiet_ones():
 
 def test_the_limit_tracks_a_bounded_number_of_addresses():
     clock = Clock()
-    limit = BadKeyLimit(per_window=1, clock=clock, max_peers=2)
+    limit = FailureLimit(per_window=1, clock=clock, max_peers=2)
     limit.failed("10.0.0.1")
     clock.now += 61
     limit.failed("10.0.0.2")

@@ -73,12 +73,12 @@ def client_context(paths: CertPaths, ca: bytes) -> ssl.SSLContext:
 async def test_a_flood_of_bad_certificates_is_cut_off_while_good_callers_are_answered(mesh: Mesh, tmp_path, caplog):
     front = mesh.servers["auth"].front
     assert front is not None
-    limit = front.limiter.limit
+    limit = front.limiter.per_window
     wrong = await asyncio.to_thread(other_ca, tmp_path / "other")
     context = client_context(wrong, (await mesh.credentials("auth")).ca)
     await asyncio.gather(*(bad_handshake(mesh.ports["auth"], context) for _ in range(limit)))
     await wait_for(lambda: front.failed_handshakes == limit, message=f"{limit} failed handshakes")
-    assert front.limiter.blocked(FLOODER)
+    assert front.limiter.exceeded(FLOODER)
     async with await mesh.channel("auth", "watcher") as good:
         flood = asyncio.gather(*(bad_handshake(mesh.ports["auth"], context) for _ in range(3 * limit)))
         assert await token(good) == "a-frameio-token"

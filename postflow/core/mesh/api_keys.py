@@ -15,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import collections
 import hashlib
 import logging
 import re
 import secrets
 import sqlite3
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -31,6 +29,7 @@ from typing import Any, TypeVar
 
 from postflow.core.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
 from postflow.core.mesh.identity import Kind, Principal, Scope
+from postflow.core.mesh.peer_limit import FailureLimit, peer_host
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,8 +39,6 @@ KEY_BYTES = 32
 NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 VALID_SCOPES = ", ".join(scope.value for scope in Scope)
 BAD_KEYS_PER_MINUTE = 20
-WINDOW_S = 60.0
-MAX_PEERS_TRACKED = 10_000
 LAST_USED_RESOLUTION_S = 60.0  # last_used_at is stored at most this often per key
 
 DDL = """
@@ -105,63 +102,14 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
     return frozenset(Scope(value) for value in wanted)
 
 
-def peer_host(peer: str) -> str:
-    """The host of a peer, as gRPC names it (`ipv4:10.0.0.5:41234`, `ipv6:%5B::1%5D:5`) or as
-    host:port (`10.0.0.5:41234`, `::1:5`): `10.0.0.5`, `::1`."""
-    address = urllib.parse.unquote(peer)
-    scheme, _, rest = address.partition(":")
-    if scheme in ("ipv4", "ipv6", "unix"):
-        address = rest
-    host, sep, port = address.rpartition(":")
-    return host.strip("[]") if sep and port.isdigit() else address
-
-
-class BadKeyLimit:
-    """Counts bad keys per peer address over a sliding window."""
-
-    def __init__(self, per_window: int = BAD_KEYS_PER_MINUTE, window_s: float = WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic, max_peers: int = MAX_PEERS_TRACKED) -> None:
-        self.per_window = per_window
-        self.window_s = window_s
-        self.max_peers = max_peers
-        self.clock = clock
-        self._failures: dict[str, collections.deque[float]] = {}
-
-    def _recent(self, host: str) -> collections.deque[float] | None:
-        failures = self._failures.get(host)
-        if failures is not None:
-            horizon = self.clock() - self.window_s
-            while failures and failures[0] < horizon:
-                failures.popleft()
-        return failures
-
-    def exceeded(self, host: str) -> bool:
-        failures = self._recent(host)
-        return failures is not None and len(failures) >= self.per_window
-
-    def failed(self, host: str) -> None:
-        failures = self._recent(host)
-        if failures is None:
-            if len(self._failures) >= self.max_peers:
-                self._forget_quiet_peers()
-            failures = self._failures[host] = collections.deque(maxlen=self.per_window)
-        failures.append(self.clock())
-
-    def _forget_quiet_peers(self) -> None:
-        for host in [host for host in self._failures if not self._recent(host)]:
-            del self._failures[host]
-        while len(self._failures) >= self.max_peers:  # all of them busy: forget the longest tracked
-            del self._failures[next(iter(self._failures))]
-
-
 class ApiKeys:
     """The key store and the Authenticator (postflow.core.mesh.identity) of the API port.
     SQLite runs on one worker thread; the index is read and changed on the event loop."""
 
-    def __init__(self, path: Path, *, limit: BadKeyLimit | None = None,
+    def __init__(self, path: Path, *, limit: FailureLimit | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.path = path
-        self.limit = limit or BadKeyLimit()
+        self.limit = limit or FailureLimit(BAD_KEYS_PER_MINUTE)
         self.clock = clock
         self._db: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-keys")

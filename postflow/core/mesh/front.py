@@ -19,7 +19,6 @@ import socket
 import ssl
 import tempfile
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from postflow.core import net
 from postflow.core.files import write_private
 from postflow.core.mesh.certs import Credentials
 from postflow.core.mesh.identity import ANONYMOUS, IDENTITIES, Principal, certificate
+from postflow.core.mesh.peer_limit import FailureLimit
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ HANDSHAKE_TIMEOUT_S = 10.0
 FAILURE_WINDOW_S = 60.0
 FAILURES_PER_WINDOW = 20  # failed handshakes from one host before it is cut off for the window
 WARNING_INTERVAL_S = 10.0  # at most one warning a host in this long
-MAX_HOSTS = 10_000  # hosts with recent failures remembered before the quiet ones are forgotten
+MAX_HOSTS = 10_000  # hosts whose last warning is remembered before the old ones are forgotten
 CHUNK = 256 * 1024
 CLOSE_TIMEOUT_S = 1.0
 
@@ -80,55 +80,16 @@ def server_context(credentials: Credentials) -> ssl.SSLContext:
     return context
 
 
-class HandshakeLimiter:
-    """Counts failed handshakes per host; a host over the limit is cut off for the window."""
-
-    def __init__(self, limit: int = FAILURES_PER_WINDOW, window_s: float = FAILURE_WINDOW_S) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
-        self._warned: dict[str, float] = {}
-
-    def _recent(self, host: str) -> deque[float]:
-        failures = self._failures.get(host)
-        if failures is None:
-            return deque()
-        while failures and failures[0] < time.monotonic() - self.window_s:
-            failures.popleft()
-        if not failures:
-            del self._failures[host]
-        return failures
-
-    def blocked(self, host: str) -> bool:
-        return len(self._recent(host)) >= self.limit
-
-    def failed(self, host: str) -> int:
-        """Records a failure; how many `host` has had in the window."""
-        if len(self._failures) >= MAX_HOSTS:  # many hosts failing: forget those quiet for a window
-            for quiet in list(self._failures):
-                self._recent(quiet)
-            self._warned = {h: at for h, at in self._warned.items() if at > time.monotonic() - WARNING_INTERVAL_S}
-        failures = self._failures.setdefault(host, deque())
-        failures.append(time.monotonic())
-        return len(self._recent(host))
-
-    def should_warn(self, host: str) -> bool:
-        now = time.monotonic()
-        if now - self._warned.get(host, -WARNING_INTERVAL_S) < WARNING_INTERVAL_S:
-            return False
-        self._warned[host] = now
-        return True
-
-
 class Front:
     """Listens on the service's address and pipes every connection to `internal_port`."""
 
     def __init__(self, context: ssl.SSLContext, registry: PeerRegistry, internal_port: int,
-                 limiter: HandshakeLimiter | None = None, handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S) -> None:
+                 limiter: FailureLimit | None = None, handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S) -> None:
         self._context = context  # server_context(the service's credentials)
         self._registry = registry
         self._internal_port = internal_port
-        self.limiter = limiter or HandshakeLimiter()
+        self.limiter = limiter or FailureLimit(FAILURES_PER_WINDOW, FAILURE_WINDOW_S)
+        self._warned: dict[str, float] = {}  # host → when its last refusal was logged
         self._handshake_timeout_s = handshake_timeout_s
         self.failed_handshakes = 0
         self._listener: socket.socket | None = None
@@ -171,7 +132,7 @@ class Front:
     async def _serve(self, connection: socket.socket, host: str, port: int) -> None:
         caller = f"{host}:{port}"
         try:
-            first = b"" if self.limiter.blocked(host) else await asyncio.wait_for(
+            first = b"" if self.limiter.exceeded(host) else await asyncio.wait_for(
                 _peek(connection), self._handshake_timeout_s)
         except (OSError, TimeoutError):
             first = b""
@@ -216,8 +177,12 @@ class Front:
     def _refused(self, host: str, caller: str, reason: str) -> None:
         self.failed_handshakes += 1
         recent = self.limiter.failed(host)
-        if self.limiter.should_warn(host):
-            cut_off = ", cut off for now" if recent >= self.limiter.limit else ""
+        now = time.monotonic()
+        if now - self._warned.get(host, -WARNING_INTERVAL_S) >= WARNING_INTERVAL_S:
+            if len(self._warned) >= MAX_HOSTS:
+                self._warned = {h: at for h, at in self._warned.items() if now - at < WARNING_INTERVAL_S}
+            self._warned[host] = now
+            cut_off = ", cut off for now" if recent >= self.limiter.per_window else ""
             log.warning("mesh: refused %s at the handshake: %s (%d failed from %s in %.0f s%s)",
                         caller, reason, recent, host, self.limiter.window_s, cut_off)
 
