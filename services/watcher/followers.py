@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 
@@ -87,10 +87,13 @@ class StreamerWatch:
 class AuthWatch:
     """Whether Frame.io is connected, from the auth service's status stream. Until the
     stream says otherwise we assume it is (a call will tell us if not). `reconnected` is set
-    when it comes back after a reconnect was needed (its waiter clears it)."""
+    when it comes back after a reconnect was needed (its waiter clears it); `on_change` runs on
+    every status and every call that said a reconnect is needed (the watcher drops the access
+    token it holds)."""
 
-    def __init__(self, stub: auth_pb2_grpc.AuthServiceStub) -> None:
+    def __init__(self, stub: auth_pb2_grpc.AuthServiceStub, on_change: Callable[[], None] = lambda: None) -> None:
         self.stub = stub
+        self.on_change = on_change
         self.connected = True
         self.reconnected = asyncio.Event()
 
@@ -99,6 +102,7 @@ class AuthWatch:
                      reconnect_backoff())
 
     def _on_status(self, status: auth_pb2.AuthStatus) -> None:
+        self.on_change()
         was = self.connected
         self.connected = status.state == auth_pb2.AUTH_STATE_CONNECTED
         if self.connected and not was:
@@ -107,4 +111,5 @@ class AuthWatch:
 
     def lost(self) -> None:
         """A call said a reconnect is needed."""
+        self.on_change()
         self.connected = False

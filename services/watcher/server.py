@@ -75,14 +75,15 @@ class WatcherService(GrpcService):
         self._http = traced_client(provider, timeout=config.frameio.request_timeout_s)
         auth_stub = auth_pb2_grpc.AuthServiceStub(auth_channel)
         streamer_stub = streamer_pb2_grpc.StreamerServiceStub(streamer_channel)
-        frameio = FrameioClient(config.frameio, AuthTokens(auth_stub, self.runtime.secrets), self._http)
+        tokens = AuthTokens(auth_stub, self.runtime.secrets)
+        frameio = FrameioClient(config.frameio, tokens, self._http)
         self.streamer_events = streamer_events = StreamerWatch(streamer_stub)
         contents = FolderContents(frameio)
         delivery = Delivery(root=self.root, ledger=self.ledger, frameio=frameio,
                             folders=FolderMirror(frameio, self.ledger, contents), streamer=streamer_stub,
                             streamer_events=streamer_events, settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
-        self.auth_status = AuthWatch(auth_stub)
+        self.auth_status = AuthWatch(auth_stub, on_change=tokens.forget)
         scanner = Scanner(self.root, self.path_filter)
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, root=self.root,
