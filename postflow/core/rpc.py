@@ -37,6 +37,9 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # Replies can be larger: a page of up to 500 jobs.
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 _NOT_HEALTH = filters.negate(filters.health_check())
+# Control messages are small: the pings that size the flow-control window to the link would
+# only add round trips (each one through the mesh front's TLS).
+_NO_BDP_PROBE = [("grpc.http2.bdp_probe", 0)]
 _CHANNEL_OPTIONS = [
     ("grpc.service_config", json.dumps({"methodConfig": [{"name": [{}], "waitForReady": True}]})),
     ("grpc.keepalive_time_ms", 30_000),
@@ -45,10 +48,12 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 5_000),
     ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
     ("grpc.max_receive_message_length", MAX_REPLY_BYTES),
+    *_NO_BDP_PROBE,
 ]
 _SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     ("grpc.max_send_message_length", MAX_REPLY_BYTES),
+    *_NO_BDP_PROBE,
 ]
 
 
