@@ -16,10 +16,10 @@ from postflow.core.config import (
     load_config,
     redirect_reaches_dashboard,
     require_client,
-    require_watch_root,
     to_dict,
 )
 from postflow.core.net import is_loopback
+from postflow.core.pipelines import require_roots
 from services.dashboard.tls import load_configured
 
 TLS_SHOWN = {"files": "dashboard.tls_cert", "self-signed": "self-signed certificate", "off": "no TLS"}
@@ -39,11 +39,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def checked_config(path: str | None) -> Config:
     """The config as the services will read it, with what they need to start: the client
-    credentials, the watch root, and the dashboard's certificate files when it has some.
+    credentials, each pipeline's root (writable when its after_delivery writes), and the dashboard's certificate files when it has some.
     ConfigError naming the key otherwise (`check-config` and `doctor`)."""
     config = load_config(path)
     require_client(config)
-    require_watch_root(config)
+    require_roots(config)
     if dashboard_tls(config) == "files":
         load_configured(config)
     return config

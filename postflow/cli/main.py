@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       description="API keys for other tools calling the watcher's job API")
     add_api_key_commands(api_keys)
     command("check-config", cmd_check_config, "validate a config file")
+    sub = command("route", cmd_route, "where a file would go (a dry run): pipeline, connection, project, folder, "
+                                      "name, transfer mode and the rule that decided")
+    sub.add_argument("path", help="the file's path (absolute, or relative to the working directory)")
+    sub.add_argument("--json", action="store_true")
     add_certs_commands(command("certs", cmd_certs, "the mesh's CA and certificates (mesh.certs_dir)", config=False))
     handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
     return parser
@@ -172,6 +176,12 @@ def cmd_certs(args: argparse.Namespace) -> int:
     from postflow.cli.certs import cmd_certs as certs
 
     return certs(args)
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from postflow.cli.pipelines import cmd_route as route
+
+    return route(args)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from postflow.core.config_types import (
     Address,
     AtLeastOne,
     BandwidthLimit,
+    ConfigError,
     Flag,
     HttpUrl,
     KeyProblem,
@@ -41,15 +42,12 @@ from postflow.core.config_types import (
     parse_address,
 )
 from postflow.core.net import WILDCARDS, http_url, is_loopback
+from postflow.core.pipelines import ConnectionConfig, PipelineConfig, check_pipelines
 
 ENV_PREFIX = "POSTFLOW__"
 CONFIG_ENV = "POSTFLOW_CONFIG"
 V3_KEYS = ("server_to_server", "private_key_path", "manual_token_refresh")
 REMOTE_UPLOAD_MAX_BYTES = 50 * 1000**3  # Frame.io: "Remote upload currently has a 50 GB file size limit"
-
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the key."""
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -206,8 +204,15 @@ class Config(Section):
     dashboard: DashboardConfig = DashboardConfig()
     services: ServicesConfig = ServicesConfig()
     mesh: MeshConfig = MeshConfig()
+    connections: dict[str, ConnectionConfig] = dataclasses.field(default_factory=dict)
+    pipelines: tuple[PipelineConfig, ...] = ()
     state_dir: str = "~/.local/state/postflow"
     log_level: LogLevel = "INFO"
+
+    @model_validator(mode="after")
+    def check_pipelines(self) -> Config:
+        check_pipelines(self)
+        return self
 
     @property
     def state_path(self) -> Path:

@@ -17,6 +17,10 @@ from postflow.core.bwlimit import parse_schedule
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key."""
+
+
 class KeyProblem(ValueError):
     """A section's own check failing on one of its keys; the error then names that key."""
 
@@ -125,7 +129,12 @@ MESSAGES = {
 
 def describe(error: ErrorDetails) -> str:
     """`dotted.key: what is wrong`, for one pydantic error."""
-    keys = [part for part in error["loc"] if isinstance(part, str)]  # list positions left out
+    keys: list[str] = []
+    for part in error["loc"]:  # a list position joins its key: pipelines[1].rules[0].folder
+        if isinstance(part, int) and keys:
+            keys[-1] += f"[{part}]"
+        elif isinstance(part, str):
+            keys.append(part)
     context = error.get("ctx", {})
     cause = context.get("error")
     if isinstance(cause, KeyProblem):

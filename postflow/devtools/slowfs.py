@@ -53,16 +53,18 @@ class Mount:
 
 @contextlib.contextmanager
 def mounted(source: Path, mountpoint: Path, *, read_latency_ms: float = 0.0, meta_latency_ms: float = 0.0,
-            direct_io: bool = False, cache_timeout_s: float = 1.0) -> Iterator[Mount]:
+            direct_io: bool = False, cache_timeout_s: float = 1.0, ro_flag: bool = False) -> Iterator[Mount]:
     """`source` mounted read-only and slow at `mountpoint` (created if missing); raises
-    RuntimeError, saying why, when it cannot be mounted."""
+    RuntimeError, saying why, when it cannot be mounted. With `ro_flag`, the mount says so too
+    (statvfs's ST_RDONLY), as a read-only network mount does; its latency cannot be changed then."""
     fusermount = shutil.which("fusermount3")
     if fusermount is None or not os.path.exists("/dev/fuse"):
         raise RuntimeError("FUSE is not available: /dev/fuse and fusermount3 are needed (`make fuse` installs fuse3)")
     mountpoint.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", __name__, str(source), str(mountpoint), "--read-latency-ms", str(read_latency_ms),
             "--meta-latency-ms", str(meta_latency_ms), "--cache-timeout-s", str(cache_timeout_s)]
-    process = subprocess.Popen(tied_to_parent([*argv, *(["--direct-io"] if direct_io else [])]),
+    flags = [*(["--direct-io"] if direct_io else []), *(["--ro-flag"] if ro_flag else [])]
+    process = subprocess.Popen(tied_to_parent([*argv, *flags]),
                                stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + MOUNT_TIMEOUT_S
@@ -103,7 +105,7 @@ def _stderr_of(process: subprocess.Popen) -> str:
 
 
 def serve(source: Path, mountpoint: Path, read_latency_ms: float, meta_latency_ms: float, direct_io: bool,
-          cache_timeout_s: float) -> None:
+          cache_timeout_s: float, ro_flag: bool = False) -> None:
     """Runs the file system in the foreground until it is unmounted (or sent SIGTERM)."""
     import mfusepy
 
@@ -171,7 +173,7 @@ def serve(source: Path, mountpoint: Path, read_latency_ms: float, meta_latency_m
                 raise mfusepy.FuseOSError(errno.EINVAL)
             return 0
 
-    mfusepy.FUSE(SlowPassthrough(), str(mountpoint), foreground=True, fsname="slowfs", subtype="slowfs",
+    mfusepy.FUSE(SlowPassthrough(), str(mountpoint), foreground=True, ro=ro_flag, fsname="slowfs", subtype="slowfs",
                  max_threads=128)
 
 
@@ -183,9 +185,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--meta-latency-ms", type=float, default=0.0)
     parser.add_argument("--direct-io", action="store_true")
     parser.add_argument("--cache-timeout-s", type=float, default=1.0)
+    parser.add_argument("--ro-flag", action="store_true", help="mount with the read-only flag (statvfs ST_RDONLY)")
     args = parser.parse_args(argv)
     serve(args.source.resolve(), args.mountpoint, args.read_latency_ms, args.meta_latency_ms, args.direct_io,
-          args.cache_timeout_s)
+          args.cache_timeout_s, args.ro_flag)
 
 
 if __name__ == "__main__":

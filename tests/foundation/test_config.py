@@ -67,7 +67,7 @@ def test_secrets_from_files_in_json_and_env(tmp_path):
     ({"services": {"auth": "no-port"}}, {}, "services.auth: expected HOST:PORT"),
     ({"watch": {"mirror_folders": "yes"}}, {}, "watch.mirror_folders: expected true or false"),
     ({"dashboard": {"trusted_proxies": ["proxy.local"]}}, {},
-     "dashboard.trusted_proxies: 'proxy.local' is not an IP address or network"),
+     "dashboard.trusted_proxies[0]: 'proxy.local' is not an IP address or network"),
     ({}, {"POSTFLOW__DASHBOARD__LISTEN": "nowhere"}, "dashboard.listen"),
     ({"frameio": {"client_secret_file": "/nonexistent/secret"}}, {},
      "frameio.client_secret_file: cannot read /nonexistent/secret"),

@@ -1,0 +1,96 @@
+"""Where a file goes: its pipeline (by root), and within it the first routing rule that
+matches its relative path, whose groups fill the destination's templates (see
+postflow/core/pipelines.py). One answer for the watcher, `postflow route` and the dashboard."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from postflow.core.config import Config
+from postflow.core.pipelines import PipelineConfig, compile_pattern, pipelines_of
+from services.watcher.scanner import PathFilter
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one file goes, and why (`rule`: the rule that matched, or why none was needed)."""
+
+    pipeline: str
+    connection: str
+    project: str  # an id or a name
+    folder: str  # under the project's root folder; "" = the root folder
+    name: str
+    mode: str  # auto, pull or push
+    rule: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"pipeline": self.pipeline, "connection": self.connection, "project": self.project,
+                "folder": self.folder, "name": self.name, "mode": self.mode, "rule": self.rule}
+
+
+class NotRouted(Exception):
+    """A path with no destination; the message says why (outside every root, filtered out,
+    or matched by no rule)."""
+
+
+@dataclass(frozen=True)
+class PipelineRoutes:
+    """One pipeline's root, filter and compiled rules."""
+
+    config: PipelineConfig
+    root: Path
+    path_filter: PathFilter
+    mode: str
+    rules: tuple[re.Pattern[str], ...]
+
+    @classmethod
+    def build(cls, pipeline: PipelineConfig, config: Config) -> PipelineRoutes:
+        path_filter = PathFilter(config.watch.include if pipeline.include is None else pipeline.include,
+                                 config.watch.exclude if pipeline.exclude is None else pipeline.exclude)
+        return cls(pipeline, Path(pipeline.root).expanduser(), path_filter, pipeline.mode or config.transfer.mode,
+                   tuple(compile_pattern(rule.match) for rule in pipeline.rules))
+
+    def route(self, relpath: str) -> Route:
+        """The route of `relpath` (relative to the root, '/'-separated); NotRouted if none."""
+        pipeline = self.config
+        if not self.path_filter.accepts(relpath):
+            raise NotRouted(f"{relpath}: left out by pipeline {pipeline.name!r}'s include/exclude")
+        fields = {"dir": posixpath.dirname(relpath), "file": posixpath.basename(relpath), "pipeline": pipeline.name}
+        if not pipeline.rules:
+            return self._route(relpath, pipeline.project, pipeline.folder, fields, "no rules: the pipeline's own")
+        for index, (rule, pattern) in enumerate(zip(pipeline.rules, self.rules, strict=True)):
+            matched = pattern.fullmatch(relpath)
+            if matched:
+                return self._route(relpath, pipeline.project if rule.project is None else rule.project,
+                                   pipeline.folder if rule.folder is None else rule.folder,
+                                   {**fields, **matched.groupdict()}, f"rules[{index}]: {rule.match}")
+        raise NotRouted(f"{relpath}: unrouted, no rule of pipeline {pipeline.name!r} matches it")
+
+    def _route(self, relpath: str, project: str, folder: str, fields: dict[str, str], why: str) -> Route:
+        folder = "/".join(part for part in folder.format_map(fields).split("/") if part)
+        return Route(self.config.name, self.config.connection, project.format_map(fields).strip(), folder,
+                     posixpath.basename(relpath), self.mode, why)
+
+
+class Router:
+    def __init__(self, config: Config) -> None:
+        self.pipelines = {pipeline.name: PipelineRoutes.build(pipeline, config) for pipeline in pipelines_of(config)}
+
+    def locate(self, path: str | os.PathLike[str]) -> tuple[PipelineRoutes, str]:
+        """The pipeline whose root holds `path` (absolute, or relative to the working directory),
+        and the path relative to that root."""
+        absolute = os.path.normpath(os.path.abspath(os.path.expanduser(path)))
+        for pipeline in self.pipelines.values():
+            root = os.path.normpath(os.path.abspath(pipeline.root))
+            if os.path.commonpath([absolute, root]) == root and absolute != root:
+                return pipeline, os.path.relpath(absolute, root).replace(os.sep, "/")
+        roots = ", ".join(f"{name} ({p.root})" for name, p in self.pipelines.items()) or "none configured"
+        raise NotRouted(f"{path}: under no pipeline's root (roots: {roots})")
+
+    def route(self, path: str | os.PathLike[str]) -> Route:
+        pipeline, relpath = self.locate(path)
+        return pipeline.route(relpath)
