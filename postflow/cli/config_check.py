@@ -39,8 +39,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def checked_config(path: str | None) -> Config:
     """The config as the services will read it, with what they need to start: the client
-    credentials, each pipeline's root (writable when its after_delivery writes), and the dashboard's certificate files when it has some.
-    ConfigError naming the key otherwise (`check-config` and `doctor`)."""
+    credentials, each pipeline's root (writable when its after_delivery writes), and the
+    dashboard's certificate files when it has some. ConfigError naming the key otherwise
+    (`check-config` and `doctor`)."""
     config = load_config(path)
     require_client(config)
     require_roots(config)

@@ -54,16 +54,20 @@ class GetJobRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("states", "path_prefix", "page_size", "page_token")
+    __slots__ = ("states", "pipelines", "search", "path_prefix", "page_size", "page_token")
     STATES_FIELD_NUMBER: _ClassVar[int]
+    PIPELINES_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_FIELD_NUMBER: _ClassVar[int]
     PATH_PREFIX_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     states: _containers.RepeatedScalarFieldContainer[_common_pb2.JobState]
+    pipelines: _containers.RepeatedScalarFieldContainer[str]
+    search: str
     path_prefix: str
     page_size: int
     page_token: str
-    def __init__(self, states: _Optional[_Iterable[_Union[_common_pb2.JobState, str]]] = ..., path_prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, states: _Optional[_Iterable[_Union[_common_pb2.JobState, str]]] = ..., pipelines: _Optional[_Iterable[str]] = ..., search: _Optional[str] = ..., path_prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs", "next_page_token", "total")
@@ -206,3 +210,108 @@ class RevokeApiKeyRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListPipelinesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PipelineStatus(_message.Message):
+    __slots__ = ("name", "root", "connection", "project", "jobs_by_state", "unrouted", "waiting_on_start", "root_available", "root_problem", "on_start", "after_delivery")
+    class JobsByStateEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    JOBS_BY_STATE_FIELD_NUMBER: _ClassVar[int]
+    UNROUTED_FIELD_NUMBER: _ClassVar[int]
+    WAITING_ON_START_FIELD_NUMBER: _ClassVar[int]
+    ROOT_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    ON_START_FIELD_NUMBER: _ClassVar[int]
+    AFTER_DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    root: str
+    connection: str
+    project: str
+    jobs_by_state: _containers.ScalarMap[str, int]
+    unrouted: int
+    waiting_on_start: int
+    root_available: bool
+    root_problem: str
+    on_start: str
+    after_delivery: str
+    def __init__(self, name: _Optional[str] = ..., root: _Optional[str] = ..., connection: _Optional[str] = ..., project: _Optional[str] = ..., jobs_by_state: _Optional[_Mapping[str, int]] = ..., unrouted: _Optional[int] = ..., waiting_on_start: _Optional[int] = ..., root_available: _Optional[bool] = ..., root_problem: _Optional[str] = ..., on_start: _Optional[str] = ..., after_delivery: _Optional[str] = ...) -> None: ...
+
+class ListPipelinesResponse(_message.Message):
+    __slots__ = ("pipelines",)
+    PIPELINES_FIELD_NUMBER: _ClassVar[int]
+    pipelines: _containers.RepeatedCompositeFieldContainer[PipelineStatus]
+    def __init__(self, pipelines: _Optional[_Iterable[_Union[PipelineStatus, _Mapping]]] = ...) -> None: ...
+
+class ListUnroutedRequest(_message.Message):
+    __slots__ = ("pipeline", "page_size", "page_token")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
+    page_size: int
+    page_token: str
+    def __init__(self, pipeline: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class UnroutedFile(_message.Message):
+    __slots__ = ("pipeline", "path", "size", "reason", "seen_at")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
+    path: str
+    size: int
+    reason: str
+    seen_at: _timestamp_pb2.Timestamp
+    def __init__(self, pipeline: _Optional[str] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., reason: _Optional[str] = ..., seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListUnroutedResponse(_message.Message):
+    __slots__ = ("files", "next_page_token", "total")
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    files: _containers.RepeatedCompositeFieldContainer[UnroutedFile]
+    next_page_token: str
+    total: int
+    def __init__(self, files: _Optional[_Iterable[_Union[UnroutedFile, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+
+class RescanRequest(_message.Message):
+    __slots__ = ("pipeline", "upload_existing")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_EXISTING_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
+    upload_existing: bool
+    def __init__(self, pipeline: _Optional[str] = ..., upload_existing: _Optional[bool] = ...) -> None: ...
+
+class RescanResponse(_message.Message):
+    __slots__ = ("queued",)
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    queued: int
+    def __init__(self, queued: _Optional[int] = ...) -> None: ...
+
+class ReloadConfigRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadConfigResponse(_message.Message):
+    __slots__ = ("added", "removed", "changed")
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    added: _containers.RepeatedScalarFieldContainer[str]
+    removed: _containers.RepeatedScalarFieldContainer[str]
+    changed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, added: _Optional[_Iterable[str]] = ..., removed: _Optional[_Iterable[str]] = ..., changed: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -86,6 +86,26 @@ class WatcherServiceStub:
                 request_serializer=postflow_dot_v1_dot_watcher__pb2.RevokeApiKeyRequest.SerializeToString,
                 response_deserializer=postflow_dot_v1_dot_watcher__pb2.ApiKey.FromString,
                 _registered_method=True)
+        self.ListPipelines = channel.unary_unary(
+                '/postflow.v1.WatcherService/ListPipelines',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.ListPipelinesRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.ListPipelinesResponse.FromString,
+                _registered_method=True)
+        self.ListUnrouted = channel.unary_unary(
+                '/postflow.v1.WatcherService/ListUnrouted',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.ListUnroutedRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.ListUnroutedResponse.FromString,
+                _registered_method=True)
+        self.Rescan = channel.unary_unary(
+                '/postflow.v1.WatcherService/Rescan',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.RescanRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.RescanResponse.FromString,
+                _registered_method=True)
+        self.ReloadConfig = channel.unary_unary(
+                '/postflow.v1.WatcherService/ReloadConfig',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.ReloadConfigRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.ReloadConfigResponse.FromString,
+                _registered_method=True)
 
 
 class WatcherServiceServicer:
@@ -159,6 +179,36 @@ class WatcherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPipelines(self, request, context):
+        """The pipelines as running now, with their job counts and unrouted files.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUnrouted(self, request, context):
+        """Files in a pipeline's root that no routing rule matches: seen, never uploaded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rescan(self, request, context):
+        """Scans a pipeline again now; with upload_existing, files recorded as already there when
+        it started ("on_start": "new-only") are queued too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadConfig(self, request, context):
+        """Reads the config file again and applies pipeline changes; transfers in flight continue.
+        An invalid config is refused (INVALID_ARGUMENT naming the key) and the running one stays.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WatcherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -211,6 +261,26 @@ def add_WatcherServiceServicer_to_server(servicer, server):
                     servicer.RevokeApiKey,
                     request_deserializer=postflow_dot_v1_dot_watcher__pb2.RevokeApiKeyRequest.FromString,
                     response_serializer=postflow_dot_v1_dot_watcher__pb2.ApiKey.SerializeToString,
+            ),
+            'ListPipelines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPipelines,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.ListPipelinesRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.ListPipelinesResponse.SerializeToString,
+            ),
+            'ListUnrouted': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUnrouted,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.ListUnroutedRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.ListUnroutedResponse.SerializeToString,
+            ),
+            'Rescan': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rescan,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.RescanRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.RescanResponse.SerializeToString,
+            ),
+            'ReloadConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadConfig,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.ReloadConfigRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.ReloadConfigResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -484,6 +554,114 @@ class WatcherService:
             '/postflow.v1.WatcherService/RevokeApiKey',
             postflow_dot_v1_dot_watcher__pb2.RevokeApiKeyRequest.SerializeToString,
             postflow_dot_v1_dot_watcher__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPipelines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/ListPipelines',
+            postflow_dot_v1_dot_watcher__pb2.ListPipelinesRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.ListPipelinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUnrouted(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/ListUnrouted',
+            postflow_dot_v1_dot_watcher__pb2.ListUnroutedRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.ListUnroutedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rescan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/Rescan',
+            postflow_dot_v1_dot_watcher__pb2.RescanRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.RescanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/ReloadConfig',
+            postflow_dot_v1_dot_watcher__pb2.ReloadConfigRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.ReloadConfigResponse.FromString,
             options,
             channel_credentials,
             insecure,

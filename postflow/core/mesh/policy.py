@@ -54,6 +54,10 @@ RULES: dict[str, Rule] = {
     "/postflow.v1.WatcherService/CreateApiKey": rule(ADMIN, scopes=(Scope.ADMIN,)),
     "/postflow.v1.WatcherService/ListApiKeys": rule(ADMIN, scopes=(Scope.ADMIN,)),
     "/postflow.v1.WatcherService/RevokeApiKey": rule(ADMIN, scopes=(Scope.ADMIN,)),
+    "/postflow.v1.WatcherService/ListPipelines": rule(*ANY_CERTIFICATE, scopes=READ_JOBS),
+    "/postflow.v1.WatcherService/ListUnrouted": rule(*ANY_CERTIFICATE, scopes=READ_JOBS),
+    "/postflow.v1.WatcherService/Rescan": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
+    "/postflow.v1.WatcherService/ReloadConfig": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
     # every service: its audit log, for admins (the dashboard shows it to its admins)
     "/postflow.v1.AuditService/ListAudit": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
 }
@@ -71,6 +75,8 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "/postflow.v1.AuthService/Disconnect": (),
     "/postflow.v1.WatcherService/CreateApiKey": ("name", "scopes"),  # the key is only in the reply
     "/postflow.v1.WatcherService/RevokeApiKey": ("name",),
+    "/postflow.v1.WatcherService/Rescan": ("pipeline", "upload_existing"),
+    "/postflow.v1.WatcherService/ReloadConfig": (),
 }
 
 
