@@ -101,7 +101,7 @@ class Detector:
                 self.orchestrator.wake()
         if self.scanner.problem:
             return  # pending files are not stable while they cannot be seen
-        await self.orchestrator.on_changes(changes)
+        await self.orchestrator.on_changes(self.intake.pipeline, changes)
         stable = settle_stable(self.scanner, time.monotonic(), self.settings.stable_after_s)
         while batch := list(itertools.islice(stable, REGISTER_BATCH)):
             await self.intake.stable(batch)

@@ -71,6 +71,7 @@ class JobIntake:
         self.ledger = ledger
         self.orchestrator = orchestrator
         self.tracer = tracer
+        self.pipeline = "default"
 
     def new(self, file: FileStat, *, destination: str | None = None, version_policy: int = 0,
             mode: common_pb2.TransferMode = common_pb2.TRANSFER_MODE_UNSPECIFIED) -> NewJob:
@@ -107,7 +108,7 @@ class JobIntake:
 
     async def stable(self, files: Sequence[FileStat]) -> None:
         """Files the scanner found stable: each content the ledger does not know becomes a job."""
-        unknown = await self.ledger.unknown(files)
+        unknown = await self.ledger.unknown(self.pipeline, files)
         if unknown:
             await self.register([self.new(file) for file in unknown], Origin.DETECTED)
 
@@ -150,13 +151,14 @@ class Submissions:
         if st.st_size == 0:
             raise InvalidArgument(f"path: {relpath} is empty")
         ledger = self.intake.ledger
-        existing = await ledger.find(relpath, st.st_size, st.st_mtime_ns)
+        existing = await ledger.find(self.intake.pipeline, relpath, st.st_size, st.st_mtime_ns)
         if existing is None:
             file = FileStat(relpath, st.st_size, st.st_mtime_ns, st.st_ino)
             new = self.intake.new(file, destination=request.destination or None,
                                   version_policy=request.version_policy, mode=request.mode)
             registered = await self.intake.register([new], Origin.SUBMITTED)
-            existing = registered[0] if registered else await ledger.find(relpath, st.st_size, st.st_mtime_ns)
+            existing = registered[0] if registered else await ledger.find(self.intake.pipeline, relpath, st.st_size,
+                                                                                st.st_mtime_ns)
             assert existing is not None  # registered now, or by the scanner a moment before
         elif existing.state in (FAILED, CANCELLED):
             existing = await ledger.change(existing.id, lambda job: retry(job, "submitted again"))

@@ -141,6 +141,10 @@ class Job:
     waiting_reason: str = ""
     waiting_kind: WaitingKind = WaitingKind.NONE
     epoch: int = 0  # bumped by every change made from outside the running attempt
+    pipeline: str = "default"  # whose root `path` is relative to
+    connection: str = "default"  # the Frame.io connection that delivers it
+    project: str = ""  # the destination project as routed: an id, a name, or "" for the connection's default
+    route_rule: str = ""  # why it goes there (the rule that matched)
     connections: int = field(default=0, metadata={"stored": False})  # open transfer connections now
 
     @property
@@ -361,5 +365,6 @@ def to_proto(job: Job) -> common_pb2.Job:
         trace_id=job.trace_id, created_at=_timestamp(job.created_at), updated_at=_timestamp(job.updated_at),
         next_attempt_at=_timestamp(job.next_attempt_at if job.state == WAITING else 0.0),
         waiting_reason=job.waiting_reason if job.state == WAITING else "", version=job.version,
-        connections=job.connections,
+        connections=job.connections, pipeline=job.pipeline, connection=job.connection, project=job.project,
+        route_rule=job.route_rule,
     )

@@ -2,7 +2,7 @@
 
 Every change of a job is one transaction that also appends a numbered event, so a crash at
 any point leaves either the old or the new state, and WatchJobs can resume from a sequence
-number. A job's identity is (path, size, mtime_ns): rescans and restarts find it again
+number. A job's identity is (pipeline, path, size, mtime_ns): rescans and restarts find it again
 instead of duplicating it. Each job carries an `epoch`, bumped by every change made from
 outside its running attempt (cancel, retry, new content); the attempt's own writes name the
 epoch they belong to, so a stale attempt can never overwrite a newer decision.
@@ -50,7 +50,7 @@ from services.watcher.jobs import (
     to_proto,
 )
 from services.watcher.scanner import FileStat
-from services.watcher.schema import ACTIVE_SQL, IDENTITY, IN_FLIGHT_SQL, Page
+from services.watcher.schema import ACTIVE_SQL, IDENTITY, IN_FLIGHT_SQL, JobQuery, Page
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,6 +126,7 @@ class Ledger:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a pulled plug must not lose a committed transition
         db.execute("PRAGMA busy_timeout=5000")
+        schema.migrate(db)
         db.executescript(schema.DDL)
         missing = set(COLUMNS) - {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
         if missing:
@@ -214,22 +215,23 @@ class Ledger:
         return await self._run(lambda: self.job(self.db.execute("SELECT * FROM jobs WHERE id = ?",
                                                                 (job_id,)).fetchone()))
 
-    async def find(self, path: str, size: int, mtime_ns: int) -> Job | None:
+    async def find(self, pipeline: str, path: str, size: int, mtime_ns: int) -> Job | None:
         return await self._run(lambda: self.job(self.db.execute(
-            f"SELECT * FROM jobs WHERE {IDENTITY}", (path, size, mtime_ns)).fetchone()))
+            f"SELECT * FROM jobs WHERE {IDENTITY}", (pipeline, path, size, mtime_ns)).fetchone()))
 
-    async def unknown(self, files: Sequence[FileStat]) -> list[FileStat]:
-        """The files whose content (path, size, mtime) no job was made for."""
+    async def unknown(self, pipeline: str, files: Sequence[FileStat]) -> list[FileStat]:
+        """The files of `pipeline` whose content (path, size, mtime) no job was made for."""
         def read() -> list[FileStat]:
             return [file for file in files if self.db.execute(
-                f"SELECT 1 FROM jobs WHERE {IDENTITY}", (file.path, file.size, file.mtime_ns)).fetchone() is None]
+                f"SELECT 1 FROM jobs WHERE {IDENTITY}",
+                (pipeline, file.path, file.size, file.mtime_ns)).fetchone() is None]
 
         return await self._run(read)
 
-    async def active_paths(self) -> dict[str, str]:
-        """path → id of every job that is not finished."""
+    async def active_paths(self, pipeline: str) -> dict[str, str]:
+        """path → id of every job of `pipeline` that is not finished."""
         rows = await self._run(lambda: self.db.execute(
-            f"SELECT path, id FROM jobs WHERE state IN ({ACTIVE_SQL})").fetchall())
+            f"SELECT path, id FROM jobs WHERE pipeline = ? AND state IN ({ACTIVE_SQL})", (pipeline,)).fetchall())
         return {row[0]: row[1] for row in rows}
 
     async def file_ids_in_use(self, file_ids: Collection[str], exclude_job: str) -> set[str]:
@@ -259,17 +261,9 @@ class Ledger:
             (WaitingKind.BACKOFF,)).fetchone())
         return row[0]
 
-    async def page(self, states: Sequence[int], path_prefix: str, page_size: int, page_token: str) -> Page:
+    async def page(self, query: JobQuery, page_size: int, page_token: str) -> Page:
         """Newest first. `page_token` is "" or a `Page.next_token` (InvalidArgument otherwise)."""
-        where: list[str] = ["1"]
-        args: list[Any] = []
-        if states:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            args.extend(states)
-        if path_prefix:
-            where.append("substr(path, 1, ?) = ?")
-            args.extend((len(path_prefix), path_prefix))
-        filters = " AND ".join(where)
+        filters, args = query.where()
         paging, paging_args = "", []
         if page_token:
             created, last_id = schema.decode_page_token(page_token)
@@ -322,12 +316,12 @@ class Ledger:
         def work(txn: Transaction) -> tuple[list[Job], list[Job]]:
             created, restarted = [], []
             for row in rows:
-                identity = (row.path, row.size, row.mtime_ns)
+                identity = (row.pipeline, row.path, row.size, row.mtime_ns)
                 if txn.db.execute(f"SELECT 1 FROM jobs WHERE {IDENTITY}", identity).fetchone():
                     continue
                 active = self.job(txn.db.execute(
-                    f"SELECT * FROM jobs WHERE path = ? AND state IN ({ACTIVE_SQL}) ORDER BY created_at DESC LIMIT 1",
-                    (row.path,)).fetchone())
+                    f"SELECT * FROM jobs WHERE pipeline = ? AND path = ? AND state IN ({ACTIVE_SQL})"
+                    " ORDER BY created_at DESC LIMIT 1", (row.pipeline, row.path)).fetchone())
                 if active is None:
                     txn.insert(row, message)
                     created.append(row)

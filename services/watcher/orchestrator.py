@@ -158,7 +158,7 @@ class Orchestrator:
             st = await asyncio.to_thread(os.stat, self.root / job.path)
         except OSError:
             return jobs.fail(job, "the file is no longer in the watch folder")
-        newer = await self.ledger.find(job.path, st.st_size, st.st_mtime_ns)
+        newer = await self.ledger.find(job.pipeline, job.path, st.st_size, st.st_mtime_ns)
         if newer is not None and newer.id != job.id:
             return jobs.cancel(job, f"{reason}; its new content is job {newer.id}")
         if not self.path_filter.accepts(job.path):
@@ -174,10 +174,10 @@ class Orchestrator:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def on_changes(self, changes: list[FileChange]) -> None:
-        """Files the scanner saw change or vanish: a job on older content stops at once."""
+    async def on_changes(self, pipeline: str, changes: list[FileChange]) -> None:
+        """Files the scanner of `pipeline` saw change or vanish: a job on older content stops at once."""
         relevant = [c for c in changes if c.kind in (MODIFIED, REMOVED)]
-        active = await self.ledger.active_paths() if relevant else {}
+        active = await self.ledger.active_paths(pipeline) if relevant else {}
         for change in relevant:
             job_id = active.get(change.file.path)
             job = await self.ledger.get(job_id) if job_id else None

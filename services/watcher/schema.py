@@ -6,15 +6,16 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from postflow.core.errors import InvalidArgument
 from services.watcher.jobs import ACTIVE, COLUMNS, IN_FLIGHT, Job, WaitingKind
 
-DDL = """
+JOBS_DDL = """
 CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
+    id TEXT PRIMARY KEY, pipeline TEXT NOT NULL DEFAULT 'default',
     path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     state INTEGER NOT NULL, max_attempts INTEGER NOT NULL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL,
@@ -29,11 +30,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     trace_id TEXT NOT NULL DEFAULT '', traceparent TEXT NOT NULL DEFAULT '', tracestate TEXT NOT NULL DEFAULT '',
     next_attempt_at REAL NOT NULL DEFAULT 0, waiting_reason TEXT NOT NULL DEFAULT '',
     waiting_kind TEXT NOT NULL DEFAULT '', epoch INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (path, size, mtime_ns)
+    connection TEXT NOT NULL DEFAULT 'default', project TEXT NOT NULL DEFAULT '',
+    route_rule TEXT NOT NULL DEFAULT '',
+    UNIQUE (pipeline, path, size, mtime_ns)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at, id);
-CREATE TABLE IF NOT EXISTS events (
+CREATE INDEX IF NOT EXISTS jobs_by_pipeline ON jobs (pipeline, created_at);
+"""
+DDL = JOBS_DDL + """CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL, kind INTEGER NOT NULL, message TEXT NOT NULL, at REAL NOT NULL, job BLOB NOT NULL,
     totals BLOB NOT NULL DEFAULT x''
@@ -44,7 +49,53 @@ CREATE TABLE IF NOT EXISTS folders (
 """
 ACTIVE_SQL = ",".join(str(s) for s in sorted(ACTIVE))
 IN_FLIGHT_SQL = ",".join(str(s) for s in sorted(IN_FLIGHT))
-IDENTITY = "path = ? AND size = ? AND mtime_ns = ?"
+IDENTITY = "pipeline = ? AND path = ? AND size = ? AND mtime_ns = ?"
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """A ledger from before pipelines: its jobs table is rebuilt with the pipeline in each job's
+    identity (every old job is the pipeline `default`'s). Safe to repeat after a crash midway:
+    the old rows wait in jobs_v1 until they are copied."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "jobs" in tables and "pipeline" not in {row[1] for row in db.execute("PRAGMA table_info(jobs)")}:
+        db.execute("ALTER TABLE jobs RENAME TO jobs_v1")
+        db.execute("DROP INDEX IF EXISTS jobs_by_state")
+        db.execute("DROP INDEX IF EXISTS jobs_by_age")
+        tables = tables - {"jobs"} | {"jobs_v1"}
+    if "jobs_v1" in tables:
+        db.executescript(JOBS_DDL)
+        old = ", ".join(row[1] for row in db.execute("PRAGMA table_info(jobs_v1)"))
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(f"INSERT OR IGNORE INTO jobs ({old}) SELECT {old} FROM jobs_v1")
+        db.execute("DROP TABLE jobs_v1")
+        db.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """Which jobs a page lists: every filter given must hold."""
+
+    states: Sequence[int] = ()
+    path_prefix: str = ""
+    pipelines: Sequence[str] = ()
+    search: str = ""  # in the path, case-insensitive
+
+    def where(self) -> tuple[str, list[Any]]:
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if self.states:
+            where.append(f"state IN ({','.join('?' * len(self.states))})")
+            args.extend(self.states)
+        if self.pipelines:
+            where.append(f"pipeline IN ({','.join('?' * len(self.pipelines))})")
+            args.extend(self.pipelines)
+        if self.path_prefix:
+            where.append("substr(path, 1, ?) = ?")
+            args.extend((len(self.path_prefix), self.path_prefix))
+        if self.search:
+            where.append("instr(lower(path), ?) > 0")
+            args.append(self.search.lower())
+        return " AND ".join(where), args
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from services.watcher.intake import Submissions
 from services.watcher.jobs import PROGRESS, Job, retry, to_proto
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
+from services.watcher.schema import JobQuery
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -54,7 +55,9 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         if request.page_size < 0:
             raise InvalidArgument("page_size: must not be negative")
         page_size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
-        page = await self.ledger.page(list(request.states), request.path_prefix, page_size, request.page_token)
+        query = JobQuery(states=list(request.states), path_prefix=request.path_prefix,
+                         pipelines=list(request.pipelines), search=request.search)
+        page = await self.ledger.page(query, page_size, request.page_token)
         return watcher_pb2.ListJobsResponse(jobs=[to_proto(j) for j in page.jobs], next_page_token=page.next_token,
                                             total=page.total)
 
@@ -87,7 +90,7 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         """Every job, newest first, read a page at a time, with the totals as of `head`."""
         token = ""
         while True:
-            page = await self.ledger.page([], "", MAX_PAGE, token)
+            page = await self.ledger.page(JobQuery(), MAX_PAGE, token)
             for job in page.jobs:
                 yield watcher_pb2.JobEvent(seq=head.last_seq, kind=SNAPSHOT, job=to_proto(job), totals=head.totals)
             token = page.next_token

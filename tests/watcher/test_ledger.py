@@ -15,6 +15,7 @@ from services.watcher.feed import Progress
 from services.watcher.jobs import CANCELLED, DONE, PREPARING, QUEUED, UPLOADING, Conflict, Job
 from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
+from services.watcher.schema import JobQuery
 
 
 async def register(ledger: Ledger, *files: FileStat) -> tuple[list[Job], list[Job]]:
@@ -56,7 +57,7 @@ async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
     reopened = Ledger(path)
     await reopened.open()
     assert await register(reopened, file) == ([], [])
-    assert (await reopened.find("SQ01/a.mov", 10, 111)).id == created[0].id
+    assert (await reopened.find("default", "SQ01/a.mov", 10, 111)).id == created[0].id
     mode = (await reopened._run(lambda: reopened._db.execute("PRAGMA journal_mode").fetchone()))[0]
     assert mode == "wal"
     await reopened.close()
@@ -115,7 +116,7 @@ async def test_progress_is_kept_in_memory_sent_live_and_stored_with_the_next_cha
     assert (progress.job.bytes_done, progress.job.connections, progress.job.state) == (40, 3, UPLOADING)
     assert progress.totals == last_change.totals
     assert [e.kind for e in await ledger.events_after(0)].count(watcher_pb2.JOB_EVENT_KIND_PROGRESS) == 0
-    (head,) = (await ledger.page([], "", 10, "")).jobs
+    (head,) = (await ledger.page(JobQuery(), 10, "")).jobs
     assert (await ledger.get(job.id)).connections == 3 and head.bytes_done == 40  # reads show it
     verifying = await ledger.update(job.id, job.epoch, jobs.verify(job))
     assert (verifying.bytes_done, verifying.rate_bps, verifying.connections) == (40, 20.0, 0)
@@ -258,25 +259,25 @@ async def test_list_filters_and_pages(ledger):
         (job,), _ = await register(ledger, FileStat(f"SQ0{i % 2}/{i}.mov", 10, 1, 1))
         if i == 3:
             await ledger.change(job.id, lambda j: jobs.cancel(j, "no"))
-    page = await ledger.page([], "", 3, "")
+    page = await ledger.page(JobQuery(), 3, "")
     seen = [j.id for j in page.jobs]
     assert page.total == 7 and len(seen) == 3 and page.next_token
     while page.next_token:
-        page = await ledger.page([], "", 3, page.next_token)
+        page = await ledger.page(JobQuery(), 3, page.next_token)
         seen += [j.id for j in page.jobs]
     assert len(set(seen)) == 7
-    assert (await ledger.page([CANCELLED], "", 50, "")).total == 1
-    assert (await ledger.page([], "SQ01/", 50, "")).total == 3
+    assert (await ledger.page(JobQuery(states=[CANCELLED]), 50, "")).total == 1
+    assert (await ledger.page(JobQuery(path_prefix="SQ01/"), 50, "")).total == 3
     for bad in ("garbage", "1.5:abc", "W10=", "WzEsIDJd"):  # the last two: [] and [1, 2], base64
         with pytest.raises(InvalidArgument, match="page_token"):
-            await ledger.page([], "", 3, bad)
+            await ledger.page(JobQuery(), 3, bad)
 
 
 @pytest.mark.asyncio
 async def test_only_contents_without_a_job_are_unknown(ledger):
     (job,), _ = await register(ledger, FileStat("a.mov", 10, 1, 1))
     files = [FileStat("a.mov", 10, 1, 1), FileStat("a.mov", 11, 2, 1), FileStat("b.mov", 10, 1, 1)]
-    assert await ledger.unknown(files) == files[1:]
+    assert await ledger.unknown("default", files) == files[1:]
 
 
 @pytest.mark.asyncio
