@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TypeVar
 
 from postflow.emulator.responses import ApiError
 from postflow.emulator.seed import ClientSpec, SeedSpec
@@ -55,6 +56,9 @@ class Project:
     created_at: float
     restricted: bool = False
     seeded: bool = True
+
+
+InAccount = TypeVar("InAccount", Workspace, Project)
 
 
 @dataclass(frozen=True)
@@ -148,23 +152,22 @@ class Directory:
     def workspaces_of(self, account: Account) -> list[Workspace]:
         return [w for w in self.workspaces.values() if w.account_id == account.id]
 
+    @staticmethod
+    def _in_account(held: dict[str, InAccount], wanted: str, account: Account, kind: str) -> InAccount:
+        """`held[wanted]` if it belongs to `account`, else 404 (whether or not it exists elsewhere)."""
+        found = held.get(wanted)
+        if found is None or found.account_id != account.id:
+            raise ApiError(404, f"{kind} {wanted} not found")
+        return found
+
     def workspace(self, account: Account, workspace_id: str) -> Workspace:
-        workspace = self.workspaces.get(workspace_id)
-        if workspace is None or workspace.account_id != account.id:
-            raise ApiError(404, f"Workspace {workspace_id} not found")
-        return workspace
+        return self._in_account(self.workspaces, workspace_id, account, "Workspace")
 
     def projects_in(self, workspace: Workspace) -> list[Project]:
         return [p for p in self.projects.values() if p.workspace_id == workspace.id]
 
     def project(self, account: Account, project_id: str) -> Project:
-        project = self.projects.get(project_id)
-        if project is None or project.account_id != account.id:
-            raise ApiError(404, f"Project {project_id} not found")
-        return project
-
-    def account_of(self, project_id: str) -> str:
-        return self.projects[project_id].account_id
+        return self._in_account(self.projects, project_id, account, "Project")
 
     # -- changes ---------------------------------------------------------------------------
 
