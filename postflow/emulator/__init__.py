@@ -5,7 +5,8 @@ are the reference for every response shape.
 
 Run it: `postflow emulator [--host H] [--port P] [--allow-http-loopback-redirect] [--no-rate-limits]
 [--access-token-ttl S] [--refresh-token-ttl S] [--processing-delay S] [--remote-upload-refusal 400|422]
-[--upload-part-size BYTES] [--upload-max-parts N] [--upload-url-ttl S] [--version-stack-placement head|bottom]`
+[--upload-part-size BYTES] [--upload-max-parts N] [--upload-url-ttl S] [--version-stack-placement head|bottom]
+[--seed FILE]` (users, accounts, workspaces, projects, more OAuth clients: seed.py)
 or `python -m postflow.emulator` (default 127.0.0.1:8790), or in-process:
 
     async with running_emulator(EmulatorOptions(...)) as emulator:   # postflow.emulator.server
@@ -16,7 +17,11 @@ One base URL serves everything (use it as both `api_base_url` and `ims_base_url`
 - `/v4/...`: Frame.io (frameio_api.py);
 - `/_s3/frameio-uploads/parts/<file id>/part_<N>?X-Amz-…`: where local-upload part URLs point (s3.py);
 - `/_emulator/state|files|tokens|faults|calls|reset`: the emulator's own endpoints (extras.py,
-  fault JSON in faults.py).
+  fault JSON in faults.py); `state` reports every seeded id.
+
+By default it holds one user in one account, workspace and project; a seed (`EmulatorOptions.seed`,
+`--seed FILE`) holds several, with account membership, and more OAuth clients. Each token acts
+as its user, who sees only the accounts they are a member of (directory.py, ims.py).
 
 It is as strict as Frame.io and IMS where they are documented (https redirect URIs, refresh
 tokens dying 14 days after login, revoke with HTTP Basic, leaky-bucket rate limits per account

@@ -45,11 +45,15 @@ class EmulatorState:
         return self.options.rate_limits if self.faults.rate_limits is None else self.faults.rate_limits
 
     def seeded(self) -> dict:
-        """The ids a client needs to start: account, workspace, project, root folder, user, client id."""
-        return {**self.store.seed.describe(), "client_id": self.options.client_id}
+        """The ids a one-account client needs (the first account, workspace, project, its root
+        folder, the first user, the default client id), then every user, account (members,
+        workspaces, projects, including those created since) and client (directory.describe)."""
+        return {**self.store.seed.describe(), "client_id": self.options.client_id,
+                **self.store.directory.describe()}
 
     async def reset(self) -> None:
-        """Forgets files, folders, tokens, faults, rate-limit and call counts; the seeded ids stay."""
+        """Forgets files, folders, created projects, tokens, faults, rate-limit and call counts;
+        the seeded ids stay."""
         await self.puller.aclose()
         self.store.clear()
         self.tokens.clear()

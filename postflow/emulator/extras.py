@@ -1,5 +1,6 @@
-"""The emulator's own endpoints under `/_emulator` (not Frame.io): what was seeded, every file
-and how its bytes arrived, every token issued, fault injection, and the count of Frame.io
+"""The emulator's own endpoints under `/_emulator` (not Frame.io): what was seeded (`state`: every
+user, account, workspace, project and client), every file (with its account and project) and how its
+bytes arrived, every token issued, fault injection, and the count of Frame.io
 calls by route (`/_emulator/calls`, for "calls per file" in benchmarks)."""
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def file_report(store: Store, file: File, at: float | None = None) -> dict:
     else:
         received = sum(part.size for part in upload.parts if part.state == "stored")
     return {
-        "id": file.id, "name": file.name, "folder_path": store.folder_path(file), "parent_id": file.parent_id,
+        "id": file.id, "name": file.name, "account_id": store.account_of(file), "project_id": file.project_id,
+        "folder_path": store.folder_path(file), "parent_id": file.parent_id,
         "version_stack_id": stack.id if isinstance(stack, VersionStack) else None,
         "size": file.file_size, "media_type": file.media_type,
         "status": file.status(store.options.transcode_delay_s), "method": upload.method,

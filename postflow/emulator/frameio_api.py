@@ -2,13 +2,18 @@
 (`{"data": {...}}`), response shapes, status codes, bearer checks and per-account rate limits.
 
 Every call: counted (`/_emulator/calls`) → bearer token (401 if missing, unknown, expired or
-revoked) → rate limit (leaky bucket per account; `x-ratelimit-*` on every answer, 429 when
-the bucket is full, no `Retry-After` unless a fault asks) → handler (404 unknown ids, 400
-malformed request, 422 invalid body, 409 conflicts). Choices where Frame.io does not say:
+revoked) → the path's account (404 if unknown, 403 if the token's user is not a member) →
+rate limit (leaky bucket per account; `x-ratelimit-*` on every answer, 429 when the bucket is
+full, no `Retry-After` unless a fault asks) → handler (404 unknown ids, and ids of another
+account; 400 malformed request, 422 invalid body, 409 conflicts). An access token acts as
+its user: `/v4/me` is that user, `/v4/accounts` lists only the accounts they are a member of.
+Choices where Frame.io does not say:
 - listings are in creation order by default, `page_size` defaults to 50 (at most 100), and
   the cursor is an opaque offset; `links.next` carries only `after`, as the SDK documents;
 - a folder may hold several folders or files of the same name (Frame.io allows it, which is
-  why a re-export becomes a version stack rather than a replacement);
+  why a re-export becomes a version stack rather than a replacement), and a workspace
+  several projects of the same name; `POST …/workspaces/{id}/projects` takes
+  `{"data": {"name", "restricted"?}}` and answers 201 with the Project and its new root folder;
 - a file already in a version stack cannot be stacked again (409), nor moved into the
   stack it is in (409); a stack whose last file leaves disappears;
 - a file moved into a stack lands on top or at the bottom (`version_stack_placement`, head by
@@ -30,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from postflow.emulator.directory import Account, User
 from postflow.emulator.puller import ProbeError
 from postflow.emulator.ratelimit import Limit
 from postflow.emulator.resources import (
@@ -44,7 +50,7 @@ from postflow.emulator.resources import (
     workspace_json,
 )
 from postflow.emulator.responses import ApiError, frameio_error
-from postflow.emulator.store import Asset
+from postflow.emulator.store import Asset, File, Folder, VersionStack
 from postflow.emulator.tokens import ACCESS
 
 if TYPE_CHECKING:
@@ -138,49 +144,86 @@ def http_url(value: str) -> str:
 
 # -- handlers --------------------------------------------------------------------------------
 
+def caller(request: Request) -> User:
+    """The user the call's access token belongs to (set by the guard)."""
+    user: User = request.state.user
+    return user
+
+
+def account(request: Request) -> Account:
+    """The path's account, which the caller is a member of (checked by the guard)."""
+    member_of: Account = request.state.account
+    return member_of
+
+
 async def me(request: Request, emulator: EmulatorState) -> Response:
-    return JSONResponse({"data": profile_json(emulator.store.seed.user)})
+    return JSONResponse({"data": profile_json(caller(request))})
 
 
 async def accounts(request: Request, emulator: EmulatorState) -> Response:
-    return page(request, [emulator.store], account_json)
+    user = caller(request)
+    return page(request, emulator.store.directory.accounts_of(user),
+                lambda member_of: account_json(emulator.store, member_of, user))
 
 
 async def workspaces(request: Request, emulator: EmulatorState) -> Response:
-    return page(request, [emulator.store], workspace_json)
+    return page(request, emulator.store.directory.workspaces_of(account(request)),
+                lambda workspace: workspace_json(emulator.store, workspace))
 
 
 async def projects(request: Request, emulator: EmulatorState) -> Response:
-    if request.path_params["workspace_id"] != emulator.store.seed.workspace_id:
-        raise ApiError(404, f"Workspace {request.path_params['workspace_id']} not found")
-    return page(request, [emulator.store], project_json)
+    directory = emulator.store.directory
+    workspace = directory.workspace(account(request), request.path_params["workspace_id"])
+    return page(request, directory.projects_in(workspace), lambda project: project_json(emulator.store, project))
+
+
+async def create_project(request: Request, emulator: EmulatorState) -> Response:
+    """`{"data": {"name", "restricted"?}}` → 201 with the Project (root folder included)."""
+    workspace = emulator.store.directory.workspace(account(request), request.path_params["workspace_id"])
+    data = await body_data(request)
+    name, restricted = required_str(data, "name"), data.get("restricted", False)
+    if not isinstance(restricted, bool):
+        raise ApiError(422, "restricted must be true or false", "/data/restricted")
+    project = emulator.store.create_project(workspace, name, caller(request), restricted)
+    return JSONResponse({"data": project_json(emulator.store, project)}, status_code=201)
 
 
 async def show_project(request: Request, emulator: EmulatorState) -> Response:
-    if request.path_params["project_id"] != emulator.store.seed.project_id:
-        raise ApiError(404, f"Project {request.path_params['project_id']} not found")
-    return JSONResponse({"data": project_json(emulator.store)})
+    project = emulator.store.directory.project(account(request), request.path_params["project_id"])
+    return JSONResponse({"data": project_json(emulator.store, project)})
+
+
+def path_folder(request: Request, emulator: EmulatorState) -> Folder:
+    return emulator.store.folder(request.path_params["folder_id"], account(request).id)
+
+
+def path_file(request: Request, emulator: EmulatorState) -> File:
+    return emulator.store.file(request.path_params["file_id"], account(request).id)
+
+
+def path_stack(request: Request, emulator: EmulatorState) -> VersionStack:
+    return emulator.store.stack(request.path_params["stack_id"], account(request).id)
 
 
 async def show_folder(request: Request, emulator: EmulatorState) -> Response:
-    return JSONResponse({"data": folder_json(emulator.store, emulator.store.folder(request.path_params["folder_id"]))})
+    return JSONResponse({"data": folder_json(emulator.store, path_folder(request, emulator))})
 
 
 async def folder_children(request: Request, emulator: EmulatorState) -> Response:
     store = emulator.store
-    folder = store.folder(request.path_params["folder_id"])
-    return page(request, listed(request, store.children(folder.id)), lambda asset: asset_json(store, asset))
+    parent = path_folder(request, emulator)
+    return page(request, listed(request, store.children(parent.id)), lambda asset: asset_json(store, asset))
 
 
 async def create_folder(request: Request, emulator: EmulatorState) -> Response:
-    parent = emulator.store.folder(request.path_params["folder_id"])
+    parent = path_folder(request, emulator)
     name = required_str(await body_data(request), "name")
-    folder = emulator.store.create_folder(parent, name)
-    return JSONResponse({"data": folder_json(emulator.store, folder)}, status_code=201)
+    created = emulator.store.create_folder(parent, name)
+    return JSONResponse({"data": folder_json(emulator.store, created)}, status_code=201)
 
 
 async def remote_upload(request: Request, emulator: EmulatorState) -> Response:
-    folder = emulator.store.folder(request.path_params["folder_id"])
+    folder = path_folder(request, emulator)
     data = await body_data(request)
     name, url = required_str(data, "name"), http_url(required_str(data, "source_url"))
     refusal = emulator.faults.refusal_status(emulator.options)
@@ -200,7 +243,7 @@ async def remote_upload(request: Request, emulator: EmulatorState) -> Response:
 
 
 async def local_upload(request: Request, emulator: EmulatorState) -> Response:
-    folder = emulator.store.folder(request.path_params["folder_id"])
+    folder = path_folder(request, emulator)
     data = await body_data(request)
     name = required_str(data, "name")
     size = required_int(data, "file_size", 1, emulator.options.local_upload_max_bytes)
@@ -210,29 +253,29 @@ async def local_upload(request: Request, emulator: EmulatorState) -> Response:
 
 
 async def upload_status(request: Request, emulator: EmulatorState) -> Response:
-    return JSONResponse({"data": upload_status_json(emulator.store.file(request.path_params["file_id"]))})
+    return JSONResponse({"data": upload_status_json(path_file(request, emulator))})
 
 
 async def show_file(request: Request, emulator: EmulatorState) -> Response:
-    return JSONResponse({"data": file_json(emulator.store, emulator.store.file(request.path_params["file_id"]))})
+    return JSONResponse({"data": file_json(emulator.store, path_file(request, emulator))})
 
 
 async def delete_file(request: Request, emulator: EmulatorState) -> Response:
-    file = emulator.store.file(request.path_params["file_id"])
+    file = path_file(request, emulator)
     emulator.puller.cancel(file.id)
     emulator.store.delete_file(file)
     return Response(status_code=204)
 
 
 async def move_file(request: Request, emulator: EmulatorState) -> Response:
-    file = emulator.store.file(request.path_params["file_id"])
+    file = path_file(request, emulator)
     parent_id = required_str(await body_data(request), "parent_id")
     emulator.store.move_file(file, parent_id, emulator.faults.stack_placement(emulator.options))
     return JSONResponse({"data": file_json(emulator.store, file)})
 
 
 async def create_stack(request: Request, emulator: EmulatorState) -> Response:
-    folder = emulator.store.folder(request.path_params["folder_id"])
+    folder = path_folder(request, emulator)
     file_ids = (await body_data(request)).get("file_ids")
     if not isinstance(file_ids, list) or not all(isinstance(i, str) for i in file_ids):
         raise ApiError(422, "file_ids must be a list of file ids", "/data/file_ids")
@@ -241,13 +284,13 @@ async def create_stack(request: Request, emulator: EmulatorState) -> Response:
 
 
 async def show_stack(request: Request, emulator: EmulatorState) -> Response:
-    stack = emulator.store.stack(request.path_params["stack_id"])
+    stack = path_stack(request, emulator)
     return JSONResponse({"data": stack_json(emulator.store, stack)})
 
 
 async def reorder_stack(request: Request, emulator: EmulatorState) -> Response:
     """Experimental: `{"data": {"target_file_id", "move_to": "top"|"bottom"}}` → the VersionStack."""
-    stack = emulator.store.stack(request.path_params["stack_id"])
+    stack = path_stack(request, emulator)
     data = await body_data(request)
     target, move_to = required_str(data, "target_file_id"), data.get("move_to")
     if move_to not in ("top", "bottom"):
@@ -258,36 +301,42 @@ async def reorder_stack(request: Request, emulator: EmulatorState) -> Response:
 
 async def stack_children(request: Request, emulator: EmulatorState) -> Response:
     store = emulator.store
-    stack = store.stack(request.path_params["stack_id"])
+    stack = path_stack(request, emulator)
     return page(request, listed(request, store.children(stack.id)), lambda asset: asset_json(store, asset))
 
 
 # -- the guard every call passes -------------------------------------------------------------
 
+def bearer_user(request: Request, emulator: EmulatorState) -> User:
+    """The user of the request's active access token (401 if missing, unknown, expired or revoked)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ApiError(401, "Authorization: Bearer <access token> is required")
+    token = emulator.tokens.find(value.strip())
+    state = token.state(time.time()) if token is not None and token.kind == ACCESS else "unknown"
+    if token is None or state != "active":
+        raise ApiError(401, f"The access token is {state}")
+    return emulator.store.directory.users[token.user_id]
+
+
 def guarded(handler: Handler, limit: Limit, route: str) -> Callable[[Request], Awaitable[Response]]:
-    """`handler` behind the call counter (`route`: "METHOD /template"), the bearer check and `limit`."""
+    """`handler` behind the call counter (`route`: "METHOD /template"), the bearer check, the
+    account check (the token's user must be a member of the path's account) and `limit`."""
     async def endpoint(request: Request) -> Response:
         emulator: EmulatorState = request.app.state.emulator
         emulator.calls[route] += 1
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            return frameio_error(401, "Authorization: Bearer <access token> is required")
-        token = emulator.tokens.find(value.strip())
-        state = token.state(time.time()) if token is not None and token.kind == ACCESS else "unknown"
-        if token is None or state != "active":
-            return frameio_error(401, f"The access token is {state}")
         headers: dict[str, str] = {}
-        if emulator.rate_limits_enabled:
-            verdict = emulator.rate_limits.hit(request.path_params.get("account_id", emulator.store.seed.account_id),
-                                               limit)
-            headers = verdict.headers(emulator.faults.retry_after)
-            if not verdict.allowed:
-                return frameio_error(429, f"Rate limit exceeded: {limit.calls} calls per {limit.window_s:g}s",
-                                     headers=headers)
         try:
+            request.state.user = user = bearer_user(request, emulator)
             account_id = request.path_params.get("account_id")
-            if account_id is not None and account_id != emulator.store.seed.account_id:
-                raise ApiError(404, f"Account {account_id} not found")
+            if account_id is not None:
+                request.state.account = emulator.store.directory.account_for(user, account_id)
+            if emulator.rate_limits_enabled:
+                # Frame.io counts per account; calls outside any account (me, accounts) per user.
+                verdict = emulator.rate_limits.hit(account_id or f"user:{user.id}", limit)
+                headers = verdict.headers(emulator.faults.retry_after)
+                if not verdict.allowed:
+                    raise ApiError(429, f"Rate limit exceeded: {limit.calls} calls per {limit.window_s:g}s")
             response = await handler(request, emulator)
         except ApiError as exc:
             response = frameio_error(exc.status, exc.detail, exc.pointer)
@@ -298,29 +347,31 @@ def guarded(handler: Handler, limit: Limit, route: str) -> Callable[[Request], A
 
 
 def frameio_routes() -> list[Route]:
-    account = "/v4/accounts/{account_id}"
+    in_account = "/v4/accounts/{account_id}"
     table = [
         ("/v4/me", "GET", me, per_minute("me", 100)),
         ("/v4/accounts", "GET", accounts, per_minute("accounts", 100)),
-        (f"{account}/workspaces", "GET", workspaces, per_minute("workspaces", 100)),
-        (f"{account}/workspaces/{{workspace_id}}/projects", "GET", projects, per_minute("projects", 100)),
-        (f"{account}/projects/{{project_id}}", "GET", show_project, per_minute("show_project", 100)),
-        (f"{account}/folders/{{folder_id}}", "GET", show_folder, per_minute("show_folder", 100)),
-        (f"{account}/folders/{{folder_id}}/children", "GET", folder_children, per_minute("children", 100)),
-        (f"{account}/folders/{{folder_id}}/folders", "POST", create_folder, per_second("create_folder", 3)),
-        (f"{account}/folders/{{folder_id}}/files/remote_upload", "POST", remote_upload,
+        (f"{in_account}/workspaces", "GET", workspaces, per_minute("workspaces", 100)),
+        (f"{in_account}/workspaces/{{workspace_id}}/projects", "GET", projects, per_minute("projects", 100)),
+        (f"{in_account}/workspaces/{{workspace_id}}/projects", "POST", create_project,
+         per_minute("create_project", 10)),
+        (f"{in_account}/projects/{{project_id}}", "GET", show_project, per_minute("show_project", 100)),
+        (f"{in_account}/folders/{{folder_id}}", "GET", show_folder, per_minute("show_folder", 100)),
+        (f"{in_account}/folders/{{folder_id}}/children", "GET", folder_children, per_minute("children", 100)),
+        (f"{in_account}/folders/{{folder_id}}/folders", "POST", create_folder, per_second("create_folder", 3)),
+        (f"{in_account}/folders/{{folder_id}}/files/remote_upload", "POST", remote_upload,
          per_second("remote_upload", 5)),
-        (f"{account}/folders/{{folder_id}}/files/local_upload", "POST", local_upload, per_second("local_upload", 5)),
-        (f"{account}/folders/{{folder_id}}/version_stacks", "POST", create_stack,
+        (f"{in_account}/folders/{{folder_id}}/files/local_upload", "POST", local_upload, per_second("local_upload", 5)),
+        (f"{in_account}/folders/{{folder_id}}/version_stacks", "POST", create_stack,
          per_minute("create_version_stack", 10)),
-        (f"{account}/files/{{file_id}}", "GET", show_file, per_second("show_file", 10)),
-        (f"{account}/files/{{file_id}}", "DELETE", delete_file, per_minute("delete_file", 100)),
-        (f"{account}/files/{{file_id}}/status", "GET", upload_status, per_second("upload_status", 5)),
-        (f"{account}/files/{{file_id}}/move", "PATCH", move_file, per_minute("move_file", 100)),
-        (f"{account}/version_stacks/{{stack_id}}", "GET", show_stack, per_minute("show_version_stack", 100)),
-        (f"{account}/version_stacks/{{stack_id}}/children", "GET", stack_children,
+        (f"{in_account}/files/{{file_id}}", "GET", show_file, per_second("show_file", 10)),
+        (f"{in_account}/files/{{file_id}}", "DELETE", delete_file, per_minute("delete_file", 100)),
+        (f"{in_account}/files/{{file_id}}/status", "GET", upload_status, per_second("upload_status", 5)),
+        (f"{in_account}/files/{{file_id}}/move", "PATCH", move_file, per_minute("move_file", 100)),
+        (f"{in_account}/version_stacks/{{stack_id}}", "GET", show_stack, per_minute("show_version_stack", 100)),
+        (f"{in_account}/version_stacks/{{stack_id}}/children", "GET", stack_children,
          per_minute("version_stack_children", 100)),
-        (f"{account}/version_stacks/{{stack_id}}/versions", "PATCH", reorder_stack,
+        (f"{in_account}/version_stacks/{{stack_id}}/versions", "PATCH", reorder_stack,
          per_minute("reorder_version_stack", 10)),
     ]
     return [Route(path, guarded(handler, limit, f"{method} {path}"), methods=[method])

@@ -1,12 +1,23 @@
 """Adobe IMS, the OAuth 2.0 server in front of Frame.io v4: authorize (v2), token (v3) and
-revoke, for the one configured client (by default the development client `postflow-dev`).
+revoke, for the default client (the development client `postflow-dev`, or as the options say)
+and any more clients the seed lists (seed.py), each with its own secret.
+
+Who a token acts as (every token is bound to its user and its client):
+- authorization code: the authorize endpoint approves at once, with no login form, as the
+  seeded user whose e-mail the emulator-only `login_hint` query parameter gives (matched
+  without regard to case); without one, as the client's `user` (by default the first seeded
+  user). A `login_hint` no seeded user has is answered 400 `invalid_request` on the spot,
+  naming the e-mails the emulator knows, with no redirect;
+- refresh: the user and client of the grant; a refresh token presented by another client is
+  unknown to it (`invalid_grant`), and a wrong client secret is `invalid_client` (401);
+- client credentials: the client's `technical_user` (by default the first seeded user), where
+  IMS would use a technical account of the organisation.
 
 Choices where IMS and its docs differ from what a loopback demo can do, or say nothing:
 - IMS only redirects to HTTPS URIs matching the credential's pattern; here any HTTPS URI is
   accepted, and plain HTTP on a loopback host (localhost, 127.0.0.1, ::1) only when the
   emulator was started with `--allow-http-loopback-redirect` (demo and tests); anything else
   is an `invalid_request` error (IMS would fall back to the Default Redirect URI);
-- the authorize page approves at once as the seeded user (no login form);
 - a refresh token is issued only when the scope holds `offline_access`, as with IMS;
   an `id_token` (HS256, keyed with the client secret) only when it holds `openid`;
 - a refresh token lives `refresh_token_ttl_s` (14 days) from the login that started its grant,
@@ -17,8 +28,7 @@ Choices where IMS and its docs differ from what a loopback demo can do, or say n
   `expired_refresh_error` fault switches it to `invalid_grant`);
 - revoke: HTTP Basic client authentication only (the body holds `token`, optionally
   `token_type_hint`), as Adobe documents for web-app credentials; body credentials get 401
-  `invalid_client`. Server-to-server tokens may still be revoked with body credentials;
-- `client_credentials` tokens act as the seeded user (IMS would use a technical account).
+  `invalid_client`. Server-to-server tokens may still be revoked with body credentials.
 """
 
 from __future__ import annotations
@@ -36,9 +46,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.directory import Directory, OAuthClient, User
 from postflow.emulator.responses import ImsError, ims_error
-from postflow.emulator.store import User
 from postflow.emulator.tokens import ACCESS, REFRESH
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -72,11 +81,18 @@ async def authorize(request: Request) -> Response:
     emulator = request.app.state.emulator
     query = request.query_params
     redirect_uri = query.get("redirect_uri", "")
-    if query.get("client_id") != emulator.options.client_id:
+    directory: Directory = emulator.store.directory
+    client = directory.clients.get(query.get("client_id", ""))
+    if client is None:
         return ims_error("invalid_client", "unknown client_id")
     if not redirect_uri_allowed(redirect_uri, emulator.options.allow_http_loopback_redirect):
         plain = " (http on a loopback host only with --allow-http-loopback-redirect)"
         return ims_error("invalid_request", f"redirect_uri must be https{plain}")
+    hint = query.get("login_hint")
+    user = directory.users[client.user_id] if hint is None else directory.user_by_email(hint)
+    if user is None:
+        known = ", ".join(u.email for u in directory.users.values())
+        return ims_error("invalid_request", f"login_hint {hint!r}: no such user in the emulator (its users: {known})")
     state = query.get("state")
 
     def refuse(error: str, description: str) -> Response:
@@ -94,13 +110,13 @@ async def authorize(request: Request) -> Response:
         return refuse("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)")
     if challenge is None and method is not None:
         return refuse("invalid_request", "code_challenge_method without code_challenge")
-    code = emulator.tokens.issue_code(emulator.options.client_id, redirect_uri, query.get("scope", ""),
-                                      emulator.store.seed.user.id, challenge, emulator.options.auth_code_ttl_s)
+    code = emulator.tokens.issue_code(client.client_id, redirect_uri, query.get("scope", ""), user.id, challenge,
+                                      emulator.options.auth_code_ttl_s)
     return RedirectResponse(with_query(redirect_uri, code=code.value, state=state), status_code=302)
 
 
-def authenticate_client(request: Request, form: dict[str, str], options: EmulatorOptions) -> str:
-    """The client id, authenticated by HTTP Basic or by client_id/client_secret in the body."""
+def authenticate_client(request: Request, form: dict[str, str], directory: Directory) -> OAuthClient:
+    """The client, authenticated by HTTP Basic or by client_id/client_secret in the body."""
     header = request.headers.get("authorization", "")
     client_id, secret = form.get("client_id"), form.get("client_secret")
     if header[:6].lower() == "basic ":
@@ -114,10 +130,10 @@ def authenticate_client(request: Request, form: dict[str, str], options: Emulato
         if client_id is not None and client_id != basic_id:
             raise ImsError("invalid_client", "client_id differs from the Basic credentials", 401)
         client_id = basic_id
-    if client_id != options.client_id or not hmac.compare_digest(str(secret or "").encode(),
-                                                                options.client_secret.encode()):
+    client = directory.clients.get(client_id or "")
+    if client is None or not hmac.compare_digest(str(secret or "").encode(), client.client_secret.encode()):
         raise ImsError("invalid_client", "client authentication failed", 401)
-    return client_id
+    return client
 
 
 def id_token(issuer: str, client_id: str, user: User, secret: str, ttl_s: int) -> str:
@@ -132,10 +148,13 @@ def id_token(issuer: str, client_id: str, user: User, secret: str, ttl_s: int) -
     return (signing_input + b"." + signature).decode()
 
 
-def issue_tokens(request: Request, client_id: str, scope: str, grant_type: str, grant_id: str) -> JSONResponse:
+def issue_tokens(request: Request, client: OAuthClient, user_id: str, scope: str, grant_type: str,
+                 grant_id: str) -> JSONResponse:
+    """Tokens for `user_id` through `client`."""
     emulator = request.app.state.emulator
     options = emulator.options
-    user = emulator.store.seed.user
+    user = emulator.store.directory.users[user_id]
+    client_id = client.client_id
     ttl = emulator.faults.access_token_ttl_s or options.access_token_ttl_s
     access = emulator.tokens.issue(ACCESS, client_id, user.id, scope, grant_type, grant_id, ttl)
     body: dict = {"access_token": access.value, "token_type": "bearer", "expires_in": ttl}
@@ -146,7 +165,7 @@ def issue_tokens(request: Request, client_id: str, scope: str, grant_type: str, 
         body["refresh_token"] = refresh.value
     if "openid" in scopes:
         body["id_token"] = id_token(f"{str(request.base_url).rstrip('/')}/ims", client_id, user,
-                                    options.client_secret, ttl)
+                                    client.client_secret, ttl)
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
@@ -154,23 +173,23 @@ async def token(request: Request) -> Response:
     emulator = request.app.state.emulator
     try:
         form = await read_form(request)
-        client_id = authenticate_client(request, form, emulator.options)
+        client = authenticate_client(request, form, emulator.store.directory)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            code = emulator.tokens.redeem_code(form.get("code", ""), client_id, form.get("redirect_uri"),
+            code = emulator.tokens.redeem_code(form.get("code", ""), client.client_id, form.get("redirect_uri"),
                                                form.get("code_verifier"))
-            return issue_tokens(request, client_id, code.scope, grant_type, secrets.token_hex(8))
+            return issue_tokens(request, client, code.user_id, code.scope, grant_type, secrets.token_hex(8))
         if grant_type == "refresh_token":
-            used = emulator.tokens.rotate(form.get("refresh_token", ""), client_id,
+            used = emulator.tokens.rotate(form.get("refresh_token", ""), client.client_id,
                                           emulator.faults.rejects_refresh_reuse,
                                           emulator.faults.expired_refresh_code())
             asked = form.get("scope")
             if asked is not None and not set(asked.split()) <= set(used.scope.split()):
                 raise ImsError("invalid_scope", "scope exceeds the one originally granted")
-            return issue_tokens(request, client_id, used.scope, grant_type, used.grant_id)
+            return issue_tokens(request, client, used.user_id, used.scope, grant_type, used.grant_id)
         if grant_type == "client_credentials":
-            return issue_tokens(request, client_id, form.get("scope") or S2S_SCOPE, grant_type,
-                                secrets.token_hex(8))
+            return issue_tokens(request, client, client.technical_user_id, form.get("scope") or S2S_SCOPE,
+                                grant_type, secrets.token_hex(8))
         raise ImsError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
     except ImsError as exc:
         return exc.response()
@@ -190,12 +209,12 @@ async def revoke(request: Request) -> Response:
         if not server_to_server and not uses_basic(request):
             raise ImsError("invalid_client", "web app credentials revoke with HTTP Basic client authentication "
                                              "(Authorization: Basic base64(client_id:client_secret))", 401)
-        client_id = authenticate_client(request, form, emulator.options)
+        client = authenticate_client(request, form, emulator.store.directory)
     except ImsError as exc:
         return exc.response()
     if not value:
         return ims_error("invalid_request", "token is required")
-    emulator.tokens.revoke(value, client_id)
+    emulator.tokens.revoke(value, client.client_id)
     return Response(status_code=200)
 
 

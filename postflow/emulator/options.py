@@ -1,4 +1,5 @@
-"""What an emulator instance can be told at start: its OAuth client, token lifetimes, which
+"""What an emulator instance can be told at start: its default OAuth client, what it holds
+before anyone calls (`seed`: users, accounts, workspaces, projects, more clients), token lifetimes, which
 redirect URIs it accepts, rate limits, how the remote-upload puller fetches and how a refused
 source is answered, local-upload part sizes, processing time and version-stack placement.
 Faults injected at run time (`/_emulator/faults`) override some of these per request."""
@@ -6,6 +7,8 @@ Faults injected at run time (`/_emulator/faults`) override some of these per req
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from postflow.emulator.seed import DEFAULT_SEED, SeedSpec
 
 MIB = 1024 * 1024
 DEV_CLIENT_ID = "postflow-dev"
@@ -34,6 +37,7 @@ class PullStrategy:
 class EmulatorOptions:
     client_id: str = DEV_CLIENT_ID
     client_secret: str = DEV_CLIENT_SECRET
+    seed: SeedSpec = DEFAULT_SEED
     access_token_ttl_s: int = 86399
     refresh_token_ttl_s: int = 14 * 86400  # absolute: counted from the login that started the grant
     allow_http_loopback_redirect: bool = False  # demo/test use only: IMS takes https redirect URIs only

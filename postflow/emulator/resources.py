@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from postflow.emulator.store import Asset, File, Folder, Store, User, VersionStack
+from postflow.emulator.directory import Account, Project, User, Workspace
+from postflow.emulator.store import Asset, File, Folder, Store, VersionStack
 
 
 def iso(timestamp: float) -> str:
@@ -20,27 +21,26 @@ def user_json(user: User) -> dict:
     return {**profile_json(user), "active": True}
 
 
-def account_json(store: Store) -> dict:
-    seed = store.seed
-    return {"id": seed.account_id, "display_name": seed.account_name, "created_at": iso(seed.created_at),
-            "updated_at": iso(seed.created_at), "roles": ["owner"], "storage_usage": store.storage_usage(),
-            "storage_limit": None, "image": None}
+def account_json(store: Store, account: Account, user: User) -> dict:
+    projects = {p.id for p in store.directory.projects.values() if p.account_id == account.id}
+    return {"id": account.id, "display_name": account.name, "created_at": iso(account.created_at),
+            "updated_at": iso(account.created_at), "roles": ["owner" if account.member_ids[0] == user.id else "member"],
+            "storage_usage": store.storage_usage(projects), "storage_limit": None, "image": None}
 
 
-def workspace_json(store: Store) -> dict:
-    seed = store.seed
-    return {"id": seed.workspace_id, "account_id": seed.account_id, "name": seed.workspace_name,
-            "created_at": iso(seed.created_at), "updated_at": iso(seed.created_at), "image": None,
-            "creator": user_json(seed.user)}
+def workspace_json(store: Store, workspace: Workspace) -> dict:
+    return {"id": workspace.id, "account_id": workspace.account_id, "name": workspace.name,
+            "created_at": iso(workspace.created_at), "updated_at": iso(workspace.created_at), "image": None,
+            "creator": user_json(store.directory.users[workspace.creator_id])}
 
 
-def project_json(store: Store) -> dict:
-    seed = store.seed
-    return {"id": seed.project_id, "name": seed.project_name, "workspace_id": seed.workspace_id,
-            "root_folder_id": seed.root_folder_id, "status": "active", "storage": store.storage_usage(),
-            "restricted": False, "image": None, "description": None, "owner": user_json(seed.user),
-            "created_at": iso(seed.created_at), "updated_at": iso(seed.created_at),
-            "view_url": f"{store.options.web_url}/project/{seed.project_id}"}
+def project_json(store: Store, project: Project) -> dict:
+    return {"id": project.id, "name": project.name, "workspace_id": project.workspace_id,
+            "root_folder_id": project.root_folder_id, "status": "active", "storage": store.storage_usage({project.id}),
+            "restricted": project.restricted, "image": None, "description": None,
+            "owner": user_json(store.directory.users[project.owner_id]),
+            "created_at": iso(project.created_at), "updated_at": iso(project.created_at),
+            "view_url": f"{store.options.web_url}/project/{project.id}"}
 
 
 def _common_json(store: Store, asset: Asset) -> dict:

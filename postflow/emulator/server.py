@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
@@ -19,6 +20,7 @@ from postflow.core.logs import setup_logging
 from postflow.core.net import http_url, listen
 from postflow.emulator.app import EmulatorState, build_app
 from postflow.emulator.options import REFUSAL_STATUSES, STACK_PLACEMENTS, EmulatorOptions
+from postflow.emulator.seed import DEFAULT_SEED, load_seed
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8790
 GRACEFUL_SHUTDOWN_S = 5
@@ -71,6 +73,10 @@ def print_banner(handle: EmulatorHandle) -> None:
           f"  workspace_id:    {seeded['workspace_id']}\n"
           f"  project_id:      {seeded['project_id']}\n"
           f"  root_folder_id:  {seeded['root_folder_id']}", flush=True)
+    if handle.state.options.seed != DEFAULT_SEED:
+        projects = sum(len(w["projects"]) for a in seeded["accounts"] for w in a["workspaces"])
+        print(f"  seeded:          {len(seeded['users'])} users, {len(seeded['accounts'])} accounts, {projects} "
+              f"projects, {len(seeded['clients'])} clients (every id: GET /_emulator/state)", flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -99,11 +105,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--version-stack-placement", choices=STACK_PLACEMENTS,
                         default=defaults.version_stack_placement,
                         help="where a file moved into a version stack lands (default %(default)s)")
+    parser.add_argument("--seed", type=Path, metavar="FILE",
+                        help="JSON file of users, accounts, workspaces, projects and OAuth clients to start with "
+                             "(shape: postflow/emulator/seed.py; default: one of each)")
     return parser.parse_args(argv)
 
 
 def options_from(args: argparse.Namespace) -> EmulatorOptions:
-    """The options the command line asks for (ValueError naming the flag if one is out of range)."""
+    """The options the command line asks for (ValueError naming the flag if one is out of range,
+    or the seed file's key if it is invalid). Reads the seed file: call it before the event loop."""
     for flag, value, minimum in (("--access-token-ttl", args.access_token_ttl, 1),
                                  ("--refresh-token-ttl", args.refresh_token_ttl, 1),
                                  ("--processing-delay", args.processing_delay, 0),
@@ -112,7 +122,12 @@ def options_from(args: argparse.Namespace) -> EmulatorOptions:
                                  ("--upload-url-ttl", args.upload_url_ttl, 1)):
         if value < minimum:
             raise ValueError(f"{flag} must be at least {minimum}")
-    return EmulatorOptions(access_token_ttl_s=args.access_token_ttl, refresh_token_ttl_s=args.refresh_token_ttl,
+    try:
+        seed = DEFAULT_SEED if args.seed is None else load_seed(args.seed)
+    except ValueError as exc:
+        raise ValueError(f"--seed {exc}") from None
+    return EmulatorOptions(seed=seed, access_token_ttl_s=args.access_token_ttl,
+                           refresh_token_ttl_s=args.refresh_token_ttl,
                            allow_http_loopback_redirect=args.allow_http_loopback_redirect,
                            rate_limits=not args.no_rate_limits, processing_delay_s=args.processing_delay,
                            remote_upload_refusal=args.remote_upload_refusal, upload_part_size=args.upload_part_size,
@@ -127,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"postflow emulator: {exc}", file=sys.stderr)
         return 2
-    setup_logging("emulator").add(options.client_secret)
+    mask = setup_logging("emulator")
+    for secret in (options.client_secret, *(client.client_secret for client in options.seed.clients)):
+        mask.add(secret)
     try:
         asyncio.run(serve(args.host, args.port, options, ready=print_banner))
     except OSError as exc:

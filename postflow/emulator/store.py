@@ -1,8 +1,11 @@
-"""The emulator's Frame.io state, in memory: the seeded user, account, workspace and project,
-the asset tree (folders, files, version stacks) and each file's upload record.
+"""The emulator's Frame.io state, in memory: the directory of users, accounts, workspaces and
+projects (directory.py), each project's asset tree (folders, files, version stacks) and each
+file's upload record.
 
 Rules follow Frame.io v4 as far as it is documented; where it is not, the choice is noted:
-- names need not be unique among siblings (folders and files alike);
+- names need not be unique among siblings (folders and files alike), nor among projects;
+- an asset asked for under another account than its own is not found (404), whether or not
+  the caller may see that account;
 - a version stack keeps its files bottom (oldest) to top (head); the head names the stack, and
   its children are listed head first. A file moved into a stack lands on top (the head) or at
   the bottom, as `version_stack_placement` says (Frame.io does not document it), and the
@@ -16,53 +19,17 @@ from __future__ import annotations
 import itertools
 import mimetypes
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
 from postflow.emulator.digest import OrderedDigest
+from postflow.emulator.directory import Directory, Project, User, Workspace, new_id
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.responses import ApiError
+from postflow.emulator.seed import ClientSpec
 
 MAX_STACK_FILES = 10  # when a stack is created; moving files into one has no documented cap
 EXTRA_MEDIA_TYPES = {".mxf": "application/mxf"}  # beyond Python's built-in table
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    name: str
-    email: str
-
-
-@dataclass(frozen=True)
-class Seed:
-    """What exists before anyone calls: one user in one account, workspace and project."""
-
-    user: User
-    account_id: str
-    account_name: str
-    workspace_id: str
-    workspace_name: str
-    project_id: str
-    project_name: str
-    root_folder_id: str
-    created_at: float
-
-    @classmethod
-    def fresh(cls) -> Seed:
-        user = User(new_id(), "PostFlow Demo", "demo@postflow.invalid")
-        return cls(user, new_id(), "PostFlow Demo Account", new_id(), "PostFlow", new_id(), "PostFlow Deliveries",
-                   new_id(), time.time())
-
-    def describe(self) -> dict:
-        return {"account_id": self.account_id, "workspace_id": self.workspace_id, "project_id": self.project_id,
-                "root_folder_id": self.root_folder_id,
-                "user": {"id": self.user.id, "name": self.user.name, "email": self.user.email}}
 
 
 @dataclass
@@ -160,7 +127,8 @@ AssetT = TypeVar("AssetT", bound=Asset)
 class Store:
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
-        self.seed = Seed.fresh()
+        self.directory = Directory(options.seed, ClientSpec(options.client_id, options.client_secret))
+        self.seed = self.directory.seed
         self._seq = itertools.count()
         self.assets: dict[str, Asset] = {}
         # Python's built-in table only: the host's /etc/mime.types must not change answers.
@@ -170,28 +138,38 @@ class Store:
         self.clear()
 
     def clear(self) -> None:
-        """Back to the seed: only the project's root folder."""
-        root = Folder(self.seed.root_folder_id, "root", None, self.seed.project_id, self.seed.created_at,
-                      self.seed.created_at, next(self._seq))
-        self.assets = {root.id: root}
+        """Back to the seed: the seeded projects, each with only its root folder."""
+        self.directory.clear()
+        self.assets = {}
+        for project in self.directory.projects.values():
+            self._add_root(project)
         self.deleted: list[tuple[File, str, float]] = []  # (file, its folder path, when), for audits
+
+    def _add_root(self, project: Project) -> None:
+        root = Folder(project.root_folder_id, "root", None, project.id, project.created_at, project.created_at,
+                      next(self._seq))
+        self.assets[root.id] = root
 
     # -- lookups ---------------------------------------------------------------------------
 
-    def _get(self, kind: type[AssetT], asset_id: str) -> AssetT:
+    def account_of(self, asset: Asset) -> str:
+        return self.directory.projects[asset.project_id].account_id
+
+    def _get(self, kind: type[AssetT], asset_id: str, account_id: str | None) -> AssetT:
         asset = self.assets.get(asset_id)
-        if not isinstance(asset, kind):
+        if not isinstance(asset, kind) or account_id not in (None, self.account_of(asset)):
             raise ApiError(404, f"{kind.type.replace('_', ' ').capitalize()} {asset_id} not found")
         return asset
 
-    def folder(self, folder_id: str) -> Folder:
-        return self._get(Folder, folder_id)
+    # `account_id`: the account the caller asked under (None: any, for the emulator's own use).
+    def folder(self, folder_id: str, account_id: str | None = None) -> Folder:
+        return self._get(Folder, folder_id, account_id)
 
-    def file(self, file_id: str) -> File:
-        return self._get(File, file_id)
+    def file(self, file_id: str, account_id: str | None = None) -> File:
+        return self._get(File, file_id, account_id)
 
-    def stack(self, stack_id: str) -> VersionStack:
-        return self._get(VersionStack, stack_id)
+    def stack(self, stack_id: str, account_id: str | None = None) -> VersionStack:
+        return self._get(VersionStack, stack_id, account_id)
 
     def children(self, parent_id: str) -> list[Asset]:
         if isinstance(parent := self.assets.get(parent_id), VersionStack):
@@ -214,10 +192,17 @@ class Store:
             parent = self.assets.get(parent.parent_id)
         return "/".join(reversed(names))
 
-    def storage_usage(self) -> int:
-        return sum(f.file_size for f in self.files() if f.upload.complete())
+    def storage_usage(self, project_ids: set[str]) -> int:
+        """Bytes of the completed files in these projects."""
+        return sum(f.file_size for f in self.files() if f.project_id in project_ids and f.upload.complete())
 
     # -- changes ---------------------------------------------------------------------------
+
+    def create_project(self, workspace: Workspace, name: str, owner: User, restricted: bool) -> Project:
+        """A new project with its root folder (names need not be unique)."""
+        project = self.directory.create_project(workspace, name, owner, restricted)
+        self._add_root(project)
+        return project
 
     def create_folder(self, parent: Folder, name: str) -> Folder:
         now = time.time()
@@ -237,7 +222,7 @@ class Store:
             raise ApiError(422, f"file_ids must hold 2 to {MAX_STACK_FILES} file ids", "/data/file_ids")
         if len(set(file_ids)) != len(file_ids):
             raise ApiError(422, "file_ids must not repeat a file", "/data/file_ids")
-        files = [self.file(file_id) for file_id in file_ids]
+        files = [self.file(file_id, self.account_of(folder)) for file_id in file_ids]
         for file in files:
             if isinstance(self.assets.get(file.parent_id or ""), VersionStack):
                 raise ApiError(409, f"File {file.id} is already in version stack {file.parent_id}", "/data/file_ids")
@@ -254,7 +239,7 @@ class Store:
     def move_file(self, file: File, parent_id: str, placement: str = "head") -> None:
         """Moves `file` into a folder or a version stack (on top when `placement` is head, else at the bottom)."""
         parent = self.assets.get(parent_id)
-        if not isinstance(parent, Folder | VersionStack):
+        if not isinstance(parent, Folder | VersionStack) or self.account_of(parent) != self.account_of(file):
             raise ApiError(404, f"Folder or version stack {parent_id} not found")
         if parent.project_id != file.project_id:
             raise ApiError(422, "files move only within their project", "/data/parent_id")

@@ -32,10 +32,12 @@ async def start_emulator(port: int, env: dict[str, str], log_path: Path, *args: 
         )
 
 
-async def client_credentials_token(url: str, scope: str = S2S_SCOPE) -> str:
-    """An access token from the emulator at `url` for its development client (client_credentials)."""
+async def client_credentials_token(url: str, scope: str = S2S_SCOPE, client_id: str = DEV_CLIENT_ID,
+                                   client_secret: str = DEV_CLIENT_SECRET) -> str:
+    """An access token from the emulator at `url` (client_credentials) for a client, by default its
+    development client; it acts as that client's technical user."""
     response = await _call(url, "POST", "/ims/token/v3", data={
-        "grant_type": "client_credentials", "client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET,
+        "grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret,
         "scope": scope})
     return str(response.json()["access_token"])
 
