@@ -10,11 +10,13 @@ import pytest
 from postflow.v1 import common_pb2
 from services.streamer.progress import PullProgress
 from services.streamer.publications import PURGE_AFTER_S, PublicationStore
+from services.streamer.roots import Roots
 
 
 async def publish(store: PublicationStore, name: str, ttl_s: int = 3600):
-    st = (store.root / name).stat()
-    return await store.publish(name, st.st_size, st.st_mtime_ns, ttl_s, "job", common_pb2.TraceContext())
+    _, root = store.roots.named("")
+    st = (root / name).stat()
+    return await store.publish("", name, st.st_size, st.st_mtime_ns, ttl_s, "job", common_pb2.TraceContext())
 
 
 @pytest.mark.asyncio
@@ -24,7 +26,7 @@ async def test_ended_publications_are_forgotten_after_a_week(tmp_path):
     for name in ("expired.mov", "revoked.mov", "live.mov"):
         (root / name).write_bytes(b"x" * 100)
     db = tmp_path / "publications.sqlite"
-    store = PublicationStore(db, root, default_ttl_s=3600)
+    store = PublicationStore(db, Roots({"default": root}), default_ttl_s=3600)
     expired, expired_token = await publish(store, "expired.mov", ttl_s=1)
     revoked, _ = await publish(store, "revoked.mov")
     store.revoke(revoked.ticket_id)
@@ -42,7 +44,7 @@ async def test_ended_publications_are_forgotten_after_a_week(tmp_path):
     assert store.by_token(live_token) is live
     assert [progress.covered(t) for t in (expired.ticket_id, revoked.ticket_id, live.ticket_id)] == [0, 0, 50]
     store.close()
-    reopened = PublicationStore(db, root, default_ttl_s=3600)
+    reopened = PublicationStore(db, Roots({"default": root}), default_ttl_s=3600)
     assert reopened.by_token(live_token).ticket_id == live.ticket_id
     assert reopened.by_token(expired_token) is None, "purged rows are gone from the database too"
     reopened.close()
