@@ -25,7 +25,7 @@ class Roots:
             elif name not in old:
                 log.info("pipeline %r added: serving files under %s", name, roots[name])
             elif old[name] != roots[name]:
-                log.info("pipeline %r moved from %s to %s: its earlier publications no longer serve",
+                log.info("pipeline %r moved from %s to %s: its publications of files outside it no longer serve",
                          name, old[name], roots[name])
 
     def get(self, pipeline: str) -> Path | None:
