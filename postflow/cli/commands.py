@@ -16,13 +16,14 @@ import httpx
 
 from postflow.cli import output
 from postflow.core.clients import ApiKeyAccess, Clients
-from postflow.core.config import Config, dashboard_url, load_config, require_watch_root
+from postflow.core.config import Config, dashboard_url, load_config
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
 from postflow.core.mesh.audit_query import entry_view, merged_audit, parse_since
 from postflow.core.mesh.certs import CertPaths, certificate_report
 from postflow.core.rpc import check_health
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.views import auth_view, job_to_dict, tunnel_view
+from services.watcher.routing import NotRouted, Router
 
 CALL_TIMEOUT_S = 30
 PROBE_TIMEOUT_S = 5
@@ -113,12 +114,15 @@ def job_action(args: argparse.Namespace, verb: str, act: Callable[[Clients], Awa
 
 def cmd_publish(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    root = require_watch_root(config)
-    target = Path(args.path).expanduser().absolute().resolve()
-    if not target.is_relative_to(root):
-        raise InvalidArgument(f"{args.path}: not inside the watch root {root}")
-    stat = target.stat()
-    request = streamer_pb2.PublishRequest(path=target.relative_to(root).as_posix(), size=stat.st_size,
+    try:
+        pipeline, relpath = Router(config).locate(args.path)
+    except NotRouted as exc:
+        raise InvalidArgument(str(exc)) from None
+    try:
+        stat = Path(args.path).expanduser().stat()
+    except OSError as exc:
+        raise InvalidArgument(f"{args.path}: {exc.strerror}") from None
+    request = streamer_pb2.PublishRequest(pipeline=pipeline.config.name, path=relpath, size=stat.st_size,
                                           mtime_ns=stat.st_mtime_ns, ttl_s=args.ttl)
 
     async def call(clients: Clients) -> int:

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--destination", default="", help="Frame.io folder path (default: mirror the watch tree)")
     command("retry", commands.cmd_retry, "retry a failed or cancelled job").add_argument("id")
     command("cancel", commands.cmd_cancel, "cancel a job").add_argument("id")
-    sub = command("publish", commands.cmd_publish, "print a temporary URL for one file in the watch root")
+    sub = command("publish", commands.cmd_publish, "print a temporary URL for one file in a pipeline's root")
     sub.add_argument("path")
     sub.add_argument("--ttl", type=int, default=3600, help="seconds the URL stays valid")
     sub = command("audit", commands.cmd_audit, "who did what: every service's audit log and the CLI's, newest last")

@@ -2,7 +2,9 @@
 
 `run_service`: `python -m services.NAME [-c FILE]` loads the config (a bad key exits 2 naming
 it), sets up logging and tracing once, starts the service and stops it cleanly on SIGTERM or
-SIGINT (also one that arrives while the service is still starting), then flushes spans.
+SIGINT (also one that arrives while the service is still starting), then flushes spans. On
+SIGHUP the service `reload`s: it takes what it can of the config as it is now, without a
+restart (one reload at a time; a SIGHUP while starting reloads once the service is ready).
 `Lifecycle` and `GrpcService`: the order of a service's life, each service filling in its steps.
 """
 
@@ -38,11 +40,18 @@ EXIT_CONFIG = 2
 
 @dataclass
 class Runtime:
-    """What a process gives its service: config, tracer provider, and the log secret mask."""
+    """What a process gives its service: config, tracer provider, the log secret mask, and
+    where the config came from (the -c file; None: $POSTFLOW_CONFIG, then built-in defaults)."""
 
     config: Config
     tracer_provider: TracerProvider | None = None
     secrets: SecretMask | None = None
+    config_path: str | None = None
+
+    def read_config(self) -> Config:
+        """The config as it is now, read as at the start: the same file and environment
+        (blocking: call it on a thread). Raises ConfigError naming the bad key."""
+        return load_config(self.config_path)
 
     def add_secret(self, value: str | None) -> None:
         if self.secrets is not None:
@@ -93,6 +102,12 @@ class Lifecycle(ABC):
     @abstractmethod
     async def drain(self) -> None:
         """Stops accepting requests and lets those in flight end, within a grace period."""
+
+    async def reload(self) -> None:
+        """SIGHUP: takes what the service can of its config as it is now (`Runtime.read_config`)
+        without a restart; a config it cannot take is logged as an error naming the key, and
+        the service carries on as before. By default it takes nothing."""
+        log.warning("SIGHUP: this service applies a changed config only when it restarts")
 
     async def start(self) -> None:
         await self.open()
@@ -195,7 +210,7 @@ def run_service(name: str, build: Callable[[Runtime], Lifecycle], argv: list[str
         for value in secret_values(config):
             secrets.add(value)
         provider = setup_tracing(name)
-        return uvloop.run(serve_until_signalled(name, build(Runtime(config, provider, secrets))))
+        return uvloop.run(serve_until_signalled(name, build(Runtime(config, provider, secrets, args.config))))
     except ConfigError as exc:
         print(f"postflow {name}: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -206,11 +221,14 @@ def run_service(name: str, build: Callable[[Runtime], Lifecycle], argv: list[str
 async def serve_until_signalled(name: str, service: Lifecycle) -> int:
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
+    reload_asked = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signalled.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_asked.set)
     try:
         if await _started(service, signalled):
             log.info("%s ready", name)
+            service.spawn("reload-on-sighup", _reload_when_asked(service, reload_asked))
             await signalled.wait()
         log.info("%s stopping", name)
         await service.stop()
@@ -219,8 +237,19 @@ async def serve_until_signalled(name: str, service: Lifecycle) -> int:
         log.error("%s could not start: %s", name, exc)
         return 1
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+async def _reload_when_asked(service: Lifecycle, asked: asyncio.Event) -> None:
+    """Reloads the service each time `asked` is set, one reload at a time."""
+    while True:
+        await asked.wait()
+        asked.clear()
+        try:
+            await service.reload()
+        except Exception:  # a reload that went wrong must not end the service
+            log.exception("reloading the config failed; carrying on as before")
 
 
 async def _started(service: Lifecycle, signalled: asyncio.Event) -> bool:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from postflow.core.config import Config, load_config
+from postflow.core.pipelines import require_roots
 from postflow.core.service import Runtime
 from postflow.push_requests import push_requests
 from postflow.testing import fakes
@@ -34,10 +35,17 @@ FAKE_CLOUDFLARED = Path(fakes.__file__).with_name("cloudflared.py")
 TEST_LIMITS = HttpLimits(HeadLimits(), idle_timeout_s=2.0, head_timeout_s=0.6, send_stall_timeout_s=5.0)
 
 
-def streamer_config(tmp_path: Path, streamer: dict | None = None, **sections) -> Config:
-    raw = {"watch": {"root": str(tmp_path / "watch")}, "state_dir": str(tmp_path / "state"), "mesh": MESH_OFF,
+def streamer_config(tmp_path: Path, streamer: dict | None = None, pipelines: Sequence[str] = (),
+                    **sections) -> Config:
+    """The config, also written to `tmp_path/config.json`: the single watch root `tmp_path/watch`,
+    or with `pipelines` each named one's root `tmp_path/<name>`."""
+    roots = {name: tmp_path / name for name in pipelines} or {"": tmp_path / "watch"}
+    for root in roots.values():
+        root.mkdir(exist_ok=True)
+    where = ({"pipelines": [{"name": name, "root": str(root)} for name, root in roots.items()]} if pipelines
+             else {"watch": {"root": str(roots[""])}})
+    raw = {**where, "state_dir": str(tmp_path / "state"), "mesh": MESH_OFF,
            "streamer": {"tunnel": {"mode": "none"}, **(streamer or {})}, **sections}
-    (tmp_path / "watch").mkdir(exist_ok=True)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(raw))
     return load_config(path, env={})
@@ -58,8 +66,17 @@ class Streamer:
     service: StreamerService
     stub: streamer_pb2_grpc.StreamerServiceStub
     channel: grpc.aio.Channel
-    root: Path
+    roots: dict[str, Path]  # by pipeline, as the streamer started with
     spans: InMemorySpanExporter
+
+    @property
+    def root(self) -> Path:
+        """The root of the only pipeline (most tests serve one)."""
+        (root,) = self.roots.values()
+        return root
+
+    def root_of(self, pipeline: str) -> Path:
+        return self.roots[pipeline] if pipeline else self.root
 
     @property
     def http_port(self) -> int:
@@ -69,29 +86,38 @@ class Streamer:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def media(self, relative: str, size: int, seed: int = 0) -> str:
-        """Writes a file under the watch root; returns its sha256."""
-        return write_media(self.root / relative, size, seed)
+    def media(self, relative: str, size: int, seed: int = 0, pipeline: str = "") -> str:
+        """Writes a file under the pipeline's root ("": the only one); returns its sha256."""
+        return write_media(self.root_of(pipeline) / relative, size, seed)
 
-    async def publish(self, relative: str, ttl_s: int = 0, job_id: str = "job-1", **extra) -> streamer_pb2.Publication:
-        st = (self.root / relative).stat()
+    async def publish(self, relative: str, ttl_s: int = 0, job_id: str = "job-1", pipeline: str = "",
+                      **extra) -> streamer_pb2.Publication:
+        st = (self.root_of(pipeline) / relative).stat()
         return await self.stub.Publish(streamer_pb2.PublishRequest(
-            path=relative, size=st.st_size, mtime_ns=st.st_mtime_ns, ttl_s=ttl_s, job_id=job_id, **extra), timeout=10)
+            pipeline=pipeline, path=relative, size=st.st_size, mtime_ns=st.st_mtime_ns, ttl_s=ttl_s, job_id=job_id,
+            **extra), timeout=10)
 
     async def revoke(self, ticket_id: str) -> None:
         await self.stub.Revoke(streamer_pb2.RevokeRequest(ticket_id=ticket_id), timeout=10)
 
 
 async def start_streamer(config: Config, spans: InMemorySpanExporter | None = None,
-                         limits: HttpLimits = TEST_LIMITS) -> Streamer:
+                         limits: HttpLimits = TEST_LIMITS, config_path: Path | None = None) -> Streamer:
+    """`config_path`: the file a reload reads (streamer_config's), if the test reloads."""
     spans = spans or InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    service = build_service(Runtime(config, provider), grpc_address="127.0.0.1:0", http_address="127.0.0.1:0",
-                            http_limits=limits)
+    runtime = Runtime(config, provider, config_path=str(config_path) if config_path else None)
+    service = build_service(runtime, grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", http_limits=limits)
     await service.start()
+    return connected(service, spans)
+
+
+def connected(service: StreamerService, spans: InMemorySpanExporter) -> Streamer:
+    """The started `service` with a channel to it."""
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}")
-    return Streamer(service, streamer_pb2_grpc.StreamerServiceStub(channel), channel, config.watch_root, spans)
+    return Streamer(service, streamer_pb2_grpc.StreamerServiceStub(channel), channel,
+                    require_roots(service.runtime.config), spans)
 
 
 async def stop_streamer(streamer: Streamer) -> None:
@@ -100,7 +126,8 @@ async def stop_streamer(streamer: Streamer) -> None:
 
 
 def push_header(root: Path, relative: str, created: dict, **extra) -> streamer_pb2.PushHeader:
-    """The header of a push of `relative` into the Frame.io file `created` (local_upload's data)."""
+    """The header of a push of `relative` (under `root`; the pipeline is in `extra`, if any) into
+    the Frame.io file `created` (local_upload's data)."""
     st = (root / relative).stat()
     fields = {"path": relative, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
               "content_type": created["media_type"] or "", "job_id": "job-push", **extra}
@@ -130,9 +157,7 @@ async def limited_streamer(tmp_path: Path, bwlimit: str,
     service = build_service(Runtime(config, TracerProvider()), grpc_address="127.0.0.1:0",
                             http_address="127.0.0.1:0", http_limits=TEST_LIMITS, clock=clock)
     await service.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}")
-    streamer = Streamer(service, streamer_pb2_grpc.StreamerServiceStub(channel), channel, config.watch_root,
-                        InMemorySpanExporter())
+    streamer = connected(service, InMemorySpanExporter())
     try:
         yield streamer
     finally:

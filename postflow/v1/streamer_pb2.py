@@ -26,49 +26,49 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from postflow.v1 import common_pb2 as postflow_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1apostflow/v1/streamer.proto\x12\x0bpostflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18postflow/v1/common.proto\"\x8f\x01\n\x0ePublishRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x10\n\x08mtime_ns\x18\x03 \x01(\x03\x12\r\n\x05ttl_s\x18\x04 \x01(\x03\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\x30\n\rtrace_context\x18\x06 \x01(\x0b\x32\x19.postflow.v1.TraceContext\"\xc3\x01\n\x0bPublication\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12\x10\n\x08mtime_ns\x18\x05 \x01(\x03\x12\x0e\n\x06job_id\x18\x06 \x01(\t\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revoked\x18\x08 \x01(\x08\x12\x15\n\rbytes_covered\x18\t \x01(\x03\"\"\n\rRevokeRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"!\n\x0eRevokeResponse\x12\x0f\n\x07revoked\x18\x01 \x01(\x08\"*\n\x15GetPublicationRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"\'\n\nUploadPart\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x0b\n\x03url\x18\x02 \x01(\t\"\xbb\x01\n\nPushHeader\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x10\n\x08mtime_ns\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\x30\n\rtrace_context\x18\x06 \x01(\x0b\x32\x19.postflow.v1.TraceContext\x12\x13\n\x0b\x63oncurrency\x18\x07 \x01(\x05\x12\x12\n\npart_count\x18\x08 \x01(\x05\"3\n\tPushParts\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.postflow.v1.UploadPart\"o\n\x0bPushRequest\x12)\n\x06header\x18\t \x01(\x0b\x32\x17.postflow.v1.PushHeaderH\x00\x12\'\n\x05parts\x18\n \x01(\x0b\x32\x16.postflow.v1.PushPartsH\x00\x42\x06\n\x04itemJ\x04\x08\x01\x10\t\"\xa8\x02\n\x10TransferProgress\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\'\n\x04kind\x18\x04 \x01(\x0e\x32\x19.postflow.v1.TransferKind\x12)\n\x05phase\x18\x05 \x01(\x0e\x32\x1a.postflow.v1.TransferPhase\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x12\n\nbytes_done\x18\x07 \x01(\x03\x12\x10\n\x08rate_bps\x18\x08 \x01(\x01\x12\x1a\n\x12\x61\x63tive_connections\x18\t \x01(\x05\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x30\n\rtrace_context\x18\x0b \x01(\x0b\x32\x19.postflow.v1.TraceContext\"\x18\n\x16GetTunnelStatusRequest\"\xf9\x01\n\x0cTunnelStatus\x12%\n\x04mode\x18\x01 \x01(\x0e\x32\x17.postflow.v1.TunnelMode\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.postflow.v1.TunnelState\x12\x12\n\npublic_url\x18\x03 \x01(\t\x12\x10\n\x08restarts\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\x12)\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x62\x61ndwidth_limit_bps\x18\x07 \x01(\x03\x12\x1a\n\x12\x62\x61ndwidth_schedule\x18\x08 \x01(\t\"\x1c\n\x1aWatchStreamerEventsRequest\"\xad\x01\n\rStreamerEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x08transfer\x18\x03 \x01(\x0b\x32\x1d.postflow.v1.TransferProgressH\x00\x12+\n\x06tunnel\x18\x04 \x01(\x0b\x32\x19.postflow.v1.TunnelStatusH\x00\x42\x07\n\x05\x65vent*]\n\x0cTransferKind\x12\x1d\n\x19TRANSFER_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12TRANSFER_KIND_PULL\x10\x01\x12\x16\n\x12TRANSFER_KIND_PUSH\x10\x02*\xc6\x01\n\rTransferPhase\x12\x1e\n\x1aTRANSFER_PHASE_UNSPECIFIED\x10\x00\x12\x19\n\x15TRANSFER_PHASE_ACTIVE\x10\x01\x12\x1b\n\x17TRANSFER_PHASE_COMPLETE\x10\x02\x12!\n\x1dTRANSFER_PHASE_SOURCE_CHANGED\x10\x03\x12\x19\n\x15TRANSFER_PHASE_FAILED\x10\x04\x12\x1f\n\x1bTRANSFER_PHASE_URLS_EXPIRED\x10\x05*m\n\nTunnelMode\x12\x1b\n\x17TUNNEL_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11TUNNEL_MODE_QUICK\x10\x01\x12\x15\n\x11TUNNEL_MODE_NAMED\x10\x02\x12\x14\n\x10TUNNEL_MODE_NONE\x10\x03*\x8c\x01\n\x0bTunnelState\x12\x1c\n\x18TUNNEL_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15TUNNEL_STATE_STARTING\x10\x01\x12\x13\n\x0fTUNNEL_STATE_UP\x10\x02\x12\x15\n\x11TUNNEL_STATE_DOWN\x10\x03\x12\x18\n\x14TUNNEL_STATE_STOPPED\x10\x04\x32\xd4\x03\n\x0fStreamerService\x12@\n\x07Publish\x12\x1b.postflow.v1.PublishRequest\x1a\x18.postflow.v1.Publication\x12\x41\n\x06Revoke\x12\x1a.postflow.v1.RevokeRequest\x1a\x1b.postflow.v1.RevokeResponse\x12N\n\x0eGetPublication\x12\".postflow.v1.GetPublicationRequest\x1a\x18.postflow.v1.Publication\x12\x43\n\x04Push\x12\x18.postflow.v1.PushRequest\x1a\x1d.postflow.v1.TransferProgress(\x01\x30\x01\x12Q\n\x0fGetTunnelStatus\x12#.postflow.v1.GetTunnelStatusRequest\x1a\x19.postflow.v1.TunnelStatus\x12T\n\x0bWatchEvents\x12\'.postflow.v1.WatchStreamerEventsRequest\x1a\x1a.postflow.v1.StreamerEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1apostflow/v1/streamer.proto\x12\x0bpostflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18postflow/v1/common.proto\"\xa1\x01\n\x0ePublishRequest\x12\x10\n\x08pipeline\x18\x07 \x01(\t\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x10\n\x08mtime_ns\x18\x03 \x01(\x03\x12\r\n\x05ttl_s\x18\x04 \x01(\x03\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\x30\n\rtrace_context\x18\x06 \x01(\x0b\x32\x19.postflow.v1.TraceContext\"\xd5\x01\n\x0bPublication\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x10\n\x08pipeline\x18\n \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12\x10\n\x08mtime_ns\x18\x05 \x01(\x03\x12\x0e\n\x06job_id\x18\x06 \x01(\t\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revoked\x18\x08 \x01(\x08\x12\x15\n\rbytes_covered\x18\t \x01(\x03\"\"\n\rRevokeRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"!\n\x0eRevokeResponse\x12\x0f\n\x07revoked\x18\x01 \x01(\x08\"*\n\x15GetPublicationRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"\'\n\nUploadPart\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x0b\n\x03url\x18\x02 \x01(\t\"\xcd\x01\n\nPushHeader\x12\x10\n\x08pipeline\x18\t \x01(\t\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x10\n\x08mtime_ns\x18\x03 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\x30\n\rtrace_context\x18\x06 \x01(\x0b\x32\x19.postflow.v1.TraceContext\x12\x13\n\x0b\x63oncurrency\x18\x07 \x01(\x05\x12\x12\n\npart_count\x18\x08 \x01(\x05\"3\n\tPushParts\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.postflow.v1.UploadPart\"o\n\x0bPushRequest\x12)\n\x06header\x18\t \x01(\x0b\x32\x17.postflow.v1.PushHeaderH\x00\x12\'\n\x05parts\x18\n \x01(\x0b\x32\x16.postflow.v1.PushPartsH\x00\x42\x06\n\x04itemJ\x04\x08\x01\x10\t\"\xa8\x02\n\x10TransferProgress\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\'\n\x04kind\x18\x04 \x01(\x0e\x32\x19.postflow.v1.TransferKind\x12)\n\x05phase\x18\x05 \x01(\x0e\x32\x1a.postflow.v1.TransferPhase\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x12\n\nbytes_done\x18\x07 \x01(\x03\x12\x10\n\x08rate_bps\x18\x08 \x01(\x01\x12\x1a\n\x12\x61\x63tive_connections\x18\t \x01(\x05\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x30\n\rtrace_context\x18\x0b \x01(\x0b\x32\x19.postflow.v1.TraceContext\"\x18\n\x16GetTunnelStatusRequest\"\xf9\x01\n\x0cTunnelStatus\x12%\n\x04mode\x18\x01 \x01(\x0e\x32\x17.postflow.v1.TunnelMode\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.postflow.v1.TunnelState\x12\x12\n\npublic_url\x18\x03 \x01(\t\x12\x10\n\x08restarts\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\x12)\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x62\x61ndwidth_limit_bps\x18\x07 \x01(\x03\x12\x1a\n\x12\x62\x61ndwidth_schedule\x18\x08 \x01(\t\"\x1c\n\x1aWatchStreamerEventsRequest\"\xad\x01\n\rStreamerEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x08transfer\x18\x03 \x01(\x0b\x32\x1d.postflow.v1.TransferProgressH\x00\x12+\n\x06tunnel\x18\x04 \x01(\x0b\x32\x19.postflow.v1.TunnelStatusH\x00\x42\x07\n\x05\x65vent*]\n\x0cTransferKind\x12\x1d\n\x19TRANSFER_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12TRANSFER_KIND_PULL\x10\x01\x12\x16\n\x12TRANSFER_KIND_PUSH\x10\x02*\xc6\x01\n\rTransferPhase\x12\x1e\n\x1aTRANSFER_PHASE_UNSPECIFIED\x10\x00\x12\x19\n\x15TRANSFER_PHASE_ACTIVE\x10\x01\x12\x1b\n\x17TRANSFER_PHASE_COMPLETE\x10\x02\x12!\n\x1dTRANSFER_PHASE_SOURCE_CHANGED\x10\x03\x12\x19\n\x15TRANSFER_PHASE_FAILED\x10\x04\x12\x1f\n\x1bTRANSFER_PHASE_URLS_EXPIRED\x10\x05*m\n\nTunnelMode\x12\x1b\n\x17TUNNEL_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11TUNNEL_MODE_QUICK\x10\x01\x12\x15\n\x11TUNNEL_MODE_NAMED\x10\x02\x12\x14\n\x10TUNNEL_MODE_NONE\x10\x03*\x8c\x01\n\x0bTunnelState\x12\x1c\n\x18TUNNEL_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15TUNNEL_STATE_STARTING\x10\x01\x12\x13\n\x0fTUNNEL_STATE_UP\x10\x02\x12\x15\n\x11TUNNEL_STATE_DOWN\x10\x03\x12\x18\n\x14TUNNEL_STATE_STOPPED\x10\x04\x32\xd4\x03\n\x0fStreamerService\x12@\n\x07Publish\x12\x1b.postflow.v1.PublishRequest\x1a\x18.postflow.v1.Publication\x12\x41\n\x06Revoke\x12\x1a.postflow.v1.RevokeRequest\x1a\x1b.postflow.v1.RevokeResponse\x12N\n\x0eGetPublication\x12\".postflow.v1.GetPublicationRequest\x1a\x18.postflow.v1.Publication\x12\x43\n\x04Push\x12\x18.postflow.v1.PushRequest\x1a\x1d.postflow.v1.TransferProgress(\x01\x30\x01\x12Q\n\x0fGetTunnelStatus\x12#.postflow.v1.GetTunnelStatusRequest\x1a\x19.postflow.v1.TunnelStatus\x12T\n\x0bWatchEvents\x12\'.postflow.v1.WatchStreamerEventsRequest\x1a\x1a.postflow.v1.StreamerEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'postflow.v1.streamer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSFERKIND']._serialized_start=1741
-  _globals['_TRANSFERKIND']._serialized_end=1834
-  _globals['_TRANSFERPHASE']._serialized_start=1837
-  _globals['_TRANSFERPHASE']._serialized_end=2035
-  _globals['_TUNNELMODE']._serialized_start=2037
-  _globals['_TUNNELMODE']._serialized_end=2146
-  _globals['_TUNNELSTATE']._serialized_start=2149
-  _globals['_TUNNELSTATE']._serialized_end=2289
+  _globals['_TRANSFERKIND']._serialized_start=1795
+  _globals['_TRANSFERKIND']._serialized_end=1888
+  _globals['_TRANSFERPHASE']._serialized_start=1891
+  _globals['_TRANSFERPHASE']._serialized_end=2089
+  _globals['_TUNNELMODE']._serialized_start=2091
+  _globals['_TUNNELMODE']._serialized_end=2200
+  _globals['_TUNNELSTATE']._serialized_start=2203
+  _globals['_TUNNELSTATE']._serialized_end=2343
   _globals['_PUBLISHREQUEST']._serialized_start=103
-  _globals['_PUBLISHREQUEST']._serialized_end=246
-  _globals['_PUBLICATION']._serialized_start=249
-  _globals['_PUBLICATION']._serialized_end=444
-  _globals['_REVOKEREQUEST']._serialized_start=446
-  _globals['_REVOKEREQUEST']._serialized_end=480
-  _globals['_REVOKERESPONSE']._serialized_start=482
-  _globals['_REVOKERESPONSE']._serialized_end=515
-  _globals['_GETPUBLICATIONREQUEST']._serialized_start=517
-  _globals['_GETPUBLICATIONREQUEST']._serialized_end=559
-  _globals['_UPLOADPART']._serialized_start=561
-  _globals['_UPLOADPART']._serialized_end=600
-  _globals['_PUSHHEADER']._serialized_start=603
-  _globals['_PUSHHEADER']._serialized_end=790
-  _globals['_PUSHPARTS']._serialized_start=792
-  _globals['_PUSHPARTS']._serialized_end=843
-  _globals['_PUSHREQUEST']._serialized_start=845
-  _globals['_PUSHREQUEST']._serialized_end=956
-  _globals['_TRANSFERPROGRESS']._serialized_start=959
-  _globals['_TRANSFERPROGRESS']._serialized_end=1255
-  _globals['_GETTUNNELSTATUSREQUEST']._serialized_start=1257
-  _globals['_GETTUNNELSTATUSREQUEST']._serialized_end=1281
-  _globals['_TUNNELSTATUS']._serialized_start=1284
-  _globals['_TUNNELSTATUS']._serialized_end=1533
-  _globals['_WATCHSTREAMEREVENTSREQUEST']._serialized_start=1535
-  _globals['_WATCHSTREAMEREVENTSREQUEST']._serialized_end=1563
-  _globals['_STREAMEREVENT']._serialized_start=1566
-  _globals['_STREAMEREVENT']._serialized_end=1739
-  _globals['_STREAMERSERVICE']._serialized_start=2292
-  _globals['_STREAMERSERVICE']._serialized_end=2760
+  _globals['_PUBLISHREQUEST']._serialized_end=264
+  _globals['_PUBLICATION']._serialized_start=267
+  _globals['_PUBLICATION']._serialized_end=480
+  _globals['_REVOKEREQUEST']._serialized_start=482
+  _globals['_REVOKEREQUEST']._serialized_end=516
+  _globals['_REVOKERESPONSE']._serialized_start=518
+  _globals['_REVOKERESPONSE']._serialized_end=551
+  _globals['_GETPUBLICATIONREQUEST']._serialized_start=553
+  _globals['_GETPUBLICATIONREQUEST']._serialized_end=595
+  _globals['_UPLOADPART']._serialized_start=597
+  _globals['_UPLOADPART']._serialized_end=636
+  _globals['_PUSHHEADER']._serialized_start=639
+  _globals['_PUSHHEADER']._serialized_end=844
+  _globals['_PUSHPARTS']._serialized_start=846
+  _globals['_PUSHPARTS']._serialized_end=897
+  _globals['_PUSHREQUEST']._serialized_start=899
+  _globals['_PUSHREQUEST']._serialized_end=1010
+  _globals['_TRANSFERPROGRESS']._serialized_start=1013
+  _globals['_TRANSFERPROGRESS']._serialized_end=1309
+  _globals['_GETTUNNELSTATUSREQUEST']._serialized_start=1311
+  _globals['_GETTUNNELSTATUSREQUEST']._serialized_end=1335
+  _globals['_TUNNELSTATUS']._serialized_start=1338
+  _globals['_TUNNELSTATUS']._serialized_end=1587
+  _globals['_WATCHSTREAMEREVENTSREQUEST']._serialized_start=1589
+  _globals['_WATCHSTREAMEREVENTSREQUEST']._serialized_end=1617
+  _globals['_STREAMEREVENT']._serialized_start=1620
+  _globals['_STREAMEREVENT']._serialized_end=1793
+  _globals['_STREAMERSERVICE']._serialized_start=2346
+  _globals['_STREAMERSERVICE']._serialized_end=2814
 # @@protoc_insertion_point(module_scope)

@@ -60,25 +60,28 @@ TUNNEL_STATE_DOWN: TunnelState
 TUNNEL_STATE_STOPPED: TunnelState
 
 class PublishRequest(_message.Message):
-    __slots__ = ("path", "size", "mtime_ns", "ttl_s", "job_id", "trace_context")
+    __slots__ = ("pipeline", "path", "size", "mtime_ns", "ttl_s", "job_id", "trace_context")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     MTIME_NS_FIELD_NUMBER: _ClassVar[int]
     TTL_S_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
     path: str
     size: int
     mtime_ns: int
     ttl_s: int
     job_id: str
     trace_context: _common_pb2.TraceContext
-    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., ttl_s: _Optional[int] = ..., job_id: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ...) -> None: ...
+    def __init__(self, pipeline: _Optional[str] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., ttl_s: _Optional[int] = ..., job_id: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ...) -> None: ...
 
 class Publication(_message.Message):
-    __slots__ = ("ticket_id", "url", "path", "size", "mtime_ns", "job_id", "expires_at", "revoked", "bytes_covered")
+    __slots__ = ("ticket_id", "url", "pipeline", "path", "size", "mtime_ns", "job_id", "expires_at", "revoked", "bytes_covered")
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     MTIME_NS_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +91,7 @@ class Publication(_message.Message):
     BYTES_COVERED_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
     url: str
+    pipeline: str
     path: str
     size: int
     mtime_ns: int
@@ -95,7 +99,7 @@ class Publication(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     revoked: bool
     bytes_covered: int
-    def __init__(self, ticket_id: _Optional[str] = ..., url: _Optional[str] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., job_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ..., bytes_covered: _Optional[int] = ...) -> None: ...
+    def __init__(self, ticket_id: _Optional[str] = ..., url: _Optional[str] = ..., pipeline: _Optional[str] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., job_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ..., bytes_covered: _Optional[int] = ...) -> None: ...
 
 class RevokeRequest(_message.Message):
     __slots__ = ("ticket_id",)
@@ -124,7 +128,8 @@ class UploadPart(_message.Message):
     def __init__(self, size: _Optional[int] = ..., url: _Optional[str] = ...) -> None: ...
 
 class PushHeader(_message.Message):
-    __slots__ = ("path", "size", "mtime_ns", "content_type", "job_id", "trace_context", "concurrency", "part_count")
+    __slots__ = ("pipeline", "path", "size", "mtime_ns", "content_type", "job_id", "trace_context", "concurrency", "part_count")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     MTIME_NS_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +138,7 @@ class PushHeader(_message.Message):
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     PART_COUNT_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
     path: str
     size: int
     mtime_ns: int
@@ -141,7 +147,7 @@ class PushHeader(_message.Message):
     trace_context: _common_pb2.TraceContext
     concurrency: int
     part_count: int
-    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., content_type: _Optional[str] = ..., job_id: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ..., concurrency: _Optional[int] = ..., part_count: _Optional[int] = ...) -> None: ...
+    def __init__(self, pipeline: _Optional[str] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., content_type: _Optional[str] = ..., job_id: _Optional[str] = ..., trace_context: _Optional[_Union[_common_pb2.TraceContext, _Mapping]] = ..., concurrency: _Optional[int] = ..., part_count: _Optional[int] = ...) -> None: ...
 
 class PushParts(_message.Message):
     __slots__ = ("parts",)

@@ -74,7 +74,7 @@ class StreamerServiceServicer:
     """
 
     def Publish(self, request, context):
-        """Publishes a stable file under the watch root at an unguessable, expiring URL.
+        """Publishes a stable file under a pipeline's root at an unguessable, expiring URL.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

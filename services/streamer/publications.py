@@ -1,10 +1,14 @@
-"""Publications (tickets): a file under the watch root made reachable at an unguessable,
+"""Publications (tickets): a file under a pipeline's root made reachable at an unguessable,
 expiring URL. Only the sha256 of each URL token is stored (SQLite, WAL), so a copy of the
 database never yields a working URL; publications survive a restart.
 
 A file's identity is its path, size and mtime (ns): network file systems (a FUSE file
 system that does not keep inode numbers, SMB with `noserverino`) give an unchanged file a
-new inode number once the kernel forgot it, so the inode number is no part of it."""
+new inode number once the kernel forgot it, so the inode number is no part of it.
+
+A publication keeps its pipeline, and serves only while the streamer serves that pipeline
+from a root that still holds the file: a pipeline removed or moved by a config reload
+withdraws its publications."""
 
 from __future__ import annotations
 
@@ -24,9 +28,11 @@ from opentelemetry import context as otel_context
 
 from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from postflow.core.files import readable_stat
+from postflow.core.pipelines import DEFAULT
 from postflow.core.telemetry import context_from
 from postflow.v1 import common_pb2
 from services.streamer.response_plan import Representation, describe
+from services.streamer.roots import Roots
 
 PURGE_AFTER_S = 7 * 86400  # expired or revoked rows are forgotten after this
 
@@ -34,6 +40,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS publications (
     ticket_id TEXT PRIMARY KEY,
     token_sha256 TEXT NOT NULL UNIQUE,
+    pipeline TEXT NOT NULL,
     path TEXT NOT NULL,
     real_path TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -47,7 +54,7 @@ CREATE TABLE IF NOT EXISTS publications (
     revoked_at REAL
 )
 """
-_COLUMNS = ("ticket_id", "token_sha256", "path", "real_path", "size", "mtime_ns", "inode", "job_id",
+_COLUMNS = ("ticket_id", "token_sha256", "pipeline", "path", "real_path", "size", "mtime_ns", "inode", "job_id",
             "traceparent", "tracestate", "created_at", "expires_at", "revoked_at")
 
 
@@ -59,7 +66,8 @@ class PublicationChanged(Exception):
 class Publication:
     ticket_id: str
     token_sha256: str
-    path: str  # relative to the watch root, as published
+    pipeline: str
+    path: str  # relative to the pipeline's root, as published
     real_path: str  # absolute, symlinks resolved at publish time
     size: int
     mtime_ns: int
@@ -111,13 +119,13 @@ def resolve_in_root(root: Path, relative: str) -> Path:
         raise InvalidArgument("path: required")
     candidate = Path(relative)
     if candidate.is_absolute():
-        raise InvalidArgument("path: must be relative to the watch root")
+        raise InvalidArgument("path: must be relative to the pipeline's root")
     try:
         real = (root / candidate).resolve()
     except (OSError, RuntimeError) as exc:
         raise InvalidArgument(f"{relative}: cannot resolve ({exc})") from None
     if not real.is_relative_to(root):  # checked first: nothing is said about what lies outside
-        raise InvalidArgument(f"{relative}: outside the watch root")
+        raise InvalidArgument(f"{relative}: outside the pipeline's root")
     if not real.exists():
         raise NotFound(f"{relative}: no such file")
     return real
@@ -131,6 +139,15 @@ def stat_for_publication(real: Path, relative: str) -> os.stat_result:
         raise PermissionDenied(f"{relative}: cannot read the file ({exc.strerror})") from None
     except OSError as exc:
         raise FailedPrecondition(f"{relative}: cannot open the file ({exc.strerror})") from None
+
+
+def examine(root: Path, relative: str) -> tuple[Path, os.stat_result]:
+    """The real path and stat of the regular file `relative` under `root` (blocking)."""
+    real = resolve_in_root(root, relative)
+    st = stat_for_publication(real, relative)
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidArgument(f"{relative}: not a regular file")
+    return real, st
 
 
 def open_source(publication: Publication) -> int:
@@ -157,14 +174,17 @@ def open_source(publication: Publication) -> int:
 class PublicationStore:
     """Publications in SQLite with an in-memory index by token digest for the hot path."""
 
-    def __init__(self, db_path: Path, root: Path, default_ttl_s: int) -> None:
-        self.root = root
+    def __init__(self, db_path: Path, roots: Roots, default_ttl_s: int) -> None:
+        self.roots = roots
         self.default_ttl_s = default_ttl_s
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(db_path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        if "pipeline" not in {row[1] for row in self._db.execute("PRAGMA table_info(publications)")}:
+            # a database from before pipelines, when the one watch root was the pipeline `default`
+            self._db.execute(f"ALTER TABLE publications ADD COLUMN pipeline TEXT NOT NULL DEFAULT '{DEFAULT}'")
         rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM publications").fetchall()
         self._by_ticket = {row[0]: Publication(*row) for row in rows}
         self._by_token = {p.token_sha256: p for p in self._by_ticket.values()}
@@ -188,13 +208,14 @@ class PublicationStore:
     def close(self) -> None:
         self._db.close()
 
-    async def publish(self, relative: str, size: int, mtime_ns: int, ttl_s: int, job_id: str,
+    async def publish(self, pipeline: str, relative: str, size: int, mtime_ns: int, ttl_s: int, job_id: str,
                       trace_context: common_pb2.TraceContext) -> tuple[Publication, str]:
-        """Checks the file (on a thread: the watch root may be slow storage) and records the
-        publication; returns it with its URL token."""
+        """Checks the file under the root of `pipeline` ("" for the only one; on a thread: the
+        root may be slow storage) and records the publication; returns it with its URL token."""
         if ttl_s < 0:
             raise InvalidArgument("ttl_s: must not be negative")
-        real, st = await asyncio.to_thread(self._examine, relative)
+        pipeline, root = self.roots.named(pipeline)
+        real, st = await asyncio.to_thread(examine, root, relative)
         if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
             raise FailedPrecondition(
                 f"{relative}: changed since it was seen (size {st.st_size}, mtime_ns {st.st_mtime_ns}; "
@@ -203,23 +224,18 @@ class PublicationStore:
         token = secrets.token_urlsafe(24)
         now = time.time()
         publication = Publication(
-            ticket_id=uuid.uuid4().hex, token_sha256=token_digest(token), path=relative, real_path=str(real),
+            ticket_id=uuid.uuid4().hex, token_sha256=token_digest(token), pipeline=pipeline, path=relative,
+            real_path=str(real),
             size=size, mtime_ns=mtime_ns, inode=st.st_ino, job_id=job_id, traceparent=trace_context.traceparent,
             tracestate=trace_context.tracestate, created_at=now, expires_at=now + (ttl_s or self.default_ttl_s),
         )
         values = tuple(getattr(publication, c) for c in _COLUMNS)
-        self._db.execute(f"INSERT INTO publications VALUES ({', '.join('?' * len(_COLUMNS))})", values)
+        self._db.execute(f"INSERT INTO publications ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                         values)
         self._by_ticket[publication.ticket_id] = publication
         self._by_token[publication.token_sha256] = publication
         self._tokens[publication.ticket_id] = token
         return publication, token
-
-    def _examine(self, relative: str) -> tuple[Path, os.stat_result]:
-        real = resolve_in_root(self.root, relative)
-        st = stat_for_publication(real, relative)
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidArgument(f"{relative}: not a regular file")
-        return real, st
 
     def revoke(self, ticket_id: str) -> Publication:
         publication = self.get(ticket_id)
@@ -240,3 +256,13 @@ class PublicationStore:
 
     def by_token(self, token: str) -> Publication | None:
         return self._by_token.get(token_digest(token))
+
+    def ended(self, publication: Publication) -> str | None:
+        """Why the publication no longer serves ("revoked", "expired", "withdrawn": its
+        pipeline was removed, or its root moved away from the file), or None."""
+        if gone := publication.gone():
+            return gone
+        root = self.roots.get(publication.pipeline)
+        if root is None or not Path(publication.real_path).is_relative_to(root):
+            return "withdrawn"
+        return None

@@ -1,5 +1,6 @@
 """The public Range server: `GET|HEAD /t/<token>` and `GET /livez`, nothing else (no
-directory listing, no file path in any URL); revoked or expired → 410, unknown → 404.
+directory listing, no file path in any URL); revoked, expired or withdrawn (its pipeline
+removed by a config reload) → 410, unknown → 404.
 
 The event loop never waits on storage: the file is opened, stat'ed and read on the reader
 pool's threads (`file_reader.py`), read ahead in parallel. Bodies go out zero-copy with
@@ -86,7 +87,7 @@ class RangeServer:
         if publication is None:
             await conn.send_simple(404, head_only=head_only)
             return True
-        if gone := publication.gone():
+        if gone := self.publications.ended(publication):
             await conn.send_simple(410, f"publication {gone}", head_only=head_only)
             return True
         ticket = publication.ticket_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -14,8 +14,9 @@ import httpx
 from opentelemetry import trace
 
 from postflow.core.bwlimit import describe_rate, parse_schedule
-from postflow.core.config import ConfigError, require_watch_root, split_address
+from postflow.core.config import ConfigError, split_address
 from postflow.core.http import traced_client
+from postflow.core.pipelines import require_roots
 from postflow.core.rpc import Servicer, bind_address
 from postflow.core.service import GrpcService, Runtime
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
@@ -27,6 +28,7 @@ from services.streamer.progress import PullProgress
 from services.streamer.publications import PublicationStore
 from services.streamer.push import PushSettings
 from services.streamer.range_http import RangeServer
+from services.streamer.roots import Roots
 from services.streamer.servicer import StreamerServicer
 from services.streamer.tunnel import TunnelManager
 
@@ -42,7 +44,7 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None, http_add
     """`clock`: the local time the bandwidth timetable is read at."""
     config = runtime.config
     return StreamerService(
-        runtime, require_watch_root(config),
+        runtime, require_roots(config),
         grpc_address or bind_address(config.services.streamer),
         http_address or config.streamer.listen,
         http_limits,
@@ -53,10 +55,10 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None, http_add
 class StreamerService(GrpcService):
     identity = "streamer"
 
-    def __init__(self, runtime: Runtime, root: Path, grpc_address: str, http_address: str,
+    def __init__(self, runtime: Runtime, roots: Mapping[str, Path], grpc_address: str, http_address: str,
                  http_limits: HttpLimits | None = None, pacer: Pacer | None = None) -> None:
         super().__init__(runtime, grpc_address)
-        self.root = root
+        self.roots = Roots(roots)  # each pipeline's, by name; replaced by set_roots
         self.http_host, self.http_requested_port = split_address(http_address, "streamer.listen")
         self.http_limits = http_limits
         self.pacer = pacer or Pacer()  # every byte leaving: pulls served and parts pushed
@@ -73,7 +75,7 @@ class StreamerService(GrpcService):
         config = self.runtime.config
         database = config.state_path / "streamer" / "publications.sqlite"
         try:
-            self.publications = PublicationStore(database, self.root, config.streamer.ticket_ttl_s)
+            self.publications = PublicationStore(database, self.roots, config.streamer.ticket_ttl_s)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"state_dir: cannot open {database}: {exc}") from None
         provider = self.runtime.tracer_provider
@@ -97,7 +99,7 @@ class StreamerService(GrpcService):
         assert self.reader is not None
         config = self.runtime.config
         return [Servicer(streamer_pb2, streamer_pb2_grpc.add_StreamerServiceServicer_to_server, StreamerServicer(
-            root=self.root, publications=self.publications, progress=self.progress, tunnel=self.tunnel,
+            roots=self.roots, publications=self.publications, progress=self.progress, tunnel=self.tunnel,
             hub=self.hub, http=self.http, reader=self.reader, pacer=self.pacer,
             push_settings=PushSettings(config.transfer.part_concurrency, config.transfer.part_retries),
         ))]
@@ -107,6 +109,22 @@ class StreamerService(GrpcService):
         await self.tunnel.start()
         self.spawn("purge-publications", self._purge_forever())
         self.spawn("bandwidth-timetable", self._announce_limits())
+
+    def set_roots(self, roots: Mapping[str, Path]) -> None:
+        """Serves files from these pipelines' roots from now on: publishing and pushing under a
+        pipeline removed is refused, and its publications answer 410."""
+        self.roots.replace(roots)
+
+    async def reload(self) -> None:
+        """SIGHUP: the pipelines' roots of the config as it is now; a config that is invalid,
+        or names a root that is not a directory, is logged and the roots of before stay."""
+        try:
+            roots = await asyncio.to_thread(lambda: require_roots(self.runtime.read_config()))
+        except ConfigError as exc:
+            log.error("config not reloaded, still serving the pipelines of before: %s", exc)
+            return
+        self.set_roots(roots)
+        log.info("config reloaded: serving pipelines %s", ", ".join(sorted(roots)))
 
     async def ready(self) -> None:
         """Ready as soon as the tunnel is started, before it is up: until then Publish answers

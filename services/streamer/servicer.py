@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import grpc
 import httpx
@@ -21,6 +20,7 @@ from services.streamer.progress import PullProgress
 from services.streamer.publications import Publication, PublicationStore
 from services.streamer.push import Push, PushSettings
 from services.streamer.push_parts import read_header
+from services.streamer.roots import Roots
 from services.streamer.tunnel import TunnelManager
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ MAX_PUSH_CONCURRENCY = 64
 
 @dataclass(kw_only=True)
 class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
-    root: Path
+    roots: Roots
     publications: PublicationStore
     progress: PullProgress
     tunnel: TunnelManager
@@ -45,8 +45,9 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
         job_id_var.set(request.job_id)
         if not self.tunnel.public_url:
             raise Unavailable("tunnel not up yet")
-        publication, _ = await self.publications.publish(request.path, request.size, request.mtime_ns, request.ttl_s,
-                                                   request.job_id, request.trace_context)
+        publication, _ = await self.publications.publish(request.pipeline, request.path, request.size,
+                                                         request.mtime_ns, request.ttl_s, request.job_id,
+                                                         request.trace_context)
         log.debug("published %s as ticket %s", publication.path, publication.ticket_id)
         return self._message(publication)
 
@@ -80,7 +81,8 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
         if not 1 <= concurrency <= MAX_PUSH_CONCURRENCY:
             raise InvalidArgument(f"header.concurrency: expected 1 to {MAX_PUSH_CONCURRENCY}, got {concurrency}")
         settings = replace(self.push_settings, concurrency=concurrency)
-        push = Push(header, requests, self.root, self.http, settings, self.reader, self.pacer)
+        _, root = self.roots.named(header.pipeline, "header.pipeline")
+        push = Push(header, requests, root, self.http, settings, self.reader, self.pacer)
         async for progress in push.run():
             yield progress  # to the caller only: WatchEvents carries pulls, which have no caller
 
@@ -89,7 +91,8 @@ class StreamerServicer(streamer_pb2_grpc.StreamerServiceServicer):
         base = self.tunnel.public_url
         return streamer_pb2.Publication(
             ticket_id=publication.ticket_id, url=f"{base}/t/{token}" if token and base else "",
-            path=publication.path, size=publication.size, mtime_ns=publication.mtime_ns, job_id=publication.job_id,
+            pipeline=publication.pipeline, path=publication.path, size=publication.size,
+            mtime_ns=publication.mtime_ns, job_id=publication.job_id,
             expires_at=timestamp(publication.expires_at), revoked=publication.revoked_at is not None,
             bytes_covered=self.progress.covered(publication.ticket_id),
         )

@@ -58,7 +58,7 @@ async def test_cli_drives_the_job_api(tmp_path):
             response = await client.get(url)
         assert response.status_code == 200 and len(response.content) == clip.stat().st_size
         code, _, err = await postflow(stack, "publish", str(stack.config_path))
-        assert code == 1 and "not inside the watch root" in err
+        assert code == 1 and "under no pipeline's root" in err
 
 
 @pytest.mark.asyncio

@@ -1,7 +1,7 @@
 """The service lifecycle written once (postflow.core.service and rpc): health NOT_SERVING
 before the server accepts a call and until `ready()` returns, the order of start and stop,
 service names read from the generated modules, and what a process does with a signal or a
-config error that arrives while the service is still starting."""
+config error that arrives while the service is still starting, and with SIGHUP (reload)."""
 
 import asyncio
 import os
@@ -62,6 +62,11 @@ class Probe(GrpcService):
     async def close(self) -> None:
         self.background_done_at_close = all(task.done() for task in self._tasks) and not self._tasks
         self.steps.append("close")
+
+    async def reload(self) -> None:
+        self.steps.append("reload")
+        if self.steps.count("reload") == 1:
+            raise RuntimeError("a reload that went wrong")
 
 
 def test_service_names_come_from_the_generated_modules():
@@ -149,6 +154,21 @@ async def test_a_signal_once_ready_stops_the_service_cleanly():
     os.kill(os.getpid(), signal.SIGINT)
     assert await asyncio.wait_for(serving, 10) == 0
     assert probe.steps[-2:] == ["end_streams", "close"]
+
+
+@pytest.mark.asyncio
+async def test_sighup_reloads_the_service_once_it_is_ready_and_a_failed_reload_does_not_end_it():
+    probe = Probe()
+    serving = asyncio.create_task(serve_until_signalled("probe", probe))
+    await wait_for(lambda: "ready" in probe.steps, message="ready() called")
+    os.kill(os.getpid(), signal.SIGHUP)  # while starting: handled, and the reload waits until ready
+    probe.may_serve.set()
+    await wait_for(lambda: probe.steps.count("reload") == 1, message="the first reload")
+    os.kill(os.getpid(), signal.SIGHUP)
+    await wait_for(lambda: probe.steps.count("reload") == 2, message="a reload after one that failed")
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await asyncio.wait_for(serving, 10) == 0
+    assert probe.steps == ["open", "background", "ready", "reload", "reload", "end_streams", "close"]
 
 
 def test_a_state_dir_that_cannot_be_opened_exits_2_naming_the_key(tmp_path):

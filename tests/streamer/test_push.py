@@ -152,7 +152,7 @@ def silent_storage():
     ("past-the-end", "parts[1]: ends at byte 1048577, past the end of the file (1048576 bytes)"),
     ("no-parts", "header.part_count: at least one part is required"),
     ("bad-url", "parts[0].url: expected an http(s) URL"),
-    ("outside", "../a.mov: outside the watch root"),
+    ("outside", "../a.mov: outside the pipeline's root"),
     ("concurrency", "header.concurrency: expected 1 to 64, got -1"),
     ("fewer-than-announced", "parts: the header announced 3, the call carried 2"),
     ("more-than-announced", "parts: more than the 1 the header announced"),
