@@ -92,7 +92,7 @@ class Pull:
         job = self.record.job
         try:
             publication = await self.streamer.Publish(streamer_pb2.PublishRequest(
-                path=job.path, size=job.size, mtime_ns=job.mtime_ns, job_id=job.id,
+                pipeline=job.pipeline, path=job.path, size=job.size, mtime_ns=job.mtime_ns, job_id=job.id,
                 trace_context=current_trace_context()), timeout=30)
         except grpc.RpcError as exc:
             raise streamer_error(exc, "publish") from None

@@ -52,7 +52,7 @@ class Push:
         """Has the streamer PUT every part; returns once all are stored. Raises Reissue when
         the part URLs expired and a fresh upload may start."""
         job = self.record.job
-        header = streamer_pb2.PushHeader(path=job.path, size=job.size, mtime_ns=job.mtime_ns,
+        header = streamer_pb2.PushHeader(pipeline=job.pipeline, path=job.path, size=job.size, mtime_ns=job.mtime_ns,
                                          content_type=self._content_type, job_id=job.id,
                                          trace_context=current_trace_context())
         try:
