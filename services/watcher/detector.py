@@ -1,5 +1,5 @@
-"""The scan loop: polls the tree (sooner when inotify says something moved), hands changes to
-the orchestrator at once and files that became stable to the intake."""
+"""One pipeline's scan loop: polls its tree (sooner when inotify says something moved), hands
+changes to the orchestrator at once and files that became stable to the intake."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from postflow.core.config import WatchConfig
 from services.watcher.inotify import ScanTrigger, TreeEvents
 from services.watcher.intake import JobIntake
 from services.watcher.orchestrator import Orchestrator
-from services.watcher.scanner import Scanner
+from services.watcher.routing import PipelineRoutes
+from services.watcher.scanner import REMOVED, Scanner
 from services.watcher.stability import settle_stable
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,15 @@ EVENT_SCAN_GAP_S = 0.25  # with inotify: the least time between scans (at most a
 
 
 class Detector:
-    def __init__(self, settings: WatchConfig, scanner: Scanner, orchestrator: Orchestrator, intake: JobIntake) -> None:
+    def __init__(self, settings: WatchConfig, scanner: Scanner, orchestrator: Orchestrator, intake: JobIntake,
+                 routes: PipelineRoutes) -> None:
         self.settings = settings
         self.scanner = scanner
         self.orchestrator = orchestrator
         self.intake = intake
+        self.routes = routes
         self.first_scan = asyncio.Event()
+        self._started = False
         self.last_scan_at = 0.0
         self.last_scan_s = 0.0
         self.trigger = ScanTrigger()
@@ -91,17 +95,23 @@ class Detector:
             self._scanning = False
         self.last_scan_s = time.monotonic() - started
         self.last_scan_at = time.time()
-        self.first_scan.set()
-        self.orchestrator.root_problem = self.scanner.problem
+        name = self.routes.config.name
         if self.scanner.problem != was_problem:
             if self.scanner.problem:
-                log.warning("watch root unavailable: %s; scanning and new attempts paused", self.scanner.problem)
+                log.warning("pipeline %s: root unavailable: %s; scanning and new attempts paused", name,
+                            self.scanner.problem)
             else:
-                log.info("watch root available again; scanning resumed")
+                log.info("pipeline %s: root available again; scanning resumed", name)
                 self.orchestrator.wake()
         if self.scanner.problem:
+            self.first_scan.set()
             return  # pending files are not stable while they cannot be seen
-        await self.orchestrator.on_changes(self.intake.pipeline, changes)
+        if not self._started:  # the first pass that saw the root
+            await self.intake.started(self.routes, self.scanner)
+            self._started = True
+        self.first_scan.set()
+        await self.orchestrator.on_changes(name, changes)
+        await self.intake.removed(name, [change.file.path for change in changes if change.kind == REMOVED])
         stable = settle_stable(self.scanner, time.monotonic(), self.settings.stable_after_s)
         while batch := list(itertools.islice(stable, REGISTER_BATCH)):
-            await self.intake.stable(batch)
+            await self.intake.stable(self.routes, batch)

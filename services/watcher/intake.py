@@ -16,8 +16,6 @@ import contextlib
 import enum
 import logging
 import os
-import posixpath
-import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,14 +26,16 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, Tracer
 
 from postflow.core.config import Config
-from postflow.core.errors import InvalidArgument, NotFound
 from postflow.core.logs import job_id_var
 from postflow.core.telemetry import context_from, current_trace_context, trace_id_hex
-from postflow.v1 import common_pb2, watcher_pb2
-from services.watcher.jobs import CANCELLED, FAILED, QUEUED, Job, new_job_id, retry
+from postflow.v1 import common_pb2
+from services.watcher.delivery.attempt import MODE_BY_SETTING
+from services.watcher.jobs import QUEUED, Job, new_job_id
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
-from services.watcher.scanner import FileStat
+from services.watcher.routing import NotRouted, PipelineRoutes
+from services.watcher.scanner import FileStat, Scanner
+from services.watcher.sightings import Sightings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 class Origin(enum.StrEnum):
     DETECTED = "detected"
     SUBMITTED = "submitted"
+    RESCAN = "queued by a rescan"
 
 
 @contextlib.contextmanager
@@ -66,30 +67,35 @@ class NewJob:
 
 
 class JobIntake:
-    def __init__(self, config: Config, ledger: Ledger, orchestrator: Orchestrator, tracer: Tracer) -> None:
+    def __init__(self, config: Config, ledger: Ledger, sightings: Sightings, orchestrator: Orchestrator,
+                 tracer: Tracer) -> None:
         self.config = config
         self.ledger = ledger
+        self.sightings = sightings
         self.orchestrator = orchestrator
         self.tracer = tracer
-        self.pipeline = "default"
 
-    def new(self, file: FileStat, *, destination: str | None = None, version_policy: int = 0,
-            mode: common_pb2.TransferMode = common_pb2.TRANSFER_MODE_UNSPECIFIED) -> NewJob:
-        """A queued job for `file`, its trace started here (linked to the current span)."""
+    def new(self, file: FileStat, routes: PipelineRoutes, *, destination: str | None = None,
+            version_policy: int = 0, mode: common_pb2.TransferMode = common_pb2.TRANSFER_MODE_UNSPECIFIED,
+            check_filter: bool = True) -> NewJob:
+        """A queued job for `file` where its pipeline routes it (NotRouted if nowhere), its trace
+        started here (linked to the current span). `destination` overrides the routed folder."""
+        route = routes.route(file.path, check_filter=check_filter)
         job_id = new_job_id()
-        if destination is None:
-            destination = posixpath.dirname(file.path) if self.config.watch.mirror_folders else ""
         caller = trace.get_current_span().get_span_context()
         span = self.tracer.start_span(
             "postflow.upload", context=otel_context.Context(), links=[Link(caller)] if caller.is_valid else None,
-            attributes={"postflow.job_id": job_id, "postflow.path": file.path, "postflow.size": file.size})
+            attributes={"postflow.job_id": job_id, "postflow.path": file.path, "postflow.size": file.size,
+                        "postflow.pipeline": route.pipeline})
         with trace.use_span(span):
             carrier = current_trace_context()
         now = time.time()
         return NewJob(Job(
             id=job_id, path=file.path, size=file.size, mtime_ns=file.mtime_ns, inode=file.inode, state=QUEUED,
             max_attempts=self.config.watch.max_attempts, created_at=now, updated_at=now,
-            destination=destination.strip("/"), version_policy=version_policy, requested_mode=mode,
+            destination=(route.folder if destination is None else destination).strip("/"),
+            version_policy=version_policy, requested_mode=mode or MODE_BY_SETTING[route.mode],
+            pipeline=route.pipeline, connection=route.connection, project=route.project, route_rule=route.rule,
             trace_id=trace_id_hex(span), traceparent=carrier.traceparent, tracestate=carrier.tracestate), span)
 
     async def register(self, new_jobs: Sequence[NewJob], origin: Origin) -> list[Job]:
@@ -106,11 +112,64 @@ class JobIntake:
             self.orchestrator.wake()
         return created + restarted
 
-    async def stable(self, files: Sequence[FileStat]) -> None:
-        """Files the scanner found stable: each content the ledger does not know becomes a job."""
-        unknown = await self.ledger.unknown(self.pipeline, files)
-        if unknown:
-            await self.register([self.new(file) for file in unknown], Origin.DETECTED)
+    async def started(self, routes: PipelineRoutes, scanner: Scanner) -> None:
+        """The pipeline's first look at its root: the first ever with on_start "new-only"
+        records every file there as seen, none of them uploaded."""
+        pipeline = routes.config
+        if not await self.sightings.first_start(pipeline.name) or pipeline.on_start != "new-only":
+            return
+        present = list(scanner.settle(lambda size, since: True))
+        await self.sightings.record_seen(pipeline.name, present)
+        log.info("pipeline %s: first start with on_start \"new-only\": %d files already there recorded as seen, "
+                 "not uploaded (`postflow rescan --pipeline %s --upload-existing` ships them)",
+                 pipeline.name, len(present), pipeline.name)
+
+    async def stable(self, routes: PipelineRoutes, files: Sequence[FileStat]) -> None:
+        """Files the scanner found stable: each content the ledger does not know becomes a job
+        where its pipeline routes it, or is listed as unrouted."""
+        name = routes.config.name
+        unknown = await self.ledger.unknown(name, files)
+        new_jobs, unrouted = [], []
+        for file in unknown:
+            try:
+                new_jobs.append(self.new(file, routes))
+            except NotRouted as exc:
+                unrouted.append((file, str(exc)))
+        if unrouted:
+            await self.sightings.record_unrouted(name, unrouted)
+            log.info("pipeline %s: %d files unrouted (listed, not uploaded), e.g. %s", name, len(unrouted),
+                     unrouted[0][1])
+        if new_jobs:
+            await self.sightings.forget_unrouted(name, [new.row.path for new in new_jobs])
+            await self.register(new_jobs, Origin.DETECTED)
+
+    async def removed(self, pipeline: str, paths: Sequence[str]) -> None:
+        if paths:
+            await self.sightings.forget_unrouted(pipeline, paths)
+
+    async def upload_existing(self, routes: PipelineRoutes) -> int:
+        """Queues the files recorded as seen at the pipeline's first start that are still there
+        unchanged; returns how many. Those that changed since are new content the scanner ships."""
+        name = routes.config.name
+        seen = await self.sightings.seen(name)
+        unchanged = [file for file, st in zip(seen, await asyncio.to_thread(_stats, routes.root, seen), strict=True)
+                     if st is not None and (st.st_size, st.st_mtime_ns) == (file.size, file.mtime_ns)]
+        new_jobs = []
+        for file in unchanged:
+            with contextlib.suppress(NotRouted):
+                new_jobs.append(self.new(file, routes))
+        await self.sightings.forget_seen(name, seen)
+        return len(await self.register(new_jobs, Origin.RESCAN))
+
+
+def _stats(root: Path, files: Sequence[FileStat]) -> list[os.stat_result | None]:
+    stats: list[os.stat_result | None] = []
+    for file in files:
+        try:
+            stats.append(os.stat(root / file.path))
+        except OSError:
+            stats.append(None)
+    return stats
 
 
 def _log_queued(job: Job, origin: Origin, *, restarted: bool) -> None:
@@ -121,46 +180,3 @@ def _log_queued(job: Job, origin: Origin, *, restarted: bool) -> None:
             log.info("%s changed on disk; starting again on the new content", job.path)
         else:
             log.info("detected %s (%d bytes), stable; queued", job.path, job.size)
-
-
-class Submissions:
-    """SubmitFile: queue a file inside the watch root now, without waiting for the scanner."""
-
-    def __init__(self, root: Path, intake: JobIntake) -> None:
-        self.root = root
-        self.intake = intake
-
-    def relative(self, path: str) -> str:
-        if not path.strip():
-            raise InvalidArgument("path: required (absolute, or relative to the watch root)")
-        candidate = Path(path)
-        candidate = candidate if candidate.is_absolute() else self.root / candidate
-        resolved = Path(os.path.realpath(candidate))
-        if not resolved.is_relative_to(self.root) or resolved == self.root:
-            raise InvalidArgument(f"path: {path} is not inside the watch root {self.root}")
-        return resolved.relative_to(self.root).as_posix()
-
-    async def submit(self, request: watcher_pb2.SubmitFileRequest) -> Job:
-        relpath = self.relative(request.path)
-        try:
-            st = await asyncio.to_thread(os.stat, self.root / relpath)
-        except FileNotFoundError:
-            raise NotFound(f"path: {relpath} does not exist in the watch root") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidArgument(f"path: {relpath} is not a regular file")
-        if st.st_size == 0:
-            raise InvalidArgument(f"path: {relpath} is empty")
-        ledger = self.intake.ledger
-        existing = await ledger.find(self.intake.pipeline, relpath, st.st_size, st.st_mtime_ns)
-        if existing is None:
-            file = FileStat(relpath, st.st_size, st.st_mtime_ns, st.st_ino)
-            new = self.intake.new(file, destination=request.destination or None,
-                                  version_policy=request.version_policy, mode=request.mode)
-            registered = await self.intake.register([new], Origin.SUBMITTED)
-            existing = registered[0] if registered else await ledger.find(self.intake.pipeline, relpath, st.st_size,
-                                                                                st.st_mtime_ns)
-            assert existing is not None  # registered now, or by the scanner a moment before
-        elif existing.state in (FAILED, CANCELLED):
-            existing = await ledger.change(existing.id, lambda job: retry(job, "submitted again"))
-            self.intake.orchestrator.wake()
-        return existing

@@ -47,6 +47,7 @@ from services.watcher.jobs import (
     Job,
     WaitingKind,
     restart_on_new_content,
+    state_name,
     to_proto,
 )
 from services.watcher.scanner import FileStat
@@ -117,7 +118,7 @@ class Ledger:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self._run(self._open)
+        await self.run(self._open)
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +144,7 @@ class Ledger:
 
     async def close(self) -> None:
         if self._db is not None:
-            await self._run(self._db.close)
+            await self.run(self._db.close)
             self._db = None
         self._executor.shutdown(wait=True)
 
@@ -152,7 +153,8 @@ class Ledger:
         assert self._db is not None, "the ledger is not open"
         return self._db
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the ledger's one database thread (whatever else reads or writes it goes there too)."""
         assert self._loop is not None
         return await self._loop.run_in_executor(self._executor, fn, *args)
 
@@ -162,7 +164,7 @@ class Ledger:
             self._loop.call_soon_threadsafe(self.live_events.publish, event)
 
     async def _transact(self, work: Callable[[Transaction], T]) -> T:
-        return await self._run(self._transaction, work)
+        return await self.run(self._transaction, work)
 
     def _transaction(self, work: Callable[[Transaction], T]) -> T:
         txn = Transaction(self)
@@ -212,25 +214,26 @@ class Ledger:
         return [job for job in map(self.job, rows) if job is not None]
 
     async def get(self, job_id: str) -> Job | None:
-        return await self._run(lambda: self.job(self.db.execute("SELECT * FROM jobs WHERE id = ?",
+        return await self.run(lambda: self.job(self.db.execute("SELECT * FROM jobs WHERE id = ?",
                                                                 (job_id,)).fetchone()))
 
     async def find(self, pipeline: str, path: str, size: int, mtime_ns: int) -> Job | None:
-        return await self._run(lambda: self.job(self.db.execute(
+        return await self.run(lambda: self.job(self.db.execute(
             f"SELECT * FROM jobs WHERE {IDENTITY}", (pipeline, path, size, mtime_ns)).fetchone()))
 
     async def unknown(self, pipeline: str, files: Sequence[FileStat]) -> list[FileStat]:
-        """The files of `pipeline` whose content (path, size, mtime) no job was made for."""
+        """The files of `pipeline` whose content (path, size, mtime) no job was made for and
+        that were not present when the pipeline first started with on_start "new-only"."""
         def read() -> list[FileStat]:
             return [file for file in files if self.db.execute(
-                f"SELECT 1 FROM jobs WHERE {IDENTITY}",
-                (pipeline, file.path, file.size, file.mtime_ns)).fetchone() is None]
+                f"SELECT 1 FROM jobs WHERE {IDENTITY} UNION ALL SELECT 1 FROM seen WHERE {IDENTITY}",
+                (pipeline, file.path, file.size, file.mtime_ns) * 2).fetchone() is None]
 
-        return await self._run(read)
+        return await self.run(read)
 
     async def active_paths(self, pipeline: str) -> dict[str, str]:
         """path → id of every job of `pipeline` that is not finished."""
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self.run(lambda: self.db.execute(
             f"SELECT path, id FROM jobs WHERE pipeline = ? AND state IN ({ACTIVE_SQL})", (pipeline,)).fetchall())
         return {row[0]: row[1] for row in rows}
 
@@ -239,24 +242,39 @@ class Ledger:
         if not file_ids:
             return set()
         marks = ",".join("?" * len(file_ids))
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self.run(lambda: self.db.execute(
             f"SELECT file_id FROM jobs WHERE file_id IN ({marks}) AND id != ?", (*file_ids, exclude_job)).fetchall())
         return {row[0] for row in rows}
 
-    async def runnable(self, now: float, limit: int, running: Iterable[str], auth_ok: bool) -> list[Job]:
-        """Jobs to start now, attempts interrupted by a restart first, then oldest first."""
-        skip = list(running)
-        marks = ",".join("?" * len(skip)) or "''"
-        sql = (f"SELECT * FROM jobs WHERE id NOT IN ({marks}) AND (state IN ({IN_FLIGHT_SQL}, {QUEUED})"
-               f" OR (state = {WAITING} AND ((waiting_kind = ? AND next_attempt_at <= ?)"
-               f" OR (waiting_kind = ? AND ?))))"
-               f" ORDER BY state = {QUEUED} OR state = {WAITING}, created_at LIMIT ?")
-        return await self._run(lambda: self._jobs(self.db.execute(
-            sql, (*skip, WaitingKind.BACKOFF, now, WaitingKind.RECONNECT, auth_ok, limit))))
+    async def runnable(self, now: float, limit: int, running: Iterable[str], auth_ok: bool,
+                       pipelines: Collection[str]) -> list[Job]:
+        """Jobs of `pipelines` to start now: attempts interrupted by a restart first, then the
+        pipelines taking turns (each one's oldest, then each one's second oldest, ...)."""
+        skip, among = list(running), list(pipelines)
+        if not among:
+            return []
+        skipped = ",".join("?" * len(skip)) or "''"
+        waiting = f"state = {QUEUED} OR state = {WAITING}"
+        sql = (f"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY pipeline ORDER BY {waiting}, created_at)"
+               f" AS turn FROM jobs WHERE id NOT IN ({skipped}) AND pipeline IN ({','.join('?' * len(among))})"
+               f" AND (state IN ({IN_FLIGHT_SQL}, {QUEUED}) OR (state = {WAITING} AND ((waiting_kind = ?"
+               f" AND next_attempt_at <= ?) OR (waiting_kind = ? AND ?)))))"
+               f" ORDER BY {waiting}, turn, created_at LIMIT ?")
+        return await self.run(lambda: self._jobs(self.db.execute(
+            sql, (*skip, *among, WaitingKind.BACKOFF, now, WaitingKind.RECONNECT, auth_ok, limit))))
+
+    async def states_by_pipeline(self) -> dict[str, dict[str, int]]:
+        """pipeline → state name → how many of its jobs are in it."""
+        rows = await self.run(lambda: self.db.execute(
+            "SELECT pipeline, state, COUNT(*) FROM jobs GROUP BY pipeline, state").fetchall())
+        counts: dict[str, dict[str, int]] = {}
+        for pipeline, state, count in rows:
+            counts.setdefault(pipeline, {})[state_name(state)] = count
+        return counts
 
     async def next_due(self) -> float | None:
         """When the earliest backoff ends (wall clock), if any job is in backoff."""
-        row = await self._run(lambda: self.db.execute(
+        row = await self.run(lambda: self.db.execute(
             f"SELECT MIN(next_attempt_at) FROM jobs WHERE state = {WAITING} AND waiting_kind = ?",
             (WaitingKind.BACKOFF,)).fetchone())
         return row[0]
@@ -278,11 +296,11 @@ class Ledger:
             token = schema.encode_page_token(jobs[page_size - 1]) if len(jobs) > page_size else ""
             return Page(jobs[:page_size], token, total)
 
-        return await self._run(read)
+        return await self.run(read)
 
     async def events_after(self, seq: int, limit: int = 1000) -> list[watcher_pb2.JobEvent]:
         """Stored events after `seq`, in order (at most `limit`)."""
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self.run(lambda: self.db.execute(
             "SELECT seq, kind, message, at, job, totals FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit)).fetchall())
         return [event_proto(row[0], row[1], common_pb2.Job.FromString(row[4]), row[2], row[3],
@@ -293,19 +311,19 @@ class Ledger:
             first = self.db.execute("SELECT COALESCE(MIN(seq), 0) FROM events").fetchone()[0]
             return Head(first, self._last_seq, self.totals.proto())
 
-        return await self._run(read)
+        return await self.run(read)
 
     async def folder(self, root_id: str, path: str) -> str | None:
-        row = await self._run(lambda: self.db.execute(
+        row = await self.run(lambda: self.db.execute(
             "SELECT folder_id FROM folders WHERE root_id = ? AND path = ?", (root_id, path)).fetchone())
         return row[0] if row else None
 
     async def save_folder(self, root_id: str, path: str, folder_id: str) -> None:
-        await self._run(lambda: self.db.execute(
+        await self.run(lambda: self.db.execute(
             "INSERT OR REPLACE INTO folders (root_id, path, folder_id) VALUES (?, ?, ?)", (root_id, path, folder_id)))
 
     async def forget_folders(self, root_id: str) -> None:
-        await self._run(lambda: self.db.execute("DELETE FROM folders WHERE root_id = ?", (root_id,)))
+        await self.run(lambda: self.db.execute("DELETE FROM folders WHERE root_id = ?", (root_id,)))
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -370,5 +388,5 @@ class Ledger:
                                        self.totals.proto())])
             return job
 
-        return await self._run(work)
+        return await self.run(work)
 

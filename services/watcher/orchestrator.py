@@ -1,5 +1,7 @@
-"""Runs jobs: at most `max_concurrent` attempts at once, attempts interrupted by a restart
-first, then the oldest queued job. Decides what an attempt's outcome means: done, back off
+"""Runs jobs: at most `watch.max_concurrent` attempts at once and each pipeline's own
+`max_concurrent`; attempts interrupted by a restart first, then queued jobs taking turns across
+pipelines (so one pipeline's storm does not hold up another's first file), oldest first within
+each. Decides what an attempt's outcome means: done, back off
 and retry, wait for Frame.io to be reconnected, wait for the file to settle, or fail."""
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 import os
 import random
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opentelemetry.trace import Tracer
 
@@ -21,14 +23,16 @@ from postflow.core.telemetry import context_from
 from postflow.frameio import RateLimited, ReconnectNeeded, RequestFailed, TransientError
 from postflow.v1 import common_pb2
 from services.watcher import jobs
-from services.watcher.availability import RootHealth
 from services.watcher.delivery import Delivery, Outcome
 from services.watcher.delivery.errors import FileChangedOnDisk, JobFailed, RetryLater, Superseded
 from services.watcher.followers import AuthWatch
 from services.watcher.jobs import CANCELLED, FAILED, Change, Conflict, Job
 from services.watcher.ledger import Ledger
-from services.watcher.scanner import MODIFIED, REMOVED, PathFilter
+from services.watcher.scanner import MODIFIED, REMOVED
 from services.watcher.scanner import Change as FileChange
+
+if TYPE_CHECKING:
+    from services.watcher.pipelines import Pipelines
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +41,14 @@ MIN_SLEEP_S = 0.05
 
 
 class Orchestrator:
-    def __init__(self, *, ledger: Ledger, delivery: Delivery, auth: AuthWatch, settings: WatchConfig, root: Path,
-                 path_filter: PathFilter, root_health: RootHealth, tracer: Tracer,
-                 server_error_wait_s: float = 0.0) -> None:
+    def __init__(self, *, ledger: Ledger, delivery: Delivery, auth: AuthWatch, settings: WatchConfig,
+                 pipelines: Pipelines, tracer: Tracer, server_error_wait_s: float = 0.0) -> None:
         self.ledger = ledger
         self.server_error_wait_s = server_error_wait_s  # Frame.io asks for at least this after a 5xx
         self.delivery = delivery
         self.auth = auth
         self.settings = settings
-        self.root = root
-        self.path_filter = path_filter
-        self.root_health = root_health
-        self.root_problem = ""  # set by the scan loop: no attempt starts while the watch root is unavailable
+        self.pipelines = pipelines  # no attempt starts in a pipeline whose root is unavailable, or removed
         self.tracer = tracer
         self.running: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
@@ -68,9 +68,17 @@ class Orchestrator:
 
     async def _start_due(self) -> None:
         free = self.settings.max_concurrent - len(self.running)
-        if free > 0 and not self.root_problem:
-            for job in await self.ledger.runnable(time.time(), free, self.running, self._auth_usable()):
-                self.running[job.id] = asyncio.create_task(self._attempt(job), name=f"job-{job.id}")
+        if free <= 0:
+            return
+        room = {name: run.max_concurrent - sum(1 for task in self.running.values() if task.get_name() == name)
+                for name, run in self.pipelines.runs.items() if name not in self.pipelines.unavailable()}
+        candidates = await self.ledger.runnable(time.time(), free * 4, self.running, self._auth_usable(),
+                                                [name for name, slots in room.items() if slots > 0])
+        for job in candidates:
+            if free and room[job.pipeline] > 0:
+                free, room[job.pipeline] = free - 1, room[job.pipeline] - 1
+                # named after its pipeline: that is how the pipeline's attempts are counted
+                self.running[job.id] = asyncio.create_task(self._attempt(job), name=job.pipeline)
 
     def _auth_usable(self) -> bool:
         return self.auth.connected or time.monotonic() - self._reconnect_since >= RECONNECT_PROBE_S
@@ -79,7 +87,7 @@ class Orchestrator:
         """Until woken (a job queued or finished, Frame.io connected again), or until the
         earliest backoff ends if a slot is free for it."""
         timeout = RECONNECT_PROBE_S
-        if len(self.running) < self.settings.max_concurrent and not self.root_problem:
+        if len(self.running) < self.settings.max_concurrent:
             due = await self.ledger.next_due()
             if due is not None:
                 timeout = min(timeout, max(MIN_SLEEP_S, due - time.time()))
@@ -115,8 +123,9 @@ class Orchestrator:
         job, error = outcome.job, outcome.error
         if error is None or isinstance(error, Superseded):
             return None
-        if problem := self.root_problem or await asyncio.to_thread(self.root_health.problem):
-            log.warning("watch root unavailable (%s); trying again once it is back: %s", problem, error)
+        if problem := await self.pipelines.problem(job.pipeline):
+            log.warning("pipeline %s: root unavailable (%s); trying again once it is back: %s", job.pipeline,
+                        problem, error)
             return jobs.wait_for_root(job, str(error), self._backoff(1), time.time(),
                                       give_back_attempt=outcome.took_attempt)
         if isinstance(error, ReconnectNeeded):
@@ -154,14 +163,15 @@ class Orchestrator:
     async def _file_changed(self, job: Job, reason: str) -> Change | None:
         """The scanner restarts the job once the new content is stable, unless the new
         content already has a job of its own, or the scanner does not follow this file."""
+        run = self.pipelines.get(job.pipeline)
         try:
-            st = await asyncio.to_thread(os.stat, self.root / job.path)
+            st = await asyncio.to_thread(os.stat, run.root / job.path)
         except OSError:
             return jobs.fail(job, "the file is no longer in the watch folder")
         newer = await self.ledger.find(job.pipeline, job.path, st.st_size, st.st_mtime_ns)
         if newer is not None and newer.id != job.id:
             return jobs.cancel(job, f"{reason}; its new content is job {newer.id}")
-        if not self.path_filter.accepts(job.path):
+        if not run.routes.path_filter.accepts(job.path):
             return jobs.fail(job, f"{reason}; submit it again once it is complete")
         log.info("%s; waiting for it to settle", reason)
         return jobs.wait_unstable(job)

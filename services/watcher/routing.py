@@ -54,10 +54,11 @@ class PipelineRoutes:
         return cls(pipeline, Path(pipeline.root).expanduser(), path_filter, pipeline.mode or config.transfer.mode,
                    tuple(compile_pattern(rule.match) for rule in pipeline.rules))
 
-    def route(self, relpath: str) -> Route:
-        """The route of `relpath` (relative to the root, '/'-separated); NotRouted if none."""
+    def route(self, relpath: str, check_filter: bool = True) -> Route:
+        """The route of `relpath` (relative to the root, '/'-separated); NotRouted if none.
+        `check_filter` false: a file include/exclude leaves out is routed too (one submitted)."""
         pipeline = self.config
-        if not self.path_filter.accepts(relpath):
+        if check_filter and not self.path_filter.accepts(relpath):
             raise NotRouted(f"{relpath}: left out by pipeline {pipeline.name!r}'s include/exclude")
         fields = {"dir": posixpath.dirname(relpath), "file": posixpath.basename(relpath), "pipeline": pipeline.name}
         if not pipeline.rules:

@@ -43,6 +43,15 @@ DDL = JOBS_DDL + """CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL, kind INTEGER NOT NULL, message TEXT NOT NULL, at REAL NOT NULL, job BLOB NOT NULL,
     totals BLOB NOT NULL DEFAULT x''
 );
+CREATE TABLE IF NOT EXISTS seen (
+    pipeline TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL DEFAULT 0, at REAL NOT NULL, PRIMARY KEY (pipeline, path, size, mtime_ns)
+);
+CREATE TABLE IF NOT EXISTS unrouted (
+    pipeline TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (pipeline, path)
+);
+CREATE TABLE IF NOT EXISTS pipelines_started (name TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS folders (
     root_id TEXT NOT NULL, path TEXT NOT NULL, folder_id TEXT NOT NULL, PRIMARY KEY (root_id, path)
 );

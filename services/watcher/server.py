@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from pathlib import Path
 
 import grpc
 import httpx
 from opentelemetry import trace
 
-from postflow.core.config import ConfigError, require_watch_root
+from postflow.core.config import ConfigError, WatchConfig
+from postflow.core.errors import InvalidArgument
 from postflow.core.http import traced_client
 from postflow.core.mesh.api_keys import ApiKeys
 from postflow.core.mesh.certs import Credentials
@@ -23,33 +24,32 @@ from services.watcher.detector import Detector
 from services.watcher.folder_contents import FolderContents
 from services.watcher.folders import FolderMirror
 from services.watcher.followers import AuthWatch, StreamerWatch
-from services.watcher.intake import JobIntake, Submissions
+from services.watcher.intake import JobIntake
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
-from services.watcher.scanner import PathFilter, Scanner
+from services.watcher.pipelines import Changes, Pipelines
+from services.watcher.routing import PipelineRoutes
+from services.watcher.scanner import Scanner
 from services.watcher.servicer import WatcherServicer
+from services.watcher.sightings import Sightings
+from services.watcher.submissions import Submissions
 
 log = logging.getLogger(__name__)
 
 
 def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> WatcherService:
     config = runtime.config
-    root = require_watch_root(config)
-    try:
-        path_filter = PathFilter(config.watch.include, config.watch.exclude)
-    except Exception as exc:  # a glob that does not compile
-        raise ConfigError(f"watch.include/exclude: {exc}") from None
-    return WatcherService(runtime, root, path_filter, grpc_address or bind_address(config.services.watcher))
+    routes = Pipelines.routes_of(config)
+    return WatcherService(runtime, routes, grpc_address or bind_address(config.services.watcher))
 
 
 class WatcherService(GrpcService):
     identity = "watcher"
 
-    def __init__(self, runtime: Runtime, root: Path, path_filter: PathFilter, grpc_address: str) -> None:
+    def __init__(self, runtime: Runtime, routes: dict[str, PipelineRoutes], grpc_address: str) -> None:
         super().__init__(runtime, grpc_address)
         self.config = runtime.config
-        self.root = root
-        self.path_filter = path_filter
+        self.routes = routes
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
         self.api_keys = ApiKeys(self.config.state_path / "watcher" / "api_keys.sqlite")
         self.api_credentials: Credentials | None = None  # the watcher's certificate, for the API port
@@ -57,9 +57,11 @@ class WatcherService(GrpcService):
         self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
         self.orchestrator: Orchestrator | None = None
-        self.detector: Detector | None = None
+        self.pipelines: Pipelines | None = None
         self.streamer_events: StreamerWatch | None = None
         self.auth_status: AuthWatch | None = None
+        self.intake: JobIntake | None = None
+        self.sightings = Sightings(self.ledger)
         self.submissions: Submissions | None = None
 
     async def open(self) -> None:
@@ -79,24 +81,52 @@ class WatcherService(GrpcService):
         frameio = FrameioClient(config.frameio, tokens, self._http)
         self.streamer_events = streamer_events = StreamerWatch(streamer_stub)
         contents = FolderContents(frameio)
-        delivery = Delivery(root=self.root, ledger=self.ledger, frameio=frameio,
+        self.pipelines = pipelines = Pipelines(self._detector)
+        delivery = Delivery(root_of=lambda name: pipelines.get(name).root, ledger=self.ledger, frameio=frameio,
                             folders=FolderMirror(frameio, self.ledger, contents), streamer=streamer_stub,
                             streamer_events=streamer_events, settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
         self.auth_status = AuthWatch(auth_stub, on_change=tokens.forget)
-        scanner = Scanner(self.root, self.path_filter)
         self.orchestrator = Orchestrator(
-            ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, root=self.root,
-            path_filter=self.path_filter, root_health=scanner.health, tracer=tracer,
-            server_error_wait_s=config.frameio.server_error_backoff_s)
-        intake = JobIntake(config, self.ledger, self.orchestrator, tracer)
-        self.detector = Detector(config.watch, scanner, self.orchestrator, intake)
-        self.submissions = Submissions(self.root, intake)
+            ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, pipelines=pipelines,
+            tracer=tracer, server_error_wait_s=config.frameio.server_error_backoff_s)
+        self.intake = JobIntake(config, self.ledger, self.sightings, self.orchestrator, tracer)
+        self.submissions = Submissions(pipelines, self.intake)
+
+    def _detector(self, routes: PipelineRoutes, settings: WatchConfig) -> Detector:
+        assert self.orchestrator is not None and self.intake is not None
+        return Detector(settings, Scanner(routes.root, routes.path_filter), self.orchestrator, self.intake, routes)
 
     def servicers(self) -> list[Servicer]:
-        assert self.orchestrator is not None and self.detector is not None and self.submissions is not None
+        assert self.orchestrator is not None and self.pipelines is not None and self.submissions is not None
+        assert self.intake is not None
         return [Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server, WatcherServicer(
-            self.ledger, self.orchestrator, self.submissions, self.detector, str(self.root), self.api_keys))]
+            self.ledger, self.orchestrator, self.submissions, self.pipelines, self.api_keys, self.intake,
+            self.sightings, self.apply_config))]
+
+    async def reload(self) -> None:
+        """SIGHUP: the pipelines of the config file as it is now (an invalid one is logged and
+        the running pipelines stay)."""
+        try:
+            await self.apply_config()
+        except InvalidArgument as exc:
+            log.error("config not reloaded, the pipelines of before keep running: %s", exc)
+
+    async def apply_config(self) -> Changes:
+        """Reads the config file again and applies its pipelines; InvalidArgument naming the key
+        when it is not valid (nothing changes then)."""
+        assert self.pipelines is not None and self.intake is not None and self.orchestrator is not None
+        try:
+            config = await asyncio.to_thread(self.runtime.read_config)
+            routes = await asyncio.to_thread(Pipelines.routes_of, config)
+        except ConfigError as exc:
+            raise InvalidArgument(f"config: {exc}") from None
+        self.intake.config = config
+        changes = self.pipelines.apply_routes(config, routes)
+        log.info("config reloaded: pipelines added %s, removed %s, changed %s", changes.added or "none",
+                 changes.removed or "none", changes.changed or "none")
+        self.orchestrator.wake()
+        return changes
 
     def add_ports(self, server: GrpcServer) -> None:
         """The job API for other tools (mesh.api_listen): TLS with the watcher's certificate,
@@ -106,24 +136,25 @@ class WatcherService(GrpcService):
             log.info("job API for other tools (TLS, API keys) on port %d", self.api_port)
 
     async def start_background(self) -> None:
-        assert self.orchestrator is not None and self.detector is not None
+        assert self.orchestrator is not None and self.pipelines is not None
         assert self.streamer_events is not None and self.auth_status is not None
-        self.spawn("detector", self.detector.run())
+        self.pipelines.apply_routes(self.config, self.routes)
         self.spawn("orchestrator", self.orchestrator.run())
         self.spawn("streamer-events", self.streamer_events.run())
         self.spawn("auth-status", self.auth_status.run())
-        log.info("watching %s", self.root)
 
     async def ready(self) -> None:
-        """Ready after the first scan of the watch root: from then on its files are known, so
-        the job API answers about the folder as it is."""
-        assert self.detector is not None
-        await self.detector.first_scan.wait()
+        """Ready after the first scan of every pipeline's root: from then on their files are
+        known, so the job API answers about the folders as they are."""
+        assert self.pipelines is not None
+        await self.pipelines.first_scans()
 
     def end_streams(self) -> None:
         self.ledger.live_events.close()
 
     async def close(self) -> None:
+        if self.pipelines is not None:
+            await self.pipelines.stop()
         if self.orchestrator is not None:
             await self.orchestrator.stop()
         for channel in self._channels:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeAlias
 
 import grpc
@@ -11,13 +11,16 @@ from postflow.core.errors import InvalidArgument, NotFound
 from postflow.core.mesh.api_keys import ApiKey, ApiKeys
 from postflow.core.protos import timestamp
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
-from services.watcher.detector import Detector
 from services.watcher.feed import Head
-from services.watcher.intake import Submissions
+from services.watcher.intake import JobIntake
 from services.watcher.jobs import PROGRESS, Job, retry, to_proto
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
+from services.watcher.pipeline_rpcs import PipelineCalls
+from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.schema import JobQuery
+from services.watcher.sightings import Sightings
+from services.watcher.submissions import Submissions
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -27,14 +30,15 @@ SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
-class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
-    def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, detector: Detector,
-                 watch_root: str, api_keys: ApiKeys) -> None:
+class WatcherServicer(PipelineCalls, watcher_pb2_grpc.WatcherServiceServicer):
+    def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, pipelines: Pipelines,
+                 api_keys: ApiKeys, intake: JobIntake, sightings: Sightings,
+                 reload: Callable[[], Awaitable[Changes]]) -> None:
+        super().__init__(pipelines, intake, sightings, reload)
         self.ledger = ledger
         self.orchestrator = orchestrator
         self.submissions = submissions
-        self.detector = detector
-        self.watch_root = watch_root
+        self.pipelines = pipelines
         self.api_keys = api_keys
 
     async def _job(self, job_id: str) -> Job:
@@ -115,15 +119,25 @@ class WatcherServicer(watcher_pb2_grpc.WatcherServiceServicer):
         return to_proto(await self.orchestrator.cancel(request.id, "cancelled on request"))
 
     async def GetStats(self, request: watcher_pb2.GetStatsRequest, context: Context) -> watcher_pb2.Stats:
+        """Every pipeline's scanning at once: the roots (comma-separated), the slowest pass, and
+        the first unavailable root, named by its pipeline when there are several."""
         head = await self.ledger.head()
-        problem = self.detector.root_problem
+        detectors = {name: run.detector for name, run in self.pipelines.runs.items()}
+        problems = [(name, detector.root_problem) for name, detector in detectors.items() if detector.root_problem]
+        problem = ""
+        if problems:
+            name, problem = problems[0]
+            problem = f"pipeline {name}: {problem}" if len(detectors) > 1 else problem
         stats = watcher_pb2.Stats(
             jobs_by_state=head.totals.jobs_by_state, bytes_delivered=head.totals.bytes_delivered,
-            files_delivered=head.totals.files_delivered, files_seen=self.detector.scanner.file_count,
-            last_scan_s=self.detector.last_scan_s, watch_root=self.watch_root, last_seq=head.last_seq,
+            files_delivered=head.totals.files_delivered,
+            files_seen=sum(detector.scanner.file_count for detector in detectors.values()),
+            last_scan_s=max((detector.last_scan_s for detector in detectors.values()), default=0.0),
+            watch_root=", ".join(str(run.root) for run in self.pipelines.runs.values()), last_seq=head.last_seq,
             watch_root_available=not problem, watch_root_problem=problem)
-        if self.detector.last_scan_at:
-            stats.last_scan_at.FromNanoseconds(int(self.detector.last_scan_at * 1e9))
+        scanned = [detector.last_scan_at for detector in detectors.values() if detector.last_scan_at]
+        if scanned:
+            stats.last_scan_at.FromNanoseconds(int(min(scanned) * 1e9))
         return stats
 
     # -- API keys for other tools (admin only, by postflow.core.mesh.policy) -------------------

@@ -136,8 +136,9 @@ async def test_a_stall_while_bytes_are_due_discards_the_incomplete_file(ledger, 
 
 def delivery_on(fake: FakeFrameio, ledger: Ledger, root, streamer=None, tunnel=None) -> Delivery:
     settings = DeliverySettings("auto", REMOTE_UPLOAD_MAX_BYTES, 0.01, 60.0, False)
-    return Delivery(root=root, ledger=ledger, frameio=fake, folders=FolderMirror(fake, ledger, FolderContents(fake)),
-                    streamer=streamer, streamer_events=tunnel or StreamerWatch(None), settings=settings)
+    return Delivery(root_of=lambda pipeline: root, ledger=ledger, frameio=fake,
+                    folders=FolderMirror(fake, ledger, FolderContents(fake)), streamer=streamer,
+                    streamer_events=tunnel or StreamerWatch(None), settings=settings)
 
 
 @pytest.mark.asyncio

@@ -21,7 +21,7 @@ async def test_files_are_shipped_long_before_the_next_poll(tmp_path):
     async with environment(tmp_path, watch=SLOW_POLL) as env:
         (env.root / "SQ01").mkdir()
         stub = await start_watcher(env)
-        await asyncio.wait_for(env.watchers[-1].service.detector.first_scan.wait(), 10)  # then comes the long wait
+        await asyncio.wait_for(env.watchers[-1].service.pipelines.first_scans(), 10)  # then comes the long wait
         started = time.monotonic()
         write_media(env.root / "SQ01" / "a.mov", 100_000)
         new_folder = env.root / "SQ02" / "SH010"

@@ -58,7 +58,7 @@ async def test_identity_is_unique_across_rescans_and_reopen(tmp_path):
     await reopened.open()
     assert await register(reopened, file) == ([], [])
     assert (await reopened.find("default", "SQ01/a.mov", 10, 111)).id == created[0].id
-    mode = (await reopened._run(lambda: reopened._db.execute("PRAGMA journal_mode").fetchone()))[0]
+    mode = (await reopened.run(lambda: reopened._db.execute("PRAGMA journal_mode").fetchone()))[0]
     assert mode == "wal"
     await reopened.close()
 
@@ -246,9 +246,9 @@ async def test_runnable_order_backoff_and_reconnect(ledger):
     await ledger.update(queued[0].id, 0, jobs.back_off(queued[0], "boom", 60, now))
     await ledger.update(queued[1].id, 0, jobs.wait_reconnect(queued[1], "reconnect", give_back_attempt=False))
     await ledger.update(queued[3].id, 0, jobs.start_attempt(queued[3]))  # interrupted by a restart: resumes first
-    ids = [j.id for j in await ledger.runnable(now, 10, [], auth_ok=False)]
+    ids = [j.id for j in await ledger.runnable(now, 10, [], auth_ok=False, pipelines=["default"])]
     assert ids == [queued[3].id, queued[2].id]
-    ids = [j.id for j in await ledger.runnable(now + 61, 10, [queued[3].id], auth_ok=True)]
+    ids = [j.id for j in await ledger.runnable(now + 61, 10, [queued[3].id], auth_ok=True, pipelines=["default"])]
     assert ids == [queued[0].id, queued[1].id, queued[2].id]
     assert await ledger.next_due() == pytest.approx(now + 60)
 

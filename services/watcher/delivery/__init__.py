@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from postflow.core.config import Config
+from postflow.core.errors import FailedPrecondition
 from postflow.core.files import readable_stat
 from postflow.frameio import FrameioClient
 from postflow.v1 import streamer_pb2_grpc
@@ -60,10 +62,10 @@ class Outcome:
 
 
 class Delivery:
-    def __init__(self, *, root: Path, ledger: Ledger, frameio: FrameioClient, folders: FolderMirror,
-                 streamer: streamer_pb2_grpc.StreamerServiceStub, streamer_events: StreamerWatch,
+    def __init__(self, *, root_of: Callable[[str], Path], ledger: Ledger, frameio: FrameioClient,
+                 folders: FolderMirror, streamer: streamer_pb2_grpc.StreamerServiceStub, streamer_events: StreamerWatch,
                  settings: DeliverySettings) -> None:
-        self.root = root
+        self.root_of = root_of  # a pipeline's root by name; FailedPrecondition once it is removed
         self.ledger = ledger
         self.frameio = frameio
         self.folders = folders
@@ -86,7 +88,11 @@ class Delivery:
 
     async def _check_source(self, job: Job) -> None:
         try:
-            st = await asyncio.to_thread(readable_stat, self.root / job.path)
+            root = self.root_of(job.pipeline)
+        except FailedPrecondition as exc:
+            raise RetryLater(str(exc)) from None
+        try:
+            st = await asyncio.to_thread(readable_stat, root / job.path)
         except FileNotFoundError:
             raise JobFailed("the file is no longer in the watch folder") from None
         except PermissionError as exc:  # waiting will not change it; the user fixes it and retries
