@@ -1,12 +1,13 @@
 """Several Frame.io connections on the dashboard: `/api/status` and the snapshot list each
 (name, state, user, account, re-login deadline), `auth` events name their connection (and say
-"removed" when auth's config dropped one), and the OAuth routes and Disconnect act on the
-connection they name, the default one when they name none."""
+"removed" when auth's config dropped one), the OAuth routes and Disconnect act on the
+connection they name (the default one when they name none), and the page (Chromium) shows,
+connects and disconnects each, unnamed when the default connection is alone."""
 
 import pytest
 
 from postflow.core.protos import timestamp
-from postflow.testing.dashboard import csrf
+from postflow.testing.dashboard import chromium_page, csrf
 from postflow.testing.polling import wait_for
 from postflow.testing.sse_client import following
 from postflow.v1 import auth_pb2
@@ -83,10 +84,36 @@ async def test_login_and_disconnect_act_on_the_connection_named(fakes, dashboard
 
 
 @pytest.mark.asyncio
-async def test_the_page_has_a_block_for_the_default_connection_that_keeps_its_ids(http):
-    page = (await http.get("/")).text
-    assert 'id="frameio-connections"' in page and 'data-connection="default"' in page
-    for field in ("auth-state", "auth-user", "auth-account", "auth-reauth", "auth-connect", "auth-disconnect"):
-        assert f'id="{field}"' in page
-    script = await http.get("/static/frameio.js")
-    assert script.status_code == 200 and "export class ConnectionPanel" in script.text
+async def test_the_page_shows_connects_and_disconnects_each_connection(fakes, dashboard):
+    b = '[data-connection="b"]'
+    async with chromium_page(f"http://127.0.0.1:{dashboard.http_port}/") as page:
+        await page.wait_for_selector("#auth-state[data-state=disconnected]")
+        assert await page.is_hidden('[data-connection="default"] .connection-name')  # alone: unnamed, as before
+        fakes.auth.add_connection("b")
+        await page.wait_for_selector(f'{b} [data-field="state"][data-state="disconnected"]')
+        assert await page.text_content(f"{b} .connection-name") == "b"
+        assert await page.is_visible('[data-connection="default"] .connection-name')
+        assert await page.get_attribute(f'{b} [data-field="connect"]', "href") == "/auth/login?connection=b"
+
+        await page.click(f'{b} [data-field="connect"]')  # → the fake IdP approves at once → /auth/callback → /
+        await page.wait_for_selector(f'{b} [data-field="state"][data-state="connected"]')
+        assert await page.text_content(f'{b} [data-field="user"]') == "Ada Editor <ada@example.com>"
+        assert await page.text_content("#auth-state") == "disconnected"
+        fakes.auth.set_status("b", account_id="acc-b", reauth_deadline=timestamp(DEADLINE_S))
+        await page.wait_for_selector(f'{b} [data-field="reauth"]', state="visible")
+        assert await page.text_content(f'{b} [data-field="account"]') == "acc-b"
+        assert await page.is_hidden("#auth-reauth")
+
+        await page.click(f'{b} [data-field="disconnect"]')
+        await page.wait_for_selector(f'{b} [data-field="state"][data-state="disconnected"]')
+        assert fakes.auth.statuses["b"].state == auth_pb2.AUTH_STATE_DISCONNECTED
+        fakes.auth.set_status("b", state=auth_pb2.AUTH_STATE_RECONNECT_NEEDED, message="refresh token revoked")
+        await page.wait_for_selector("#reconnect-banner", state="visible")
+        assert "b: refresh token revoked" in await page.text_content("#reconnect-banner")
+        assert await page.get_attribute("#reconnect-link", "href") == "/auth/login?connection=b"
+
+        fakes.auth.remove_connection("b")
+        await page.wait_for_selector(b, state="detached")
+        assert await page.is_hidden("#reconnect-banner")
+        assert await page.is_hidden('[data-connection="default"] .connection-name')
+        assert page.console_errors == []
