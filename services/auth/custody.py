@@ -96,7 +96,7 @@ class Custody:
         self._refreshing: asyncio.Task[Grant] | None = None
         self._changed = asyncio.Event()  # set at each change; the keep-alive loop clears it before it sleeps
         self._keeper: asyncio.Task[None] | None = None
-        self._closed = False  # by stop(): nothing more reaches the store (set with the lock held)
+        self._closed = False  # set by stop() once the lock is free: nothing more reaches IMS or the store
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -129,9 +129,8 @@ class Custody:
         self._keeper = asyncio.create_task(self._keep_alive(), name=f"auth-keep-alive-{self.name}")
 
     async def stop(self) -> None:
-        """Ends the keep-alive loop, lets a refresh in flight reach the disk, then closes: what
-        runs later is refused before it reaches IMS or the store, which a custody built anew for
-        the connection (a reload) may already be using."""
+        """Ends the keep-alive loop, lets a refresh in flight reach the disk, then closes: what runs
+        later is refused before IMS or the store (a custody rebuilt by a reload may use it)."""
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
