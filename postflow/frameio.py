@@ -48,6 +48,7 @@ from postflow.core.backoff import Backoff
 from postflow.core.config import FrameioConfig
 from postflow.core.errors import FailedPrecondition, from_rpc_error
 from postflow.core.logs import SecretMask
+from postflow.core.pipelines import DEFAULT
 from postflow.frameio_discovery import ProjectRef, discover_project
 from postflow.frameio_errors import (
     Answer,
@@ -79,15 +80,17 @@ class TokenSource(Protocol):
 
 
 class AuthTokens:
-    """Access tokens from the auth service (`AuthService.GetAccessToken`). One is reused for at
-    most `reuse_s` and never within `EXPIRY_MARGIN_S` of its expiry, so a job's dozen Frame.io
-    calls do not each cost a call to auth; `forget()` drops it at once (the watcher calls it
-    whenever auth's status changes: a refresh, a disconnect, the re-login deadline). A 401
-    asks with `force_refresh`, which is never answered from the one held."""
+    """Access tokens of one Frame.io connection (`connection`; "" = "default") from the auth
+    service (`AuthService.GetAccessToken`). One is reused for at most `reuse_s` and never within
+    `EXPIRY_MARGIN_S` of its expiry, so a job's dozen Frame.io calls do not each cost a call to
+    auth; `forget()` drops it at once (the watcher calls it whenever auth's status changes: a
+    refresh, a disconnect, the re-login deadline). A 401 asks with `force_refresh`, which is
+    never answered from the one held."""
 
     def __init__(self, stub: auth_pb2_grpc.AuthServiceStub, secrets: SecretMask | None = None,
                  timeout_s: float = 15.0, reuse_s: float = TOKEN_REUSE_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, connection: str = "") -> None:
+        self.connection = connection
         self._stub = stub
         self._secrets = secrets
         self._timeout_s = timeout_s
@@ -101,7 +104,8 @@ class AuthTokens:
         if not force_refresh and self._held and self._clock() < self._held_until:
             return self._held
         generation = self._generation
-        request = auth_pb2.GetAccessTokenRequest(force_refresh=force_refresh, rejected_token=rejected_token)
+        request = auth_pb2.GetAccessTokenRequest(force_refresh=force_refresh, rejected_token=rejected_token,
+                                                 connection=self.connection)
         try:
             response = await self._stub.GetAccessToken(request, timeout=self._timeout_s)
         except grpc.RpcError as exc:
@@ -116,7 +120,10 @@ class AuthTokens:
             self._hold(response)
         return response.access_token
 
-    def forget(self) -> None:
+    def forget(self, connection: str | None = None) -> None:
+        """Drops the token held, when `connection` is this one's (or not given)."""
+        if connection is not None and (connection or DEFAULT) != (self.connection or DEFAULT):
+            return
         self._held, self._held_until = "", 0.0
         self._generation += 1
 

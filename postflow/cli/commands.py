@@ -20,6 +20,7 @@ from postflow.core.config import Config, dashboard_url, load_config
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
 from postflow.core.mesh.audit_query import entry_view, merged_audit, parse_since
 from postflow.core.mesh.certs import CertPaths, certificate_report
+from postflow.core.pipelines import DEFAULT
 from postflow.core.rpc import check_health
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.views import auth_view, job_to_dict, tunnel_view
@@ -149,11 +150,13 @@ async def gather_status(config: Config, clients: Clients) -> dict:
     *health, dashboard = await asyncio.gather(*(check_health(getattr(config.services, name))
                                                 for name in GRPC_SERVICES), dashboard_health(config))
     services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": dashboard}
-    status: dict = {"services": services, "auth": None, "tunnel": None, "jobs": None, "watch_root": None,
+    status: dict = {"services": services, "auth": None, "connections": [], "tunnel": None, "jobs": None,
+                    "watch_root": None,
                     "certificates": await certificates(config)}
     if services["auth"] == "SERVING":
-        status["auth"] = auth_view(await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(),
-                                                                timeout=PROBE_TIMEOUT_S))
+        listed = await clients.auth.ListConnections(auth_pb2.ListConnectionsRequest(), timeout=PROBE_TIMEOUT_S)
+        status["connections"] = [auth_view(connection) for connection in listed.connections]
+        status["auth"] = next((view for view in status["connections"] if view["connection"] == DEFAULT), None)
     if services["streamer"] == "SERVING":
         status["tunnel"] = tunnel_view(await clients.streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(),
                                                                               timeout=PROBE_TIMEOUT_S))
@@ -186,8 +189,9 @@ async def dashboard_health(config: Config) -> str:
 
 def cmd_logout(args: argparse.Namespace) -> int:
     async def call(clients: Clients) -> int:
-        await clients.auth.Disconnect(auth_pb2.DisconnectRequest(), timeout=CALL_TIMEOUT_S)
-        print("disconnected; tokens revoked and wiped")
+        status = await clients.auth.Disconnect(auth_pb2.DisconnectRequest(connection=args.connection),
+                                               timeout=CALL_TIMEOUT_S)
+        print(f"disconnected{output.named(status.connection)}; tokens revoked and wiped")
         return 0
 
     return run_rpc(load_config(args.config), call)

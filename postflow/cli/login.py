@@ -8,6 +8,9 @@
   redirect to `frameio.redirect_uri`, whose page may well fail to load — and completes the
   login with the `code` and `state` in it. The binding that ties the login to this terminal
   is a random value that never leaves this process.
+
+`--connection NAME` logs in one of the config's other Frame.io connections (`connections`);
+without it, the default one.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import secrets
 import sys
 import threading
 from typing import TextIO
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import grpc
 
 from postflow.cli.commands import CALL_TIMEOUT_S, run_rpc
+from postflow.cli.output import named
 from postflow.core.clients import Clients
 from postflow.core.config import Config, dashboard_url, load_config
 from postflow.core.errors import InvalidArgument, PermissionDenied, Unavailable
+from postflow.core.pipelines import DEFAULT
 from postflow.v1 import auth_pb2
 
 EXCHANGE_TIMEOUT_S = 30.0  # the auth service exchanges the code with Adobe IMS
@@ -36,39 +41,45 @@ def cmd_login(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
     async def call(clients: Clients) -> int:
+        connection = args.connection
         if args.headless:
-            status = await headless(clients, config, args.timeout, sys.stdin, sys.stdout)
+            status = await headless(clients, config, args.timeout, sys.stdin, sys.stdout, connection)
         else:
-            status = await through_dashboard(clients, config, args.timeout)
-        print(f"connected as {status.user_name or status.user_email or 'Frame.io user'}")
+            status = await through_dashboard(clients, config, args.timeout, connection)
+        print(f"connected as {status.user_name or status.user_email or 'Frame.io user'}{named(status.connection)}")
         return 0
 
     return run_rpc(config, call)
 
 
-async def through_dashboard(clients: Clients, config: Config, timeout: float) -> auth_pb2.AuthStatus:
-    print(f"Open this URL in a browser to connect Frame.io:\n  {dashboard_url(config)}/auth/login\n"
+async def through_dashboard(clients: Clients, config: Config, timeout: float,
+                            connection: str = "") -> auth_pb2.AuthStatus:
+    # Asked first, so an unknown name fails at once (NOT_FOUND naming the known ones).
+    await clients.auth.GetStatus(auth_pb2.GetAuthStatusRequest(connection=connection), timeout=CALL_TIMEOUT_S)
+    query = f"?{urlencode({'connection': connection})}" if connection else ""
+    print(f"Open this URL in a browser to connect Frame.io:\n  {dashboard_url(config)}/auth/login{query}\n"
           "(A browser that cannot reach the dashboard? Use `postflow login --headless`.)", flush=True)
     try:
-        return await asyncio.wait_for(first_connected(clients), timeout)
+        return await asyncio.wait_for(first_connected(clients, connection), timeout)
     except TimeoutError:
         raise Unavailable(f"not connected within {timeout:g}s") from None
     except grpc.RpcError as exc:
         raise Unavailable(f"auth service: {exc.details()}") from None
 
 
-async def first_connected(clients: Clients) -> auth_pb2.AuthStatus:
+async def first_connected(clients: Clients, connection: str = "") -> auth_pb2.AuthStatus:
+    """The connection's first CONNECTED status on auth's stream (every connection's)."""
     async for status in clients.auth.WatchStatus(auth_pb2.WatchAuthStatusRequest()):
-        if status.state == auth_pb2.AUTH_STATE_CONNECTED:
+        if status.connection == (connection or DEFAULT) and status.state == auth_pb2.AUTH_STATE_CONNECTED:
             return status
     raise Unavailable("the auth service closed the status stream")
 
 
-async def headless(clients: Clients, config: Config, timeout: float, stdin: TextIO,
-                   out: TextIO) -> auth_pb2.AuthStatus:
+async def headless(clients: Clients, config: Config, timeout: float, stdin: TextIO, out: TextIO,
+                   connection: str = "") -> auth_pb2.AuthStatus:
     binding = secrets.token_urlsafe(32)
-    begun = await clients.auth.BeginAuthorization(auth_pb2.BeginAuthorizationRequest(binding=binding),
-                                                  timeout=CALL_TIMEOUT_S)
+    begun = await clients.auth.BeginAuthorization(
+        auth_pb2.BeginAuthorizationRequest(binding=binding, connection=connection), timeout=CALL_TIMEOUT_S)
     print(f"1. Open this URL in a browser, on any machine, and log in to Adobe:\n  {begun.authorize_url}\n"
           f"2. The browser then goes to {config.frameio.redirect_uri}?code=… (that page may fail to load).\n"
           "   Paste that whole address here and press Enter:", file=out, flush=True)
@@ -77,7 +88,8 @@ async def headless(clients: Clients, config: Config, timeout: float, stdin: Text
     except TimeoutError:
         raise Unavailable(f"no address pasted within {timeout:g}s") from None
     code = authorization_code(pasted, begun.state)
-    request = auth_pb2.CompleteAuthorizationRequest(code=code, state=begun.state, binding=binding)
+    request = auth_pb2.CompleteAuthorizationRequest(code=code, state=begun.state, binding=binding,
+                                                    connection=connection)
     return await clients.auth.CompleteAuthorization(request, timeout=EXCHANGE_TIMEOUT_S)
 
 

@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="for a browser that cannot reach the dashboard: print Adobe's login URL, then read "
                           "the address the browser ended on from stdin")
     sub.add_argument("--timeout", type=float, default=600, help="seconds to wait for the browser (or the paste)")
-    command("logout", commands.cmd_logout, "disconnect Frame.io: revoke and wipe the tokens")
-    sub = command("status", commands.cmd_status, "health of each service, tunnel, auth, job counts")
+    add_connection_argument(sub)
+    add_connection_argument(command("logout", commands.cmd_logout, "disconnect Frame.io: revoke and wipe the tokens"))
+    sub = command("status", commands.cmd_status, "health of each service, tunnel, each Frame.io connection, job counts")
     sub.add_argument("--json", action="store_true")
     sub = command("jobs", commands.cmd_jobs, "list jobs")
     sub.add_argument("--json", action="store_true")
@@ -109,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_certs_commands(command("certs", cmd_certs, "the mesh's CA and certificates (mesh.certs_dir)", config=False))
     handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
     return parser
+
+
+def add_connection_argument(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--connection", metavar="NAME", default="",
+                     help="one of the config's Frame.io connections (`connections`); default: the default one")
 
 
 def add_certs_commands(certs: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from typing import TextIO
 from postflow.core.bwlimit import describe_rate
 from postflow.core.dates import iso_utc_minute
 from postflow.core.mesh.audit import AuditEntry
+from postflow.core.pipelines import DEFAULT
 from postflow.core.protos import label
 from postflow.v1 import common_pb2
 
@@ -19,8 +20,9 @@ BAR_WIDTH = 30
 def print_status(status: dict, out: TextIO = sys.stdout) -> None:
     for name, health in status["services"].items():
         print(f"{name:<10} {health}", file=out)
-    if status["auth"]:
-        print(f"frame.io   {frameio(status['auth'])}", file=out)
+    for view in status.get("connections") or ([status["auth"]] if status["auth"] else []):
+        named = "" if view.get("connection", DEFAULT) == DEFAULT else f"[{view['connection']}] "
+        print(f"frame.io   {named}{frameio(view)}", file=out)
     if status["tunnel"]:
         tunnel = status["tunnel"]
         print(f"tunnel     {tunnel['mode']} {tunnel['state']} {tunnel['url'] or '(no URL yet)'}", file=out)
@@ -34,6 +36,11 @@ def print_status(status: dict, out: TextIO = sys.stdout) -> None:
         print(f"jobs       {counts}", file=out)
     if status.get("certificates"):
         print(f"certs      {certificates(status['certificates'])}", file=out)
+
+
+def named(connection: str) -> str:
+    """" (connection b)" after what a command says of a connection other than the default one."""
+    return "" if connection in ("", DEFAULT) else f" (connection {connection})"
 
 
 def frameio(auth: dict) -> str:

@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 
 from postflow.core.config import Config, load_config, write_config
 from postflow.core.logs import SecretMask
+from postflow.core.pipelines import DEFAULT
 from postflow.core.service import Runtime
 from postflow.emulator.options import DEV_CLIENT_ID, DEV_CLIENT_SECRET
 from postflow.testing.emulator import issued_tokens
@@ -25,6 +26,7 @@ from postflow.testing.ports import free_port
 from postflow.testing.processes import ServiceProcess
 from postflow.testing.rpc import rpc_error, serving
 from postflow.v1 import auth_pb2, auth_pb2_grpc
+from services.auth.connections import store_name
 from services.auth.server import AuthService, build_service
 from services.auth.token_store import TokenStore
 
@@ -33,7 +35,8 @@ BINDING = "sha256-of-a-browser-cookie"
 
 
 def config_dict(state_dir: Path, emulator_url: str, *, auth: dict | None = None, frameio: dict | None = None,
-                port: int | None = None) -> dict:
+                port: int | None = None, connections: dict | None = None) -> dict:
+    """A config for auth against the emulator; `connections` beside the default one, if any."""
     return {
         "frameio": {"client_id": DEV_CLIENT_ID, "client_secret": DEV_CLIENT_SECRET, "redirect_uri": REDIRECT_URI,
                     "api_base_url": emulator_url, "ims_base_url": emulator_url, "request_timeout_s": 10,
@@ -42,6 +45,7 @@ def config_dict(state_dir: Path, emulator_url: str, *, auth: dict | None = None,
         "services": {"auth": f"127.0.0.1:{port or free_port()}"},
         "state_dir": str(state_dir),
         "mesh": MESH_OFF,
+        **({"connections": connections} if connections else {}),
     }
 
 
@@ -51,13 +55,13 @@ def auth_config(tmp_path: Path, emulator_url: str, **kwargs) -> Config:
     return load_config(path, env={})
 
 
-def token_store(config: Config) -> TokenStore:
+def token_store(config: Config, connection: str = DEFAULT) -> TokenStore:
     assert config.auth.token_key is not None, "the config has no token key"
-    return TokenStore(config.state_path / "auth", config.auth.token_key.encode())
+    return TokenStore(config.state_path / "auth", config.auth.token_key.encode(), store_name(connection))
 
 
-def token_files(config: Config) -> list[Path]:
-    return [path for path in token_store(config).paths if path.exists()]
+def token_files(config: Config, connection: str = DEFAULT) -> list[Path]:
+    return [path for path in token_store(config, connection).paths if path.exists()]
 
 
 @dataclass
@@ -89,8 +93,10 @@ async def authorize(http: httpx.AsyncClient, authorize_url: str) -> tuple[str, s
     return query["code"][0], query["state"][0]
 
 
-async def login(stub: auth_pb2_grpc.AuthServiceStub, binding: str = BINDING) -> auth_pb2.AuthStatus:
-    begun = await stub.BeginAuthorization(auth_pb2.BeginAuthorizationRequest(binding=binding))
+async def login(stub: auth_pb2_grpc.AuthServiceStub, binding: str = BINDING,
+                connection: str = "") -> auth_pb2.AuthStatus:
+    """Logs the connection in (the default one when ""); the state says which to complete."""
+    begun = await stub.BeginAuthorization(auth_pb2.BeginAuthorizationRequest(binding=binding, connection=connection))
     async with httpx.AsyncClient(timeout=10) as http:
         code, state = await authorize(http, begun.authorize_url)
     assert state == begun.state
@@ -111,8 +117,8 @@ async def me_status(http: httpx.AsyncClient, emulator_url: str, access_token: st
     return response.status_code
 
 
-def stored_record(config: Config) -> dict | None:
-    return token_store(config).load()
+def stored_record(config: Config, connection: str = DEFAULT) -> dict | None:
+    return token_store(config, connection).load()
 
 
 async def wait_state(stub: auth_pb2_grpc.AuthServiceStub, state: int, timeout: float = 20) -> auth_pb2.AuthStatus:

@@ -25,35 +25,39 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16postflow/v1/auth.proto\x12\x0bpostflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n\x15GetAccessTokenRequest\x12\x15\n\rforce_refresh\x18\x01 \x01(\x08\x12\x16\n\x0erejected_token\x18\x02 \x01(\t\"S\n\x0b\x41\x63\x63\x65ssToken\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x16\n\x14GetAuthStatusRequest\"\x18\n\x16WatchAuthStatusRequest\"\xa5\x03\n\nAuthStatus\x12%\n\x05state\x18\x01 \x01(\x0e\x32\x16.postflow.v1.AuthState\x12%\n\x05grant\x18\x02 \x01(\x0e\x32\x16.postflow.v1.GrantKind\x12\x11\n\tuser_name\x18\x03 \x01(\t\x12\x12\n\nuser_email\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x35\n\x11\x61\x63\x63\x65ss_expires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onnected_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_refresh_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_count\x18\t \x01(\x03\x12\x0f\n\x07message\x18\n \x01(\t\x12\x33\n\x0freauth_deadline\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breauth_soon\x18\x0c \x01(\x08\"B\n\x19\x42\x65ginAuthorizationRequest\x12\x0f\n\x07\x62inding\x18\x01 \x01(\t\x12\x14\n\x0credirect_uri\x18\x02 \x01(\t\"r\n\x1a\x42\x65ginAuthorizationResponse\x12\x15\n\rauthorize_url\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"L\n\x1c\x43ompleteAuthorizationRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07\x62inding\x18\x03 \x01(\t\"\x13\n\x11\x44isconnectRequest*\x7f\n\tAuthState\x12\x1a\n\x16\x41UTH_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UTH_STATE_DISCONNECTED\x10\x01\x12\x18\n\x14\x41UTH_STATE_CONNECTED\x10\x02\x12\x1f\n\x1b\x41UTH_STATE_RECONNECT_NEEDED\x10\x03*`\n\tGrantKind\x12\x1a\n\x16GRANT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12GRANT_KIND_WEB_APP\x10\x01\x12\x1f\n\x1bGRANT_KIND_SERVER_TO_SERVER\x10\x02\x32\x80\x04\n\x0b\x41uthService\x12N\n\x0eGetAccessToken\x12\".postflow.v1.GetAccessTokenRequest\x1a\x18.postflow.v1.AccessToken\x12G\n\tGetStatus\x12!.postflow.v1.GetAuthStatusRequest\x1a\x17.postflow.v1.AuthStatus\x12M\n\x0bWatchStatus\x12#.postflow.v1.WatchAuthStatusRequest\x1a\x17.postflow.v1.AuthStatus0\x01\x12\x65\n\x12\x42\x65ginAuthorization\x12&.postflow.v1.BeginAuthorizationRequest\x1a\'.postflow.v1.BeginAuthorizationResponse\x12[\n\x15\x43ompleteAuthorization\x12).postflow.v1.CompleteAuthorizationRequest\x1a\x17.postflow.v1.AuthStatus\x12\x45\n\nDisconnect\x12\x1e.postflow.v1.DisconnectRequest\x1a\x17.postflow.v1.AuthStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16postflow/v1/auth.proto\x12\x0bpostflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n\x15GetAccessTokenRequest\x12\x15\n\rforce_refresh\x18\x01 \x01(\x08\x12\x16\n\x0erejected_token\x18\x02 \x01(\t\x12\x12\n\nconnection\x18\x03 \x01(\t\"S\n\x0b\x41\x63\x63\x65ssToken\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x14GetAuthStatusRequest\x12\x12\n\nconnection\x18\x01 \x01(\t\"\x18\n\x16WatchAuthStatusRequest\"\x18\n\x16ListConnectionsRequest\"G\n\x17ListConnectionsResponse\x12,\n\x0b\x63onnections\x18\x01 \x03(\x0b\x32\x17.postflow.v1.AuthStatus\"\xb9\x03\n\nAuthStatus\x12%\n\x05state\x18\x01 \x01(\x0e\x32\x16.postflow.v1.AuthState\x12%\n\x05grant\x18\x02 \x01(\x0e\x32\x16.postflow.v1.GrantKind\x12\x11\n\tuser_name\x18\x03 \x01(\t\x12\x12\n\nuser_email\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x35\n\x11\x61\x63\x63\x65ss_expires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onnected_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_refresh_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_count\x18\t \x01(\x03\x12\x0f\n\x07message\x18\n \x01(\t\x12\x33\n\x0freauth_deadline\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breauth_soon\x18\x0c \x01(\x08\x12\x12\n\nconnection\x18\r \x01(\t\"V\n\x19\x42\x65ginAuthorizationRequest\x12\x0f\n\x07\x62inding\x18\x01 \x01(\t\x12\x14\n\x0credirect_uri\x18\x02 \x01(\t\x12\x12\n\nconnection\x18\x03 \x01(\t\"r\n\x1a\x42\x65ginAuthorizationResponse\x12\x15\n\rauthorize_url\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x1c\x43ompleteAuthorizationRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0f\n\x07\x62inding\x18\x03 \x01(\t\x12\x12\n\nconnection\x18\x04 \x01(\t\"\'\n\x11\x44isconnectRequest\x12\x12\n\nconnection\x18\x01 \x01(\t*\x97\x01\n\tAuthState\x12\x1a\n\x16\x41UTH_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UTH_STATE_DISCONNECTED\x10\x01\x12\x18\n\x14\x41UTH_STATE_CONNECTED\x10\x02\x12\x1f\n\x1b\x41UTH_STATE_RECONNECT_NEEDED\x10\x03\x12\x16\n\x12\x41UTH_STATE_REMOVED\x10\x04*`\n\tGrantKind\x12\x1a\n\x16GRANT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12GRANT_KIND_WEB_APP\x10\x01\x12\x1f\n\x1bGRANT_KIND_SERVER_TO_SERVER\x10\x02\x32\xde\x04\n\x0b\x41uthService\x12N\n\x0eGetAccessToken\x12\".postflow.v1.GetAccessTokenRequest\x1a\x18.postflow.v1.AccessToken\x12G\n\tGetStatus\x12!.postflow.v1.GetAuthStatusRequest\x1a\x17.postflow.v1.AuthStatus\x12M\n\x0bWatchStatus\x12#.postflow.v1.WatchAuthStatusRequest\x1a\x17.postflow.v1.AuthStatus0\x01\x12\\\n\x0fListConnections\x12#.postflow.v1.ListConnectionsRequest\x1a$.postflow.v1.ListConnectionsResponse\x12\x65\n\x12\x42\x65ginAuthorization\x12&.postflow.v1.BeginAuthorizationRequest\x1a\'.postflow.v1.BeginAuthorizationResponse\x12[\n\x15\x43ompleteAuthorization\x12).postflow.v1.CompleteAuthorizationRequest\x1a\x17.postflow.v1.AuthStatus\x12\x45\n\nDisconnect\x12\x1e.postflow.v1.DisconnectRequest\x1a\x17.postflow.v1.AuthStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'postflow.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUTHSTATE']._serialized_start=986
-  _globals['_AUTHSTATE']._serialized_end=1113
-  _globals['_GRANTKIND']._serialized_start=1115
-  _globals['_GRANTKIND']._serialized_end=1211
+  _globals['_AUTHSTATE']._serialized_start=1206
+  _globals['_AUTHSTATE']._serialized_end=1357
+  _globals['_GRANTKIND']._serialized_start=1359
+  _globals['_GRANTKIND']._serialized_end=1455
   _globals['_GETACCESSTOKENREQUEST']._serialized_start=72
-  _globals['_GETACCESSTOKENREQUEST']._serialized_end=142
-  _globals['_ACCESSTOKEN']._serialized_start=144
-  _globals['_ACCESSTOKEN']._serialized_end=227
-  _globals['_GETAUTHSTATUSREQUEST']._serialized_start=229
-  _globals['_GETAUTHSTATUSREQUEST']._serialized_end=251
-  _globals['_WATCHAUTHSTATUSREQUEST']._serialized_start=253
-  _globals['_WATCHAUTHSTATUSREQUEST']._serialized_end=277
-  _globals['_AUTHSTATUS']._serialized_start=280
-  _globals['_AUTHSTATUS']._serialized_end=701
-  _globals['_BEGINAUTHORIZATIONREQUEST']._serialized_start=703
-  _globals['_BEGINAUTHORIZATIONREQUEST']._serialized_end=769
-  _globals['_BEGINAUTHORIZATIONRESPONSE']._serialized_start=771
-  _globals['_BEGINAUTHORIZATIONRESPONSE']._serialized_end=885
-  _globals['_COMPLETEAUTHORIZATIONREQUEST']._serialized_start=887
-  _globals['_COMPLETEAUTHORIZATIONREQUEST']._serialized_end=963
-  _globals['_DISCONNECTREQUEST']._serialized_start=965
-  _globals['_DISCONNECTREQUEST']._serialized_end=984
-  _globals['_AUTHSERVICE']._serialized_start=1214
-  _globals['_AUTHSERVICE']._serialized_end=1726
+  _globals['_GETACCESSTOKENREQUEST']._serialized_end=162
+  _globals['_ACCESSTOKEN']._serialized_start=164
+  _globals['_ACCESSTOKEN']._serialized_end=247
+  _globals['_GETAUTHSTATUSREQUEST']._serialized_start=249
+  _globals['_GETAUTHSTATUSREQUEST']._serialized_end=291
+  _globals['_WATCHAUTHSTATUSREQUEST']._serialized_start=293
+  _globals['_WATCHAUTHSTATUSREQUEST']._serialized_end=317
+  _globals['_LISTCONNECTIONSREQUEST']._serialized_start=319
+  _globals['_LISTCONNECTIONSREQUEST']._serialized_end=343
+  _globals['_LISTCONNECTIONSRESPONSE']._serialized_start=345
+  _globals['_LISTCONNECTIONSRESPONSE']._serialized_end=416
+  _globals['_AUTHSTATUS']._serialized_start=419
+  _globals['_AUTHSTATUS']._serialized_end=860
+  _globals['_BEGINAUTHORIZATIONREQUEST']._serialized_start=862
+  _globals['_BEGINAUTHORIZATIONREQUEST']._serialized_end=948
+  _globals['_BEGINAUTHORIZATIONRESPONSE']._serialized_start=950
+  _globals['_BEGINAUTHORIZATIONRESPONSE']._serialized_end=1064
+  _globals['_COMPLETEAUTHORIZATIONREQUEST']._serialized_start=1066
+  _globals['_COMPLETEAUTHORIZATIONREQUEST']._serialized_end=1162
+  _globals['_DISCONNECTREQUEST']._serialized_start=1164
+  _globals['_DISCONNECTREQUEST']._serialized_end=1203
+  _globals['_AUTHSERVICE']._serialized_start=1458
+  _globals['_AUTHSERVICE']._serialized_end=2064
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,10 @@ if _version_not_supported:
 class AuthServiceStub:
     """Custody of the Frame.io (Adobe IMS) credentials. Only this service ever holds the client
     secret or the refresh token; others ask for a short-lived access token when they need one.
+
+    It holds one login per Frame.io connection of the config (`connections`; "default" is the
+    `frameio` section's), each with its own tokens, refresh and re-login deadline. A request's
+    `connection` names one ("" = "default"); a name the config does not have is NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -51,6 +55,11 @@ class AuthServiceStub:
                 request_serializer=postflow_dot_v1_dot_auth__pb2.WatchAuthStatusRequest.SerializeToString,
                 response_deserializer=postflow_dot_v1_dot_auth__pb2.AuthStatus.FromString,
                 _registered_method=True)
+        self.ListConnections = channel.unary_unary(
+                '/postflow.v1.AuthService/ListConnections',
+                request_serializer=postflow_dot_v1_dot_auth__pb2.ListConnectionsRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_auth__pb2.ListConnectionsResponse.FromString,
+                _registered_method=True)
         self.BeginAuthorization = channel.unary_unary(
                 '/postflow.v1.AuthService/BeginAuthorization',
                 request_serializer=postflow_dot_v1_dot_auth__pb2.BeginAuthorizationRequest.SerializeToString,
@@ -71,6 +80,10 @@ class AuthServiceStub:
 class AuthServiceServicer:
     """Custody of the Frame.io (Adobe IMS) credentials. Only this service ever holds the client
     secret or the refresh token; others ask for a short-lived access token when they need one.
+
+    It holds one login per Frame.io connection of the config (`connections`; "default" is the
+    `frameio` section's), each with its own tokens, refresh and re-login deadline. A request's
+    `connection` names one ("" = "default"); a name the config does not have is NOT_FOUND.
     """
 
     def GetAccessToken(self, request, context):
@@ -88,7 +101,16 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchStatus(self, request, context):
-        """The current status at once, then every change.
+        """Every connection's status: one current status per connection at once, then each change
+        (tagged with its connection; the changes of one connection coalesce, the latest wins).
+        A connection the config dropped (a reload) says so once with AUTH_STATE_REMOVED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConnections(self, request, context):
+        """Every connection's status, in the config's order ("default" first).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,7 +124,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CompleteAuthorization(self, request, context):
-        """Finishes it with the `code` and `state` the redirect brought back.
+        """Finishes it with the `code` and `state` the redirect brought back, for the connection that
+        began it (the state names it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +156,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=postflow_dot_v1_dot_auth__pb2.WatchAuthStatusRequest.FromString,
                     response_serializer=postflow_dot_v1_dot_auth__pb2.AuthStatus.SerializeToString,
             ),
+            'ListConnections': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConnections,
+                    request_deserializer=postflow_dot_v1_dot_auth__pb2.ListConnectionsRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_auth__pb2.ListConnectionsResponse.SerializeToString,
+            ),
             'BeginAuthorization': grpc.unary_unary_rpc_method_handler(
                     servicer.BeginAuthorization,
                     request_deserializer=postflow_dot_v1_dot_auth__pb2.BeginAuthorizationRequest.FromString,
@@ -159,6 +187,10 @@ def add_AuthServiceServicer_to_server(servicer, server):
 class AuthService:
     """Custody of the Frame.io (Adobe IMS) credentials. Only this service ever holds the client
     secret or the refresh token; others ask for a short-lived access token when they need one.
+
+    It holds one login per Frame.io connection of the config (`connections`; "default" is the
+    `frameio` section's), each with its own tokens, refresh and re-login deadline. A request's
+    `connection` names one ("" = "default"); a name the config does not have is NOT_FOUND.
     """
 
     @staticmethod
@@ -232,6 +264,33 @@ class AuthService:
             '/postflow.v1.AuthService/WatchStatus',
             postflow_dot_v1_dot_auth__pb2.WatchAuthStatusRequest.SerializeToString,
             postflow_dot_v1_dot_auth__pb2.AuthStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConnections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.AuthService/ListConnections',
+            postflow_dot_v1_dot_auth__pb2.ListConnectionsRequest.SerializeToString,
+            postflow_dot_v1_dot_auth__pb2.ListConnectionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,18 +32,19 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from postflow.core.backoff import Backoff
 from postflow.core.errors import FailedPrecondition, Unavailable
-from postflow.core.protos import label, timestamp
-from postflow.core.pubsub import Overflow, Topic
+from postflow.core.pipelines import DEFAULT
+from postflow.core.protos import label
 from postflow.v1 import auth_pb2
 
 from .grant import Grant, from_record, to_record
 from .identity import Identity
 from .ims import GrantRejected, ImsClient, ImsError, ImsUnavailable, Tokens
-from .relogin import CONNECT_AGAIN, Relogin
+from .named import ConnectionLog, frameio_name, login_command
+from .relogin import Relogin, connect_again
 from .token_store import StoreUnreadable, TokenStore
 
 log = logging.getLogger(__name__)
@@ -58,19 +59,22 @@ RETRY_MAX_S = 300.0
 STOP_WAIT_S = 30.0
 MIN_INTERVAL_S = 0.5
 
-NOT_CONNECTED = "Frame.io is not connected: connect it from the dashboard or with `postflow login`"
+NOT_CONNECTED = "{frameio} is not connected: connect it from the dashboard or with {login}"
 FETCHING = "fetching a server-to-server access token (client_credentials)"
-RECONNECT = ("Frame.io needs reconnecting: Adobe IMS rejected the refresh token ({error}: expired, revoked or "
-             "already used). " + CONNECT_AGAIN)
+RECONNECT = ("{frameio} needs reconnecting: Adobe IMS rejected the refresh token ({error}: expired, revoked or "
+             "already used). {connect_again}")
 UNREADABLE = ("the stored tokens cannot be read with the configured auth.token_key; connect Frame.io again "
               "(or restore the key)")
 
 
 class Custody:
+    """One connection's login. Each status change goes to `publish`."""
+
     def __init__(self, *, kind: auth_pb2.GrantKind, client_id: str, store: TokenStore, ims: ImsClient,
                  identify: Callable[[str], Awaitable[Identity]], refresh_margin_s: float, auto_refresh: bool,
-                 relogin: Relogin,
-                 add_secret: Callable[[str], None], clock: Callable[[], float] = time.time) -> None:
+                 relogin: Relogin, add_secret: Callable[[str], None], clock: Callable[[], float] = time.time,
+                 name: str = DEFAULT, publish: Callable[[auth_pb2.AuthStatus], None] = lambda status: None) -> None:
+        self.name = name
         self.kind = kind
         self._client_id = client_id
         self._store = store
@@ -81,15 +85,18 @@ class Custody:
         self._relogin = relogin
         self._add_secret = add_secret
         self._clock = clock
-        self._idle = NOT_CONNECTED if kind == WEB_APP else FETCHING  # the message of DISCONNECTED
+        self._publish = publish
+        self._log = ConnectionLog(log, name)
+        self._not_connected = NOT_CONNECTED.format(frameio=frameio_name(name), login=login_command(name))
+        self._idle = self._not_connected if kind == WEB_APP else FETCHING  # the message of DISCONNECTED
         self._state = DISCONNECTED
         self._message = self._idle
         self._grant: Grant | None = None
         self._lock = asyncio.Lock()  # serialises every change of grant: refresh, login, disconnect
         self._refreshing: asyncio.Task[Grant] | None = None
         self._changed = asyncio.Event()  # set at each change; the keep-alive loop clears it before it sleeps
-        self._statuses: Topic[auth_pb2.AuthStatus] = Topic(1, Overflow.DROP_OLDEST, name="auth status watchers")
         self._keeper: asyncio.Task[None] | None = None
+        self._closed = False  # set by stop() once the lock is free: nothing more reaches IMS or the store
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -100,15 +107,15 @@ class Custody:
             state, message, grant = from_record(record, self._relogin.lifetime_s) if record else \
                 (DISCONNECTED, self._idle, None)
         except StoreUnreadable as exc:
-            log.warning("%s", exc)
+            self._log.warning("%s", exc)
             self._set(RECONNECT_NEEDED, UNREADABLE, None)
             return
         except (ValueError, TypeError, KeyError) as exc:
-            log.warning("the token store holds a record this version cannot read (%s); ignoring it", exc)
+            self._log.warning("the token store holds a record this version cannot read (%s); ignoring it", exc)
             self._set(DISCONNECTED, self._idle, None)
             return
         if grant is not None and (grant.client_id != self._client_id or grant.kind != self.kind):
-            log.warning("stored tokens belong to another client id or grant kind; ignoring them")
+            self._log.warning("stored tokens belong to another client id or grant kind; ignoring them")
             state, message, grant = DISCONNECTED, self._idle, None
         if grant is not None:
             self._add_secret(grant.access_token)
@@ -116,16 +123,14 @@ class Custody:
         self._set(state, message, grant)
         if grant is not None and grant.lapsed(self._clock()):
             self._lapse_now(grant)
-        log.info("token store loaded: %s", label(auth_pb2.AuthState, self._state))
+        self._log.info("token store loaded: %s", label(auth_pb2.AuthState, self._state))
 
     def start(self) -> None:
-        self._keeper = asyncio.create_task(self._keep_alive(), name="auth-keep-alive")
-
-    def end_watches(self) -> None:
-        """Ends every WatchStatus stream, so that the server's graceful stop need not wait."""
-        self._statuses.close()
+        self._keeper = asyncio.create_task(self._keep_alive(), name=f"auth-keep-alive-{self.name}")
 
     async def stop(self) -> None:
+        """Ends the keep-alive loop, lets a refresh in flight reach the disk, then closes: what runs
+        later is refused before IMS or the store (a custody rebuilt by a reload may use it)."""
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -134,6 +139,10 @@ class Custody:
             # A refresh in flight may have rotated the refresh token: let it reach the disk.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._refreshing), STOP_WAIT_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._lock.acquire(), STOP_WAIT_S)  # whoever holds it finishes first
+            self._lock.release()  # a waiter runs only after the next line
+        self._closed = True
 
     # -- what the RPCs call --------------------------------------------------------------
 
@@ -142,7 +151,7 @@ class Custody:
         if self._state != CONNECTED or grant is None:
             if self.kind == SERVER_TO_SERVER and self._state == DISCONNECTED:
                 return await self._refresh(grant)
-            raise FailedPrecondition(NOT_CONNECTED if self._state == DISCONNECTED else self._message)
+            raise FailedPrecondition(self._not_connected if self._state == DISCONNECTED else self._message)
         now = self._clock()
         if grant.lapsed(now):
             await self._lapse(grant)
@@ -168,7 +177,7 @@ class Custody:
             old = self._grant
             grant = Grant.issued(self.kind, self._client_id, tokens, self._relogin.lifetime_s)
             self._commit(grant)
-        log.info("Frame.io connected")
+        self._log.info("Frame.io connected")
         await self._add_identity(grant)
         if old is not None and old.refresh_token != grant.refresh_token:
             await self._revoke(old)
@@ -179,48 +188,36 @@ class Custody:
             raise FailedPrecondition("server-to-server credentials come from the config (frameio.client_credentials); "
                                      "remove them there to disconnect")
         async with self._lock:
+            self._check_open()
             grant = self._grant
             revoked = await self._revoke(grant) if grant is not None else True
             self._store.wipe()
             message = "disconnected" if revoked else \
                 "disconnected; Adobe IMS could not confirm the revocation, the tokens were wiped here"
             self._set(DISCONNECTED, message, None)
-        log.info("Frame.io disconnected")
+        self._log.info("Frame.io disconnected")
         return self.status()
 
     def status(self) -> auth_pb2.AuthStatus:
-        status = auth_pb2.AuthStatus(state=self._state, grant=self.kind, message=self._message)
+        status = auth_pb2.AuthStatus(state=self._state, grant=self.kind, message=self._message, connection=self.name)
         grant = self._grant
         if grant is not None:
-            status.user_name, status.user_email, status.account_id = grant.user_name, grant.user_email, grant.account_id
-            status.refresh_count = grant.refresh_count
-            status.access_expires_at.CopyFrom(timestamp(grant.expires_at))
-            status.connected_at.CopyFrom(timestamp(grant.connected_at))
-            if grant.last_refresh_at:
-                status.last_refresh_at.CopyFrom(timestamp(grant.last_refresh_at))
-            if grant.reauth_deadline:
-                status.reauth_deadline.CopyFrom(timestamp(grant.reauth_deadline))
-                status.reauth_soon = self._state == CONNECTED and self._relogin.soon(grant, self._clock())
+            grant.describe(status)
+            status.reauth_soon = self._state == CONNECTED and self._relogin.soon(grant, self._clock())
         return status
-
-    async def watch(self) -> AsyncIterator[auth_pb2.AuthStatus]:
-        """The current status, then the latest one after each change (changes coalesce)."""
-        with self._statuses.subscribe() as changes:
-            yield self.status()
-            async for status in changes:
-                yield status
 
     # -- refresh -------------------------------------------------------------------------
 
     async def _refresh(self, seen: Grant | None) -> Grant:
         """Single flight: joins the refresh in flight, or starts one for the grant `seen`."""
         if self._refreshing is None or self._refreshing.done():
-            self._refreshing = asyncio.create_task(self._refresh_now(seen), name="auth-refresh")
+            self._refreshing = asyncio.create_task(self._refresh_now(seen), name=f"auth-refresh-{self.name}")
             self._refreshing.add_done_callback(_retrieve)
         return await asyncio.shield(self._refreshing)
 
     async def _refresh_now(self, seen: Grant | None) -> Grant:
         async with self._lock:
+            self._check_open()
             current = self._grant
             if current is not None and self._state == CONNECTED and (
                     seen is None or current.access_token != seen.access_token):
@@ -238,11 +235,12 @@ class Custody:
             except GrantRejected as exc:
                 if self.kind == SERVER_TO_SERVER:
                     raise self._refused(exc) from None
-                self._needs_login(RECONNECT.format(error=exc.error))
-                log.warning("refresh token rejected by IMS (%s): reconnect needed", exc.error)
+                self._needs_login(RECONNECT.format(frameio=frameio_name(self.name), error=exc.error,
+                                                   connect_again=connect_again(self.name)))
+                self._log.warning("refresh token rejected by IMS (%s): reconnect needed", exc.error)
                 raise FailedPrecondition(self._message) from None
             except ImsUnavailable as exc:
-                log.warning("token refresh: Adobe IMS unavailable (%s); will retry", exc)
+                self._log.warning("token refresh: Adobe IMS unavailable (%s); will retry", exc)
                 message = f"Adobe IMS is unavailable ({exc}); retrying"
                 if self._state == DISCONNECTED:  # no server-to-server token yet: say why
                     self._set(DISCONNECTED, message, None)
@@ -253,7 +251,7 @@ class Custody:
             grant = Grant.issued(self.kind, self._client_id, tokens, self._relogin.lifetime_s) if current is None \
                 else current.refreshed(tokens)
             self._commit(grant)
-        log.info("access token %s; valid for %.0fs", "refreshed" if current else "obtained", tokens.expires_in)
+        self._log.info("access token %s; valid for %.0fs", "refreshed" if current else "obtained", tokens.expires_in)
         if current is None:
             await self._add_identity(grant)
         latest = self._grant
@@ -265,7 +263,7 @@ class Custody:
         message = (f"Adobe IMS refused the credentials ({exc.error}): check frameio.client_id and "
                    "frameio.client_secret against the Adobe Developer Console")
         self._set(RECONNECT_NEEDED, message, self._grant)
-        log.warning("token refresh refused by IMS (%s)", exc.error)
+        self._log.warning("token refresh refused by IMS (%s)", exc.error)
         return FailedPrecondition(message)
 
     async def _keep_alive(self) -> None:
@@ -294,7 +292,7 @@ class Custody:
             except (Unavailable, FailedPrecondition):
                 retry_in = retries.failed()
             except Exception:
-                log.exception("background token refresh failed")
+                self._log.exception("background token refresh failed")
                 retry_in = retries.failed()
 
     def _next_refresh_in(self, backoff: float) -> float | None:
@@ -325,7 +323,7 @@ class Custody:
         if grant.lapsed(self._clock()):
             await self._lapse(grant)
         elif self._relogin.warn(grant, self._clock()):
-            self._statuses.publish(self.status())
+            self._publish(self.status())
 
     async def _lapse(self, grant: Grant) -> None:
         async with self._lock:
@@ -351,17 +349,22 @@ class Custody:
     def _save(self, state: int, message: str, grant: Grant | None) -> str:
         """Persists; on a disk error the change is kept in memory anyway (IMS has already
         rotated: dropping the new token would lose the connection at once) and said in the message."""
+        self._check_open()
         try:
             self._store.save(to_record(state, message, grant))
         except OSError as exc:
-            log.error("cannot save the token store: %s", exc.strerror)
+            self._log.error("cannot save the token store: %s", exc.strerror)
             return f"{message}; the tokens cannot be saved ({exc.strerror}): a restart would need a reconnect"
         return message
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable(f"{frameio_name(self.name)} is being rebuilt or removed (a config reload); try again")
 
     def _set(self, state: auth_pb2.AuthState, message: str, grant: Grant | None) -> None:
         self._state, self._message, self._grant = state, message, grant
         self._changed.set()
-        self._statuses.publish(self.status())
+        self._publish(self.status())
 
     async def _add_identity(self, grant: Grant) -> None:
         identity = await self._identify(grant.access_token)
@@ -381,7 +384,7 @@ class Custody:
             try:
                 await self._ims.revoke(token, hint)
             except ImsError as exc:
-                log.warning("revoking the %s at IMS failed (%s)", hint.replace("_", " "), exc)
+                self._log.warning("revoking the %s at IMS failed (%s)", hint.replace("_", " "), exc)
                 confirmed = False
         return confirmed
 

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from postflow.core.protos import timestamp
 from postflow.v1 import auth_pb2
 
 from .ims import Tokens
@@ -64,6 +65,17 @@ class Grant:
 
     def same_connection(self, other: Grant | None) -> bool:
         return other is not None and other.connected_at == self.connected_at and other.kind == self.kind
+
+    def describe(self, status: auth_pb2.AuthStatus) -> None:
+        """Fills in what a status shows of the grant: who, the times, the refresh count."""
+        status.user_name, status.user_email, status.account_id = self.user_name, self.user_email, self.account_id
+        status.refresh_count = self.refresh_count
+        status.access_expires_at.CopyFrom(timestamp(self.expires_at))
+        status.connected_at.CopyFrom(timestamp(self.connected_at))
+        if self.last_refresh_at:
+            status.last_refresh_at.CopyFrom(timestamp(self.last_refresh_at))
+        if self.reauth_deadline:
+            status.reauth_deadline.CopyFrom(timestamp(self.reauth_deadline))
 
 
 def to_record(state: int, message: str, grant: Grant | None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Web-app logins in progress: each `state` is 256 random bits, single-use, expires after
-`auth.login_ttl_s`, and is bound to the browser (or terminal) that asked for it. The PKCE
-verifier never leaves this process; IMS only ever sees its S256 challenge."""
+"""Web-app logins in progress, one WebLogin per connection: each `state` is 256 random bits,
+single-use, expires after `auth.login_ttl_s`, and is bound to the browser (or terminal) that
+asked for it and to the connection whose WebLogin issued it. The PKCE verifier never leaves
+this process; IMS only ever sees its S256 challenge."""
 
 from __future__ import annotations
 
@@ -68,6 +69,10 @@ class WebLogin:
         self._pending[state] = pending
         url = self._ims.authorize_url(state=state, code_challenge=code_challenge(verifier), redirect_uri=redirect_uri)
         return Started(url, state, pending.expires_at)
+
+    def holds(self, state: str) -> bool:
+        """Whether `state` was issued here and is still pending (used or not, expired or not)."""
+        return state in self._pending
 
     async def complete(self, code: str, state: str, binding: str) -> Tokens:
         """Consumes `state` (even when the binding is wrong: a state is tried once) and

@@ -25,7 +25,7 @@ from postflow.core.config import Config, ConfigError
 log = logging.getLogger(__name__)
 
 KEY_FILE = "token.key"
-SLOTS = ("tokens.0.enc", "tokens.1.enc")
+SLOTS_NAME = "tokens"  # the slots tokens.0.enc and tokens.1.enc
 
 
 class StoreUnreadable(Exception):
@@ -78,16 +78,18 @@ def _private_dir(path: Path) -> None:
 
 
 class TokenStore:
-    """The newest of two encrypted slots in `directory`. Call load() before save()."""
+    """The newest of two encrypted slots in `directory`, `<name>.0.enc` and `<name>.1.enc`.
+    Call load() before save()."""
 
-    def __init__(self, directory: Path, key: bytes) -> None:
+    def __init__(self, directory: Path, key: bytes, name: str = SLOTS_NAME) -> None:
         self.directory = directory
         self._fernet = Fernet(key)
+        self._name = name
         self._seq = 0
 
     @property
     def paths(self) -> list[Path]:
-        return [self.directory / name for name in SLOTS]
+        return [self.directory / f"{self._name}.{slot}.enc" for slot in (0, 1)]
 
     def load(self) -> dict[str, Any] | None:
         """The newest record, or None when there is none."""

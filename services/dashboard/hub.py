@@ -4,8 +4,9 @@ One subscription each to watcher.WatchJobs (resumed by sequence number), streame
 and auth.WatchStatus, each re-established with backoff when its service restarts. Each
 starts with a unary call that proves the service answers (WatchJobs may stay silent when
 nothing happened) and whose answer is used too. What arrives is folded into the current jobs,
-tunnel, Frame.io connection, recent events and totals, and published as `job`, `tunnel`,
-`auth`, `totals`, `services`, `log` and `snapshot` events. With a certificates directory, the
+tunnel, Frame.io connections, recent events and totals, and published as `job`, `tunnel`,
+`auth` (one connection's view, its state "removed" once auth's config dropped it), `totals`,
+`services`, `log` and `snapshot` events. With a certificates directory, the
 mesh certificates' expiry is read from its public files every `CERTS_POLL_S` and published as
 `certificates` (a list of `CertStatus.to_dict()`).
 
@@ -34,6 +35,7 @@ from postflow.core.backoff import Backoff
 from postflow.core.clients import Clients
 from postflow.core.dates import iso_utc_minute
 from postflow.core.mesh.certs import CertPaths, certificate_report
+from postflow.core.pipelines import DEFAULT
 from postflow.core.streams import follow
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 from services.dashboard.fanout import Broadcaster
@@ -70,7 +72,8 @@ class Hub:
         self.fanout = fanout or Broadcaster()
         self.jobs: dict[str, dict] = {}  # least recently updated first
         self.tunnel: dict | None = None
-        self.auth: dict | None = None
+        self.auth: dict | None = None  # the default connection's view
+        self.connections: dict[str, dict] = {}  # every connection's view, by name, in auth's order
         self.totals: dict | None = None  # job_totals_view and scan_view in one, once either is known
         self.certificates: list[dict] | None = None  # None: mesh.mtls off, or not read yet
         self._certs = certs
@@ -95,8 +98,8 @@ class Hub:
                  lambda: streamer.GetTunnelStatus(streamer_pb2.GetTunnelStatusRequest(), timeout=CALL_TIMEOUT_S),
                  self._set_tunnel, lambda: streamer.WatchEvents(streamer_pb2.WatchStreamerEventsRequest()),
                  self._on_streamer_event),
-            Feed("auth", lambda: auth.GetStatus(auth_pb2.GetAuthStatusRequest(), timeout=CALL_TIMEOUT_S),
-                 self.set_auth, lambda: auth.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self.set_auth),
+            Feed("auth", lambda: auth.ListConnections(auth_pb2.ListConnectionsRequest(), timeout=CALL_TIMEOUT_S),
+                 self._set_connections, lambda: auth.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self.set_auth),
         ]
         self._tasks = [asyncio.create_task(self._follow(feed), name=f"follow-{feed.service}") for feed in feeds]
         self._tasks.append(asyncio.create_task(self._poll_scan(), name="scan-info"))
@@ -111,7 +114,8 @@ class Hub:
         self.fanout.close()
 
     def status(self) -> dict:
-        return {"auth": self.auth, "tunnel": self.tunnel, "totals": self.totals, "services": dict(self.services),
+        return {"auth": self.auth, "connections": list(self.connections.values()), "tunnel": self.tunnel,
+                "totals": self.totals, "services": dict(self.services),
                 "certificates": self.certificates, "clients": self.fanout.clients,
                 "dropped_clients": self.fanout.dropped}
 
@@ -119,16 +123,44 @@ class Hub:
         return {**self.status(), "jobs": list(self.jobs.values()), "events": list(self.recent)}
 
     def set_auth(self, status: auth_pb2.AuthStatus) -> None:
+        """One connection's status: kept, published as `auth` and logged when it changed."""
         view = auth_view(status)
-        changed, before = self._replace("auth", view)
-        if changed and (before is None or (before["state"], before["user"]) != (view["state"], view["user"])):
+        name = view["connection"]
+        if view["state"] == "removed":
+            self._remove_connection(name)
+            return
+        before = self.connections.get(name)
+        if view == before:
+            return
+        self.connections[name] = view
+        if name == DEFAULT:
+            self.auth = view
+        self.fanout.publish("auth", view)
+        if before is None or (before["state"], before["user"]) != (view["state"], view["user"]):
             self._log("auth", *describe_auth(view))
-        if changed and view["reauth_soon"] and not (before and before["reauth_soon"]):
-            self._log("auth", "warning", f"Frame.io login expires on {iso_utc_minute(view['reauth_deadline'])}"
-                                         " — reconnect before then")
+        if view["reauth_soon"] and not (before and before["reauth_soon"]):
+            self._log("auth", "warning", f"{frameio_name(name)} login expires on "
+                                         f"{iso_utc_minute(view['reauth_deadline'])} — reconnect before then")
+
+    def _set_connections(self, listed: auth_pb2.ListConnectionsResponse) -> None:
+        """Every connection as auth lists them (on each connect): those it no longer has go."""
+        names = [status.connection or DEFAULT for status in listed.connections]
+        for gone in [name for name in self.connections if name not in names]:
+            self._remove_connection(gone)
+        self.connections = {name: self.connections[name] for name in names if name in self.connections}
+        for status in listed.connections:
+            self.set_auth(status)
+
+    def _remove_connection(self, name: str) -> None:
+        if self.connections.pop(name, None) is None:
+            return
+        if name == DEFAULT:
+            self.auth = None
+        self.fanout.publish("auth", {"connection": name, "state": "removed"})
+        self._log("auth", "info", f"{frameio_name(name)} removed from the config")
 
     def _replace(self, kind: str, view: Any) -> tuple[bool, Any]:
-        """Makes `view` the current `kind` (auth, tunnel, totals, certificates) and publishes it, unless
+        """Makes `view` the current `kind` (tunnel, totals, certificates) and publishes it, unless
         nothing changed; returns whether it changed and the view it replaced."""
         before = getattr(self, kind)
         if view == before:
@@ -283,10 +315,15 @@ def describe_job(job: dict, message: str) -> tuple[str, str]:
     return JOB_LOG_LEVELS.get(state, "info"), f"{job['path']}: {state}{suffix}"
 
 
+def frameio_name(connection: str) -> str:
+    """How the recent events name a connection: the default one as before there were several."""
+    return "Frame.io" if connection == DEFAULT else f"Frame.io ({connection})"
+
+
 def describe_auth(view: dict) -> tuple[str, str]:
-    state = view["state"]
+    state, name = view["state"], frameio_name(view["connection"])
     if state == "connected":
-        return "info", "Frame.io connected" + (f" as {view['user']}" if view["user"] else "")
+        return "info", f"{name} connected" + (f" as {view['user']}" if view["user"] else "")
     if state == "reconnect_needed":
-        return "error", f"Frame.io needs reconnecting: {view['message'] or 'the refresh token was refused'}"
-    return "info", f"Frame.io {state.replace('_', ' ')}" + (f": {view['message']}" if view["message"] else "")
+        return "error", f"{name} needs reconnecting: {view['message'] or 'the refresh token was refused'}"
+    return "info", f"{name} {state.replace('_', ' ')}" + (f": {view['message']}" if view["message"] else "")

@@ -1,5 +1,6 @@
-"""Connecting Frame.io from the browser: `/auth/login` → Adobe IMS → `/auth/callback`, and
-`POST /api/auth/disconnect`.
+"""Connecting Frame.io from the browser: `/auth/login[?connection=NAME]` → Adobe IMS →
+`/auth/callback`, and `POST /api/auth/disconnect[?connection=NAME]` (no name: the default
+connection). The callback needs no name: the login's `state` tells auth which connection began it.
 
 The login is bound to the browser that started it: a random HttpOnly cookie whose SHA-256
 is the `binding` given to BeginAuthorization and presented again to CompleteAuthorization,
@@ -38,6 +39,11 @@ def binding_of(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def connection_of(request: Request) -> str:
+    """The connection the request names (`?connection=`); "" for the default one."""
+    return request.query_params.get("connection", "")
+
+
 def login_problem(error: PostflowError) -> Response:
     """Refusals (unknown, reused or expired state, wrong binding) are the browser's problem
     (400); an unreachable auth service is 503; anything else failed upstream (502)."""
@@ -51,7 +57,8 @@ def oauth_routes(clients: Clients, hub: Hub, login_ttl_s: float) -> list[Route]:
         secret = secrets.token_urlsafe(32)
         try:
             begun = await clients.auth.BeginAuthorization(
-                auth_pb2.BeginAuthorizationRequest(binding=binding_of(secret)), timeout=INTERACTIVE_TIMEOUT_S)
+                auth_pb2.BeginAuthorizationRequest(binding=binding_of(secret), connection=connection_of(request)),
+                timeout=INTERACTIVE_TIMEOUT_S)
         except grpc.RpcError as exc:
             return login_problem(from_rpc_error(exc))
         response = RedirectResponse(begun.authorize_url, status_code=303)
@@ -88,7 +95,8 @@ def oauth_routes(clients: Clients, hub: Hub, login_ttl_s: float) -> list[Route]:
         return response
 
     async def disconnect(request: Request) -> Response:
-        status = await clients.auth.Disconnect(auth_pb2.DisconnectRequest(), timeout=EXCHANGE_TIMEOUT_S)
+        status = await clients.auth.Disconnect(auth_pb2.DisconnectRequest(connection=connection_of(request)),
+                                               timeout=EXCHANGE_TIMEOUT_S)
         hub.set_auth(status)
         return JSONResponse(auth_view(status))
 

@@ -7,6 +7,7 @@ from pathlib import PurePosixPath
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from postflow.core.pipelines import DEFAULT
 from postflow.core.protos import label
 from postflow.v1 import auth_pb2, common_pb2, streamer_pb2, watcher_pb2
 
@@ -31,7 +32,9 @@ def job_to_dict(job: common_pb2.Job) -> dict:
 
 
 def auth_view(status: auth_pb2.AuthStatus) -> dict:
+    """One Frame.io connection's status; its state is "removed" once it left auth's config."""
     return {
+        "connection": status.connection or DEFAULT,
         "state": label(auth_pb2.AuthState, status.state),
         "grant": label(auth_pb2.GrantKind, status.grant),
         "user": status.user_name or status.user_email,

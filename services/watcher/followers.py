@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from postflow.core.backoff import Backoff
+from postflow.core.pipelines import DEFAULT
 from postflow.core.pubsub import Overflow, Subscription, Topic
 from postflow.core.streams import follow
 from postflow.v1 import auth_pb2, auth_pb2_grpc, streamer_pb2, streamer_pb2_grpc
@@ -85,31 +86,45 @@ class StreamerWatch:
 
 
 class AuthWatch:
-    """Whether Frame.io is connected, from the auth service's status stream. Until the
-    stream says otherwise we assume it is (a call will tell us if not). `reconnected` is set
-    when it comes back after a reconnect was needed (its waiter clears it); `on_change` runs on
-    every status and every call that said a reconnect is needed (the watcher drops the access
-    token it holds)."""
+    """Whether each Frame.io connection is connected, from the auth service's status stream
+    (every connection's). Until the stream says otherwise we assume one is (a call will tell us
+    if not); a connection the config dropped is forgotten. `reconnected` is set when a
+    connection comes back after a reconnect was needed (its waiter clears it); `on_change(name)`
+    runs on every status of that connection and every call that said it needs reconnecting
+    (the watcher drops the access token it holds for it). `connected` is the default
+    connection's."""
 
-    def __init__(self, stub: auth_pb2_grpc.AuthServiceStub, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, stub: auth_pb2_grpc.AuthServiceStub,
+                 on_change: Callable[[str], None] = lambda connection: None) -> None:
         self.stub = stub
         self.on_change = on_change
-        self.connected = True
         self.reconnected = asyncio.Event()
+        self._connected: dict[str, bool] = {}
 
     async def run(self) -> None:
         await follow("auth status", lambda: self.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self._on_status,
                      reconnect_backoff())
 
+    @property
+    def connected(self) -> bool:
+        return self.is_connected(DEFAULT)
+
+    def is_connected(self, connection: str = DEFAULT) -> bool:
+        return self._connected.get(connection or DEFAULT, True)
+
     def _on_status(self, status: auth_pb2.AuthStatus) -> None:
-        self.on_change()
-        was = self.connected
-        self.connected = status.state == auth_pb2.AUTH_STATE_CONNECTED
-        if self.connected and not was:
-            log.info("Frame.io connected; resuming jobs that waited for it")
+        connection = status.connection or DEFAULT
+        self.on_change(connection)
+        if status.state == auth_pb2.AUTH_STATE_REMOVED:
+            self._connected.pop(connection, None)
+            return
+        was = self.is_connected(connection)
+        now = self._connected[connection] = status.state == auth_pb2.AUTH_STATE_CONNECTED
+        if now and not was:
+            log.info("Frame.io connection %s connected; resuming jobs that waited for it", connection)
             self.reconnected.set()
 
-    def lost(self) -> None:
-        """A call said a reconnect is needed."""
-        self.on_change()
-        self.connected = False
+    def lost(self, connection: str = DEFAULT) -> None:
+        """A call said the connection needs reconnecting."""
+        self.on_change(connection or DEFAULT)
+        self._connected[connection or DEFAULT] = False

@@ -146,7 +146,7 @@ async def test_server_to_server_gets_tokens_without_a_login(tmp_path, emulator):
         granted = [t for t in await issued_tokens(emulator.url) if t["grant_type"] == "client_credentials"]
         assert granted and all(t["kind"] == "access" for t in granted)
         assert "frame.s2s.all" in granted[0]["scope"]
-        await wait_for(lambda: auth.service.custody.status().refresh_count >= 1, timeout=10)
+        await wait_for(lambda: auth.service.connections.get("default").custody.status().refresh_count >= 1, timeout=10)
         second = await auth.stub.GetAccessToken(GET)
         assert second.access_token != first.access_token
         async with httpx.AsyncClient(timeout=10) as http:

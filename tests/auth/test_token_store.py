@@ -15,7 +15,7 @@ from postflow.testing.auth import auth_config, config_dict, login, running_auth,
 from postflow.testing.emulator import issued_tokens
 from postflow.v1 import auth_pb2
 from services.auth.server import build_service
-from services.auth.token_store import KEY_FILE, SLOTS, TokenStore
+from services.auth.token_store import KEY_FILE, TokenStore
 
 
 def config_without_key(tmp_path, emulator_url: str, **extra):
@@ -33,8 +33,9 @@ async def test_the_store_is_unreadable_without_its_key(tmp_path, emulator):
         await login(auth.stub)
         await auth.stub.GetAccessToken(auth_pb2.GetAccessTokenRequest(force_refresh=True))
     files = token_files(config)
-    assert sorted(p.name for p in files) == sorted(SLOTS)  # and nothing else in the folder
-    assert sorted(p.name for p in files[0].parent.iterdir()) == sorted(SLOTS)
+    slots = ["tokens.0.enc", "tokens.1.enc"]  # the default connection's, as before there were several
+    assert sorted(p.name for p in files) == slots  # and nothing else in the folder
+    assert sorted(p.name for p in files[0].parent.iterdir()) == slots
     for path in files:
         blob = path.read_bytes()
         for token in await issued_tokens(emulator.url):
@@ -98,9 +99,10 @@ def test_the_key_may_come_from_the_environment_or_a_file(tmp_path):
     write_config(raw, tmp_path / "c.json")
     for env in ({"POSTFLOW__AUTH__TOKEN_KEY": key}, {"POSTFLOW__AUTH__TOKEN_KEY_FILE": str(tmp_path / "key")}):
         service = build_service(Runtime(load_config(tmp_path / "c.json", env=env)))
-        service.store.load()
-        service.store.save({"probe": 1})
-        assert TokenStore(service.store.directory, key.encode()).load() == {"probe": 1}
+        store = TokenStore(service.store_dir, service.store_key)
+        store.load()
+        store.save({"probe": 1})
+        assert TokenStore(service.store_dir, key.encode()).load() == {"probe": 1}
     assert not (tmp_path / "state" / "auth" / KEY_FILE).exists()
 
 

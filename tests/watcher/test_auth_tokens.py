@@ -112,3 +112,37 @@ async def test_a_token_asked_for_before_a_status_change_is_returned_but_not_held
     assert await tokens.access_token() == "token-1"
     stub.GetAccessToken = answered
     assert await tokens.access_token() == "token-2"
+
+
+@pytest.mark.asyncio
+async def test_tokens_of_a_named_connection_are_asked_for_it_and_dropped_only_by_its_changes():
+    clock = Clock()
+    stub = AuthStub(clock)
+    tokens = AuthTokens(stub, clock=clock, connection="b")
+    watch = AuthWatch(stub, on_change=tokens.forget)
+    assert await tokens.access_token() == "token-1"
+    assert stub.requests[0].connection == "b"
+    watch._on_status(auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_CONNECTED, connection="default", refresh_count=1))
+    assert await tokens.access_token() == "token-1"  # another connection's change
+    watch._on_status(auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_CONNECTED, connection="b", refresh_count=1))
+    assert await tokens.access_token() == "token-2"
+    watch.lost("b")
+    assert await tokens.access_token() == "token-3"
+
+
+def test_each_connection_is_tracked_and_connected_is_the_default_ones():
+    changed: list[str] = []
+    watch = AuthWatch(AuthStub(Clock()), on_change=changed.append)
+    assert watch.connected and watch.is_connected("b")  # assumed until auth says otherwise
+    watch._on_status(auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_CONNECTED, connection="default"))
+    watch._on_status(auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_RECONNECT_NEEDED, connection="b"))
+    assert watch.connected and not watch.is_connected("b") and watch.is_connected("")
+    assert not watch.reconnected.is_set()
+    watch._on_status(auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_CONNECTED, connection="b"))
+    assert watch.is_connected("b") and watch.reconnected.is_set()
+    watch.lost()
+    assert not watch.connected and watch.is_connected("b")
+    watch._on_status(auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_DISCONNECTED, connection="b"))
+    watch._on_status(auth_pb2.AuthStatus(state=auth_pb2.AUTH_STATE_REMOVED, connection="b"))
+    assert watch.is_connected("b")  # forgotten: nothing known about it any more
+    assert changed == ["default", "b", "b", "default", "b", "b"]

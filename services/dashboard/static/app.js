@@ -2,8 +2,9 @@
 
 import { ApiError, getJSON, postJSON } from "./api.js";
 import { AuditPanel } from "./audit.js";
+import { ConnectionPanel } from "./frameio.js";
 import {
-  EventLog, JobTable, renderAuth, renderCertificates, renderConnection, renderServices, renderTotals, renderTunnel,
+  EventLog, JobTable, renderCertificates, renderConnection, renderServices, renderTotals, renderTunnel,
 } from "./render.js";
 import { LiveStream } from "./stream.js";
 
@@ -34,11 +35,20 @@ const audit = new AuditPanel({
 });
 $("audit-refresh").addEventListener("click", () => audit.load());
 
+const frameio = new ConnectionPanel({
+  list: $("frameio-connections"),
+  banner: $("reconnect-banner"),
+  bannerMessage: $("reconnect-message"),
+  bannerLink: $("reconnect-link"),
+  onDisconnect: (name) => act("disconnect", async () => frameio.update(
+    await postJSON(`/api/auth/disconnect?connection=${encodeURIComponent(name)}`))),
+});
+
 const handlers = {
   snapshot(state) {
     jobs.replaceAll(state.jobs);
     events.replaceAll(state.events);
-    renderAuth(state.auth);
+    frameio.replaceAll(state.connections || []);
     renderTunnel(state.tunnel);
     renderTotals(state.totals);
     renderServices(state.services);
@@ -46,7 +56,7 @@ const handlers = {
   },
   job: (job) => jobs.upsert(job),
   tunnel: renderTunnel,
-  auth: renderAuth,
+  auth: (view) => frameio.update(view),
   totals: renderTotals,
   services: renderServices,
   certificates: renderCertificates,
@@ -78,9 +88,6 @@ $("login-form").addEventListener("submit", async (event) => {
     $("login-error").textContent = error.message;
   }
 });
-
-$("auth-disconnect").addEventListener("click", () => act("disconnect", async () => renderAuth(
-  await postJSON("/api/auth/disconnect"))));
 
 async function boot() {
   try {

@@ -21,14 +21,21 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+export function showText(node, text) {
+  node.textContent = text === undefined || text === null || text === "" ? "—" : String(text);
+}
+
+export function showBadge(badge, state) {
+  badge.textContent = (state || "unknown").replaceAll("_", " ");
+  badge.dataset.state = state || "unknown";
+}
+
 function setText(id, text) {
-  document.getElementById(id).textContent = text === undefined || text === null || text === "" ? "—" : String(text);
+  showText(document.getElementById(id), text);
 }
 
 function setBadge(id, state) {
-  const badge = document.getElementById(id);
-  badge.textContent = (state || "unknown").replaceAll("_", " ");
-  badge.dataset.state = state || "unknown";
+  showBadge(document.getElementById(id), state);
 }
 
 const COLUMNS = ["name", "folder", "state", "progress", "rate", "eta", "attempts", "error", "link", "trace", "actions"];
@@ -146,26 +153,6 @@ export class EventLog {
     this.list.prepend(item);
     while (this.list.children.length > MAX_EVENTS) this.list.lastElementChild.remove();
   }
-}
-
-export function renderAuth(auth) {
-  const state = auth ? auth.state : "unknown";
-  setBadge("auth-state", state);
-  setText("auth-user", auth && auth.user ? (auth.email && auth.email !== auth.user ? `${auth.user} <${auth.email}>`
-    : auth.user) : "");
-  setText("auth-expiry", auth && auth.expires_at ? dateTime(auth.expires_at) : "");
-  setText("auth-message", auth ? auth.message : "");
-  const connected = state === "connected";
-  document.getElementById("auth-connect").hidden = connected;
-  document.getElementById("auth-connect").textContent = state === "reconnect_needed" ? "Reconnect" : "Connect";
-  document.getElementById("auth-disconnect").hidden = !connected;
-  document.getElementById("reconnect-banner").hidden = state !== "reconnect_needed";
-  // The re-login deadline: Adobe ends a login's refresh token some days after it.
-  const reauth = document.getElementById("auth-reauth");
-  reauth.hidden = !(connected && auth.reauth_deadline);
-  reauth.dataset.soon = String(Boolean(connected && auth.reauth_soon));
-  reauth.textContent = reauth.hidden ? "" : `${auth.reauth_soon ? "⚠ " : ""}reconnect by ${dateTime(auth.reauth_deadline)}`;
-  document.getElementById("reconnect-message").textContent = auth && state === "reconnect_needed" ? auth.message : "";
 }
 
 export function renderTunnel(tunnel) {
