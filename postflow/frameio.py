@@ -31,6 +31,7 @@ from frameio.core.parse_error import ParsingError
 from frameio.core.request_options import RequestOptions
 from frameio.files import FileCreateLocalUploadParamsData, FileCreateRemoteUploadParamsData, FileMoveParamsData
 from frameio.folders import FolderCreateParamsData
+from frameio.projects import ProjectParamsData
 from frameio.types import (
     Account,
     AssetWithIncludes,
@@ -39,6 +40,7 @@ from frameio.types import (
     FileWithIncludes,
     FileWithUploadUrls,
     Folder,
+    Project,
     ProjectWithIncludes,
     WorkspaceWithIncludes,
 )
@@ -293,6 +295,12 @@ class FrameioClient:
         response = await self.call("other", lambda o: self.sdk.projects.show(account_id, project_id,
                                                                             request_options=o),
                                    what="show project")
+        return response.data
+
+    async def create_project(self, account_id: str, workspace_id: str, name: str) -> Project:
+        response = await self.call("project_create", lambda o: self.sdk.projects.create(
+            account_id, workspace_id, data=ProjectParamsData(name=name), request_options=o),
+            what=f"create project {name!r}", idempotent=False)
         return response.data
 
     async def list_children(self, account_id: str, folder_id: str) -> list[AssetWithIncludes]:

@@ -21,6 +21,7 @@ from postflow.core.backoff import backoff_delay
 RATE_LIMITS: Mapping[str, tuple[int, float]] = {
     "upload": (5, 1.0),
     "folder_create": (3, 1.0),
+    "project_create": (10, 60.0),
     "show": (10, 1.0),
     "status": (5, 1.0),
     "version_stack": (10, 60.0),

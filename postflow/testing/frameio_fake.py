@@ -21,6 +21,9 @@ from frameio.types import AssetWithIncludes_File, AssetWithIncludes_Folder, Asse
 from postflow.frameio import ProjectRef, RequestFailed
 from postflow.testing.watcher import make_job
 from services.watcher import jobs
+from services.watcher.connections import Destination
+from services.watcher.folder_contents import FolderContents
+from services.watcher.folders import FolderMirror
 from services.watcher.jobs import Job, new_job_id
 from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
@@ -172,3 +175,16 @@ async def job_in_flight(ledger: Ledger, name: str, folder_id: str, file_id: str 
         assert updated is not None, "the job was just registered"
         job = updated
     return job
+
+
+class FakeConnections:
+    """The watcher's connections (services.watcher.connections) with one, on `fake`: every job's
+    destination is the fake's one project."""
+
+    def __init__(self, fake: FakeFrameio, ledger: Ledger) -> None:
+        self.by_name = {"default": fake}
+        self.folders = FolderMirror(fake, ledger, FolderContents(fake))  # type: ignore[arg-type]
+        self.fake = fake
+
+    async def destination(self, connection: str, project: str, create: bool) -> Destination:
+        return Destination(self.fake, self.folders, await self.fake.project())  # type: ignore[arg-type]

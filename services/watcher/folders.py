@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections import defaultdict
 
-from postflow.frameio import FrameioClient, RequestFailed
+from postflow.frameio import FrameioClient, ProjectRef, RequestFailed
 from services.watcher.folder_contents import FOLDER, FolderContents
 from services.watcher.ledger import Ledger
 
@@ -23,9 +23,8 @@ class FolderMirror:
         self.contents = contents
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def ensure(self, destination: str) -> str:
+    async def ensure(self, project: ProjectRef, destination: str) -> str:
         """The id of the Frame.io folder at `destination` ('A/B', '' = the project root)."""
-        project = await self.frameio.project()
         folder_id = project.root_folder_id
         path = ""
         for name in (part for part in destination.split("/") if part):
@@ -37,7 +36,7 @@ class FolderMirror:
         cached = await self.ledger.folder(root_id, path)
         if cached:
             return cached
-        async with self._locks[path]:
+        async with self._locks[f"{root_id}/{path}"]:
             cached = await self.ledger.folder(root_id, path)
             if cached:
                 return cached
@@ -60,8 +59,7 @@ class FolderMirror:
         folders = [c for c in await self.contents.named(account_id, parent_id, name) if c.type == FOLDER]
         return folders[0].id if folders else None
 
-    async def forget(self) -> None:
-        """Drops cached ids (a cached folder was deleted on Frame.io)."""
-        project = await self.frameio.project()
+    async def forget(self, project: ProjectRef) -> None:
+        """Drops the project's cached ids (a cached folder was deleted on Frame.io)."""
         await self.ledger.forget_folders(project.root_folder_id)
         self.contents.forget()

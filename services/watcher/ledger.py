@@ -246,22 +246,25 @@ class Ledger:
             f"SELECT file_id FROM jobs WHERE file_id IN ({marks}) AND id != ?", (*file_ids, exclude_job)).fetchall())
         return {row[0] for row in rows}
 
-    async def runnable(self, now: float, limit: int, running: Iterable[str], auth_ok: bool,
+    async def runnable(self, now: float, limit: int, running: Iterable[str], auth_ok: Collection[str],
                        pipelines: Collection[str]) -> list[Job]:
         """Jobs of `pipelines` to start now: attempts interrupted by a restart first, then the
-        pipelines taking turns (each one's oldest, then each one's second oldest, ...)."""
-        skip, among = list(running), list(pipelines)
+        pipelines taking turns (each one's oldest, then each one's second oldest, ...). Jobs
+        waiting for a reconnect only of the connections in `auth_ok`."""
+        skip, among, connected = list(running), list(pipelines), list(auth_ok)
         if not among:
             return []
         skipped = ",".join("?" * len(skip)) or "''"
+        reconnectable = ",".join("?" * len(connected)) or "''"
         waiting = f"state = {QUEUED} OR state = {WAITING}"
         sql = (f"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY pipeline ORDER BY {waiting}, created_at)"
                f" AS turn FROM jobs WHERE id NOT IN ({skipped}) AND pipeline IN ({','.join('?' * len(among))})"
                f" AND (state IN ({IN_FLIGHT_SQL}, {QUEUED}) OR (state = {WAITING} AND ((waiting_kind = ?"
-               f" AND next_attempt_at <= ?) OR (waiting_kind = ? AND ?)))))"
+               f" AND next_attempt_at <= ?) OR (waiting_kind = ?"
+               f" AND connection IN ({reconnectable}))))))"
                f" ORDER BY {waiting}, turn, created_at LIMIT ?")
         return await self.run(lambda: self._jobs(self.db.execute(
-            sql, (*skip, *among, WaitingKind.BACKOFF, now, WaitingKind.RECONNECT, auth_ok, limit))))
+            sql, (*skip, *among, WaitingKind.BACKOFF, now, WaitingKind.RECONNECT, *connected, limit))))
 
     async def states_by_pipeline(self) -> dict[str, dict[str, int]]:
         """pipeline → state name → how many of its jobs are in it."""

@@ -52,7 +52,7 @@ class Orchestrator:
         self.tracer = tracer
         self.running: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
-        self._reconnect_since = 0.0
+        self._reconnect_since: dict[str, float] = {}  # connection → when a call last said it needs a reconnect
 
     def wake(self) -> None:
         self._wake.set()
@@ -80,8 +80,12 @@ class Orchestrator:
                 # named after its pipeline: that is how the pipeline's attempts are counted
                 self.running[job.id] = asyncio.create_task(self._attempt(job), name=job.pipeline)
 
-    def _auth_usable(self) -> bool:
-        return self.auth.connected or time.monotonic() - self._reconnect_since >= RECONNECT_PROBE_S
+    def _auth_usable(self) -> list[str]:
+        """The connections whose jobs waiting for a reconnect may try again: connected ones, and
+        the others every RECONNECT_PROBE_S."""
+        now = time.monotonic()
+        return [name for name in self.delivery.connections.by_name
+                if self.auth.is_connected(name) or now - self._reconnect_since.get(name, 0.0) >= RECONNECT_PROBE_S]
 
     async def _sleep_until_needed(self) -> None:
         """Until woken (a job queued or finished, Frame.io connected again), or until the
@@ -129,8 +133,8 @@ class Orchestrator:
             return jobs.wait_for_root(job, str(error), self._backoff(1), time.time(),
                                       give_back_attempt=outcome.took_attempt)
         if isinstance(error, ReconnectNeeded):
-            self.auth.lost()
-            self._reconnect_since = time.monotonic()
+            self.auth.lost(job.connection)
+            self._reconnect_since[job.connection] = time.monotonic()
             log.warning("waiting: %s", error)
             return jobs.wait_reconnect(job, str(error), give_back_attempt=outcome.took_attempt)
         if isinstance(error, FileChangedOnDisk):

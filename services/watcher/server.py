@@ -17,12 +17,10 @@ from postflow.core.mesh.api_keys import ApiKeys
 from postflow.core.mesh.certs import Credentials
 from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
-from postflow.frameio import AuthTokens, FrameioClient
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
+from services.watcher.connections import FrameioConnections
 from services.watcher.delivery import Delivery, DeliverySettings
 from services.watcher.detector import Detector
-from services.watcher.folder_contents import FolderContents
-from services.watcher.folders import FolderMirror
 from services.watcher.followers import AuthWatch, StreamerWatch
 from services.watcher.intake import JobIntake
 from services.watcher.ledger import Ledger
@@ -62,6 +60,7 @@ class WatcherService(GrpcService):
         self.auth_status: AuthWatch | None = None
         self.intake: JobIntake | None = None
         self.sightings = Sightings(self.ledger)
+        self.connections: FrameioConnections | None = None
         self.submissions: Submissions | None = None
 
     async def open(self) -> None:
@@ -77,16 +76,15 @@ class WatcherService(GrpcService):
         self._http = traced_client(provider, timeout=config.frameio.request_timeout_s)
         auth_stub = auth_pb2_grpc.AuthServiceStub(auth_channel)
         streamer_stub = streamer_pb2_grpc.StreamerServiceStub(streamer_channel)
-        tokens = AuthTokens(auth_stub, self.runtime.secrets)
-        frameio = FrameioClient(config.frameio, tokens, self._http)
+        self.connections = connections = FrameioConnections(auth_stub, self._http, self.ledger, self.runtime.secrets)
+        connections.apply(config)
         self.streamer_events = streamer_events = StreamerWatch(streamer_stub)
-        contents = FolderContents(frameio)
         self.pipelines = pipelines = Pipelines(self._detector)
-        delivery = Delivery(root_of=lambda name: pipelines.get(name).root, ledger=self.ledger, frameio=frameio,
-                            folders=FolderMirror(frameio, self.ledger, contents), streamer=streamer_stub,
-                            streamer_events=streamer_events, settings=DeliverySettings.from_config(config))
+        delivery = Delivery(routes_of=lambda name: pipelines.get(name).routes, ledger=self.ledger,
+                            connections=connections, streamer=streamer_stub, streamer_events=streamer_events,
+                            settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
-        self.auth_status = AuthWatch(auth_stub, on_change=tokens.forget)
+        self.auth_status = AuthWatch(auth_stub, on_change=connections.status_changed)
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, pipelines=pipelines,
             tracer=tracer, server_error_wait_s=config.frameio.server_error_backoff_s)
@@ -116,12 +114,14 @@ class WatcherService(GrpcService):
         """Reads the config file again and applies its pipelines; InvalidArgument naming the key
         when it is not valid (nothing changes then)."""
         assert self.pipelines is not None and self.intake is not None and self.orchestrator is not None
+        assert self.connections is not None
         try:
             config = await asyncio.to_thread(self.runtime.read_config)
             routes = await asyncio.to_thread(Pipelines.routes_of, config)
         except ConfigError as exc:
             raise InvalidArgument(f"config: {exc}") from None
         self.intake.config = config
+        self.connections.apply(config)
         changes = self.pipelines.apply_routes(config, routes)
         log.info("config reloaded: pipelines added %s, removed %s, changed %s", changes.added or "none",
                  changes.removed or "none", changes.changed or "none")

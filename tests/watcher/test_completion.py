@@ -12,7 +12,7 @@ import pytest
 
 from postflow.core.config import REMOTE_UPLOAD_MAX_BYTES
 from postflow.frameio import RequestFailed
-from postflow.testing.frameio_fake import ACCOUNT, ROOT, FakeFrameio, job_in_flight
+from postflow.testing.frameio_fake import ACCOUNT, ROOT, FakeConnections, FakeFrameio, job_in_flight
 from postflow.testing.polling import wait_for
 from postflow.testing.watcher import make_job
 from postflow.v1 import streamer_pb2
@@ -25,8 +25,6 @@ from services.watcher.delivery.frameio_file import FrameioFile
 from services.watcher.delivery.pull import Pull
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.transfer import Transfer
-from services.watcher.folder_contents import FolderContents
-from services.watcher.folders import FolderMirror
 from services.watcher.followers import StreamerWatch
 from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
@@ -136,9 +134,9 @@ async def test_a_stall_while_bytes_are_due_discards_the_incomplete_file(ledger, 
 
 def delivery_on(fake: FakeFrameio, ledger: Ledger, root, streamer=None, tunnel=None) -> Delivery:
     settings = DeliverySettings("auto", REMOTE_UPLOAD_MAX_BYTES, 0.01, 60.0, False)
-    return Delivery(root_of=lambda pipeline: root, ledger=ledger, frameio=fake,
-                    folders=FolderMirror(fake, ledger, FolderContents(fake)), streamer=streamer,
-                    streamer_events=tunnel or StreamerWatch(None), settings=settings)
+    pipeline = SimpleNamespace(root=root, config=SimpleNamespace(create_projects=False))
+    return Delivery(routes_of=lambda name: pipeline, ledger=ledger, connections=FakeConnections(fake, ledger),
+                    streamer=streamer, streamer_events=tunnel or StreamerWatch(None), settings=settings)
 
 
 @pytest.mark.asyncio
@@ -168,7 +166,8 @@ async def test_an_explicit_pull_over_50_gb_is_pushed(ledger, tmp_path, caplog):
     for size, mode in ((REMOTE_UPLOAD_MAX_BYTES, jobs.PULL), (REMOTE_UPLOAD_MAX_BYTES + 1, jobs.PUSH)):
         job = (await job_in_flight(ledger, "big.mov", ROOT, size=size)).replace(requested_mode=jobs.PULL)
         tunnel = SimpleNamespace(tunnel_status=lambda fresh=False: asyncio.sleep(0, UP_TUNNEL))
-        attempt = Attempt(delivery_on(fake, ledger, tmp_path, tunnel=tunnel), JobRecord(ledger, job), ACCOUNT)
+        delivery = delivery_on(fake, ledger, tmp_path, tunnel=tunnel)
+        attempt = Attempt(delivery, JobRecord(ledger, job), await delivery.destination(job))
         assert await attempt.choose_mode() == mode
     assert "over Frame.io's remote upload limit of 50 GB" in caplog.text
 

@@ -41,7 +41,7 @@ async def test_twenty_mirrored_folders_and_two_hundred_deliveries_list_only_the_
     fake.add("folder", "SQ00")  # made by someone else before PostFlow started
     contents = FolderContents(fake)
     mirror = FolderMirror(fake, ledger, contents)
-    folders = {f"SQ{i:02}": await mirror.ensure(f"SQ{i:02}") for i in range(20)}
+    folders = {f"SQ{i:02}": await mirror.ensure(await fake.project(), f"SQ{i:02}") for i in range(20)}
     assert fake.calls["create_folder"] == 19  # SQ00 was found, not made again
     for i in range(200):
         name = f"SQ{i % 20:02}"
@@ -53,7 +53,7 @@ async def test_twenty_mirrored_folders_and_two_hundred_deliveries_list_only_the_
 async def test_a_re_export_stacks_from_what_is_known_without_listing_again(ledger):
     fake = FakeFrameio()
     contents = FolderContents(fake)
-    folder_id = await FolderMirror(fake, ledger, contents).ensure("SQ01")
+    folder_id = await FolderMirror(fake, ledger, contents).ensure(await fake.project(), "SQ01")
     first = await deliver_and_stack(fake, contents, ledger, "a.mov", folder_id)
     second = await deliver_and_stack(fake, contents, ledger, "a.mov", folder_id)
     third = await deliver_and_stack(fake, contents, ledger, "a.mov", folder_id)
@@ -82,4 +82,4 @@ async def test_a_folder_made_concurrently_by_someone_else_is_found(ledger):
     await contents.named(ACCOUNT, ROOT, "x")
     made_elsewhere = fake.add("folder", "SQ01")
     fake.fail_next["create_folder"] = [RequestFailed("create folder: HTTP 409 exists", 409)]
-    assert await FolderMirror(fake, ledger, contents).ensure("SQ01") == made_elsewhere
+    assert await FolderMirror(fake, ledger, contents).ensure(await fake.project(), "SQ01") == made_elsewhere

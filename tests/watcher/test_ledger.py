@@ -246,9 +246,10 @@ async def test_runnable_order_backoff_and_reconnect(ledger):
     await ledger.update(queued[0].id, 0, jobs.back_off(queued[0], "boom", 60, now))
     await ledger.update(queued[1].id, 0, jobs.wait_reconnect(queued[1], "reconnect", give_back_attempt=False))
     await ledger.update(queued[3].id, 0, jobs.start_attempt(queued[3]))  # interrupted by a restart: resumes first
-    ids = [j.id for j in await ledger.runnable(now, 10, [], auth_ok=False, pipelines=["default"])]
+    ids = [j.id for j in await ledger.runnable(now, 10, [], auth_ok=[], pipelines=["default"])]
     assert ids == [queued[3].id, queued[2].id]
-    ids = [j.id for j in await ledger.runnable(now + 61, 10, [queued[3].id], auth_ok=True, pipelines=["default"])]
+    ids = [j.id for j in await ledger.runnable(now + 61, 10, [queued[3].id], auth_ok=["default"],
+                                               pipelines=["default"])]
     assert ids == [queued[0].id, queued[1].id, queued[2].id]
     assert await ledger.next_due() == pytest.approx(now + 60)
 

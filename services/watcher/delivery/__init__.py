@@ -17,23 +17,23 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from postflow.core.config import Config
 from postflow.core.errors import FailedPrecondition
 from postflow.core.files import readable_stat
-from postflow.frameio import FrameioClient
+from postflow.frameio import RequestFailed
 from postflow.v1 import streamer_pb2_grpc
 from services.watcher import jobs
+from services.watcher.connections import Destination, FrameioConnections
 from services.watcher.delivery.attempt import Attempt
 from services.watcher.delivery.errors import FileChangedOnDisk, JobFailed, RetryLater
 from services.watcher.delivery.frameio_file import FrameioFile
 from services.watcher.delivery.pull import revoke
 from services.watcher.delivery.record import JobRecord
-from services.watcher.folders import FolderMirror
 from services.watcher.followers import StreamerWatch
 from services.watcher.jobs import QUEUED, WAITING, Job
 from services.watcher.ledger import Ledger
+from services.watcher.routing import PipelineRoutes
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,12 @@ class Outcome:
 
 
 class Delivery:
-    def __init__(self, *, root_of: Callable[[str], Path], ledger: Ledger, frameio: FrameioClient,
-                 folders: FolderMirror, streamer: streamer_pb2_grpc.StreamerServiceStub, streamer_events: StreamerWatch,
-                 settings: DeliverySettings) -> None:
-        self.root_of = root_of  # a pipeline's root by name; FailedPrecondition once it is removed
+    def __init__(self, *, routes_of: Callable[[str], PipelineRoutes], ledger: Ledger,
+                 connections: FrameioConnections, streamer: streamer_pb2_grpc.StreamerServiceStub,
+                 streamer_events: StreamerWatch, settings: DeliverySettings) -> None:
+        self.routes_of = routes_of  # a pipeline's routes by name; FailedPrecondition once it is removed
         self.ledger = ledger
-        self.frameio = frameio
-        self.folders = folders
+        self.connections = connections
         self.streamer = streamer
         self.streamer_events = streamer_events
         self.settings = settings
@@ -81,14 +80,14 @@ class Delivery:
                 await record.apply(jobs.start_attempt)
                 took_attempt = True
             await self._check_source(record.job)
-            account_id = (await self.frameio.project()).account_id
-            return Outcome(await Attempt(self, record, account_id).run(), took_attempt)
+            destination = await self.destination(record.job)
+            return Outcome(await Attempt(self, record, destination).run(), took_attempt)
         except Exception as exc:  # the orchestrator decides what each error means
             return Outcome(record.job, took_attempt, exc)
 
     async def _check_source(self, job: Job) -> None:
         try:
-            root = self.root_of(job.pipeline)
+            root = self.routes_of(job.pipeline).root
         except FailedPrecondition as exc:
             raise RetryLater(str(exc)) from None
         try:
@@ -102,12 +101,23 @@ class Delivery:
         if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
             raise FileChangedOnDisk("the file changed on disk")
 
+    async def destination(self, job: Job) -> Destination:
+        """The job's connection and project: a pipeline or connection removed from the config
+        waits for it to come back; a project that cannot be found (or is ambiguous) fails the job."""
+        try:
+            create = self.routes_of(job.pipeline).config.create_projects
+            return await self.connections.destination(job.connection, job.project, create)
+        except FailedPrecondition as exc:
+            raise RetryLater(str(exc)) from None
+        except RequestFailed as exc:
+            raise JobFailed(f"pipeline {job.pipeline} ({job.route_rule}): {exc}") from None
+
     async def clean_up(self, job: Job) -> None:
         """Best effort for a cancelled job: revoke its URL, delete its incomplete file."""
         try:
             await revoke(self.streamer, job.ticket_id)
             if job.file_id:
-                account_id = (await self.frameio.project()).account_id
-                await FrameioFile(self.frameio, account_id, job.file_id).discard()
+                destination = await self.destination(job)
+                await FrameioFile(destination.frameio, destination.account_id, job.file_id).discard()
         except Exception as exc:  # nothing depends on it: say so and move on
             log.warning("could not clean up after the cancelled job: %s", exc)

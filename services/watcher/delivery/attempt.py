@@ -32,6 +32,7 @@ from services.watcher.followers import PullEvent
 from services.watcher.jobs import PULL, PUSH, VERIFYING, Job
 
 if TYPE_CHECKING:
+    from services.watcher.connections import Destination
     from services.watcher.delivery import Delivery
 
 log = logging.getLogger(__name__)
@@ -43,15 +44,17 @@ MODE_BY_SETTING = {"auto": common_pb2.TRANSFER_MODE_AUTO, "pull": PULL, "push": 
 
 
 class Attempt:
-    """The steps after the attempt is counted and its file checked: with one account, on to
+    """The steps after the attempt is counted and its file checked: in the job's project, on to
     a file in the job's Frame.io folder, verified and stacked."""
 
-    def __init__(self, delivery: Delivery, record: JobRecord, account_id: str) -> None:
+    def __init__(self, delivery: Delivery, record: JobRecord, destination: Destination) -> None:
         self.delivery = delivery
         self.record = record
-        self.account_id = account_id
-        self.pull = Pull(record, delivery.streamer, delivery.streamer_events, delivery.frameio, account_id)
-        self.push = Push(record, delivery.streamer, delivery.frameio, account_id)
+        self.destination = destination
+        self.frameio = destination.frameio
+        self.account_id = account_id = destination.account_id
+        self.pull = Pull(record, delivery.streamer, delivery.streamer_events, self.frameio, account_id)
+        self.push = Push(record, delivery.streamer, self.frameio, account_id)
         self.completion = Completion(record, self.pull, self.file, self.discard, delivery.settings.status_poll_s,
                                      delivery.settings.processing_timeout_s)
         self._shown: FileWithIncludes | None = None  # the file as show file last returned it, once uploaded
@@ -61,12 +64,13 @@ class Attempt:
         return self.record.job
 
     def file(self, file_id: str) -> FrameioFile:
-        return FrameioFile(self.delivery.frameio, self.account_id, file_id)
+        return FrameioFile(self.frameio, self.account_id, file_id)
 
     async def run(self) -> Job:
         await self.drop_stale_files()
         if not self.job.folder_id:
-            await self.record.apply(jobs.folder_ready, await self.delivery.folders.ensure(self.job.destination))
+            folder_id = await self.destination.folders.ensure(self.destination.project, self.job.destination)
+            await self.record.apply(jobs.folder_ready, folder_id)
         for restart in itertools.count():
             try:
                 await self.deliver()
@@ -110,7 +114,7 @@ class Attempt:
         if not (job.file_id or job.create_started_at):
             return False
         file = self.file(job.file_id) if job.file_id else await FrameioFile.adopt(
-            self.delivery.frameio, self.account_id, job,
+            self.frameio, self.account_id, job,
             lambda ids: self.delivery.ledger.file_ids_in_use(ids, exclude_job=job.id))
         if file is not None and not job.file_id:
             await self.record.apply(jobs.found_file, file.id)
@@ -149,7 +153,7 @@ class Attempt:
         except RequestFailed as exc:
             if exc.status != 404:
                 raise
-            await self.delivery.folders.forget()
+            await self.destination.folders.forget(self.destination.project)
             await self.record.apply(jobs.folder_gone)
             where = self.job.destination or "(root)"
             raise RetryLater(f"the Frame.io folder {where} is gone; it will be made again") from None
@@ -167,11 +171,11 @@ class Attempt:
         await self.pull.revoke()
         if self.job.state != VERIFYING:
             await self.record.apply(jobs.verify)
-        file = self._shown or await self.delivery.frameio.show_file(self.account_id, self.job.file_id)
+        file = self._shown or await self.frameio.show_file(self.account_id, self.job.file_id)
         if file.file_size != self.job.size:
             await self.discard(self.file(self.job.file_id))
             raise RetryLater(f"Frame.io holds {file.file_size} bytes, expected {self.job.size}")
-        stacking = Stacking(self.delivery.frameio, self.delivery.folders.contents, self.account_id,
+        stacking = Stacking(self.frameio, self.destination.folders.contents, self.account_id,
                             self.delivery.settings.version_stacks)
         stack_id, version = await stacking.stack(self.record, file.parent_id or "")
         job = await self.record.apply(jobs.deliver, file.view_url, stack_id, version)
