@@ -1,10 +1,13 @@
-"""The small REST API (`/api/status`, `/api/jobs…`) and the probes (`/livez`, `/readyz`)."""
+"""The small REST API (`/api/status`, `/api/jobs…`, `/api/pipelines`, `/api/unrouted`) and the
+probes (`/livez`, `/readyz`). Lists are pages the watcher cuts (`page_size`, `page_token`); a
+parameter a list does not know, or one it cannot use, is a 400 naming it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -12,12 +15,16 @@ from starlette.routing import Route
 from postflow.core.clients import Clients
 from postflow.core.config import ServicesConfig
 from postflow.core.errors import InvalidArgument
+from postflow.core.pipelines import NAME_PATTERN
 from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
 from services.dashboard.hub import Hub
-from services.dashboard.views import job_to_dict
+from services.dashboard.views import job_to_dict, pipeline_view, unrouted_view
 
 MAX_PAGE_SIZE = 500
+MAX_SEARCH = 200  # characters of `q`
+JOBS_PARAMETERS = ("state", "pipeline", "q", "path_prefix", "page_size", "page_token")
+UNROUTED_PARAMETERS = ("pipeline", "page_size", "page_token")
 # A person is waiting: give a down service a few seconds to come back, then answer 503.
 # (Failing fast would also fail while the channel is still in reconnect backoff just after
 # the service came back.)
@@ -31,6 +38,32 @@ def parse_states(values: list[str]) -> list[str]:
     if not set(states) <= set(common_pb2.JobState.keys()):
         raise InvalidArgument(f"state: expected job states such as queued, uploading, done, failed; got {values}")
     return states
+
+
+def parse_pipelines(values: list[str]) -> list[str]:
+    """`["a,b", "c"]` → `["a", "b", "c"]`, each a pipeline name."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    for name in names:
+        if not NAME_PATTERN.match(name):
+            raise InvalidArgument(f"pipeline: {name!r} is not a pipeline name (letters, digits, '_', '.', '-', "
+                                  "at most 64)")
+    return names
+
+
+def parse_search(value: str) -> str:
+    if len(value) > MAX_SEARCH:
+        raise InvalidArgument(f"q: at most {MAX_SEARCH} characters, got {len(value)}")
+    return value.strip()
+
+
+def known_parameters(params: QueryParams, known: tuple[str, ...]) -> QueryParams:
+    """`params`, once each of them is one of `known` and none but `state` and `pipeline` is repeated."""
+    for name in params:
+        if name not in known:
+            raise InvalidArgument(f"{name}: not a parameter of this list (it takes {', '.join(known) or 'none'})")
+        if name not in ("state", "pipeline") and len(params.getlist(name)) > 1:
+            raise InvalidArgument(f"{name}: given {len(params.getlist(name))} times, expected once")
+    return params
 
 
 def parse_page_size(value: str | None) -> int:
@@ -58,12 +91,30 @@ def api_routes(clients: Clients, hub: Hub, services: ServicesConfig) -> list[Rou
         return JSONResponse(hub.status())
 
     async def list_jobs(request: Request) -> Response:
-        params = request.query_params
+        params = known_parameters(request.query_params, JOBS_PARAMETERS)
         response = await watcher.ListJobs(watcher_pb2.ListJobsRequest(
-            states=parse_states(params.getlist("state")), path_prefix=params.get("path_prefix", ""),
+            states=parse_states(params.getlist("state")), pipelines=parse_pipelines(params.getlist("pipeline")),
+            search=parse_search(params.get("q", "")), path_prefix=params.get("path_prefix", ""),
             page_size=parse_page_size(params.get("page_size")), page_token=params.get("page_token", ""),
         ), timeout=INTERACTIVE_TIMEOUT_S)
         return JSONResponse({"jobs": [job_to_dict(job) for job in response.jobs],
+                             "next_page_token": response.next_page_token, "total": response.total})
+
+    async def list_pipelines(request: Request) -> Response:
+        known_parameters(request.query_params, ())
+        response = await watcher.ListPipelines(watcher_pb2.ListPipelinesRequest(), timeout=INTERACTIVE_TIMEOUT_S)
+        return JSONResponse({"pipelines": [pipeline_view(status) for status in response.pipelines]})
+
+    async def list_unrouted(request: Request) -> Response:
+        params = known_parameters(request.query_params, UNROUTED_PARAMETERS)
+        pipeline = parse_pipelines(params.getlist("pipeline"))
+        if len(pipeline) > 1:
+            raise InvalidArgument(f"pipeline: one pipeline, or none for all; got {', '.join(pipeline)}")
+        response = await watcher.ListUnrouted(watcher_pb2.ListUnroutedRequest(
+            pipeline="".join(pipeline), page_size=parse_page_size(params.get("page_size")),
+            page_token=params.get("page_token", ""),
+        ), timeout=INTERACTIVE_TIMEOUT_S)
+        return JSONResponse({"files": [unrouted_view(file) for file in response.files],
                              "next_page_token": response.next_page_token, "total": response.total})
 
     async def livez(request: Request) -> Response:
@@ -79,6 +130,8 @@ def api_routes(clients: Clients, hub: Hub, services: ServicesConfig) -> list[Rou
     return [
         Route("/api/status", status),
         Route("/api/jobs", list_jobs),
+        Route("/api/pipelines", list_pipelines),
+        Route("/api/unrouted", list_unrouted),
         Route("/api/jobs/{job_id}", job_call(watcher.GetJob, watcher_pb2.GetJobRequest)),
         Route("/api/jobs/{job_id}/retry", job_call(watcher.RetryJob, watcher_pb2.RetryJobRequest), methods=["POST"]),
         Route("/api/jobs/{job_id}/cancel", job_call(watcher.CancelJob, watcher_pb2.CancelJobRequest),

@@ -16,6 +16,10 @@ every job event, so they always count the rows as the same event left them; only
 information (files seen, watch root) is asked for with GetStats, on connect and every
 `SCAN_POLL_S`. Progress is coalesced here, once, to at most one event per job per
 `progress_interval`; state changes are never held back.
+
+The jobs kept here (at most `max_jobs`, finished ones evicted first) are the snapshot's, for SSE
+clients that follow jobs; the page lists its jobs from `/api/jobs` a page at a time (any
+pipeline, state or search, among thousands) and uses `job` events only to keep that page live.
 """
 
 from __future__ import annotations

@@ -28,7 +28,23 @@ def job_to_dict(job: common_pb2.Job) -> dict:
         "destination": job.destination, "frameio_file_id": job.frameio_file_id, "view_url": job.view_url,
         "trace_id": job.trace_id, "waiting_reason": job.waiting_reason, "version": job.version,
         "created_at": timestamp(job, "created_at"), "updated_at": timestamp(job, "updated_at"),
+        "pipeline": job.pipeline, "connection": job.connection, "project": job.project, "route_rule": job.route_rule,
     }
+
+
+def pipeline_view(status: watcher_pb2.PipelineStatus) -> dict:
+    by_state = {state: count for state, count in status.jobs_by_state.items() if count}
+    return {
+        "name": status.name, "root": status.root, "connection": status.connection, "project": status.project,
+        "jobs": sum(by_state.values()), "jobs_by_state": by_state, "unrouted": status.unrouted,
+        "waiting_on_start": status.waiting_on_start, "root_available": status.root_available,
+        "root_problem": status.root_problem, "on_start": status.on_start, "after_delivery": status.after_delivery,
+    }
+
+
+def unrouted_view(file: watcher_pb2.UnroutedFile) -> dict:
+    return {"pipeline": file.pipeline, "path": file.path, "name": PurePosixPath(file.path).name, "size": file.size,
+            "reason": file.reason, "seen_at": timestamp(file, "seen_at")}
 
 
 def auth_view(status: auth_pb2.AuthStatus) -> dict:

@@ -27,11 +27,11 @@ async def test_jobs_filter_and_paging(fakes, dashboard, http):
         fakes.watcher.add_job(f"SQ01/shot{n}.mov")
     done = fakes.watcher.finish(fakes.watcher.add_job("SQ02/final.mov").id)
     page = (await http.get("/api/jobs", params={"page_size": 2, "path_prefix": "SQ01/"})).json()
-    assert [job["name"] for job in page["jobs"]] == ["shot0.mov", "shot1.mov"]
+    assert [job["name"] for job in page["jobs"]] == ["shot4.mov", "shot3.mov"], "newest first"
     assert page["total"] == 5 and page["next_page_token"]
     rest = (await http.get("/api/jobs", params={"page_size": 10, "path_prefix": "SQ01/",
                                                 "page_token": page["next_page_token"]})).json()
-    assert [job["name"] for job in rest["jobs"]] == ["shot2.mov", "shot3.mov", "shot4.mov"]
+    assert [job["name"] for job in rest["jobs"]] == ["shot2.mov", "shot1.mov", "shot0.mov"]
     assert rest["next_page_token"] == ""
     finished = (await http.get("/api/jobs", params={"state": "done,failed"})).json()
     assert [job["id"] for job in finished["jobs"]] == [done.id]

@@ -1,13 +1,17 @@
-"""A fake WatcherService whose jobs the test adds and moves along. Like the ledger it numbers
-every job event, keeps the newest `retain` of them, resumes a WatchJobs stream after a known
-sequence number (a snapshot otherwise), ends a stream that falls behind, and sends the totals
-of every job with each event."""
+"""A fake WatcherService whose jobs, pipelines and unrouted files the test sets. Like the ledger
+it numbers every job event, keeps the newest `retain` of them, resumes a WatchJobs stream after a
+known sequence number (a snapshot otherwise), ends a stream that falls behind, and sends the
+totals of every job with each event; it lists jobs newest first, filtered by state, pipeline,
+path prefix and a case-insensitive search of the path, a page at a time (the token is a
+position, so pages hold still while new jobs arrive). Counting is incremental, so a test can
+make thousands of jobs cheaply."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 
 import grpc
 
@@ -19,6 +23,9 @@ from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 
 FINAL = (common_pb2.JOB_STATE_DONE, common_pb2.JOB_STATE_FAILED, common_pb2.JOB_STATE_CANCELLED)
 DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+DEFAULT_PIPELINE = "default"
+T = TypeVar("T")
 
 
 class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
@@ -30,12 +37,23 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.watch_requests: list[int] = []  # after_seq of every WatchJobs call
         self.watch_root_problem = ""  # set by a test: the watch root is unavailable, and why
         self.live: Topic[watcher_pb2.JobEvent] = Topic(retain, Overflow.DROP_SUBSCRIBER, name="fake WatchJobs")
+        # What ListPipelines answers besides each one's job counts (those come from the jobs).
+        self.pipelines: dict[str, watcher_pb2.PipelineStatus] = {}
+        self.set_pipeline(DEFAULT_PIPELINE, root="/media/OUT")
+        self.unrouted: list[watcher_pb2.UnroutedFile] = []
+        self._position: dict[str, int] = {}  # job id -> order of creation
+        self._counts: Counter[tuple[str, int]] = Counter()  # (pipeline, state) -> jobs
+        self._files_delivered = 0
+        self._bytes_delivered = 0
 
     # -- driven by the test ------------------------------------------------------------------
 
     def add_job(self, path: str, size: int = 1_000_000, **fields: Any) -> common_pb2.Job:
+        """A new queued job (in pipeline `default` with connection `default` unless `fields` say)."""
+        fields = {"pipeline": DEFAULT_PIPELINE, "connection": DEFAULT_PIPELINE, **fields}
         job = common_pb2.Job(id=uuid.uuid4().hex[:12], path=path, size=size, state=common_pb2.JOB_STATE_QUEUED,
                              max_attempts=5, eta_s=-1, trace_id=uuid.uuid4().hex, created_at=timestamp(), **fields)
+        self._position[job.id] = len(self._position)
         self._record(job, watcher_pb2.JOB_EVENT_KIND_CREATED, "queued")
         return job
 
@@ -58,18 +76,45 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         return self.update(job_id, state=common_pb2.JOB_STATE_DONE, bytes_done=job.size, rate_bps=0, eta_s=0,
                            connections=0, view_url=f"https://next.frame.io/project/p/view/{job_id}")
 
+    def set_pipeline(self, name: str, **fields: Any) -> watcher_pb2.PipelineStatus:
+        """Adds pipeline `name` (root available, connection `default`) or changes its fields."""
+        status = self.pipelines.get(name) or watcher_pb2.PipelineStatus(
+            name=name, root=f"/media/{name}", connection=DEFAULT_PIPELINE, root_available=True, on_start="all",
+            after_delivery="none")
+        assign(status, **fields)
+        self.pipelines[name] = status
+        return status
+
+    def add_unrouted(self, pipeline: str, path: str, reason: str = "no rule matches", size: int = 1_000_000,
+                     ) -> watcher_pb2.UnroutedFile:
+        file = watcher_pb2.UnroutedFile(pipeline=pipeline, path=path, size=size, reason=reason, seen_at=timestamp())
+        self.unrouted.append(file)
+        return file
+
     def totals(self) -> watcher_pb2.JobTotals:
         """Every job counted, as the real watcher sends it with each event."""
-        counts: dict[str, int] = {}
-        for job in self.jobs.values():
-            name = label(common_pb2.JobState, job.state)
-            counts[name] = counts.get(name, 0) + 1
-        done = [job for job in self.jobs.values() if job.state == common_pb2.JOB_STATE_DONE]
-        return watcher_pb2.JobTotals(jobs_by_state=counts, files_delivered=len(done),
-                                     bytes_delivered=sum(job.size for job in done))
+        return watcher_pb2.JobTotals(jobs_by_state=self._by_state(),
+                                     files_delivered=self._files_delivered, bytes_delivered=self._bytes_delivered)
+
+    def _by_state(self, pipeline: str | None = None) -> dict[str, int]:
+        """Job counts by state name, of one pipeline or (None) of all."""
+        by_state: Counter[str] = Counter()
+        for (of_pipeline, state), jobs in self._counts.items():
+            if jobs and pipeline in (None, of_pipeline):
+                by_state[label(common_pb2.JobState, state)] += jobs
+        return dict(by_state)
+
+    def _count(self, job: common_pb2.Job, sign: int) -> None:
+        self._counts[(job.pipeline, job.state)] += sign
+        if job.state == common_pb2.JOB_STATE_DONE:
+            self._files_delivered += sign
+            self._bytes_delivered += sign * job.size
 
     def _record(self, job: common_pb2.Job, kind: watcher_pb2.JobEventKind, message: str) -> None:
         job.updated_at.CopyFrom(timestamp())
+        if job.id in self.jobs:
+            self._count(self.jobs[job.id], -1)
+        self._count(job, +1)
         self.jobs[job.id] = job
         self.seq += 1
         event = watcher_pb2.JobEvent(seq=self.seq, kind=kind, job=job, message=message, at=timestamp(),
@@ -96,15 +141,34 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
 
     async def ListJobs(self, request: watcher_pb2.ListJobsRequest,
                        context: grpc.aio.ServicerContext) -> watcher_pb2.ListJobsResponse:
-        jobs = [job for job in self.jobs.values()
-                if (not request.states or job.state in request.states) and job.path.startswith(request.path_prefix)]
-        if request.page_token and not request.page_token.isdigit():
-            raise InvalidArgument("page_token: not one of ours")
-        start = int(request.page_token or 0)
-        size = request.page_size or DEFAULT_PAGE_SIZE
-        more = start + size < len(jobs)
-        return watcher_pb2.ListJobsResponse(jobs=jobs[start:start + size],
-                                            next_page_token=str(start + size) if more else "", total=len(jobs))
+        search = request.search.lower()
+        jobs = [job for job in reversed(self.jobs.values())
+                if (not request.states or job.state in request.states)
+                and (not request.pipelines or job.pipeline in request.pipelines)
+                and job.path.startswith(request.path_prefix) and search in job.path.lower()]
+        page, token = one_page(jobs, request.page_size, request.page_token, lambda job: self._position[job.id])
+        return watcher_pb2.ListJobsResponse(jobs=page, next_page_token=token, total=len(jobs))
+
+    async def ListPipelines(self, request: watcher_pb2.ListPipelinesRequest,
+                            context: grpc.aio.ServicerContext) -> watcher_pb2.ListPipelinesResponse:
+        statuses = []
+        for name, configured in self.pipelines.items():
+            status = watcher_pb2.PipelineStatus()
+            status.CopyFrom(configured)
+            status.jobs_by_state.update(self._by_state(name))
+            status.unrouted = sum(1 for file in self.unrouted if file.pipeline == name)
+            statuses.append(status)
+        return watcher_pb2.ListPipelinesResponse(pipelines=statuses)
+
+    async def ListUnrouted(self, request: watcher_pb2.ListUnroutedRequest,
+                           context: grpc.aio.ServicerContext) -> watcher_pb2.ListUnroutedResponse:
+        if request.pipeline and request.pipeline not in self.pipelines:
+            raise NotFound(f"no pipeline {request.pipeline!r}")
+        files = [(index, file) for index, file in reversed(list(enumerate(self.unrouted)))
+                 if request.pipeline in ("", file.pipeline)]
+        page, token = one_page(files, request.page_size, request.page_token, lambda entry: entry[0])
+        return watcher_pb2.ListUnroutedResponse(files=[file for _, file in page], next_page_token=token,
+                                                total=len(files))
 
     def _job(self, job_id: str) -> common_pb2.Job:
         if job_id not in self.jobs:
@@ -135,3 +199,17 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
                                  last_seq=self.seq, watch_root="/media/OUT",
                                  watch_root_available=not self.watch_root_problem,
                                  watch_root_problem=self.watch_root_problem)
+
+
+def one_page(items: Sequence[T], page_size: int, page_token: str, position: Callable[[T], int]) -> tuple[list[T], str]:
+    """The page of `items` (newest first, as `position` numbers them) after `page_token`, and
+    the token of the next page ("" after the last): the real watcher's rules for both."""
+    if page_size < 0:
+        raise InvalidArgument("page_size: must not be negative")
+    before = page_token.removeprefix("before-")
+    if page_token and (before == page_token or not before.isdigit()):
+        raise InvalidArgument("page_token: not one this watcher gave")
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    rest = [item for item in items if not page_token or position(item) < int(before)]
+    more = len(rest) > size
+    return rest[:size], f"before-{position(rest[size - 1])}" if more else ""

@@ -1,10 +1,13 @@
-// The PostFlow dashboard: sign in if the dashboard asks for it, then follow /events.
+// The PostFlow dashboard: sign in if the dashboard asks for it, then follow /events. Jobs and
+// unrouted files are listed a page at a time from the REST API; /events keeps them current.
 
 import { ApiError, getJSON, postJSON } from "./api.js";
 import { AuditPanel } from "./audit.js";
 import { ConnectionPanel } from "./frameio.js";
+import { JobList } from "./joblist.js";
+import { PipelineFilter, UnroutedPanel } from "./pipelines.js";
 import {
-  EventLog, JobTable, renderCertificates, renderConnection, renderServices, renderTotals, renderTunnel,
+  EventLog, renderCertificates, renderConnection, renderServices, renderTotals, renderTunnel,
 } from "./render.js";
 import { LiveStream } from "./stream.js";
 
@@ -23,12 +26,49 @@ async function act(what, call) {
   }
 }
 
-const jobs = new JobTable({
+const jobs = new JobList({
+  controls: { pipeline: $("filter-pipeline"), state: $("filter-state"), search: $("filter-search"),
+              pageSize: $("page-size") },
   tbody: $("job-rows"),
   empty: $("no-jobs"),
+  pager: $("job-pager"),
+  problem: $("jobs-problem"),
+  hint: $("new-jobs"),
   onRetry: (id) => act("retry", () => postJSON(`/api/jobs/${encodeURIComponent(id)}/retry`)),
   onCancel: (id) => act("cancel", () => postJSON(`/api/jobs/${encodeURIComponent(id)}/cancel`)),
 });
+$("job-filters").addEventListener("submit", (event) => {
+  event.preventDefault();
+  jobs.filter();
+});
+
+const unrouted = new UnroutedPanel({
+  section: $("unrouted"), tbody: $("unrouted-rows"), empty: $("no-unrouted"), count: $("unrouted-count"),
+  pager: $("unrouted-pager"), problem: $("unrouted-problem"), pipeline: $("filter-pipeline"),
+});
+const pipelines = new PipelineFilter({
+  select: $("filter-pipeline"), problem: $("pipelines-problem"), onLoaded: (list) => unrouted.update(list),
+});
+
+// The lists are asked for again whenever the stream starts over (a snapshot) and when the
+// watcher is back after an outage (changes made meanwhile may not all come as events); not
+// while the watcher is known to be unreachable.
+let watcherUp = false;
+function onServices(services) {
+  const back = Boolean(services && services.watcher) && !watcherUp;
+  watcherUp = Boolean(services && services.watcher);
+  renderServices(services);
+  return back;
+}
+
+function relist() {
+  if (!watcherUp) {
+    jobs.showProblem("the watcher is unreachable; the list is back with it");
+    return;
+  }
+  jobs.reload();
+  pipelines.load();
+}
 
 const audit = new AuditPanel({
   section: $("audit"), tbody: $("audit-rows"), empty: $("no-audit"), problem: $("audit-problem"),
@@ -46,19 +86,24 @@ const frameio = new ConnectionPanel({
 
 const handlers = {
   snapshot(state) {
-    jobs.replaceAll(state.jobs);
     events.replaceAll(state.events);
     frameio.replaceAll(state.connections || []);
     renderTunnel(state.tunnel);
     renderTotals(state.totals);
-    renderServices(state.services);
+    onServices(state.services);
     renderCertificates(state.certificates);
+    relist();
   },
-  job: (job) => jobs.upsert(job),
+  job: (job) => jobs.onJob(job),
   tunnel: renderTunnel,
   auth: (view) => frameio.update(view),
-  totals: renderTotals,
-  services: renderServices,
+  totals(totals) {
+    renderTotals(totals);
+    pipelines.changed();
+  },
+  services(services) {
+    if (onServices(services)) relist();
+  },
   certificates: renderCertificates,
   log: (entry) => events.add(entry),
   ping: () => {},

@@ -2,12 +2,11 @@
 // textContent or as an attribute value, never parsed as HTML.
 
 import {
-  bandwidthLimit, bytes, clock, connections, dateTime, duration, fraction, rate, safeHttpUrl, timeValue,
+  bandwidthLimit, bytes, clock, connections, dateTime, duration, fraction, rate, safeHttpUrl,
 } from "./format.js";
 
 const FINAL_STATES = new Set(["done", "failed", "cancelled"]);
 const RETRYABLE_STATES = new Set(["failed", "cancelled"]);
-const MAX_ROWS = 500;
 const MAX_EVENTS = 200;
 
 export function el(tag, props = {}, ...children) {
@@ -38,16 +37,18 @@ function setBadge(id, state) {
   showBadge(document.getElementById(id), state);
 }
 
-const COLUMNS = ["name", "folder", "state", "progress", "rate", "eta", "attempts", "error", "link", "trace", "actions"];
+const COLUMNS = [
+  "pipeline", "name", "folder", "state", "progress", "rate", "eta", "attempts", "error", "link", "trace", "actions",
+];
 const LABELS = {
-  name: "Name", folder: "Folder", state: "State", progress: "Progress", rate: "Rate", eta: "ETA",
+  pipeline: "Pipeline", name: "Name", folder: "Folder", state: "State", progress: "Progress", rate: "Rate", eta: "ETA",
   attempts: "Attempts", error: "Error", link: "Frame.io", trace: "Trace", actions: "",
 };
 
+// One page of jobs, in the order the server listed them; live events update the rows shown.
 export class JobTable {
-  constructor({ tbody, empty, onRetry, onCancel }) {
+  constructor({ tbody, onRetry, onCancel }) {
     this.tbody = tbody;
-    this.empty = empty;
     this.onRetry = onRetry;
     this.onCancel = onCancel;
     this.rows = new Map();
@@ -55,26 +56,19 @@ export class JobTable {
   }
 
   replaceAll(jobs) {
-    this.tbody.replaceChildren();
     this.rows.clear();
-    const newestFirst = [...jobs].sort((a, b) => timeValue(b.created_at) - timeValue(a.created_at));
-    for (const job of newestFirst.slice(0, MAX_ROWS)) {
+    this.tbody.replaceChildren(...jobs.map((job) => {
       const row = this.createRow(job);
-      this.tbody.append(row);
       this.fill(row, job);
-    }
-    this.updateEmpty();
+      return row;
+    }));
   }
 
-  upsert(job) {
-    let row = this.rows.get(job.id);
-    if (!row) {
-      row = this.createRow(job);
-      this.tbody.prepend(row);
-      this.trim();
-    }
-    this.fill(row, job);
-    this.updateEmpty();
+  // Whether the job is on this page (and now shows as `job` says).
+  update(job) {
+    const row = this.rows.get(job.id);
+    if (row) this.fill(row, job);
+    return Boolean(row);
   }
 
   createRow(job) {
@@ -100,6 +94,8 @@ export class JobTable {
   fill(row, job) {
     const c = this.cells.get(row);
     row.dataset.state = job.state;
+    row.dataset.pipeline = job.pipeline;
+    c.pipeline.replaceChildren(el("span", { className: "pipeline", title: pipelineTitle(job) }, job.pipeline));
     c.name.textContent = job.name;
     c.name.title = job.path;
     c.folder.textContent = job.folder || "/";
@@ -118,21 +114,13 @@ export class JobTable {
     c.actions.querySelector(".retry").hidden = !RETRYABLE_STATES.has(job.state);
     c.actions.querySelector(".cancel").hidden = FINAL_STATES.has(job.state);
   }
+}
 
-  trim() {
-    for (let row = this.tbody.lastElementChild; row && this.rows.size > MAX_ROWS;) {
-      const previous = row.previousElementSibling;
-      if (FINAL_STATES.has(row.dataset.state)) {
-        this.rows.delete(row.dataset.jobId);
-        row.remove();
-      }
-      row = previous;
-    }
-  }
-
-  updateEmpty() {
-    this.empty.hidden = this.rows.size > 0;
-  }
+// Where the job goes, for the pipeline badge's tooltip.
+function pipelineTitle(job) {
+  const project = job.project ? `project ${job.project}` : "the connection's project";
+  const rule = job.route_rule ? ` (${job.route_rule})` : "";
+  return `${job.connection || "default"} connection → ${project}${rule}`;
 }
 
 export class EventLog {
