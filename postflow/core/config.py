@@ -222,10 +222,6 @@ class Config(Section):
     def certs_path(self) -> Path:
         return Path(self.mesh.certs_dir).expanduser() if self.mesh.certs_dir else self.state_path / "certs"
 
-    @property
-    def watch_root(self) -> Path:
-        return Path(self.watch.root).expanduser()
-
 
 def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Loads, merges and validates; raises ConfigError naming the bad key."""
@@ -352,17 +348,8 @@ def secret_values(config: Config) -> list[str]:
             value = getattr(value, name)
         if value:
             values.append(value)
-    return values
-
-
-def require_watch_root(config: Config) -> Path:
-    """The watch root, which must be an existing directory (watcher and streamer need it)."""
-    if not config.watch.root:
-        raise ConfigError("watch.root: required (the folder to watch)")
-    root = config.watch_root
-    if not root.is_dir():
-        raise ConfigError(f"watch.root: {root} is not a directory")
-    return root.resolve()
+    return values + [connection.client_secret for connection in config.connections.values()
+                     if connection.client_secret]
 
 
 def require_client(config: Config) -> None:
@@ -381,6 +368,9 @@ def to_dict(config: Config) -> dict[str, Any]:
             holder = holder[name]
         if holder[key]:
             holder[key] = "***"
+    for connection in data["connections"].values():
+        if connection["client_secret"]:
+            connection["client_secret"] = "***"
     return data
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import httpx
 
-from postflow.core.config import require_client
+from postflow.core.config import ConfigError, require_client
 from postflow.core.http import traced_client
 from postflow.core.pipelines import ConnectionConfig, connections_of
 from postflow.core.rpc import Servicer, bind_address
@@ -62,6 +63,17 @@ class AuthService(GrpcService):
         without a client raises ConfigError and changes nothing."""
         assert self.connections is not None, "apply_connections before start"
         await self.connections.apply(connections)
+
+    async def reload(self) -> None:
+        """SIGHUP: the connections of the config file as it is now; one it cannot take is logged
+        naming the key, and the connections of before stay."""
+        try:
+            config = await asyncio.to_thread(self.runtime.read_config)
+            await self.apply_connections(connections_of(config))
+        except ConfigError as exc:
+            log.error("config not reloaded, the connections of before stay: %s", exc)
+            return
+        log.info("config reloaded: connections %s", ", ".join(connections_of(config)))
 
     def end_streams(self) -> None:
         if self.connections is not None:

@@ -4,7 +4,8 @@ import json
 import pydantic
 import pytest
 
-from postflow.core.config import ConfigError, TunnelConfig, load_config, require_watch_root, to_dict
+from postflow.core.config import ConfigError, TunnelConfig, load_config, to_dict
+from postflow.core.pipelines import require_roots
 
 
 def write(tmp_path, data) -> str:
@@ -162,6 +163,6 @@ def test_v3_config_is_refused_with_a_pointer_to_migrate(tmp_path):
 def test_watch_root_must_exist(tmp_path):
     config = load_config(write(tmp_path, {"watch": {"root": str(tmp_path / "missing")}}), env={})
     with pytest.raises(ConfigError, match="watch.root: .* is not a directory"):
-        require_watch_root(config)
+        require_roots(config)
     config = load_config(write(tmp_path, {"watch": {"root": str(tmp_path)}}), env={})
-    assert require_watch_root(config) == tmp_path.resolve()
+    assert require_roots(config) == {"default": tmp_path.resolve()}

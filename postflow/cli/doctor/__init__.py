@@ -16,9 +16,11 @@ from postflow.cli.doctor.checks import Checks, check_config
 from postflow.cli.doctor.live import FOLDER_NAME, RoundTrip
 from postflow.cli.doctor.report import Report
 from postflow.core.clients import Clients
-from postflow.core.config import Config, require_watch_root
+from postflow.core.config import Config
 from postflow.core.errors import from_rpc_error
+from postflow.core.pipelines import require_roots
 from postflow.frameio import AuthTokens, FrameioClient
+from services.watcher.routing import Router
 
 FRAMEIO_RETRIES = 1  # after a 5xx: the doctor reports trouble rather than waiting it out
 
@@ -55,5 +57,6 @@ async def run_checks(config: Config, live: bool, report: Report) -> None:
         if project is None or not report.passed:
             report.skip("round trip", "fix what failed above first")
         else:
-            await RoundTrip(config, require_watch_root(config), clients.streamer, http, frameio, project,
-                            report).run()
+            require_roots(config)
+            pipeline = next(iter(Router(config).pipelines.values()))  # the first: it has the default connection
+            await RoundTrip(pipeline, clients.streamer, http, frameio, project, report).run()

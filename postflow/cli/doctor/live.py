@@ -26,12 +26,11 @@ import httpx
 from postflow.cli.doctor.checks import RETRY_FIX, explain
 from postflow.cli.doctor.report import Report
 from postflow.core.backoff import Backoff
-from postflow.core.config import Config
 from postflow.core.errors import NotFound, from_rpc_error
 from postflow.frameio import FrameioClient, FrameioError, ProjectRef, RequestFailed
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.watcher.delivery.pull import revoke
-from services.watcher.scanner import PathFilter
+from services.watcher.routing import PipelineRoutes
 
 FOLDER_NAME = "postflow-doctor"
 LOCAL_DIR = ".postflow-doctor"
@@ -68,10 +67,11 @@ def remove_local(path: Path) -> None:
 
 
 class RoundTrip:
-    def __init__(self, config: Config, root: Path, streamer: streamer_pb2_grpc.StreamerServiceStub,
+    def __init__(self, pipeline: PipelineRoutes, streamer: streamer_pb2_grpc.StreamerServiceStub,
                  http: httpx.AsyncClient, frameio: FrameioClient, project: ProjectRef, report: Report) -> None:
-        self.root = root
-        self.hidden = not PathFilter(config.watch.include, config.watch.exclude).accepts(f"{LOCAL_DIR}/file.bin")
+        self.root = pipeline.root
+        self.pipeline = pipeline.config.name
+        self.hidden = not pipeline.path_filter.accepts(f"{LOCAL_DIR}/file.bin")
         self.streamer = streamer
         self.http = http
         self.frameio = frameio
@@ -139,7 +139,8 @@ class RoundTrip:
         stat = await asyncio.to_thread(write_random, self.local_file, SIZE)
         try:
             publication = await self.streamer.Publish(streamer_pb2.PublishRequest(
-                path=relative, size=stat.st_size, mtime_ns=stat.st_mtime_ns, ttl_s=PUBLISH_TTL_S), timeout=30)
+                pipeline=self.pipeline, path=relative, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+                ttl_s=PUBLISH_TTL_S), timeout=30)
         except grpc.RpcError as exc:
             error = from_rpc_error(exc)
             if isinstance(error, NotFound):

@@ -37,6 +37,8 @@ def streamer_error(exc: grpc.RpcError, what: str) -> Exception:
     error = from_rpc_error(exc)
     if isinstance(error, FailedPrecondition):
         return FileChangedOnDisk(f"{what}: {error}")
+    if isinstance(error, NotFound) and "no such pipeline" in str(error):
+        return RetryLater(f"{what}: streamer: {error} (not reloaded yet?)")  # a pipeline added by a reload
     if isinstance(error, (NotFound, InvalidArgument, PermissionDenied)):
         return JobFailed(f"{what}: {error}")
     return RetryLater(f"{what}: streamer: {error}")
