@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
                                       "name, transfer mode and the rule that decided")
     sub.add_argument("path", help="the file's path (absolute, or relative to the working directory)")
     sub.add_argument("--json", action="store_true")
+    sub = command("pipelines", cmd_pipelines, "the pipelines as running: root, connection, project, job counts, "
+                                              "unrouted files")
+    sub.add_argument("--json", action="store_true")
+    sub = command("rescan", cmd_rescan, "scan a pipeline's root afresh now")
+    sub.add_argument("--pipeline", required=True, help="the pipeline's name")
+    sub.add_argument("--upload-existing", action="store_true",
+                     help="also queue the files recorded as present at its first start (on_start \"new-only\")")
+    command("reload", cmd_reload, "apply the config file's pipelines and connections without a restart "
+                                  "(a bad config changes nothing)")
     add_certs_commands(command("certs", cmd_certs, "the mesh's CA and certificates (mesh.certs_dir)", config=False))
     handing_on("migrate-config", cmd_migrate_config, "convert a v3 config to v4 (OLD [-o NEW])")
     return parser
@@ -188,6 +197,24 @@ def cmd_route(args: argparse.Namespace) -> int:
     from postflow.cli.pipelines import cmd_route as route
 
     return route(args)
+
+
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    from postflow.cli.pipelines import cmd_pipelines as pipelines
+
+    return pipelines(args)
+
+
+def cmd_rescan(args: argparse.Namespace) -> int:
+    from postflow.cli.pipelines import cmd_rescan as rescan
+
+    return rescan(args)
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    from postflow.cli.pipelines import cmd_reload as reload
+
+    return reload(args)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from postflow.core.dates import iso_utc_minute
 from postflow.core.mesh.audit import AuditEntry
 from postflow.core.pipelines import DEFAULT
 from postflow.core.protos import label
-from postflow.v1 import common_pb2
+from postflow.v1 import common_pb2, watcher_pb2
 
 BAR_WIDTH = 30
 
@@ -85,7 +85,32 @@ def print_jobs(jobs: list[common_pb2.Job], out: TextIO = sys.stdout) -> None:
     for job in jobs:
         progress = f"{100 * job.bytes_done // job.size if job.size else 0:>3}%"
         detail = job.error or job.waiting_reason or job.view_url
-        print(f"{job.id}  {label(common_pb2.JobState, job.state):<10} {progress}  {job.path}  {detail}", file=out)
+        print(f"{job.id}  {label(common_pb2.JobState, job.state):<10} {progress}  {job.pipeline}  {job.path}  {detail}",
+              file=out)
+
+
+def pipeline_to_dict(pipeline: watcher_pb2.PipelineStatus) -> dict:
+    return {"name": pipeline.name, "root": pipeline.root, "connection": pipeline.connection,
+            "project": pipeline.project, "jobs_by_state": dict(pipeline.jobs_by_state),
+            "unrouted": pipeline.unrouted, "waiting_on_start": pipeline.waiting_on_start,
+            "root_available": pipeline.root_available, "root_problem": pipeline.root_problem,
+            "on_start": pipeline.on_start, "after_delivery": pipeline.after_delivery}
+
+
+def print_pipelines(pipelines: list[watcher_pb2.PipelineStatus], out: TextIO = sys.stdout) -> None:
+    """One line a pipeline: name, root, connection → project, job counts, what was not uploaded."""
+    if not pipelines:
+        print("no pipelines", file=out)
+    for pipeline in pipelines:
+        counts = ", ".join(f"{count} {state}" for state, count in sorted(pipeline.jobs_by_state.items()) if count)
+        extra = [f"{pipeline.unrouted} unrouted"] if pipeline.unrouted else []
+        if pipeline.waiting_on_start:
+            extra.append(f"{pipeline.waiting_on_start} present at start, not uploaded")
+        if not pipeline.root_available:
+            extra.append(f"root unavailable: {pipeline.root_problem}")
+        project = pipeline.project or "(default project)"
+        print(f"{pipeline.name}  {pipeline.root}  {pipeline.connection} → {project}  {counts or 'no jobs'}"
+              + "".join(f"; {item}" for item in extra), file=out)
 
 
 def print_job(verb: str, job: common_pb2.Job, out: TextIO = sys.stdout) -> None:

@@ -53,6 +53,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
         with contextlib.ExitStack() as logs:
             children = []
             for name in self.services:
@@ -66,6 +67,14 @@ class Supervisor:
             print(self.config_error, file=sys.stderr)
             return CONFIG_ERROR_EXIT
         return 0
+
+    def _reload(self) -> None:
+        """SIGHUP: each service reads the config file again (see `postflow reload`)."""
+        for name in self.services:
+            pid = read_pid(self.state_dir, name)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGHUP)
 
     def _child(self, name: str, log_file: IO[bytes]) -> SupervisedProcess:
         """One service: its output goes to its log file and our stderr, its pid to its pid file."""
