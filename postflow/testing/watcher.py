@@ -136,7 +136,8 @@ class InProcess:
 async def start_watcher(env: WatcherEnvironment) -> watcher_pb2_grpc.WatcherServiceStub:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(env.spans))
-    service = build_service(Runtime(load_config(env.config_path), provider), grpc_address="127.0.0.1:0")
+    runtime = Runtime(load_config(env.config_path), provider, config_path=str(env.config_path))
+    service = build_service(runtime, grpc_address="127.0.0.1:0")
     await service.start()
     watcher = InProcess(service)
     watcher.channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}")

@@ -45,12 +45,14 @@ class PipelineRun:
 
 
 def scan_settings(config: Config, routes: PipelineRoutes) -> WatchConfig:
-    """The `watch` section with what the pipeline sets itself."""
+    """The `watch` section with what the pipeline sets itself (its root is the pipeline's)."""
     pipeline = routes.config
     return dataclasses.replace(
-        config.watch,
+        config.watch, root=str(routes.root),
         poll_interval_s=pipeline.poll_interval_s or config.watch.poll_interval_s,
-        stable_after_s=pipeline.stable_after_s or config.watch.stable_after_s)
+        stable_after_s=pipeline.stable_after_s or config.watch.stable_after_s,
+        include=config.watch.include if pipeline.include is None else pipeline.include,
+        exclude=config.watch.exclude if pipeline.exclude is None else pipeline.exclude)
 
 
 class Pipelines:
@@ -71,9 +73,7 @@ class Pipelines:
 
     def apply_routes(self, config: Config, routes: dict[str, PipelineRoutes]) -> Changes:
         old = {name: run.routes for name, run in self.runs.items()}
-        changed = [name for name in routes if name in old and (old[name].config != routes[name].config
-                                                               or old[name].root != routes[name].root
-                                                               or self._settings_changed(config))]
+        changed = [name for name in routes if name in old and self._changed(name, config, routes[name])]
         removed = [name for name in old if name not in routes]
         added = [name for name in routes if name not in old]
         for name in removed + changed:
@@ -99,9 +99,11 @@ class Pipelines:
         run.task = asyncio.get_running_loop().create_task(detector.run(), name=f"scan-{name}")
         log.info("pipeline %s: watching %s", name, run.root)
 
-    def _settings_changed(self, config: Config) -> bool:
-        previous = self._config
-        return previous is not None and (previous.watch, previous.transfer) != (config.watch, config.transfer)
+    def _changed(self, name: str, config: Config, routes: PipelineRoutes) -> bool:
+        """Whether the running pipeline `name` scans or routes differently under `config`."""
+        run = self.runs[name]
+        return ((run.routes.config, run.routes.mode) != (routes.config, routes.mode)
+                or run.detector.settings != scan_settings(config, routes))
 
     def _stop(self, run: PipelineRun) -> None:
         if run.task is not None:
