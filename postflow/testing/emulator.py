@@ -127,3 +127,13 @@ class FrameioFiles:
 
     async def fault(self, spec: dict) -> None:
         await set_faults(self.url, spec)
+
+
+class StaticTokens:
+    """A FrameioClient's token source that always gives the same access token."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def access_token(self, *, force_refresh: bool = False, rejected_token: str = "") -> str:
+        return self.token

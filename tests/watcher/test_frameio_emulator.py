@@ -9,15 +9,7 @@ from postflow.core.config import FrameioConfig
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.server import running_emulator
 from postflow.frameio import FrameioClient, ProjectRef
-from postflow.testing.emulator import client_credentials_token, set_faults
-
-
-class StaticTokens:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    async def access_token(self, *, force_refresh: bool = False, rejected_token: str = "") -> str:
-        return self.token
+from postflow.testing.emulator import StaticTokens, client_credentials_token, set_faults
 
 
 @pytest_asyncio.fixture

@@ -8,7 +8,6 @@ import sqlite3
 import time
 
 import pytest
-import pytest_asyncio
 
 from postflow.core.errors import InvalidArgument
 from postflow.testing.watcher import make_job
@@ -22,14 +21,6 @@ OLD_JOBS = """CREATE TABLE jobs (
     state INTEGER NOT NULL, max_attempts INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     UNIQUE (path, size, mtime_ns));
 CREATE INDEX jobs_by_state ON jobs (state, created_at);"""
-
-
-@pytest_asyncio.fixture
-async def ledger(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
-    await ledger.open()
-    yield ledger
-    await ledger.close()
 
 
 def job_in(pipeline: str, path: str, created_at: float, size: int = 10):

@@ -15,7 +15,7 @@ from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.seed import AccountSpec, ProjectSpec, SeedSpec, UserSpec, WorkspaceSpec
 from postflow.emulator.server import running_emulator
 from postflow.frameio import FrameioClient, RequestFailed
-from postflow.testing.emulator import client_credentials_token
+from postflow.testing.emulator import StaticTokens, client_credentials_token
 from services.watcher.projects import Projects
 
 SEED = SeedSpec(
@@ -24,14 +24,6 @@ SEED = SeedSpec(
         WorkspaceSpec("B-side", projects=(ProjectSpec("Show A"), ProjectSpec("Twice"))),
         WorkspaceSpec("A-side", projects=(ProjectSpec("Twice"),)))),
         AccountSpec("Beta", workspaces=(WorkspaceSpec("Only", projects=(ProjectSpec("Show A"),)),))))
-
-
-class StaticTokens:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    async def access_token(self, *, force_refresh: bool = False, rejected_token: str = "") -> str:
-        return self.token
 
 
 @pytest_asyncio.fixture
