@@ -42,6 +42,10 @@ START_TIMEOUT_S = 90.0
 
 STACK = {
     "postflow emulator [--host H] [--port P] [--allow-http-loopback-redirect]",
+    "postflow route PATH [-c FILE] [--json]",
+    "postflow pipelines [--json]",
+    "postflow rescan --pipeline NAME [--upload-existing]",
+    "postflow reload [-c FILE]",
     "postflow check-config [-c FILE]",
     "python -m services.NAME [-c FILE]",
     "postflow status [--json]",
@@ -125,6 +129,22 @@ class Commands:
 async def stop_all(processes: list[asyncio.subprocess.Process]) -> list[int | None]:
     await asyncio.gather(*(stop_process(process) for process in processes))
     return [process.returncode for process in processes]
+
+
+async def the_pipelines(commands: Commands, stack: Stack, delivered_file: Path) -> None:
+    """route, pipelines, rescan and reload on the single-root config (the pipeline `default`)."""
+    route = await commands.run("postflow route PATH [-c FILE] [--json]", omit=("-c FILE",), PATH=str(delivered_file))
+    assert json.loads(route.out) == {"pipeline": "default", "connection": "default", "project": stack.config[
+        "frameio"]["project_id"], "folder": "SQ01", "name": "first.mov", "mode": "auto",
+        "rule": "no rules: the pipeline's own"}, route.err
+    listed = await commands.run("postflow pipelines [--json]")
+    [pipeline] = json.loads(listed.out)
+    assert (pipeline["name"], pipeline["jobs_by_state"]["done"]) == ("default", 2), listed.err
+    rescanned = await commands.run("postflow rescan --pipeline NAME [--upload-existing]", NAME="default")
+    assert rescanned.out == "pipeline default: scanning afresh; 0 files present at its first start queued\n"
+    reloaded = await commands.run("postflow reload [-c FILE]", omit=("-c FILE",))
+    assert reloaded.code == 0 and reloaded.out.splitlines()[0] == "pipelines added: none", reloaded.err
+    assert "streamer and auth not run by `postflow up`" in reloaded.err  # they run as `python -m services.NAME`
 
 
 def test_the_scenarios_cover_the_readme_table_exactly():
@@ -221,6 +241,7 @@ async def the_job_api(commands: Commands, stack: Stack) -> None:
     assert retried.code == 0 and retried.out.split()[:2] == ["retrying", job_id], retried.err
     await wait_for(lambda: delivered(stack.emulator_url, "second.mov"), timeout=60,
                    message="the retried job delivered")
+    await the_pipelines(commands, stack, first)
     await the_api_keys(commands, stack)
     await the_audit_log(commands, stack)
 
