@@ -46,13 +46,24 @@ class PipelineRoutes:
     path_filter: PathFilter
     mode: str
     rules: tuple[re.Pattern[str], ...]
+    key: str  # where the config has it: "pipelines[2]", or "" for the single-root config's `default`
 
     @classmethod
     def build(cls, pipeline: PipelineConfig, config: Config) -> PipelineRoutes:
         path_filter = PathFilter(config.watch.include if pipeline.include is None else pipeline.include,
                                  config.watch.exclude if pipeline.exclude is None else pipeline.exclude)
+        key = f"pipelines[{config.pipelines.index(pipeline)}]" if config.pipelines else ""
         return cls(pipeline, Path(pipeline.root).expanduser(), path_filter, pipeline.mode or config.transfer.mode,
-                   tuple(compile_pattern(rule.match) for rule in pipeline.rules))
+                   tuple(compile_pattern(rule.match) for rule in pipeline.rules), key)
+
+    def project_key(self, route_rule: str) -> str:
+        """The config key that named the project of a route that `route_rule` decided."""
+        if not self.key:
+            return "frameio.project_id"
+        rule = route_rule.partition(":")[0]
+        if rule.startswith("rules[") and self.config.rules[int(rule[6:-1])].project is not None:
+            return f"{self.key}.{rule}.project"
+        return f"{self.key}.project"
 
     def route(self, relpath: str, check_filter: bool = True) -> Route:
         """The route of `relpath` (relative to the root, '/'-separated); NotRouted if none.

@@ -68,3 +68,14 @@ def test_a_relative_path_is_taken_from_the_working_directory(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     routes = router({"name": "here", "root": str(tmp_path / "OUT")})
     assert routes.route("OUT/SQ1/a.mov").folder == "SQ1"
+
+
+def test_the_key_that_named_a_routes_project_is_given_for_its_errors():
+    routes = router(SHOWS, {"name": "plain", "root": "/m/PLAIN", "project": "Dailies"}).pipelines
+    shows = routes["shows"]
+    assert shows.project_key(shows.route("ShowA/OUT/SQ01/SH010/a.mov").rule) == "pipelines[0].rules[0].project"
+    assert routes["plain"].project_key(routes["plain"].route("a.mov").rule) == "pipelines[1].project"
+    no_own_project = router({"name": "p", "root": "/m/P", "project": "X", "rules": [{"match": "*"}]}).pipelines["p"]
+    assert no_own_project.project_key("rules[0]: *") == "pipelines[0].project"
+    legacy = Router(build_config({"watch": {"root": "/m/OUT"}})).pipelines["default"]
+    assert legacy.project_key("no rules: the pipeline's own") == "frameio.project_id"

@@ -105,12 +105,12 @@ class Delivery:
         """The job's connection and project: a pipeline or connection removed from the config
         waits for it to come back; a project that cannot be found (or is ambiguous) fails the job."""
         try:
-            create = self.routes_of(job.pipeline).config.create_projects
-            return await self.connections.destination(job.connection, job.project, create)
+            routes = self.routes_of(job.pipeline)
+            return await self.connections.destination(job.connection, job.project, routes.config.create_projects)
         except FailedPrecondition as exc:
             raise RetryLater(str(exc)) from None
         except RequestFailed as exc:
-            raise JobFailed(f"pipeline {job.pipeline} ({job.route_rule}): {exc}") from None
+            raise JobFailed(f"{routes.project_key(job.route_rule)}: {exc}") from None
 
     async def clean_up(self, job: Job) -> None:
         """Best effort for a cancelled job: revoke its URL, delete its incomplete file."""
