@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from postflow.core.config import Config
-from postflow.core.pipelines import PipelineConfig, compile_pattern, pipelines_of
+from postflow.core.pipelines import PipelineConfig, compile_pattern, pipelines_of, template_fields
 from services.watcher.scanner import PathFilter
 
 
@@ -106,3 +106,25 @@ class Router:
     def route(self, path: str | os.PathLike[str]) -> Route:
         pipeline, relpath = self.locate(path)
         return pipeline.route(relpath)
+
+    def named_projects(self) -> list[NamedProject]:
+        """Every project the config names outright (no template field), with its key: what can
+        be looked up on Frame.io before any file comes."""
+        named = []
+        for routes in self.pipelines.values():
+            pipeline = routes.config
+            templates = [(f"rules[{i}]: {rule.match}", rule.project) for i, rule in enumerate(pipeline.rules)
+                         if rule.project is not None]
+            if not pipeline.rules or any(rule.project is None for rule in pipeline.rules):
+                templates.append(("", pipeline.project))
+            named += [NamedProject(routes.project_key(rule), pipeline.connection, project, pipeline.create_projects)
+                      for rule, project in templates if project and not template_fields(project)]
+        return named
+
+
+@dataclass(frozen=True)
+class NamedProject:
+    key: str
+    connection: str
+    project: str  # an id or a name
+    create: bool

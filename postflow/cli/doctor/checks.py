@@ -5,6 +5,7 @@ PostFlow delivers into, and the public URL Frame.io pulls from."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import os
 import time
@@ -23,8 +24,11 @@ from postflow.core.config import CONFIG_ENV, Config, ConfigError
 from postflow.core.dates import iso_utc_minute
 from postflow.core.errors import from_rpc_error
 from postflow.core.net import is_loopback
-from postflow.frameio import FrameioClient, FrameioError, ProjectRef, ReconnectNeeded, RequestFailed
+from postflow.core.pipelines import connections_of
+from postflow.frameio import AuthTokens, FrameioClient, FrameioError, ProjectRef, ReconnectNeeded, RequestFailed
 from services.auth.ims import TOKEN_PATH
+from services.watcher.projects import Projects
+from services.watcher.routing import Router
 
 FRAMEIO_ME_PATH = "/v4/me"
 LOGIN_FIX = "connect Frame.io again: `postflow login` (or the dashboard's Connect button)"
@@ -138,6 +142,7 @@ class Checks:
             self.report.skip("project", "the auth service is not serving")
         elif report_login(status["auth"], self.report):
             project = await self.project()
+            await self.named_projects()
         else:
             self.report.skip("project", "Frame.io is not connected")
         await self.public_url(status["tunnel"])
@@ -180,6 +185,26 @@ class Checks:
         else:
             self.report.ok("project", project.describe())
         return project
+
+    async def named_projects(self) -> None:
+        """Each project the pipelines name outright, looked up as deliveries will (one line each)."""
+        connections = connections_of(self.config)
+        for named in Router(self.config).named_projects():
+            settings = connections[named.connection]
+            frameio = FrameioClient(dataclasses.replace(self.config.frameio, account_id=settings.account_id),
+                                    AuthTokens(self.clients.auth, connection=named.connection), self.http,
+                                    max_retries=self.frameio.max_retries)
+            try:
+                found = await Projects(frameio).resolve(named.project, create=False)
+            except RequestFailed as exc:
+                if named.create and "no project named" in str(exc):
+                    self.report.ok(named.key, f"{named.project!r} will be created at the first delivery")
+                else:
+                    self.report.fail(named.key, str(exc), f"correct {named.key}")
+            except FrameioError as exc:
+                self.report.fail(named.key, *explain(exc))
+            else:
+                self.report.ok(named.key, found.describe())
 
     async def public_url(self, tunnel: dict | None) -> None:
         """The streamer's public URL must lead to the streamer: its `/livez` answers 200."""
