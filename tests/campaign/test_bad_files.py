@@ -157,7 +157,7 @@ async def test_symlinks_escaping_the_root_are_refused(running, tally):
             await running.clients.streamer.Publish(streamer_pb2.PublishRequest(
                 path=path, size=st.st_size, mtime_ns=st.st_mtime_ns, job_id="campaign"), timeout=10)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "outside the watch root" in refused.value.details() or "relative" in refused.value.details()
+        assert "outside the pipeline's root" in refused.value.details() or "relative" in refused.value.details()
     assert not [f for f in await stack.emulator_files() if f["name"] in ("secret.mov", "escape.mov", "relative.mov")]
     await assert_still_running(stack, running.pids)
 
