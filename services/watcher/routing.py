@@ -112,6 +112,8 @@ class Router:
         be looked up on Frame.io before any file comes."""
         named = []
         for routes in self.pipelines.values():
+            if not routes.key:
+                continue  # the single-root config's frameio.project_id: the doctor's "project" check
             pipeline = routes.config
             templates = [(f"rules[{i}]: {rule.match}", rule.project) for i, rule in enumerate(pipeline.rules)
                          if rule.project is not None]

@@ -22,6 +22,7 @@ from postflow.testing.mesh import MESH_OFF
 from postflow.testing.ports import free_port
 from postflow.v1 import auth_pb2
 from services.dashboard.views import auth_view
+from services.watcher.routing import Router
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
@@ -167,7 +168,8 @@ async def test_a_round_trip_the_watcher_would_see_is_refused_and_nothing_is_left
     config = build_config({"watch": {"root": str(tmp_path), "exclude": ["*.tmp"]}})
     out = io.StringIO()
     project = ProjectRef("acc-1", "prj-1", "root-1")
-    await RoundTrip(config, tmp_path, None, None, EmptyProject(), project, Report(out)).run()
+    [pipeline] = Router(config).pipelines.values()
+    await RoundTrip(pipeline, None, None, EmptyProject(), project, Report(out)).run()
     lines = [re.sub(r" \(\d+\.\d s\)", "", line) for line in out.getvalue().splitlines()]  # timings dropped
     assert lines == [
         "✓ folder          postflow-doctor created in the project's root folder",

@@ -159,8 +159,8 @@ async def test_a_reload_adds_and_removes_pipelines_while_a_transfer_runs_on(tmp_
     pipeline = {name.lower(): {"name": name.lower(), "root": str(root)} for name, root in roots.items()}
     overrides = {"watch": {"root": ""}, "pipelines": [pipeline["a"], pipeline["b"]], "transfer": {"mode": "pull"}}
     async with running_stack(tmp_path, overrides) as stack:
-        await stack.fault({"pull_bytes_per_s": 256 * 1024})  # 8 MiB: about 8 s, 4 ranges at once
-        digest = write_media(roots["A"] / "long.mov", 8 * 1024 * 1024)
+        await stack.fault({"pull_bytes_per_s": 256 * 1024})  # 3 MiB, one range: about 12 s
+        digest = write_media(roots["A"] / "long.mov", 3 * 1024 * 1024)
 
         async def transferring() -> bool:
             return [job["state"] for job in await jobs_of(stack, "a")] == ["uploading"]
