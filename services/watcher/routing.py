@@ -50,14 +50,18 @@ class PipelineRoutes:
     @classmethod
     def build(cls, pipeline: PipelineConfig, config: Config) -> PipelineRoutes:
         path_filter = PathFilter(config.watch.include if pipeline.include is None else pipeline.include,
-                                 config.watch.exclude if pipeline.exclude is None else pipeline.exclude)
+                                 config.watch.exclude if pipeline.exclude is None else pipeline.exclude,
+                                 [pipeline.done_folder] if pipeline.after_delivery == "move" else [])
         return cls(pipeline, Path(pipeline.root).expanduser(), path_filter, pipeline.mode or config.transfer.mode,
                    tuple(compile_pattern(rule.match) for rule in pipeline.rules))
 
     def route(self, relpath: str, check_filter: bool = True) -> Route:
         """The route of `relpath` (relative to the root, '/'-separated); NotRouted if none.
-        `check_filter` false: a file include/exclude leaves out is routed too (one submitted)."""
+        `check_filter` false: a file include/exclude leaves out is routed too (one submitted);
+        one in the done_dir never is (it was delivered)."""
         pipeline = self.config
+        if self.path_filter.skipped(relpath):
+            raise NotRouted(f"{relpath}: in pipeline {pipeline.name!r}'s done_dir, where delivered files are moved")
         if check_filter and not self.path_filter.accepts(relpath):
             raise NotRouted(f"{relpath}: left out by pipeline {pipeline.name!r}'s include/exclude")
         fields = {"dir": posixpath.dirname(relpath), "file": posixpath.basename(relpath), "pipeline": pipeline.name}
