@@ -61,7 +61,7 @@ class PipelineRoutes:
         one in the done_dir never is (it was delivered)."""
         pipeline = self.config
         if self.path_filter.skipped(relpath):
-            raise NotRouted(f"{relpath}: in pipeline {pipeline.name!r}'s done_dir, where delivered files are moved")
+            raise NotRouted(f"{relpath}: in the done_dir of pipeline {pipeline.name!r}, where delivered files go")
         if check_filter and not self.path_filter.accepts(relpath):
             raise NotRouted(f"{relpath}: left out by pipeline {pipeline.name!r}'s include/exclude")
         fields = {"dir": posixpath.dirname(relpath), "file": posixpath.basename(relpath), "pipeline": pipeline.name}
