@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
 import re
 import string
 from pathlib import Path
@@ -45,6 +46,7 @@ DEFAULT = "default"
 BUILT_IN_FIELDS = frozenset({"dir", "file", "pipeline"})
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TransferMode = Literal["auto", "pull", "push"]
+SIDECAR_SUFFIX = ".frameio.json"  # after_delivery "sidecar" writes NAME.frameio.json; never uploaded itself
 
 
 def check_name(name: str) -> str:
@@ -151,10 +153,14 @@ class PipelineConfig(Section):
                 template_fields(getattr(self, key))
             except ValueError as exc:
                 raise KeyProblem(key, str(exc)) from None
-        done = self.done_dir.strip("/")
-        if not done or ".." in done.split("/"):
+        if self.done_folder in (".", "..") or self.done_folder.startswith("../"):
             raise KeyProblem("done_dir", f"{self.done_dir!r}: a folder under the root, like DONE")
         return self
+
+    @property
+    def done_folder(self) -> str:
+        """done_dir relative to the root, normalised ("DONE", "archive/DONE")."""
+        return posixpath.normpath(self.done_dir.strip("/"))
 
     def destinations(self) -> list[tuple[str, str, set[str]]]:
         """Each template with its key and the fields it may use: the rules' (whose groups

@@ -22,6 +22,7 @@ stale_files_removed, found_file, published, creating_push, discard_upload, folde
     all_bytes_sent          .         .         VERIFYING .         .         .      .       .
     verify                  .         VERIFYING VERIFYING VERIFYING .         .      .       .
     deliver                 .         .         .         DONE      .         .      .       .
+    after_delivery_ran      .         .         .         .         .         =      .       .
     back_off                WAITING   WAITING   WAITING   WAITING   WAITING   .      .       .
     wait_out_rate_limit     WAITING   WAITING   WAITING   WAITING   WAITING   .      .       .
     wait_reconnect          WAITING   WAITING   WAITING   WAITING   WAITING   .      .       .
@@ -35,7 +36,9 @@ stale_files_removed, found_file, published, creating_push, discard_upload, folde
 waits for a reason (`WaitingKind`): only BACKOFF jobs become due by the clock, RECONNECT
 jobs when Frame.io is connected again, UNSTABLE jobs when the scanner restarts them on
 settled content. `wait_unstable` leaves a finished job, or one that already waits for
-that, as it is (the scanner may report a change just as the job ends).
+that, as it is (the scanner may report a change just as the job ends). `deliver` records the
+pipeline's after-delivery action as due; `after_delivery_ran` (from outside the attempt, which
+has ended) records that it ran, how it went in its event (services/watcher/after_delivery.py).
 """
 
 from __future__ import annotations
@@ -145,6 +148,7 @@ class Job:
     connection: str = "default"  # the Frame.io connection that delivers it
     project: str = ""  # the destination project as routed: an id, a name, or "" for the connection's default
     route_rule: str = ""  # why it goes there (the rule that matched)
+    after_delivery_due: str = ""  # the pipeline's after_delivery ("move", "sidecar") at delivery, until it ran
     connections: int = field(default=0, metadata={"stored": False})  # open transfer connections now
 
     @property
@@ -251,10 +255,21 @@ def verify(job: Job) -> Change:
     return Change({"state": VERIFYING}, "verifying")
 
 
-def deliver(job: Job, view_url: str, stack_id: str, version: int) -> Change:
+def deliver(job: Job, view_url: str, stack_id: str, version: int, after_delivery: str) -> Change:
+    """`after_delivery`: the pipeline's action, due from now on unless "none"."""
     _require(job, (VERIFYING,), "deliver")
     return Change({"state": DONE, "view_url": view_url, "stack_id": stack_id, "version": version,
-                   "bytes_done": job.size, "rate_bps": 0.0, "error": ""}, "delivered")
+                   "bytes_done": job.size, "rate_bps": 0.0, "error": "",
+                   "after_delivery_due": "" if after_delivery == "none" else after_delivery}, "delivered")
+
+
+def after_delivery_ran(job: Job, message: str) -> Change | None:
+    """The action due after delivery has run (`message` says how it went); None when none is
+    due (it ran already)."""
+    _require(job, (DONE,), "after_delivery_ran")
+    if not job.after_delivery_due:
+        return None
+    return Change({"after_delivery_due": ""}, message)
 
 
 # -- the attempt's outcome ------------------------------------------------------------------

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from opentelemetry.trace import Tracer
@@ -42,8 +43,10 @@ MIN_SLEEP_S = 0.05
 
 class Orchestrator:
     def __init__(self, *, ledger: Ledger, delivery: Delivery, auth: AuthWatch, settings: WatchConfig,
-                 pipelines: Pipelines, tracer: Tracer, server_error_wait_s: float = 0.0) -> None:
+                 pipelines: Pipelines, tracer: Tracer, on_delivered: Callable[[], None],
+                 server_error_wait_s: float = 0.0) -> None:
         self.ledger = ledger
+        self.on_delivered = on_delivered  # a job is DONE: what follows delivery is due
         self.server_error_wait_s = server_error_wait_s  # Frame.io asks for at least this after a 5xx
         self.delivery = delivery
         self.auth = auth
@@ -115,6 +118,8 @@ class Orchestrator:
             with self.tracer.start_as_current_span("postflow.upload.attempt", context=parent,
                                                    attributes={"postflow.job_id": job.id, "postflow.path": job.path}):
                 outcome = await self.delivery.run(job)
+                if outcome.error is None:
+                    self.on_delivered()
                 change = await self._meaning(outcome)
                 if change is not None:
                     await self.ledger.update(job.id, outcome.job.epoch, change)

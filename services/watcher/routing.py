@@ -51,7 +51,8 @@ class PipelineRoutes:
     @classmethod
     def build(cls, pipeline: PipelineConfig, config: Config) -> PipelineRoutes:
         path_filter = PathFilter(config.watch.include if pipeline.include is None else pipeline.include,
-                                 config.watch.exclude if pipeline.exclude is None else pipeline.exclude)
+                                 config.watch.exclude if pipeline.exclude is None else pipeline.exclude,
+                                 [pipeline.done_folder] if pipeline.after_delivery == "move" else [])
         key = f"pipelines[{config.pipelines.index(pipeline)}]" if config.pipelines else ""
         return cls(pipeline, Path(pipeline.root).expanduser(), path_filter, pipeline.mode or config.transfer.mode,
                    tuple(compile_pattern(rule.match) for rule in pipeline.rules), key)
@@ -67,8 +68,11 @@ class PipelineRoutes:
 
     def route(self, relpath: str, check_filter: bool = True) -> Route:
         """The route of `relpath` (relative to the root, '/'-separated); NotRouted if none.
-        `check_filter` false: a file include/exclude leaves out is routed too (one submitted)."""
+        `check_filter` false: a file include/exclude leaves out is routed too (one submitted);
+        one in the done_dir never is (it was delivered)."""
         pipeline = self.config
+        if self.path_filter.skipped(relpath):
+            raise NotRouted(f"{relpath}: in the done_dir of pipeline {pipeline.name!r}, where delivered files go")
         if check_filter and not self.path_filter.accepts(relpath):
             raise NotRouted(f"{relpath}: left out by pipeline {pipeline.name!r}'s include/exclude")
         fields = {"dir": posixpath.dirname(relpath), "file": posixpath.basename(relpath), "pipeline": pipeline.name}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
 
+from postflow.core.pipelines import SIDECAR_SUFFIX
 from services.watcher.availability import RootHealth
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,13 @@ def compile_globs(patterns: Iterable[str]) -> Callable[[str], object] | None:
 
 class PathFilter:
     """Include globs match a file's name (or its relative path when the glob has a '/');
-    exclude globs match any path component, so `.*` hides hidden directories too."""
+    exclude globs match any path component, so `.*` hides hidden directories too. Sidecars
+    (`*.frameio.json`) are always excluded: PostFlow writes them, whatever a pipeline says now.
+    `skip_dirs` are directories (relative to the root) never walked: a pipeline's done_dir."""
 
-    def __init__(self, include: Iterable[str], exclude: Iterable[str]) -> None:
-        include, exclude = list(include), list(exclude)
+    def __init__(self, include: Iterable[str], exclude: Iterable[str], skip_dirs: Iterable[str] = ()) -> None:
+        include, exclude = list(include), [*exclude, f"*{SIDECAR_SUFFIX}"]
+        self.skip_dirs = frozenset(skip_dirs)
         self.excluded = compile_globs(exclude) or (lambda name: None)
         by_name = [p for p in include if "/" not in p] or ([] if include else ["*"])
         self._include_path = compile_globs(p for p in include if "/" in p)
@@ -111,7 +115,12 @@ class PathFilter:
 
     def accepts(self, relpath: str) -> bool:
         reldir, _, name = relpath.rpartition("/")
-        return not any(self.excluded(part) for part in reldir.split("/") if part) and self.accepts_name(name, reldir)
+        return (not any(self.excluded(part) for part in reldir.split("/") if part) and not self.skipped(relpath)
+                and self.accepts_name(name, reldir))
+
+    def skipped(self, relpath: str) -> bool:
+        """Whether `relpath` is in one of `skip_dirs`."""
+        return any(relpath.startswith(f"{folder}/") for folder in self.skip_dirs)
 
 
 class Scanner:
@@ -202,7 +211,7 @@ class Scanner:
                 try:
                     if not name_ok(name) and not accepted(name, reldir):
                         if not excluded(name) and entry.is_dir(follow_symlinks=False):
-                            stack.append(join(reldir, name))
+                            self._descend(join(reldir, name), stack)
                         continue
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
@@ -212,7 +221,7 @@ class Scanner:
                     continue
                 if not S_ISREG(st.st_mode):
                     if S_ISDIR(st.st_mode):
-                        stack.append(join(reldir, name))
+                        self._descend(join(reldir, name), stack)
                     continue  # symlinks, sockets, fifos: never shipped
                 if not name.isascii() and not _is_utf8(name):
                     self._report(join(reldir, name), ValueError("name is not valid UTF-8"))
@@ -220,6 +229,10 @@ class Scanner:
                 names.append(name)
                 stats += (st.st_size, st.st_mtime_ns, st.st_ino & INT63)
         return names, stats
+
+    def _descend(self, reldir: str, stack: list[str]) -> None:
+        if reldir not in self.filter.skip_dirs:
+            stack.append(reldir)
 
     def _diff(self, reldir: str, names: list[str], stats: array, old: DirState | None, now: float,
               first: bool, changes: list[Change]) -> DirState:

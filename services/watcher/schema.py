@@ -31,14 +31,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     next_attempt_at REAL NOT NULL DEFAULT 0, waiting_reason TEXT NOT NULL DEFAULT '',
     waiting_kind TEXT NOT NULL DEFAULT '', epoch INTEGER NOT NULL DEFAULT 0,
     connection TEXT NOT NULL DEFAULT 'default', project TEXT NOT NULL DEFAULT '',
-    route_rule TEXT NOT NULL DEFAULT '',
+    route_rule TEXT NOT NULL DEFAULT '', after_delivery_due TEXT NOT NULL DEFAULT '',
     UNIQUE (pipeline, path, size, mtime_ns)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_by_pipeline ON jobs (pipeline, created_at);
 """
-DDL = JOBS_DDL + """CREATE TABLE IF NOT EXISTS events (
+# Columns added to jobs since pipelines, with how an older ledger's jobs table gets them.
+ADDED_COLUMNS = {"after_delivery_due": "TEXT NOT NULL DEFAULT ''"}
+DDL = JOBS_DDL + """CREATE INDEX IF NOT EXISTS jobs_after_delivery_due ON jobs (updated_at)
+    WHERE after_delivery_due != '';
+CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL, kind INTEGER NOT NULL, message TEXT NOT NULL, at REAL NOT NULL, job BLOB NOT NULL,
     totals BLOB NOT NULL DEFAULT x''
@@ -64,7 +68,8 @@ IDENTITY = "pipeline = ? AND path = ? AND size = ? AND mtime_ns = ?"
 def migrate(db: sqlite3.Connection) -> None:
     """A ledger from before pipelines: its jobs table is rebuilt with the pipeline in each job's
     identity (every old job is the pipeline `default`'s). Safe to repeat after a crash midway:
-    the old rows wait in jobs_v1 until they are copied."""
+    the old rows wait in jobs_v1 until they are copied. A jobs table without a column added
+    since gets it, with its default (a job delivered before after_delivery has nothing due)."""
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "jobs" in tables and "pipeline" not in {row[1] for row in db.execute("PRAGMA table_info(jobs)")}:
         db.execute("ALTER TABLE jobs RENAME TO jobs_v1")
@@ -78,6 +83,11 @@ def migrate(db: sqlite3.Connection) -> None:
         db.execute(f"INSERT OR IGNORE INTO jobs ({old}) SELECT {old} FROM jobs_v1")
         db.execute("DROP TABLE jobs_v1")
         db.execute("COMMIT")
+    if "jobs" in tables:
+        present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        for column, definition in ADDED_COLUMNS.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {definition}")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from postflow.core.mesh.certs import Credentials
 from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
+from services.watcher.after_delivery import AfterDelivery
 from services.watcher.connections import FrameioConnections
 from services.watcher.delivery import Delivery, DeliverySettings
 from services.watcher.detector import Detector
@@ -55,6 +56,7 @@ class WatcherService(GrpcService):
         self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
         self.orchestrator: Orchestrator | None = None
+        self.after_delivery: AfterDelivery | None = None
         self.pipelines: Pipelines | None = None
         self.streamer_events: StreamerWatch | None = None
         self.auth_status: AuthWatch | None = None
@@ -85,9 +87,10 @@ class WatcherService(GrpcService):
                             settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
         self.auth_status = AuthWatch(auth_stub, on_change=connections.status_changed)
+        self.after_delivery = after_delivery = AfterDelivery(self.ledger, pipelines)
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, pipelines=pipelines,
-            tracer=tracer, server_error_wait_s=config.frameio.server_error_backoff_s)
+            tracer=tracer, on_delivered=after_delivery.wake, server_error_wait_s=config.frameio.server_error_backoff_s)
         self.intake = JobIntake(config, self.ledger, self.sightings, self.orchestrator, tracer)
         self.submissions = Submissions(pipelines, self.intake)
 
@@ -136,10 +139,11 @@ class WatcherService(GrpcService):
             log.info("job API for other tools (TLS, API keys) on port %d", self.api_port)
 
     async def start_background(self) -> None:
-        assert self.orchestrator is not None and self.pipelines is not None
+        assert self.orchestrator is not None and self.pipelines is not None and self.after_delivery is not None
         assert self.streamer_events is not None and self.auth_status is not None
         self.pipelines.apply_routes(self.config, self.routes)
         self.spawn("orchestrator", self.orchestrator.run())
+        self.spawn("after-delivery", self.after_delivery.run())
         self.spawn("streamer-events", self.streamer_events.run())
         self.spawn("auth-status", self.auth_status.run())
 

@@ -134,7 +134,7 @@ async def test_a_stall_while_bytes_are_due_discards_the_incomplete_file(ledger, 
 
 def delivery_on(fake: FakeFrameio, ledger: Ledger, root, streamer=None, tunnel=None) -> Delivery:
     settings = DeliverySettings("auto", REMOTE_UPLOAD_MAX_BYTES, 0.01, 60.0, False)
-    pipeline = SimpleNamespace(root=root, config=SimpleNamespace(create_projects=False))
+    pipeline = SimpleNamespace(root=root, config=SimpleNamespace(create_projects=False, after_delivery="none"))
     return Delivery(routes_of=lambda name: pipeline, ledger=ledger, connections=FakeConnections(fake, ledger),
                     streamer=streamer, streamer_events=tunnel or StreamerWatch(None), settings=settings)
 

@@ -85,11 +85,15 @@ class Delivery:
         except Exception as exc:  # the orchestrator decides what each error means
             return Outcome(record.job, took_attempt, exc)
 
-    async def _check_source(self, job: Job) -> None:
+    def routes(self, pipeline: str) -> PipelineRoutes:
+        """The pipeline's routes; RetryLater while it is not in the config (its jobs wait for it)."""
         try:
-            root = self.routes_of(job.pipeline).root
+            return self.routes_of(pipeline)
         except FailedPrecondition as exc:
             raise RetryLater(str(exc)) from None
+
+    async def _check_source(self, job: Job) -> None:
+        root = self.routes(job.pipeline).root
         try:
             st = await asyncio.to_thread(readable_stat, root / job.path)
         except FileNotFoundError:

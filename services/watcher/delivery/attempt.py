@@ -178,6 +178,7 @@ class Attempt:
         stacking = Stacking(self.frameio, self.destination.folders.contents, self.account_id,
                             self.delivery.settings.version_stacks)
         stack_id, version = await stacking.stack(self.record, file.parent_id or "")
-        job = await self.record.apply(jobs.deliver, file.view_url, stack_id, version)
+        after_delivery = self.delivery.routes(self.job.pipeline).config.after_delivery
+        job = await self.record.apply(jobs.deliver, file.view_url, stack_id, version, after_delivery)
         log.info("delivered %s%s: %s", job.path, f" as version {version}" if version else "", job.view_url)
         return job
