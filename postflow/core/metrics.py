@@ -57,8 +57,8 @@ class Metrics:
 
     @classmethod
     def of(cls, config: Config, service: str) -> Metrics:
-        """The metrics of `service` (auth, watcher, streamer or dashboard), on `metrics.<service>`."""
-        return cls(getattr(config.metrics, service), key=f"metrics.{service}")
+        """The metrics of `service` on `metrics.<service>` (auth, watcher, streamer or dashboard; off for another)."""
+        return cls(getattr(config.metrics, service, ""), key=f"metrics.{service}")
 
     def before_scrape(self, refresh: Callable[[], Awaitable[None]]) -> None:
         """`refresh()` runs before each scrape, e.g. to read values a collector then reports."""
