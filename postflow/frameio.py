@@ -19,10 +19,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from json import JSONDecodeError
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-import grpc
 import httpx
 from frameio import AsyncFrameio
 from frameio.core.api_error import ApiError
@@ -48,9 +47,6 @@ from frameio.version_stacks import VersionStackCreateParamsData
 
 from postflow.core.backoff import Backoff
 from postflow.core.config import FrameioConfig
-from postflow.core.errors import FailedPrecondition, from_rpc_error
-from postflow.core.logs import SecretMask
-from postflow.core.pipelines import DEFAULT
 from postflow.frameio_discovery import ProjectRef, discover_project
 from postflow.frameio_errors import (
     Answer,
@@ -63,7 +59,8 @@ from postflow.frameio_errors import (
     error_detail,
 )
 from postflow.frameio_limits import RATE_LIMITS, RateLimiter
-from postflow.v1 import auth_pb2, auth_pb2_grpc
+from postflow.frameio_metrics import FrameioMeter
+from postflow.frameio_tokens import AuthTokens, TokenSource
 
 __all__ = ["RATE_LIMITS", "AuthTokens", "FrameioClient", "FrameioError", "ProjectRef", "RateLimited", "RateLimiter",
            "ReconnectNeeded", "RequestFailed", "TokenSource", "TransientError", "error_detail", "next_cursor"]
@@ -73,73 +70,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 NO_SDK_RETRIES: RequestOptions = {"max_retries": 0}
 PAGE_SIZE = 100
-TOKEN_REUSE_S = 30.0  # how long the watcher reuses an access token before asking auth again
-EXPIRY_MARGIN_S = 60.0  # ... and never this close to its expiry
-
-
-class TokenSource(Protocol):
-    async def access_token(self, *, force_refresh: bool = False, rejected_token: str = "") -> str: ...
-
-
-class AuthTokens:
-    """Access tokens of one Frame.io connection (`connection`; "" = "default") from the auth
-    service (`AuthService.GetAccessToken`). One is reused for at most `reuse_s` and never within
-    `EXPIRY_MARGIN_S` of its expiry, so a job's dozen Frame.io calls do not each cost a call to
-    auth; `forget()` drops it at once (the watcher calls it whenever auth's status changes: a
-    refresh, a disconnect, the re-login deadline). A 401 asks with `force_refresh`, which is
-    never answered from the one held."""
-
-    def __init__(self, stub: auth_pb2_grpc.AuthServiceStub, secrets: SecretMask | None = None,
-                 timeout_s: float = 15.0, reuse_s: float = TOKEN_REUSE_S,
-                 clock: Callable[[], float] = time.time, connection: str = "") -> None:
-        self.connection = connection
-        self._stub = stub
-        self._secrets = secrets
-        self._timeout_s = timeout_s
-        self._reuse_s = reuse_s
-        self._clock = clock
-        self._held = ""
-        self._held_until = 0.0
-        self._generation = 0  # bumped by forget(), so an answer asked for before it is not kept
-
-    async def access_token(self, *, force_refresh: bool = False, rejected_token: str = "") -> str:
-        if not force_refresh and self._held and self._clock() < self._held_until:
-            return self._held
-        generation = self._generation
-        request = auth_pb2.GetAccessTokenRequest(force_refresh=force_refresh, rejected_token=rejected_token,
-                                                 connection=self.connection)
-        try:
-            response = await self._stub.GetAccessToken(request, timeout=self._timeout_s)
-        except grpc.RpcError as exc:
-            self.forget()
-            error = from_rpc_error(exc)
-            if isinstance(error, FailedPrecondition):
-                raise ReconnectNeeded(f"Frame.io reconnect needed: {error}") from None
-            raise TransientError(f"auth service: {error}") from None
-        if self._secrets is not None:
-            self._secrets.add(response.access_token)
-        if generation == self._generation:
-            self._hold(response)
-        return response.access_token
-
-    def forget(self, connection: str | None = None) -> None:
-        """Drops the token held, when `connection` is this one's (or not given)."""
-        if connection is not None and (connection or DEFAULT) != (self.connection or DEFAULT):
-            return
-        self._held, self._held_until = "", 0.0
-        self._generation += 1
-
-    def _hold(self, response: auth_pb2.AccessToken) -> None:
-        now = self._clock()
-        until = now + self._reuse_s
-        if response.HasField("expires_at"):
-            until = min(until, response.expires_at.seconds - EXPIRY_MARGIN_S)
-        self._held, self._held_until = response.access_token, until
 
 
 class _Reply:
-    """The headers of the answer one attempt got (filled by the httpx response hook)."""
+    """The status and headers of the answer one attempt got (filled by the httpx response hook)."""
 
+    status: int | None = None
     headers: Mapping[str, str] | None = None
 
 
@@ -152,12 +88,13 @@ class FrameioClient:
     5xx or a network error, first after `server_error_backoff_s` (default: the config's
     `frameio.server_error_backoff_s`, 30 s as Frame.io asks) to twice that, doubling, at most
     `server_error_backoff_max_s`; a call is retried `rate_limit_retries` times after a 429.
-    `sleep`, `clock` and `rng` are injectable for tests."""
+    `meter` counts each answer and each wait for the pacing. `sleep`, `clock` and `rng` are
+    injectable for tests."""
 
     def __init__(self, config: FrameioConfig, tokens: TokenSource, http: httpx.AsyncClient, *,
                  max_retries: int = 3, server_error_backoff_s: float | None = None,
                  server_error_backoff_max_s: float = 300.0, rate_limit_retries: int = 5,
-                 limits: Mapping[str, tuple[int, float]] = RATE_LIMITS,
+                 limits: Mapping[str, tuple[int, float]] = RATE_LIMITS, meter: FrameioMeter | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] = random.random) -> None:
         self.config = config
@@ -174,6 +111,7 @@ class FrameioClient:
                                        else server_error_backoff_s)
         self.server_error_backoff_max_s = server_error_backoff_max_s
         self.rate_limit_retries = rate_limit_retries
+        self._meter = meter
         self._sleep = sleep
         self._rng = rng
         self._project: ProjectRef | None = None
@@ -185,7 +123,7 @@ class FrameioClient:
     async def _record_reply(self, response: httpx.Response) -> None:
         reply = self._reply_var.get()
         if reply is not None:
-            reply.headers = response.headers
+            reply.status, reply.headers = response.status_code, response.headers
 
     async def call(self, family: str, fn: Callable[[RequestOptions], Awaitable[T]], *, what: str,
                    idempotent: bool = True) -> T:
@@ -203,7 +141,9 @@ class FrameioClient:
         rate_limited = 0
         trouble = Backoff(2 * self.server_error_backoff_s, self.server_error_backoff_max_s, rng=self._rng)
         while True:
-            await limiter.acquire()
+            waited_s = await limiter.acquire()
+            if waited_s and self._meter is not None:
+                self._meter.waited(family, waited_s)
             self._token_var.set(token)
             reply = _Reply()
             self._reply_var.set(reply)
@@ -215,6 +155,8 @@ class FrameioClient:
                 failure = exc
             finally:
                 limiter.answered(reply.headers)
+                if self._meter is not None:
+                    self._meter.answered(family, reply.status)
             if isinstance(failure, httpx.TransportError):
                 reason, status = f"{type(failure).__name__} {failure}".rstrip(), None
                 if not idempotent:

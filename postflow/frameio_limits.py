@@ -96,10 +96,14 @@ class RateLimiter:
         self._unanswered = 0
         self._paused_until = 0.0
 
-    async def acquire(self) -> None:
-        """Waits until one more call fits, and counts it as sent (call `answered` after)."""
+    async def acquire(self) -> float:
+        """Waits until one more call fits, and counts it as sent (call `answered` after).
+        Returns how long it waited for the pace (0: it went at once)."""
+        asked = self._clock()
+        held_back = self._lock.locked()  # behind a call that waits for the pace
         async with self._lock:
             while (wait_s := self._wait_s(self._clock())) > 0:
+                held_back = True
                 await self._sleep(wait_s)
             now = self._clock()
             self._sent.append(now)
@@ -107,6 +111,7 @@ class RateLimiter:
             if room is not None:
                 self._room, self._room_at = room - 1, now
             self._unanswered += 1
+        return now - asked if held_back else 0.0
 
     def answered(self, headers: Mapping[str, str] | None) -> None:
         """A call counted by `acquire` is over; `headers` are its answer's (None: no answer)."""

@@ -15,6 +15,7 @@ import grpc
 import httpx
 
 from postflow.cli import output
+from postflow.cli.supervisor import SERVICES, read_metrics_addresses
 from postflow.core.clients import ApiKeyAccess, Clients
 from postflow.core.config import Config, dashboard_url, load_config
 from postflow.core.errors import InvalidArgument, Unavailable, from_rpc_error
@@ -151,7 +152,7 @@ async def gather_status(config: Config, clients: Clients) -> dict:
                                                 for name in GRPC_SERVICES), dashboard_health(config))
     services = {**dict(zip(GRPC_SERVICES, health, strict=True)), "dashboard": dashboard}
     status: dict = {"services": services, "auth": None, "connections": [], "tunnel": None, "jobs": None,
-                    "watch_root": None,
+                    "watch_root": None, "metrics": await asyncio.to_thread(served_metrics, config),
                     "certificates": await certificates(config)}
     if services["auth"] == "SERVING":
         listed = await clients.auth.ListConnections(auth_pb2.ListConnectionsRequest(), timeout=PROBE_TIMEOUT_S)
@@ -166,6 +167,15 @@ async def gather_status(config: Config, clients: Clients) -> dict:
         status["watch_root"] = {"path": stats.watch_root, "available": stats.watch_root_available,
                                 "problem": stats.watch_root_problem}
     return status
+
+
+def served_metrics(config: Config) -> dict[str, str]:
+    """Where each service serves its metrics: as `postflow up` runs them, else as configured
+    (only those that are on)."""
+    running = read_metrics_addresses(config.state_path)
+    if running is not None:
+        return running
+    return {name: address for name in SERVICES if (address := getattr(config.metrics, name))}
 
 
 async def certificates(config: Config) -> list[dict] | None:

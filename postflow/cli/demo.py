@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from postflow.cli.certs import ensure_mesh_certs
-from postflow.cli.supervisor import Supervisor
+from postflow.cli.supervisor import Supervisor, metrics_addresses
 from postflow.core.config import load_config, write_config
 from postflow.core.net import pick_port
 
@@ -99,8 +99,9 @@ async def run_demo(state_dir: Path, dashboard_port: int, emulator_port: int, out
             seeded = await poll_json(client, f"{emulator_url}/_emulator/state")
         config_path = state_dir / "config.json"
         write_config(demo_config(state_dir, emulator_url, seeded, ports), config_path)
-        await asyncio.to_thread(lambda: ensure_mesh_certs(load_config(config_path)))
-        supervisor = Supervisor(str(config_path), state_dir, echo=_Discard())
+        config = await asyncio.to_thread(load_config, config_path)
+        await asyncio.to_thread(ensure_mesh_certs, config)
+        supervisor = Supervisor(str(config_path), state_dir, echo=_Discard(), metrics=metrics_addresses(config))
         running = asyncio.create_task(supervisor.run())
         dashboard_url = f"http://127.0.0.1:{ports['dashboard']}"
         connecting = asyncio.create_task(connect_frameio(dashboard_url))

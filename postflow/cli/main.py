@@ -153,14 +153,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from postflow.cli.certs import ensure_mesh_certs
-    from postflow.cli.supervisor import Supervisor
+    from postflow.cli.supervisor import Supervisor, metrics_addresses
 
     config = load_config(args.config)
     config_path = str(Path(args.config).resolve()) if args.config else None
     created = ensure_mesh_certs(config)
     if created:
         print(f"postflow up: created mesh certificates in {config.certs_path}: {', '.join(created)}", file=sys.stderr)
-    return asyncio.run(Supervisor(config_path, config.state_path).run())
+    return asyncio.run(Supervisor(config_path, config.state_path, metrics=metrics_addresses(config)).run())
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

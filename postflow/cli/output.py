@@ -36,6 +36,9 @@ def print_status(status: dict, out: TextIO = sys.stdout) -> None:
         print(f"jobs       {counts}", file=out)
     if status.get("certificates"):
         print(f"certs      {certificates(status['certificates'])}", file=out)
+    if status.get("metrics"):
+        print(f"metrics    {', '.join(f'{name} {address}' for name, address in status['metrics'].items())}",
+              file=out)
 
 
 def named(connection: str) -> str:

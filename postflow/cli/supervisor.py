@@ -5,21 +5,28 @@ dies is restarted with exponential backoff; one that exits with the config-error
 not (restarting cannot fix a config), and stops the whole set with that error. Output of
 each child goes to `<state_dir>/logs/<service>.log` and to our stderr; its pid is kept in
 `<state_dir>/run/<service>.pid` while it runs.
+
+Each service serves its Prometheus metrics at `metrics.<service>`; one left empty gets a free
+loopback port, handed to the child as `POSTFLOW__METRICS__<SERVICE>`. Where each one serves
+is kept in `<state_dir>/run/metrics.json` while the set runs (`postflow status` reads it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from postflow.core.backoff import Backoff
+from postflow.core.config import ENV_PREFIX, Config, split_address
 from postflow.core.files import write_private
+from postflow.core.net import pick_port
 from postflow.core.process import Command, Exit, SupervisedProcess
 
 SERVICES = ("auth", "streamer", "watcher", "dashboard")
@@ -28,6 +35,7 @@ STOP_GRACE_S = 10.0
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
 HEALTHY_AFTER_S = 60.0  # a child that ran this long starts its next backoff from scratch
+METRICS_FILE = "metrics.json"
 
 
 def service_command(name: str, config_path: str | None) -> list[str]:
@@ -35,14 +43,31 @@ def service_command(name: str, config_path: str | None) -> list[str]:
     return ["-m", f"services.{name}", *(["-c", config_path] if config_path else [])]
 
 
+def metrics_addresses(config: Config, services: Sequence[str] = SERVICES) -> dict[str, str]:
+    """Where each service is to serve its metrics: `metrics.<service>`, or a free port picked
+    now for one that is empty (on loopback) or names port 0 (on its host)."""
+    addresses = {}
+    for name in services:
+        address = getattr(config.metrics, name)
+        host, port = split_address(address, f"metrics.{name}") if address else ("127.0.0.1", 0)
+        if not port:
+            port = pick_port(host)
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        addresses[name] = address
+    return addresses
+
+
 class Supervisor:
     def __init__(self, config_path: str | None, state_dir: Path, services: Sequence[str] = SERVICES,
-                 env: dict[str, str] | None = None, echo=None) -> None:
+                 env: dict[str, str] | None = None, echo=None, metrics: Mapping[str, str] | None = None) -> None:
+        """`metrics`: where each service serves its metrics (`metrics_addresses`), overriding the config."""
         self.state_dir = state_dir
         self.config_path = config_path
         self.services = services
+        self.metrics = dict(metrics or {})
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.env.update({f"{ENV_PREFIX}METRICS__{name.upper()}": address for name, address in self.metrics.items()})
         self.echo = echo if echo is not None else sys.stderr
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "run").mkdir(parents=True, exist_ok=True)
@@ -59,10 +84,14 @@ class Supervisor:
             for name in self.services:
                 log_file = await asyncio.to_thread(open, self.state_dir / "logs" / f"{name}.log", "ab")
                 children.append(self._child(name, logs.enter_context(log_file)))
+            metrics_path = self.state_dir / "run" / METRICS_FILE
+            if self.metrics:
+                await asyncio.to_thread(write_private, metrics_path, json.dumps(self.metrics) + "\n")
             for child in children:
                 child.start()
             await self.stopping.wait()
             await asyncio.gather(*(child.stop() for child in children))
+            await asyncio.to_thread(metrics_path.unlink, missing_ok=True)
         if self.config_error:
             print(self.config_error, file=sys.stderr)
             return CONFIG_ERROR_EXIT
@@ -109,5 +138,13 @@ def write_pid(path: Path, pid: int) -> None:
 def read_pid(state_dir: Path, name: str) -> int | None:
     try:
         return int((state_dir / "run" / f"{name}.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def read_metrics_addresses(state_dir: Path) -> dict[str, str] | None:
+    """Where the services of a running `postflow up` serve their metrics (None: none runs)."""
+    try:
+        return json.loads((state_dir / "run" / METRICS_FILE).read_text())
     except (OSError, ValueError):
         return None

@@ -14,10 +14,10 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, TypeAdapter, ValidationError, model_validator
+from pydantic import TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from postflow.core.config_types import (
@@ -31,13 +31,13 @@ from postflow.core.config_types import (
     KeyProblem,
     LogLevel,
     NonNegativeSeconds,
+    OptionalAddress,
     PositiveSeconds,
     Proxies,
     Seconds,
     Section,
     Strings,
     WholeNumber,
-    check_address,
     describe,
     parse_address,
 )
@@ -191,7 +191,16 @@ class MeshConfig(Section):
     mtls: Flag = True
     certs_dir: str = ""  # the CA and each identity's certificate; default <state_dir>/certs
     # The watcher's job API for other tools: TLS and API keys (bearer); "" turns it off.
-    api_listen: Annotated[str, AfterValidator(lambda a: a and check_address(a))] = "localhost:50054"
+    api_listen: OptionalAddress = "localhost:50054"
+
+
+@dataclass(frozen=True, config=SECTION)
+class MetricsConfig(Section):
+    # Where each service serves Prometheus metrics at /metrics (HOST:PORT); "" = off.
+    auth: OptionalAddress = ""
+    watcher: OptionalAddress = ""
+    streamer: OptionalAddress = ""
+    dashboard: OptionalAddress = ""
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -204,6 +213,7 @@ class Config(Section):
     dashboard: DashboardConfig = DashboardConfig()
     services: ServicesConfig = ServicesConfig()
     mesh: MeshConfig = MeshConfig()
+    metrics: MetricsConfig = MetricsConfig()
     connections: dict[str, ConnectionConfig] = dataclasses.field(default_factory=dict)
     pipelines: tuple[PipelineConfig, ...] = ()
     state_dir: str = "~/.local/state/postflow"

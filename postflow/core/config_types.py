@@ -41,6 +41,10 @@ def check_address(address: str) -> str:
     return address
 
 
+def check_optional_address(address: str) -> str:
+    return address and check_address(address)
+
+
 def check_http_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise ValueError("expected an http(s) URL")
@@ -80,6 +84,7 @@ Seconds = Annotated[float, Strict()]
 PositiveSeconds = Annotated[float, Strict(), Field(gt=0)]
 NonNegativeSeconds = Annotated[float, Strict(), Field(ge=0)]
 Address = Annotated[str, AfterValidator(check_address)]
+OptionalAddress = Annotated[str, AfterValidator(check_optional_address)]  # "" = off
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 Strings = Annotated[tuple[Annotated[str, Strict()], ...], BeforeValidator(split_commas)]
 LogLevel = Annotated[str, AfterValidator(check_log_level)]

@@ -30,6 +30,7 @@ from postflow.core.mesh.certs import Credentials
 from postflow.core.mesh.config import mesh_credentials
 from postflow.core.mesh.guard import Security
 from postflow.core.mesh.identity import Authenticator
+from postflow.core.metrics import Metrics
 from postflow.core.rpc import GRACE_S, GrpcServer, Servicer
 from postflow.core.telemetry import setup_tracing, shutdown_tracing
 
@@ -62,18 +63,23 @@ class Runtime:
 
 
 class Lifecycle(ABC):
-    """start: open → listen → start_background → ready → announce_ready
-    stop:  drain → cancel the background tasks → close
+    """start: open → listen → metrics → start_background → ready → announce_ready
+    stop:  metrics off → drain → cancel the background tasks → close
 
     Each service fills in open, start_background, ready (stating what "ready" means for it)
     and close; each kind of server listen, announce_ready and drain. `build_service(runtime, …)`
     checks the config (ConfigError) and constructs the service, whose `__init__` keeps values
     and in-memory objects only. `stop` may follow a `start` that failed or was cancelled at
-    any step, and runs once however often it is called."""
+    any step, and runs once however often it is called.
 
-    def __init__(self) -> None:
+    `metrics` is the service's Prometheus registry, served at `/metrics` on its
+    `metrics.<service>` address from after `listen` until the start of `stop` (postflow.core.metrics);
+    `open` registers in it what the service counts."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = False
+        self.metrics = metrics or Metrics()
 
     @abstractmethod
     async def open(self) -> None:
@@ -112,6 +118,7 @@ class Lifecycle(ABC):
     async def start(self) -> None:
         await self.open()
         await self.listen()
+        await self.metrics.start()
         await self.start_background()
         await self.ready()
         await self.announce_ready()
@@ -120,6 +127,7 @@ class Lifecycle(ABC):
         if self._stopped:
             return
         self._stopped = True
+        await self.metrics.stop()
         await self.drain()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
@@ -150,7 +158,7 @@ class GrpcService(Lifecycle):
     identity: ClassVar[str]  # the service's name in the mesh: its certificate's common name
 
     def __init__(self, runtime: Runtime, grpc_address: str) -> None:
-        super().__init__()
+        super().__init__(Metrics.of(runtime.config, self.identity))
         self.runtime = runtime
         self.grpc_address = grpc_address
         self.grpc_port = 0

@@ -88,8 +88,9 @@ class WatcherEnvironment:
 @contextlib.asynccontextmanager
 async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: dict | None = None,
                       frameio: dict | None = None, emulator: EmulatorOptions | None = None,
-                      mesh: dict | None = None) -> AsyncIterator[WatcherEnvironment]:
-    """`mesh`: the config's mesh section; by default outside the mesh, without the API port."""
+                      mesh: dict | None = None, metrics: dict | None = None) -> AsyncIterator[WatcherEnvironment]:
+    """`mesh`: the config's mesh section; by default outside the mesh, without the API port.
+    `metrics`: the config's metrics section (default: off)."""
     root = tmp_path / "watch"
     root.mkdir()
     options = emulator or EmulatorOptions(rate_limits=False)
@@ -105,6 +106,7 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
                 "services": {"auth": fakes.address("auth"), "streamer": fakes.address("streamer"),
                              "watcher": f"127.0.0.1:{free_port()}"},
                 "mesh": mesh or MESH_OFF,  # the fakes trust every caller
+                "metrics": metrics or {},
                 "state_dir": str(tmp_path / "state"),
             }
             config_path = tmp_path / "watcher.json"

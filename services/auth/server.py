@@ -15,6 +15,7 @@ from postflow.core.rpc import Servicer, bind_address
 from postflow.core.service import GrpcService, Runtime
 from postflow.v1 import auth_pb2, auth_pb2_grpc
 from services.auth.connections import ConnectionBuilder, Connections, check_clients
+from services.auth.metrics import ConnectionMetrics
 from services.auth.servicer import AuthServicer
 from services.auth.token_store import auth_dir, load_key
 
@@ -44,6 +45,7 @@ class AuthService(GrpcService):
         self.connections = Connections(ConnectionBuilder(self.http, config.frameio, config.auth, self.store_dir,
                                                          self.store_key, self.runtime.add_secret))
         self.connections.open(connections_of(config))
+        self.metrics.registry.register(ConnectionMetrics(self.connections))
 
     def servicers(self) -> list[Servicer]:
         assert self.connections is not None

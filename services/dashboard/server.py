@@ -7,12 +7,14 @@ import logging
 import socket
 
 import uvicorn
+from prometheus_client import Gauge
 
 from postflow.core import net
 from postflow.core.asgi import AppServer, tls_options
 from postflow.core.clients import Clients
 from postflow.core.config import ConfigError, split_address
 from postflow.core.mesh.certs import CertPaths
+from postflow.core.metrics import Metrics
 from postflow.core.service import Lifecycle, Runtime
 from services.dashboard.access import Access
 from services.dashboard.app import build_app
@@ -40,7 +42,7 @@ def build_service(runtime: Runtime, *, http_address: str | None = None, **tuning
 class DashboardService(Lifecycle):
     def __init__(self, runtime: Runtime, address: str, access: Access, *, ping_s: float = 15.0,
                  send_timeout_s: float = 30.0, queue_size: int = QUEUE_SIZE, progress_interval: float = 0.25) -> None:
-        super().__init__()
+        super().__init__(Metrics.of(runtime.config, "dashboard"))
         self.runtime = runtime
         self.address = address
         self.access = access
@@ -70,6 +72,9 @@ class DashboardService(Lifecycle):
         self.hub = Hub(self.clients, Broadcaster(queue_size=self._queue_size),
                        progress_interval=self._progress_interval,
                        certs=CertPaths(config.certs_path) if config.mesh.mtls else None)
+        fanout = self.hub.fanout
+        Gauge("postflow_dashboard_sse_clients", "Browsers following the dashboard live (SSE streams open)",
+              registry=self.metrics.registry).set_function(lambda: fanout.clients)
         app = build_app(config, self.clients, self.hub, self.access, tracer_provider=self.runtime.tracer_provider,
                         ping_s=self._ping_s, send_timeout_s=self._send_timeout_s)
         http = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none", server_header=False,

@@ -38,6 +38,7 @@ class PullProgress:
         self._emit = emit
         self.interval_s = interval_s
         self._pulls: dict[str, _Pull] = {}
+        self.bytes_served = 0  # every body byte sent, over all publications, ranges sent twice counted twice
 
     def _pull(self, publication: Publication) -> _Pull:
         pull = self._pulls.get(publication.ticket_id)
@@ -70,6 +71,7 @@ class PullProgress:
         """Bytes [start, end) of the file went out."""
         pull = self._pull(publication)
         pull.meter.add(end - start)
+        self.bytes_served += end - start
         if pull.coverage.add(start, end):
             for mark in pull.milestones.passed(pull.coverage.covered):
                 log.info("%s: %d%% served", publication.path, mark)

@@ -23,6 +23,7 @@ from postflow.v1 import streamer_pb2, streamer_pb2_grpc
 from services.streamer.events import EventHub
 from services.streamer.file_reader import ReaderPool
 from services.streamer.http_connection import HttpLimits
+from services.streamer.metrics import StreamerMetrics
 from services.streamer.pacer import Pacer
 from services.streamer.progress import PullProgress
 from services.streamer.publications import PublicationStore
@@ -93,6 +94,7 @@ class StreamerService(GrpcService):
         self.tunnel = TunnelManager(config.streamer.tunnel, local_host=self.http_host, local_port=self.http_port,
                                     on_status=lambda status: self.hub.tunnel(self.pacer.stamp(status)),
                                     http=self.http)
+        self.metrics.registry.register(StreamerMetrics(self.tunnel, self.progress))
 
     def servicers(self) -> list[Servicer]:
         assert self.publications is not None and self.tunnel is not None and self.http is not None

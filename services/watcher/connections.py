@@ -14,6 +14,7 @@ from postflow.core.errors import FailedPrecondition
 from postflow.core.logs import SecretMask
 from postflow.core.pipelines import DEFAULT, ConnectionConfig, connections_of
 from postflow.frameio import AuthTokens, FrameioClient, ProjectRef
+from postflow.frameio_metrics import FrameioMeter
 from postflow.v1 import auth_pb2_grpc
 from services.watcher.folder_contents import FolderContents
 from services.watcher.folders import FolderMirror
@@ -46,9 +47,10 @@ class Destination:
 
 class FrameioConnections:
     def __init__(self, auth: auth_pb2_grpc.AuthServiceStub, http: httpx.AsyncClient, ledger: Ledger,
-                 secrets: SecretMask | None) -> None:
+                 secrets: SecretMask | None, meter: FrameioMeter) -> None:
         self.auth = auth
         self.http = http
+        self.meter = meter  # every connection's calls, counted together
         self.ledger = ledger
         self.secrets = secrets
         self.by_name: dict[str, Connection] = {}
@@ -67,7 +69,7 @@ class FrameioConnections:
             config.frameio, client_id=settings.client_id, account_id=settings.account_id,
             project_id=config.frameio.project_id if name == DEFAULT else "")
         tokens = AuthTokens(self.auth, self.secrets, connection=name)
-        frameio = FrameioClient(frameio_config, tokens, self.http)
+        frameio = FrameioClient(frameio_config, tokens, self.http, meter=self.meter)
         contents = FolderContents(frameio)
         return Connection(name, settings, tokens, frameio, FolderMirror(frameio, self.ledger, contents),
                           Projects(frameio))

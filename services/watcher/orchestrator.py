@@ -29,6 +29,7 @@ from services.watcher.delivery.errors import FileChangedOnDisk, JobFailed, Retry
 from services.watcher.followers import AuthWatch
 from services.watcher.jobs import CANCELLED, FAILED, Change, Conflict, Job
 from services.watcher.ledger import Ledger
+from services.watcher.metrics import AttemptMetrics
 from services.watcher.scanner import MODIFIED, REMOVED
 from services.watcher.scanner import Change as FileChange
 
@@ -43,10 +44,11 @@ MIN_SLEEP_S = 0.05
 
 class Orchestrator:
     def __init__(self, *, ledger: Ledger, delivery: Delivery, auth: AuthWatch, settings: WatchConfig,
-                 pipelines: Pipelines, tracer: Tracer, on_delivered: Callable[[], None],
+                 pipelines: Pipelines, tracer: Tracer, on_delivered: Callable[[], None], metrics: AttemptMetrics,
                  server_error_wait_s: float = 0.0) -> None:
         self.ledger = ledger
         self.on_delivered = on_delivered  # a job is DONE: what follows delivery is due
+        self.metrics = metrics
         self.server_error_wait_s = server_error_wait_s  # Frame.io asks for at least this after a 5xx
         self.delivery = delivery
         self.auth = auth
@@ -120,6 +122,8 @@ class Orchestrator:
                 outcome = await self.delivery.run(job)
                 if outcome.error is None:
                     self.on_delivered()
+                    if outcome.job.state == jobs.DONE:
+                        self.metrics.delivered(outcome.job)
                 change = await self._meaning(outcome)
                 if change is not None:
                     await self.ledger.update(job.id, outcome.job.epoch, change)
@@ -133,27 +137,34 @@ class Orchestrator:
         if error is None or isinstance(error, Superseded):
             return None
         if problem := await self.pipelines.problem(job.pipeline):
+            self.metrics.failed(job, "root_unavailable")
             log.warning("pipeline %s: root unavailable (%s); trying again once it is back: %s", job.pipeline,
                         problem, error)
             return jobs.wait_for_root(job, str(error), self._backoff(1), time.time(),
                                       give_back_attempt=outcome.took_attempt)
         if isinstance(error, ReconnectNeeded):
+            self.metrics.failed(job, "reconnect_needed")
             self.auth.lost(job.connection)
             self._reconnect_since[job.connection] = time.monotonic()
             log.warning("waiting: %s", error)
             return jobs.wait_reconnect(job, str(error), give_back_attempt=outcome.took_attempt)
         if isinstance(error, FileChangedOnDisk):
+            self.metrics.failed(job, "file_changed")
             return await self._file_changed(job, str(error))
         if isinstance(error, RateLimited):
+            self.metrics.failed(job, "rate_limited")
             delay = self._backoff(2)
             log.info("Frame.io is rate limiting; trying again in %.1fs: %s", delay, error)
             return jobs.wait_out_rate_limit(job, str(error), delay, time.time(), give_back_attempt=outcome.took_attempt)
         if isinstance(error, (JobFailed, RequestFailed)):
+            self.metrics.failed(job, "refused")
             log.warning("failed: %s", error)
             return jobs.fail(job, str(error))
         if isinstance(error, (RetryLater, TransientError)):
+            self.metrics.failed(job, "transient")
             reason = str(error)
         else:
+            self.metrics.failed(job, "internal")
             log.error("unexpected error in job %s", job.id, exc_info=error)
             reason = f"internal error: {type(error).__name__}: {error}"
         delay = self._backoff(job.attempts)

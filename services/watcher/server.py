@@ -17,6 +17,7 @@ from postflow.core.mesh.api_keys import ApiKeys
 from postflow.core.mesh.certs import Credentials
 from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
+from postflow.frameio_metrics import FrameioMeter
 from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
 from services.watcher.after_delivery import AfterDelivery
 from services.watcher.connections import FrameioConnections
@@ -25,6 +26,7 @@ from services.watcher.detector import Detector
 from services.watcher.followers import AuthWatch, StreamerWatch
 from services.watcher.intake import JobIntake
 from services.watcher.ledger import Ledger
+from services.watcher.metrics import AttemptMetrics, LedgerMetrics
 from services.watcher.orchestrator import Orchestrator
 from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.routing import PipelineRoutes
@@ -78,7 +80,11 @@ class WatcherService(GrpcService):
         self._http = traced_client(provider, timeout=config.frameio.request_timeout_s)
         auth_stub = auth_pb2_grpc.AuthServiceStub(auth_channel)
         streamer_stub = streamer_pb2_grpc.StreamerServiceStub(streamer_channel)
-        self.connections = connections = FrameioConnections(auth_stub, self._http, self.ledger, self.runtime.secrets)
+        ledger_metrics = LedgerMetrics(self.ledger)
+        self.metrics.registry.register(ledger_metrics)
+        self.metrics.before_scrape(ledger_metrics.refresh)
+        self.connections = connections = FrameioConnections(auth_stub, self._http, self.ledger, self.runtime.secrets,
+                                                            FrameioMeter(self.metrics.registry))
         connections.apply(config)
         self.streamer_events = streamer_events = StreamerWatch(streamer_stub)
         self.pipelines = pipelines = Pipelines(self._detector)
@@ -90,7 +96,8 @@ class WatcherService(GrpcService):
         self.after_delivery = after_delivery = AfterDelivery(self.ledger, pipelines)
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, pipelines=pipelines,
-            tracer=tracer, on_delivered=after_delivery.wake, server_error_wait_s=config.frameio.server_error_backoff_s)
+            tracer=tracer, on_delivered=after_delivery.wake, metrics=AttemptMetrics(self.metrics.registry),
+            server_error_wait_s=config.frameio.server_error_backoff_s)
         self.intake = JobIntake(config, self.ledger, self.sightings, self.orchestrator, tracer)
         self.submissions = Submissions(pipelines, self.intake)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from postflow.frameio import EXPIRY_MARGIN_S, AuthTokens, ReconnectNeeded
+from postflow.frameio import AuthTokens, ReconnectNeeded
+from postflow.frameio_tokens import EXPIRY_MARGIN_S
 from postflow.v1 import auth_pb2
 from services.watcher.followers import AuthWatch
 
