@@ -1,31 +1,34 @@
 """Pipelines: the scanning CPU of 20 pipelines over 100,000 files, and whether one pipeline's
 storm of new files holds up another pipeline's first delivery.
 
-    .venv/bin/python -m bench.pipelines [--trees 20] [--files 100000] [--interval-s 2] [--window-s 30]
-                                        [--storm 500] [--probes 3] [--connections 1 2]
-                                        [--max-concurrent 32] [--only scan|fairness] [--slowfs]
+    .venv/bin/python -m bench.pipelines [--trees 20] [--files 100000] [--interval-s 2] [--window-s 12]
+                                        [--windows 5] [--slowfs] [--storm 500] [--probes 3]
+                                        [--connections 1 2] [--max-concurrent 32] [--only scan|fairness]
 
 Scanning: 20 trees of 5,000 one-byte `.mov` files (100 a folder, as bench/scan.py builds one) on
 the local disk, warm. The real watcher runs them (the stack of postflow/testing/stack.py:
 emulator + `postflow up`, 20 `pipelines` with `on_start: "new-only"`, so nothing is uploaded;
 `watch.poll_interval_s` --interval-s, inotify off, its default). In steady state (no changes)
-its CPU (/proc/<pid>/task/*/schedstat) over --window-s, less that of the same stack watching
-20 empty roots (what the watcher does besides scanning), times the poll period (the interval
+its CPU (/proc/<pid>/task/*/schedstat) over each of --windows windows, less its CPU per second
+with 20 empty roots (what the watcher does besides scanning), times the poll period (the interval
 plus the slowest pass, GetStats `last_scan_s`), is the CPU of one poll of every pipeline.
-Reference: a bare `os.walk` + `os.stat` pass over the 20 trees in this process (median of 5).
-Also in this process: the 20 Scanners as the watcher builds them (each pipeline's PathFilter),
-a steady-state pass of all (the second and later passes, median of 5); with --slowfs, the same
-two once more through the FUSE passthrough of postflow/devtools/slowfs.py (no added latency:
-CPU is compared, waiting costs none). Target: ≤ 1.2× the reference.
+Reference: bare `os.walk` + `os.stat` passes over the 20 trees repeated in this process during
+the same window (so both meet the same load from other work); the ratio is the median of the
+windows'. Also in this process: the 20 Scanners as the watcher builds them (each pipeline's
+PathFilter), a steady-state pass of all (second and later passes), taking turns with the
+reference (median of 5); with --slowfs the same once more through the FUSE passthrough of
+postflow/devtools/slowfs.py (no added latency: CPU is compared, waiting costs none).
+Target: ≤ 1.2× the reference.
 
 Fairness: the emulator with its rate limits ON (Frame.io's 5 uploads per second per account
-make a storm last) and two pipelines A and B, on one connection or (--connections 2) on two
-connections to two accounts (an emulator seed: one user, account and OAuth client each).
---storm files of 4 KiB appear at once in A; once A's first job is done, one file is dropped
-into B, --probes times in a row (each after the last was delivered, while A still has queued
-jobs). B's delay: from its job's `created_at` (stable, queued) to the emulator's
-`upload_completed_at`, against the same single file delivered alone before the storm (after a
-warm-up delivery in each pipeline). Target: B's file delivered ≤ 5 s later than alone (median).
+make a storm last) and two pipelines A and B, on one connection or on two connections to two
+accounts (an emulator seed: one user, account, project and OAuth client each); --connections
+runs either or both, a fresh stack each. --storm files of 4 KiB appear at once in A; once A's
+first job is done, one file is dropped into B, --probes times in a row (each after the last was
+delivered, while A still has queued jobs). B's delay: from its job's `created_at` (stable,
+queued) to the emulator's `upload_completed_at` (and to the 202 of its remote_upload), against
+the same single file delivered alone before the storm (after a warm-up delivery in each
+pipeline). Target: B's file delivered ≤ 5 s later than alone (medians).
 """
 
 from __future__ import annotations
