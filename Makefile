@@ -46,7 +46,8 @@ soak: $(STAMP)
 # Each benchmark starts what it needs on loopback and prints a Markdown table (bench/README.md).
 bench: $(STAMP) fuse
 	$(PY) -m bench.range_server && $(PY) -m bench.filespace && $(PY) -m bench.scan && $(PY) -m bench.e2e \
-	  && $(PY) -m bench.concurrent && $(PY) -m bench.logs_and_disk
+	  && $(PY) -m bench.concurrent && $(PY) -m bench.logs_and_disk \
+	  && $(PY) -m bench.pipelines
 
 clean:
 	rm -rf $(VENV) build *.egg-info
