@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from postflow.core.backoff import backoff_delay
+from postflow.core.fair import FairTurns
 
 # Frame.io's documented limits, (calls, per seconds), by call family.
 RATE_LIMITS: Mapping[str, tuple[int, float]] = {
@@ -79,6 +80,8 @@ class RateLimiter:
       budget shared with other clients of the same account, or a limit stricter than
       documented, before Frame.io answers 429.
     After a 429 the whole family pauses (`pause`): the bucket is full for every caller.
+    Callers waiting for the pace take turns by share (postflow.core.fair: the watcher's
+    pipelines), so one pipeline's burst does not queue another's first call behind it.
     """
 
     def __init__(self, calls: int, per_s: float, clock: Callable[[], float] = time.monotonic,
@@ -88,7 +91,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._sent: deque[float] = deque()
-        self._lock = asyncio.Lock()
+        self._turns = FairTurns()
         self.bucket_size = calls
         self.slot_s = per_s / calls  # one call drains from the bucket every slot_s
         self._room: float | None = None  # free slots at _room_at, once an answer reported them
@@ -100,8 +103,8 @@ class RateLimiter:
         """Waits until one more call fits, and counts it as sent (call `answered` after).
         Returns how long it waited for the pace (0: it went at once)."""
         asked = self._clock()
-        held_back = self._lock.locked()  # behind a call that waits for the pace
-        async with self._lock:
+        held_back = self._turns.busy  # behind a call that waits for the pace
+        async with self._turns.turn():
             while (wait_s := self._wait_s(self._clock())) > 0:
                 held_back = True
                 await self._sleep(wait_s)

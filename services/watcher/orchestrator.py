@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from opentelemetry.trace import Tracer
 
 from postflow.core.backoff import backoff_delay
 from postflow.core.config import WatchConfig
+from postflow.core.fair import FAIR_SHARE
 from postflow.core.logs import job_id_var
 from postflow.core.telemetry import context_from
 from postflow.frameio import RateLimited, ReconnectNeeded, RequestFailed, TransientError
@@ -40,6 +42,19 @@ log = logging.getLogger(__name__)
 
 RECONNECT_PROBE_S = 60.0  # try a job again this often even if auth has not said "connected"
 MIN_SLEEP_S = 0.05
+
+
+def fair_order(candidates: list[Job], running: Counter[str]) -> list[Job]:
+    """Attempts a restart cut short first; then queued jobs by how many their pipeline would have
+    running, so the pipeline with fewer goes first (its oldest first), whatever the ages."""
+    resumed = [job for job in candidates if job.state not in (jobs.QUEUED, jobs.WAITING)]
+    queued = [job for job in candidates if job.state in (jobs.QUEUED, jobs.WAITING)]
+    ahead: Counter[str] = Counter()
+    ranked = []
+    for job in queued:  # oldest first within each pipeline
+        ahead[job.pipeline] += 1
+        ranked.append((running[job.pipeline] + ahead[job.pipeline], job.created_at, job))
+    return resumed + [job for _, _, job in sorted(ranked, key=lambda item: item[:2])]
 
 
 class Orchestrator:
@@ -75,11 +90,12 @@ class Orchestrator:
         free = self.settings.max_concurrent - len(self.running)
         if free <= 0:
             return
-        room = {name: run.max_concurrent - sum(1 for task in self.running.values() if task.get_name() == name)
+        running = Counter(task.get_name() for task in self.running.values())
+        room = {name: run.max_concurrent - running[name]
                 for name, run in self.pipelines.runs.items() if name not in self.pipelines.unavailable()}
         candidates = await self.ledger.runnable(time.time(), free * 4, self.running, self._auth_usable(),
                                                 [name for name, slots in room.items() if slots > 0])
-        for job in candidates:
+        for job in fair_order(candidates, running):
             if free and room[job.pipeline] > 0:
                 free, room[job.pipeline] = free - 1, room[job.pipeline] - 1
                 # named after its pipeline: that is how the pipeline's attempts are counted
@@ -115,6 +131,7 @@ class Orchestrator:
 
     async def _attempt(self, job: Job) -> None:
         job_id_var.set(job.id)
+        FAIR_SHARE.set(job.pipeline)  # its Frame.io calls wait for the pace taking turns with other pipelines
         parent = context_from(common_pb2.TraceContext(traceparent=job.traceparent, tracestate=job.tracestate))
         try:
             with self.tracer.start_as_current_span("postflow.upload.attempt", context=parent,
