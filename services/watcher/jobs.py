@@ -145,6 +145,7 @@ class Job:
     connection: str = "default"  # the Frame.io connection that delivers it
     project: str = ""  # the destination project as routed: an id, a name, or "" for the connection's default
     route_rule: str = ""  # why it goes there (the rule that matched)
+    delivered_at: float = 0.0  # wall time it became DONE: on Frame.io, verified (history counts from it)
     connections: int = field(default=0, metadata={"stored": False})  # open transfer connections now
 
     @property
@@ -251,10 +252,10 @@ def verify(job: Job) -> Change:
     return Change({"state": VERIFYING}, "verifying")
 
 
-def deliver(job: Job, view_url: str, stack_id: str, version: int) -> Change:
+def deliver(job: Job, view_url: str, stack_id: str, version: int, at: float) -> Change:
     _require(job, (VERIFYING,), "deliver")
     return Change({"state": DONE, "view_url": view_url, "stack_id": stack_id, "version": version,
-                   "bytes_done": job.size, "rate_bps": 0.0, "error": ""}, "delivered")
+                   "bytes_done": job.size, "rate_bps": 0.0, "error": "", "delivered_at": at}, "delivered")
 
 
 # -- the attempt's outcome ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from postflow.core.errors import InvalidArgument
-from services.watcher.jobs import ACTIVE, COLUMNS, IN_FLIGHT, Job, WaitingKind
+from services.watcher.jobs import ACTIVE, COLUMNS, DONE, IN_FLIGHT, Job, WaitingKind
 
 JOBS_DDL = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -31,12 +31,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     next_attempt_at REAL NOT NULL DEFAULT 0, waiting_reason TEXT NOT NULL DEFAULT '',
     waiting_kind TEXT NOT NULL DEFAULT '', epoch INTEGER NOT NULL DEFAULT 0,
     connection TEXT NOT NULL DEFAULT 'default', project TEXT NOT NULL DEFAULT '',
-    route_rule TEXT NOT NULL DEFAULT '',
+    route_rule TEXT NOT NULL DEFAULT '', delivered_at REAL NOT NULL DEFAULT 0,
     UNIQUE (pipeline, path, size, mtime_ns)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_by_pipeline ON jobs (pipeline, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs (delivered_at);
 """
 DDL = JOBS_DDL + """CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,25 +60,39 @@ CREATE TABLE IF NOT EXISTS folders (
 ACTIVE_SQL = ",".join(str(s) for s in sorted(ACTIVE))
 IN_FLIGHT_SQL = ",".join(str(s) for s in sorted(IN_FLIGHT))
 IDENTITY = "pipeline = ? AND path = ? AND size = ? AND mtime_ns = ?"
+# A job delivered before jobs had `delivered_at` was delivered at its last update: nothing
+# changes a DONE job.
+BACKFILL_DELIVERED_AT = f"UPDATE jobs SET delivered_at = updated_at WHERE state = {DONE} AND delivered_at = 0"
 
 
 def migrate(db: sqlite3.Connection) -> None:
-    """A ledger from before pipelines: its jobs table is rebuilt with the pipeline in each job's
-    identity (every old job is the pipeline `default`'s). Safe to repeat after a crash midway:
-    the old rows wait in jobs_v1 until they are copied."""
+    """Brings an older ledger's jobs table up to date. From before pipelines: the table is
+    rebuilt with the pipeline in each job's identity (every old job is the pipeline `default`'s);
+    safe to repeat after a crash midway, the old rows wait in jobs_v1 until they are copied.
+    From before `delivered_at`: the column is added, and filled in for the jobs already done."""
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "jobs" in tables and "pipeline" not in {row[1] for row in db.execute("PRAGMA table_info(jobs)")}:
+    if "jobs" in tables and "pipeline" not in columns(db, "jobs"):
         db.execute("ALTER TABLE jobs RENAME TO jobs_v1")
         db.execute("DROP INDEX IF EXISTS jobs_by_state")
         db.execute("DROP INDEX IF EXISTS jobs_by_age")
         tables = tables - {"jobs"} | {"jobs_v1"}
     if "jobs_v1" in tables:
         db.executescript(JOBS_DDL)
-        old = ", ".join(row[1] for row in db.execute("PRAGMA table_info(jobs_v1)"))
+        old = ", ".join(columns(db, "jobs_v1"))
         db.execute("BEGIN IMMEDIATE")
         db.execute(f"INSERT OR IGNORE INTO jobs ({old}) SELECT {old} FROM jobs_v1")
+        db.execute(BACKFILL_DELIVERED_AT)
         db.execute("DROP TABLE jobs_v1")
         db.execute("COMMIT")
+    elif "jobs" in tables and "delivered_at" not in columns(db, "jobs"):
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ALTER TABLE jobs ADD COLUMN delivered_at REAL NOT NULL DEFAULT 0")
+        db.execute(BACKFILL_DELIVERED_AT)
+        db.execute("COMMIT")
+
+
+def columns(db: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
 
 
 @dataclass(frozen=True)
