@@ -9,7 +9,9 @@ import math
 from postflow.core.errors import InvalidArgument
 from postflow.v1 import watcher_pb2
 
-BUCKET_S: dict[int, int] = {watcher_pb2.HISTORY_BUCKET_SIZE_HOUR: 3600, watcher_pb2.HISTORY_BUCKET_SIZE_DAY: 86400}
+HOUR, DAY = watcher_pb2.HISTORY_BUCKET_SIZE_HOUR, watcher_pb2.HISTORY_BUCKET_SIZE_DAY
+BUCKET_S: dict[int, int] = {HOUR: 3600, DAY: 86400}
+BUCKET_NAMES = {"hour": HOUR, "day": DAY}
 MAX_BUCKETS = 1000
 
 
