@@ -50,7 +50,8 @@ class Span:
     pipelines: tuple[str, ...] = ()
 
     def bucket(self, at: float) -> int:
-        return int((at - self.start) // self.bucket_s)
+        """The bucket of a moment in the range (one a hair before `end` may round up: the last)."""
+        return min(int((at - self.start) // self.bucket_s), self.buckets - 1)
 
 
 class Delivery(NamedTuple):
