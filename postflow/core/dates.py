@@ -13,3 +13,13 @@ def utc_minute(seconds: float) -> str:
 def iso_utc_minute(iso: str) -> str:
     """An ISO 8601 moment (with its offset) as `utc_minute` writes it."""
     return utc_minute(datetime.fromisoformat(iso).timestamp())
+
+
+def iso_seconds(text: str) -> float | None:
+    """Epoch seconds of an ISO 8601 moment (UTC when it names no offset); None when `text` is
+    not one."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

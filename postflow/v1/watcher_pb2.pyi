@@ -25,6 +25,12 @@ class JobEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_EVENT_KIND_STATE: _ClassVar[JobEventKind]
     JOB_EVENT_KIND_PROGRESS: _ClassVar[JobEventKind]
     JOB_EVENT_KIND_SNAPSHOT_END: _ClassVar[JobEventKind]
+
+class HistoryBucketSize(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HISTORY_BUCKET_SIZE_UNSPECIFIED: _ClassVar[HistoryBucketSize]
+    HISTORY_BUCKET_SIZE_HOUR: _ClassVar[HistoryBucketSize]
+    HISTORY_BUCKET_SIZE_DAY: _ClassVar[HistoryBucketSize]
 VERSION_POLICY_UNSPECIFIED: VersionPolicy
 VERSION_POLICY_STACK: VersionPolicy
 VERSION_POLICY_SEPARATE: VersionPolicy
@@ -34,6 +40,9 @@ JOB_EVENT_KIND_CREATED: JobEventKind
 JOB_EVENT_KIND_STATE: JobEventKind
 JOB_EVENT_KIND_PROGRESS: JobEventKind
 JOB_EVENT_KIND_SNAPSHOT_END: JobEventKind
+HISTORY_BUCKET_SIZE_UNSPECIFIED: HistoryBucketSize
+HISTORY_BUCKET_SIZE_HOUR: HistoryBucketSize
+HISTORY_BUCKET_SIZE_DAY: HistoryBucketSize
 
 class SubmitFileRequest(_message.Message):
     __slots__ = ("path", "destination", "version_policy", "mode")
@@ -315,3 +324,69 @@ class ReloadConfigResponse(_message.Message):
     removed: _containers.RepeatedScalarFieldContainer[str]
     changed: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, added: _Optional[_Iterable[str]] = ..., removed: _Optional[_Iterable[str]] = ..., changed: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetHistoryRequest(_message.Message):
+    __slots__ = ("start", "end", "bucket", "pipelines")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    PIPELINES_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    bucket: HistoryBucketSize
+    pipelines: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bucket: _Optional[_Union[HistoryBucketSize, str]] = ..., pipelines: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HistoryCounts(_message.Message):
+    __slots__ = ("pipeline", "deliveries", "bytes", "failures", "median_s", "p95_s")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_S_FIELD_NUMBER: _ClassVar[int]
+    P95_S_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
+    deliveries: int
+    bytes: int
+    failures: int
+    median_s: float
+    p95_s: float
+    def __init__(self, pipeline: _Optional[str] = ..., deliveries: _Optional[int] = ..., bytes: _Optional[int] = ..., failures: _Optional[int] = ..., median_s: _Optional[float] = ..., p95_s: _Optional[float] = ...) -> None: ...
+
+class HistoryBucket(_message.Message):
+    __slots__ = ("start", "all", "pipelines")
+    START_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    PIPELINES_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    all: HistoryCounts
+    pipelines: _containers.RepeatedCompositeFieldContainer[HistoryCounts]
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., all: _Optional[_Union[HistoryCounts, _Mapping]] = ..., pipelines: _Optional[_Iterable[_Union[HistoryCounts, _Mapping]]] = ...) -> None: ...
+
+class FailureCause(_message.Message):
+    __slots__ = ("cause", "pipeline", "count", "example", "last_at")
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_FIELD_NUMBER: _ClassVar[int]
+    LAST_AT_FIELD_NUMBER: _ClassVar[int]
+    cause: str
+    pipeline: str
+    count: int
+    example: str
+    last_at: _timestamp_pb2.Timestamp
+    def __init__(self, cause: _Optional[str] = ..., pipeline: _Optional[str] = ..., count: _Optional[int] = ..., example: _Optional[str] = ..., last_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetHistoryResponse(_message.Message):
+    __slots__ = ("buckets", "all", "pipelines", "failure_causes", "capped")
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    PIPELINES_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_CAUSES_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_FIELD_NUMBER: _ClassVar[int]
+    buckets: _containers.RepeatedCompositeFieldContainer[HistoryBucket]
+    all: HistoryCounts
+    pipelines: _containers.RepeatedCompositeFieldContainer[HistoryCounts]
+    failure_causes: _containers.RepeatedCompositeFieldContainer[FailureCause]
+    capped: bool
+    def __init__(self, buckets: _Optional[_Iterable[_Union[HistoryBucket, _Mapping]]] = ..., all: _Optional[_Union[HistoryCounts, _Mapping]] = ..., pipelines: _Optional[_Iterable[_Union[HistoryCounts, _Mapping]]] = ..., failure_causes: _Optional[_Iterable[_Union[FailureCause, _Mapping]]] = ..., capped: _Optional[bool] = ...) -> None: ...

@@ -106,6 +106,11 @@ class WatcherServiceStub:
                 request_serializer=postflow_dot_v1_dot_watcher__pb2.ReloadConfigRequest.SerializeToString,
                 response_deserializer=postflow_dot_v1_dot_watcher__pb2.ReloadConfigResponse.FromString,
                 _registered_method=True)
+        self.GetHistory = channel.unary_unary(
+                '/postflow.v1.WatcherService/GetHistory',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.GetHistoryRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.GetHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class WatcherServiceServicer:
@@ -209,6 +214,14 @@ class WatcherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHistory(self, request, context):
+        """What the ledger says about a range of time, for analytics: deliveries and bytes per hour or
+        day, the time from "stable" to "on Frame.io", and why jobs failed, per pipeline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WatcherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -281,6 +294,11 @@ def add_WatcherServiceServicer_to_server(servicer, server):
                     servicer.ReloadConfig,
                     request_deserializer=postflow_dot_v1_dot_watcher__pb2.ReloadConfigRequest.FromString,
                     response_serializer=postflow_dot_v1_dot_watcher__pb2.ReloadConfigResponse.SerializeToString,
+            ),
+            'GetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistory,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.GetHistoryRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.GetHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -662,6 +680,33 @@ class WatcherService:
             '/postflow.v1.WatcherService/ReloadConfig',
             postflow_dot_v1_dot_watcher__pb2.ReloadConfigRequest.SerializeToString,
             postflow_dot_v1_dot_watcher__pb2.ReloadConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/GetHistory',
+            postflow_dot_v1_dot_watcher__pb2.GetHistoryRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.GetHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,9 +1,10 @@
 """Who may use the dashboard, and the checks every request passes.
 
-- With `dashboard.access_token` set (required off loopback), everything but the page shell,
-  its static files, `/livez`, `/readyz` and the login call needs a session cookie (from the
-  login form) or `Authorization: Bearer <token>`. The session cookie is an HMAC keyed by
-  the access token, so it survives dashboard restarts and dies when the token changes.
+- With `dashboard.access_token` set (required off loopback), everything but the page shells
+  (`/`, `/analytics`), their static files, the web app manifest, `/livez`, `/readyz` and the
+  login call needs a session cookie (from the login form) or `Authorization: Bearer <token>`.
+  The session cookie is an HMAC keyed by the access token, so it survives dashboard restarts
+  and dies when the token changes.
 - Without one (loopback only), the dashboard answers only to loopback host names, so a web
   page cannot reach it through DNS rebinding.
 - Unsafe methods need a CSRF token: the `postflow_csrf` cookie echoed in `X-CSRF-Token`
@@ -31,7 +32,7 @@ SESSION_COOKIE = "postflow_session"
 CSRF_COOKIE = "postflow_csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_TTL_S = 30 * 24 * 3600
-PUBLIC_PATHS = {"/", "/livez", "/readyz", "/api/login", "/favicon.ico"}
+PUBLIC_PATHS = {"/", "/analytics", "/manifest.webmanifest", "/livez", "/readyz", "/api/login", "/favicon.ico"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

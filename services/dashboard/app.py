@@ -13,10 +13,11 @@ from postflow.core.config import Config
 from services.dashboard.access import Access, Guard, session_routes
 from services.dashboard.api import api_routes
 from services.dashboard.audit_routes import audit_routes
+from services.dashboard.history_routes import history_routes
 from services.dashboard.http_errors import EXCEPTION_HANDLERS
 from services.dashboard.hub import Hub
 from services.dashboard.oauth_routes import oauth_routes
-from services.dashboard.pages import STATIC_DIR, StaticAssets, index
+from services.dashboard.pages import STATIC_DIR, StaticAssets, analytics, index, manifest
 from services.dashboard.sse import events_route
 
 UNTRACED = "/livez,/readyz,/static/,/events"  # probes, assets, and hours-long streams
@@ -27,8 +28,11 @@ def build_app(config: Config, clients: Clients, hub: Hub, access: Access, *,
               send_timeout_s: float = 30.0) -> Starlette:
     routes = [
         Route("/", index),
+        Route("/analytics", analytics),
+        Route("/manifest.webmanifest", manifest),
         events_route(hub, ping_s, send_timeout_s),
         *api_routes(clients, hub, config.services),
+        *history_routes(clients),
         *audit_routes(config, clients, access),
         *session_routes(access),
         *oauth_routes(clients, hub, config.auth.login_ttl_s),

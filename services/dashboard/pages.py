@@ -1,9 +1,11 @@
-"""The HTML the server writes itself: the page shell, and short problem pages for the
-OAuth redirect endpoints (every interpolated string escaped)."""
+"""The pages: the dashboard's shell, the analytics page and the web app manifest (static files),
+and short problem pages for the OAuth redirect endpoints, written here (every interpolated
+string escaped)."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -14,8 +16,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 NO_CACHE = {"cache-control": "no-cache"}  # revalidate, so a restarted dashboard serves its own code
 
 
-async def index(request: Request) -> Response:
-    return FileResponse(STATIC_DIR / "index.html", headers=NO_CACHE)
+def static_page(name: str, media_type: str | None = None) -> Callable[[Request], Awaitable[Response]]:
+    """A page (or the web app manifest) the browser asks for by a path of its own, outside /static/."""
+
+    async def serve(request: Request) -> Response:
+        return FileResponse(STATIC_DIR / name, media_type=media_type, headers=NO_CACHE)
+
+    return serve
+
+
+index = static_page("index.html")
+analytics = static_page("analytics.html")
+manifest = static_page("manifest.webmanifest", "application/manifest+json")
 
 
 def problem_page(status_code: int, title: str, detail: str) -> HTMLResponse:

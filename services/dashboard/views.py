@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from google.protobuf.message import Message
@@ -98,4 +99,30 @@ def scan_view(stats: watcher_pb2.Stats) -> dict:
         # Nothing heard from the watcher yet (an empty Stats) is not an unavailable root.
         "watch_root_available": stats.watch_root_available or not stats.watch_root,
         "watch_root_problem": stats.watch_root_problem,
+    }
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def history_counts_view(counts: watcher_pb2.HistoryCounts) -> dict:
+    """One bucket's or pipeline's counts; no times to Frame.io (null) without deliveries."""
+    delivered = counts.deliveries > 0
+    return {"deliveries": counts.deliveries, "bytes": counts.bytes, "failures": counts.failures,
+            "median_s": counts.median_s if delivered else None, "p95_s": counts.p95_s if delivered else None}
+
+
+def history_view(history: watcher_pb2.GetHistoryResponse, start: float, end: float, bucket_s: int) -> dict:
+    return {
+        "from": iso(start), "to": iso(end), "bucket_s": bucket_s,
+        "buckets": [{"start": timestamp(bucket, "start"), **history_counts_view(bucket.all),
+                     "pipelines": {counts.pipeline: history_counts_view(counts) for counts in bucket.pipelines}}
+                    for bucket in history.buckets],
+        "total": history_counts_view(history.all),
+        "pipelines": {counts.pipeline: history_counts_view(counts) for counts in history.pipelines},
+        "failure_causes": [{"cause": cause.cause, "pipeline": cause.pipeline, "count": cause.count,
+                            "example": cause.example, "last_at": timestamp(cause, "last_at")}
+                           for cause in history.failure_causes],
+        "capped": history.capped,
     }

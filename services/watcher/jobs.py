@@ -149,6 +149,7 @@ class Job:
     project: str = ""  # the destination project as routed: an id, a name, or "" for the connection's default
     route_rule: str = ""  # why it goes there (the rule that matched)
     after_delivery_due: str = ""  # the pipeline's after_delivery ("move", "sidecar") at delivery, until it ran
+    delivered_at: float = 0.0  # wall time it became DONE: on Frame.io, verified (history counts from it)
     connections: int = field(default=0, metadata={"stored": False})  # open transfer connections now
 
     @property
@@ -255,11 +256,12 @@ def verify(job: Job) -> Change:
     return Change({"state": VERIFYING}, "verifying")
 
 
-def deliver(job: Job, view_url: str, stack_id: str, version: int, after_delivery: str) -> Change:
-    """`after_delivery`: the pipeline's action, due from now on unless "none"."""
+def deliver(job: Job, view_url: str, stack_id: str, version: int, after_delivery: str, at: float) -> Change:
+    """`after_delivery`: the pipeline's action, due from now on unless "none"; `at`: when it
+    reached Frame.io (the history counts from it)."""
     _require(job, (VERIFYING,), "deliver")
     return Change({"state": DONE, "view_url": view_url, "stack_id": stack_id, "version": version,
-                   "bytes_done": job.size, "rate_bps": 0.0, "error": "",
+                   "bytes_done": job.size, "rate_bps": 0.0, "error": "", "delivered_at": at,
                    "after_delivery_due": "" if after_delivery == "none" else after_delivery}, "delivered")
 
 

@@ -129,10 +129,10 @@ class Ledger:
         db.execute("PRAGMA busy_timeout=5000")
         schema.migrate(db)
         db.executescript(schema.DDL)
-        missing = set(COLUMNS) - {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        missing = set(COLUMNS) - set(schema.columns(db, "jobs"))
         if missing:
             raise RuntimeError(f"ledger {self.path}: missing columns {sorted(missing)}")
-        if "totals" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
+        if "totals" not in schema.columns(db, "events"):
             db.execute("ALTER TABLE events ADD COLUMN totals BLOB NOT NULL DEFAULT x''")  # a ledger from before totals
         self.totals = Totals()
         for state, count in db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from postflow.core.errors import InvalidArgument
-from services.watcher.jobs import ACTIVE, COLUMNS, IN_FLIGHT, Job, WaitingKind
+from services.watcher.jobs import ACTIVE, COLUMNS, DONE, IN_FLIGHT, Job, WaitingKind
 
 JOBS_DDL = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -32,14 +32,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     waiting_kind TEXT NOT NULL DEFAULT '', epoch INTEGER NOT NULL DEFAULT 0,
     connection TEXT NOT NULL DEFAULT 'default', project TEXT NOT NULL DEFAULT '',
     route_rule TEXT NOT NULL DEFAULT '', after_delivery_due TEXT NOT NULL DEFAULT '',
+    delivered_at REAL NOT NULL DEFAULT 0,
     UNIQUE (pipeline, path, size, mtime_ns)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_by_pipeline ON jobs (pipeline, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs (delivered_at);
 """
-# Columns added to jobs since pipelines, with how an older ledger's jobs table gets them.
-ADDED_COLUMNS = {"after_delivery_due": "TEXT NOT NULL DEFAULT ''"}
 DDL = JOBS_DDL + """CREATE INDEX IF NOT EXISTS jobs_after_delivery_due ON jobs (updated_at)
     WHERE after_delivery_due != '';
 CREATE TABLE IF NOT EXISTS events (
@@ -63,31 +63,47 @@ CREATE TABLE IF NOT EXISTS folders (
 ACTIVE_SQL = ",".join(str(s) for s in sorted(ACTIVE))
 IN_FLIGHT_SQL = ",".join(str(s) for s in sorted(IN_FLIGHT))
 IDENTITY = "pipeline = ? AND path = ? AND size = ? AND mtime_ns = ?"
+# A job delivered before jobs had `delivered_at` was delivered at its last update: nothing
+# changes a DONE job.
+BACKFILL_DELIVERED_AT = f"UPDATE jobs SET delivered_at = updated_at WHERE state = {DONE} AND delivered_at = 0"
+# Columns added to jobs since pipelines: how an older ledger's jobs table gets each, and fills it.
+ADDED_COLUMNS = {"after_delivery_due": ("TEXT NOT NULL DEFAULT ''", ""),
+                 "delivered_at": ("REAL NOT NULL DEFAULT 0", BACKFILL_DELIVERED_AT)}
 
 
 def migrate(db: sqlite3.Connection) -> None:
-    """A ledger from before pipelines: its jobs table is rebuilt with the pipeline in each job's
-    identity (every old job is the pipeline `default`'s). Safe to repeat after a crash midway:
-    the old rows wait in jobs_v1 until they are copied. A jobs table without a column added
-    since gets it, with its default (a job delivered before after_delivery has nothing due)."""
+    """Brings an older ledger's jobs table up to date. From before pipelines: the table is
+    rebuilt with the pipeline in each job's identity (every old job is the pipeline `default`'s);
+    safe to repeat after a crash midway, the old rows wait in jobs_v1 until they are copied.
+    A column added since (ADDED_COLUMNS) is added with its default, then filled in where that
+    says how (`delivered_at` of the jobs already done; nothing is due after an old delivery)."""
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "jobs" in tables and "pipeline" not in {row[1] for row in db.execute("PRAGMA table_info(jobs)")}:
+    if "jobs" in tables and "pipeline" not in columns(db, "jobs"):
         db.execute("ALTER TABLE jobs RENAME TO jobs_v1")
         db.execute("DROP INDEX IF EXISTS jobs_by_state")
         db.execute("DROP INDEX IF EXISTS jobs_by_age")
         tables = tables - {"jobs"} | {"jobs_v1"}
     if "jobs_v1" in tables:
         db.executescript(JOBS_DDL)
-        old = ", ".join(row[1] for row in db.execute("PRAGMA table_info(jobs_v1)"))
+        old = ", ".join(columns(db, "jobs_v1"))
         db.execute("BEGIN IMMEDIATE")
         db.execute(f"INSERT OR IGNORE INTO jobs ({old}) SELECT {old} FROM jobs_v1")
+        db.execute(BACKFILL_DELIVERED_AT)
         db.execute("DROP TABLE jobs_v1")
         db.execute("COMMIT")
     if "jobs" in tables:
-        present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-        for column, definition in ADDED_COLUMNS.items():
+        present = columns(db, "jobs")
+        for column, (definition, backfill) in ADDED_COLUMNS.items():
             if column not in present:
+                db.execute("BEGIN IMMEDIATE")
                 db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {definition}")
+                if backfill:
+                    db.execute(backfill)
+                db.execute("COMMIT")
+
+
+def columns(db: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
 
 
 @dataclass(frozen=True)

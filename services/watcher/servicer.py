@@ -12,6 +12,8 @@ from postflow.core.mesh.api_keys import ApiKey, ApiKeys
 from postflow.core.protos import timestamp
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.feed import Head
+from services.watcher.history import History
+from services.watcher.history_rpcs import HistoryCalls
 from services.watcher.intake import JobIntake
 from services.watcher.jobs import PROGRESS, Job, retry, to_proto
 from services.watcher.ledger import Ledger
@@ -30,7 +32,7 @@ SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
-class WatcherServicer(PipelineCalls, watcher_pb2_grpc.WatcherServiceServicer):
+class WatcherServicer(PipelineCalls, HistoryCalls, watcher_pb2_grpc.WatcherServiceServicer):
     def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, pipelines: Pipelines,
                  api_keys: ApiKeys, intake: JobIntake, sightings: Sightings,
                  reload: Callable[[], Awaitable[Changes]]) -> None:
@@ -40,6 +42,7 @@ class WatcherServicer(PipelineCalls, watcher_pb2_grpc.WatcherServiceServicer):
         self.submissions = submissions
         self.pipelines = pipelines
         self.api_keys = api_keys
+        self.history = History(ledger)
 
     async def _job(self, job_id: str) -> Job:
         if not job_id:

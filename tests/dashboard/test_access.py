@@ -58,8 +58,9 @@ async def test_the_process_refuses_to_start_open_on_all_interfaces(tmp_path):
 @pytest.mark.asyncio
 async def test_protected_dashboard_needs_a_session_or_bearer(protected):
     assert (await protected.get("/")).status_code == 200, "the page shell (with its login form) is public"
-    assert (await protected.get("/livez")).status_code == 200
-    for path in ("/api/status", "/api/jobs", "/events"):
+    for path in ("/livez", "/analytics", "/manifest.webmanifest", "/static/icons/icon-192.png"):
+        assert (await protected.get(path)).status_code == 200, f"{path} is public (a browser fetches a manifest bare)"
+    for path in ("/api/status", "/api/jobs", "/api/history", "/events"):
         response = await protected.get(path)
         assert response.status_code == 401 and response.json() == {"error": "login required"}, path
     login_redirect = await protected.get("/auth/login")

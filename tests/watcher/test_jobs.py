@@ -49,7 +49,7 @@ CALLS: dict[str, list[Callable[[Job], Change | None]]] = {
     "upload_started": [lambda j: jobs.upload_started(j, "F1")],
     "all_bytes_sent": [jobs.all_bytes_sent],
     "verify": [jobs.verify],
-    "deliver": [lambda j: jobs.deliver(j, "https://view", "", 0, "none")],
+    "deliver": [lambda j: jobs.deliver(j, "https://view", "", 0, "none", 1000.0)],
     "after_delivery_ran": [lambda j: jobs.after_delivery_ran(j.replace(after_delivery_due="move"), "moved")],
     "back_off": [lambda j: jobs.back_off(j, "boom", 2.0, NOW)],
     "wait_out_rate_limit": [lambda j: jobs.wait_out_rate_limit(j, "429", 2.0, NOW, give_back_attempt=False)],
@@ -140,8 +140,9 @@ def test_a_file_already_waiting_to_settle_is_left_as_it_is():
 
 def test_delivery_and_the_last_bytes_record_the_whole_size():
     assert jobs.all_bytes_sent(job(UPLOADING, bytes_done=10)).fields["bytes_done"] == 100
-    done = jobs.deliver(job(VERIFYING, rate_bps=5.0, error="old"), "https://view", "S", 2, "none").fields
+    done = jobs.deliver(job(VERIFYING, rate_bps=5.0, error="old"), "https://view", "S", 2, "none", 1234.5).fields
     assert (done["bytes_done"], done["rate_bps"], done["error"], done["version"]) == (100, 0.0, "", 2)
+    assert done["delivered_at"] == 1234.5, "when it reached Frame.io, kept for the history"
 
 
 def test_delivery_makes_the_pipelines_action_due_until_it_ran_once():

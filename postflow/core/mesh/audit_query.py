@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import grpc
 
 from postflow.core.config import Config
+from postflow.core.dates import iso_seconds
 from postflow.core.errors import InvalidArgument, PostflowError, from_rpc_error
 from postflow.core.mesh import audit
 from postflow.core.mesh.audit import AuditEntry, AuditLog
@@ -52,12 +53,10 @@ def parse_since(text: str, now: float | None = None) -> float:
     (UTC when it names no offset), as epoch seconds."""
     if match := _DURATION.fullmatch(text.strip()):
         return (time.time() if now is None else now) - float(match[1]) * _UNIT_S[match[2]]
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidArgument(f"since: expected a duration such as 30m, 2h or 7d, or an ISO 8601 time; "
-                              f"got {text!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    moment = iso_seconds(text)
+    if moment is None:
+        raise InvalidArgument(f"since: expected a duration such as 30m, 2h or 7d, or an ISO 8601 time; got {text!r}")
+    return moment
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):

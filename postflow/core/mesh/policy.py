@@ -59,6 +59,7 @@ RULES: dict[str, Rule] = {
     "/postflow.v1.WatcherService/ListUnrouted": rule(*ANY_CERTIFICATE, scopes=READ_JOBS),
     "/postflow.v1.WatcherService/Rescan": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
     "/postflow.v1.WatcherService/ReloadConfig": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
+    "/postflow.v1.WatcherService/GetHistory": rule(*ANY_CERTIFICATE, scopes=READ_JOBS),
     # every service: its audit log, for admins (the dashboard shows it to its admins)
     "/postflow.v1.AuditService/ListAudit": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
 }

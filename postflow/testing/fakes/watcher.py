@@ -4,7 +4,7 @@ known sequence number (a snapshot otherwise), ends a stream that falls behind, a
 totals of every job with each event; it lists jobs newest first, filtered by state, pipeline,
 path prefix and a case-insensitive search of the path, a page at a time (the token is a
 position, so pages hold still while new jobs arrive). Counting is incremental, so a test can
-make thousands of jobs cheaply."""
+make thousands of jobs cheaply. GetHistory answers what the test set, and keeps the requests."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.pipelines: dict[str, watcher_pb2.PipelineStatus] = {}
         self.set_pipeline(DEFAULT_PIPELINE, root="/media/OUT")
         self.unrouted: list[watcher_pb2.UnroutedFile] = []
+        self.history = watcher_pb2.GetHistoryResponse()  # what GetHistory answers, set by a test
+        self.history_requests: list[watcher_pb2.GetHistoryRequest] = []
         self._position: dict[str, int] = {}  # job id -> order of creation
         self._counts: Counter[tuple[str, int]] = Counter()  # (pipeline, state) -> jobs
         self._files_delivered = 0
@@ -199,6 +201,11 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
                                  last_seq=self.seq, watch_root="/media/OUT",
                                  watch_root_available=not self.watch_root_problem,
                                  watch_root_problem=self.watch_root_problem)
+
+    async def GetHistory(self, request: watcher_pb2.GetHistoryRequest,
+                         context: grpc.aio.ServicerContext) -> watcher_pb2.GetHistoryResponse:
+        self.history_requests.append(request)
+        return self.history
 
 
 def one_page(items: Sequence[T], page_size: int, page_token: str, position: Callable[[T], int]) -> tuple[list[T], str]:

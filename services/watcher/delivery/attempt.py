@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -179,6 +180,6 @@ class Attempt:
                             self.delivery.settings.version_stacks)
         stack_id, version = await stacking.stack(self.record, file.parent_id or "")
         after_delivery = self.delivery.routes(self.job.pipeline).config.after_delivery
-        job = await self.record.apply(jobs.deliver, file.view_url, stack_id, version, after_delivery)
+        job = await self.record.apply(jobs.deliver, file.view_url, stack_id, version, after_delivery, time.time())
         log.info("delivered %s%s: %s", job.path, f" as version {version}" if version else "", job.view_url)
         return job
