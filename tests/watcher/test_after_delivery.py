@@ -151,7 +151,7 @@ async def delivered_before_the_restart(env: WatcherEnvironment, file: FileStat, 
     try:
         (job,), _ = await ledger.register([make_job(file)], "detected")
         for step in (jobs.start_attempt, lambda j: jobs.upload_started(j, "F-1"), jobs.all_bytes_sent,
-                     lambda j: jobs.deliver(j, "https://view/F-1", "", 0, action)):
+                     lambda j: jobs.deliver(j, "https://view/F-1", "", 0, action, 1000.0)):
             job = await ledger.update(job.id, job.epoch, step(job))
         return job
     finally:

@@ -62,7 +62,7 @@ async def test_deliveries_and_bytes_per_hour_and_pipeline_within_the_range_only(
     # One delivered through the real transitions, at a moment the attempt names.
     [job], _ = await ledger.register([a_job("ads", QUEUED, size=30, created_at=T0 + 3000)], "detected")
     for step in (jobs.start_attempt, lambda j: jobs.upload_started(j, "F"), jobs.all_bytes_sent,
-                 lambda j: jobs.deliver(j, "https://view", "", 0, T0 + 3100)):
+                 lambda j: jobs.deliver(j, "https://view", "", 0, "none", T0 + 3100)):
         job = await ledger.update(job.id, job.epoch, step(job))
 
     report = await History(ledger).report(span(3))

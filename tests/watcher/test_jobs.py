@@ -146,9 +146,9 @@ def test_delivery_and_the_last_bytes_record_the_whole_size():
 
 
 def test_delivery_makes_the_pipelines_action_due_until_it_ran_once():
-    assert jobs.deliver(job(VERIFYING), "https://view", "", 0, "none").fields["after_delivery_due"] == ""
+    assert jobs.deliver(job(VERIFYING), "https://view", "", 0, "none", 1.0).fields["after_delivery_due"] == ""
     due = job(DONE, after_delivery_due="sidecar")
-    assert jobs.deliver(job(VERIFYING), "https://view", "", 0, "sidecar").fields["after_delivery_due"] == "sidecar"
+    assert jobs.deliver(job(VERIFYING), "https://view", "", 0, "sidecar", 1.0).fields["after_delivery_due"] == "sidecar"
     ran = jobs.after_delivery_ran(due, "after delivery: wrote a.mov.frameio.json")
     assert ran is not None and ran.fields == {"after_delivery_due": ""} and ran.message.endswith("a.mov.frameio.json")
     assert jobs.after_delivery_ran(due.replace(after_delivery_due=""), "again") is None
