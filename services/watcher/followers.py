@@ -100,6 +100,7 @@ class AuthWatch:
         self.on_change = on_change
         self.reconnected = asyncio.Event()
         self._connected: dict[str, bool] = {}
+        self._news = asyncio.Event()  # set by every status (its waiters clear it)
 
     async def run(self) -> None:
         await follow("auth status", lambda: self.stub.WatchStatus(auth_pb2.WatchAuthStatusRequest()), self._on_status,
@@ -112,8 +113,15 @@ class AuthWatch:
     def is_connected(self, connection: str = DEFAULT) -> bool:
         return self._connected.get(connection or DEFAULT, True)
 
+    async def wait_connected(self, connection: str = DEFAULT) -> None:
+        """Until auth's status stream has said the connection is connected."""
+        while not self._connected.get(connection or DEFAULT, False):
+            self._news.clear()
+            await self._news.wait()
+
     def _on_status(self, status: auth_pb2.AuthStatus) -> None:
         connection = status.connection or DEFAULT
+        self._news.set()
         self.on_change(connection)
         if status.state == auth_pb2.AUTH_STATE_REMOVED:
             self._connected.pop(connection, None)

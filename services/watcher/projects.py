@@ -10,8 +10,10 @@ import asyncio
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
-from postflow.frameio import FrameioClient, ProjectRef, RequestFailed
+from postflow.frameio import FrameioClient, FrameioError, ProjectRef, RequestFailed
+from services.watcher.routing import NamedProject
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +81,19 @@ class Projects:
         log.info("created Frame.io project %r (%s) in workspace %r", name, project.id, space.name)
         return ProjectRef(account_id, project.id, project.root_folder_id, account_name, space.id, space.name,
                           project.name)
+
+
+async def check_named_projects(named: list[NamedProject], projects_of: Callable[[str], Projects],
+                               connected: Callable[[str], Awaitable[None]]) -> None:
+    """At start, each project the config names outright is looked up once its connection is
+    connected: one that cannot be found (and is not to be created) or that names two projects is
+    logged as the config error it is, naming the key, before any file is sent its way."""
+    for project in named:
+        await connected(project.connection)
+        try:
+            await projects_of(project.connection).resolve(project.project, create=False)
+        except RequestFailed as exc:
+            if not (project.create and "no project named" in str(exc)):
+                log.error("config error: %s: %s", project.key, exc)
+        except FrameioError as exc:
+            log.warning("could not look up %s (%r) at start: %s", project.key, project.project, exc)

@@ -29,7 +29,8 @@ from services.watcher.ledger import Ledger
 from services.watcher.metrics import AttemptMetrics, LedgerMetrics
 from services.watcher.orchestrator import Orchestrator
 from services.watcher.pipelines import Changes, Pipelines
-from services.watcher.routing import PipelineRoutes
+from services.watcher.projects import check_named_projects
+from services.watcher.routing import PipelineRoutes, Router
 from services.watcher.scanner import Scanner
 from services.watcher.servicer import WatcherServicer
 from services.watcher.sightings import Sightings
@@ -153,6 +154,10 @@ class WatcherService(GrpcService):
         self.spawn("after-delivery", self.after_delivery.run())
         self.spawn("streamer-events", self.streamer_events.run())
         self.spawn("auth-status", self.auth_status.run())
+        connections, auth = self.connections, self.auth_status
+        assert connections is not None
+        self.spawn("project-check", check_named_projects(
+            Router(self.config).named_projects(), lambda name: connections.get(name).projects, auth.wait_connected))
 
     async def ready(self) -> None:
         """Ready after the first scan of every pipeline's root: from then on their files are

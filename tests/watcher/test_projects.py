@@ -16,7 +16,8 @@ from postflow.emulator.seed import AccountSpec, ProjectSpec, SeedSpec, UserSpec,
 from postflow.emulator.server import running_emulator
 from postflow.frameio import FrameioClient, RequestFailed
 from postflow.testing.emulator import StaticTokens, client_credentials_token
-from services.watcher.projects import Projects
+from services.watcher.projects import Projects, check_named_projects
+from services.watcher.routing import NamedProject
 
 SEED = SeedSpec(
     users=(UserSpec("Studio", "studio@postflow.invalid"),),
@@ -93,3 +94,23 @@ async def test_an_id_is_taken_as_an_id(projects_of):
     [project_id] = project_ids(account, "Show A")
     found = await beta.resolve(project_id, create=False)
     assert (found.project_id, found.project_name) == (project_id, "Show A")
+
+
+@pytest.mark.asyncio
+async def test_at_start_an_ambiguous_or_missing_named_project_is_logged_as_a_config_error(projects_of, caplog):
+    alpha, _ = projects_of("Alpha")
+    waited: list[str] = []
+
+    async def connected(connection: str) -> None:
+        waited.append(connection)
+
+    named = [NamedProject("pipelines[0].project", "default", "Twice", create=True),
+             NamedProject("pipelines[1].rules[0].project", "default", "Show A", create=False),
+             NamedProject("pipelines[2].project", "default", "Nowhere", create=False),
+             NamedProject("pipelines[3].project", "default", "Later", create=True)]
+    await check_named_projects(named, lambda connection: alpha, connected)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert waited == ["default"] * 4
+    assert len(errors) == 2
+    assert errors[0].startswith("config error: pipelines[0].project: project 'Twice' names 2 projects")
+    assert errors[1].startswith("config error: pipelines[2].project: no project named 'Nowhere'")
