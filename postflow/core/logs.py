@@ -58,6 +58,17 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class StreamClosedElsewhere(logging.Filter):
+    """Drops OpenTelemetry's "Failed to detach context" when a streaming call's generator was
+    closed from another task (GeneratorExit: a client hung up mid-stream). The span ends anyway;
+    the ERROR and its traceback are noise (opentelemetry-python-contrib issue 2357)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        closed = record.exc_info is not None and isinstance(record.exc_info[1], ValueError) \
+            and isinstance(record.exc_info[1].__context__, GeneratorExit)
+        return not (record.getMessage() == "Failed to detach context" and closed)
+
+
 FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s trace=%(trace_id)s job=%(job_id)s %(message)s"
 
 
@@ -72,4 +83,7 @@ def setup_logging(service: str, level: str = "INFO", stream=None) -> SecretMask:
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "uvicorn.access", "uvicorn.error", "sse_starlette"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    otel_context = logging.getLogger("opentelemetry.context")
+    if not any(isinstance(existing, StreamClosedElsewhere) for existing in otel_context.filters):
+        otel_context.addFilter(StreamClosedElsewhere())
     return secrets

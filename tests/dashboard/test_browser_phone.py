@@ -71,7 +71,8 @@ async def test_on_a_phone_nothing_scrolls_sideways_and_every_action_is_reachable
         await page.click(f"{row(moving.id)} .cancel")
         await page.wait_for_selector(row(moving.id, "cancelled"))
         await page.click("#job-pager .page-next")
-        await page.wait_for_function("document.querySelector('#job-pager .page-info').textContent === '51–57 of 57'")
+        await page.wait_for_function(
+            "() => document.querySelector('#job-pager .page-info').textContent === '51–57 of 57'")
 
         await page.click('nav.views a[href="/analytics"]')
         await page.wait_for_selector("#analytics[data-state=ready]")
