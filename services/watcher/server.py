@@ -77,6 +77,7 @@ class WatcherService(GrpcService):
         await self.ledger.open()
         await self.api_keys.open()
         await self.outbox.open()
+        await self.outbound.open()
         self._webhook_http = traced_client(provider, timeout=httpx.Timeout(None))
         await self._apply_outbound(config)
         self.authenticator = self.api_keys

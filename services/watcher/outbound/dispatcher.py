@@ -131,7 +131,7 @@ class Outbound:
     # -- in: the ledger's events ----------------------------------------------------------
 
     async def _follow_ledger(self) -> None:
-        cursor = await self._first_cursor()
+        cursor = int(await self.outbox.mark(CURSOR) or 0)
         while True:
             with self.ledger.live_events.subscribe() as live:
                 cursor = await self._catch_up(cursor)
@@ -141,20 +141,18 @@ class Outbound:
             if not live.dropped:
                 return  # the service is stopping
 
-    async def _first_cursor(self) -> int:
-        """Where reading the ledger resumes; a new outbox starts at the ledger's end (events
-        from before it existed are not sent)."""
+    async def open(self) -> None:
+        """Where reading the ledger resumes, settled before anything can write to it: a new
+        outbox starts at the ledger's end (events from before it existed are not sent)."""
         stored, head = await self.outbox.mark(CURSOR), await self.ledger.head()
         if stored is None or int(stored) > head.last_seq:
             if stored is not None:
                 log.warning("the outbox had read the ledger up to event %s but the ledger ends at %d (a new "
                             "ledger?): going on from its end", stored, head.last_seq)
             await self.outbox.add([], {CURSOR: str(head.last_seq)})
-            return head.last_seq
-        if int(stored) < head.first_seq - 1:
+        elif int(stored) < head.first_seq - 1:
             log.warning("%d job events were trimmed from the ledger before the outbox read them: their "
                         "webhooks and notifications are not sent", head.first_seq - 1 - int(stored))
-        return int(stored)
 
     async def _catch_up(self, cursor: int) -> int:
         while events := await self.ledger.events_after(cursor, CATCH_UP_BATCH):
@@ -210,5 +208,5 @@ class Outbound:
             delay_s = backoff.failed()
             await self.outbox.failed(ids, outcome.error, self.clock() + delay_s)
             if backoff.failures == 1:
-                log.warning("%s: %s; trying again in %.0f s, and on with backoff (the events wait in the "
+                log.warning("%s: %s; trying again in %.1f s, and on with backoff (the events wait in the "
                             "outbox; `postflow webhooks log` shows them)", target.label, outcome.error, delay_s)
