@@ -42,12 +42,14 @@ CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def quiet_apprise() -> None:
-    """Apprise's own log lines name parts of its URLs (secrets): they never reach PostFlow's
+    """The log lines of Apprise and of its HTTP transport (urllib3, which nothing else in
+    PostFlow uses) name parts of Apprise URLs, which are secrets: they never reach PostFlow's
     log (what a send said is kept with its delivery instead)."""
-    logger = logging.getLogger("apprise")
-    logger.propagate = False
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
+    for name in ("apprise", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
 
 
 def apprise_service(url: str) -> str:

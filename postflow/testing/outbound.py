@@ -64,9 +64,9 @@ class OutboundUnderTest:
         return list(reversed(await self.outbox.recent(10_000)))
 
     async def wait_sent(self, count: int, timeout: float = 8.0) -> list[Entry]:
-        async def check() -> list[Entry] | None:
+        async def check() -> list[Entry]:
             sent = [entry for entry in await self.entries() if entry.status == "sent"]
-            return sent if len(sent) >= count else None
+            return sent if len(sent) >= count else []
 
         return await wait_for(check, timeout=timeout, message=f"{count} entries sent")
 

@@ -64,7 +64,8 @@ class HttpReceiver:
     """Records every POST; answers `fail_with` to the next `failures` of them, and while
     `hold` is an Event not yet set, answers only once it is (a slow or hung receiver)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        self.port = port  # 0: any free one
         self.received: list[Received] = []
         self.failures = 0
         self.fail_with = 503
@@ -75,6 +76,11 @@ class HttpReceiver:
     def url(self) -> str:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.port}"
+
+    @property
+    def apprise_url(self) -> str:
+        """Apprise's JSON target, posting here."""
+        return self.url.replace("http://", "json://", 1) + "/notify"
 
     def answered(self) -> list[Received]:
         return [request for request in self.received if request.answered]
@@ -96,7 +102,7 @@ class HttpReceiver:
     async def __aenter__(self) -> HttpReceiver:
         app = Starlette(routes=[Route("/{path:path}", self._post, methods=["POST"])])
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        self._server = await AppServer(config, listen("127.0.0.1", 0), "a test receiver").__aenter__()
+        self._server = await AppServer(config, listen("127.0.0.1", self.port), "a test receiver").__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
