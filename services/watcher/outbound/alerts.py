@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -51,7 +52,7 @@ class Alerts:
         self._auth_statuses: asyncio.Queue[auth_pb2.AuthStatus] = asyncio.Queue()
         self._tunnel_changed = asyncio.Event()
         self._down_since: float | None = None  # when the tunnel stopped being up
-        self._tunnel_message = ""
+        self._tunnel_message = ""  # why it is down
 
     # -- what the followers report (called on the event loop, never blocking) --------------
 
@@ -60,10 +61,11 @@ class Alerts:
 
     def tunnel_status(self, status: streamer_pb2.TunnelStatus) -> None:
         if status.state == streamer_pb2.TUNNEL_STATE_UP:
-            self._down_since = None
-        elif self._down_since is None and status.state != streamer_pb2.TUNNEL_STATE_UNSPECIFIED:
-            self._down_since = to_seconds(status.since) or self.clock()
-        self._tunnel_message = status.message
+            self._down_since, self._tunnel_message = None, ""
+        elif status.state != streamer_pb2.TUNNEL_STATE_UNSPECIFIED:
+            if self._down_since is None:
+                self._down_since = to_seconds(status.since) or self.clock()
+            self._tunnel_message = status.message or self._tunnel_message  # the latest reason given
         self._tunnel_changed.set()
 
     async def run(self) -> None:
@@ -95,7 +97,8 @@ class Alerts:
         if await self.outbound.outbox.mark(mark) == state:
             return
         needed = status.state == auth_pb2.AUTH_STATE_RECONNECT_NEEDED
-        events = [service_event("reconnect_needed", f"reconnect-{connection}-{int(now)}", now, detail, pipelines)]
+        episode = f"reconnect-{connection}-{uuid.uuid4().hex[:12]}"  # told once: the mark goes with it
+        events = [service_event("reconnect_needed", episode, now, detail, pipelines)]
         await self.outbound.enqueue(events if needed else [], {mark: state})
 
     # -- the tunnel -----------------------------------------------------------------------
@@ -114,7 +117,8 @@ class Alerts:
                 continue
             detail = {"since": iso_time(since), "down_for_s": round(self.clock() - since),
                       "message": self._tunnel_message}
-            await self.outbound.enqueue([service_event("tunnel_down", f"tunnel-{int(since)}", self.clock(), detail)])
+            await self.outbound.enqueue([service_event("tunnel_down", f"tunnel-{round(since * 1000)}", self.clock(),
+                                                       detail)])
             alerted = since
 
     # -- the daily digest -----------------------------------------------------------------

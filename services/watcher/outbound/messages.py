@@ -65,9 +65,9 @@ def digest_lines(body: Body, pipelines: Collection[str]) -> list[str]:
     for name, counts in sorted(body["detail"]["pipelines"].items()):
         if pipelines and name not in pipelines:
             continue
+        failed = f" ({', '.join(counts['failed_paths'])})" if counts["failed_paths"] else ""
         lines.append(f"{name}: {counts['delivered']} delivered ({file_size(counts['bytes'])}), "
-                     f"{counts['failed']} failed")
-        lines.extend(f"  failed: {path}" for path in counts["failed_paths"])
+                     f"{counts['failed']} failed{failed}")
     return lines or ["nothing delivered or failed"]
 
 
