@@ -88,8 +88,9 @@ class WatcherEnvironment:
 @contextlib.asynccontextmanager
 async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: dict | None = None,
                       frameio: dict | None = None, emulator: EmulatorOptions | None = None,
-                      mesh: dict | None = None) -> AsyncIterator[WatcherEnvironment]:
-    """`mesh`: the config's mesh section; by default outside the mesh, without the API port."""
+                      mesh: dict | None = None, extra: dict | None = None) -> AsyncIterator[WatcherEnvironment]:
+    """`mesh`: the config's mesh section; by default outside the mesh, without the API port.
+    `extra`: more of the config's keys (webhooks, notifications, outbound, …)."""
     root = tmp_path / "watch"
     root.mkdir()
     options = emulator or EmulatorOptions(rate_limits=False)
@@ -106,6 +107,7 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
                              "watcher": f"127.0.0.1:{free_port()}"},
                 "mesh": mesh or MESH_OFF,  # the fakes trust every caller
                 "state_dir": str(tmp_path / "state"),
+                **(extra or {}),
             }
             config_path = tmp_path / "watcher.json"
             config_path.write_text(json.dumps(config))
