@@ -99,3 +99,12 @@ def scan_view(stats: watcher_pb2.Stats) -> dict:
         "watch_root_available": stats.watch_root_available or not stats.watch_root,
         "watch_root_problem": stats.watch_root_problem,
     }
+
+
+def delivery_view(delivery: watcher_pb2.Delivery) -> dict:
+    """One entry of the delivery log of webhooks and notifications (never a URL or a secret)."""
+    return {"id": delivery.id, "kind": delivery.kind, "target": delivery.target, "event": delivery.event,
+            "status": delivery.status, "idempotency_key": delivery.idempotency_key, "attempts": delivery.attempts,
+            "last_error": delivery.last_error, "job_id": delivery.job_id, "path": delivery.path,
+            "pipeline": delivery.pipeline, "created_at": timestamp(delivery, "created_at"),
+            "next_attempt_at": timestamp(delivery, "next_attempt_at"), "sent_at": timestamp(delivery, "sent_at")}
