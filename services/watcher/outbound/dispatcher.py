@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CURSOR = "ledger_seq"
 CATCH_UP_BATCH = 500
+CURSOR_EVERY_S = 5.0
 PRUNE_EVERY_S = 6 * 3600.0
 
 
@@ -70,6 +71,7 @@ class Outbound:
         self.clock = clock
         self.lanes: dict[str, Lane] = {}
         self._running = False
+        self._cursor_stored_at = 0.0
 
     def apply(self, targets: Iterable[Target], settings: OutboundConfig, dashboard: str) -> None:
         """The targets of the config as it is now: a new one's lane starts, a removed one's stops
@@ -110,10 +112,15 @@ class Outbound:
 
     async def enqueue(self, events: Iterable[Outgoing], marks: Mapping[str, str] | None = None) -> None:
         """Stores an entry for each event and each target that wants it (with `marks`, at once)."""
-        entries = [entry_for(event, lane.target) for event in events for lane in self.lanes.values()
-                   if lane.target.wants(event)]
-        if not entries and not marks:
-            return
+        entries = self._entries(events)
+        if entries or marks:
+            await self._store(entries, marks)
+
+    def _entries(self, events: Iterable[Outgoing]) -> list[NewEntry]:
+        return [entry_for(event, lane.target) for event in events for lane in self.lanes.values()
+                if lane.target.wants(event)]
+
+    async def _store(self, entries: list[NewEntry], marks: Mapping[str, str] | None) -> None:
         for key in await self.outbox.add(entries, marks):
             if key in self.lanes:
                 self.lanes[key].wake.set()
@@ -155,10 +162,15 @@ class Outbound:
                         "webhooks and notifications are not sent", head.first_seq - 1 - int(stored))
 
     async def _catch_up(self, cursor: int) -> int:
+        """Entries for the ledger's events after `cursor`, stored with the cursor moved past
+        them. Events that make none move it at most every CURSOR_EVERY_S (a crash then reads
+        a few of them again, for nothing), so a watcher without targets writes next to nothing."""
         while events := await self.ledger.events_after(cursor, CATCH_UP_BATCH):
             cursor = events[-1].seq
-            outgoing = [event for event in (from_job_event(e, self.dashboard) for e in events) if event]
-            await self.enqueue(outgoing, {CURSOR: str(cursor)})
+            entries = self._entries(event for event in (from_job_event(e, self.dashboard) for e in events) if event)
+            if entries or self.clock() - self._cursor_stored_at >= CURSOR_EVERY_S:
+                await self._store(entries, {CURSOR: str(cursor)})
+                self._cursor_stored_at = self.clock()
         return cursor
 
     async def _prune(self) -> None:
