@@ -1,10 +1,13 @@
-"""Webhooks: each job event POSTed as signed JSON with its idempotency key, retried with
-backoff while the receiver fails or answers too slowly, kept when it refuses, replayed on
-request, and resumed from the outbox after a restart without losing or repeating an event."""
+"""Webhooks: each job event POSTed as signed JSON with its idempotency key (checked as the
+README's snippet checks it), retried with backoff while the receiver fails or answers too
+slowly, kept when it refuses, replayed on request, and resumed from the outbox after a restart
+without losing or repeating an event."""
 
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,15 @@ from postflow.testing.receivers import HttpReceiver, signature_valid
 
 SECRET = "whsec-for-tests-0123456789"
 FAST = {"retry_base_s": 0.2, "retry_max_s": 0.8}
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_verify() -> Callable[..., bool]:
+    """The receiver's check the README gives under "### Webhooks", as written there."""
+    code = README.read_text(encoding="utf-8").split("### Webhooks\n", 1)[1].split("```python\n", 1)[1]
+    namespace: dict = {}
+    exec(code.split("```", 1)[0], namespace)
+    return namespace["verify"]
 
 
 def webhook(receiver: HttpReceiver, events=("queued", "delivered", "failed"), **options) -> dict:
@@ -28,9 +40,10 @@ async def test_each_job_event_is_posted_signed_with_its_idempotency_key(tmp_path
         failed = await outbound.fail(await outbound.queue("SQ01/SH020/b.mov"), "Frame.io refused the file")
         await outbound.wait_sent(4)
 
-    posts = receiver.received
+    posts, verify = receiver.received, readme_verify()
     assert [post.json["type"] for post in posts] == ["queued", "delivered", "queued", "failed"]
     for post in posts:
+        assert verify(SECRET, post.headers, post.body) and not verify("another-secret", post.headers, post.body)
         assert post.path == "/hooks/postflow" and post.headers["content-type"] == "application/json"
         assert signature_valid(SECRET, post.headers, post.body, time.time())
         assert not signature_valid("another-secret", post.headers, post.body, time.time())
