@@ -62,7 +62,7 @@ class WatcherService(GrpcService):
         self.api_port = 0
         self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
-        self._webhook_http: httpx.AsyncClient | None = None  # timeouts are each webhook's own
+        self._webhook_http: httpx.AsyncClient | None = None  # each webhook has its own timeout
         self.orchestrator: Orchestrator | None = None
         self.pipelines: Pipelines | None = None
         self.streamer_events: StreamerWatch | None = None
@@ -78,7 +78,8 @@ class WatcherService(GrpcService):
         await self.api_keys.open()
         await self.outbox.open()
         await self.outbound.open()
-        self._webhook_http = traced_client(provider, timeout=httpx.Timeout(None))
+        # Not traced: a span would record the webhook's URL (a secret), and a trace id is not the receiver's business.
+        self._webhook_http = httpx.AsyncClient(timeout=httpx.Timeout(None))
         await self._apply_outbound(config)
         self.authenticator = self.api_keys
         credentials = await self.credentials()

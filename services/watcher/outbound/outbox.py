@@ -45,7 +45,7 @@ CREATE INDEX IF NOT EXISTS entries_by_age ON entries (status, created_at);
 @dataclass(frozen=True)
 class NewEntry:
     key: str  # the idempotency key
-    target: str  # the target's key (postflow targets.Target.key)
+    target: str  # the key of the rule it goes to (Target.key)
     kind: str  # "webhook" or "notification"
     label: str  # what the log shows of the target: never its URL
     event: str
