@@ -2,16 +2,14 @@
 watcher: the delivery log shows a refused webhook, and replaying it sends the same event under
 the same idempotency key."""
 
-import asyncio
 import json
-import sys
 
 import pytest
 
 from postflow.core.config import write_config
 from postflow.testing.media import write_media
 from postflow.testing.polling import wait_for
-from postflow.testing.processes import child_env
+from postflow.testing.processes import run_postflow
 from postflow.testing.receivers import HttpReceiver
 from postflow.testing.watcher import InProcess, environment, start_watcher, wait_jobs
 
@@ -19,12 +17,7 @@ SECRET = "whsec-for-tests-0123456789"
 
 
 async def postflow(config_path, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "postflow.cli", "webhooks", *args, "-c", str(config_path), env=child_env(),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_postflow("webhooks", *args, "-c", str(config_path))
 
 
 @pytest.mark.asyncio

@@ -2,21 +2,13 @@
 and `POST /api/deliveries/{id}/replay` (signed-in admins only), and the page's panel listing
 the recent deliveries with their status and a Replay button."""
 
-import dataclasses
-
-import httpx
 import pytest
-import pytest_asyncio
 
-from postflow.core.config import DashboardConfig
 from postflow.core.protos import timestamp
-from postflow.core.service import Runtime
-from postflow.testing.dashboard import XSS_NAME, chromium_page
+from postflow.testing.dashboard import ACCESS_TOKEN, XSS_NAME, chromium_page
 from postflow.testing.polling import wait_for
 from postflow.v1 import watcher_pb2
-from services.dashboard.server import build_service
 
-TOKEN = "access-token-for-tests-0123456789"
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
@@ -30,16 +22,6 @@ def logged(fakes, **fields) -> watcher_pb2.Delivery:
     return delivery
 
 
-@pytest_asyncio.fixture
-async def protected(fakes):
-    config = dataclasses.replace(fakes.config, dashboard=DashboardConfig(access_token=TOKEN))
-    service = build_service(Runtime(config), http_address="127.0.0.1:0")
-    await service.start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}", timeout=10) as client:
-            yield client
-    finally:
-        await service.stop()
 
 
 @pytest.mark.asyncio
@@ -49,7 +31,7 @@ async def test_the_deliveries_api_needs_the_login_and_replays(fakes, protected):
     assert (await protected.get("/api/deliveries")).status_code == 401
     assert (await protected.post("/api/deliveries/1/replay")).status_code == 401
 
-    bearer = {"authorization": f"Bearer {TOKEN}"}
+    bearer = {"authorization": f"Bearer {ACCESS_TOKEN}"}
     answer = (await protected.get("/api/deliveries", headers=bearer)).json()
     assert [(d["id"], d["status"]) for d in answer["deliveries"]] == [(2, "rejected"), (1, "sent")]
     assert answer["deliveries"][1] == {

@@ -1,7 +1,8 @@
 // The deliveries panel: the watcher's log of webhooks and notifications, from
 // GET /api/deliveries (admins only), newest first, each with a Replay button.
 
-import { ApiError, getJSON, postJSON } from "./api.js";
+import { AdminPanel } from "./adminpanel.js";
+import { postJSON } from "./api.js";
 import { dateTime } from "./format.js";
 import { el } from "./render.js";
 
@@ -12,30 +13,12 @@ const LABELS = {
   last_error: "Last error", actions: "",
 };
 
-export class DeliveriesPanel {
-  constructor({ section, tbody, empty, problem }) {
-    this.section = section;
-    this.tbody = tbody;
-    this.empty = empty;
-    this.problem = problem;
-  }
-
+export class DeliveriesPanel extends AdminPanel {
   async load() {
-    let answer;
-    try {
-      answer = await getJSON(`/api/deliveries?limit=${SHOWN}`);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 403) {
-        this.section.hidden = true;  // not an admin
-        return;
-      }
-      this.showProblem(`delivery log unavailable: ${error.message}`);
-      return;
-    }
-    this.section.hidden = false;
+    const answer = await this.fetch(`/api/deliveries?limit=${SHOWN}`, "delivery log");
+    if (!answer) return;
     this.showProblem("");
-    this.tbody.replaceChildren(...answer.deliveries.map((delivery) => this.row(delivery)));
-    this.empty.hidden = answer.deliveries.length > 0;
+    this.showRows(answer.deliveries.map((delivery) => this.row(delivery)));
   }
 
   async replay(id) {
@@ -66,10 +49,5 @@ export class DeliveriesPanel {
       row.append(cell);
     }
     return row;
-  }
-
-  showProblem(message) {
-    this.problem.textContent = message;
-    this.problem.hidden = !message;
   }
 }
