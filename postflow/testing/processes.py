@@ -1,5 +1,5 @@
-"""Child processes of tests and benchmarks: the environment they get, the `postflow` command, a service run as one,
-stopping them, and what /proc says about them."""
+"""Child processes of tests and benchmarks: the environment they get, the `postflow` command,
+a service run as one, stopping them, and what /proc says about them."""
 
 from __future__ import annotations
 
