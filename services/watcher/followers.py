@@ -38,14 +38,20 @@ class StreamerWatch:
     def __init__(self, stub: streamer_pb2_grpc.StreamerServiceStub,
                  on_tunnel: Callable[[streamer_pb2.TunnelStatus], None] = lambda status: None) -> None:
         self.stub = stub
-        self.on_tunnel = on_tunnel  # every tunnel status the stream brings
+        self.on_tunnel = on_tunnel  # every tunnel status the stream brings, and a DOWN when it is lost
         self.tunnel: streamer_pb2.TunnelStatus | None = None
         self._last_url = ""  # survives the DOWN status between a tunnel's death and its new URL
         self._jobs: dict[str, Topic[PullEvent]] = {}
 
     async def run(self) -> None:
         await follow("streamer events", lambda: self.stub.WatchEvents(streamer_pb2.WatchStreamerEventsRequest()),
-                     self._on_event, reconnect_backoff())
+                     self._on_event, reconnect_backoff(), on_disconnect=self._lost)
+
+    def _lost(self, reason: str) -> None:
+        """Without the streamer nothing is served either: `on_tunnel` hears of a tunnel down until
+        the stream is back (it starts with the tunnel's status)."""
+        self.on_tunnel(streamer_pb2.TunnelStatus(state=streamer_pb2.TUNNEL_STATE_DOWN,
+                                                 message=f"the streamer does not answer ({reason})"))
 
     def _on_event(self, event: streamer_pb2.StreamerEvent) -> None:
         if event.HasField("tunnel"):

@@ -12,18 +12,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
+from postflow.core.config import Config
 from postflow.core.outbound_config import NotificationRule, WebhookTarget, apprise_service, quiet_apprise, rule_key
 from services.watcher.outbound.events import Outgoing
 from services.watcher.outbound.messages import compose
 from services.watcher.outbound.outbox import Entry
-
-if TYPE_CHECKING:
-    from postflow.core.config import Config
 
 SIGNATURE_VERSION = "v0"  # Frame.io's scheme: v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")
 RETRIED_STATUSES = frozenset({408, 425, 429})  # and every 5xx: the receiver may take it later
