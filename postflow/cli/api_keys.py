@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from typing import TextIO
 
+from postflow.cli.actions import actions_of
 from postflow.cli.commands import CALL_TIMEOUT_S, run_rpc
 from postflow.core.clients import Clients
 from postflow.core.config import load_config
@@ -19,19 +19,7 @@ from postflow.v1 import watcher_pb2
 
 
 def add_commands(api_keys: argparse.ArgumentParser) -> None:
-    def usage(_: argparse.Namespace) -> int:
-        api_keys.print_help()
-        return 1
-
-    api_keys.set_defaults(handler=usage, hands_on=False)
-    actions = api_keys.add_subparsers(metavar="ACTION")
-
-    def action(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("-c", "--config", help="JSON config file (default: $POSTFLOW_CONFIG)")
-        sub.set_defaults(handler=handler)
-        return sub
-
+    action = actions_of(api_keys)
     sub = action("create", cmd_create, "create an API key; it is printed once, alone on the last line")
     sub.add_argument("name", help="unique: 1-64 letters, digits, '-', '_', '.'")
     sub.add_argument("--scope", action="append", required=True, metavar="SCOPE",

@@ -42,7 +42,15 @@ from postflow.core.config_types import (
     parse_address,
 )
 from postflow.core.net import WILDCARDS, http_url, is_loopback
-from postflow.core.pipelines import ConnectionConfig, PipelineConfig, check_pipelines
+from postflow.core.outbound_config import (
+    Notifications,
+    OutboundConfig,
+    Webhooks,
+    check_rules,
+    mask_outbound,
+    outbound_secrets,
+)
+from postflow.core.pipelines import ConnectionConfig, PipelineConfig, check_pipelines, pipelines_of
 
 ENV_PREFIX = "POSTFLOW__"
 CONFIG_ENV = "POSTFLOW_CONFIG"
@@ -216,12 +224,16 @@ class Config(Section):
     metrics: MetricsConfig = MetricsConfig()
     connections: dict[str, ConnectionConfig] = dataclasses.field(default_factory=dict)
     pipelines: tuple[PipelineConfig, ...] = ()
+    notifications: Notifications = ()
+    webhooks: Webhooks = ()
+    outbound: OutboundConfig = OutboundConfig()
     state_dir: str = "~/.local/state/postflow"
     log_level: LogLevel = "INFO"
 
     @model_validator(mode="after")
     def check_pipelines(self) -> Config:
         check_pipelines(self)
+        check_rules(self, {pipeline.name for pipeline in pipelines_of(self)})
         return self
 
     @property
@@ -359,7 +371,7 @@ def secret_values(config: Config) -> list[str]:
         if value:
             values.append(value)
     return values + [connection.client_secret for connection in config.connections.values()
-                     if connection.client_secret]
+                     if connection.client_secret] + outbound_secrets(config)
 
 
 def require_client(config: Config) -> None:
@@ -381,6 +393,7 @@ def to_dict(config: Config) -> dict[str, Any]:
     for connection in data["connections"].values():
         if connection["client_secret"]:
             connection["client_secret"] = "***"
+    mask_outbound(data)
     return data
 
 

@@ -129,6 +129,7 @@ MESSAGES = {
     "tuple_type": "expected a list of strings, got {input!r}",
     "greater_than": "must be greater than {gt:g}",
     "unexpected_keyword_argument": "unknown key",
+    "missing": "required",
 }
 
 

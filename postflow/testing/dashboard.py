@@ -21,6 +21,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 TIMEOUT_MS = 15_000
 ARTIFACTS = CHECKOUT / "test-artifacts"  # screenshots
 XSS_NAME = "<img src=x onerror=alert(1)>.mov"  # a file name that must stay text
+ACCESS_TOKEN = "access-token-for-tests-0123456789"  # dashboard.access_token of the `protected` dashboard
 MB = 1_000_000
 JOB_TOTALS = ("jobs_by_state", "files_delivered", "bytes_delivered")
 READ_PAGE = """() => ({

@@ -1,5 +1,5 @@
-"""Child processes of tests and benchmarks: the environment they get, a service run as one,
-stopping them, and what /proc says about them."""
+"""Child processes of tests and benchmarks: the environment they get, the `postflow` command,
+a service run as one, stopping them, and what /proc says about them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTFLOW", "OTEL_"))}
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+async def run_postflow(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
+    """`postflow ARGS…` (this checkout's) to its end: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "postflow.cli", *args, cwd=CHECKOUT, env=env or child_env(),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 async def stop_process(process: asyncio.subprocess.Process | None, timeout: float = 20) -> None:

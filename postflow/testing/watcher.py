@@ -88,9 +88,11 @@ class WatcherEnvironment:
 @contextlib.asynccontextmanager
 async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: dict | None = None,
                       frameio: dict | None = None, emulator: EmulatorOptions | None = None,
-                      mesh: dict | None = None, metrics: dict | None = None) -> AsyncIterator[WatcherEnvironment]:
+                      mesh: dict | None = None, metrics: dict | None = None,
+                      extra: dict | None = None) -> AsyncIterator[WatcherEnvironment]:
     """`mesh`: the config's mesh section; by default outside the mesh, without the API port.
-    `metrics`: the config's metrics section (default: off)."""
+    `metrics`: the config's metrics section (default: off). `extra`: more of the config's keys
+    (webhooks, notifications, outbound, …)."""
     root = tmp_path / "watch"
     root.mkdir()
     options = emulator or EmulatorOptions(rate_limits=False)
@@ -108,6 +110,7 @@ async def environment(tmp_path: Path, *, watch: dict | None = None, transfer: di
                 "mesh": mesh or MESH_OFF,  # the fakes trust every caller
                 "metrics": metrics or {},
                 "state_dir": str(tmp_path / "state"),
+                **(extra or {}),
             }
             config_path = tmp_path / "watcher.json"
             config_path.write_text(json.dumps(config))

@@ -111,6 +111,16 @@ class WatcherServiceStub:
                 request_serializer=postflow_dot_v1_dot_watcher__pb2.GetHistoryRequest.SerializeToString,
                 response_deserializer=postflow_dot_v1_dot_watcher__pb2.GetHistoryResponse.FromString,
                 _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/postflow.v1.WatcherService/ListDeliveries',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.ListDeliveriesRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.ListDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.ReplayDelivery = channel.unary_unary(
+                '/postflow.v1.WatcherService/ReplayDelivery',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.ReplayDeliveryRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.Delivery.FromString,
+                _registered_method=True)
 
 
 class WatcherServiceServicer:
@@ -222,6 +232,20 @@ class WatcherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeliveries(self, request, context):
+        """The delivery log of webhooks and notifications (admin only), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayDelivery(self, request, context):
+        """Sends a logged delivery again now: the same body and Idempotency-Key (admin only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WatcherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -299,6 +323,16 @@ def add_WatcherServiceServicer_to_server(servicer, server):
                     servicer.GetHistory,
                     request_deserializer=postflow_dot_v1_dot_watcher__pb2.GetHistoryRequest.FromString,
                     response_serializer=postflow_dot_v1_dot_watcher__pb2.GetHistoryResponse.SerializeToString,
+            ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.ListDeliveriesRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'ReplayDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayDelivery,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.ReplayDeliveryRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.Delivery.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -707,6 +741,60 @@ class WatcherService:
             '/postflow.v1.WatcherService/GetHistory',
             postflow_dot_v1_dot_watcher__pb2.GetHistoryRequest.SerializeToString,
             postflow_dot_v1_dot_watcher__pb2.GetHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/ListDeliveries',
+            postflow_dot_v1_dot_watcher__pb2.ListDeliveriesRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/ReplayDelivery',
+            postflow_dot_v1_dot_watcher__pb2.ReplayDeliveryRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.Delivery.FromString,
             options,
             channel_credentials,
             insecure,

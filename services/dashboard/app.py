@@ -13,6 +13,7 @@ from postflow.core.config import Config
 from services.dashboard.access import Access, Guard, session_routes
 from services.dashboard.api import api_routes
 from services.dashboard.audit_routes import audit_routes
+from services.dashboard.delivery_routes import delivery_routes
 from services.dashboard.history_routes import history_routes
 from services.dashboard.http_errors import EXCEPTION_HANDLERS
 from services.dashboard.hub import Hub
@@ -34,6 +35,7 @@ def build_app(config: Config, clients: Clients, hub: Hub, access: Access, *,
         *api_routes(clients, hub, config.services),
         *history_routes(clients),
         *audit_routes(config, clients, access),
+        *delivery_routes(clients, access),
         *session_routes(access),
         *oauth_routes(clients, hub, config.auth.login_ttl_s),
         Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"),

@@ -126,3 +126,12 @@ def history_view(history: watcher_pb2.GetHistoryResponse, start: float, end: flo
                            for cause in history.failure_causes],
         "capped": history.capped,
     }
+
+
+def delivery_view(delivery: watcher_pb2.Delivery) -> dict:
+    """One entry of the delivery log of webhooks and notifications (never a URL or a secret)."""
+    return {"id": delivery.id, "kind": delivery.kind, "target": delivery.target, "event": delivery.event,
+            "status": delivery.status, "idempotency_key": delivery.idempotency_key, "attempts": delivery.attempts,
+            "last_error": delivery.last_error, "job_id": delivery.job_id, "path": delivery.path,
+            "pipeline": delivery.pipeline, "created_at": timestamp(delivery, "created_at"),
+            "next_attempt_at": timestamp(delivery, "next_attempt_at"), "sent_at": timestamp(delivery, "sent_at")}

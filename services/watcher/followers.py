@@ -35,19 +35,28 @@ class StreamerWatch:
     """The streamer's event stream: the current tunnel, and pull progress routed to jobs (a
     push's progress comes on its own Push call)."""
 
-    def __init__(self, stub: streamer_pb2_grpc.StreamerServiceStub) -> None:
+    def __init__(self, stub: streamer_pb2_grpc.StreamerServiceStub,
+                 on_tunnel: Callable[[streamer_pb2.TunnelStatus], None] = lambda status: None) -> None:
         self.stub = stub
+        self.on_tunnel = on_tunnel  # every tunnel status the stream brings, and a DOWN when it is lost
         self.tunnel: streamer_pb2.TunnelStatus | None = None
         self._last_url = ""  # survives the DOWN status between a tunnel's death and its new URL
         self._jobs: dict[str, Topic[PullEvent]] = {}
 
     async def run(self) -> None:
         await follow("streamer events", lambda: self.stub.WatchEvents(streamer_pb2.WatchStreamerEventsRequest()),
-                     self._on_event, reconnect_backoff())
+                     self._on_event, reconnect_backoff(), on_disconnect=self._lost)
+
+    def _lost(self, reason: str) -> None:
+        """Without the streamer nothing is served either: `on_tunnel` hears of a tunnel down until
+        the stream is back (it starts with the tunnel's status)."""
+        self.on_tunnel(streamer_pb2.TunnelStatus(state=streamer_pb2.TUNNEL_STATE_DOWN,
+                                                 message=f"the streamer does not answer ({reason})"))
 
     def _on_event(self, event: streamer_pb2.StreamerEvent) -> None:
         if event.HasField("tunnel"):
             self.tunnel = event.tunnel
+            self.on_tunnel(event.tunnel)
             new, old = event.tunnel.public_url, self._last_url
             self._last_url = new or old
             if old and new and new != old:
@@ -91,13 +100,15 @@ class AuthWatch:
     if not); a connection the config dropped is forgotten. `reconnected` is set when a
     connection comes back after a reconnect was needed (its waiter clears it); `on_change(name)`
     runs on every status of that connection and every call that said it needs reconnecting
-    (the watcher drops the access token it holds for it). `connected` is the default
-    connection's."""
+    (the watcher drops the access token it holds for it), `on_status(status)` on every status.
+    `connected` is the default connection's."""
 
     def __init__(self, stub: auth_pb2_grpc.AuthServiceStub,
-                 on_change: Callable[[str], None] = lambda connection: None) -> None:
+                 on_change: Callable[[str], None] = lambda connection: None,
+                 on_status: Callable[[auth_pb2.AuthStatus], None] = lambda status: None) -> None:
         self.stub = stub
         self.on_change = on_change
+        self.on_status = on_status
         self.reconnected = asyncio.Event()
         self._connected: dict[str, bool] = {}
         self._news = asyncio.Event()  # set by every status (its waiters clear it)
@@ -123,6 +134,7 @@ class AuthWatch:
         connection = status.connection or DEFAULT
         self._news.set()
         self.on_change(connection)
+        self.on_status(status)
         if status.state == auth_pb2.AUTH_STATE_REMOVED:
             self._connected.pop(connection, None)
             return

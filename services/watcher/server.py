@@ -10,11 +10,12 @@ import grpc
 import httpx
 from opentelemetry import trace
 
-from postflow.core.config import ConfigError, WatchConfig
+from postflow.core.config import Config, ConfigError, WatchConfig
 from postflow.core.errors import InvalidArgument
 from postflow.core.http import traced_client
 from postflow.core.mesh.api_keys import ApiKeys
 from postflow.core.mesh.certs import Credentials
+from postflow.core.outbound_config import dashboard_base, outbound_secrets
 from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
 from postflow.frameio_metrics import FrameioMeter
@@ -28,6 +29,10 @@ from services.watcher.intake import JobIntake
 from services.watcher.ledger import Ledger
 from services.watcher.metrics import AttemptMetrics, LedgerMetrics
 from services.watcher.orchestrator import Orchestrator
+from services.watcher.outbound.alerts import Alerts
+from services.watcher.outbound.dispatcher import Outbound
+from services.watcher.outbound.outbox import Outbox
+from services.watcher.outbound.targets import targets_of
 from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.projects import check_named_projects
 from services.watcher.routing import PipelineRoutes, Router
@@ -54,10 +59,14 @@ class WatcherService(GrpcService):
         self.routes = routes
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
         self.api_keys = ApiKeys(self.config.state_path / "watcher" / "api_keys.sqlite")
+        self.outbox = Outbox(self.config.state_path / "watcher" / "outbox.sqlite")
+        self.outbound = Outbound(self.outbox, self.ledger, self.config.outbound, dashboard_base(self.config))
+        self.alerts = Alerts(self.outbound, self.ledger, self.config)
         self.api_credentials: Credentials | None = None  # the watcher's certificate, for the API port
         self.api_port = 0
         self._channels: list[grpc.aio.Channel] = []
         self._http: httpx.AsyncClient | None = None
+        self._webhook_http: httpx.AsyncClient | None = None  # each webhook has its own timeout
         self.orchestrator: Orchestrator | None = None
         self.after_delivery: AfterDelivery | None = None
         self.pipelines: Pipelines | None = None
@@ -72,6 +81,11 @@ class WatcherService(GrpcService):
         config, provider = self.config, self.runtime.tracer_provider
         await self.ledger.open()
         await self.api_keys.open()
+        await self.outbox.open()
+        await self.outbound.open()
+        # Not traced: a span would record the webhook's URL (a secret), and a trace id is not the receiver's business.
+        self._webhook_http = httpx.AsyncClient(timeout=httpx.Timeout(None))
+        await self._apply_outbound(config)
         self.authenticator = self.api_keys
         credentials = await self.credentials()
         self.api_credentials = credentials if config.mesh.api_listen else None
@@ -87,13 +101,14 @@ class WatcherService(GrpcService):
         self.connections = connections = FrameioConnections(auth_stub, self._http, self.ledger, self.runtime.secrets,
                                                             FrameioMeter(self.metrics.registry))
         connections.apply(config)
-        self.streamer_events = streamer_events = StreamerWatch(streamer_stub)
+        self.streamer_events = streamer_events = StreamerWatch(streamer_stub, on_tunnel=self.alerts.tunnel_status)
         self.pipelines = pipelines = Pipelines(self._detector)
         delivery = Delivery(routes_of=lambda name: pipelines.get(name).routes, ledger=self.ledger,
                             connections=connections, streamer=streamer_stub, streamer_events=streamer_events,
                             settings=DeliverySettings.from_config(config))
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
-        self.auth_status = AuthWatch(auth_stub, on_change=connections.status_changed)
+        self.auth_status = AuthWatch(auth_stub, on_change=connections.status_changed,
+                                     on_status=self.alerts.auth_status)
         self.after_delivery = after_delivery = AfterDelivery(self.ledger, pipelines)
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, pipelines=pipelines,
@@ -111,7 +126,7 @@ class WatcherService(GrpcService):
         assert self.intake is not None
         return [Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server, WatcherServicer(
             self.ledger, self.orchestrator, self.submissions, self.pipelines, self.api_keys, self.intake,
-            self.sightings, self.apply_config))]
+            self.sightings, self.apply_config, self.outbound))]
 
     async def reload(self) -> None:
         """SIGHUP: the pipelines of the config file as it is now (an invalid one is logged and
@@ -133,11 +148,21 @@ class WatcherService(GrpcService):
             raise InvalidArgument(f"config: {exc}") from None
         self.intake.config = config
         self.connections.apply(config)
+        await self._apply_outbound(config)
         changes = self.pipelines.apply_routes(config, routes)
         log.info("config reloaded: pipelines added %s, removed %s, changed %s", changes.added or "none",
                  changes.removed or "none", changes.changed or "none")
         self.orchestrator.wake()
         return changes
+
+    async def _apply_outbound(self, config: Config) -> None:
+        """The config's webhooks and notification rules (their secrets masked in logs from now on)."""
+        assert self._webhook_http is not None
+        for secret in outbound_secrets(config):
+            self.runtime.add_secret(secret)
+        targets = await asyncio.to_thread(targets_of, config, self._webhook_http, self.runtime.mask)
+        self.outbound.apply(targets, config.outbound, dashboard_base(config))
+        self.alerts.config = config
 
     def add_ports(self, server: GrpcServer) -> None:
         """The job API for other tools (mesh.api_listen): TLS with the watcher's certificate,
@@ -158,6 +183,8 @@ class WatcherService(GrpcService):
         assert connections is not None
         self.spawn("project-check", check_named_projects(
             Router(self.config).named_projects(), lambda name: connections.get(name).projects, auth.wait_connected))
+        self.spawn("outbound", self.outbound.run())
+        self.spawn("alerts", self.alerts.run())
 
     async def ready(self) -> None:
         """Ready after the first scan of every pipeline's root: from then on their files are
@@ -176,7 +203,9 @@ class WatcherService(GrpcService):
         for channel in self._channels:
             with contextlib.suppress(Exception):
                 await channel.close()
-        if self._http is not None:
-            await self._http.aclose()
+        for client in (self._http, self._webhook_http):
+            if client is not None:
+                await client.aclose()
+        await self.outbox.close()
         await self.api_keys.close()
         await self.ledger.close()

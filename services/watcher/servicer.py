@@ -18,6 +18,8 @@ from services.watcher.intake import JobIntake
 from services.watcher.jobs import PROGRESS, Job, retry, to_proto
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
+from services.watcher.outbound.dispatcher import Outbound
+from services.watcher.outbound.rpcs import OutboundCalls
 from services.watcher.pipeline_rpcs import PipelineCalls
 from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.schema import JobQuery
@@ -32,11 +34,12 @@ SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
-class WatcherServicer(PipelineCalls, HistoryCalls, watcher_pb2_grpc.WatcherServiceServicer):
+class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, watcher_pb2_grpc.WatcherServiceServicer):
     def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, pipelines: Pipelines,
                  api_keys: ApiKeys, intake: JobIntake, sightings: Sightings,
-                 reload: Callable[[], Awaitable[Changes]]) -> None:
+                 reload: Callable[[], Awaitable[Changes]], outbound: Outbound) -> None:
         super().__init__(pipelines, intake, sightings, reload)
+        self.outbound = outbound
         self.ledger = ledger
         self.orchestrator = orchestrator
         self.submissions = submissions

@@ -9,28 +9,13 @@ import sys
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from postflow.core.config import ConfigError, DashboardConfig
 from postflow.core.service import Runtime
+from postflow.testing.dashboard import ACCESS_TOKEN as TOKEN
 from postflow.testing.dashboard import csrf
 from postflow.testing.processes import child_env
 from services.dashboard.server import build_service
-
-TOKEN = "access-token-for-tests-0123456789"
-
-
-@pytest_asyncio.fixture
-async def protected(fakes):
-    config = dataclasses.replace(fakes.config, dashboard=DashboardConfig(access_token=TOKEN))
-    service = build_service(Runtime(config), http_address="127.0.0.1:0")
-    await service.start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}", timeout=10) as client:
-            await client.get("/")
-            yield client
-    finally:
-        await service.stop()
 
 
 def test_non_loopback_listen_needs_an_access_token(fakes):

@@ -1,20 +1,14 @@
 """The dashboard's audit view: `GET /api/audit` (signed-in admins only) merges every service's
 audit log and the CLI's; the page's Audit panel shows it, newest first."""
 
-import dataclasses
-
-import httpx
 import pytest
 import pytest_asyncio
 
-from postflow.core.config import DashboardConfig
 from postflow.core.mesh.audit import AuditEntry, record_cli_action
-from postflow.core.service import Runtime
+from postflow.testing.dashboard import ACCESS_TOKEN as TOKEN
 from postflow.testing.dashboard import XSS_NAME, chromium_page
 from postflow.testing.fakes import FakeServices
-from services.dashboard.server import build_service
 
-TOKEN = "access-token-for-tests-0123456789"
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
@@ -30,16 +24,6 @@ def audited(fakes: FakeServices, service: str, at: float, action: str, what: str
                                                    outcome=outcome, service=service, peer="127.0.0.1:40000"))
 
 
-@pytest_asyncio.fixture
-async def protected(fakes):
-    config = dataclasses.replace(fakes.config, dashboard=DashboardConfig(access_token=TOKEN))
-    service = build_service(Runtime(config), http_address="127.0.0.1:0")
-    await service.start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}", timeout=10) as client:
-            yield client
-    finally:
-        await service.stop()
 
 
 @pytest.mark.asyncio

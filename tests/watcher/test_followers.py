@@ -1,10 +1,14 @@
-"""The watcher's view of the streamer's event stream: which tunnel changes re-issue pulls, and
-which progress reaches a job."""
+"""The watcher's view of the streamer's event stream: which tunnel changes re-issue pulls,
+which progress reaches a job, and what the alerts hear of the tunnel."""
 
 from __future__ import annotations
 
+import asyncio
+
+import grpc
 import pytest
 
+from postflow.testing.polling import wait_for
 from postflow.v1 import streamer_pb2
 from services.watcher.followers import JOB_EVENTS_BUFFERED, TUNNEL_CHANGED, StreamerWatch
 
@@ -67,3 +71,22 @@ async def test_each_job_gets_only_its_own_progress_and_a_job_that_lags_keeps_the
         assert received == list(range(10, JOB_EVENTS_BUFFERED + 10))
         assert [event.bytes_done for event in await drained(second)] == [7]
     assert watch._jobs == {}, "a job nobody follows keeps no buffer"
+
+
+@pytest.mark.asyncio
+async def test_every_tunnel_status_is_told_and_a_lost_streamer_is_a_tunnel_down():
+    class Unreachable:
+        def WatchEvents(self, request):
+            raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                       "connection refused")
+
+    told: list[streamer_pb2.TunnelStatus] = []
+    watch = StreamerWatch(stub=Unreachable(), on_tunnel=told.append)
+    watch._on_event(tunnel(streamer_pb2.TUNNEL_STATE_UP, "https://a.example.com"))
+    following = asyncio.create_task(watch.run())
+    await wait_for(lambda: len(told) >= 2, message="the lost stream told")
+    following.cancel()
+    await asyncio.gather(following, return_exceptions=True)
+    assert told[0].state == streamer_pb2.TUNNEL_STATE_UP and told[1].state == streamer_pb2.TUNNEL_STATE_DOWN
+    assert told[1].message == "the streamer does not answer (connection refused)"
+    assert watch.tunnel.state == streamer_pb2.TUNNEL_STATE_UP  # what the streamer said last stays its tunnel

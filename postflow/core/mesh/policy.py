@@ -60,6 +60,9 @@ RULES: dict[str, Rule] = {
     "/postflow.v1.WatcherService/Rescan": rule("dashboard", ADMIN, scopes=WRITE_JOBS),
     "/postflow.v1.WatcherService/ReloadConfig": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
     "/postflow.v1.WatcherService/GetHistory": rule(*ANY_CERTIFICATE, scopes=READ_JOBS),
+    # watcher: the delivery log of webhooks and notifications, for admins (and the dashboard's)
+    "/postflow.v1.WatcherService/ListDeliveries": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
+    "/postflow.v1.WatcherService/ReplayDelivery": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
     # every service: its audit log, for admins (the dashboard shows it to its admins)
     "/postflow.v1.AuditService/ListAudit": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
 }
@@ -79,6 +82,7 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "/postflow.v1.WatcherService/RevokeApiKey": ("name",),
     "/postflow.v1.WatcherService/Rescan": ("pipeline", "upload_existing"),
     "/postflow.v1.WatcherService/ReloadConfig": (),
+    "/postflow.v1.WatcherService/ReplayDelivery": ("id",),
 }
 
 

@@ -43,6 +43,8 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.unrouted: list[watcher_pb2.UnroutedFile] = []
         self.history = watcher_pb2.GetHistoryResponse()  # what GetHistory answers, set by a test
         self.history_requests: list[watcher_pb2.GetHistoryRequest] = []
+        self.deliveries: list[watcher_pb2.Delivery] = []  # the delivery log, oldest first (set by a test)
+        self.replayed: list[int] = []  # ids ReplayDelivery was called with
         self._position: dict[str, int] = {}  # job id -> order of creation
         self._counts: Counter[tuple[str, int]] = Counter()  # (pipeline, state) -> jobs
         self._files_delivered = 0
@@ -206,6 +208,22 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
                          context: grpc.aio.ServicerContext) -> watcher_pb2.GetHistoryResponse:
         self.history_requests.append(request)
         return self.history
+
+
+    async def ListDeliveries(self, request: watcher_pb2.ListDeliveriesRequest,
+                             context: grpc.aio.ServicerContext) -> watcher_pb2.ListDeliveriesResponse:
+        newest = list(reversed(self.deliveries))[:request.limit or DEFAULT_PAGE_SIZE]
+        return watcher_pb2.ListDeliveriesResponse(deliveries=newest)
+
+    async def ReplayDelivery(self, request: watcher_pb2.ReplayDeliveryRequest,
+                             context: grpc.aio.ServicerContext) -> watcher_pb2.Delivery:
+        delivery = next((d for d in self.deliveries if d.id == request.id), None)
+        if delivery is None:
+            raise NotFound(f"no delivery {request.id}")
+        self.replayed.append(request.id)
+        delivery.status = "pending"
+        delivery.ClearField("sent_at")
+        return delivery
 
 
 def one_page(items: Sequence[T], page_size: int, page_token: str, position: Callable[[T], int]) -> tuple[list[T], str]:

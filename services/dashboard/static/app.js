@@ -3,6 +3,7 @@
 
 import { ApiError, getJSON, postJSON } from "./api.js";
 import { AuditPanel } from "./audit.js";
+import { DeliveriesPanel } from "./deliveries.js";
 import { ConnectionPanel } from "./frameio.js";
 import { JobList } from "./joblist.js";
 import { PipelineFilter, UnroutedPanel } from "./pipelines.js";
@@ -25,6 +26,9 @@ async function act(what, call) {
     note("error", `${what} failed: ${error.message}`);
   }
 }
+
+// A link in a notification or webhook (`/?q=PATH`) opens the list searched for that file.
+$("filter-search").value = new URLSearchParams(window.location.search).get("q") || "";
 
 const jobs = new JobList({
   controls: { pipeline: $("filter-pipeline"), state: $("filter-state"), search: $("filter-search"),
@@ -75,6 +79,11 @@ const audit = new AuditPanel({
 });
 $("audit-refresh").addEventListener("click", () => audit.load());
 
+const deliveries = new DeliveriesPanel({
+  section: $("deliveries"), tbody: $("delivery-rows"), empty: $("no-deliveries"), problem: $("deliveries-problem"),
+});
+$("deliveries-refresh").addEventListener("click", () => deliveries.load());
+
 const frameio = new ConnectionPanel({
   list: $("frameio-connections"),
   banner: $("reconnect-banner"),
@@ -120,6 +129,7 @@ function startLive() {
   $("dashboard").hidden = false;
   new LiveStream({ handlers, onState: renderConnection, onUnauthorized: showLogin }).start();
   audit.load();
+  deliveries.load();
 }
 
 $("login-form").addEventListener("submit", async (event) => {

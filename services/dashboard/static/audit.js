@@ -1,6 +1,6 @@
 // The audit panel: who did what, from GET /api/audit (admins only), newest first.
 
-import { ApiError, getJSON } from "./api.js";
+import { AdminPanel } from "./adminpanel.js";
 import { dateTime } from "./format.js";
 import { el } from "./render.js";
 
@@ -8,31 +8,13 @@ const SHOWN = 200;
 const COLUMNS = ["at", "service", "who", "action", "what", "outcome"];
 const LABELS = { at: "Time", service: "Service", who: "Who", action: "Action", what: "What", outcome: "Outcome" };
 
-export class AuditPanel {
-  constructor({ section, tbody, empty, problem }) {
-    this.section = section;
-    this.tbody = tbody;
-    this.empty = empty;
-    this.problem = problem;
-  }
-
+export class AuditPanel extends AdminPanel {
   async load() {
-    let answer;
-    try {
-      answer = await getJSON(`/api/audit?limit=${SHOWN}`);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 403) {
-        this.section.hidden = true;  // not an admin
-        return;
-      }
-      this.showProblem(`audit log unavailable: ${error.message}`);
-      return;
-    }
-    this.section.hidden = false;
+    const answer = await this.fetch(`/api/audit?limit=${SHOWN}`, "audit log");
+    if (!answer) return;
     const missing = Object.entries(answer.unavailable || {}).map(([service, why]) => `${service} (${why})`);
     this.showProblem(missing.length ? `no entries from ${missing.join(", ")}` : "");
-    this.tbody.replaceChildren(...[...answer.entries].reverse().map((entry) => this.row(entry)));
-    this.empty.hidden = answer.entries.length > 0;
+    this.showRows([...answer.entries].reverse().map((entry) => this.row(entry)));
   }
 
   row(entry) {
@@ -44,10 +26,5 @@ export class AuditPanel {
       row.append(el("td", props, text || "—"));
     }
     return row;
-  }
-
-  showProblem(message) {
-    this.problem.textContent = message;
-    this.problem.hidden = !message;
   }
 }
