@@ -35,7 +35,7 @@ check: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: check chromium fuse
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=. --grpc_python_out=. --pyi_out=. protos/postflow/v1/*.proto

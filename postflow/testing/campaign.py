@@ -46,6 +46,16 @@ class Tally:
         self.lost += lost
         self.duplicated += duplicated
 
+    def add(self, other: dict) -> None:
+        """Another tally's counts (as `as_dict` gives them: a test worker's)."""
+        self.faults.update(other["faults"])
+        self.files, self.lost = self.files + other["files"], self.lost + other["lost"]
+        self.duplicated, self.scenarios = self.duplicated + other["duplicated"], self.scenarios + other["scenarios"]
+
+    def as_dict(self) -> dict:
+        return {"faults": dict(self.faults), "files": self.files, "lost": self.lost, "duplicated": self.duplicated,
+                "scenarios": self.scenarios}
+
     def summary(self) -> str:
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.faults.items()))
         return (f"PostFlow fault campaign ({'soak' if self.soak else 'short'}): "
