@@ -16,8 +16,8 @@ from postflow.core.config import (
     load_config,
     redirect_reaches_dashboard,
     require_client,
-    to_dict,
 )
+from postflow.core.config_secrets import to_dict
 from postflow.core.net import is_loopback
 from postflow.core.pipelines import require_roots
 from services.dashboard.tls import load_configured

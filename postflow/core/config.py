@@ -47,8 +47,6 @@ from postflow.core.outbound_config import (
     OutboundConfig,
     Webhooks,
     check_rules,
-    mask_outbound,
-    outbound_secrets,
 )
 from postflow.core.pipelines import ConnectionConfig, PipelineConfig, check_pipelines, pipelines_of
 
@@ -357,44 +355,11 @@ def dashboard_url(config: Config) -> str:
     return http_url(host, port, tls=dashboard_tls(config) != "off")
 
 
-SECRET_KEYS = (("frameio", "client_secret"), ("auth", "token_key"), ("dashboard", "access_token"),
-               ("streamer", "tunnel", "token"))
-
-
-def secret_values(config: Config) -> list[str]:
-    """Every secret the config holds (for masking in logs)."""
-    values = []
-    for path in SECRET_KEYS:
-        value: Any = config
-        for name in path:
-            value = getattr(value, name)
-        if value:
-            values.append(value)
-    return values + [connection.client_secret for connection in config.connections.values()
-                     if connection.client_secret] + outbound_secrets(config)
-
-
 def require_client(config: Config) -> None:
     if not config.frameio.client_id:
         raise ConfigError("frameio.client_id: required (from the Adobe Developer Console)")
     if not config.frameio.client_secret:
         raise ConfigError("frameio.client_secret: required (or frameio.client_secret_file)")
-
-
-def to_dict(config: Config) -> dict[str, Any]:
-    """The config as JSON-ready data with secrets masked (for `check-config` and status)."""
-    data = dataclasses.asdict(config)
-    for *sections, key in SECRET_KEYS:
-        holder = data
-        for name in sections:
-            holder = holder[name]
-        if holder[key]:
-            holder[key] = "***"
-    for connection in data["connections"].values():
-        if connection["client_secret"]:
-            connection["client_secret"] = "***"
-    mask_outbound(data)
-    return data
 
 
 def write_config(data: Mapping[str, Any], path: Path) -> None:

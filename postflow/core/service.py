@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 import uvloop
 from opentelemetry.sdk.trace import TracerProvider
 
-from postflow.core.config import Config, ConfigError, load_config, secret_values
+from postflow.core.config import Config, ConfigError, load_config
+from postflow.core.config_secrets import secret_values
 from postflow.core.logs import SecretMask, setup_logging
 from postflow.core.mesh.audit import AuditLog, audit_path
 from postflow.core.mesh.certs import Credentials

@@ -4,7 +4,8 @@ import json
 import pydantic
 import pytest
 
-from postflow.core.config import ConfigError, TunnelConfig, load_config, to_dict
+from postflow.core.config import ConfigError, TunnelConfig, load_config
+from postflow.core.config_secrets import to_dict
 from postflow.core.pipelines import require_roots
 
 

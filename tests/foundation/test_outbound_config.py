@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from postflow.core.config import ConfigError, build_config, load_config, secret_values, to_dict
+from postflow.core.config import ConfigError, build_config, load_config
+from postflow.core.config_secrets import secret_values, to_dict
 from postflow.core.outbound_config import dashboard_base
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#ops"
