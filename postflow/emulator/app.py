@@ -1,4 +1,5 @@
-"""The emulator as one Starlette app: Adobe IMS under `/ims`, Frame.io v4 under `/v4`, the
+"""The emulator as one Starlette app: Adobe IMS under `/ims` (its OpenID Connect discovery also
+at `/.well-known`), Frame.io v4 under `/v4`, the
 S3-like part endpoint under `/_s3`, and the emulator's own `/_emulator` endpoints. All state
 lives in one `EmulatorState` (at `app.state.emulator`), none in modules."""
 
@@ -20,6 +21,7 @@ from postflow.emulator.extras import extra_routes
 from postflow.emulator.faults import FaultMiddleware, Faults
 from postflow.emulator.frameio_api import frameio_routes
 from postflow.emulator.ims import ims_routes
+from postflow.emulator.oidc import SigningKeys, oidc_routes
 from postflow.emulator.options import EmulatorOptions
 from postflow.emulator.puller import Puller
 from postflow.emulator.ratelimit import EmulatedRateLimits
@@ -38,6 +40,7 @@ class EmulatorState:
     rate_limits: EmulatedRateLimits
     puller: Puller
     parts: PartUploads
+    signing_keys: SigningKeys = field(default_factory=SigningKeys)  # the ID tokens' (oidc.py)
     calls: Counter[str] = field(default_factory=Counter)  # Frame.io calls by "METHOD /route template"
 
     @property
@@ -91,7 +94,7 @@ def build_app(options: EmulatorOptions | None = None, http: httpx.AsyncClient | 
             if http is None:
                 await pull_http.aclose()
 
-    app = Starlette(routes=[*ims_routes(), *frameio_routes(), *state.parts.routes(), *extra_routes()],
+    app = Starlette(routes=[*ims_routes(), *oidc_routes(), *frameio_routes(), *state.parts.routes(), *extra_routes()],
                     middleware=[Middleware(FaultMiddleware, faults=faults)],
                     exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.emulator = state

@@ -26,6 +26,7 @@ class User:
     id: str
     name: str
     email: str
+    groups: tuple[str, ...] = ()  # emulator-only: the ID token's `groups` claim (oidc.py)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class Seed:
 class Directory:
     def __init__(self, spec: SeedSpec, default_client: ClientSpec) -> None:
         now = time.time()
-        self.users = {u.id: u for u in (User(s.id or new_id(), s.name, s.email) for s in spec.users)}
+        self.users = {u.id: u for u in (User(s.id or new_id(), s.name, s.email, s.groups) for s in spec.users)}
         self.accounts: dict[str, Account] = {}
         self.workspaces: dict[str, Workspace] = {}
         self.projects: dict[str, Project] = {}

@@ -19,7 +19,8 @@ Choices where IMS and its docs differ from what a loopback demo can do, or say n
   emulator was started with `--allow-http-loopback-redirect` (demo and tests); anything else
   is an `invalid_request` error (IMS would fall back to the Default Redirect URI);
 - a refresh token is issued only when the scope holds `offline_access`, as with IMS;
-  an `id_token` (HS256, keyed with the client secret) only when it holds `openid`;
+  an `id_token` (RS256, oidc.py) only when it holds `openid`, with the authorize request's
+  `nonce` when it gave one (an ID token from a refresh has none);
 - a refresh token lives `refresh_token_ttl_s` (14 days) from the login that started its grant,
   however often it is rotated (Adobe: refreshing does not extend it);
 - every refresh rotates: a new refresh token comes back and the used one is refused
@@ -34,19 +35,17 @@ Choices where IMS and its docs differ from what a loopback demo can do, or say n
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
-import json
 import re
 import secrets
-import time
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from postflow.emulator.directory import Directory, OAuthClient, User
+from postflow.emulator.directory import Directory, OAuthClient
+from postflow.emulator.oidc import id_token
 from postflow.emulator.responses import ImsError, ims_error
 from postflow.emulator.tokens import ACCESS, REFRESH
 
@@ -111,7 +110,7 @@ async def authorize(request: Request) -> Response:
     if challenge is None and method is not None:
         return refuse("invalid_request", "code_challenge_method without code_challenge")
     code = emulator.tokens.issue_code(client.client_id, redirect_uri, query.get("scope", ""), user.id, challenge,
-                                      emulator.options.auth_code_ttl_s)
+                                      emulator.options.auth_code_ttl_s, query.get("nonce"))
     return RedirectResponse(with_query(redirect_uri, code=code.value, state=state), status_code=302)
 
 
@@ -136,20 +135,8 @@ def authenticate_client(request: Request, form: dict[str, str], directory: Direc
     return client
 
 
-def id_token(issuer: str, client_id: str, user: User, secret: str, ttl_s: int) -> str:
-    def part(data: dict) -> bytes:
-        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).rstrip(b"=")
-
-    now = int(time.time())
-    signing_input = part({"alg": "HS256", "typ": "JWT"}) + b"." + part(
-        {"iss": issuer, "sub": user.id, "aud": client_id, "iat": now, "exp": now + ttl_s, "email": user.email,
-         "name": user.name})
-    signature = base64.urlsafe_b64encode(hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()).rstrip(b"=")
-    return (signing_input + b"." + signature).decode()
-
-
-def issue_tokens(request: Request, client: OAuthClient, user_id: str, scope: str, grant_type: str,
-                 grant_id: str) -> JSONResponse:
+async def issue_tokens(request: Request, client: OAuthClient, user_id: str, scope: str, grant_type: str,
+                       grant_id: str, nonce: str | None = None) -> JSONResponse:
     """Tokens for `user_id` through `client`."""
     emulator = request.app.state.emulator
     options = emulator.options
@@ -164,8 +151,7 @@ def issue_tokens(request: Request, client: OAuthClient, user_id: str, scope: str
                                         emulator.faults.refresh_ttl(options), from_login=True)
         body["refresh_token"] = refresh.value
     if "openid" in scopes:
-        body["id_token"] = id_token(f"{str(request.base_url).rstrip('/')}/ims", client_id, user,
-                                    client.client_secret, ttl)
+        body["id_token"] = await id_token(request, client_id, user, ttl, nonce)
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
@@ -178,7 +164,8 @@ async def token(request: Request) -> Response:
         if grant_type == "authorization_code":
             code = emulator.tokens.redeem_code(form.get("code", ""), client.client_id, form.get("redirect_uri"),
                                                form.get("code_verifier"))
-            return issue_tokens(request, client, code.user_id, code.scope, grant_type, secrets.token_hex(8))
+            return await issue_tokens(request, client, code.user_id, code.scope, grant_type, secrets.token_hex(8),
+                                          code.nonce)
         if grant_type == "refresh_token":
             used = emulator.tokens.rotate(form.get("refresh_token", ""), client.client_id,
                                           emulator.faults.rejects_refresh_reuse,
@@ -186,10 +173,10 @@ async def token(request: Request) -> Response:
             asked = form.get("scope")
             if asked is not None and not set(asked.split()) <= set(used.scope.split()):
                 raise ImsError("invalid_scope", "scope exceeds the one originally granted")
-            return issue_tokens(request, client, used.user_id, used.scope, grant_type, used.grant_id)
+            return await issue_tokens(request, client, used.user_id, used.scope, grant_type, used.grant_id)
         if grant_type == "client_credentials":
-            return issue_tokens(request, client, client.technical_user_id, form.get("scope") or S2S_SCOPE,
-                                grant_type, secrets.token_hex(8))
+            return await issue_tokens(request, client, client.technical_user_id, form.get("scope") or S2S_SCOPE,
+                                      grant_type, secrets.token_hex(8))
         raise ImsError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
     except ImsError as exc:
         return exc.response()

@@ -5,7 +5,7 @@ one account, workspace and project (`DEFAULT_SEED`).
 A seed file (`--seed FILE`) is JSON of this shape; every `id` is optional (a fresh UUID when
 left out), `members` defaults to every user, `workspaces`, `projects` and `clients` to none:
 
-    {"users": [{"name": "Ann", "email": "ann@a.test", "id": "…"}, …],
+    {"users": [{"name": "Ann", "email": "ann@a.test", "id": "…", "groups": ["postflow-admins"]}, …],
      "accounts": [{"name": "Studio A", "id": "…", "members": ["ann@a.test"],
                    "workspaces": [{"name": "Shows", "id": "…",
                                    "projects": [{"name": "Show 1", "id": "…", "root_folder_id": "…"}]}]}],
@@ -14,6 +14,8 @@ left out), `members` defaults to every user, `workspaces`, `projects` and `clien
 
 A client's `user` logs in at the authorize endpoint when no `login_hint` names another;
 `technical_user` is who its client-credentials tokens act as. Both default to the first user.
+A user's `groups` (default none) is emulator-only: IMS has no groups claim; the emulator's ID
+tokens carry them as `groups`, for a relying party's role mapping (oidc.py).
 A client listed with the default client's id replaces it (its secret and users)."""
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class UserSpec:
     name: str
     email: str
     id: str | None = None
+    groups: tuple[str, ...] = ()  # emulator-only (IMS has none): the ID token's `groups` claim
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,10 @@ def _account(value: object, where: str) -> AccountSpec:
 
 
 def _user(value: object, where: str) -> UserSpec:
-    fields = _fields(value, where, ("name", "email", "id"))
-    return UserSpec(_required(fields, "name", where), _required(fields, "email", where), _optional(fields, "id", where))
+    fields = _fields(value, where, ("name", "email", "id", "groups"))
+    groups = tuple(_string(g, f"{where}.groups[{i}]") for i, g in enumerate(_list(fields, "groups", where)))
+    return UserSpec(_required(fields, "name", where), _required(fields, "email", where), _optional(fields, "id", where),
+                    groups)
 
 
 def _client(value: object, where: str) -> ClientSpec:

@@ -33,6 +33,7 @@ class AuthCode:
     user_id: str
     code_challenge: str | None
     expires_at: float
+    nonce: str | None = None  # the authorize request's, echoed in the ID token
     used: bool = False
 
 
@@ -74,9 +75,9 @@ class TokenRegistry:
         self._logins: dict[str, float] = {}  # grant id → when its login happened
 
     def issue_code(self, client_id: str, redirect_uri: str, scope: str, user_id: str, code_challenge: str | None,
-                   ttl_s: float) -> AuthCode:
+                   ttl_s: float, nonce: str | None = None) -> AuthCode:
         code = AuthCode(secrets.token_urlsafe(24), client_id, redirect_uri, scope, user_id, code_challenge,
-                        time.time() + ttl_s)
+                        time.time() + ttl_s, nonce)
         self._codes[code.value] = code
         return code
 

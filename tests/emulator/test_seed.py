@@ -25,7 +25,8 @@ from postflow.testing.ports import free_port
 from tests.emulator.test_server import BANNER_LINES, start
 
 SEED_FILE = {
-    "users": [{"name": "Ann", "email": "ann@a.test", "id": "user-ann"}, {"name": "Bob", "email": "bob@b.test"}],
+    "users": [{"name": "Ann", "email": "ann@a.test", "id": "user-ann", "groups": ["admins", "editors"]},
+              {"name": "Bob", "email": "bob@b.test"}],
     "accounts": [
         {"name": "Studio A", "id": "account-a", "members": ["ann@a.test"],
          "workspaces": [{"name": "Shows", "id": "workspace-a", "projects": [
@@ -38,7 +39,7 @@ SEED_FILE = {
 
 def test_a_seed_file_describes_users_accounts_workspaces_projects_and_clients():
     assert seed_from_json(SEED_FILE) == SeedSpec(
-        users=(UserSpec("Ann", "ann@a.test", "user-ann"), UserSpec("Bob", "bob@b.test")),
+        users=(UserSpec("Ann", "ann@a.test", "user-ann", ("admins", "editors")), UserSpec("Bob", "bob@b.test")),
         accounts=(AccountSpec("Studio A", "account-a", ("ann@a.test",), (WorkspaceSpec("Shows", "workspace-a", (
             ProjectSpec("Show", "project-a1", "root-a1"), ProjectSpec("Show"))),)),
                   AccountSpec("Studio B", None, ("bob@b.test",), (WorkspaceSpec("Empty"),))),
@@ -75,6 +76,8 @@ def changed(path: str, value: object) -> dict:
     (changed("users.1.email", "ANN@a.test"), "users[1].email: ann@a.test is used by another user"),
     (changed("clients.0.technical_user", "carol@c.test"), "clients[0].technical_user: no user has the e-mail"),
     (changed("clients.0.client_secret", None), "clients[0].client_secret: required"),
+    (changed("users.0.groups", "admins"), "users[0].groups: must be a JSON list"),
+    (changed("users.0.groups.1", 7), "users[0].groups[1]: must be a non-empty string"),
     (changed("accounts.1.id", "project-a1"),
      "accounts[1].id: project-a1 is already the id of accounts[0].workspaces[0].projects[0].id"),
 ])
