@@ -1,7 +1,8 @@
 """The emulator's own endpoints under `/_emulator` (not Frame.io): what was seeded (`state`: every
 user, account, workspace, project and client), every file (with its account and project) and how its
 bytes arrived, every token issued, fault injection, and the count of Frame.io
-calls by route (`/_emulator/calls`, for "calls per file" in benchmarks)."""
+calls by route (`/_emulator/calls`, for "calls per file" in benchmarks). The ID-token key
+rotation (`/_emulator/ims/keys/rotate`) lives with the keys, in oidc.py."""
 
 from __future__ import annotations
 
