@@ -42,6 +42,7 @@ from postflow.core.config_types import (
     parse_address,
 )
 from postflow.core.net import WILDCARDS, http_url, is_loopback
+from postflow.core.oidc_config import OidcConfig
 from postflow.core.outbound_config import (
     Notifications,
     OutboundConfig,
@@ -168,6 +169,7 @@ class DashboardConfig(Section):
     tls: Literal["auto", "self-signed", "off"] = "auto"
     tls_cert: str = ""
     tls_key: str = ""
+    oidc: OidcConfig | None = None  # sign-in with an OpenID Connect provider (postflow.core.oidc_config)
 
     @model_validator(mode="after")
     def check_tls(self) -> DashboardConfig:

@@ -22,6 +22,8 @@ def secret_values(config: Config) -> list[str]:
             value = getattr(value, name)
         if value:
             values.append(value)
+    if config.dashboard.oidc is not None and config.dashboard.oidc.client_secret:
+        values.append(config.dashboard.oidc.client_secret)
     return values + [connection.client_secret for connection in config.connections.values()
                      if connection.client_secret] + outbound_secrets(config)
 
@@ -38,5 +40,8 @@ def to_dict(config: Config) -> dict[str, Any]:
     for connection in data["connections"].values():
         if connection["client_secret"]:
             connection["client_secret"] = "***"
+    oidc = data["dashboard"]["oidc"]
+    if oidc is not None and oidc["client_secret"]:
+        oidc["client_secret"] = "***"
     mask_outbound(data)
     return data

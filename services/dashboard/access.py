@@ -26,13 +26,18 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from postflow.core.net import is_loopback
+from postflow.core.oidc_config import ROLES, Role
 from services.dashboard.http_errors import json_error
+from services.dashboard.oidc_routes import OIDC_SESSION_COOKIE, OidcSignIn
 
 SESSION_COOKIE = "postflow_session"
 CSRF_COOKIE = "postflow_csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_TTL_S = 30 * 24 * 3600
-PUBLIC_PATHS = {"/", "/analytics", "/manifest.webmanifest", "/livez", "/readyz", "/api/login", "/favicon.ico"}
+PUBLIC_PATHS = {"/", "/analytics", "/manifest.webmanifest", "/livez", "/readyz", "/api/login", "/favicon.ico",
+                "/auth/oidc/login", "/auth/oidc/callback", "/auth/oidc/logout"}
+PAGES = {"/", "/analytics"}  # with dashboard.oidc, these send a browser without a session to the provider
+OPERATOR_ACTIONS = ("/retry", "/cancel", "/api/submit")  # unsafe requests an operator may make; the rest: admin
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -45,18 +50,32 @@ SECURITY_HEADERS = {
 
 
 class Access:
-    def __init__(self, token: str | None) -> None:
+    """Who a request is: with `dashboard.oidc`, a person's session gives their role and the
+    access token (bearer) is an admin for scripts; without it, whoever passes is an admin."""
+
+    def __init__(self, token: str | None, signin: OidcSignIn | None = None) -> None:
         self.token = token or None
+        self.signin = signin
 
     @property
     def required(self) -> bool:
-        return self.token is not None
+        return self.token is not None or self.signin is not None
+
+    def role(self, request: Request) -> Role | None:
+        if self.bearer_ok(request):
+            return "admin"
+        if self.signin is not None:
+            person = self.signin.sessions.get(request.cookies.get(OIDC_SESSION_COOKIE, ""))
+            return person.role if person is not None else None
+        return "admin" if not self.required or self.session_ok(request) else None
 
     def bearer_ok(self, request: Request) -> bool:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         return scheme.lower() == "bearer" and self.token_ok(value.strip())
 
     def session_ok(self, request: Request) -> bool:
+        if self.token is None:
+            return False
         version, _, rest = request.cookies.get(SESSION_COOKIE, "").partition(".")
         expires, _, signature = rest.partition(".")
         if version != "v1" or not expires.isdigit() or int(expires) < time.time():
@@ -64,12 +83,11 @@ class Access:
         return hmac.compare_digest(signature, self._sign(expires))
 
     def allowed(self, request: Request) -> bool:
-        return not self.required or self.bearer_ok(request) or self.session_ok(request)
+        return self.role(request) is not None
 
     def is_admin(self, request: Request) -> bool:
-        """May see what only admins see (the audit log). The one place that decides it: today
-        every signed-in user (of a dashboard without a token: every local user) is an admin."""
-        return self.allowed(request)
+        """May see what only admins see (the audit log, the delivery log)."""
+        return self.role(request) == "admin"
 
     def token_ok(self, candidate: str) -> bool:
         return self.token is not None and hmac.compare_digest(candidate.encode(), self.token.encode())
@@ -82,6 +100,17 @@ class Access:
     def _sign(self, expires: str) -> str:
         assert self.token is not None
         return hmac.new(self.token.encode(), f"postflow-session.v1.{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def required_role(method: str, path: str) -> Role:
+    """The least role a request needs: seeing is for viewers; retry, cancel and submit for
+    operators; everything else that changes something (connections, pipelines' reload, keys,
+    webhook replays) and starting a Frame.io connection (`/auth/…`) for admins."""
+    if path.startswith("/auth/"):
+        return "admin"
+    if method in SAFE_METHODS:
+        return "viewer"
+    return "operator" if path.endswith(OPERATOR_ACTIONS) else "admin"
 
 
 def csrf_ok(request: Request) -> bool:
@@ -107,21 +136,27 @@ class Guard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        refusal = self._refusal(request)
+        refusal = await self._refusal(request)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, self._decorate(request, send))
 
-    def _refusal(self, request: Request) -> Response | None:
+    async def _refusal(self, request: Request) -> Response | None:
         path = request.url.path
         if not self.access.required and not is_loopback(request.url.hostname or ""):
             return json_error("this dashboard has no access token, so it only answers on localhost", 403)
+        role = self.access.role(request)
+        if self.access.signin is not None and role is None and path in PAGES:
+            return await self.access.signin.start(request)
         public = path in PUBLIC_PATHS or path.startswith("/static/")
-        if not public and not self.access.allowed(request):
+        if not public and role is None:
             if path.startswith("/auth/"):
                 return RedirectResponse("/", status_code=303)  # the page shows the login form
             return json_error("login required", 401)
+        needed = required_role(request.method, path)
+        if not public and role is not None and ROLES.index(role) < ROLES.index(needed):
+            return json_error(f"this needs the {needed} role; you are {role}", 403)
         if request.method not in SAFE_METHODS and not self.access.bearer_ok(request) and not csrf_ok(request):
             return json_error(f"missing or wrong CSRF token (X-CSRF-Token must echo the {CSRF_COOKIE} cookie)", 403)
         return None

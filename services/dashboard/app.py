@@ -37,6 +37,7 @@ def build_app(config: Config, clients: Clients, hub: Hub, access: Access, *,
         *audit_routes(config, clients, access),
         *delivery_routes(clients, access),
         *session_routes(access),
+        *(access.signin.routes() if access.signin is not None else []),
         *oauth_routes(clients, hub, config.auth.login_ttl_s),
         Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"),
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 
+import httpx
 import uvicorn
 from prometheus_client import Gauge
 
@@ -13,6 +14,7 @@ from postflow.core import net
 from postflow.core.asgi import AppServer, tls_options
 from postflow.core.clients import Clients
 from postflow.core.config import ConfigError, split_address
+from postflow.core.mesh.audit import AuditLog, audit_path
 from postflow.core.mesh.certs import CertPaths
 from postflow.core.metrics import Metrics
 from postflow.core.service import Lifecycle, Runtime
@@ -20,6 +22,8 @@ from services.dashboard.access import Access
 from services.dashboard.app import build_app
 from services.dashboard.fanout import QUEUE_SIZE, Broadcaster
 from services.dashboard.hub import Hub
+from services.dashboard.oidc_routes import OidcSignIn
+from services.dashboard.oidc_sessions import SessionStore
 from services.dashboard.tls import ServedTls, served_tls
 
 log = logging.getLogger(__name__)
@@ -29,13 +33,13 @@ GRACE_S = 3
 
 def build_service(runtime: Runtime, *, http_address: str | None = None, **tuning) -> DashboardService:
     """The dashboard on `http_address` (tests: "127.0.0.1:0") or `dashboard.listen`. Off
-    loopback it refuses to run without `dashboard.access_token`."""
+    loopback it refuses to run without `dashboard.access_token` or `dashboard.oidc`."""
     config = runtime.config
     address = http_address or config.dashboard.listen
     host, _ = split_address(address, "dashboard.listen")
-    if not net.is_loopback(host) and not config.dashboard.access_token:
+    if not net.is_loopback(host) and not config.dashboard.access_token and config.dashboard.oidc is None:
         raise ConfigError(f"dashboard.access_token: required when the dashboard listens on a non-loopback "
-                          f"address ({address}); set it, or listen on 127.0.0.1")
+                          f"address ({address}) without dashboard.oidc; set one, or listen on 127.0.0.1")
     return DashboardService(runtime, address, Access(config.dashboard.access_token), **tuning)
 
 
@@ -56,6 +60,8 @@ class DashboardService(Lifecycle):
         self._socket: socket.socket | None = None
         self._server: AppServer | None = None
         self.tls: ServedTls | None = None
+        self._oidc_http: httpx.AsyncClient | None = None
+        self._audit: AuditLog | None = None
 
     @property
     def url(self) -> str:
@@ -66,6 +72,13 @@ class DashboardService(Lifecycle):
     async def open(self) -> None:
         config = self.runtime.config
         self.tls = await served_tls(config, self.address)
+        if config.dashboard.oidc is not None:
+            sessions = SessionStore(config.state_path / "dashboard" / "sessions.sqlite",
+                                    config.dashboard.oidc.session_ttl_s)
+            self._audit = AuditLog(audit_path(config.state_path, "dashboard"), mask=self.runtime.mask)
+            self._oidc_http = httpx.AsyncClient()
+            self.access.signin = OidcSignIn(config.dashboard.oidc, await sessions.open(), self._audit,
+                                            self._oidc_http)
         self._socket = net.listen(*split_address(self.address, "dashboard.listen"))
         self.http_port = self._socket.getsockname()[1]
         self.clients = await Clients(config, self.runtime.tracer_provider, identity="dashboard").open()
@@ -113,6 +126,10 @@ class DashboardService(Lifecycle):
             await self._server.stop()
 
     async def close(self) -> None:
+        if self._oidc_http is not None:
+            await self._oidc_http.aclose()
+        if self._audit is not None:
+            await self._audit.close()
         if self.hub is not None:
             await self.hub.stop()
         if self.clients is not None:
