@@ -14,6 +14,7 @@ from postflow.core.oidc_config import OidcConfig
 from postflow.core.service import Runtime
 from postflow.testing.dashboard import ACCESS_TOKEN
 from postflow.testing.oidc_provider import CLIENT_ID, TokenProvider, new_key
+from postflow.testing.polling import wait_for
 from services.dashboard.server import DashboardService, build_service
 
 KEY = new_key("provider-key")
@@ -85,14 +86,21 @@ async def test_a_bad_id_token_is_refused_with_a_page_and_an_audit_line(dashboard
         assert (await client.get("/api/status")).status_code == 401
     [entry] = await refusals(dashboard)
     assert "ID token is not valid" in entry.what and named in entry.what and entry.service == "dashboard"
+    assert entry.who == "anonymous"  # the token vouches for nobody
 
 
 @pytest.mark.asyncio
-async def test_the_good_token_of_this_provider_signs_in(dashboard, provider):
+async def test_the_good_token_signs_in_and_the_merged_audit_log_names_the_person(dashboard, provider):
     async with browser(dashboard) as client:
         page = await client.get(await at_provider(client))
         assert page.status_code == 303
-        assert (await client.get("/api/audit")).status_code == 200
+
+        async def signed_in_line() -> list:
+            entries = (await client.get("/api/audit")).json()["entries"]
+            return [entry for entry in entries if entry["service"] == "dashboard" and entry["action"] == "sign-in"]
+
+        [line] = await wait_for(signed_in_line, message="the sign-in in /api/audit")
+    assert (line["who"], line["what"], line["outcome"]) == ("ann@studio.example", "as admin", "ok")
     assert await refusals(dashboard) == []
 
 
