@@ -25,10 +25,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from postflow.core.mesh.guard import ACTOR_METADATA
 from postflow.core.net import is_loopback
 from postflow.core.oidc_config import ROLES, Role
 from services.dashboard.http_errors import json_error
 from services.dashboard.oidc_routes import OIDC_SESSION_COOKIE, OidcSignIn
+from services.dashboard.oidc_sessions import Person
 
 SESSION_COOKIE = "postflow_session"
 CSRF_COOKIE = "postflow_csrf"
@@ -65,9 +67,20 @@ class Access:
         if self.bearer_ok(request):
             return "admin"
         if self.signin is not None:
-            person = self.signin.sessions.get(request.cookies.get(OIDC_SESSION_COOKIE, ""))
+            person = self.person(request)
             return person.role if person is not None else None
         return "admin" if not self.required or self.session_ok(request) else None
+
+    def person(self, request: Request) -> Person | None:
+        """Who is signed in with OpenID Connect in `request`'s browser (None: nobody, or no dashboard.oidc)."""
+        if self.signin is None:
+            return None
+        return self.signin.sessions.get(request.cookies.get(OIDC_SESSION_COOKIE, ""))
+
+    def actor_metadata(self, request: Request) -> tuple[tuple[str, str], ...]:
+        """The gRPC metadata naming the person a job action is done for (none for a script)."""
+        person = self.person(request)
+        return ((ACTOR_METADATA, person.email),) if person is not None and person.email else ()
 
     def bearer_ok(self, request: Request) -> bool:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")

@@ -18,6 +18,7 @@ from postflow.core.errors import InvalidArgument
 from postflow.core.pipelines import NAME_PATTERN
 from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
+from services.dashboard.access import Access
 from services.dashboard.hub import Hub
 from services.dashboard.views import job_to_dict, pipeline_view, unrouted_view
 
@@ -74,17 +75,18 @@ def parse_page_size(value: str | None) -> int:
     return int(value)
 
 
-def job_call(method, request_type) -> Callable[[Request], Awaitable[Response]]:
-    """A handler calling one of the watcher's by-id job methods and answering the job."""
+def job_call(method, request_type, access: Access) -> Callable[[Request], Awaitable[Response]]:
+    """A handler calling one of the watcher's by-id job methods for the person signed in, and answering the job."""
 
     async def handler(request: Request) -> Response:
-        job = await method(request_type(id=request.path_params["job_id"]), timeout=INTERACTIVE_TIMEOUT_S)
+        job = await method(request_type(id=request.path_params["job_id"]), timeout=INTERACTIVE_TIMEOUT_S,
+                           metadata=access.actor_metadata(request))
         return JSONResponse(job_to_dict(job))
 
     return handler
 
 
-def api_routes(clients: Clients, hub: Hub, services: ServicesConfig) -> list[Route]:
+def api_routes(clients: Clients, hub: Hub, services: ServicesConfig, access: Access) -> list[Route]:
     watcher = clients.watcher
 
     async def status(request: Request) -> Response:
@@ -132,9 +134,10 @@ def api_routes(clients: Clients, hub: Hub, services: ServicesConfig) -> list[Rou
         Route("/api/jobs", list_jobs),
         Route("/api/pipelines", list_pipelines),
         Route("/api/unrouted", list_unrouted),
-        Route("/api/jobs/{job_id}", job_call(watcher.GetJob, watcher_pb2.GetJobRequest)),
-        Route("/api/jobs/{job_id}/retry", job_call(watcher.RetryJob, watcher_pb2.RetryJobRequest), methods=["POST"]),
-        Route("/api/jobs/{job_id}/cancel", job_call(watcher.CancelJob, watcher_pb2.CancelJobRequest),
+        Route("/api/jobs/{job_id}", job_call(watcher.GetJob, watcher_pb2.GetJobRequest, access)),
+        Route("/api/jobs/{job_id}/retry", job_call(watcher.RetryJob, watcher_pb2.RetryJobRequest, access),
+              methods=["POST"]),
+        Route("/api/jobs/{job_id}/cancel", job_call(watcher.CancelJob, watcher_pb2.CancelJobRequest, access),
               methods=["POST"]),
         Route("/livez", livez),
         Route("/readyz", readyz),

@@ -9,6 +9,7 @@ import grpc
 
 from postflow.core.errors import InvalidArgument, NotFound
 from postflow.core.mesh.api_keys import ApiKey, ApiKeys
+from postflow.core.mesh.guard import actor
 from postflow.core.protos import timestamp
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.feed import Head
@@ -116,13 +117,13 @@ class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, watcher_pb2_gr
 
     async def RetryJob(self, request: watcher_pb2.RetryJobRequest, context: Context) -> common_pb2.Job:
         await self._job(request.id)
-        job = await self.ledger.change(request.id, retry)
+        job = await self.ledger.change(request.id, lambda job: retry(job, by_whom("retried")))
         self.orchestrator.wake()
         return to_proto(job)
 
     async def CancelJob(self, request: watcher_pb2.CancelJobRequest, context: Context) -> common_pb2.Job:
         await self._job(request.id)
-        return to_proto(await self.orchestrator.cancel(request.id, "cancelled on request"))
+        return to_proto(await self.orchestrator.cancel(request.id, by_whom("cancelled")))
 
     async def GetStats(self, request: watcher_pb2.GetStatsRequest, context: Context) -> watcher_pb2.Stats:
         """Every pipeline's scanning at once: the roots (comma-separated), the slowest pass, and
@@ -159,6 +160,12 @@ class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, watcher_pb2_gr
 
     async def RevokeApiKey(self, request: watcher_pb2.RevokeApiKeyRequest, context: Context) -> watcher_pb2.ApiKey:
         return key_proto(await self.api_keys.revoke(request.name))
+
+
+def by_whom(done: str) -> str:
+    """"retried by alice@example.com" for the person the dashboard acts for, else "retried on request"."""
+    person = actor()
+    return f"{done} by {person}" if person else f"{done} on request"
 
 
 def key_proto(record: ApiKey) -> watcher_pb2.ApiKey:

@@ -115,3 +115,15 @@ async def test_api_keys_are_refused_over_plaintext_and_answered_by_scope_over_tl
         assert await status_of(tls, "/postflow.v1.AuthService/GetStatus", bearer) == grpc.StatusCode.UNAUTHENTICATED
     await wait_for(lambda: any(e.who == "key:render-farm" and e.outcome == "denied" for e in mesh.audit.entries),
                    message="the key's refused SubmitFile audited")
+
+
+@pytest.mark.asyncio
+async def test_the_person_the_dashboard_acts_for_is_audited_and_believed_from_the_dashboard_only(mesh):
+    acting = (("x-postflow-actor", "alice@example.com"),)
+    for identity in ("dashboard", "admin"):
+        async with await mesh.channel("watcher", identity) as watcher:
+            with pytest.raises(grpc.aio.AioRpcError):  # no such job
+                await watcher_pb2_grpc.WatcherServiceStub(watcher).RetryJob(
+                    watcher_pb2.RetryJobRequest(id="job-9"), timeout=5, metadata=acting)
+    entries = [(e.who, e.action, e.what) for e in mesh.audit.entries]
+    assert entries == [("dashboard for alice@example.com", "RetryJob", "job-9"), ("admin", "RetryJob", "job-9")]

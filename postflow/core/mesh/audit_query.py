@@ -21,6 +21,9 @@ from postflow.core.mesh.audit import AuditEntry, AuditLog
 from postflow.core.protos import timestamp, to_seconds
 from postflow.v1 import audit_pb2, audit_pb2_grpc
 
+# Kept by processes without a gRPC server of their own, read from the state directory: the CLI's
+# local actions and the dashboard's sign-ins (its people's job actions are in the watcher's lines).
+LOCAL_FILES = (audit.CLI_SERVICE, "dashboard")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -82,7 +85,7 @@ class Merged:
 
 async def merged_audit(config: Config, stubs: Mapping[str, audit_pb2_grpc.AuditServiceStub],
                        since: float | None, limit: int, timeout: float) -> Merged:
-    """The newest `limit` entries of every service in `stubs` and of the local CLI file, oldest
+    """The newest `limit` entries of every service in `stubs` and of the local files, oldest
     first. A service that does not answer is named in `unavailable`; the others still count."""
     limit = check_limit(limit)
     request = audit_pb2.ListAuditRequest(limit=limit)
@@ -99,9 +102,10 @@ async def merged_audit(config: Config, stubs: Mapping[str, audit_pb2_grpc.AuditS
 
     names = list(stubs)
     answers = await asyncio.gather(*(ask(stubs[name]) for name in names), return_exceptions=True)
-    local = await asyncio.to_thread(audit.read_entries, audit.audit_path(config.state_path, audit.CLI_SERVICE),
-                                    since, limit)
-    entries, unavailable = list(local), {}
+    local = await asyncio.gather(*(asyncio.to_thread(audit.read_entries, audit.audit_path(config.state_path, name),
+                                                     since, limit) for name in LOCAL_FILES))
+    entries: list[AuditEntry] = [entry for entries_of_one in local for entry in entries_of_one]
+    unavailable: dict[str, str] = {}
     for name, answer in zip(names, answers, strict=True):
         if isinstance(answer, PostflowError):
             unavailable[name] = f"{answer.code.name}: {answer}"

@@ -1,12 +1,15 @@
 """The guard: a server interceptor that finds who calls (the front's certificate, else an
 API key over TLS, else nobody), asks the policy, refuses with UNAUTHENTICATED or
 PERMISSION_DENIED naming the method and the caller, and keeps the audit log of refused
-calls and of allowed mutating ones. Handlers find their caller with `caller()`."""
+calls and of allowed mutating ones. Handlers find their caller with `caller()`, and the person
+the dashboard acts for with `actor()`: the `x-postflow-actor` metadata (an e-mail address),
+believed only from the dashboard's certificate and written in the audit line's `who`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -22,17 +25,26 @@ from postflow.core.handlers import wrap_handler
 from postflow.core.mesh.audit import AuditEntry, AuditLog
 from postflow.core.mesh.certs import Credentials
 from postflow.core.mesh.front import PeerRegistry
-from postflow.core.mesh.identity import ANONYMOUS, UNSECURED, Authenticator, Kind, Principal
+from postflow.core.mesh.identity import ANONYMOUS, UNSECURED, Authenticator, Kind, Principal, certificate
 from postflow.core.mesh.policy import AUDITED, HEALTH, Decision, decide
 
 log = logging.getLogger(__name__)
 
 _CALLER: ContextVar[Principal] = ContextVar("postflow_caller", default=ANONYMOUS)
+_ACTOR: ContextVar[str] = ContextVar("postflow_actor", default="")
+ACTOR_METADATA = "x-postflow-actor"
+MAX_ACTOR = 254  # an e-mail address's longest
+ACTING_FOR = certificate("dashboard")  # the one caller that acts for people signed in to it
 
 
 def caller() -> Principal:
     """Who makes the call being handled (in a handler of a guarded server)."""
     return _CALLER.get()
+
+
+def actor() -> str:
+    """The person the dashboard acts for in the call being handled; "" for another caller."""
+    return _ACTOR.get()
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,10 @@ class Security:
 class Caller:
     principal: Principal
     address: str  # where the call came from, for the audit log
+    actor: str = ""  # the person the dashboard acts for
+
+    def __str__(self) -> str:
+        return f"{self.principal} for {self.actor}" if self.actor else str(self.principal)
 
 
 class Guard(grpc.aio.ServerInterceptor):
@@ -66,10 +82,14 @@ class Guard(grpc.aio.ServerInterceptor):
     @contextlib.asynccontextmanager
     async def _admitted(self, method: str, request, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         found = await self._caller(method, context)
+        if found.principal == ACTING_FOR:
+            person = _metadata(context.invocation_metadata(), ACTOR_METADATA) or ""
+            found = dataclasses.replace(found, actor=person[:MAX_ACTOR])
         decision = decide(found.principal, method)
         if decision != Decision.ALLOW:
             await self._refuse(method, request, context, found, decision)
         _CALLER.set(found.principal)
+        _ACTOR.set(found.actor)
         async with self._ended_by_revocation(found, context):
             if method not in AUDITED:
                 yield
@@ -151,7 +171,7 @@ class Guard(grpc.aio.ServerInterceptor):
         fields = AUDITED.get(method, ()) if request is not None else ()
         what = " ".join(str(getattr(request, field, "")) for field in fields)
         self._security.audit.record(AuditEntry(
-            at=time.time(), who=str(found.principal), action=_short(method), what=what, outcome=outcome,
+            at=time.time(), who=str(found), action=_short(method), what=what, outcome=outcome,
             service=self._security.service, peer=found.address))
 
 
@@ -162,10 +182,17 @@ async def _cancel_when_set(event: asyncio.Event, task: asyncio.Task) -> None:
 
 def _bearer(metadata) -> str | None:
     """The bearer credential sent, "" for an authorization that is not a bearer, None for none."""
+    authorization = _metadata(metadata, "authorization")
+    if authorization is None:
+        return None
+    scheme, _, credential = authorization.partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
+def _metadata(metadata, name: str) -> str | None:
     for key, value in metadata or ():
-        if key == "authorization":
-            scheme, _, credential = str(value).partition(" ")
-            return credential.strip() if scheme.lower() == "bearer" else ""
+        if key == name:
+            return str(value)
     return None
 
 
