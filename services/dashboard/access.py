@@ -29,6 +29,7 @@ from postflow.core.net import is_loopback
 from postflow.core.oidc_config import ROLES, Role
 from services.dashboard.http_errors import json_error
 from services.dashboard.oidc_routes import OIDC_SESSION_COOKIE, OidcSignIn
+from services.dashboard.oidc_sessions import Person
 
 SESSION_COOKIE = "postflow_session"
 CSRF_COOKIE = "postflow_csrf"
@@ -65,9 +66,15 @@ class Access:
         if self.bearer_ok(request):
             return "admin"
         if self.signin is not None:
-            person = self.signin.sessions.get(request.cookies.get(OIDC_SESSION_COOKIE, ""))
+            person = self.person(request)
             return person.role if person is not None else None
         return "admin" if not self.required or self.session_ok(request) else None
+
+    def person(self, request: Request) -> Person | None:
+        """Who is signed in with OpenID Connect on this request's browser, if anyone."""
+        if self.signin is None:
+            return None
+        return self.signin.sessions.get(request.cookies.get(OIDC_SESSION_COOKIE, ""))
 
     def bearer_ok(self, request: Request) -> bool:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
@@ -179,7 +186,15 @@ class Guard:
 
 
 def session_routes(access: Access) -> list[Route]:
-    """`POST /api/login` {"token": …} sets the session cookie; `POST /api/logout` clears it."""
+    """`POST /api/login` {"token": …} sets the session cookie; `POST /api/logout` clears it;
+    `GET /api/me` says who the request is: `{"email", "name", "role"}` for a person signed in
+    with OpenID Connect, else `{"role": "admin", "via": "access token" | "localhost"}`."""
+
+    async def me(request: Request) -> Response:
+        person = None if access.bearer_ok(request) else access.person(request)
+        if person is not None:
+            return JSONResponse({"email": person.email, "name": person.name, "role": person.role})
+        return JSONResponse({"role": access.role(request), "via": "access token" if access.required else "localhost"})
 
     async def login(request: Request) -> Response:
         if not access.required:
@@ -200,4 +215,5 @@ def session_routes(access: Access) -> list[Route]:
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
         return response
 
-    return [Route("/api/login", login, methods=["POST"]), Route("/api/logout", logout, methods=["POST"])]
+    return [Route("/api/login", login, methods=["POST"]), Route("/api/logout", logout, methods=["POST"]),
+            Route("/api/me", me)]
