@@ -107,3 +107,12 @@ def on_page(seen: dict) -> dict:
     files, _, size = seen["delivered"].partition(" files, ")
     return {"jobs": {state: int(n) for n, state in (part.split(" ", 1) for part in parts)}, "files": int(files),
             "bytes": size}
+
+
+# A retry POSTed from the page's context as its own code would (CSRF header and all); its status.
+FORCED_RETRY = """async (id) => {
+  const csrf = decodeURIComponent(document.cookie.match(/(?:^|;\\s*)postflow_csrf=([^;]*)/)[1]);
+  const response = await fetch(`/api/jobs/${encodeURIComponent(id)}/retry`,
+                               { method: "POST", headers: { "x-csrf-token": csrf } });
+  return response.status;
+}"""

@@ -192,7 +192,15 @@ class Guard:
 
 
 def session_routes(access: Access) -> list[Route]:
-    """`POST /api/login` {"token": …} sets the session cookie; `POST /api/logout` clears it."""
+    """`POST /api/login` {"token": …} sets the session cookie; `POST /api/logout` clears it;
+    `GET /api/me` says who the request is: `{"email", "name", "role"}` for a person signed in
+    with OpenID Connect, else `{"role": "admin", "via": "access token" | "localhost"}`."""
+
+    async def me(request: Request) -> Response:
+        person = None if access.bearer_ok(request) else access.person(request)
+        if person is not None:
+            return JSONResponse({"email": person.email, "name": person.name, "role": person.role})
+        return JSONResponse({"role": access.role(request), "via": "access token" if access.required else "localhost"})
 
     async def login(request: Request) -> Response:
         if not access.required:
@@ -213,4 +221,5 @@ def session_routes(access: Access) -> list[Route]:
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
         return response
 
-    return [Route("/api/login", login, methods=["POST"]), Route("/api/logout", logout, methods=["POST"])]
+    return [Route("/api/login", login, methods=["POST"]), Route("/api/logout", logout, methods=["POST"]),
+            Route("/api/me", me)]

@@ -8,6 +8,7 @@ people already signed in keep working (their sessions are checked here, not at t
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -53,6 +54,10 @@ class SignInRefused(Exception):
         self.status_code, self.title, self.detail = status_code, title, detail
 
 
+class NotPublished(SignInRefused):
+    """No discovery document where one was looked for (HTTP 404): the next place may have it."""
+
+
 class OidcSignIn:
     def __init__(self, config: OidcConfig, sessions: SessionStore, audit: AuditSink,
                  http: httpx.AsyncClient) -> None:
@@ -64,9 +69,14 @@ class OidcSignIn:
         self._pending: dict[str, Pending] = {}
 
     async def metadata(self) -> dict:
+        """The provider's discovery document, from the first of its places that has one."""
         if self._metadata is None:
-            url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
-            self._metadata = await self._get_json(url)
+            *earlier, last = self.config.discovery_urls
+            for url in earlier:
+                with contextlib.suppress(NotPublished):
+                    self._metadata = await self._get_json(url)
+                    return self._metadata
+            self._metadata = await self._get_json(last)
         return self._metadata
 
     async def _get_json(self, url: str) -> dict:
@@ -74,11 +84,19 @@ class OidcSignIn:
             response = await self.http.get(url, timeout=PROVIDER_TIMEOUT_S)
             response.raise_for_status()
             return response.json()
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code != 404:
+                raise self._unreachable(error) from error
+            raise NotPublished(404, "The identity provider publishes no OpenID Connect configuration",
+                               f"{url} is not found (HTTP 404): is dashboard.oidc.issuer the issuer URL?") from error
         except (httpx.HTTPError, ValueError) as error:
-            log.warning("identity provider %s: %s", self.config.issuer, error)
-            raise SignInRefused(503, "The identity provider cannot be reached",
-                                f"{self.config.issuer} did not answer ({type(error).__name__}); try again in a "
-                                "moment. People already signed in keep working.") from error
+            raise self._unreachable(error) from error
+
+    def _unreachable(self, error: Exception) -> SignInRefused:
+        log.warning("identity provider %s: %s", self.config.issuer, error)
+        return SignInRefused(503, "The identity provider cannot be reached",
+                             f"{self.config.issuer} did not answer ({type(error).__name__}); try again in a "
+                             "moment. People already signed in keep working.")
 
     async def start(self, request: Request) -> Response:
         """The redirect to the provider's authorization endpoint, with a new pending sign-in."""

@@ -4,6 +4,7 @@ import httpx
 import pytest_asyncio
 
 from postflow.core.config import DashboardConfig
+from postflow.core.oidc_config import OidcConfig
 from postflow.core.service import Runtime
 from postflow.testing.dashboard import ACCESS_TOKEN
 from postflow.testing.fakes import FakeServices
@@ -47,3 +48,23 @@ async def protected(fakes):
             yield client
     finally:
         await service.stop()
+
+
+@pytest_asyncio.fixture
+async def oidc_dashboard(fakes, tmp_path):
+    """A function starting a dashboard that signs people in with `oidc` (dashboard.oidc, and the
+    access token ACCESS_TOKEN for scripts); it returns the page's URL."""
+    services = []
+
+    async def start(oidc: OidcConfig) -> str:
+        config = dataclasses.replace(fakes.config, state_dir=str(tmp_path),
+                                     dashboard=DashboardConfig(access_token=ACCESS_TOKEN, oidc=oidc))
+        services.append(build_service(Runtime(config), http_address="127.0.0.1:0", ping_s=0.5))
+        await services[-1].start()
+        return f"http://127.0.0.1:{services[-1].http_port}/"
+
+    try:
+        yield start
+    finally:
+        for service in services:
+            await service.stop()

@@ -118,6 +118,27 @@ const handlers = {
   ping: () => {},
 };
 
+let me = null;  // who /api/me says this browser is
+
+// Who is signed in (the top bar, for a person signed in with OpenID Connect) and their role:
+// body[data-role] hides what the role may not do (style.css: .needs-operator, .needs-admin).
+async function whoAmI() {
+  me = await getJSON("/api/me");
+  document.body.dataset.role = me.role;
+  $("whoami").hidden = !me.email;
+  $("whoami-name").textContent = me.name || "";
+  $("whoami-name").title = me.email || "";
+  $("whoami-role").textContent = me.role;
+  $("sign-out").hidden = !me.email;
+}
+
+// A session that ends (expired, signed out elsewhere, revoked): a person signs in again at
+// the identity provider (the page sends them there), anyone else with the access token.
+function onSessionEnded() {
+  if (me && me.email) window.location.assign("/");
+  else showLogin();
+}
+
 function showLogin() {
   $("dashboard").hidden = true;
   $("login").hidden = false;
@@ -127,7 +148,7 @@ function showLogin() {
 function startLive() {
   $("login").hidden = true;
   $("dashboard").hidden = false;
-  new LiveStream({ handlers, onState: renderConnection, onUnauthorized: showLogin }).start();
+  new LiveStream({ handlers, onState: renderConnection, onUnauthorized: onSessionEnded }).start();
   audit.load();
   deliveries.load();
 }
@@ -138,6 +159,7 @@ $("login-form").addEventListener("submit", async (event) => {
   try {
     await postJSON("/api/login", { token: $("login-token").value });
     $("login-token").value = "";
+    await whoAmI();
     startLive();
   } catch (error) {
     $("login-error").textContent = error.message;
@@ -146,12 +168,13 @@ $("login-form").addEventListener("submit", async (event) => {
 
 async function boot() {
   try {
-    await getJSON("/api/status");
+    await whoAmI();
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       showLogin();
       return;
     }
+    note("error", `who is signed in is unknown (${error.message}): no actions offered`);
   }
   startLive();
 }

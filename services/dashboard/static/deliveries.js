@@ -37,7 +37,7 @@ export class DeliveriesPanel extends AdminPanel {
       const cell = el("td", { className: `delivery-${column}`, dataset: { label: LABELS[column] } });
       if (column === "actions") {
         if (delivery.status !== "unconfigured") {
-          const button = el("button", { type: "button", className: "secondary" }, "Replay");
+          const button = el("button", { type: "button", className: "secondary needs-admin" }, "Replay");
           button.addEventListener("click", () => this.replay(delivery.id));
           cell.append(button);
         }

@@ -82,8 +82,8 @@ export class JobTable {
     const progress = el("progress", { max: "1", value: "0" });
     const percent = el("span", { className: "percent" });
     cells.progress.append(progress, percent);
-    const retry = el("button", { type: "button", className: "retry secondary" }, "Retry");
-    const cancel = el("button", { type: "button", className: "cancel secondary" }, "Cancel");
+    const retry = el("button", { type: "button", className: "retry secondary needs-operator" }, "Retry");
+    const cancel = el("button", { type: "button", className: "cancel secondary needs-operator" }, "Cancel");
     retry.addEventListener("click", () => this.onRetry(row.dataset.jobId));
     cancel.addEventListener("click", () => this.onCancel(row.dataset.jobId));
     cells.actions.append(retry, cancel);
