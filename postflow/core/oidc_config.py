@@ -5,6 +5,8 @@
 `roles` maps each role (admin, operator, viewer) to the names that give it: a group named in the
 ID token's `roles_claim` (default "groups"), or a person's e-mail address (a local table). The
 highest role a person matches is theirs; matching none, they are shown an "ask an admin" page.
+`pipelines` limits people to some pipelines: `{"<group or e-mail>": ["pipeline", …]}`; a person
+matching entries sees the pipelines of all of them, one matching none sees every pipeline.
 `client_secret` is a secret (also as `client_secret_file`)."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from postflow.core.config_types import SECTION, HttpUrl, KeyProblem, PositiveSeconds, Section, Strings
+from postflow.core.pipelines import NAME_PATTERN
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")  # each may do what the ones before it may
@@ -33,6 +36,7 @@ class OidcConfig(Section):
     roles: dict[Role, Strings] = dataclasses.field(default_factory=dict)
     scopes: Strings = ("openid", "email", "profile")
     session_ttl_s: PositiveSeconds = 8 * 3600.0
+    pipelines: dict[str, Strings] = dataclasses.field(default_factory=dict)
 
     @field_validator("issuer", mode="before")
     @classmethod
@@ -47,6 +51,12 @@ class OidcConfig(Section):
             raise KeyProblem("scopes", f'must include "openid", got {list(self.scopes)}')
         if not self.roles_claim:
             raise KeyProblem("roles_claim", 'required: the ID token claim holding the groups (e.g. "groups")')
+        for who, names in self.pipelines.items():
+            if not names:
+                raise KeyProblem(f"pipelines.{who}", "at least one pipeline (leave the entry out to show every one)")
+            for index, name in enumerate(names):
+                if not NAME_PATTERN.match(name):
+                    raise KeyProblem(f"pipelines.{who}[{index}]", f"{name!r} is not a pipeline name")
         return self
 
     @property
@@ -59,8 +69,18 @@ class OidcConfig(Section):
 
     def role_of(self, email: str, groups: list[str]) -> Role | None:
         """The highest role `email` or one of `groups` is given; None: no role."""
-        names = {email.lower()} | set(groups) if email else set(groups)
         for role in reversed(ROLES):
-            if any(name in names or name.lower() in names for name in self.roles.get(role, ())):
+            if matches(self.roles.get(role, ()), email, groups):
                 return role
         return None
+
+    def pipelines_of(self, email: str, groups: list[str]) -> tuple[str, ...] | None:
+        """The pipelines `email` (or one of `groups`) is limited to; None: every pipeline."""
+        limited = [names for who, names in self.pipelines.items() if matches((who,), email, groups)]
+        return tuple(sorted({name for names in limited for name in names})) if limited else None
+
+
+def matches(entries: Strings, email: str, groups: list[str]) -> bool:
+    """Whether one of `entries` names `email` (in any case) or one of `groups`."""
+    names = {email.lower()} | set(groups) if email else set(groups)
+    return any(name in names or name.lower() in names for name in entries)

@@ -77,6 +77,11 @@ class Access:
             return None
         return self.signin.sessions.get(request.cookies.get(OIDC_SESSION_COOKIE, ""))
 
+    def pipelines(self, request: Request) -> tuple[str, ...] | None:
+        """The only pipelines `request`'s person may see (dashboard.oidc.pipelines); None: every one."""
+        person = None if self.bearer_ok(request) else self.person(request)
+        return person.pipelines if person is not None else None
+
     def actor_metadata(self, request: Request) -> tuple[tuple[str, str], ...]:
         """The gRPC metadata naming the person a job action is done for (none for a script)."""
         person = self.person(request)
@@ -194,12 +199,14 @@ class Guard:
 def session_routes(access: Access) -> list[Route]:
     """`POST /api/login` {"token": …} sets the session cookie; `POST /api/logout` clears it;
     `GET /api/me` says who the request is: `{"email", "name", "role"}` for a person signed in
-    with OpenID Connect, else `{"role": "admin", "via": "access token" | "localhost"}`."""
+    with OpenID Connect (and `"pipelines"` when they see only those), else
+    `{"role": "admin", "via": "access token" | "localhost"}`."""
 
     async def me(request: Request) -> Response:
         person = None if access.bearer_ok(request) else access.person(request)
         if person is not None:
-            return JSONResponse({"email": person.email, "name": person.name, "role": person.role})
+            scope = {} if person.pipelines is None else {"pipelines": list(person.pipelines)}
+            return JSONResponse({"email": person.email, "name": person.name, "role": person.role, **scope})
         return JSONResponse({"role": access.role(request), "via": "access token" if access.required else "localhost"})
 
     async def login(request: Request) -> Response:

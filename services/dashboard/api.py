@@ -20,6 +20,7 @@ from postflow.core.rpc import check_health
 from postflow.v1 import common_pb2, watcher_pb2
 from services.dashboard.access import Access
 from services.dashboard.hub import Hub
+from services.dashboard.scope import check, within
 from services.dashboard.views import job_to_dict, pipeline_view, unrouted_view
 
 MAX_PAGE_SIZE = 500
@@ -75,11 +76,17 @@ def parse_page_size(value: str | None) -> int:
     return int(value)
 
 
-def job_call(method, request_type, access: Access) -> Callable[[Request], Awaitable[Response]]:
-    """A handler calling one of the watcher's by-id job methods for the person signed in, and answering the job."""
+def job_call(method, request_type, access: Access, watcher) -> Callable[[Request], Awaitable[Response]]:
+    """A handler calling one of the watcher's by-id job methods for the person signed in, and
+    answering the job; a person limited to some pipelines is refused a job of another (looked up first)."""
 
     async def handler(request: Request) -> Response:
-        job = await method(request_type(id=request.path_params["job_id"]), timeout=INTERACTIVE_TIMEOUT_S,
+        job_id = request.path_params["job_id"]
+        allowed = access.pipelines(request)
+        if allowed is not None:
+            found = await watcher.GetJob(watcher_pb2.GetJobRequest(id=job_id), timeout=INTERACTIVE_TIMEOUT_S)
+            check(found.pipeline, allowed)
+        job = await method(request_type(id=job_id), timeout=INTERACTIVE_TIMEOUT_S,
                            metadata=access.actor_metadata(request))
         return JSONResponse(job_to_dict(job))
 
@@ -95,7 +102,8 @@ def api_routes(clients: Clients, hub: Hub, services: ServicesConfig, access: Acc
     async def list_jobs(request: Request) -> Response:
         params = known_parameters(request.query_params, JOBS_PARAMETERS)
         response = await watcher.ListJobs(watcher_pb2.ListJobsRequest(
-            states=parse_states(params.getlist("state")), pipelines=parse_pipelines(params.getlist("pipeline")),
+            states=parse_states(params.getlist("state")),
+            pipelines=within(parse_pipelines(params.getlist("pipeline")), access.pipelines(request)),
             search=parse_search(params.get("q", "")), path_prefix=params.get("path_prefix", ""),
             page_size=parse_page_size(params.get("page_size")), page_token=params.get("page_token", ""),
         ), timeout=INTERACTIVE_TIMEOUT_S)
@@ -105,13 +113,15 @@ def api_routes(clients: Clients, hub: Hub, services: ServicesConfig, access: Acc
     async def list_pipelines(request: Request) -> Response:
         known_parameters(request.query_params, ())
         response = await watcher.ListPipelines(watcher_pb2.ListPipelinesRequest(), timeout=INTERACTIVE_TIMEOUT_S)
-        return JSONResponse({"pipelines": [pipeline_view(status) for status in response.pipelines]})
+        allowed = access.pipelines(request)
+        return JSONResponse({"pipelines": [pipeline_view(status) for status in response.pipelines
+                                           if allowed is None or status.name in allowed]})
 
     async def list_unrouted(request: Request) -> Response:
         params = known_parameters(request.query_params, UNROUTED_PARAMETERS)
-        pipeline = parse_pipelines(params.getlist("pipeline"))
+        pipeline = within(parse_pipelines(params.getlist("pipeline")), access.pipelines(request))
         if len(pipeline) > 1:
-            raise InvalidArgument(f"pipeline: one pipeline, or none for all; got {', '.join(pipeline)}")
+            raise InvalidArgument(f"pipeline: one pipeline, or none for all you see; got {', '.join(pipeline)}")
         response = await watcher.ListUnrouted(watcher_pb2.ListUnroutedRequest(
             pipeline="".join(pipeline), page_size=parse_page_size(params.get("page_size")),
             page_token=params.get("page_token", ""),
@@ -134,10 +144,10 @@ def api_routes(clients: Clients, hub: Hub, services: ServicesConfig, access: Acc
         Route("/api/jobs", list_jobs),
         Route("/api/pipelines", list_pipelines),
         Route("/api/unrouted", list_unrouted),
-        Route("/api/jobs/{job_id}", job_call(watcher.GetJob, watcher_pb2.GetJobRequest, access)),
-        Route("/api/jobs/{job_id}/retry", job_call(watcher.RetryJob, watcher_pb2.RetryJobRequest, access),
+        Route("/api/jobs/{job_id}", job_call(watcher.GetJob, watcher_pb2.GetJobRequest, access, watcher)),
+        Route("/api/jobs/{job_id}/retry", job_call(watcher.RetryJob, watcher_pb2.RetryJobRequest, access, watcher),
               methods=["POST"]),
-        Route("/api/jobs/{job_id}/cancel", job_call(watcher.CancelJob, watcher_pb2.CancelJobRequest, access),
+        Route("/api/jobs/{job_id}/cancel", job_call(watcher.CancelJob, watcher_pb2.CancelJobRequest, access, watcher),
               methods=["POST"]),
         Route("/livez", livez),
         Route("/readyz", readyz),

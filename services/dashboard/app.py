@@ -19,6 +19,7 @@ from services.dashboard.http_errors import EXCEPTION_HANDLERS
 from services.dashboard.hub import Hub
 from services.dashboard.oauth_routes import oauth_routes
 from services.dashboard.pages import STATIC_DIR, StaticAssets, analytics, index, manifest
+from services.dashboard.session_admin import session_admin_routes
 from services.dashboard.sse import events_route
 
 UNTRACED = "/livez,/readyz,/static/,/events"  # probes, assets, and hours-long streams
@@ -31,12 +32,13 @@ def build_app(config: Config, clients: Clients, hub: Hub, access: Access, *,
         Route("/", index),
         Route("/analytics", analytics),
         Route("/manifest.webmanifest", manifest),
-        events_route(hub, ping_s, send_timeout_s),
+        events_route(hub, access, ping_s, send_timeout_s),
         *api_routes(clients, hub, config.services, access),
-        *history_routes(clients),
+        *history_routes(clients, access),
         *audit_routes(config, clients, access),
         *delivery_routes(clients, access),
         *session_routes(access),
+        *session_admin_routes(access),
         *(access.signin.routes() if access.signin is not None else []),
         *oauth_routes(clients, hub, config.auth.login_ttl_s),
         Mount("/static", app=StaticAssets(directory=STATIC_DIR), name="static"),

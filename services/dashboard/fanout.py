@@ -22,6 +22,7 @@ from postflow.core.pubsub import Overflow, Subscription, Topic
 
 HISTORY = 1000
 QUEUE_SIZE = 256
+SCOPED_TYPES = ("job", "log")  # events that may name a pipeline (a log line does when it is about a job)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Event:
     seq: int
     type: str
     frame: bytes  # the encoded SSE frame, shared by every client
+    pipeline: str | None = None  # the pipeline a `job` event (or a job's `log` line) is about
 
 
 class Broadcaster:
@@ -74,10 +76,14 @@ class Broadcaster:
         """Ends every client's stream, now and for clients that arrive later (shutdown)."""
         self._topic.close()
 
-    def _event(self, type_: str, data: object) -> Event:
+    def encode(self, type_: str, data: object, seq: int) -> bytes:
+        """The SSE frame of event number `seq` (a client's own version of a shared event, e.g. a scoped snapshot)."""
         body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-        frame = ServerSentEvent(body, event=type_, id=f"{self.epoch}-{self.seq}").encode()
-        return Event(self.seq, type_, frame)
+        return ServerSentEvent(body, event=type_, id=f"{self.epoch}-{seq}").encode()
+
+    def _event(self, type_: str, data: object) -> Event:
+        pipeline = data.get("pipeline") if isinstance(data, dict) and type_ in SCOPED_TYPES else None
+        return Event(self.seq, type_, self.encode(type_, data, self.seq), pipeline)
 
     def _missed_since(self, last_event_id: str) -> list[Event] | None:
         epoch, _, seq_text = last_event_id.rpartition("-")

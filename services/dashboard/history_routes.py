@@ -17,7 +17,9 @@ from postflow.core.errors import InvalidArgument
 from postflow.core.history import BUCKET_NAMES, BUCKET_S, bucket_count
 from postflow.core.protos import timestamp
 from postflow.v1 import watcher_pb2
+from services.dashboard.access import Access
 from services.dashboard.api import INTERACTIVE_TIMEOUT_S, known_parameters, parse_pipelines
+from services.dashboard.scope import within
 from services.dashboard.views import history_view
 
 HISTORY_PARAMETERS = ("from", "to", "bucket", "pipeline")
@@ -38,7 +40,7 @@ def parse_bucket(value: str) -> watcher_pb2.HistoryBucketSize:
     return bucket
 
 
-def history_routes(clients: Clients) -> list[Route]:
+def history_routes(clients: Clients, access: Access) -> list[Route]:
     async def history(request: Request) -> Response:
         params = known_parameters(request.query_params, HISTORY_PARAMETERS)
         end = parse_moment(params["to"], "to") if "to" in params else time.time()
@@ -47,7 +49,7 @@ def history_routes(clients: Clients) -> list[Route]:
         bucket_count(start, end, BUCKET_S[bucket], ("from", "to"))
         response = await clients.watcher.GetHistory(watcher_pb2.GetHistoryRequest(
             start=timestamp(start), end=timestamp(end), bucket=bucket,
-            pipelines=parse_pipelines(params.getlist("pipeline")),
+            pipelines=within(parse_pipelines(params.getlist("pipeline")), access.pipelines(request)),
         ), timeout=INTERACTIVE_TIMEOUT_S)
         return JSONResponse(history_view(response, start, end, BUCKET_S[bucket]))
 

@@ -230,7 +230,7 @@ class Hub:
             self._set_job_totals(event.totals)
             self.fanout.publish("job", job)
             if before is None or before["state"] != job["state"]:
-                self._log("watcher", *describe_job(job, event.message))
+                self._log("watcher", *describe_job(job, event.message), pipeline=job["pipeline"])
 
     def _publish_progress(self, job_id: Hashable, job: dict) -> None:
         self.fanout.publish("job", job)
@@ -305,9 +305,10 @@ class Hub:
                                                   "(`postflow certs show`)")
             await asyncio.sleep(self._certs_poll_s)
 
-    def _log(self, source: str, level: str, message: str) -> None:
+    def _log(self, source: str, level: str, message: str, pipeline: str | None = None) -> None:
+        """A line of the recent events; `pipeline` names the pipeline of the job it is about."""
         entry = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "source": source,
-                 "level": level, "message": message}
+                 "level": level, "message": message, **({} if pipeline is None else {"pipeline": pipeline})}
         self.recent.append(entry)
         self.fanout.publish("log", entry)
 

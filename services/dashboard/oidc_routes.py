@@ -124,7 +124,7 @@ class OidcSignIn:
         try:
             response = await self._sign_in(request)
         except SignInRefused as refused:
-            self._record(request, "anonymous", "sign-in", refused.detail, "denied")
+            self.record(request, "anonymous", "sign-in", refused.detail, "denied")
             response = problem_page(refused.status_code, refused.title, refused.detail)
         response.delete_cookie(PENDING_COOKIE, path="/auth/oidc")
         return response
@@ -143,15 +143,18 @@ class OidcSignIn:
                                 f"{params.get('error_description', '')}".strip())
         claims = await self._id_token_claims(request, params.get("code", ""), pending)
         email, name = str(claims.get("email", "")), str(claims.get("name") or claims.get("email") or claims["sub"])
-        groups = claims.get(self.config.roles_claim) or []
-        role = self.config.role_of(email, [str(group) for group in groups] if isinstance(groups, list) else [])
+        claimed = claims.get(self.config.roles_claim) or []
+        groups = [str(group) for group in claimed] if isinstance(claimed, list) else []
+        role = self.config.role_of(email, groups)
         if role is None:
-            self._record(request, email or str(claims["sub"]), "sign-in", "no role for this person", "denied")
+            self.record(request, email or str(claims["sub"]), "sign-in", "no role for this person", "denied")
             return problem_page(403, "Ask an admin for access", f"You are signed in at the identity provider as "
                                 f"{email or name}, but no role on this dashboard is given to you. Ask a PostFlow "
                                 "admin to add you (or one of your groups) to a role.")
-        session_id = await self.sessions.create(email, name, role)
-        self._record(request, email, "sign-in", f"as {role}", "ok")
+        pipelines = self.config.pipelines_of(email, groups)
+        session_id = await self.sessions.create(email, name, role, pipelines)
+        self.record(request, email, "sign-in", f"as {role}" + (f" for {', '.join(pipelines)}" if pipelines else ""),
+                    "ok")
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(OIDC_SESSION_COOKIE, session_id, max_age=int(self.sessions.ttl_s), httponly=True,
                             samesite="lax", secure=request.url.scheme == "https")
@@ -187,12 +190,12 @@ class OidcSignIn:
         person = self.sessions.get(session_id)
         await self.sessions.end(session_id)
         if person is not None:
-            self._record(request, person.email, "sign-out", "", "ok")
+            self.record(request, person.email, "sign-out", "", "ok")
         response = problem_page(200, "Signed out", "You are signed out of the PostFlow dashboard.")
         response.delete_cookie(OIDC_SESSION_COOKIE, httponly=True, samesite="lax")
         return response
 
-    def _record(self, request: Request, who: str, action: str, what: str, outcome: str) -> None:
+    def record(self, request: Request, who: str, action: str, what: str, outcome: str) -> None:
         """An audit line; `who` is the person once the provider vouched for them, else "anonymous"."""
         self.audit.record(AuditEntry(at=time.time(), who=who, action=action, what=what, outcome=outcome,
                                      service="dashboard", peer=request.client.host if request.client else ""))

@@ -5,6 +5,9 @@ after `dashboard.oidc.session_ttl_s`, and ends at sign-out or when an admin revo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
 import secrets
 import sqlite3
 import time
@@ -16,6 +19,9 @@ from postflow.core.oidc_config import Role
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, "
           "role TEXT NOT NULL, expires REAL NOT NULL)")
+# Columns added since the first schema: a file written by an earlier dashboard gets them.
+ADDED_COLUMNS = ("created REAL NOT NULL DEFAULT 0", "pipelines TEXT")
+COLUMNS = "id, email, name, role, expires, created, pipelines"
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,13 @@ class Person:
     name: str
     role: Role
     expires: float  # Unix time
+    created: float = 0.0  # Unix time
+    pipelines: tuple[str, ...] | None = None  # the only pipelines this person sees; None: all
+
+
+def handle(session_id: str) -> str:
+    """A short name for a session that shows an admin which one it is, and cannot be used as it."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:12]
 
 
 class SessionStore:
@@ -43,12 +56,20 @@ class SessionStore:
             return None
         return person
 
-    async def create(self, email: str, name: str, role: Role) -> str:
+    def active(self) -> list[tuple[str, Person]]:
+        """Every session not expired, as (handle, person), the newest first."""
+        now = time.time()
+        live = [(handle(sid), person) for sid, person in self._sessions.items() if person.expires > now]
+        return sorted(live, key=lambda item: item[1].created, reverse=True)
+
+    async def create(self, email: str, name: str, role: Role, pipelines: tuple[str, ...] | None = None) -> str:
         session_id = secrets.token_urlsafe(32)
-        person = Person(email, name, role, time.time() + self.ttl_s)
+        now = time.time()
+        person = Person(email, name, role, now + self.ttl_s, now, pipelines)
         self._sessions[session_id] = person
-        await asyncio.to_thread(self._write, "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
-                                (session_id, email, name, role, person.expires))
+        await asyncio.to_thread(self._write, f"INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (session_id, email, name, role, person.expires, now,
+                                 None if pipelines is None else json.dumps(pipelines)))
         return session_id
 
     async def end(self, session_id: str) -> None:
@@ -56,8 +77,8 @@ class SessionStore:
         await asyncio.to_thread(self._write, "DELETE FROM sessions WHERE id = ?", (session_id,))
 
     async def revoke(self, email: str) -> int:
-        """Ends every session of `email` (an admin's revocation); how many there were."""
-        ended = [sid for sid, person in self._sessions.items() if person.email == email]
+        """Ends every session of `email` (in any case; an admin's revocation); how many there were."""
+        ended = [sid for sid, person in self._sessions.items() if person.email.lower() == email.lower()]
         for session_id in ended:
             await self.end(session_id)
         return len(ended)
@@ -66,13 +87,17 @@ class SessionStore:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         connection = sqlite3.connect(self.path)
         connection.execute(SCHEMA)
+        for column in ADDED_COLUMNS:
+            with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column": already there
+                connection.execute(f"ALTER TABLE sessions ADD COLUMN {column}")
         return connection
 
     def _load(self) -> dict[str, Person]:
         with closing(self._connect()) as connection, connection:
             connection.execute("DELETE FROM sessions WHERE expires <= ?", (time.time(),))
-            rows = connection.execute("SELECT id, email, name, role, expires FROM sessions").fetchall()
-        return {row[0]: Person(row[1], row[2], row[3], row[4]) for row in rows}
+            rows = connection.execute(f"SELECT {COLUMNS} FROM sessions").fetchall()
+        return {row[0]: Person(row[1], row[2], row[3], row[4], row[5],
+                               None if row[6] is None else tuple(json.loads(row[6]))) for row in rows}
 
     def _write(self, statement: str, values: tuple) -> None:
         with closing(self._connect()) as connection, connection:
