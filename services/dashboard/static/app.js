@@ -3,6 +3,7 @@
 
 import { ApiError, getJSON, postJSON } from "./api.js";
 import { AuditPanel } from "./audit.js";
+import { SessionsPanel } from "./sessions.js";
 import { DeliveriesPanel } from "./deliveries.js";
 import { ConnectionPanel } from "./frameio.js";
 import { JobList } from "./joblist.js";
@@ -79,6 +80,11 @@ const audit = new AuditPanel({
 });
 $("audit-refresh").addEventListener("click", () => audit.load());
 
+const sessions = new SessionsPanel({
+  section: $("sessions"), tbody: $("sessions-rows"), empty: $("no-sessions"), problem: $("sessions-problem"),
+});
+$("sessions-refresh").addEventListener("click", () => sessions.load());
+
 const deliveries = new DeliveriesPanel({
   section: $("deliveries"), tbody: $("delivery-rows"), empty: $("no-deliveries"), problem: $("deliveries-problem"),
 });
@@ -150,6 +156,7 @@ function startLive() {
   $("dashboard").hidden = false;
   new LiveStream({ handlers, onState: renderConnection, onUnauthorized: onSessionEnded }).start();
   audit.load();
+  sessions.load();
   deliveries.load();
 }
 
