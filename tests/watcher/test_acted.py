@@ -9,7 +9,7 @@ import pytest
 from postflow.core.config import load_config
 from postflow.core.rpc import open_channel
 from postflow.testing.mesh import credentials, make_certs
-from postflow.testing.watcher import environment, make_job, start_watcher
+from postflow.testing.watcher import environment, make_job, older_ledger, opened_ledger, start_watcher
 from postflow.v1 import common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher import jobs, schema
 from services.watcher.ledger import Ledger
@@ -22,30 +22,16 @@ ACTING_FOR_ALICE = (("x-postflow-actor", ALICE),)
 @pytest.mark.asyncio
 async def test_an_older_ledger_gets_the_columns_and_keeps_who_asked(tmp_path):
     path = tmp_path / "ledger.sqlite"
-    ledger = Ledger(path)
-    await ledger.open()
-    (job,), _ = await ledger.register([make_job(FileStat("a.mov", 10, 1, 1))], "detected")
-    await ledger.run(lambda: ledger.db.executescript("ALTER TABLE jobs DROP COLUMN acted; "
-                                                    "ALTER TABLE jobs DROP COLUMN acted_by"))
-    await ledger.close()
-    reopened = Ledger(path)
-    await reopened.open()
-    try:
+    job = await older_ledger(path, "ALTER TABLE jobs DROP COLUMN acted; ALTER TABLE jobs DROP COLUMN acted_by")
+    async with opened_ledger(path) as reopened:
         stored = await reopened.get(job.id)
         assert stored is not None and (stored.acted, stored.acted_by) == ("", "")
         assert {"acted", "acted_by"} <= set(schema.columns(reopened.db, "jobs"))
         await reopened.change(job.id, lambda j: jobs.cancel_requested(j, ALICE))
         await reopened.change(job.id, lambda j: jobs.cancel(j, "again"))  # no change: cancelled already
-    finally:
-        await reopened.close()
-    again = Ledger(path)
-    await again.open()
-    try:
+    async with opened_ledger(path) as again:
         stored = await again.get(job.id)
-        assert stored is not None and (stored.state, stored.acted, stored.acted_by) == (jobs.CANCELLED, "cancelled",
-                                                                                          ALICE)
-    finally:
-        await again.close()
+    assert stored is not None and (stored.state, stored.acted, stored.acted_by) == (jobs.CANCELLED, "cancelled", ALICE)
 
 
 @pytest.mark.asyncio
