@@ -37,6 +37,7 @@ from postflow.testing.ports import free_port
 from postflow.testing.processes import ServiceProcess
 from postflow.v1 import auth_pb2, common_pb2, watcher_pb2, watcher_pb2_grpc
 from services.watcher.jobs import QUEUED, Job, new_job_id
+from services.watcher.ledger import Ledger
 from services.watcher.scanner import FileStat
 from services.watcher.server import WatcherService, build_service
 
@@ -202,3 +203,22 @@ def make_job(file: FileStat) -> Job:
     now = time.time()
     return Job(id=new_job_id(), path=file.path, size=file.size, mtime_ns=file.mtime_ns, state=QUEUED,
                max_attempts=3, created_at=now, updated_at=now)
+
+
+
+@contextlib.asynccontextmanager
+async def opened_ledger(path: Path) -> AsyncIterator[Ledger]:
+    ledger = Ledger(path)
+    await ledger.open()
+    try:
+        yield ledger
+    finally:
+        await ledger.close()
+
+
+async def older_ledger(path: Path, downgrade: str) -> Job:
+    """A ledger at `path` holding one job, made older by the SQL script `downgrade` (closed)."""
+    async with opened_ledger(path) as ledger:
+        (job,), _ = await ledger.register([make_job(FileStat("a.mov", 10, 1, 1))], "detected")
+        await ledger.run(lambda: ledger.db.executescript(downgrade))
+    return job

@@ -50,7 +50,7 @@ class TraceContext(_message.Message):
     def __init__(self, traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "path", "size", "mtime_ns", "state", "mode", "attempts", "max_attempts", "error", "bytes_done", "rate_bps", "eta_s", "destination", "frameio_file_id", "frameio_folder_id", "version_stack_id", "view_url", "trace_id", "created_at", "updated_at", "next_attempt_at", "waiting_reason", "version", "connections", "pipeline", "connection", "project", "route_rule")
+    __slots__ = ("id", "path", "size", "mtime_ns", "state", "mode", "attempts", "max_attempts", "error", "bytes_done", "rate_bps", "eta_s", "destination", "frameio_file_id", "frameio_folder_id", "version_stack_id", "view_url", "trace_id", "created_at", "updated_at", "next_attempt_at", "waiting_reason", "version", "connections", "pipeline", "connection", "project", "route_rule", "acted", "acted_by")
     ID_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,8 @@ class Job(_message.Message):
     CONNECTION_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     ROUTE_RULE_FIELD_NUMBER: _ClassVar[int]
+    ACTED_FIELD_NUMBER: _ClassVar[int]
+    ACTED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     path: str
     size: int
@@ -107,4 +109,6 @@ class Job(_message.Message):
     connection: str
     project: str
     route_rule: str
-    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., state: _Optional[_Union[JobState, str]] = ..., mode: _Optional[_Union[TransferMode, str]] = ..., attempts: _Optional[int] = ..., max_attempts: _Optional[int] = ..., error: _Optional[str] = ..., bytes_done: _Optional[int] = ..., rate_bps: _Optional[float] = ..., eta_s: _Optional[float] = ..., destination: _Optional[str] = ..., frameio_file_id: _Optional[str] = ..., frameio_folder_id: _Optional[str] = ..., version_stack_id: _Optional[str] = ..., view_url: _Optional[str] = ..., trace_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ..., version: _Optional[int] = ..., connections: _Optional[int] = ..., pipeline: _Optional[str] = ..., connection: _Optional[str] = ..., project: _Optional[str] = ..., route_rule: _Optional[str] = ...) -> None: ...
+    acted: str
+    acted_by: str
+    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., state: _Optional[_Union[JobState, str]] = ..., mode: _Optional[_Union[TransferMode, str]] = ..., attempts: _Optional[int] = ..., max_attempts: _Optional[int] = ..., error: _Optional[str] = ..., bytes_done: _Optional[int] = ..., rate_bps: _Optional[float] = ..., eta_s: _Optional[float] = ..., destination: _Optional[str] = ..., frameio_file_id: _Optional[str] = ..., frameio_folder_id: _Optional[str] = ..., version_stack_id: _Optional[str] = ..., view_url: _Optional[str] = ..., trace_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ..., version: _Optional[int] = ..., connections: _Optional[int] = ..., pipeline: _Optional[str] = ..., connection: _Optional[str] = ..., project: _Optional[str] = ..., route_rule: _Optional[str] = ..., acted: _Optional[str] = ..., acted_by: _Optional[str] = ...) -> None: ...

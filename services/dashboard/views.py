@@ -30,6 +30,7 @@ def job_to_dict(job: common_pb2.Job) -> dict:
         "trace_id": job.trace_id, "waiting_reason": job.waiting_reason, "version": job.version,
         "created_at": timestamp(job, "created_at"), "updated_at": timestamp(job, "updated_at"),
         "pipeline": job.pipeline, "connection": job.connection, "project": job.project, "route_rule": job.route_rule,
+        "acted": job.acted, "acted_by": job.acted_by,
     }
 
 

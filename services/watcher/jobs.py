@@ -1,4 +1,4 @@
-"""A job: its row, its states, the transitions between them, and its wire form (`postflow.v1.Job`).
+"""A job: its row, its states and the transitions between them (its wire form: job_proto.py).
 
 Every change to a job is one of the transitions below: a function of the job (and of what
 happened) that returns a `Change`, the fields to set and the message of the event that
@@ -10,6 +10,10 @@ records it. The ledger applies nothing else. They come from three places:
   `wait_out_rate_limit`, `retry_later`, `wait_reconnect`, `wait_unstable`, `fail`, `cancel`);
 - changes from outside the attempt (`restart_on_new_content`, `retry`, `cancel`,
   `wait_unstable`), which bump the epoch so that the attempt's later writes are void.
+
+Those asked for through the API (`retry`, `cancel_requested`, and SubmitFile's new job) record
+what was asked in `acted` and who asked in `acted_by` (the person the dashboard acts for, ""
+when not known); nothing else changes them, so a job shows the last request until the next.
 
 Transitions by the state a job is in (the cell is its state after; `=` the same; `.` not allowed).
 "record" stands for the attempt's bookkeeping that keeps the state: folder_ready,
@@ -50,8 +54,6 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from postflow.core.errors import FailedPrecondition
 from postflow.core.protos import label
@@ -150,6 +152,8 @@ class Job:
     route_rule: str = ""  # why it goes there (the rule that matched)
     after_delivery_due: str = ""  # the pipeline's after_delivery ("move", "sidecar") at delivery, until it ran
     delivered_at: float = 0.0  # wall time it became DONE: on Frame.io, verified (history counts from it)
+    acted: str = ""  # the last change asked through the API: "submitted", "retried", "cancelled"
+    acted_by: str = ""  # who asked it: the person the dashboard acted for, "" when not known
     connections: int = field(default=0, metadata={"stored": False})  # open transfer connections now
 
     @property
@@ -341,6 +345,19 @@ def cancel(job: Job, reason: str) -> Change | None:
 # -- changes from outside the attempt -------------------------------------------------------
 
 
+def requested(action: str, person: str) -> tuple[dict[str, str], str]:
+    """The fields recording a change asked through the API, and its event's message:
+    "retried by alice@example.com", or "retried on request" when the person is not known."""
+    return {"acted": action, "acted_by": person}, f"{action} by {person}" if person else f"{action} on request"
+
+
+def cancel_requested(job: Job, person: str) -> Change | None:
+    """`cancel` asked through the API (`person`: who asked, "" when not known)."""
+    fields, message = requested("cancelled", person)
+    change = cancel(job, message)
+    return change and Change({**change.fields, **fields}, message)
+
+
 def restart_on_new_content(job: Job, file: FileStat) -> Change:
     """Starts over from nothing on the file's new content: its Frame.io file is queued for
     deletion, its publication and progress forgotten, its attempts reset."""
@@ -354,34 +371,9 @@ def restart_on_new_content(job: Job, file: FileStat) -> Change:
     }, "the file changed on disk; starting again on the new content")
 
 
-def retry(job: Job, message: str = "retry requested") -> Change:
+def retry(job: Job, person: str = "", action: str = "retried") -> Change:
+    """Asked through the API by `person` ("" when not known): RetryJob, or SubmitFile ("submitted")."""
     if job.state not in (FAILED, CANCELLED):
         raise Conflict(f"job {job.id} is {state_name(job.state)}; only failed or cancelled jobs can be retried")
-    return Change({"state": QUEUED, "attempts": 0, "error": "", **_NOT_WAITING}, message)
-
-
-# -- wire form ------------------------------------------------------------------------------
-
-
-def _timestamp(seconds: float) -> Timestamp | None:
-    if not seconds:
-        return None
-    stamp = Timestamp()
-    stamp.FromNanoseconds(int(seconds * 1e9))
-    return stamp
-
-
-def to_proto(job: Job) -> common_pb2.Job:
-    remaining = job.size - job.bytes_done
-    eta = remaining / job.rate_bps if job.rate_bps > 0 and job.state in IN_FLIGHT else -1.0
-    return common_pb2.Job(
-        id=job.id, path=job.path, size=job.size, mtime_ns=job.mtime_ns, state=job.state, mode=job.mode,
-        attempts=job.attempts, max_attempts=job.max_attempts, error=job.error, bytes_done=job.bytes_done,
-        rate_bps=job.rate_bps, eta_s=eta, destination=job.destination, frameio_file_id=job.file_id,
-        frameio_folder_id=job.folder_id, version_stack_id=job.stack_id, view_url=job.view_url,
-        trace_id=job.trace_id, created_at=_timestamp(job.created_at), updated_at=_timestamp(job.updated_at),
-        next_attempt_at=_timestamp(job.next_attempt_at if job.state == WAITING else 0.0),
-        waiting_reason=job.waiting_reason if job.state == WAITING else "", version=job.version,
-        connections=job.connections, pipeline=job.pipeline, connection=job.connection, project=job.project,
-        route_rule=job.route_rule,
-    )
+    fields, message = requested(action, person)
+    return Change({"state": QUEUED, "attempts": 0, "error": "", **_NOT_WAITING, **fields}, message)

@@ -33,6 +33,7 @@ from postflow.core.pubsub import Overflow, Topic
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher import schema
 from services.watcher.feed import Head, Progress, Totals, event_proto
+from services.watcher.job_proto import to_proto
 from services.watcher.jobs import (
     COLUMNS,
     CREATED,
@@ -48,7 +49,6 @@ from services.watcher.jobs import (
     WaitingKind,
     restart_on_new_content,
     state_name,
-    to_proto,
 )
 from services.watcher.scanner import FileStat
 from services.watcher.schema import ACTIVE_SQL, IDENTITY, IN_FLIGHT_SQL, JobQuery, Page

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_PROBE_S = 60.0  # try a job again this often even if auth has not said "connected"
 MIN_SLEEP_S = 0.05
+FILE_REMOVED = "the file was removed from the watch folder"
 
 
 def fair_order(candidates: list[Job], running: Counter[str]) -> list[Job]:
@@ -232,13 +233,14 @@ class Orchestrator:
                 continue
             if change.kind == REMOVED:
                 with contextlib.suppress(Conflict):  # it finished meanwhile
-                    await self.cancel(job.id, "the file was removed from the watch folder")
+                    await self.cancel(job.id, lambda current: jobs.cancel(current, FILE_REMOVED))
             elif (job.size, job.mtime_ns) != (change.file.size, change.file.mtime_ns):
                 await self.stop_attempt(job.id)
                 await self.ledger.change(job.id, jobs.wait_unstable)
 
-    async def cancel(self, job_id: str, reason: str) -> Job:
-        job = await self.ledger.change(job_id, lambda job: jobs.cancel(job, reason))
+    async def cancel(self, job_id: str, cancelling: Callable[[Job], Change | None]) -> Job:
+        """Cancels the job by `cancelling` (`jobs.cancel` or `jobs.cancel_requested`), its attempt stopped."""
+        job = await self.ledger.change(job_id, cancelling)
         await self.stop_attempt(job_id)
         if job.state == CANCELLED and (job.file_id or job.ticket_id):
             asyncio.create_task(self._clean_up(job), name=f"cleanup-{job_id}")

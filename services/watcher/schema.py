@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     waiting_kind TEXT NOT NULL DEFAULT '', epoch INTEGER NOT NULL DEFAULT 0,
     connection TEXT NOT NULL DEFAULT 'default', project TEXT NOT NULL DEFAULT '',
     route_rule TEXT NOT NULL DEFAULT '', after_delivery_due TEXT NOT NULL DEFAULT '',
-    delivered_at REAL NOT NULL DEFAULT 0,
+    delivered_at REAL NOT NULL DEFAULT 0, acted TEXT NOT NULL DEFAULT '', acted_by TEXT NOT NULL DEFAULT '',
     UNIQUE (pipeline, path, size, mtime_ns)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
@@ -68,7 +68,8 @@ IDENTITY = "pipeline = ? AND path = ? AND size = ? AND mtime_ns = ?"
 BACKFILL_DELIVERED_AT = f"UPDATE jobs SET delivered_at = updated_at WHERE state = {DONE} AND delivered_at = 0"
 # Columns added to jobs since pipelines: how an older ledger's jobs table gets each, and fills it.
 ADDED_COLUMNS = {"after_delivery_due": ("TEXT NOT NULL DEFAULT ''", ""),
-                 "delivered_at": ("REAL NOT NULL DEFAULT 0", BACKFILL_DELIVERED_AT)}
+                 "delivered_at": ("REAL NOT NULL DEFAULT 0", BACKFILL_DELIVERED_AT),
+                 "acted": ("TEXT NOT NULL DEFAULT ''", ""), "acted_by": ("TEXT NOT NULL DEFAULT ''", "")}
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -76,7 +77,8 @@ def migrate(db: sqlite3.Connection) -> None:
     rebuilt with the pipeline in each job's identity (every old job is the pipeline `default`'s);
     safe to repeat after a crash midway, the old rows wait in jobs_v1 until they are copied.
     A column added since (ADDED_COLUMNS) is added with its default, then filled in where that
-    says how (`delivered_at` of the jobs already done; nothing is due after an old delivery)."""
+    says how (`delivered_at` of the jobs already done; nothing is due after an old delivery; no
+    old job records who asked for it: `acted` and `acted_by` stay "")."""
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "jobs" in tables and "pipeline" not in columns(db, "jobs"):
         db.execute("ALTER TABLE jobs RENAME TO jobs_v1")

@@ -16,7 +16,8 @@ from services.watcher.feed import Head
 from services.watcher.history import History
 from services.watcher.history_rpcs import HistoryCalls
 from services.watcher.intake import JobIntake
-from services.watcher.jobs import PROGRESS, Job, retry, to_proto
+from services.watcher.job_proto import to_proto
+from services.watcher.jobs import PROGRESS, Job, cancel_requested, retry
 from services.watcher.ledger import Ledger
 from services.watcher.orchestrator import Orchestrator
 from services.watcher.outbound.dispatcher import Outbound
@@ -57,7 +58,7 @@ class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, watcher_pb2_gr
         return job
 
     async def SubmitFile(self, request: watcher_pb2.SubmitFileRequest, context: Context) -> common_pb2.Job:
-        return to_proto(await self.submissions.submit(request))
+        return to_proto(await self.submissions.submit(request, actor()))
 
     async def GetJob(self, request: watcher_pb2.GetJobRequest, context: Context) -> common_pb2.Job:
         return to_proto(await self._job(request.id))
@@ -117,13 +118,15 @@ class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, watcher_pb2_gr
 
     async def RetryJob(self, request: watcher_pb2.RetryJobRequest, context: Context) -> common_pb2.Job:
         await self._job(request.id)
-        job = await self.ledger.change(request.id, lambda job: retry(job, by_whom("retried")))
+        person = actor()
+        job = await self.ledger.change(request.id, lambda job: retry(job, person))
         self.orchestrator.wake()
         return to_proto(job)
 
     async def CancelJob(self, request: watcher_pb2.CancelJobRequest, context: Context) -> common_pb2.Job:
         await self._job(request.id)
-        return to_proto(await self.orchestrator.cancel(request.id, by_whom("cancelled")))
+        person = actor()
+        return to_proto(await self.orchestrator.cancel(request.id, lambda job: cancel_requested(job, person)))
 
     async def GetStats(self, request: watcher_pb2.GetStatsRequest, context: Context) -> watcher_pb2.Stats:
         """Every pipeline's scanning at once: the roots (comma-separated), the slowest pass, and
@@ -160,12 +163,6 @@ class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, watcher_pb2_gr
 
     async def RevokeApiKey(self, request: watcher_pb2.RevokeApiKeyRequest, context: Context) -> watcher_pb2.ApiKey:
         return key_proto(await self.api_keys.revoke(request.name))
-
-
-def by_whom(done: str) -> str:
-    """"retried by alice@example.com" for the person the dashboard acts for, else "retried on request"."""
-    person = actor()
-    return f"{done} by {person}" if person else f"{done} on request"
 
 
 def key_proto(record: ApiKey) -> watcher_pb2.ApiKey:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from postflow.core.errors import InvalidArgument, NotFound
 from postflow.v1 import watcher_pb2
 from services.watcher.intake import JobIntake, Origin
-from services.watcher.jobs import CANCELLED, FAILED, Job, retry
+from services.watcher.jobs import CANCELLED, FAILED, Job, requested, retry
 from services.watcher.pipelines import PipelineRun, Pipelines
 from services.watcher.routing import NotRouted
 from services.watcher.scanner import FileStat
@@ -40,7 +41,8 @@ class Submissions:
         roots = ", ".join(str(run.root) for run in runs)
         raise InvalidArgument(f"path: {path} is not inside the watch root ({roots})")
 
-    async def submit(self, request: watcher_pb2.SubmitFileRequest) -> Job:
+    async def submit(self, request: watcher_pb2.SubmitFileRequest, person: str) -> Job:
+        """`person`: who asks (the person the dashboard acts for), "" when not known."""
         run, relpath = self.locate(request.path)
         try:
             st = await asyncio.to_thread(os.stat, run.root / relpath)
@@ -59,11 +61,13 @@ class Submissions:
                                       version_policy=request.version_policy, mode=request.mode, check_filter=False)
             except NotRouted as exc:
                 raise InvalidArgument(f"path: {exc}") from None
+            fields, _ = requested("submitted", person)
+            new = dataclasses.replace(new, row=new.row.replace(**fields))
             registered = await self.intake.register([new], Origin.SUBMITTED)
             existing = registered[0] if registered else await ledger.find(run.name, relpath, st.st_size,
                                                                           st.st_mtime_ns)
             assert existing is not None  # registered now, or by the scanner a moment before
         elif existing.state in (FAILED, CANCELLED):
-            existing = await ledger.change(existing.id, lambda job: retry(job, "submitted again"))
+            existing = await ledger.change(existing.id, lambda job: retry(job, person, "submitted"))
             self.intake.orchestrator.wake()
         return existing

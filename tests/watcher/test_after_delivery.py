@@ -24,6 +24,8 @@ from postflow.testing.watcher import (
     environment,
     list_jobs,
     make_job,
+    older_ledger,
+    opened_ledger,
     start_watcher,
     wait_job_state,
     wait_jobs,
@@ -249,17 +251,9 @@ def test_the_done_dir_of_a_moving_pipeline_and_every_sidecar_are_left_out(tmp_pa
 @pytest.mark.asyncio
 async def test_a_ledger_from_before_after_delivery_opens_with_nothing_due(tmp_path):
     path = tmp_path / "ledger.sqlite"
-    ledger = Ledger(path)
-    await ledger.open()
-    (job,), _ = await ledger.register([make_job(FileStat("a.mov", 10, 1, 1))], "detected")
-    await ledger.run(lambda: ledger.db.executescript(
-        "DROP INDEX jobs_after_delivery_due; ALTER TABLE jobs DROP COLUMN after_delivery_due"))
-    await ledger.close()
-    reopened = Ledger(path)
-    await reopened.open()
-    try:
+    job = await older_ledger(path, "DROP INDEX jobs_after_delivery_due; "
+                                   "ALTER TABLE jobs DROP COLUMN after_delivery_due")
+    async with opened_ledger(path) as reopened:
         stored = await reopened.get(job.id)
-        assert stored is not None and stored.after_delivery_due == ""
-        assert "after_delivery_due" in schema.ADDED_COLUMNS
-    finally:
-        await reopened.close()
+    assert stored is not None and stored.after_delivery_due == ""
+    assert "after_delivery_due" in schema.ADDED_COLUMNS

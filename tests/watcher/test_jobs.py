@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from services.watcher import jobs
+from services.watcher.job_proto import to_proto
 from services.watcher.jobs import (
     CANCELLED,
     DONE,
@@ -32,6 +33,7 @@ from services.watcher.scanner import FileStat
 STATES = {"QUEUED": QUEUED, "PREPARING": PREPARING, "UPLOADING": UPLOADING, "VERIFYING": VERIFYING,
           "WAITING": WAITING, "DONE": DONE, "FAILED": FAILED, "CANCELLED": CANCELLED}
 NOW = 1_000_000.0
+ALICE = "alice@example.com"
 
 
 def job(state: JobState = QUEUED, **fields) -> Job:
@@ -56,8 +58,8 @@ CALLS: dict[str, list[Callable[[Job], Change | None]]] = {
     "wait_reconnect": [lambda j: jobs.wait_reconnect(j, "reconnect", give_back_attempt=False)],
     "wait_unstable": [jobs.wait_unstable],
     "fail": [lambda j: jobs.fail(j, "boom")],
-    "cancel": [lambda j: jobs.cancel(j, "cancelled on request")],
-    "retry": [jobs.retry],
+    "cancel": [lambda j: jobs.cancel(j, "cancelled on request"), lambda j: jobs.cancel_requested(j, ALICE)],
+    "retry": [jobs.retry, lambda j: jobs.retry(j, ALICE, "submitted")],
     "restart_on_new_content": [lambda j: jobs.restart_on_new_content(j, FileStat(j.path, 200, 2, 7))],
 }
 
@@ -157,16 +159,34 @@ def test_delivery_makes_the_pipelines_action_due_until_it_ran_once():
 def test_messages_say_what_happened():
     assert jobs.upload_started(job(PREPARING, mode=PUSH), "F").message == "upload started (push)"
     assert jobs.upload_started(job(PREPARING, mode=PULL), "F").message == "upload started (pull)"
-    assert jobs.retry(job(FAILED), "submitted again").message == "submitted again"
+    assert jobs.retry(job(FAILED)).message == "retried on request"
+    assert jobs.retry(job(FAILED), ALICE, "submitted").message == "submitted by alice@example.com"
     with pytest.raises(Conflict, match="only failed or cancelled jobs can be retried"):
         jobs.retry(job(DONE))
     with pytest.raises(Conflict, match="already finished"):
         jobs.cancel(job(DONE), "no")
 
 
+def test_changes_asked_through_the_api_record_what_and_who_and_nothing_else_changes_them():
+    retried = jobs.retry(job(FAILED), ALICE)
+    assert (retried.fields["acted"], retried.fields["acted_by"], retried.message) == ("retried", ALICE,
+                                                                                     "retried by alice@example.com")
+    cancelled = jobs.cancel_requested(job(UPLOADING, acted="retried", acted_by=ALICE), "")
+    assert cancelled is not None and cancelled.fields["state"] == CANCELLED
+    assert (cancelled.fields["acted"], cancelled.fields["acted_by"]) == ("cancelled", "")  # no longer alice's
+    assert cancelled.fields["error"] == cancelled.message == "cancelled on request"
+    assert jobs.cancel_requested(job(CANCELLED), ALICE) is None  # nothing asked of it changes
+    by_the_watcher = [jobs.cancel(job(UPLOADING), "removed"), jobs.start_attempt(job(QUEUED)),
+                      jobs.fail(job(UPLOADING), "boom"),
+                      jobs.restart_on_new_content(job(UPLOADING), FileStat("a", 1, 1, 1))]
+    assert all(change is not None and not {"acted", "acted_by"} & set(change.fields) for change in by_the_watcher)
+    wire = to_proto(job(QUEUED, acted="retried", acted_by=ALICE))
+    assert (wire.acted, wire.acted_by) == ("retried", ALICE)
+
+
 def test_the_wire_form_shows_the_wait_only_while_waiting():
-    waiting = jobs.to_proto(job(WAITING, next_attempt_at=NOW + 5, connections=0))
+    waiting = to_proto(job(WAITING, next_attempt_at=NOW + 5, connections=0))
     assert waiting.waiting_reason == "retrying in 1s" and waiting.next_attempt_at.seconds == int(NOW + 5)
-    moving = jobs.to_proto(job(UPLOADING, waiting_reason="stale", bytes_done=40, rate_bps=20.0, connections=3))
+    moving = to_proto(job(UPLOADING, waiting_reason="stale", bytes_done=40, rate_bps=20.0, connections=3))
     assert moving.waiting_reason == "" and moving.eta_s == 3.0 and moving.connections == 3
     assert re.fullmatch(r"[a-z]+", jobs.state_name(UPLOADING))

@@ -4,7 +4,8 @@ known sequence number (a snapshot otherwise), ends a stream that falls behind, a
 totals of every job with each event; it lists jobs newest first, filtered by state, pipeline,
 path prefix and a case-insensitive search of the path, a page at a time (the token is a
 position, so pages hold still while new jobs arrive). Counting is incremental, so a test can
-make thousands of jobs cheaply. GetHistory answers what the test set, and keeps the requests."""
+make thousands of jobs cheaply. GetHistory answers what the test set, and keeps the requests.
+RetryJob and CancelJob record the person of `x-postflow-actor` in the job's `acted_by`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import grpc
 
 from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from postflow.core.mesh.guard import ACTOR_METADATA
 from postflow.core.protos import label, timestamp
 from postflow.core.pubsub import Overflow, Topic
 from postflow.testing.fakes.messages import assign, follow
@@ -186,14 +188,18 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         job = self._job(request.id)
         if job.state not in (common_pb2.JOB_STATE_FAILED, common_pb2.JOB_STATE_CANCELLED):
             raise FailedPrecondition(f"job {job.id} is {common_pb2.JobState.Name(job.state)}, not failed")
-        return self.update(job.id, state=common_pb2.JOB_STATE_QUEUED, error="", attempts=0, message="retry")
+        person = acting_for(context)
+        return self.update(job.id, state=common_pb2.JOB_STATE_QUEUED, error="", attempts=0, acted="retried",
+                           acted_by=person, message=f"retried by {person}" if person else "retried on request")
 
     async def CancelJob(self, request: watcher_pb2.CancelJobRequest,
                         context: grpc.aio.ServicerContext) -> common_pb2.Job:
         job = self._job(request.id)
         if job.state in FINAL:
             raise FailedPrecondition(f"job {job.id} already ended")
-        return self.update(job.id, state=common_pb2.JOB_STATE_CANCELLED, message="cancelled")
+        person = acting_for(context)
+        return self.update(job.id, state=common_pb2.JOB_STATE_CANCELLED, acted="cancelled", acted_by=person,
+                           message=f"cancelled by {person}" if person else "cancelled on request")
 
     async def GetStats(self, request: watcher_pb2.GetStatsRequest,
                        context: grpc.aio.ServicerContext) -> watcher_pb2.Stats:
@@ -224,6 +230,12 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         delivery.status = "pending"
         delivery.ClearField("sent_at")
         return delivery
+
+
+def acting_for(context: grpc.aio.ServicerContext) -> str:
+    """The person the caller acts for (`x-postflow-actor`): the fake believes every caller, as
+    the real watcher believes the dashboard's certificate."""
+    return dict(context.invocation_metadata() or ()).get(ACTOR_METADATA, "")
 
 
 def one_page(items: Sequence[T], page_size: int, page_token: str, position: Callable[[T], int]) -> tuple[list[T], str]:

@@ -100,6 +100,7 @@ export class JobTable {
     c.name.title = job.path;
     c.folder.textContent = job.folder || "/";
     c.state.replaceChildren(el("span", { className: "badge", dataset: { state: job.state } }, job.state));
+    if (job.acted && job.acted_by) c.state.append(el("span", { className: "acted" }, `${job.acted} by ${job.acted_by}`));
     const done = job.state === "done" ? 1 : fraction(job.bytes_done, job.size);
     c.progress.querySelector("progress").value = done;
     c.progress.querySelector(".percent").textContent = `${Math.floor(done * 100)}% of ${bytes(job.size)}`;
