@@ -264,14 +264,16 @@ class ListPipelinesResponse(_message.Message):
     def __init__(self, pipelines: _Optional[_Iterable[_Union[PipelineStatus, _Mapping]]] = ...) -> None: ...
 
 class ListUnroutedRequest(_message.Message):
-    __slots__ = ("pipeline", "page_size", "page_token")
+    __slots__ = ("pipeline", "page_size", "page_token", "pipelines")
     PIPELINE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PIPELINES_FIELD_NUMBER: _ClassVar[int]
     pipeline: str
     page_size: int
     page_token: str
-    def __init__(self, pipeline: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    pipelines: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, pipeline: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., pipelines: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UnroutedFile(_message.Message):
     __slots__ = ("pipeline", "path", "size", "reason", "seen_at")

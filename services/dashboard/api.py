@@ -119,11 +119,9 @@ def api_routes(clients: Clients, hub: Hub, services: ServicesConfig, access: Acc
 
     async def list_unrouted(request: Request) -> Response:
         params = known_parameters(request.query_params, UNROUTED_PARAMETERS)
-        pipeline = within(parse_pipelines(params.getlist("pipeline")), access.pipelines(request))
-        if len(pipeline) > 1:
-            raise InvalidArgument(f"pipeline: one pipeline, or none for all you see; got {', '.join(pipeline)}")
+        pipelines = within(parse_pipelines(params.getlist("pipeline")), access.pipelines(request))
         response = await watcher.ListUnrouted(watcher_pb2.ListUnroutedRequest(
-            pipeline="".join(pipeline), page_size=parse_page_size(params.get("page_size")),
+            pipelines=pipelines, page_size=parse_page_size(params.get("page_size")),
             page_token=params.get("page_token", ""),
         ), timeout=INTERACTIVE_TIMEOUT_S)
         return JSONResponse({"files": [unrouted_view(file) for file in response.files],

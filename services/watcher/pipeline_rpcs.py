@@ -53,9 +53,10 @@ class PipelineCalls:
                            context: Context) -> watcher_pb2.ListUnroutedResponse:
         if request.page_size < 0:
             raise InvalidArgument("page_size: must not be negative")
-        if request.pipeline:
-            self._run(request.pipeline)
-        page = await self.sightings.unrouted(request.pipeline, min(request.page_size or DEFAULT_PAGE, MAX_PAGE),
+        pipelines = [name for name in [request.pipeline, *request.pipelines] if name]
+        for name in pipelines:
+            self._run(name)
+        page = await self.sightings.unrouted(pipelines, min(request.page_size or DEFAULT_PAGE, MAX_PAGE),
                                              request.page_token)
         return watcher_pb2.ListUnroutedResponse(
             files=[watcher_pb2.UnroutedFile(pipeline=file.pipeline, path=file.path, size=file.size,

@@ -82,18 +82,16 @@ class Sightings:
 
         return await self.ledger.run(read)
 
-    async def unrouted(self, pipeline: str, page_size: int, page_token: str) -> UnroutedPage:
-        """Unrouted files by pipeline and path, a page at a time (the token: the last one given)."""
+    async def unrouted(self, pipelines: Sequence[str], page_size: int, page_token: str) -> UnroutedPage:
+        """Unrouted files of `pipelines` (none: of all) by pipeline and path, a page at a time
+        (the token: the last one given)."""
         after = decode_token(page_token) if page_token else ("", "")
-        where, args = "(pipeline, path) > (?, ?)", [*after]
-        if pipeline:
-            where += " AND pipeline = ?"
-            args.append(pipeline)
+        among = f"pipeline IN ({','.join('?' * len(pipelines))})" if pipelines else "1"
+        where, args = f"(pipeline, path) > (?, ?) AND {among}", [*after, *pipelines]
 
         def read() -> UnroutedPage:
             db = self.ledger.db
-            total = db.execute("SELECT COUNT(*) FROM unrouted" + (" WHERE pipeline = ?" if pipeline else ""),
-                               [pipeline] if pipeline else []).fetchone()[0]
+            total = db.execute(f"SELECT COUNT(*) FROM unrouted WHERE {among}", list(pipelines)).fetchone()[0]
             rows = db.execute(f"SELECT pipeline, path, size, reason, at FROM unrouted WHERE {where}"
                               " ORDER BY pipeline, path LIMIT ?", [*args, page_size + 1]).fetchall()
             files = [Unrouted(*row) for row in rows[:page_size]]

@@ -98,6 +98,11 @@ async def test_a_producer_limited_to_a_pipeline_sees_and_acts_on_its_jobs_only(f
     assert fakes.watcher.jobs[other.id].state == common_pb2.JOB_STATE_FAILED
     assert (await bea.post(f"/api/jobs/{theirs.id}/cancel", headers=csrf(bea))).status_code == 200
     assert (await bea.get("/api/history", params={"pipeline": "clienta"})).status_code == 403
+    for name in ("clienta", "clientb"):
+        fakes.watcher.set_pipeline(name)
+        fakes.watcher.add_unrouted(name, f"{name}/notes.txt", reason="no rule matches")
+    unrouted = (await bea.get("/api/unrouted")).json()
+    assert [file["pipeline"] for file in unrouted["files"]] == ["clientb"], "no filter: only the person's pipelines"
     scriptwide = await bea.get("/api/jobs", headers={"authorization": f"Bearer {ACCESS_TOKEN}"})
     assert len(scriptwide.json()["jobs"]) == 2, "the access token (scripts) sees every pipeline"
     assert "pipelines" not in (await (await browser("vic")).get("/api/me")).json()

@@ -82,11 +82,12 @@ async def test_files_seen_at_a_first_start_are_not_unknown_and_unrouted_ones_pag
     await sightings.record_unrouted("a", [(FileStat(f"x{i}.txt", i, 1, i), "no rule") for i in range(5)])
     await sightings.record_unrouted("b", [(FileStat("y.txt", 1, 1, 1), "no rule")])
     assert await sightings.counts() == {"a": (5, 2), "b": (1, 0)}
-    page = await sightings.unrouted("a", 3, "")
+    page = await sightings.unrouted(["a"], 3, "")
     assert [f.path for f in page.files] == ["x0.txt", "x1.txt", "x2.txt"] and page.total == 5
-    rest = await sightings.unrouted("a", 3, page.next_token)
+    rest = await sightings.unrouted(["a"], 3, page.next_token)
     assert [f.path for f in rest.files] == ["x3.txt", "x4.txt"] and rest.next_token == ""
     await sightings.forget_unrouted("a", ["x0.txt"])
-    assert (await sightings.unrouted("", 50, "")).total == 5
+    assert (await sightings.unrouted([], 50, "")).total == 5
+    assert (await sightings.unrouted(["a", "b"], 50, "")).total == 5
     with pytest.raises(InvalidArgument, match="page_token"):
-        await sightings.unrouted("a", 3, "garbage")
+        await sightings.unrouted(["a"], 3, "garbage")

@@ -168,10 +168,11 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
 
     async def ListUnrouted(self, request: watcher_pb2.ListUnroutedRequest,
                            context: grpc.aio.ServicerContext) -> watcher_pb2.ListUnroutedResponse:
-        if request.pipeline and request.pipeline not in self.pipelines:
-            raise NotFound(f"no pipeline {request.pipeline!r}")
+        wanted = {name for name in [request.pipeline, *request.pipelines] if name}
+        for name in wanted - set(self.pipelines):
+            raise NotFound(f"no pipeline {name!r}")
         files = [(index, file) for index, file in reversed(list(enumerate(self.unrouted)))
-                 if request.pipeline in ("", file.pipeline)]
+                 if not wanted or file.pipeline in wanted]
         page, token = one_page(files, request.page_size, request.page_token, lambda entry: entry[0])
         return watcher_pb2.ListUnroutedResponse(files=[file for _, file in page], next_page_token=token,
                                                 total=len(files))
