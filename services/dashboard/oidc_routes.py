@@ -99,7 +99,10 @@ class OidcSignIn:
                              "moment. People already signed in keep working.")
 
     async def start(self, request: Request) -> Response:
-        """The redirect to the provider's authorization endpoint, with a new pending sign-in."""
+        """The redirect to the provider's authorization endpoint, with a new pending sign-in.
+        The discovery document is read afresh, so a provider that went down gives our page
+        rather than a browser error at its address."""
+        self._metadata = None
         try:
             endpoint = (await self.metadata())["authorization_endpoint"]
         except SignInRefused as refused:

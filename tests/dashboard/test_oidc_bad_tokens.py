@@ -114,6 +114,8 @@ async def test_a_provider_that_is_down_gives_a_page_and_signed_in_people_keep_wo
         assert page.status_code == 503 and "cannot be reached" in page.text and provider.issuer in page.text
         assert (await ann.get("/api/status")).status_code == 200
         assert (await late.get("/api/status")).status_code == 401
+        again = await late.get("/")  # a new sign-in: the provider is not where the browser is sent
+        assert again.status_code == 503 and "cannot be reached" in again.text
     [entry] = await refusals(dashboard)
     assert provider.issuer in entry.what
 
