@@ -68,9 +68,6 @@ class Pipelines:
         return {pipeline.name: dataclasses.replace(PipelineRoutes.build(pipeline, config), root=roots[pipeline.name])
                 for pipeline in pipelines_of(config)}
 
-    def start(self, config: Config) -> None:
-        self.apply_routes(config, self.routes_of(config))
-
     def apply_routes(self, config: Config, routes: dict[str, PipelineRoutes]) -> Changes:
         old = {name: run.routes for name, run in self.runs.items()}
         changed = [name for name in routes if name in old and self._changed(name, config, routes[name])]
