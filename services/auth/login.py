@@ -5,8 +5,6 @@ this process; IMS only ever sees its S256 challenge."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 import time
@@ -15,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from postflow.core.errors import FailedPrecondition, InvalidArgument, Unavailable
+from postflow.core.pkce import code_challenge
 
 from .ims import GrantRejected, ImsClient, ImsError, ImsUnavailable, Tokens
 
@@ -35,11 +34,6 @@ class Started:
     authorize_url: str
     state: str
     expires_at: float
-
-
-def code_challenge(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class WebLogin:

@@ -7,9 +7,7 @@ people already signed in keep working (their sessions are checked here, not at t
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import logging
 import secrets
 import time
@@ -25,6 +23,7 @@ from starlette.routing import Route
 
 from postflow.core.mesh.audit import AuditEntry, AuditSink
 from postflow.core.oidc_config import OidcConfig
+from postflow.core.pkce import code_challenge
 from services.dashboard.oidc_sessions import SessionStore
 from services.dashboard.pages import problem_page
 
@@ -113,11 +112,10 @@ class OidcSignIn:
                           now + PENDING_TTL_S)
         browser = secrets.token_urlsafe(24)
         self._pending[browser] = pending
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(pending.verifier.encode()).digest()).rstrip(b"=")
         query = httpx.QueryParams({
             "response_type": "code", "client_id": self.config.client_id, "redirect_uri": callback_url(request),
             "scope": " ".join(self.config.scopes), "state": pending.state, "nonce": pending.nonce,
-            "code_challenge": challenge.decode(), "code_challenge_method": "S256"})
+            "code_challenge": code_challenge(pending.verifier), "code_challenge_method": "S256"})
         response = RedirectResponse(f"{endpoint}?{query}", status_code=302)
         response.set_cookie(PENDING_COOKIE, browser, max_age=PENDING_TTL_S, path="/auth/oidc", httponly=True,
                             samesite="lax", secure=request.url.scheme == "https")

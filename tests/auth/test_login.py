@@ -10,6 +10,7 @@ import grpc
 import httpx
 import pytest
 
+from postflow.core.pkce import code_challenge
 from postflow.testing.auth import (
     BINDING,
     REDIRECT_URI,
@@ -22,7 +23,6 @@ from postflow.testing.auth import (
 )
 from postflow.testing.rpc import rpc_error
 from postflow.v1 import auth_pb2
-from services.auth.login import code_challenge
 
 
 def complete(code: str, state: str, binding: str = BINDING) -> auth_pb2.CompleteAuthorizationRequest:
