@@ -222,15 +222,15 @@ class FrameioClient:
         return self._project
 
     async def list_accounts(self) -> list[Account]:
-        return await self._every_page("list accounts", lambda after, o: self.sdk.accounts.index(
+        return await self.every_page("list accounts", lambda after, o: self.sdk.accounts.index(
             after=after, page_size=PAGE_SIZE, request_options=o))
 
     async def list_workspaces(self, account_id: str) -> list[WorkspaceWithIncludes]:
-        return await self._every_page("list workspaces", lambda after, o: self.sdk.workspaces.index(
+        return await self.every_page("list workspaces", lambda after, o: self.sdk.workspaces.index(
             account_id, after=after, page_size=PAGE_SIZE, request_options=o))
 
     async def list_projects(self, account_id: str, workspace_id: str) -> list[ProjectWithIncludes]:
-        return await self._every_page("list projects", lambda after, o: self.sdk.projects.index(
+        return await self.every_page("list projects", lambda after, o: self.sdk.projects.index(
             account_id, workspace_id, after=after, page_size=PAGE_SIZE, request_options=o))
 
     async def show_project(self, account_id: str, project_id: str) -> ProjectWithIncludes:
@@ -246,15 +246,16 @@ class FrameioClient:
         return response.data
 
     async def list_children(self, account_id: str, folder_id: str) -> list[AssetWithIncludes]:
-        return await self._every_page("list folder", lambda after, o: self.sdk.folders.index(
+        return await self.every_page("list folder", lambda after, o: self.sdk.folders.index(
             account_id, folder_id, after=after, page_size=PAGE_SIZE, request_options=o))
 
-    async def _every_page(self, what: str, index: Callable[[str | None, RequestOptions], Awaitable[Any]]) -> list[Any]:
+    async def every_page(self, what: str, index: Callable[[str | None, RequestOptions], Awaitable[Any]], *,
+                         family: str = "list") -> list[Any]:
         """Every item of a paged listing, one rate-limited call per page (cursor from `links.next`)."""
         items: list[Any] = []
         after: str | None = None
         while True:
-            page = await self.call("list", partial(index, after), what=what)
+            page = await self.call(family, partial(index, after), what=what)
             items.extend(page.items or [])
             after = next_cursor(page.response.links.next if page.response.links else None)
             if not after:
@@ -316,7 +317,7 @@ class FrameioClient:
         await self.call("version_stack", partial(self._send, "PATCH", path, body), what="reorder version stack")
 
     async def list_version_stack(self, account_id: str, stack_id: str) -> list[AssetWithIncludes]:
-        return await self._every_page("list version stack", lambda after, o: self.sdk.version_stacks.index(
+        return await self.every_page("list version stack", lambda after, o: self.sdk.version_stacks.index(
             account_id, stack_id, after=after, page_size=PAGE_SIZE, request_options=o))
 
 

@@ -50,6 +50,7 @@ from postflow.core.outbound_config import (
     check_rules,
 )
 from postflow.core.pipelines import ConnectionConfig, PipelineConfig, check_pipelines, pipelines_of
+from postflow.core.review_config import ReviewConfig
 
 ENV_PREFIX = "POSTFLOW__"
 CONFIG_ENV = "POSTFLOW_CONFIG"
@@ -227,6 +228,7 @@ class Config(Section):
     notifications: Notifications = ()
     webhooks: Webhooks = ()
     outbound: OutboundConfig = OutboundConfig()
+    review: ReviewConfig = ReviewConfig()
     state_dir: str = "~/.local/state/postflow"
     log_level: LogLevel = "INFO"
 

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 JOB_EVENTS = ("queued", "delivered", "failed", "cancelled")
 SERVICE_EVENTS = ("reconnect_needed", "relogin_soon", "tunnel_down", "digest")
-EVENTS = JOB_EVENTS + SERVICE_EVENTS
+REVIEW_EVENTS = ("comment_created", "comment_completed", "approved")  # from Frame.io, on files PostFlow delivered
+EVENTS = JOB_EVENTS + SERVICE_EVENTS + REVIEW_EVENTS
 CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 

@@ -38,6 +38,7 @@ from postflow.core.config_types import (
     Section,
     Strings,
 )
+from postflow.core.review_config import PipelineReview
 
 if TYPE_CHECKING:
     from postflow.core.config import Config
@@ -145,6 +146,7 @@ class PipelineConfig(Section):
     stable_after_s: PositiveSeconds | None = None
     mode: TransferMode | None = None
     max_concurrent: AtLeastOne | None = None
+    review: PipelineReview | None = None  # what comes back from review; the `review` section's when left out
 
     @model_validator(mode="after")
     def check_templates(self) -> PipelineConfig:
@@ -242,6 +244,9 @@ def require_roots(config: Config) -> dict[str, Path]:
         if pipeline.after_delivery != "none" and not writable(root):
             raise ConfigError(f'{key}.after_delivery: "{pipeline.after_delivery}" writes into the root, but {root} '
                               'is read-only here; use "none" or make the root writable')
+        if (writes := config.review.actions(pipeline.review).writes_into_root) and not writable(root):
+            raise ConfigError(f"{key}.review.{writes}: writes into the root, but {root} is read-only here; "
+                              "leave it out or make the root writable")
         roots[pipeline.name] = root.resolve()
     return roots
 

@@ -442,3 +442,149 @@ class ReplayDeliveryRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: int
     def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class FrameioWebhookDelivery(_message.Message):
+    __slots__ = ("hook", "timestamp", "signature", "body", "remote_address")
+    HOOK_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    hook: str
+    timestamp: str
+    signature: str
+    body: bytes
+    remote_address: str
+    def __init__(self, hook: _Optional[str] = ..., timestamp: _Optional[str] = ..., signature: _Optional[str] = ..., body: _Optional[bytes] = ..., remote_address: _Optional[str] = ...) -> None: ...
+
+class FrameioWebhookReceipt(_message.Message):
+    __slots__ = ("outcome", "reason")
+    class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OUTCOME_UNSPECIFIED: _ClassVar[FrameioWebhookReceipt.Outcome]
+        ACCEPTED: _ClassVar[FrameioWebhookReceipt.Outcome]
+        DUPLICATE: _ClassVar[FrameioWebhookReceipt.Outcome]
+        IGNORED: _ClassVar[FrameioWebhookReceipt.Outcome]
+        BAD_SIGNATURE: _ClassVar[FrameioWebhookReceipt.Outcome]
+        STALE: _ClassVar[FrameioWebhookReceipt.Outcome]
+        UNKNOWN_HOOK: _ClassVar[FrameioWebhookReceipt.Outcome]
+        MALFORMED: _ClassVar[FrameioWebhookReceipt.Outcome]
+    OUTCOME_UNSPECIFIED: FrameioWebhookReceipt.Outcome
+    ACCEPTED: FrameioWebhookReceipt.Outcome
+    DUPLICATE: FrameioWebhookReceipt.Outcome
+    IGNORED: FrameioWebhookReceipt.Outcome
+    BAD_SIGNATURE: FrameioWebhookReceipt.Outcome
+    STALE: FrameioWebhookReceipt.Outcome
+    UNKNOWN_HOOK: FrameioWebhookReceipt.Outcome
+    MALFORMED: FrameioWebhookReceipt.Outcome
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    outcome: FrameioWebhookReceipt.Outcome
+    reason: str
+    def __init__(self, outcome: _Optional[_Union[FrameioWebhookReceipt.Outcome, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetupFrameioWebhooksRequest(_message.Message):
+    __slots__ = ("connection", "public_url", "dry_run")
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_URL_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    connection: str
+    public_url: str
+    dry_run: bool
+    def __init__(self, connection: _Optional[str] = ..., public_url: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class FrameioWebhookRegistration(_message.Message):
+    __slots__ = ("connection", "account_id", "workspace_id", "workspace_name", "webhook_id", "url", "events", "outcome")
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_NAME_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    connection: str
+    account_id: str
+    workspace_id: str
+    workspace_name: str
+    webhook_id: str
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    outcome: str
+    def __init__(self, connection: _Optional[str] = ..., account_id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., workspace_name: _Optional[str] = ..., webhook_id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class SetupFrameioWebhooksResponse(_message.Message):
+    __slots__ = ("registrations",)
+    REGISTRATIONS_FIELD_NUMBER: _ClassVar[int]
+    registrations: _containers.RepeatedCompositeFieldContainer[FrameioWebhookRegistration]
+    def __init__(self, registrations: _Optional[_Iterable[_Union[FrameioWebhookRegistration, _Mapping]]] = ...) -> None: ...
+
+class GetReviewRequest(_message.Message):
+    __slots__ = ("job_id", "path", "pipeline", "refresh")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    path: str
+    pipeline: str
+    refresh: bool
+    def __init__(self, job_id: _Optional[str] = ..., path: _Optional[str] = ..., pipeline: _Optional[str] = ..., refresh: _Optional[bool] = ...) -> None: ...
+
+class ReviewComment(_message.Message):
+    __slots__ = ("id", "text", "frame", "duration_frames", "author", "author_email", "created_at", "completed", "completed_at", "link", "carried_from", "version")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    CARRIED_FROM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    frame: int
+    duration_frames: int
+    author: str
+    author_email: str
+    created_at: _timestamp_pb2.Timestamp
+    completed: bool
+    completed_at: _timestamp_pb2.Timestamp
+    link: str
+    carried_from: str
+    version: int
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., frame: _Optional[int] = ..., duration_frames: _Optional[int] = ..., author: _Optional[str] = ..., author_email: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed: _Optional[bool] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., link: _Optional[str] = ..., carried_from: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class MediaTiming(_message.Message):
+    __slots__ = ("rate_numerator", "rate_denominator", "drop_frame", "start_frame", "duration_frames", "source")
+    RATE_NUMERATOR_FIELD_NUMBER: _ClassVar[int]
+    RATE_DENOMINATOR_FIELD_NUMBER: _ClassVar[int]
+    DROP_FRAME_FIELD_NUMBER: _ClassVar[int]
+    START_FRAME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    rate_numerator: int
+    rate_denominator: int
+    drop_frame: bool
+    start_frame: int
+    duration_frames: int
+    source: str
+    def __init__(self, rate_numerator: _Optional[int] = ..., rate_denominator: _Optional[int] = ..., drop_frame: _Optional[bool] = ..., start_frame: _Optional[int] = ..., duration_frames: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
+
+class Review(_message.Message):
+    __slots__ = ("job", "comments", "timing", "review_status", "synced_at")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    COMMENTS_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SYNCED_AT_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    comments: _containers.RepeatedCompositeFieldContainer[ReviewComment]
+    timing: MediaTiming
+    review_status: str
+    synced_at: _timestamp_pb2.Timestamp
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., comments: _Optional[_Iterable[_Union[ReviewComment, _Mapping]]] = ..., timing: _Optional[_Union[MediaTiming, _Mapping]] = ..., review_status: _Optional[str] = ..., synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -121,6 +121,21 @@ class WatcherServiceStub:
                 request_serializer=postflow_dot_v1_dot_watcher__pb2.ReplayDeliveryRequest.SerializeToString,
                 response_deserializer=postflow_dot_v1_dot_watcher__pb2.Delivery.FromString,
                 _registered_method=True)
+        self.ReceiveFrameioWebhook = channel.unary_unary(
+                '/postflow.v1.WatcherService/ReceiveFrameioWebhook',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.FrameioWebhookDelivery.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.FrameioWebhookReceipt.FromString,
+                _registered_method=True)
+        self.SetupFrameioWebhooks = channel.unary_unary(
+                '/postflow.v1.WatcherService/SetupFrameioWebhooks',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.SetupFrameioWebhooksRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.SetupFrameioWebhooksResponse.FromString,
+                _registered_method=True)
+        self.GetReview = channel.unary_unary(
+                '/postflow.v1.WatcherService/GetReview',
+                request_serializer=postflow_dot_v1_dot_watcher__pb2.GetReviewRequest.SerializeToString,
+                response_deserializer=postflow_dot_v1_dot_watcher__pb2.Review.FromString,
+                _registered_method=True)
 
 
 class WatcherServiceServicer:
@@ -246,6 +261,30 @@ class WatcherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReceiveFrameioWebhook(self, request, context):
+        """A Frame.io webhook delivery as the streamer's public server received it (the streamer
+        only): checked (signature, age, webhook), stored, answered at once; the work comes later.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetupFrameioWebhooks(self, request, context):
+        """Registers PostFlow's webhook in the Frame.io workspaces of a connection's pipelines (admin):
+        Frame.io shows each webhook's secret once, and the watcher keeps it as a secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReview(self, request, context):
+        """The review of a delivered file: its Frame.io comments, review status, and the timing
+        (frame rate, start timecode) that places the comments on a timeline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WatcherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -333,6 +372,21 @@ def add_WatcherServiceServicer_to_server(servicer, server):
                     servicer.ReplayDelivery,
                     request_deserializer=postflow_dot_v1_dot_watcher__pb2.ReplayDeliveryRequest.FromString,
                     response_serializer=postflow_dot_v1_dot_watcher__pb2.Delivery.SerializeToString,
+            ),
+            'ReceiveFrameioWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReceiveFrameioWebhook,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.FrameioWebhookDelivery.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.FrameioWebhookReceipt.SerializeToString,
+            ),
+            'SetupFrameioWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetupFrameioWebhooks,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.SetupFrameioWebhooksRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.SetupFrameioWebhooksResponse.SerializeToString,
+            ),
+            'GetReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReview,
+                    request_deserializer=postflow_dot_v1_dot_watcher__pb2.GetReviewRequest.FromString,
+                    response_serializer=postflow_dot_v1_dot_watcher__pb2.Review.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -795,6 +849,87 @@ class WatcherService:
             '/postflow.v1.WatcherService/ReplayDelivery',
             postflow_dot_v1_dot_watcher__pb2.ReplayDeliveryRequest.SerializeToString,
             postflow_dot_v1_dot_watcher__pb2.Delivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReceiveFrameioWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/ReceiveFrameioWebhook',
+            postflow_dot_v1_dot_watcher__pb2.FrameioWebhookDelivery.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.FrameioWebhookReceipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetupFrameioWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/SetupFrameioWebhooks',
+            postflow_dot_v1_dot_watcher__pb2.SetupFrameioWebhooksRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.SetupFrameioWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/postflow.v1.WatcherService/GetReview',
+            postflow_dot_v1_dot_watcher__pb2.GetReviewRequest.SerializeToString,
+            postflow_dot_v1_dot_watcher__pb2.Review.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,7 +45,7 @@ def test_the_contract_shape_with_its_defaults():
      "notifications[1].url: Apprise cannot use this URL (it has no scheme://"),
     ({"notifications": [{"url": SLACK, "events": ["delivered", "exploded"]}]},
      "notifications[0].events: unknown event 'exploded' (known: queued, delivered, failed, cancelled, "
-     "reconnect_needed, relogin_soon, tunnel_down, digest)"),
+     "reconnect_needed, relogin_soon, tunnel_down, digest, comment_created, comment_completed, approved)"),
     ({"notifications": [{"url": SLACK}]}, "notifications[0].events: required"),
     ({"notifications": [{"url": SLACK, "events": []}]}, "notifications[0].events: name at least one event"),
     ({"notifications": [{"url": SLACK, "events": ["failed"], "pipelines": ["nope"]}]},

@@ -63,6 +63,10 @@ RULES: dict[str, Rule] = {
     # watcher: the delivery log of webhooks and notifications, for admins (and the dashboard's)
     "/postflow.v1.WatcherService/ListDeliveries": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
     "/postflow.v1.WatcherService/ReplayDelivery": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
+    # watcher: Frame.io's webhooks come in through the streamer's public server; registering them is an admin's
+    "/postflow.v1.WatcherService/ReceiveFrameioWebhook": rule("streamer"),
+    "/postflow.v1.WatcherService/SetupFrameioWebhooks": rule(ADMIN, scopes=(Scope.ADMIN,)),
+    "/postflow.v1.WatcherService/GetReview": rule(*ANY_CERTIFICATE, scopes=READ_JOBS),
     # every service: its audit log, for admins (the dashboard shows it to its admins)
     "/postflow.v1.AuditService/ListAudit": rule("dashboard", ADMIN, scopes=(Scope.ADMIN,)),
 }
@@ -75,6 +79,7 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "/postflow.v1.WatcherService/SubmitFile": ("path",),
     "/postflow.v1.WatcherService/RetryJob": ("id",),
     "/postflow.v1.WatcherService/CancelJob": ("id",),
+    "/postflow.v1.WatcherService/SetupFrameioWebhooks": ("connection", "public_url"),
     "/postflow.v1.AuthService/BeginAuthorization": ("connection",),
     "/postflow.v1.AuthService/CompleteAuthorization": ("connection",),
     "/postflow.v1.AuthService/Disconnect": ("connection",),
