@@ -1,0 +1,23 @@
+"""Markers as CSV, for a spreadsheet or a script: a header row, then a row a marker."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from postflow.markers.model import Marker
+from postflow.markers.timing import MediaTiming
+
+HEADER = ("timecode", "frame", "duration_frames", "author", "text", "completed", "link", "note")
+
+
+def render_csv(markers: Sequence[Marker], timing: MediaTiming, title: str) -> str:
+    """`title` is not written: a CSV has no place for it."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    for marker in markers:
+        writer.writerow((timing.timecode(marker.frame), marker.frame, marker.duration_frames, marker.author,
+                         marker.text, "yes" if marker.completed else "no", marker.link, marker.note))
+    return out.getvalue()
