@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test check protos chromium fuse soak bench clean
+.PHONY: demo test check protos chromium fuse ffmpeg soak bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,19 @@ fuse:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq fuse3 >/dev/null; }
 
+# The markers read a file's frame rate and start timecode with ffprobe (postflow/markers/probe.py);
+# its tests make small media files with ffmpeg. Debian's ffmpeg package has both.
+ffmpeg:
+	@command -v ffprobe >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; }
+
 # Static checks first (ruff, then mypy over product code; generated postflow/v1 excluded), then the suite.
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: check chromium fuse
+test: check chromium fuse ffmpeg
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 
 protos: $(STAMP)

@@ -9,8 +9,8 @@ timecode), each with two comment lines:
 `* LOC:` is the locator of Avid and most EDL readers (timecode, colour left-aligned in seven
 columns, text); the next line is the one DaVinci Resolve writes and reads for a timeline
 marker (note, then colour, name and duration in frames after '|'). The event line keeps
-CMX3600's columns: event 1–3, reel 6–13, track 15–18, edit 20–23, transition 25–27, source
-in/out 29–39/41–51, record in/out 53–63/65–75."""
+CMX3600's columns (as Resolve and Avid write them): event 1–3, reel 6–13, channels 15–18, edit
+21–24, transition 26–28, source in/out 30–40/42–52, record in/out 54–64/66–76."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def colour(marker: Marker) -> str:
 
 def event_line(number: int, marker: Marker, timing: MediaTiming) -> str:
     start, end = timing.timecode(marker.frame), timing.timecode(marker.frame + marker.length)
-    return f"{number:03d}  {REEL:<8} {'V':<4} {'C':<4} {'':>3} {start} {end} {start} {end}"
+    return f"{number:03d}  {REEL:<8} {'V':<4}  {'C':<4} {'':>3} {start} {end} {start} {end}"
 
 
 def resolve_line(marker: Marker) -> str:
