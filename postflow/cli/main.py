@@ -16,6 +16,7 @@ from pathlib import Path
 
 from postflow.cli import commands
 from postflow.cli.api_keys import add_commands as add_api_key_commands
+from postflow.cli.markers import add_arguments as add_markers_arguments
 from postflow.cli.webhooks import add_commands as add_webhook_commands
 from postflow.core.config import ConfigError, load_config
 from postflow.core.errors import PostflowError
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--pipeline", required=True, help="the pipeline's name")
     sub.add_argument("--upload-existing", action="store_true",
                      help="also queue the files recorded as present at its first start (on_start \"new-only\")")
+    add_markers_arguments(command("markers", cmd_markers, "a delivered file's review comments as markers for an "
+                                                          "editing application (EDL, FCPXML, xmeml, CSV)"))
     command("reload", cmd_reload, "apply the config file's pipelines and connections without a restart "
                                   "(a bad config changes nothing)")
     add_certs_commands(command("certs", cmd_certs, "the mesh's CA and certificates (mesh.certs_dir)", config=False))
@@ -219,6 +222,12 @@ def cmd_reload(args: argparse.Namespace) -> int:
     from postflow.cli.pipelines import cmd_reload as reload
 
     return reload(args)
+
+
+def cmd_markers(args: argparse.Namespace) -> int:
+    from postflow.cli.markers import cmd_markers as markers
+
+    return markers(args)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

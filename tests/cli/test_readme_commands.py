@@ -24,12 +24,14 @@ import pytest
 from postflow.cli.demo import poll_json
 from postflow.cli.supervisor import SERVICES
 from postflow.core.config import write_config
+from postflow.testing.fakes import FakeServices
 from postflow.testing.media import write_media
 from postflow.testing.mesh import make_certs
 from postflow.testing.polling import wait_for
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env, stop_process
 from postflow.testing.stack import FAST_WATCH, Stack, deep_merge, demo_config
+from tests.markers.reviews import REVIEWS, SAMPLES
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +72,7 @@ CERTS = {
     "postflow certs rotate [IDENTITY] [--ca] [-c FILE]",
 }
 DEMO = {"postflow demo"}
+MARKERS = {"postflow markers PATH --format FORMAT [-c FILE] [-o OUT]"}
 
 
 def readme_commands() -> list[str]:
@@ -150,7 +153,7 @@ async def the_pipelines(commands: Commands, stack: Stack, delivered_file: Path) 
 def test_the_scenarios_cover_the_readme_table_exactly():
     table = readme_commands()
     assert len(table) == len(set(table)), "a command is listed twice"
-    assert set(table) == STACK | MIGRATE | DEMO | CERTS
+    assert set(table) == STACK | MIGRATE | DEMO | CERTS | MARKERS
 
 
 @pytest.mark.asyncio
@@ -312,6 +315,23 @@ async def test_migrate_config(tmp_path):
     assert frameio["oauth_web_app"] is True and "server_to_server" not in frameio
     assert stat.S_IMODE(new.stat().st_mode) == 0o600  # it is meant to receive the client secret
     assert commands.ran == MIGRATE
+
+
+@pytest.mark.asyncio
+async def test_markers(tmp_path):
+    """A delivered file's comments as an EDL, from a fake watcher's review (the real GetReview is
+    covered by the review loop's own tests)."""
+    async with FakeServices().serving("watcher") as fakes:
+        fakes.watcher.reviews.append(REVIEWS["25"])
+        config = tmp_path / "config.json"
+        write_config({"services": {"watcher": fakes.address("watcher")}, "mesh": {"mtls": False},
+                      "state_dir": str(tmp_path / "state")}, config)
+        commands = Commands(child_env())
+        exported = await commands.run("postflow markers PATH --format FORMAT [-c FILE] [-o OUT]",
+                                      PATH="B002_C010.mxf", FORMAT="edl", FILE=str(config), OUT=str(tmp_path))
+    assert exported.code == 0, exported.err
+    assert (tmp_path / "B002_C010.comments.edl").read_text() == (SAMPLES / "25.edl").read_text()
+    assert commands.ran == MARKERS
 
 
 @pytest.mark.asyncio

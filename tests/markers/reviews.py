@@ -21,7 +21,7 @@ def comment(number: int, frame: int, text: str, author: str, duration: int = 0,
 
 
 def review(path: str, timing: MediaTiming, comments: list[watcher_pb2.ReviewComment]) -> watcher_pb2.Review:
-    return watcher_pb2.Review(job=common_pb2.Job(id="0123456789abcdef", path=path, pipeline="main"),
+    return watcher_pb2.Review(job=common_pb2.Job(id="0123456789abcdef", path=path, pipeline="default"),
                               comments=comments, timing=timing.to_proto())
 
 

@@ -5,6 +5,7 @@ totals of every job with each event; it lists jobs newest first, filtered by sta
 path prefix and a case-insensitive search of the path, a page at a time (the token is a
 position, so pages hold still while new jobs arrive). Counting is incremental, so a test can
 make thousands of jobs cheaply. GetHistory answers what the test set, and keeps the requests.
+GetReview answers the review the test set for the job (by id, or the newest of a path).
 RetryJob and CancelJob record the person of `x-postflow-actor` in the job's `acted_by`."""
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.history_requests: list[watcher_pb2.GetHistoryRequest] = []
         self.deliveries: list[watcher_pb2.Delivery] = []  # the delivery log, oldest first (set by a test)
         self.replayed: list[int] = []  # ids ReplayDelivery was called with
+        self.reviews: list[watcher_pb2.Review] = []  # what GetReview answers, oldest first (set by a test)
+        self.review_requests: list[watcher_pb2.GetReviewRequest] = []
         self._position: dict[str, int] = {}  # job id -> order of creation
         self._counts: Counter[tuple[str, int]] = Counter()  # (pipeline, state) -> jobs
         self._files_delivered = 0
@@ -231,6 +234,21 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         delivery.status = "pending"
         delivery.ClearField("sent_at")
         return delivery
+
+    async def GetReview(self, request: watcher_pb2.GetReviewRequest,
+                        context: grpc.aio.ServicerContext) -> watcher_pb2.Review:
+        self.review_requests.append(request)
+        if request.job_id:
+            found = [review for review in self.reviews if review.job.id == request.job_id]
+            what = f"no job {request.job_id}"
+        else:
+            found = [review for review in self.reviews if review.job.path == request.path
+                     and request.pipeline in ("", review.job.pipeline)]
+            within = f" in pipeline {request.pipeline}" if request.pipeline else ""
+            what = f"no delivered file {request.path}{within}"
+        if not found:
+            raise NotFound(what)
+        return found[-1]
 
 
 def acting_for(context: grpc.aio.ServicerContext) -> str:
