@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import posixpath
 import re
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from postflow.cli.commands import CALL_TIMEOUT_S, run_rpc
 from postflow.core.clients import Clients
 from postflow.core.config import Config, load_config
 from postflow.core.review_config import MARKER_FORMATS
-from postflow.markers.files import marker_file, render_review
+from postflow.markers.files import marker_name, render_review
 from postflow.markers.timing import MediaTiming
 from postflow.v1 import watcher_pb2
 from services.watcher.routing import NotRouted, Router
@@ -72,6 +73,6 @@ def cmd_markers(args: argparse.Namespace) -> int:
 
 def write_output(out: Path, media_path: str, fmt: str, text: str) -> Path:
     if out.is_dir():
-        out = marker_file(out / Path(media_path).name, fmt)
+        out = out / marker_name(posixpath.basename(media_path), fmt)
     out.write_text(text, encoding="utf-8")
     return out

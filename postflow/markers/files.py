@@ -36,9 +36,14 @@ def render_review(review: watcher_pb2.Review, fmt: str, timing: MediaTiming | No
     return RENDERERS[fmt](markers_from_review(review, timing), timing, name)
 
 
+def marker_name(media_name: str, fmt: str) -> str:
+    """NAME.comments.edl for NAME.mov."""
+    return posixpath.splitext(media_name)[0] + MARKER_SUFFIXES[fmt]
+
+
 def marker_file(source: Path, fmt: str) -> Path:
-    """NAME.comments.edl beside NAME.mov."""
-    return source.with_name(source.stem + MARKER_SUFFIXES[fmt])
+    """The marker file beside the source."""
+    return source.with_name(marker_name(source.name, fmt))
 
 
 async def write_marker_files(source: Path, formats: Iterable[str], review: watcher_pb2.Review,

@@ -17,6 +17,7 @@ from services.dashboard.delivery_routes import delivery_routes
 from services.dashboard.history_routes import history_routes
 from services.dashboard.http_errors import EXCEPTION_HANDLERS
 from services.dashboard.hub import Hub
+from services.dashboard.marker_routes import marker_routes
 from services.dashboard.oauth_routes import oauth_routes
 from services.dashboard.pages import STATIC_DIR, StaticAssets, analytics, index, manifest
 from services.dashboard.session_admin import session_admin_routes
@@ -37,6 +38,7 @@ def build_app(config: Config, clients: Clients, hub: Hub, access: Access, *,
         *history_routes(clients, access),
         *audit_routes(config, clients, access),
         *delivery_routes(clients, access),
+        *marker_routes(clients, access),
         *session_routes(access),
         *session_admin_routes(access),
         *(access.signin.routes() if access.signin is not None else []),

@@ -11,7 +11,7 @@ from postflow.core.oidc_config import OidcConfig
 from postflow.testing.dashboard import ACCESS_TOKEN, csrf
 from postflow.testing.polling import wait_for
 from postflow.testing.sse_client import following
-from postflow.v1 import common_pb2
+from postflow.v1 import common_pb2, watcher_pb2
 from tests.dashboard.test_oidc import authorize
 
 PEOPLE = [oidc_provider_mock.User(sub="ann", claims={"email": "ann@studio.example", "groups": ["post-admins"]}),
@@ -134,3 +134,16 @@ def test_the_pipelines_map_is_checked_naming_the_key():
     ]:
         with pytest.raises(ConfigError, match=message):
             build_config({"dashboard": {"oidc": oidc | {"pipelines": pipelines}}})
+
+
+@pytest.mark.asyncio
+async def test_marker_downloads_for_viewers_and_only_of_the_persons_pipelines(fakes, browser):
+    theirs = watcher_pb2.Review(job=fakes.watcher.add_job("B/b_v001.mov", pipeline="clientb"))
+    other = watcher_pb2.Review(job=fakes.watcher.add_job("A/a_v001.mov", pipeline="clienta"))
+    fakes.watcher.reviews += [theirs, other]
+    viewer, bea = await browser("vic"), await browser("bea")
+    for job in (theirs.job, other.job):
+        assert (await viewer.get(f"/api/jobs/{job.id}/markers", params={"format": "csv"})).status_code == 200
+    assert (await bea.get(f"/api/jobs/{theirs.job.id}/markers", params={"format": "edl"})).status_code == 200
+    refused = await bea.get(f"/api/jobs/{other.job.id}/markers", params={"format": "edl"})
+    assert refused.status_code == 403 and refused.json()["error"] == "pipeline 'clienta': you see only clientb"

@@ -8,6 +8,10 @@ import {
 const FINAL_STATES = new Set(["done", "failed", "cancelled"]);
 const RETRYABLE_STATES = new Set(["failed", "cancelled"]);
 const MAX_EVENTS = 200;
+// The review comments of a delivered file as markers (GET /api/jobs/{id}/markers?format=…).
+const MARKER_FORMATS = [
+  ["edl", "EDL (Resolve)"], ["fcpxml", "FCPXML (Final Cut Pro, Resolve)"], ["xmeml", "XML (Premiere Pro)"], ["csv", "CSV"],
+];
 
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -86,7 +90,11 @@ export class JobTable {
     const cancel = el("button", { type: "button", className: "cancel secondary needs-operator" }, "Cancel");
     retry.addEventListener("click", () => this.onRetry(row.dataset.jobId));
     cancel.addEventListener("click", () => this.onCancel(row.dataset.jobId));
-    cells.actions.append(retry, cancel);
+    const markers = el("details", { className: "markers" }, el("summary", {}, "Markers"),
+      el("div", { className: "menu" }, ...MARKER_FORMATS.map(([format, label]) => el("a", {
+        href: `/api/jobs/${encodeURIComponent(job.id)}/markers?format=${format}`, download: "", dataset: { format },
+      }, label))));
+    cells.actions.append(retry, cancel, markers);
     this.rows.set(job.id, row);
     return row;
   }
@@ -114,6 +122,7 @@ export class JobTable {
     c.trace.replaceChildren(job.trace_id ? el("code", { title: "trace id" }, job.trace_id) : "");
     c.actions.querySelector(".retry").hidden = !RETRYABLE_STATES.has(job.state);
     c.actions.querySelector(".cancel").hidden = FINAL_STATES.has(job.state);
+    c.actions.querySelector(".markers").hidden = job.state !== "done";
   }
 }
 
