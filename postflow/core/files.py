@@ -17,6 +17,15 @@ def readable_stat(path: str | os.PathLike) -> os.stat_result:
         os.close(fd)
 
 
+def fsync_dir(path: Path) -> None:
+    """Makes the entries of directory `path` durable (a rename, a removal in it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_private(path: Path, text: str) -> None:
     """Writes `text` atomically into a file of mode 0600 (for secrets and private keys)."""
     write_atomically(path, text, 0o600)

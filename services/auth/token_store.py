@@ -21,6 +21,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from postflow.core.config import Config, ConfigError
+from postflow.core.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class TokenStore:
         finally:
             os.close(fd)
         if created:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def wipe(self) -> None:
         removed = False
@@ -144,13 +145,5 @@ class TokenStore:
                 path.unlink()
                 removed = True
         if removed:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         self._seq = 0
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from postflow.core.files import write_atomically
 from postflow.core.pipelines import SIDECAR_SUFFIX
 from services.watcher import jobs, schema
+from services.watcher.due_work import work_through
 from services.watcher.intake import job_scope
 from services.watcher.jobs import Job
 from services.watcher.ledger import Ledger
@@ -70,20 +72,7 @@ class AfterDelivery:
         self._wake.set()
 
     async def run(self) -> None:
-        try:
-            while True:
-                self._wake.clear()
-                waiting = False
-                try:
-                    for job in await self.due():
-                        waiting |= not await self.settle(job)
-                except Exception:
-                    log.exception("after delivery: the job ledger failed; trying again in %.0f s", RETRY_S)
-                    waiting = True
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), RETRY_S if waiting else None)
-        finally:
-            self.stopping.set()
+        await work_through(self.due, self.settle, self._wake, self.stopping, "after delivery", RETRY_S)
 
     async def due(self) -> list[Job]:
         """The delivered jobs whose action has not run yet, in delivery order."""
@@ -93,11 +82,11 @@ class AfterDelivery:
 
     async def settle(self, job: Job) -> bool:
         """Runs the job's action and records how it went; False when its pipeline is not running."""
-        run = self.pipelines.runs.get(job.pipeline)
-        if run is None or job.pipeline in self.pipelines.unavailable():
+        routes = self.pipelines.running(job.pipeline)
+        if routes is None:
             return False
         with job_scope(job):
-            message = await self.act(job, run.routes)
+            message = await self.act(job, routes)
             await self.ledger.change(job.id, lambda stored: jobs.after_delivery_ran(stored, message))
         return True
 
@@ -147,19 +136,23 @@ def move_to_done(root: Path, done_folder: str, job: Job) -> str:
     overwritten. Returns where it went, relative to the root. A file a crash left moved is found."""
     source = root / job.path
     target = root / done_folder / job.path
-    if not os.path.lexists(source):
-        for candidate in names_for(target):
-            if not os.path.lexists(candidate):
-                break
-            with contextlib.suppress(NotDelivered):
-                check_delivered(candidate, job)
-                return candidate.relative_to(root).as_posix()
+    if not os.path.lexists(source) and (moved := find_moved(target, job)) is not None:
+        return moved.relative_to(root).as_posix()
     check_delivered(source, job)
     target.parent.mkdir(parents=True, exist_ok=True)
     # PostFlow alone writes into the done_dir, one move at a time: a free name stays free until the rename.
     free = next(candidate for candidate in names_for(target) if not os.path.lexists(candidate))
     os.rename(source, free)  # same file system: a rename keeps the mtime, so the file stays known if moved back
     return free.relative_to(root).as_posix()
+
+
+def find_moved(target: Path, job: Job) -> Path | None:
+    """Where `move_to_done` put the job's file given its `target` in the done_dir (None: not there)."""
+    for candidate in itertools.takewhile(os.path.lexists, names_for(target)):
+        with contextlib.suppress(NotDelivered):
+            check_delivered(candidate, job)
+            return candidate
+    return None
 
 
 def names_for(target: Path) -> Iterator[Path]:

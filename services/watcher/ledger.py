@@ -24,12 +24,12 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from postflow.core.pubsub import Overflow, Topic
+from postflow.core.sqlite import SqliteStore
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher import schema
 from services.watcher.feed import Head, Progress, Totals, event_proto
@@ -97,15 +97,17 @@ class Transaction:
         self.events.append((after, kind, message, self.totals.proto()))
 
 
-class Ledger:
+class Ledger(SqliteStore):
+    name = "ledger"
+    synchronous = "FULL"  # a pulled plug must not lose a committed transition
+    rows_by_name = True
+
     def __init__(self, path: Path, *, retain_events: int = 10_000, live_buffer: int = 10_000,
                  clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+        super().__init__(path)
         self.retain_events = retain_events
         self.clock = clock
-        self._db: sqlite3.Connection | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # for events published from the worker thread
         self.live_events: Topic[watcher_pb2.JobEvent] = Topic(live_buffer, Overflow.DROP_SUBSCRIBER,
                                                               name="job event subscribers")
         # Owned by the worker thread:
@@ -118,15 +120,9 @@ class Ledger:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self.run(self._open)
+        await super().open()
 
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # a pulled plug must not lose a committed transition
-        db.execute("PRAGMA busy_timeout=5000")
+    def prepare(self, db: sqlite3.Connection) -> None:
         schema.migrate(db)
         db.executescript(schema.DDL)
         missing = set(COLUMNS) - set(schema.columns(db, "jobs"))
@@ -140,23 +136,6 @@ class Ledger:
         self.totals.files_delivered, self.totals.bytes_delivered = db.execute(
             f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM jobs WHERE state = {DONE}").fetchone()
         self._last_seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self.run(self._db.close)
-            self._db = None
-        self._executor.shutdown(wait=True)
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        assert self._db is not None, "the ledger is not open"
-        return self._db
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` on the ledger's one database thread (whatever else reads or writes it goes there too)."""
-        assert self._loop is not None
-        return await self._loop.run_in_executor(self._executor, fn, *args)
 
     def _publish(self, events: list[watcher_pb2.JobEvent]) -> None:
         assert self._loop is not None

@@ -100,6 +100,7 @@ class Pipelines:
         """Whether the running pipeline `name` scans or routes differently under `config`."""
         run = self.runs[name]
         return ((run.routes.config, run.routes.mode) != (routes.config, routes.mode)
+                or run.routes.path_filter.skip_dirs != routes.path_filter.skip_dirs  # the `review` section's copy_to
                 or run.detector.settings != scan_settings(config, routes))
 
     def _stop(self, run: PipelineRun) -> None:
@@ -120,6 +121,11 @@ class Pipelines:
         if run is None:
             raise FailedPrecondition(f"pipeline {name!r} is not in the config any more")
         return run
+
+    def running(self, name: str) -> PipelineRoutes | None:
+        """The routes of pipeline `name` if it runs and its root is available (None: not now)."""
+        run = self.runs.get(name)
+        return None if run is None or run.detector.root_problem else run.routes
 
     def unavailable(self) -> set[str]:
         """The pipelines whose root does not answer or fails: no attempt starts there."""

@@ -52,7 +52,7 @@ class PipelineRoutes:
     def build(cls, pipeline: PipelineConfig, config: Config) -> PipelineRoutes:
         path_filter = PathFilter(config.watch.include if pipeline.include is None else pipeline.include,
                                  config.watch.exclude if pipeline.exclude is None else pipeline.exclude,
-                                 [pipeline.done_folder] if pipeline.after_delivery == "move" else [])
+                                 written_folders(pipeline, config))
         key = f"pipelines[{config.pipelines.index(pipeline)}]" if config.pipelines else ""
         return cls(pipeline, Path(pipeline.root).expanduser(), path_filter, pipeline.mode or config.transfer.mode,
                    tuple(compile_pattern(rule.match) for rule in pipeline.rules), key)
@@ -69,10 +69,13 @@ class PipelineRoutes:
     def route(self, relpath: str, check_filter: bool = True) -> Route:
         """The route of `relpath` (relative to the root, '/'-separated); NotRouted if none.
         `check_filter` false: a file include/exclude leaves out is routed too (one submitted);
-        one in the done_dir never is (it was delivered)."""
+        one in the done_dir (it was delivered) or the copy_to folder (an approved copy) never is."""
         pipeline = self.config
-        if self.path_filter.skipped(relpath):
-            raise NotRouted(f"{relpath}: in the done_dir of pipeline {pipeline.name!r}, where delivered files go")
+        if folder := self.path_filter.skipped(relpath):
+            if folder == pipeline.done_folder and pipeline.after_delivery == "move":
+                raise NotRouted(f"{relpath}: in the done_dir of pipeline {pipeline.name!r}, where delivered files go")
+            raise NotRouted(f"{relpath}: in the review.on_approved.copy_to folder of pipeline {pipeline.name!r}, "
+                            "where approved masters are copied")
         if check_filter and not self.path_filter.accepts(relpath):
             raise NotRouted(f"{relpath}: left out by pipeline {pipeline.name!r}'s include/exclude")
         fields = {"dir": posixpath.dirname(relpath), "file": posixpath.basename(relpath), "pipeline": pipeline.name}
@@ -90,6 +93,16 @@ class PipelineRoutes:
         folder = "/".join(part for part in folder.format_map(fields).split("/") if part)
         return Route(self.config.name, self.config.connection, project.format_map(fields).strip(), folder,
                      posixpath.basename(relpath), self.mode, why)
+
+
+def written_folders(pipeline: PipelineConfig, config: Config) -> list[str]:
+    """The folders under the pipeline's root that PostFlow itself fills, never scanned: the
+    done_dir (after_delivery "move"), the folder approved masters are copied into."""
+    folders = [pipeline.done_folder] if pipeline.after_delivery == "move" else []
+    on_approved = config.review.actions(pipeline.review).on_approved
+    if on_approved is not None and on_approved.copy_folder:
+        folders.append(on_approved.copy_folder)
+    return folders
 
 
 class Router:

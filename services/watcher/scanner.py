@@ -21,6 +21,7 @@ from pathlib import Path
 from stat import S_ISDIR, S_ISREG
 
 from postflow.core.pipelines import SIDECAR_SUFFIX
+from postflow.core.review_config import MARKER_SUFFIXES
 from services.watcher.availability import RootHealth
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,13 @@ def compile_globs(patterns: Iterable[str]) -> Callable[[str], object] | None:
 class PathFilter:
     """Include globs match a file's name (or its relative path when the glob has a '/');
     exclude globs match any path component, so `.*` hides hidden directories too. Sidecars
-    (`*.frameio.json`) are always excluded: PostFlow writes them, whatever a pipeline says now.
-    `skip_dirs` are directories (relative to the root) never walked: a pipeline's done_dir."""
+    (`*.frameio.json`) and review markers (`*.comments.edl`, …) are always excluded: PostFlow
+    writes them, whatever a pipeline says now. `skip_dirs` are directories (relative to the
+    root) never walked: a pipeline's done_dir, the folder approved masters are copied into."""
 
     def __init__(self, include: Iterable[str], exclude: Iterable[str], skip_dirs: Iterable[str] = ()) -> None:
-        include, exclude = list(include), [*exclude, f"*{SIDECAR_SUFFIX}"]
+        include = list(include)
+        exclude = [*exclude, f"*{SIDECAR_SUFFIX}", *(f"*{suffix}" for suffix in MARKER_SUFFIXES.values())]
         self.skip_dirs = frozenset(skip_dirs)
         self.excluded = compile_globs(exclude) or (lambda name: None)
         by_name = [p for p in include if "/" not in p] or ([] if include else ["*"])
@@ -118,9 +121,9 @@ class PathFilter:
         return (not any(self.excluded(part) for part in reldir.split("/") if part) and not self.skipped(relpath)
                 and self.accepts_name(name, reldir))
 
-    def skipped(self, relpath: str) -> bool:
-        """Whether `relpath` is in one of `skip_dirs`."""
-        return any(relpath.startswith(f"{folder}/") for folder in self.skip_dirs)
+    def skipped(self, relpath: str) -> str:
+        """The one of `skip_dirs` that `relpath` is in ("" = none)."""
+        return next((folder for folder in self.skip_dirs if relpath.startswith(f"{folder}/")), "")
 
 
 class Scanner:

@@ -35,6 +35,7 @@ from services.watcher.outbound.outbox import Outbox
 from services.watcher.outbound.targets import targets_of
 from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.projects import check_named_projects
+from services.watcher.review.approvals import Approvals, ApprovalStore
 from services.watcher.routing import PipelineRoutes, Router
 from services.watcher.scanner import Scanner
 from services.watcher.servicer import WatcherServicer
@@ -60,6 +61,7 @@ class WatcherService(GrpcService):
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
         self.api_keys = ApiKeys(self.config.state_path / "watcher" / "api_keys.sqlite")
         self.outbox = Outbox(self.config.state_path / "watcher" / "outbox.sqlite")
+        self.approval_store = ApprovalStore(self.config.state_path / "watcher" / "approvals.sqlite")
         self.outbound = Outbound(self.outbox, self.ledger, self.config.outbound, dashboard_base(self.config))
         self.alerts = Alerts(self.outbound, self.ledger, self.config)
         self.api_credentials: Credentials | None = None  # the watcher's certificate, for the API port
@@ -69,6 +71,7 @@ class WatcherService(GrpcService):
         self._webhook_http: httpx.AsyncClient | None = None  # each webhook has its own timeout
         self.orchestrator: Orchestrator | None = None
         self.after_delivery: AfterDelivery | None = None
+        self.approvals: Approvals | None = None  # the review core reports review statuses to it
         self.pipelines: Pipelines | None = None
         self.streamer_events: StreamerWatch | None = None
         self.auth_status: AuthWatch | None = None
@@ -82,6 +85,7 @@ class WatcherService(GrpcService):
         await self.ledger.open()
         await self.api_keys.open()
         await self.outbox.open()
+        await self.approval_store.open()
         await self.outbound.open()
         # Not traced: a span would record the webhook's URL (a secret), and a trace id is not the receiver's business.
         self._webhook_http = httpx.AsyncClient(timeout=httpx.Timeout(None))
@@ -110,6 +114,7 @@ class WatcherService(GrpcService):
         self.auth_status = AuthWatch(auth_stub, on_change=connections.status_changed,
                                      on_status=self.alerts.auth_status)
         self.after_delivery = after_delivery = AfterDelivery(self.ledger, pipelines)
+        self.approvals = Approvals(self.approval_store, self.outbound.enqueue, pipelines.running, config)
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, pipelines=pipelines,
             tracer=tracer, on_delivered=after_delivery.wake, metrics=AttemptMetrics(self.metrics.registry),
@@ -163,6 +168,8 @@ class WatcherService(GrpcService):
         targets = await asyncio.to_thread(targets_of, config, self._webhook_http, self.runtime.mask)
         self.outbound.apply(targets, config.outbound, dashboard_base(config))
         self.alerts.config = config
+        if self.approvals is not None:
+            self.approvals.config = config
 
     def add_ports(self, server: GrpcServer) -> None:
         """The job API for other tools (mesh.api_listen): TLS with the watcher's certificate,
@@ -177,6 +184,8 @@ class WatcherService(GrpcService):
         self.pipelines.apply_routes(self.config, self.routes)
         self.spawn("orchestrator", self.orchestrator.run())
         self.spawn("after-delivery", self.after_delivery.run())
+        assert self.approvals is not None
+        self.spawn("approvals", self.approvals.run())
         self.spawn("streamer-events", self.streamer_events.run())
         self.spawn("auth-status", self.auth_status.run())
         connections, auth = self.connections, self.auth_status
@@ -207,5 +216,6 @@ class WatcherService(GrpcService):
             if client is not None:
                 await client.aclose()
         await self.outbox.close()
+        await self.approval_store.close()
         await self.api_keys.close()
         await self.ledger.close()

@@ -19,20 +19,17 @@ import hashlib
 import logging
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
 
 from postflow.core.errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
 from postflow.core.mesh.identity import Kind, Principal, Scope
 from postflow.core.mesh.peer_limit import FailureLimit, peer_host
+from postflow.core.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 PREFIX = "pfk_"
 KEY_BYTES = 32
@@ -102,17 +99,20 @@ def parse_scopes(values: Iterable[str]) -> frozenset[Scope]:
     return frozenset(Scope(value) for value in wanted)
 
 
-class ApiKeys:
+class ApiKeys(SqliteStore):
     """The key store and the Authenticator (postflow.core.mesh.identity) of the API port.
     SQLite runs on one worker thread; the index is read and changed on the event loop."""
 
+    name = "api-keys"
+    ddl = DDL
+    synchronous = "FULL"  # a revocation, once answered, must survive a crash
+    private = True
+
     def __init__(self, path: Path, *, limit: FailureLimit | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+        super().__init__(path)
         self.limit = limit or FailureLimit(BAD_KEYS_PER_MINUTE)
         self.clock = clock
-        self._db: sqlite3.Connection | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-keys")
         self._records: dict[str, ApiKey] = {}  # name → record; revoked keys too, so their callers are told
         self._names: dict[str, str] = {}  # key hash → name
         self._last_used: dict[str, float] = {}  # name → last use not yet stored
@@ -121,37 +121,18 @@ class ApiKeys:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        rows = await self._run(self._open)
+        await super().open()
+        rows = await self.run(lambda: [(row[0], _record(row[1:])) for row in self.db.execute(
+            f"SELECT key_sha256, {_COLUMNS} FROM api_keys")])
         self._names = {digest: record.name for digest, record in rows}
         self._records = {record.name: record for _, record in rows}
         log.info("%d API keys (%d revoked)", len(self._records),
                  sum(record.revoked_at is not None for record in self._records.values()))
 
-    def _open(self) -> list[tuple[str, ApiKey]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch(mode=0o600)
-        self.path.chmod(0o600)  # before SQLite makes its -wal and -shm files, which copy the mode
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # a revocation, once answered, must survive a crash
-        db.executescript(DDL)
-        self._db = db
-        return [(row[0], _record(row[1:])) for row in db.execute(f"SELECT key_sha256, {_COLUMNS} FROM api_keys")]
-
     async def close(self) -> None:
         if self._db is not None:
             await self._store_last_used()
-            await self._run(self._db.close)
-            self._db = None
-        self._executor.shutdown(wait=True)
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        assert self._db is not None, "the API key store is not open"
-        return self._db
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        await super().close()
 
     # -- managing keys ----------------------------------------------------------------------
 
@@ -160,7 +141,7 @@ class ApiKeys:
         record = ApiKey(check_name(name), parse_scopes(scopes), self.clock())
         key = new_key()
         digest = key_hash(key)
-        await self._run(self._insert, digest, record)
+        await self.run(self._insert, digest, record)
         self._names[digest] = name
         self._records[name] = record
         log.info("API key %s created with scopes %s", name, _scope_text(record.scopes))
@@ -182,7 +163,7 @@ class ApiKeys:
     async def revoke(self, name: str) -> ApiKey:
         """Revokes the key: refused from now on, its open streams ended (see `revocation`)."""
         revoked_at = self.clock()
-        if not await self._run(self._revoke, name, revoked_at):
+        if not await self.run(self._revoke, name, revoked_at):
             raise NotFound(f"no API key named {name!r}")
         record = self._records[name]
         if record.revoked_at is None:
@@ -205,7 +186,7 @@ class ApiKeys:
     async def _store_last_used(self) -> None:
         if self._last_used:
             uses, self._last_used = self._last_used, {}
-            await self._run(self._write_last_used, uses)
+            await self.run(self._write_last_used, uses)
 
     def _write_last_used(self, uses: dict[str, float]) -> None:
         self.db.executemany("UPDATE api_keys SET last_used_at = ? WHERE name = ?",

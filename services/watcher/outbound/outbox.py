@@ -8,23 +8,19 @@ entries may do it twice (after a crash) without sending anything twice over. `ma
 named values written in the same transaction as the entries they go with: how far the ledger
 has been read, the last state of each Frame.io connection, the day of the last digest.
 Entries are sent oldest first per target; a sent or rejected one stays in the log for
-`log_days`. SQLite runs on one worker thread.
+`log_days`. SQLite runs on one worker thread (postflow/core/sqlite.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from postflow.core.errors import NotFound
-
-T = TypeVar("T")
+from postflow.core.sqlite import SqliteStore
 
 PENDING, SENT, REJECTED = "pending", "sent", "rejected"
 
@@ -70,38 +66,14 @@ COLUMNS = ("key", "target", "kind", "label", "event", "job_id", "path", "pipelin
 SELECT = f"SELECT {', '.join(COLUMNS)}, id, created_at, status, attempts, next_at, last_error, sent_at FROM entries"
 
 
-class Outbox:
+class Outbox(SqliteStore):
+    name = "outbox"
+    ddl = DDL
+    synchronous = "FULL"  # an entry stored is an event that will be sent
+
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+        super().__init__(path)
         self.clock = clock
-        self._db: sqlite3.Connection | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-
-    async def open(self) -> None:
-        await self._run(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # an entry stored is an event that will be sent
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(DDL)
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._executor.shutdown(wait=True)
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        assert self._db is not None, "the outbox is not open"
-        return self._db
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -129,7 +101,7 @@ class Outbox:
                 raise
             return added
 
-        return await self._run(work)
+        return await self.run(work)
 
     async def sent(self, ids: list[int]) -> None:
         await self._update(ids, "status = ?, sent_at = ?, last_error = '', attempts = attempts + 1",
@@ -145,26 +117,26 @@ class Outbox:
 
     async def _update(self, ids: list[int], assignments: str, *values: Any) -> None:
         marks = ",".join("?" * len(ids))
-        await self._run(lambda: self.db.execute(f"UPDATE entries SET {assignments} WHERE id IN ({marks})",
+        await self.run(lambda: self.db.execute(f"UPDATE entries SET {assignments} WHERE id IN ({marks})",
                                                 (*values, *ids)))
 
     async def replay(self, entry_id: int) -> Entry:
         """The entry, pending again from now (its body and key unchanged); NotFound if unknown."""
-        await self._run(lambda: self.db.execute(
+        await self.run(lambda: self.db.execute(
             "UPDATE entries SET status = ?, next_at = ?, sent_at = NULL WHERE id = ?",
             (PENDING, self.clock(), entry_id)))
         return await self.entry(entry_id)
 
     async def prune(self, before: float) -> int:
         """Forgets the entries sent or rejected before `before`; how many."""
-        cursor = await self._run(lambda: self.db.execute(
+        cursor = await self.run(lambda: self.db.execute(
             "DELETE FROM entries WHERE status != ? AND created_at < ?", (PENDING, before)))
         return cursor.rowcount
 
     # -- reads ----------------------------------------------------------------------------
 
     async def mark(self, name: str) -> str | None:
-        row = await self._run(lambda: self.db.execute("SELECT value FROM marks WHERE name = ?", (name,)).fetchone())
+        row = await self.run(lambda: self.db.execute("SELECT value FROM marks WHERE name = ?", (name,)).fetchone())
         return None if row is None else row[0]
 
     async def pending(self, target: str, limit: int) -> list[Entry]:
@@ -183,5 +155,5 @@ class Outbox:
         return found[0]
 
     async def _select(self, sql: str, args: tuple[Any, ...]) -> list[Entry]:
-        rows = await self._run(lambda: self.db.execute(sql, args).fetchall())
+        rows = await self.run(lambda: self.db.execute(sql, args).fetchall())
         return [Entry(*row) for row in rows]
