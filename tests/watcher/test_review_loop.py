@@ -18,6 +18,14 @@ def event(kind: str, resource_type: str, resource_id: str) -> FrameioEvent:
                         resource_type=resource_type, resource_id=resource_id, received_at=time.time())
 
 
+async def followed_with_a_comment(loop, text: str):
+    """A delivered file with one comment, synced."""
+    job = await loop.delivered("a.mov", "F1")
+    comment = loop.frameio.comment("F1", text)
+    await loop.reviews.refresh(job)
+    return job, comment
+
+
 @pytest.mark.asyncio
 async def test_a_new_comment_is_one_comment_created_event_with_author_text_timecode_version_and_link(tmp_path):
     frameio = FakeFrameio(fps=25, start="01:00:00:00")
@@ -43,9 +51,7 @@ async def test_a_new_comment_is_one_comment_created_event_with_author_text_timec
 async def test_a_completed_comment_is_told_once_and_a_restart_tells_nothing_again(tmp_path):
     frameio = FakeFrameio()
     async with review_loop(tmp_path, frameio) as loop:
-        job = await loop.delivered("a.mov", "F1")
-        comment = frameio.comment("F1", "trim the head")
-        await loop.reviews.refresh(job)
+        job, comment = await followed_with_a_comment(loop, "trim the head")
         frameio.complete("F1", comment.id)
         await loop.reviews.on_review_event(event("comment.completed", "comment", comment.id))
         await loop.reviews.refresh(job)
@@ -104,9 +110,7 @@ async def test_an_event_for_a_file_postflow_did_not_deliver_is_one_info_line_and
 async def test_a_deleted_comment_is_found_by_the_file_the_store_knows_it_on(tmp_path):
     frameio = FakeFrameio()
     async with review_loop(tmp_path, frameio) as loop:
-        job = await loop.delivered("a.mov", "F1")
-        comment = frameio.comment("F1", "gone soon")
-        await loop.reviews.refresh(job)
+        job, comment = await followed_with_a_comment(loop, "gone soon")
         frameio.comments["F1"] = []
         await loop.reviews.on_review_event(event("comment.deleted", "comment", comment.id))
         assert await loop.store.comments("F1") == []

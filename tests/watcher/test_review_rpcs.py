@@ -2,10 +2,13 @@
 
 from types import SimpleNamespace
 
+import grpc
 import pytest
 
 from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from postflow.testing.watcher import make_job
+from postflow.testing.media import write_media
+from postflow.testing.rpc import rpc_error
+from postflow.testing.watcher import environment, make_job, start_watcher, wait_jobs
 from postflow.v1 import watcher_pb2
 from services.watcher.jobs import UPLOADING
 from services.watcher.review.rpcs import ReviewCalls
@@ -67,3 +70,15 @@ async def test_get_review_refuses_the_unknown_and_the_undelivered_naming_them(tm
         (uploading,), _ = await loop.ledger.register([uploading], "detected")
         with pytest.raises(FailedPrecondition, match="is uploading: not delivered yet"):
             await calls.GetReview(watcher_pb2.GetReviewRequest(path="SQ02/y.mov"), None)
+
+
+@pytest.mark.asyncio
+async def test_get_review_is_served_by_the_running_watcher(tmp_path):
+    async with environment(tmp_path, watch={"include": ["*.mov"]}) as env:
+        stub = await start_watcher(env)
+        write_media(env.root / "cut.mov", 10_000)
+        (done,) = await wait_jobs(stub, 1)
+        review = await stub.GetReview(watcher_pb2.GetReviewRequest(path="cut.mov"))
+        assert review.job.id == done.id and review.job.view_url == done.view_url
+        error = await rpc_error(stub.GetReview(watcher_pb2.GetReviewRequest(job_id="nope")))
+        assert error.code() == grpc.StatusCode.NOT_FOUND and "nope" in error.details()
