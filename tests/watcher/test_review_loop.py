@@ -145,3 +145,19 @@ async def test_nothing_is_followed_when_follow_days_is_zero(tmp_path):
         assert await loop.reviews.followed() == []
         await loop.reviews.on_review_event(event("file.ready", "file", "F1"))
         assert frameio.calls == []
+
+
+@pytest.mark.asyncio
+async def test_a_file_just_delivered_is_followed_at_once_not_at_the_next_sweep(tmp_path):
+    frameio = FakeFrameio()
+    async with review_loop(tmp_path, frameio, {"poll_interval_s": 3600}) as loop:
+        await loop.delivered("a.mov", "F1")
+        task = asyncio.create_task(loop.reviews.run())
+        try:
+            await wait_for(lambda: loop.store.followed_ids(), message="the first sweep's first file")
+            await loop.delivered("b.mov", "F2")
+            loop.reviews.wake()
+            await wait_for(lambda: loop.store.file("F2"), timeout=5, message="the new delivery followed")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

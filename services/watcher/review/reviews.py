@@ -112,15 +112,15 @@ class Reviews:
         await asyncio.gather(self._follow_deliveries(), self._poll())
 
     async def _follow_deliveries(self) -> None:
-        """Starts following the delivered files not followed yet: at start (a crash may have
-        left some) and whenever woken."""
+        """Starts following the files just delivered (those a restart left unfollowed, the
+        sweep picks up, spread like the others)."""
         while True:
+            await self._delivered.wait()
             self._delivered.clear()
             known = await self.store.followed_ids()
             for job in await self.followed():
                 if job.file_id not in known:
                     await self._refresh_quietly(job)
-            await self._delivered.wait()
 
     async def _poll(self) -> None:
         while True:
