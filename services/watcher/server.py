@@ -36,6 +36,9 @@ from services.watcher.outbound.targets import targets_of
 from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.projects import check_named_projects
 from services.watcher.review.approvals import Approvals, ApprovalStore
+from services.watcher.review.clients import ReviewClients
+from services.watcher.review.reviews import Reviews
+from services.watcher.review.store import ReviewStore
 from services.watcher.routing import PipelineRoutes, Router
 from services.watcher.scanner import Scanner
 from services.watcher.servicer import WatcherServicer
@@ -79,6 +82,8 @@ class WatcherService(GrpcService):
         self.sightings = Sightings(self.ledger)
         self.connections: FrameioConnections | None = None
         self.submissions: Submissions | None = None
+        self.review_store = ReviewStore(self.config.state_path / "watcher" / "review.sqlite")
+        self.reviews: Reviews | None = None
 
     async def open(self) -> None:
         config, provider = self.config, self.runtime.tracer_provider
@@ -115,9 +120,16 @@ class WatcherService(GrpcService):
                                      on_status=self.alerts.auth_status)
         self.after_delivery = after_delivery = AfterDelivery(self.ledger, pipelines)
         self.approvals = Approvals(self.approval_store, self.outbound.enqueue, pipelines.running, config)
+        await self.review_store.open()
+        self.reviews = reviews = Reviews(self.review_store, self.ledger, ReviewClients(connections), self.outbound,
+                                         config)
+
+        def delivered() -> None:
+            after_delivery.wake()
+            reviews.wake()
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, pipelines=pipelines,
-            tracer=tracer, on_delivered=after_delivery.wake, metrics=AttemptMetrics(self.metrics.registry),
+            tracer=tracer, on_delivered=delivered, metrics=AttemptMetrics(self.metrics.registry),
             server_error_wait_s=config.frameio.server_error_backoff_s)
         self.intake = JobIntake(config, self.ledger, self.sightings, self.orchestrator, tracer)
         self.submissions = Submissions(pipelines, self.intake)
@@ -131,7 +143,7 @@ class WatcherService(GrpcService):
         assert self.intake is not None
         return [Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server, WatcherServicer(
             self.ledger, self.orchestrator, self.submissions, self.pipelines, self.api_keys, self.intake,
-            self.sightings, self.apply_config, self.outbound))]
+            self.sightings, self.apply_config, self.outbound, reviews=self.reviews))]
 
     async def reload(self) -> None:
         """SIGHUP: the pipelines of the config file as it is now (an invalid one is logged and
@@ -170,6 +182,8 @@ class WatcherService(GrpcService):
         self.alerts.config = config
         if self.approvals is not None:
             self.approvals.config = config
+        if self.reviews is not None:
+            self.reviews.config = config
 
     def add_ports(self, server: GrpcServer) -> None:
         """The job API for other tools (mesh.api_listen): TLS with the watcher's certificate,
@@ -194,6 +208,8 @@ class WatcherService(GrpcService):
             Router(self.config).named_projects(), lambda name: connections.get(name).projects, auth.wait_connected))
         self.spawn("outbound", self.outbound.run())
         self.spawn("alerts", self.alerts.run())
+        assert self.reviews is not None
+        self.spawn("reviews", self.reviews.run())
 
     async def ready(self) -> None:
         """Ready after the first scan of every pipeline's root: from then on their files are
@@ -217,5 +233,6 @@ class WatcherService(GrpcService):
                 await client.aclose()
         await self.outbox.close()
         await self.approval_store.close()
+        await self.review_store.close()
         await self.api_keys.close()
         await self.ledger.close()

@@ -11,10 +11,12 @@ from typing import Any
 from postflow.core.bwlimit import describe_rate
 
 LISTED = 20  # events named per kind; the others are counted
-ORDER = ("failed", "reconnect_needed", "tunnel_down", "relogin_soon", "cancelled", "delivered", "queued", "digest")
+ORDER = ("failed", "reconnect_needed", "tunnel_down", "relogin_soon", "cancelled", "approved", "comment_created",
+         "comment_completed", "delivered", "queued", "digest")
 FAILURE, WARNING, SUCCESS, INFO = "failure", "warning", "success", "info"  # Apprise's notify types
 SEVERITY = {"failed": FAILURE, "reconnect_needed": FAILURE, "tunnel_down": FAILURE, "relogin_soon": WARNING,
-            "cancelled": WARNING, "delivered": SUCCESS}
+            "cancelled": WARNING, "delivered": SUCCESS, "approved": SUCCESS, "comment_created": INFO,
+            "comment_completed": INFO}
 
 Body = dict[str, Any]
 
@@ -60,6 +62,20 @@ def tunnel_line(body: Body) -> str:
             f"{': ' + detail['message'] if detail['message'] else ''}. Pulls wait; pushes go on.")
 
 
+def review_line(body: Body) -> str:
+    """A comment made or completed, or an approval: the file and version, where, who, what, the link."""
+    job, detail = body["job"], body["detail"]
+    where = f" at {detail['timecode']}" if detail.get("timecode") else ""
+    who = detail.get("author") or "someone"
+    if body["type"] == "approved":
+        said = f"approved by {who}" if detail.get("author") else "approved"
+    else:
+        verb = "completed the comment" if body["type"] == "comment_completed" else "commented"
+        said = f"{who} {verb}: “{detail.get('text', '')}”"
+    link = detail.get("link") or job["view_url"]
+    return f"{job['path']} v{detail.get('version') or 1}{where}: {said}" + (f" {link}" if link else "")
+
+
 def digest_lines(body: Body, pipelines: Collection[str]) -> list[str]:
     lines = []
     for name, counts in sorted(body["detail"]["pipelines"].items()):
@@ -80,9 +96,13 @@ HEADINGS: dict[str, Callable[[int], str]] = {
     "relogin_soon": lambda n: "Frame.io login ends soon",
     "tunnel_down": lambda n: "Tunnel down",
     "digest": lambda n: "Daily digest (the last 24 hours)",
+    "approved": lambda n: f"{n} file{'s' * (n != 1)} approved",
+    "comment_created": lambda n: f"{n} new comment{'s' * (n != 1)}",
+    "comment_completed": lambda n: f"{n} comment{'s' * (n != 1)} completed",
 }
 LINES: dict[str, Callable[[Body], str]] = {"reconnect_needed": reconnect_line, "relogin_soon": relogin_line,
-                                           "tunnel_down": tunnel_line}
+                                           "tunnel_down": tunnel_line, "approved": review_line,
+                                           "comment_created": review_line, "comment_completed": review_line}
 
 
 def compose(bodies: list[Body], pipelines: Collection[str] = ()) -> Message:
@@ -107,7 +127,7 @@ def compose(bodies: list[Body], pipelines: Collection[str] = ()) -> Message:
     severity = next((level for level in (FAILURE, WARNING, SUCCESS) if level in severities), INFO)
     if len(bodies) == 1 and bodies[0]["job"]:
         job = bodies[0]["job"]
-        title = f"PostFlow: {job['name']} {bodies[0]['type']}"
+        title = f"PostFlow: {job['name']} {bodies[0]['type'].replace('_', ' ')}"
     else:
         title = f"PostFlow: {', '.join(counts)}"
     return Message(title, "\n\n".join(sections), severity)
