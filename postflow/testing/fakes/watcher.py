@@ -5,10 +5,14 @@ totals of every job with each event; it lists jobs newest first, filtered by sta
 path prefix and a case-insensitive search of the path, a page at a time (the token is a
 position, so pages hold still while new jobs arrive). Counting is incremental, so a test can
 make thousands of jobs cheaply. GetHistory answers what the test set, and keeps the requests.
-RetryJob and CancelJob record the person of `x-postflow-actor` in the job's `acted_by`."""
+RetryJob and CancelJob record the person of `x-postflow-actor` in the job's `acted_by`.
+ReceiveFrameioWebhook keeps each delivery and answers the outcome the test set, after its
+delay; SetupFrameioWebhooks keeps each request and answers the registrations the test set
+("would …" outcomes in a dry run)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -47,6 +51,11 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.history_requests: list[watcher_pb2.GetHistoryRequest] = []
         self.deliveries: list[watcher_pb2.Delivery] = []  # the delivery log, oldest first (set by a test)
         self.replayed: list[int] = []  # ids ReplayDelivery was called with
+        self.hook_deliveries: list[watcher_pb2.FrameioWebhookDelivery] = []
+        self.hook_outcome: int = watcher_pb2.FrameioWebhookReceipt.ACCEPTED  # what ReceiveFrameioWebhook answers
+        self.hook_delay_s = 0.0  # how long it takes to answer
+        self.setup_requests: list[watcher_pb2.SetupFrameioWebhooksRequest] = []
+        self.registrations: list[watcher_pb2.FrameioWebhookRegistration] = []  # what SetupFrameioWebhooks answers
         self._position: dict[str, int] = {}  # job id -> order of creation
         self._counts: Counter[tuple[str, int]] = Counter()  # (pipeline, state) -> jobs
         self._files_delivered = 0
@@ -231,6 +240,25 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         delivery.status = "pending"
         delivery.ClearField("sent_at")
         return delivery
+
+    async def ReceiveFrameioWebhook(self, request: watcher_pb2.FrameioWebhookDelivery,
+                                    context: grpc.aio.ServicerContext) -> watcher_pb2.FrameioWebhookReceipt:
+        self.hook_deliveries.append(request)
+        await asyncio.sleep(self.hook_delay_s)
+        return watcher_pb2.FrameioWebhookReceipt(outcome=self.hook_outcome)  # type: ignore[arg-type]
+
+    async def SetupFrameioWebhooks(self, request: watcher_pb2.SetupFrameioWebhooksRequest,
+                                   context: grpc.aio.ServicerContext) -> watcher_pb2.SetupFrameioWebhooksResponse:
+        self.setup_requests.append(request)
+        answered = []
+        for registration in self.registrations:
+            copy = watcher_pb2.FrameioWebhookRegistration()
+            copy.CopyFrom(registration)
+            if request.dry_run:
+                copy.outcome = {"registered": "would register", "updated": "would update"}.get(copy.outcome,
+                                                                                              copy.outcome)
+            answered.append(copy)
+        return watcher_pb2.SetupFrameioWebhooksResponse(registrations=answered)
 
 
 def acting_for(context: grpc.aio.ServicerContext) -> str:
