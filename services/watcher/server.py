@@ -16,13 +16,16 @@ from postflow.core.http import traced_client
 from postflow.core.mesh.api_keys import ApiKeys
 from postflow.core.mesh.certs import Credentials
 from postflow.core.outbound_config import dashboard_base, outbound_secrets
+from postflow.core.pipelines import pipelines_of
 from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
 from postflow.frameio_metrics import FrameioMeter
-from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
+from postflow.frameio_review import FrameioReview
+from postflow.v1 import auth_pb2_grpc, streamer_pb2, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
 from services.watcher.after_delivery import AfterDelivery
 from services.watcher.connections import FrameioConnections
 from services.watcher.delivery import Delivery, DeliverySettings
+from services.watcher.delivery.nudges import FileNudges
 from services.watcher.detector import Detector
 from services.watcher.followers import AuthWatch, StreamerWatch
 from services.watcher.intake import JobIntake
@@ -35,6 +38,9 @@ from services.watcher.outbound.outbox import Outbox
 from services.watcher.outbound.targets import targets_of
 from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.projects import check_named_projects
+from services.watcher.review.events import FrameioEvent
+from services.watcher.review.hook_dispatch import ReviewEventHandler
+from services.watcher.review.hooks import FrameioWebhooks
 from services.watcher.routing import PipelineRoutes, Router
 from services.watcher.scanner import Scanner
 from services.watcher.servicer import WatcherServicer
@@ -42,6 +48,10 @@ from services.watcher.sightings import Sightings
 from services.watcher.submissions import Submissions
 
 log = logging.getLogger(__name__)
+
+
+async def ignore_review_event(event: FrameioEvent) -> None:
+    """What a Frame.io event is worth until the review loop acts on it."""
 
 
 def build_service(runtime: Runtime, *, grpc_address: str | None = None) -> WatcherService:
@@ -76,6 +86,11 @@ class WatcherService(GrpcService):
         self.sightings = Sightings(self.ledger)
         self.connections: FrameioConnections | None = None
         self.submissions: Submissions | None = None
+        # Frame.io's webhooks: the review loop sets `on_review_event` for every event but file.upload.completed
+        # and file.ready (those end a verification wait early, through `nudges`).
+        self.nudges = FileNudges()
+        self.on_review_event: ReviewEventHandler = ignore_review_event
+        self.frameio_webhooks: FrameioWebhooks | None = None
 
     async def open(self) -> None:
         config, provider = self.config, self.runtime.tracer_provider
@@ -101,11 +116,12 @@ class WatcherService(GrpcService):
         self.connections = connections = FrameioConnections(auth_stub, self._http, self.ledger, self.runtime.secrets,
                                                             FrameioMeter(self.metrics.registry))
         connections.apply(config)
-        self.streamer_events = streamer_events = StreamerWatch(streamer_stub, on_tunnel=self.alerts.tunnel_status)
+        self.streamer_events = streamer_events = StreamerWatch(streamer_stub, on_tunnel=self._tunnel_status)
+        await self._open_frameio_webhooks(connections, streamer_events)
         self.pipelines = pipelines = Pipelines(self._detector)
         delivery = Delivery(routes_of=lambda name: pipelines.get(name).routes, ledger=self.ledger,
                             connections=connections, streamer=streamer_stub, streamer_events=streamer_events,
-                            settings=DeliverySettings.from_config(config))
+                            settings=DeliverySettings.from_config(config), nudges=self.nudges)
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
         self.auth_status = AuthWatch(auth_stub, on_change=connections.status_changed,
                                      on_status=self.alerts.auth_status)
@@ -117,16 +133,35 @@ class WatcherService(GrpcService):
         self.intake = JobIntake(config, self.ledger, self.sightings, self.orchestrator, tracer)
         self.submissions = Submissions(pipelines, self.intake)
 
+    async def _open_frameio_webhooks(self, connections: FrameioConnections, streamer_events: StreamerWatch) -> None:
+        async def tunnel_url() -> str:
+            status = await streamer_events.tunnel_status(fresh=True)
+            return status.public_url if status is not None else ""
+
+        self.frameio_webhooks = FrameioWebhooks(
+            self.config.state_path / "watcher" / "frameio_hooks.sqlite", max_age_s=self.config.review.webhook_max_age_s,
+            nudges=self.nudges, on_review_event=lambda event: self.on_review_event(event),
+            webhooks_of=lambda name: FrameioReview(connections.get(name).frameio),
+            projects_of=lambda name: connections.get(name).projects,
+            pipelines=lambda: pipelines_of(self.intake.config if self.intake is not None else self.config),
+            tunnel_url=tunnel_url, add_secret=self.runtime.add_secret)
+        await self.frameio_webhooks.open()
+
+    def _tunnel_status(self, status: streamer_pb2.TunnelStatus) -> None:
+        self.alerts.tunnel_status(status)
+        if self.frameio_webhooks is not None:
+            self.frameio_webhooks.tunnel_status(status)
+
     def _detector(self, routes: PipelineRoutes, settings: WatchConfig) -> Detector:
         assert self.orchestrator is not None and self.intake is not None
         return Detector(settings, Scanner(routes.root, routes.path_filter), self.orchestrator, self.intake, routes)
 
     def servicers(self) -> list[Servicer]:
         assert self.orchestrator is not None and self.pipelines is not None and self.submissions is not None
-        assert self.intake is not None
+        assert self.intake is not None and self.frameio_webhooks is not None
         return [Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server, WatcherServicer(
             self.ledger, self.orchestrator, self.submissions, self.pipelines, self.api_keys, self.intake,
-            self.sightings, self.apply_config, self.outbound))]
+            self.sightings, self.apply_config, self.outbound, self.frameio_webhooks))]
 
     async def reload(self) -> None:
         """SIGHUP: the pipelines of the config file as it is now (an invalid one is logged and
@@ -185,6 +220,8 @@ class WatcherService(GrpcService):
             Router(self.config).named_projects(), lambda name: connections.get(name).projects, auth.wait_connected))
         self.spawn("outbound", self.outbound.run())
         self.spawn("alerts", self.alerts.run())
+        assert self.frameio_webhooks is not None
+        self.spawn("frameio-webhooks", self.frameio_webhooks.run())
 
     async def ready(self) -> None:
         """Ready after the first scan of every pipeline's root: from then on their files are
@@ -207,5 +244,7 @@ class WatcherService(GrpcService):
             if client is not None:
                 await client.aclose()
         await self.outbox.close()
+        if self.frameio_webhooks is not None:
+            await self.frameio_webhooks.close()
         await self.api_keys.close()
         await self.ledger.close()

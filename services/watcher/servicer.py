@@ -24,6 +24,8 @@ from services.watcher.outbound.dispatcher import Outbound
 from services.watcher.outbound.rpcs import OutboundCalls
 from services.watcher.pipeline_rpcs import PipelineCalls
 from services.watcher.pipelines import Changes, Pipelines
+from services.watcher.review.hook_rpcs import HookCalls
+from services.watcher.review.hooks import FrameioWebhooks
 from services.watcher.schema import JobQuery
 from services.watcher.sightings import Sightings
 from services.watcher.submissions import Submissions
@@ -36,12 +38,15 @@ SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
-class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, watcher_pb2_grpc.WatcherServiceServicer):
+class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, HookCalls,
+                      watcher_pb2_grpc.WatcherServiceServicer):
     def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, pipelines: Pipelines,
                  api_keys: ApiKeys, intake: JobIntake, sightings: Sightings,
-                 reload: Callable[[], Awaitable[Changes]], outbound: Outbound) -> None:
+                 reload: Callable[[], Awaitable[Changes]], outbound: Outbound,
+                 frameio_webhooks: FrameioWebhooks) -> None:
         super().__init__(pipelines, intake, sightings, reload)
         self.outbound = outbound
+        self.frameio_webhooks = frameio_webhooks
         self.ledger = ledger
         self.orchestrator = orchestrator
         self.submissions = submissions
