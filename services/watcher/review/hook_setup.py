@@ -116,7 +116,8 @@ class HookSetup:
                     raise FailedPrecondition(
                         f"connection {name!r}, project {project or '(default)'!r}: {exc}") from None
                 key = (name, ref.account_id, ref.workspace_id)
-                found.setdefault(key, Workspace(name, ref.account_id, ref.workspace_id, ref.workspace_name))
+                found.setdefault(key, Workspace(name, ref.account_id, ref.workspace_id,
+                                                ref.workspace_name or ref.workspace_id))
         return list(found.values())
 
     async def _one(self, workspace: Workspace, base: str, follows_tunnel: bool,
