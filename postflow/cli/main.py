@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     api_keys = subcommands.add_parser("api-keys", help="create, list or revoke the API keys of the job API",
                                       description="API keys for other tools calling the watcher's job API")
     add_api_key_commands(api_keys)
-    webhooks = subcommands.add_parser("webhooks", help="the delivery log of webhooks and notifications; replay",
-                                      description="The watcher's delivery log of webhooks and notifications")
+    webhooks = subcommands.add_parser(
+        "webhooks", help="the delivery log of webhooks and notifications; replay; Frame.io's webhooks setup",
+        description="The watcher's delivery log of webhooks and notifications; registering Frame.io's webhooks")
     add_webhook_commands(webhooks)
     command("check-config", cmd_check_config, "validate a config file")
     sub = command("route", cmd_route, "where a file would go (a dry run): pipeline, connection, project, folder, "

@@ -27,6 +27,7 @@ from postflow.testing.mesh import MESH_OFF
 from postflow.testing.ports import free_port
 from postflow.testing.processes import child_env
 from postflow.v1 import streamer_pb2, streamer_pb2_grpc
+from services.streamer.frameio_hooks import HookLimits
 from services.streamer.http_connection import HttpLimits
 from services.streamer.http_request import HeadLimits
 from services.streamer.server import StreamerService, build_service
@@ -102,13 +103,15 @@ class Streamer:
 
 
 async def start_streamer(config: Config, spans: InMemorySpanExporter | None = None,
-                         limits: HttpLimits = TEST_LIMITS, config_path: Path | None = None) -> Streamer:
+                         limits: HttpLimits = TEST_LIMITS, config_path: Path | None = None,
+                         hook_limits: HookLimits | None = None) -> Streamer:
     """`config_path`: the file a reload reads (streamer_config's), if the test reloads."""
     spans = spans or InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
     runtime = Runtime(config, provider, config_path=str(config_path) if config_path else None)
-    service = build_service(runtime, grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", http_limits=limits)
+    service = build_service(runtime, grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", http_limits=limits,
+                            hook_limits=hook_limits)
     await service.start()
     return connected(service, spans)
 

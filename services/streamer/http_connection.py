@@ -3,7 +3,7 @@ request head within size limits and deadlines, hand it to the handler, repeat
 (keep-alive, pipelining). Responses are written straight to the socket: `send` for bytes
 and `sendfile` (os.sendfile, zero-copy) for file ranges whose pages are resident, waiting
 for writability only when the kernel's send buffer is full, as nginx does. Slow, idle and
-stalled clients are cut off."""
+stalled clients are cut off. A handler that takes a POST reads its body (`read_body`)."""
 
 from __future__ import annotations
 
@@ -137,6 +137,25 @@ class HttpConnection:
         self._resume_reading()
         await self._wait(deadline)
         return len(self.buffer) > size
+
+    async def read_body(self, length: int, timeout_s: float) -> bytes:
+        """The request's body of `length` bytes, received within `timeout_s`; TimeoutError
+        past it, ConnectionError when the client closes first."""
+        deadline = self.loop.time() + timeout_s
+        while len(self.buffer) < length:
+            if not await self._more(deadline):
+                raise ConnectionError("the client closed before the end of the body")
+        body = bytes(self.buffer[:length])
+        del self.buffer[:length]
+        return body
+
+    def peer(self) -> str:
+        """The client's address, for log lines ("" once it is gone)."""
+        try:
+            host, port, *_ = self.sock.getpeername()
+        except OSError:
+            return ""
+        return f"{host}:{port}"
 
     def _on_readable(self) -> None:
         try:

@@ -1,5 +1,6 @@
 """Strict HTTP/1.1 request heads (RFC 9112 §2-§5): request line and header fields, with
-size limits. Anything outside the grammar is a `BadRequest` carrying its 4xx status."""
+size limits, and whether the body is one the server may read (a POST's, of a declared
+length). Anything outside the grammar is a `BadRequest` carrying its 4xx status."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ _REQUEST_LINE = re.compile(rf"({_TCHAR}+) ([\x21-\x7e]+) (HTTP/\d\.\d)")
 # This also rejects obs-fold and whitespace before the colon (RFC 9112 §5.1, §5.2).
 _FIELDS = re.compile(rf"(?:\r\n{_TCHAR}+:[^\x00-\x08\x0a-\x1f\x7f]*)*")
 # Fields that must appear at most once; a duplicate is a request smuggling or confusion attempt.
+_LENGTH = re.compile(r"[0-9]{1,15}")
 _SINGLETONS = frozenset({"host", "range", "if-range", "content-length"})
 
 
@@ -74,9 +76,21 @@ def parse_head(head: bytes, limits: HeadLimits) -> Request:
                 headers[name] = value
     if version == "HTTP/1.1" and "host" not in headers:
         raise BadRequest(400, "missing Host header")
-    if "transfer-encoding" in headers or headers.get("content-length", "0") != "0":
-        raise BadRequest(400, "request bodies are not accepted")
+    _check_body(method, headers)
     return Request(method, path, version, headers, _keep_alive(version, headers))
+
+
+def _check_body(method: str, headers: dict[str, str]) -> None:
+    """Only a POST has a body, and only one of a declared length (no chunked transfer coding)."""
+    if "transfer-encoding" in headers:
+        raise BadRequest(411 if method == "POST" else 400, "send the body with a Content-Length, not chunked")
+    length = headers.get("content-length")
+    if length is not None and not _LENGTH.fullmatch(length):
+        raise BadRequest(400, "malformed Content-Length")
+    if method == "POST" and length is None:
+        raise BadRequest(411, "a POST needs a Content-Length")
+    if method != "POST" and int(length or 0):
+        raise BadRequest(400, "request bodies are not accepted")
 
 
 def _request_line(line: str) -> tuple[str, str, str]:

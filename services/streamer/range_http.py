@@ -1,6 +1,7 @@
 """The public Range server: `GET|HEAD /t/<token>` and `GET /livez`, nothing else (no
 directory listing, no file path in any URL); revoked, expired or withdrawn (its pipeline
-removed by a config reload) → 410, unknown → 404.
+removed by a config reload) → 410, unknown → 404. Besides, `POST /hooks/frameio/<hook>`
+takes Frame.io's webhooks (`frameio_hooks.py`).
 
 The event loop never waits on storage: the file is opened, stat'ed and read on the reader
 pool's threads (`file_reader.py`), read ahead in parallel. Bodies go out zero-copy with
@@ -28,6 +29,7 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from postflow.core.logs import job_id_var
 from services.streamer.file_reader import ReadAhead, ReaderPool, SourceFile
+from services.streamer.frameio_hooks import HOOKS_PREFIX, FrameioHooks
 from services.streamer.http_connection import HttpConnection, HttpLimits, HttpServer, SendfileRefused
 from services.streamer.http_request import Request
 from services.streamer.open_files import OpenFiles
@@ -51,8 +53,9 @@ class RangeServer:
     def __init__(self, publications: PublicationStore, progress: PullProgress, *, max_ranges: int,
                  max_connections_per_publication: int, tracer: Tracer | None = None,
                  limits: HttpLimits | None = None, reader: ReaderPool | None = None,
-                 pacer: Pacer | None = None) -> None:
+                 pacer: Pacer | None = None, hooks: FrameioHooks | None = None) -> None:
         self.publications = publications
+        self.hooks = hooks
         self.progress = progress
         self.reader = reader or ReaderPool()
         self.files = OpenFiles(self.reader)
@@ -76,9 +79,12 @@ class RangeServer:
     async def respond(self, conn: HttpConnection, request: Request) -> bool:
         """Answers one request; returns whether the connection may be reused."""
         head_only = request.method == "HEAD"
+        if request.method == "POST" and self.hooks is not None and request.path.startswith(HOOKS_PREFIX):
+            return await self.hooks.respond(conn, request)
         if request.method not in ("GET", "HEAD"):
-            await conn.send_simple(405, headers=[("Allow", "GET, HEAD")])
-            return True
+            unread_body = int(request.headers.get("content-length") or 0) > 0
+            await conn.send_simple(405, headers=[("Allow", "GET, HEAD")], close=unread_body)
+            return not unread_body
         if request.path == "/livez":
             await conn.send_simple(200, "ok", head_only=head_only)
             return True

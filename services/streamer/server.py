@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
+import grpc
 import httpx
 from opentelemetry import trace
 
@@ -17,11 +18,12 @@ from postflow.core.bwlimit import describe_rate, parse_schedule
 from postflow.core.config import ConfigError, split_address
 from postflow.core.http import traced_client
 from postflow.core.pipelines import require_roots
-from postflow.core.rpc import Servicer, bind_address
+from postflow.core.rpc import Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
-from postflow.v1 import streamer_pb2, streamer_pb2_grpc
+from postflow.v1 import streamer_pb2, streamer_pb2_grpc, watcher_pb2_grpc
 from services.streamer.events import EventHub
 from services.streamer.file_reader import ReaderPool
+from services.streamer.frameio_hooks import FrameioHooks, HookLimits
 from services.streamer.http_connection import HttpLimits
 from services.streamer.metrics import StreamerMetrics
 from services.streamer.pacer import Pacer
@@ -40,7 +42,7 @@ PURGE_EVERY_S = 3600.0
 
 
 def build_service(runtime: Runtime, *, grpc_address: str | None = None, http_address: str | None = None,
-                  http_limits: HttpLimits | None = None,
+                  http_limits: HttpLimits | None = None, hook_limits: HookLimits | None = None,
                   clock: Callable[[], datetime] = datetime.now) -> StreamerService:
     """`clock`: the local time the bandwidth timetable is read at."""
     config = runtime.config
@@ -49,7 +51,7 @@ def build_service(runtime: Runtime, *, grpc_address: str | None = None, http_add
         grpc_address or bind_address(config.services.streamer),
         http_address or config.streamer.listen,
         http_limits,
-        Pacer(parse_schedule(config.transfer.bwlimit), clock),
+        Pacer(parse_schedule(config.transfer.bwlimit), clock), hook_limits,
     )
 
 
@@ -57,11 +59,14 @@ class StreamerService(GrpcService):
     identity = "streamer"
 
     def __init__(self, runtime: Runtime, roots: Mapping[str, Path], grpc_address: str, http_address: str,
-                 http_limits: HttpLimits | None = None, pacer: Pacer | None = None) -> None:
+                 http_limits: HttpLimits | None = None, pacer: Pacer | None = None,
+                 hook_limits: HookLimits | None = None) -> None:
         super().__init__(runtime, grpc_address)
         self.roots = Roots(roots)  # each pipeline's, by name; replaced by set_roots
         self.http_host, self.http_requested_port = split_address(http_address, "streamer.listen")
         self.http_limits = http_limits
+        self.hook_limits = hook_limits
+        self.watcher_channel: grpc.aio.Channel | None = None  # Frame.io's webhooks go on to the watcher
         self.pacer = pacer or Pacer()  # every byte leaving: pulls served and parts pushed
         self.http_port = 0
         self.hub = EventHub()
@@ -82,10 +87,12 @@ class StreamerService(GrpcService):
         provider = self.runtime.tracer_provider
         tracer = provider.get_tracer(__name__) if provider is not None else trace.get_tracer(__name__)
         self.reader = ReaderPool()
+        self.watcher_channel = open_channel(config.services.watcher, provider, await self.credentials(), "watcher")
+        hooks = FrameioHooks(watcher_pb2_grpc.WatcherServiceStub(self.watcher_channel), self.hook_limits)
         self.range_server = RangeServer(
             self.publications, self.progress, max_ranges=config.streamer.max_ranges,
             max_connections_per_publication=config.streamer.max_connections_per_publication,
-            tracer=tracer, limits=self.http_limits, reader=self.reader, pacer=self.pacer,
+            tracer=tracer, limits=self.http_limits, reader=self.reader, pacer=self.pacer, hooks=hooks,
         )
         self.http_port = await self.range_server.start(self.http_host, self.http_requested_port)
         log.info("range server on %s:%d", self.http_host, self.http_port)
@@ -162,6 +169,8 @@ class StreamerService(GrpcService):
             await self.http.aclose()
         if self.range_server is not None:
             await self.range_server.stop()
+        if self.watcher_channel is not None:
+            await self.watcher_channel.close()
         if self.reader is not None:
             self.reader.close()
         if self.publications is not None:

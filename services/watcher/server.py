@@ -16,13 +16,15 @@ from postflow.core.http import traced_client
 from postflow.core.mesh.api_keys import ApiKeys
 from postflow.core.mesh.certs import Credentials
 from postflow.core.outbound_config import dashboard_base, outbound_secrets
+from postflow.core.pipelines import PipelineConfig, pipelines_of
 from postflow.core.rpc import GrpcServer, Servicer, bind_address, open_channel
 from postflow.core.service import GrpcService, Runtime
 from postflow.frameio_metrics import FrameioMeter
-from postflow.v1 import auth_pb2_grpc, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
+from postflow.v1 import auth_pb2_grpc, streamer_pb2, streamer_pb2_grpc, watcher_pb2, watcher_pb2_grpc
 from services.watcher.after_delivery import AfterDelivery
 from services.watcher.connections import FrameioConnections
 from services.watcher.delivery import Delivery, DeliverySettings
+from services.watcher.delivery.nudges import FileNudges
 from services.watcher.detector import Detector
 from services.watcher.followers import AuthWatch, StreamerWatch
 from services.watcher.intake import JobIntake
@@ -35,10 +37,7 @@ from services.watcher.outbound.outbox import Outbox
 from services.watcher.outbound.targets import targets_of
 from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.projects import check_named_projects
-from services.watcher.review.approvals import Approvals, ApprovalStore
-from services.watcher.review.clients import ReviewClients
-from services.watcher.review.reviews import Reviews
-from services.watcher.review.store import ReviewStore
+from services.watcher.review.loop import ReviewLoop
 from services.watcher.routing import PipelineRoutes, Router
 from services.watcher.scanner import Scanner
 from services.watcher.servicer import WatcherServicer
@@ -64,7 +63,6 @@ class WatcherService(GrpcService):
         self.ledger = Ledger(self.config.state_path / "watcher" / "ledger.sqlite")
         self.api_keys = ApiKeys(self.config.state_path / "watcher" / "api_keys.sqlite")
         self.outbox = Outbox(self.config.state_path / "watcher" / "outbox.sqlite")
-        self.approval_store = ApprovalStore(self.config.state_path / "watcher" / "approvals.sqlite")
         self.outbound = Outbound(self.outbox, self.ledger, self.config.outbound, dashboard_base(self.config))
         self.alerts = Alerts(self.outbound, self.ledger, self.config)
         self.api_credentials: Credentials | None = None  # the watcher's certificate, for the API port
@@ -74,7 +72,6 @@ class WatcherService(GrpcService):
         self._webhook_http: httpx.AsyncClient | None = None  # each webhook has its own timeout
         self.orchestrator: Orchestrator | None = None
         self.after_delivery: AfterDelivery | None = None
-        self.approvals: Approvals | None = None  # the review core reports review statuses to it
         self.pipelines: Pipelines | None = None
         self.streamer_events: StreamerWatch | None = None
         self.auth_status: AuthWatch | None = None
@@ -82,15 +79,15 @@ class WatcherService(GrpcService):
         self.sightings = Sightings(self.ledger)
         self.connections: FrameioConnections | None = None
         self.submissions: Submissions | None = None
-        self.review_store = ReviewStore(self.config.state_path / "watcher" / "review.sqlite")
-        self.reviews: Reviews | None = None
+        # Frame.io's webhooks end a verification wait early (file.ready, file.upload.completed) through `nudges`
+        self.nudges = FileNudges()
+        self.review = ReviewLoop(self.config, self.ledger, self.outbound, self.nudges, runtime.add_secret)
 
     async def open(self) -> None:
         config, provider = self.config, self.runtime.tracer_provider
         await self.ledger.open()
         await self.api_keys.open()
         await self.outbox.open()
-        await self.approval_store.open()
         await self.outbound.open()
         # Not traced: a span would record the webhook's URL (a secret), and a trace id is not the receiver's business.
         self._webhook_http = httpx.AsyncClient(timeout=httpx.Timeout(None))
@@ -110,29 +107,38 @@ class WatcherService(GrpcService):
         self.connections = connections = FrameioConnections(auth_stub, self._http, self.ledger, self.runtime.secrets,
                                                             FrameioMeter(self.metrics.registry))
         connections.apply(config)
-        self.streamer_events = streamer_events = StreamerWatch(streamer_stub, on_tunnel=self.alerts.tunnel_status)
+        self.streamer_events = streamer_events = StreamerWatch(streamer_stub, on_tunnel=self._tunnel_status)
         self.pipelines = pipelines = Pipelines(self._detector)
+        await self.review.open(connections, pipelines, self._pipelines_now, self._tunnel_url)
         delivery = Delivery(routes_of=lambda name: pipelines.get(name).routes, ledger=self.ledger,
                             connections=connections, streamer=streamer_stub, streamer_events=streamer_events,
-                            settings=DeliverySettings.from_config(config))
+                            settings=DeliverySettings.from_config(config), nudges=self.nudges)
         tracer = trace.get_tracer("postflow.watcher", tracer_provider=provider)
         self.auth_status = AuthWatch(auth_stub, on_change=connections.status_changed,
                                      on_status=self.alerts.auth_status)
         self.after_delivery = after_delivery = AfterDelivery(self.ledger, pipelines)
-        self.approvals = Approvals(self.approval_store, self.outbound.enqueue, pipelines.running, config)
-        await self.review_store.open()
-        self.reviews = reviews = Reviews(self.review_store, self.ledger, ReviewClients(connections), self.outbound,
-                                         config)
 
         def delivered() -> None:
             after_delivery.wake()
-            reviews.wake()
+            self.review.delivered()
         self.orchestrator = Orchestrator(
             ledger=self.ledger, delivery=delivery, auth=self.auth_status, settings=config.watch, pipelines=pipelines,
             tracer=tracer, on_delivered=delivered, metrics=AttemptMetrics(self.metrics.registry),
             server_error_wait_s=config.frameio.server_error_backoff_s)
         self.intake = JobIntake(config, self.ledger, self.sightings, self.orchestrator, tracer)
         self.submissions = Submissions(pipelines, self.intake)
+
+    def _pipelines_now(self) -> tuple[PipelineConfig, ...]:
+        return pipelines_of(self.intake.config if self.intake is not None else self.config)
+
+    async def _tunnel_url(self) -> str:
+        assert self.streamer_events is not None
+        status = await self.streamer_events.tunnel_status(fresh=True)
+        return status.public_url if status is not None else ""
+
+    def _tunnel_status(self, status: streamer_pb2.TunnelStatus) -> None:
+        self.alerts.tunnel_status(status)
+        self.review.tunnel_status(status)
 
     def _detector(self, routes: PipelineRoutes, settings: WatchConfig) -> Detector:
         assert self.orchestrator is not None and self.intake is not None
@@ -143,7 +149,7 @@ class WatcherService(GrpcService):
         assert self.intake is not None
         return [Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server, WatcherServicer(
             self.ledger, self.orchestrator, self.submissions, self.pipelines, self.api_keys, self.intake,
-            self.sightings, self.apply_config, self.outbound, reviews=self.reviews))]
+            self.sightings, self.apply_config, self.outbound, self.review.webhooks, self.review.reviews))]
 
     async def reload(self) -> None:
         """SIGHUP: the pipelines of the config file as it is now (an invalid one is logged and
@@ -180,10 +186,7 @@ class WatcherService(GrpcService):
         targets = await asyncio.to_thread(targets_of, config, self._webhook_http, self.runtime.mask)
         self.outbound.apply(targets, config.outbound, dashboard_base(config))
         self.alerts.config = config
-        if self.approvals is not None:
-            self.approvals.config = config
-        if self.reviews is not None:
-            self.reviews.config = config
+        self.review.apply(config)
 
     def add_ports(self, server: GrpcServer) -> None:
         """The job API for other tools (mesh.api_listen): TLS with the watcher's certificate,
@@ -198,8 +201,6 @@ class WatcherService(GrpcService):
         self.pipelines.apply_routes(self.config, self.routes)
         self.spawn("orchestrator", self.orchestrator.run())
         self.spawn("after-delivery", self.after_delivery.run())
-        assert self.approvals is not None
-        self.spawn("approvals", self.approvals.run())
         self.spawn("streamer-events", self.streamer_events.run())
         self.spawn("auth-status", self.auth_status.run())
         connections, auth = self.connections, self.auth_status
@@ -208,8 +209,8 @@ class WatcherService(GrpcService):
             Router(self.config).named_projects(), lambda name: connections.get(name).projects, auth.wait_connected))
         self.spawn("outbound", self.outbound.run())
         self.spawn("alerts", self.alerts.run())
-        assert self.reviews is not None
-        self.spawn("reviews", self.reviews.run())
+        for name, task in self.review.tasks().items():
+            self.spawn(name, task)
 
     async def ready(self) -> None:
         """Ready after the first scan of every pipeline's root: from then on their files are
@@ -232,7 +233,6 @@ class WatcherService(GrpcService):
             if client is not None:
                 await client.aclose()
         await self.outbox.close()
-        await self.approval_store.close()
-        await self.review_store.close()
+        await self.review.close()
         await self.api_keys.close()
         await self.ledger.close()

@@ -24,6 +24,8 @@ from services.watcher.outbound.dispatcher import Outbound
 from services.watcher.outbound.rpcs import OutboundCalls
 from services.watcher.pipeline_rpcs import PipelineCalls
 from services.watcher.pipelines import Changes, Pipelines
+from services.watcher.review.hook_rpcs import HookCalls
+from services.watcher.review.hooks import FrameioWebhooks
 from services.watcher.review.reviews import Reviews
 from services.watcher.review.rpcs import ReviewCalls
 from services.watcher.schema import JobQuery
@@ -38,14 +40,15 @@ SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
-class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, ReviewCalls,
+class WatcherServicer(PipelineCalls, HistoryCalls, OutboundCalls, HookCalls, ReviewCalls,
                       watcher_pb2_grpc.WatcherServiceServicer):
     def __init__(self, ledger: Ledger, orchestrator: Orchestrator, submissions: Submissions, pipelines: Pipelines,
                  api_keys: ApiKeys, intake: JobIntake, sightings: Sightings,
-                 reload: Callable[[], Awaitable[Changes]], outbound: Outbound, *,
-                 reviews: Reviews | None = None) -> None:
+                 reload: Callable[[], Awaitable[Changes]], outbound: Outbound,
+                 frameio_webhooks: FrameioWebhooks, reviews: Reviews | None) -> None:
         super().__init__(pipelines, intake, sightings, reload)
         self.outbound = outbound
+        self.frameio_webhooks = frameio_webhooks
         self.reviews = reviews
         self.ledger = ledger
         self.orchestrator = orchestrator

@@ -64,6 +64,7 @@ STACK = {
     "postflow api-keys create NAME --scope SCOPE [-c FILE]",
     "postflow api-keys list [-c FILE] [--json]",
     "postflow api-keys revoke NAME [-c FILE]",
+    "postflow webhooks setup [--connection C] [--public-url URL] [--dry-run] [--yes]",
 }
 MIGRATE = {"postflow migrate-config OLD [-o NEW]"}
 CERTS = {
@@ -247,6 +248,7 @@ async def the_job_api(commands: Commands, stack: Stack) -> None:
     await the_pipelines(commands, stack, first)
     await the_api_keys(commands, stack)
     await the_audit_log(commands, stack)
+    await the_frameio_webhooks(commands)
 
 
 async def the_api_keys(commands: Commands, stack: Stack) -> None:
@@ -276,6 +278,15 @@ async def the_audit_log(commands: Commands, stack: Stack) -> None:
     table = await commands.run(audit, omit=("--since WHEN", "--json"), FILE=str(stack.config_path), N="5")
     assert table.code == 0 and table.out.split("\n", 1)[0].split() == ["time", "service", "who", "action", "what",
                                                                        "outcome"], table.out
+
+
+async def the_frameio_webhooks(commands: Commands) -> None:
+    """A dry run of the setup: the workspace of the project delivered into, with the URL given."""
+    planned = await commands.run("postflow webhooks setup [--connection C] [--public-url URL] [--dry-run] [--yes]",
+                                 omit=("--yes",), C="default", URL="https://hooks.example.com")
+    assert planned.code == 0, planned.err
+    assert planned.out.startswith("would register  workspace "), planned.out
+    assert "https://hooks.example.com/hooks/frameio/" in planned.out
 
 
 async def log_in(commands: Commands, stack: Stack) -> None:

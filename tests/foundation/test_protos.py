@@ -34,7 +34,7 @@ def test_every_service_rpc_is_implemented_somewhere():
     servicer_files = {"AuthService": ["services/auth/servicer.py"],
                       "WatcherService": ["services/watcher/servicer.py", "services/watcher/pipeline_rpcs.py",
                                          "services/watcher/history_rpcs.py", "services/watcher/outbound/rpcs.py",
-                                         "services/watcher/review/rpcs.py"],
+                                         "services/watcher/review/rpcs.py", "services/watcher/review/hook_rpcs.py"],
                       "StreamerService": ["services/streamer/servicer.py"],
                       "AuditService": ["postflow/core/mesh/audit_query.py"]}
     for name, descriptor in services.items():

@@ -216,7 +216,7 @@ async def test_the_key_rpcs(store):
     errors with their codes."""
     server = GrpcServer()
     server.add(Servicer(watcher_pb2, watcher_pb2_grpc.add_WatcherServiceServicer_to_server,
-                        WatcherServicer(None, None, None, None, store, None, None, None, None)))  # type: ignore[arg-type]
+                        WatcherServicer(None, None, None, None, store, None, None, None, None, None, None)))  # type: ignore[arg-type]
     port = await server.start("127.0.0.1:0")
     try:
         async with open_channel(f"127.0.0.1:{port}") as channel:

@@ -1,7 +1,8 @@
 """Completion and the attempt around it: success only on upload_complete (or status uploaded /
 transcoded); a stall only while bytes are due; a file Frame.io has every byte of is never
 deleted while it processes, even past `processing_timeout_s`; a refused remote upload (400)
-is blamed on the source; pull over 50 GB is pushed."""
+is blamed on the source; pull over 50 GB is pushed; Frame.io's webhook nudging the file ends
+the wait between polls at once."""
 
 import asyncio
 import os
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from postflow.core.config import REMOTE_UPLOAD_MAX_BYTES
+from postflow.core.pubsub import Overflow, Subscription
 from postflow.frameio import RequestFailed
 from postflow.testing.frameio_fake import ACCOUNT, ROOT, FakeConnections, FakeFrameio, job_in_flight
 from postflow.testing.polling import wait_for
@@ -22,6 +24,7 @@ from services.watcher.delivery.attempt import Attempt
 from services.watcher.delivery.completion import Completion
 from services.watcher.delivery.errors import RetryLater
 from services.watcher.delivery.frameio_file import FrameioFile
+from services.watcher.delivery.nudges import FileNudges
 from services.watcher.delivery.pull import Pull
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.transfer import Transfer
@@ -33,11 +36,12 @@ from services.watcher.scanner import FileStat
 class Waiting:
     """A Completion on a fake Frame.io file, recording what it discards."""
 
-    def __init__(self, fake: FakeFrameio, record: JobRecord, processing_timeout_s: float) -> None:
+    def __init__(self, fake: FakeFrameio, record: JobRecord, processing_timeout_s: float, poll_s: float = 0.01) -> None:
         self.fake = fake
         self.record = record
         self.discarded: list[str] = []
-        self.completion = Completion(record, None, self.file, self.discard, 0.01, processing_timeout_s)
+        self.nudges = FileNudges()
+        self.completion = Completion(record, None, self.file, self.discard, poll_s, processing_timeout_s, self.nudges)
 
     def file(self, file_id: str) -> FrameioFile:
         return FrameioFile(self.fake, ACCOUNT, file_id)
@@ -47,8 +51,8 @@ class Waiting:
             await file.delete()
             self.discarded.append(file.id)
 
-    async def wait(self):
-        return await self.completion.wait(Transfer(self.record), None)
+    async def wait(self, events: Subscription | None = None):
+        return await self.completion.wait(Transfer(self.record), events)
 
 
 async def waiting(ledger, fake, status: str, *, every_byte_sent: bool = True, timeout_s: float = 60.0):
@@ -129,6 +133,32 @@ async def test_a_stall_while_bytes_are_due_discards_the_incomplete_file(ledger, 
     assert fake.deleted == [file_id]
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("pulled", [False, True])
+async def test_a_nudge_makes_the_wait_poll_at_once(ledger, pulled):
+    fake = FakeFrameio()
+    file_id = fake.add("file", "a.mov", size=10, status="created")
+    job = await job_in_flight(ledger, "a.mov", ROOT, file_id, every_byte_sent=True)
+    waits = Waiting(fake, JobRecord(ledger, job), 3600.0, poll_s=600.0)
+    events = Subscription(16, Overflow.DROP_OLDEST) if pulled else None
+    waiting_task = asyncio.create_task(waits.wait(events))
+    await wait_for(lambda: len(waits.nudges) == 1, message="the wait watching its file")
+    assert not waits.nudges.poke("another-file")
+    fake.status_of[file_id] = "uploaded"  # Frame.io has it, and its webhook says so
+    assert waits.nudges.poke(file_id)
+    shown = await asyncio.wait_for(waiting_task, 5)
+    assert shown.id == file_id and shown.status == "uploaded"
+    assert len(waits.nudges) == 0  # nothing kept for a file nobody waits on
+
+
+def test_nudges_keep_nothing_for_files_nobody_waits_on():
+    nudges = FileNudges()
+    assert not nudges.poke("f1") and len(nudges) == 0
+    with nudges.watch("f1") as first, nudges.watch("f1") as second:
+        assert nudges.poke("f1") and first.is_set() and second.is_set()
+    assert len(nudges) == 0
+
+
 # -- the attempt around it ---------------------------------------------------------------------
 
 
@@ -136,7 +166,8 @@ def delivery_on(fake: FakeFrameio, ledger: Ledger, root, streamer=None, tunnel=N
     settings = DeliverySettings("auto", REMOTE_UPLOAD_MAX_BYTES, 0.01, 60.0, False)
     pipeline = SimpleNamespace(root=root, config=SimpleNamespace(create_projects=False, after_delivery="none"))
     return Delivery(routes_of=lambda name: pipeline, ledger=ledger, connections=FakeConnections(fake, ledger),
-                    streamer=streamer, streamer_events=tunnel or StreamerWatch(None), settings=settings)
+                    streamer=streamer, streamer_events=tunnel or StreamerWatch(None), settings=settings,
+                    nudges=FileNudges())
 
 
 @pytest.mark.asyncio

@@ -23,7 +23,7 @@ SNAPSHOT_END = watcher_pb2.JOB_EVENT_KIND_SNAPSHOT_END
 async def test_a_client_that_falls_behind_catches_up_from_the_ledger_and_the_stream_ends_on_stop(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite", live_buffer=2)
     await ledger.open()
-    servicer = WatcherServicer(ledger, None, None, None, None, None, None, None, None)  # type: ignore[arg-type]
+    servicer = WatcherServicer(ledger, None, None, None, None, None, None, None, None, None, None)  # type: ignore[arg-type]
     await ledger.register([make_job(FileStat("first.mov", 10, 1, 1))], "detected")
     stream = servicer.WatchJobs(watcher_pb2.WatchJobsRequest(), None)
     try:

@@ -6,10 +6,14 @@ path prefix and a case-insensitive search of the path, a page at a time (the tok
 position, so pages hold still while new jobs arrive). Counting is incremental, so a test can
 make thousands of jobs cheaply. GetHistory answers what the test set, and keeps the requests.
 GetReview answers the review the test set for the job (by id, or the newest of a path).
-RetryJob and CancelJob record the person of `x-postflow-actor` in the job's `acted_by`."""
+RetryJob and CancelJob record the person of `x-postflow-actor` in the job's `acted_by`.
+ReceiveFrameioWebhook keeps each delivery and answers the outcome the test set, after its
+delay; SetupFrameioWebhooks keeps each request and answers the registrations the test set
+("would …" outcomes in a dry run)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -50,6 +54,11 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         self.replayed: list[int] = []  # ids ReplayDelivery was called with
         self.reviews: list[watcher_pb2.Review] = []  # what GetReview answers, oldest first (set by a test)
         self.review_requests: list[watcher_pb2.GetReviewRequest] = []
+        self.hook_deliveries: list[watcher_pb2.FrameioWebhookDelivery] = []
+        self.hook_outcome: int = watcher_pb2.FrameioWebhookReceipt.ACCEPTED  # what ReceiveFrameioWebhook answers
+        self.hook_delay_s = 0.0  # how long it takes to answer
+        self.setup_requests: list[watcher_pb2.SetupFrameioWebhooksRequest] = []
+        self.registrations: list[watcher_pb2.FrameioWebhookRegistration] = []  # what SetupFrameioWebhooks answers
         self._position: dict[str, int] = {}  # job id -> order of creation
         self._counts: Counter[tuple[str, int]] = Counter()  # (pipeline, state) -> jobs
         self._files_delivered = 0
@@ -249,6 +258,24 @@ class FakeWatcher(watcher_pb2_grpc.WatcherServiceServicer):
         if not found:
             raise NotFound(what)
         return found[-1]
+    async def ReceiveFrameioWebhook(self, request: watcher_pb2.FrameioWebhookDelivery,
+                                    context: grpc.aio.ServicerContext) -> watcher_pb2.FrameioWebhookReceipt:
+        self.hook_deliveries.append(request)
+        await asyncio.sleep(self.hook_delay_s)
+        return watcher_pb2.FrameioWebhookReceipt(outcome=self.hook_outcome)  # type: ignore[arg-type]
+
+    async def SetupFrameioWebhooks(self, request: watcher_pb2.SetupFrameioWebhooksRequest,
+                                   context: grpc.aio.ServicerContext) -> watcher_pb2.SetupFrameioWebhooksResponse:
+        self.setup_requests.append(request)
+        answered = []
+        for registration in self.registrations:
+            copy = watcher_pb2.FrameioWebhookRegistration()
+            copy.CopyFrom(registration)
+            if request.dry_run:
+                copy.outcome = {"registered": "would register", "updated": "would update"}.get(copy.outcome,
+                                                                                              copy.outcome)
+            answered.append(copy)
+        return watcher_pb2.SetupFrameioWebhooksResponse(registrations=answered)
 
 
 def acting_for(context: grpc.aio.ServicerContext) -> str:

@@ -6,6 +6,7 @@ went; `Delivery.clean_up` removes what a cancelled job left behind.
     push.py          local_upload and the streamer's part PUTs
     transfer.py      the streamer's progress reports, applied to the job
     completion.py    waiting until Frame.io has the whole file
+    nudges.py        Frame.io's webhooks ending that wait early
     frameio_file.py  one Frame.io file: state, adopt, discard, delete
     stacking.py      version stacks
     record.py        the attempt's writes to its job
@@ -28,6 +29,7 @@ from services.watcher.connections import Destination, FrameioConnections
 from services.watcher.delivery.attempt import Attempt
 from services.watcher.delivery.errors import FileChangedOnDisk, JobFailed, RetryLater
 from services.watcher.delivery.frameio_file import FrameioFile
+from services.watcher.delivery.nudges import FileNudges
 from services.watcher.delivery.pull import revoke
 from services.watcher.delivery.record import JobRecord
 from services.watcher.followers import StreamerWatch
@@ -64,13 +66,14 @@ class Outcome:
 class Delivery:
     def __init__(self, *, routes_of: Callable[[str], PipelineRoutes], ledger: Ledger,
                  connections: FrameioConnections, streamer: streamer_pb2_grpc.StreamerServiceStub,
-                 streamer_events: StreamerWatch, settings: DeliverySettings) -> None:
+                 streamer_events: StreamerWatch, settings: DeliverySettings, nudges: FileNudges) -> None:
         self.routes_of = routes_of  # a pipeline's routes by name; FailedPrecondition once it is removed
         self.ledger = ledger
         self.connections = connections
         self.streamer = streamer
         self.streamer_events = streamer_events
         self.settings = settings
+        self.nudges = nudges  # poked by Frame.io's webhooks: a file's verification wait polls at once
 
     async def run(self, job: Job) -> Outcome:
         record = JobRecord(self.ledger, job)

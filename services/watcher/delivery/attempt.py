@@ -57,7 +57,7 @@ class Attempt:
         self.pull = Pull(record, delivery.streamer, delivery.streamer_events, self.frameio, account_id)
         self.push = Push(record, delivery.streamer, self.frameio, account_id)
         self.completion = Completion(record, self.pull, self.file, self.discard, delivery.settings.status_poll_s,
-                                     delivery.settings.processing_timeout_s)
+                                     delivery.settings.processing_timeout_s, delivery.nudges)
         self._shown: FileWithIncludes | None = None  # the file as show file last returned it, once uploaded
 
     @property

@@ -8,11 +8,13 @@ Frame.io stitches, fetches or transcodes for as long as it takes (undocumented, 
 the file): the file is never discarded then unless Frame.io says `upload_failed`; after
 `processing_timeout_s` the attempt ends, keeping the file, and the next one waits on it again.
 Success is the status call's `upload_complete`, or show file's `status` `uploaded` or
-`transcoded`; any other status means not yet."""
+`transcoded`; any other status means not yet. Frame.io's webhook saying the file is uploaded
+(`nudges`) ends the wait before the next poll at once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -23,6 +25,7 @@ from postflow.core.pubsub import Subscription
 from postflow.v1 import streamer_pb2
 from services.watcher.delivery.errors import Reissue, RetryLater
 from services.watcher.delivery.frameio_file import FileState, FrameioFile
+from services.watcher.delivery.nudges import FileNudges
 from services.watcher.delivery.pull import Pull
 from services.watcher.delivery.record import JobRecord
 from services.watcher.delivery.transfer import Transfer
@@ -37,8 +40,9 @@ PROCESSING_POLL_MAX_S = 60.0  # the longest wait between two looks at a file Fra
 class Completion:
     def __init__(self, record: JobRecord, pull: Pull, file: Callable[[str], FrameioFile],
                  discard: Callable[[FrameioFile | None], Awaitable[None]], poll_s: float,
-                 processing_timeout_s: float) -> None:
+                 processing_timeout_s: float, nudges: FileNudges) -> None:
         self.record = record
+        self.nudges = nudges
         self.pull = pull
         self.file = file
         self.discard = discard
@@ -49,14 +53,19 @@ class Completion:
         """Returns once Frame.io reports the upload complete: with the file as show file
         returned it when that call said so (show file, 10/s and needed anyway for the view
         URL, is asked before the status call). `events`: the pull's streamer events."""
+        with self.nudges.watch(self.record.job.file_id) as nudged:
+            return await self._wait(transfer, events, nudged)
+
+    async def _wait(self, transfer: Transfer, events: Subscription[PullEvent] | None,
+                    nudged: asyncio.Event) -> FileWithIncludes | None:
         processing_since = time.monotonic() if self.record.job.every_byte_sent else None
         polls = self._polls(processing_since is not None)
         interval = polls.failed()
         while True:
             if events is not None:
-                await self._pull_events(events, transfer, interval)
+                await self._pull_events(events, transfer, interval, nudged)
             else:
-                await asyncio.sleep(interval)
+                await _nap(interval, nudged)
             if processing_since is None and self.record.job.every_byte_sent:
                 # The last byte just went out: nothing to ask Frame.io before it has had a moment.
                 processing_since = time.monotonic()
@@ -97,15 +106,25 @@ class Completion:
         longest = max(self.poll_s * 10, PROCESSING_POLL_MAX_S) if processing else self.poll_s * 10
         return Backoff(self.poll_s, longest, jitter=0, factor=1.5)
 
-    async def _pull_events(self, events: Subscription[PullEvent], transfer: Transfer, timeout_s: float) -> None:
+    async def _pull_events(self, events: Subscription[PullEvent], transfer: Transfer, timeout_s: float,
+                           nudged: asyncio.Event) -> None:
         """Applies the streamer's events for up to `timeout_s`; returns early once every byte
-        went out. A new tunnel URL re-issues the pull (Reissue) unless Frame.io has it all."""
+        went out, or the file is nudged. A new tunnel URL re-issues the pull (Reissue) unless
+        Frame.io has it all."""
         deadline = time.monotonic() + timeout_s
         while (remaining := deadline - time.monotonic()) > 0:
+            getting = asyncio.ensure_future(events.get())
+            poked = asyncio.ensure_future(nudged.wait())
             try:
-                item = await asyncio.wait_for(events.get(), remaining)
-            except TimeoutError:
-                return
+                await asyncio.wait((getting, poked), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                poked.cancel()
+                got = getting.done()
+                getting.cancel()
+            if not got:
+                nudged.clear()
+                return  # nudged, or the time is up
+            item = getting.result()
             if item == TUNNEL_CHANGED:
                 if self.record.job.every_byte_sent:
                     continue
@@ -116,3 +135,10 @@ class Completion:
                 raise Reissue()
             if isinstance(item, streamer_pb2.TransferProgress) and await transfer.apply(item):
                 return
+
+
+async def _nap(seconds: float, nudged: asyncio.Event) -> None:
+    """Sleeps `seconds`, or less when the file is nudged."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(nudged.wait(), seconds)
+    nudged.clear()

@@ -46,7 +46,7 @@ from services.watcher.review.clients import ReviewClients
 from services.watcher.review.events import FrameioEvent
 from services.watcher.review.followed import delivered_file, delivered_since
 from services.watcher.review.store import FollowedFile, ReviewStore, StoredComment
-from services.watcher.review.timing import DEFAULT_TIMING, TimingOf, frameio_timing, review_status
+from services.watcher.review.timing import DEFAULT_TIMING, TimingOf, media_timing, review_status
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Reviews:
         self.config = config  # replaced at a reload
         self.on_status = on_status
         self.on_comments_changed = on_comments_changed
-        self.timing_of = timing_of or frameio_timing(clients)
+        self.timing_of = timing_of or media_timing(clients)
         self.clock = clock
         self.carry = CarryForward(store, clients)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -271,7 +271,7 @@ class Reviews:
         try:
             timing = await self.timing_of(job)
         except Exception as exc:
-            log.warning("timing of %s: %s; timecodes count from 00:00:00:00 at 24 fps", job.path, exc)
+            log.warning("timing of %s: %s; timecodes count from 00:00:00:00 at 25 fps", job.path, exc)
             return DEFAULT_TIMING
         if timing.source != DEFAULT_TIMING.source:
             await self.store.save_timing(file.file_id, timing)

@@ -19,7 +19,7 @@ from services.watcher.pipelines import Pipelines
 from services.watcher.review.announce import comment_link
 from services.watcher.review.followed import newest_of_path
 from services.watcher.review.reviews import Reviews
-from services.watcher.review.store import StoredComment
+from services.watcher.review.store import FollowedFile, StoredComment
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -31,6 +31,19 @@ def comment_proto(comment: StoredComment, job: Job) -> watcher_pb2.ReviewComment
         completed=bool(comment.completed_at),
         completed_at=timestamp(comment.completed_at) if comment.completed_at else None,
         link=comment_link(job.view_url, comment.id), carried_from=comment.carried_from, version=job.version or 1)
+
+
+async def review_of(reviews: Reviews, job: Job, file: FollowedFile | None) -> watcher_pb2.Review:
+    """The Review of a delivered job as the watcher knows it."""
+    answer = watcher_pb2.Review(job=to_proto(job))
+    if file is None:
+        return answer
+    answer.comments.extend(comment_proto(comment, job) for comment in await reviews.store.comments(job.file_id))
+    answer.timing.CopyFrom(await reviews.timing(job, file))
+    answer.review_status = file.review_status
+    if file.synced_at:
+        answer.synced_at.CopyFrom(timestamp(file.synced_at))
+    return answer
 
 
 class ReviewCalls:
@@ -49,15 +62,7 @@ class ReviewCalls:
                 file = await reviews.refresh(job)
             except FrameioError as exc:
                 raise Unavailable(f"Frame.io: {exc}") from None
-        answer = watcher_pb2.Review(job=to_proto(job))
-        if file is None:
-            return answer
-        answer.comments.extend(comment_proto(comment, job) for comment in await reviews.store.comments(job.file_id))
-        answer.timing.CopyFrom(await reviews.timing(job, file))
-        answer.review_status = file.review_status
-        if file.synced_at:
-            answer.synced_at.CopyFrom(timestamp(file.synced_at))
-        return answer
+        return await review_of(reviews, job, file)
 
     async def _reviewed_job(self, request: watcher_pb2.GetReviewRequest) -> Job:
         if request.job_id:

@@ -1,27 +1,30 @@
-"""A delivered file's media timing (frame rate, start timecode, length) and review status, as
-Frame.io's metadata tells them.
+"""A delivered file's media timing (frame rate, start timecode, length) and review status.
 
-`timing_of(job)` is what the review loop calls, once per file (the answer is kept): this one
-reads Frame.io's metadata; one that asks ffprobe first, when the source is still there, takes
-its place without anything else changing.
+`timing_of(job)` is what the review loop calls, once per file (the answer is kept): ffprobe on
+the source when it is still there and ffprobe is installed, else Frame.io's metadata, else
+postflow.markers.timing's DEFAULT_TIMING.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from frameio.types import MetadataField
 
-from postflow.markers.timecode import Rate, from_timecode
+from postflow.markers.probe import probe_timing
+from postflow.markers.timing import DEFAULT_TIMING as DEFAULT_MEDIA_TIMING
+from postflow.markers.timing import timing_from_metadata
 from postflow.v1 import watcher_pb2
 from services.watcher.jobs import Job
 from services.watcher.review.clients import ReviewClients
 
 TimingOf = Callable[[Job], Awaitable[watcher_pb2.MediaTiming]]
+SourceOf = Callable[[Job], Awaitable[Path | None]]
 
 STATUS_FIELD = "Status"
-DEFAULT_TIMING = watcher_pb2.MediaTiming(rate_numerator=24, rate_denominator=1, source="default")
+DEFAULT_TIMING = DEFAULT_MEDIA_TIMING.to_proto()
 
 
 def field_values(fields: Sequence[MetadataField]) -> dict[str, Any]:
@@ -36,30 +39,13 @@ def review_status(fields: Sequence[MetadataField]) -> str:
     return ""
 
 
-def timing_from_metadata(fields: Sequence[MetadataField]) -> watcher_pb2.MediaTiming:
-    """From "Frame Rate" (a number), "Start Timecode" (text, ';' before the frames when drop-frame)
-    and "Duration" (a number of seconds); DEFAULT_TIMING when the frame rate is not known (yet)."""
-    values = field_values(fields)
-    fps, start, seconds = values.get("Frame Rate"), str(values.get("Start Timecode") or ""), values.get("Duration")
-    if not isinstance(fps, (int, float)) or fps <= 0:
-        return DEFAULT_TIMING
-    try:
-        rate = Rate.from_fps(fps, drop_frame=";" in start)
-    except ValueError:  # a ';' at a rate without drop-frame
-        rate = Rate.from_fps(fps)
-    try:
-        start_frame = from_timecode(start, rate) if start else 0
-    except ValueError:
-        start_frame = 0
-    duration = round(seconds * rate.fps) if isinstance(seconds, (int, float)) and seconds > 0 else 0
-    return watcher_pb2.MediaTiming(rate_numerator=rate.numerator, rate_denominator=rate.denominator,
-                                   drop_frame=rate.drop_frame, start_frame=start_frame,
-                                   duration_frames=duration, source="frameio")
-
-
-def frameio_timing(clients: ReviewClients) -> TimingOf:
-    """`timing_of` from the file's metadata on Frame.io."""
+def media_timing(clients: ReviewClients, source_of: SourceOf | None = None) -> TimingOf:
+    """`timing_of`: ffprobe on the source where `source_of` finds it, else the file's metadata on Frame.io."""
     async def timing_of(job: Job) -> watcher_pb2.MediaTiming:
+        source = await source_of(job) if source_of is not None else None
+        if source is not None and (probed := await probe_timing(source)) is not None:
+            return probed.to_proto()
         metadata = await clients.review(job.connection).show_metadata(await clients.account_of(job), job.file_id)
-        return timing_from_metadata(metadata.metadata)
+        timing = timing_from_metadata(metadata.metadata)
+        return DEFAULT_TIMING if timing is None else timing.to_proto()
     return timing_of
