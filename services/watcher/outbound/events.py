@@ -59,18 +59,20 @@ def job_view(job: common_pb2.Job, dashboard: str) -> dict[str, Any]:
 
 
 def from_job_event(event: watcher_pb2.JobEvent, dashboard: str) -> Outgoing | None:
-    """The event a stored ledger event makes, if any: a job created is "queued"; one that
-    reached DONE, FAILED or CANCELLED (a job enters those only from an active state, so
-    each such event is an arrival) is "delivered", "failed" or "cancelled"."""
+    """The event a stored ledger event makes, if any: a job created is "queued"; one that is
+    DONE, FAILED or CANCELLED is "delivered", "failed" or "cancelled". A job changed again
+    in such a state (the after-delivery action recorded) makes the same event as its arrival
+    there, under the same source (job and attempt), so the outbox keeps it once."""
     if event.kind == CREATED:
-        kind = "queued"
+        kind, source = "queued", f"e{event.seq}"
     elif event.kind == STATE and event.job.state in JOB_EVENT_TYPES:
         kind = JOB_EVENT_TYPES[event.job.state]
+        source = f"{kind}-{event.job.id}-{event.job.attempts}"
     else:
         return None
     body = {"type": kind, "occurred_at": iso_time(event.at.ToNanoseconds() / 1e9),
             "job": job_view(event.job, dashboard), "detail": {"message": event.message}}
-    return Outgoing(kind, f"e{event.seq}", body, frozenset({event.job.pipeline}))
+    return Outgoing(kind, source, body, frozenset({event.job.pipeline}))
 
 
 def service_event(kind: str, source: str, at: float, detail: dict[str, Any],
