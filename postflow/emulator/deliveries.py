@@ -91,6 +91,11 @@ class Deliveries:
         self.attempts: list[Attempt] = []
 
     @property
+    def pending(self) -> int:
+        """Deliveries (and delayed events) still under way."""
+        return len(self._tasks)
+
+    @property
     def _directory(self) -> Directory:
         return self._store.directory
 

@@ -12,7 +12,8 @@ reviewer@emulator.invalid). Each action emits the webhook event Frame.io would.
     PUT  /_emulator/files/{file_id}/media_timing     {"frame_rate"?, "start_timecode"?, "duration_s"?}
                                                       (replaces it; left out: unknown) → {"data": …}
     GET  /_emulator/webhooks                          every webhook, secret included
-    GET|DELETE /_emulator/webhooks/deliveries         every delivery attempt (deliveries.py), oldest first
+    GET|DELETE /_emulator/webhooks/deliveries         {"deliveries": every attempt (deliveries.py), oldest
+                                                      first; "pending": deliveries and delayed events under way}
 
 Errors: 404 for an unknown file or comment, 400 for a malformed body, as {"error": "…"}."""
 
@@ -109,7 +110,8 @@ async def webhooks(request: Request, emulator: EmulatorState, body: dict) -> Res
 async def deliveries(request: Request, emulator: EmulatorState, body: dict) -> Response:
     if request.method == "DELETE":
         emulator.deliveries.attempts.clear()
-    return JSONResponse({"deliveries": [attempt.describe() for attempt in emulator.deliveries.attempts]})
+    return JSONResponse({"deliveries": [attempt.describe() for attempt in emulator.deliveries.attempts],
+                         "pending": emulator.deliveries.pending})
 
 
 def review_extra_routes() -> list[Route]:
