@@ -35,7 +35,7 @@ class Account:
     name: str
     member_ids: tuple[str, ...]  # the first is the owner
     created_at: float
-    admin_ids: tuple[str, ...] = ()  # who may manage the account's webhooks (the owner among them)
+    admin_ids: tuple[str, ...] = ()  # who may manage the account's webhooks: the owner first
 
     def role_of(self, user_id: str) -> str:
         if self.member_ids and self.member_ids[0] == user_id:
@@ -102,8 +102,8 @@ class Directory:
         for account_spec in spec.accounts:
             emails = account_spec.members
             members = tuple(u.id for u in self.users.values() if emails is None or self._listed(u, emails))
-            admins = members[:1] if account_spec.admins is None else tuple(
-                u.id for u in self.users.values() if u.id in members and self._listed(u, account_spec.admins))
+            admins = members[:1] + tuple(u.id for u in self.users.values() if u.id in members[1:]
+                                         and self._listed(u, account_spec.admins or ()))
             account = Account(account_spec.id or new_id(), account_spec.name, members, now, admins)
             self.accounts[account.id] = account
             for workspace_spec in account_spec.workspaces:

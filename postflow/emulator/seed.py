@@ -12,8 +12,8 @@ left out), `members` defaults to every user, `workspaces`, `projects` and `clien
      "clients": [{"client_id": "studio-a", "client_secret": "…",
                   "user": "ann@a.test", "technical_user": "ann@a.test"}]}
 
-An account's `admins` (e-mails of members; default: its owner, the first member) may manage its
-webhooks; every other member is a plain member (a reviewer, say), who may still comment.
+An account's owner (its first member) and its `admins` (e-mails of members; default none) may
+manage its webhooks; every other member is a plain member (a reviewer, say), who may still comment.
 A client's `user` logs in at the authorize endpoint when no `login_hint` names another;
 `technical_user` is who its client-credentials tokens act as. Both default to the first user.
 A user's `groups` (default none) is emulator-only: IMS has no groups claim; the emulator's ID
@@ -55,7 +55,7 @@ class AccountSpec:
     id: str | None = None
     members: tuple[str, ...] | None = None  # e-mails; None: every user
     workspaces: tuple[WorkspaceSpec, ...] = ()
-    admins: tuple[str, ...] | None = None  # e-mails of members; None: the owner (the first member)
+    admins: tuple[str, ...] | None = None  # e-mails of members who are admins besides the owner
 
 
 @dataclass(frozen=True)
