@@ -35,6 +35,12 @@ class Account:
     name: str
     member_ids: tuple[str, ...]  # the first is the owner
     created_at: float
+    admin_ids: tuple[str, ...] = ()  # who may manage the account's webhooks: the owner first
+
+    def role_of(self, user_id: str) -> str:
+        if self.member_ids and self.member_ids[0] == user_id:
+            return "owner"
+        return "admin" if user_id in self.admin_ids else "member"
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,9 @@ class Directory:
         for account_spec in spec.accounts:
             emails = account_spec.members
             members = tuple(u.id for u in self.users.values() if emails is None or self._listed(u, emails))
-            account = Account(account_spec.id or new_id(), account_spec.name, members, now)
+            admins = members[:1] + tuple(u.id for u in self.users.values() if u.id in members[1:]
+                                         and self._listed(u, account_spec.admins or ()))
+            account = Account(account_spec.id or new_id(), account_spec.name, members, now, admins)
             self.accounts[account.id] = account
             for workspace_spec in account_spec.workspaces:
                 workspace = Workspace(workspace_spec.id or new_id(), account.id, workspace_spec.name,
@@ -194,6 +202,7 @@ class Directory:
         return {
             "users": [{"id": u.id, "name": u.name, "email": u.email} for u in self.users.values()],
             "accounts": [{"id": a.id, "name": a.name, "members": [self.users[m].email for m in a.member_ids],
+                          "admins": [self.users[m].email for m in a.admin_ids],
                           "workspaces": [workspace_json(w) for w in self.workspaces_of(a)]}
                          for a in self.accounts.values()],
             "clients": [{"client_id": c.client_id, "user": self.users[c.user_id].email,

@@ -22,6 +22,7 @@ The JSON body holds any of these keys; a key set to null clears that fault, and
      "pull_bytes_per_s": 1048576,
      "pull_strategy": {"mode": "ranges", "chunk_size": 8388608, "parallelism": 4},
      "version_stack_placement": "bottom",
+     "webhook_drop": {"count": 2},
      "rate_limits": false}
 
 Calls:
@@ -158,6 +159,7 @@ class Faults:
         self.pull_bytes_per_s: int | None = None
         self.pull_disconnect: PullDisconnect | None = None
         self.version_stack_placement: str | None = None
+        self.webhook_drop: Countdown | bool | None = None
 
     def apply(self, spec: dict) -> None:
         """Sets the faults named in `spec` (ValueError, naming the key, if one is malformed).
@@ -179,6 +181,7 @@ class Faults:
             "pull_bytes_per_s": ("pull_bytes_per_s", lambda v: _number(v, int, 1)),
             "pull_disconnect": ("pull_disconnect", _disconnect),
             "version_stack_placement": ("version_stack_placement", lambda v: _choice(v, STACK_PLACEMENTS)),
+            "webhook_drop": ("webhook_drop", lambda v: v if isinstance(v, bool) else _countdown(v)),
         }
         unknown = set(spec) - set(parsers) - {"expire_access_tokens"}
         if unknown:
@@ -223,6 +226,12 @@ class Faults:
             return 403, "AccessDenied", "Request has expired"
         return None
 
+    def drops_webhook(self) -> bool:
+        """Whether the next webhook delivery is dropped (counting it down)."""
+        if isinstance(self.webhook_drop, Countdown):
+            return self.webhook_drop.take()
+        return bool(self.webhook_drop)
+
     def hit(self, path: str) -> CallFault | None:
         """The injected fault that answers this call, if any (every call advances the counters)."""
         triggered = [fault for fault in (self.burst, self.server_error) if fault is not None and fault.hits(path)]
@@ -244,6 +253,7 @@ class Faults:
             "pull_bytes_per_s": self.pull_bytes_per_s,
             "pull_disconnect": vars(self.pull_disconnect) if self.pull_disconnect else None,
             "version_stack_placement": self.version_stack_placement,
+            "webhook_drop": vars(self.webhook_drop) if isinstance(self.webhook_drop, Countdown) else self.webhook_drop,
         }
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -235,7 +235,7 @@ async def remote_upload(request: Request, emulator: EmulatorState) -> Response:
     if probe.size > limit:
         raise ApiError(refusal, f"the source holds {probe.size} bytes; remote upload takes at most {limit} "
                             "(use local upload)", "/data/source_url")
-    file = emulator.store.create_file(folder, name, probe.size, "remote")
+    file = emulator.store.create_file(folder, name, probe.size, "remote", caller(request).id)
     emulator.puller.start(file, url, probe)
     account_id = request.path_params["account_id"]
     return JSONResponse({"data": file_json(emulator.store, file),
@@ -247,7 +247,7 @@ async def local_upload(request: Request, emulator: EmulatorState) -> Response:
     data = await body_data(request)
     name = required_str(data, "name")
     size = required_int(data, "file_size", 1, emulator.options.local_upload_max_bytes)
-    file = emulator.store.create_file(folder, name, size, "local")
+    file = emulator.store.create_file(folder, name, size, "local", caller(request).id)
     upload_urls = emulator.parts.open(file, str(request.base_url))
     return JSONResponse({"data": {**file_json(emulator.store, file), "upload_urls": upload_urls}}, status_code=201)
 
@@ -374,5 +374,10 @@ def frameio_routes() -> list[Route]:
         (f"{in_account}/version_stacks/{{stack_id}}/versions", "PATCH", reorder_stack,
          per_minute("reorder_version_stack", 10)),
     ]
+    return guarded_routes(table)
+
+
+def guarded_routes(table: Sequence[tuple[str, str, Handler, Limit]]) -> list[Route]:
+    """Routes of (path, method, handler, limit), each handler behind `guarded`."""
     return [Route(path, guarded(handler, limit, f"{method} {path}"), methods=[method])
             for path, method, handler, limit in table]

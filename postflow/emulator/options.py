@@ -1,7 +1,8 @@
 """What an emulator instance can be told at start: its default OAuth client, what it holds
 before anyone calls (`seed`: users, accounts, workspaces, projects, more clients), token lifetimes, which
 redirect URIs it accepts, rate limits, how the remote-upload puller fetches and how a refused
-source is answered, local-upload part sizes, processing time and version-stack placement.
+source is answered, local-upload part sizes, processing time, version-stack placement and the
+timing of webhook deliveries.
 Faults injected at run time (`/_emulator/faults`) override some of these per request."""
 
 from __future__ import annotations
@@ -59,11 +60,15 @@ class EmulatorOptions:
     transcode_delay_s: float = 1.0  # upload_complete → status "transcoded"
     version_stack_placement: str = "head"  # where a file moved into a stack lands: "head" or "bottom"
     web_url: str = "https://next.frame.io"
+    webhook_backoff_s: float = 15.0  # the first wait before a delivery is retried; doubles, with jitter
+    webhook_deadline_s: float = 5.0  # a delivery not answered within it has failed
 
     def __post_init__(self) -> None:
         if self.remote_upload_refusal not in REFUSAL_STATUSES:
             raise ValueError(f"remote_upload_refusal must be one of {REFUSAL_STATUSES}")
         if self.version_stack_placement not in STACK_PLACEMENTS:
             raise ValueError(f"version_stack_placement must be one of {STACK_PLACEMENTS}")
+        if self.webhook_backoff_s <= 0 or self.webhook_deadline_s <= 0:
+            raise ValueError("webhook_backoff_s and webhook_deadline_s must be positive")
         if self.upload_part_size < 1 or self.upload_max_parts < 1:
             raise ValueError("upload_part_size and upload_max_parts must be at least 1")

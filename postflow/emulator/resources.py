@@ -24,7 +24,7 @@ def user_json(user: User) -> dict:
 def account_json(store: Store, account: Account, user: User) -> dict:
     projects = {p.id for p in store.directory.projects.values() if p.account_id == account.id}
     return {"id": account.id, "display_name": account.name, "created_at": iso(account.created_at),
-            "updated_at": iso(account.created_at), "roles": ["owner" if account.member_ids[0] == user.id else "member"],
+            "updated_at": iso(account.created_at), "roles": [account.role_of(user.id)],
             "storage_usage": store.storage_usage(projects), "storage_limit": None, "image": None}
 
 

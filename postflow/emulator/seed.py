@@ -6,12 +6,14 @@ A seed file (`--seed FILE`) is JSON of this shape; every `id` is optional (a fre
 left out), `members` defaults to every user, `workspaces`, `projects` and `clients` to none:
 
     {"users": [{"name": "Ann", "email": "ann@a.test", "id": "…", "groups": ["postflow-admins"]}, …],
-     "accounts": [{"name": "Studio A", "id": "…", "members": ["ann@a.test"],
+     "accounts": [{"name": "Studio A", "id": "…", "members": ["ann@a.test", "rey@a.test"], "admins": ["ann@a.test"],
                    "workspaces": [{"name": "Shows", "id": "…",
                                    "projects": [{"name": "Show 1", "id": "…", "root_folder_id": "…"}]}]}],
      "clients": [{"client_id": "studio-a", "client_secret": "…",
                   "user": "ann@a.test", "technical_user": "ann@a.test"}]}
 
+An account's owner (its first member) and its `admins` (e-mails of members; default none) may
+manage its webhooks; every other member is a plain member (a reviewer, say), who may still comment.
 A client's `user` logs in at the authorize endpoint when no `login_hint` names another;
 `technical_user` is who its client-credentials tokens act as. Both default to the first user.
 A user's `groups` (default none) is emulator-only: IMS has no groups claim; the emulator's ID
@@ -53,6 +55,7 @@ class AccountSpec:
     id: str | None = None
     members: tuple[str, ...] | None = None  # e-mails; None: every user
     workspaces: tuple[WorkspaceSpec, ...] = ()
+    admins: tuple[str, ...] | None = None  # e-mails of members who are admins besides the owner
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ class SeedSpec:
             for position, member in enumerate(account.members or ()):
                 if member.lower() not in emails:
                     raise ValueError(f"accounts[{index}].members[{position}]: no user has the e-mail {member}")
+            members = emails if account.members is None else [member.lower() for member in account.members]
+            for position, admin in enumerate(account.admins or ()):
+                if admin.lower() not in members:
+                    raise ValueError(f"accounts[{index}].admins[{position}]: {admin} is not a member of the account")
         for index, client in enumerate(self.clients):
             if client.client_id in [c.client_id for c in self.clients[:index]]:
                 raise ValueError(f"clients[{index}].client_id: {client.client_id} is listed twice")
@@ -169,13 +176,13 @@ def _workspace(value: object, where: str) -> WorkspaceSpec:
 
 
 def _account(value: object, where: str) -> AccountSpec:
-    fields = _fields(value, where, ("name", "id", "members", "workspaces"))
-    members = None
-    if "members" in fields:
-        members = tuple(_string(m, f"{where}.members[{i}]") for i, m in enumerate(_list(fields, "members", where)))
+    fields = _fields(value, where, ("name", "id", "members", "admins", "workspaces"))
+    members, admins = (None if key not in fields else
+                       tuple(_string(e, f"{where}.{key}[{i}]") for i, e in enumerate(_list(fields, key, where)))
+                       for key in ("members", "admins"))
     return AccountSpec(_required(fields, "name", where), _optional(fields, "id", where), members,
                        tuple(_workspace(w, f"{where}.workspaces[{i}]")
-                             for i, w in enumerate(_list(fields, "workspaces", where))))
+                             for i, w in enumerate(_list(fields, "workspaces", where))), admins)
 
 
 def _user(value: object, where: str) -> UserSpec:

@@ -105,6 +105,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--version-stack-placement", choices=STACK_PLACEMENTS,
                         default=defaults.version_stack_placement,
                         help="where a file moved into a version stack lands (default %(default)s)")
+    parser.add_argument("--webhook-backoff", type=float, metavar="S", default=defaults.webhook_backoff_s,
+                        help="first wait before a webhook delivery is retried; doubles (default %(default)s)")
+    parser.add_argument("--webhook-deadline", type=float, metavar="S", default=defaults.webhook_deadline_s,
+                        help="a webhook delivery not answered within it has failed (default %(default)s)")
     parser.add_argument("--seed", type=Path, metavar="FILE",
                         help="JSON file of users, accounts, workspaces, projects and OAuth clients to start with "
                              "(shape: postflow/emulator/seed.py; default: one of each)")
@@ -119,7 +123,9 @@ def options_from(args: argparse.Namespace) -> EmulatorOptions:
                                  ("--processing-delay", args.processing_delay, 0),
                                  ("--upload-part-size", args.upload_part_size, 1),
                                  ("--upload-max-parts", args.upload_max_parts, 1),
-                                 ("--upload-url-ttl", args.upload_url_ttl, 1)):
+                                 ("--upload-url-ttl", args.upload_url_ttl, 1),
+                                 ("--webhook-backoff", args.webhook_backoff, 0.001),
+                                 ("--webhook-deadline", args.webhook_deadline, 0.001)):
         if value < minimum:
             raise ValueError(f"{flag} must be at least {minimum}")
     try:
@@ -132,7 +138,8 @@ def options_from(args: argparse.Namespace) -> EmulatorOptions:
                            rate_limits=not args.no_rate_limits, processing_delay_s=args.processing_delay,
                            remote_upload_refusal=args.remote_upload_refusal, upload_part_size=args.upload_part_size,
                            upload_max_parts=args.upload_max_parts, upload_url_ttl_s=args.upload_url_ttl,
-                           version_stack_placement=args.version_stack_placement)
+                           version_stack_placement=args.version_stack_placement,
+                           webhook_backoff_s=args.webhook_backoff, webhook_deadline_s=args.webhook_deadline)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,10 @@ Rules follow Frame.io v4 as far as it is documented; where it is not, the choice
   experimental reorder call moves a file to the top or the bottom;
 - a file's `status` is `created` until the upload completes (`processing_delay_s` after its
   last byte arrived), `uploaded` then, and `transcoded` `transcode_delay_s` later (computed on
-  read, no timers)."""
+  read, no timers);
+- `events` (webhooks.py's sender, when set) hears of each upload completing (`file.upload.completed`
+  when `upload_complete` turns true, `file.ready` when `status` turns `transcoded`) and of each file
+  joining a version stack (`file.versioned`: the head of a new stack, or the file moved in)."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import itertools
 import mimetypes
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from postflow.emulator.digest import OrderedDigest
 from postflow.emulator.directory import Directory, Project, User, Workspace, new_id
@@ -103,6 +106,7 @@ class File(Asset):
     file_size: int
     media_type: str | None
     upload: Upload
+    creator_id: str | None = None  # the user whose call created it (webhook payloads name them)
 
     type = "file"
 
@@ -124,6 +128,11 @@ class VersionStack(Asset):
 AssetT = TypeVar("AssetT", bound=Asset)
 
 
+class FileEvents(Protocol):
+    def file_event(self, event: str, file: File, delay_s: float = 0.0) -> None:
+        """`event` happened to `file` (or will, `delay_s` from now)."""
+
+
 class Store:
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
@@ -131,6 +140,7 @@ class Store:
         self.seed = self.directory.seed
         self._seq = itertools.count()
         self.assets: dict[str, Asset] = {}
+        self.events: FileEvents | None = None
         # Python's built-in table only: the host's /etc/mime.types must not change answers.
         self._media_types = mimetypes.MimeTypes()
         for extension, media_type in EXTRA_MEDIA_TYPES.items():
@@ -210,10 +220,11 @@ class Store:
         self.assets[folder.id] = folder
         return folder
 
-    def create_file(self, parent: Folder, name: str, size: int, method: str) -> File:
+    def create_file(self, parent: Folder, name: str, size: int, method: str, creator_id: str | None = None) -> File:
         now = time.time()
         file = File(new_id(), name, parent.id, parent.project_id, now, now, next(self._seq), file_size=size,
-                    media_type=self._media_types.guess_type(name)[0], upload=Upload(method, now))
+                    media_type=self._media_types.guess_type(name)[0], upload=Upload(method, now),
+                    creator_id=creator_id)
         self.assets[file.id] = file
         return file
 
@@ -234,6 +245,7 @@ class Store:
         self.assets[stack.id] = stack
         for file in files:
             file.parent_id, file.updated_at = stack.id, now
+        self._event("file.versioned", files[-1])
         return stack
 
     def move_file(self, file: File, parent_id: str, placement: str = "head") -> None:
@@ -247,10 +259,11 @@ class Store:
             raise ApiError(409, f"File {file.id} is already in version stack {parent.id}")
         self._leave_stack(file)
         now = time.time()
+        file.parent_id, file.updated_at = parent.id, now
         if isinstance(parent, VersionStack):
             parent.file_ids.insert(len(parent.file_ids) if placement == "head" else 0, file.id)
             parent.name, parent.updated_at = self.head(parent).name, now
-        file.parent_id, file.updated_at = parent.id, now
+            self._event("file.versioned", file)
 
     def reorder(self, stack: VersionStack, file_id: str, move_to: str) -> None:
         """Moves a file of `stack` to its `top` (the head) or its `bottom`."""
@@ -280,6 +293,12 @@ class Store:
         now = time.time()
         file.upload.sha256, file.upload.last_byte_at, file.updated_at = sha256, now, now
         file.upload.completed_at = now + processing_delay_s
+        self._event("file.upload.completed", file, processing_delay_s)
+        self._event("file.ready", file, processing_delay_s + self.options.transcode_delay_s)
+
+    def _event(self, event: str, file: File, delay_s: float = 0.0) -> None:
+        if self.events is not None:
+            self.events.file_event(event, file, delay_s)
 
     def fail_upload(self, file: File, reason: str) -> None:
         file.upload.failed_at, file.upload.failure_reason = time.time(), reason

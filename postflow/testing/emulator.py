@@ -1,6 +1,7 @@
 """The Frame.io emulator seen from a test or a benchmark: started as a process, a token for its
 development client, and its test-only API (`/_emulator/…`): the files it holds and those it
-deleted, the faults it injects, the tokens its IMS issued, the state it was seeded with."""
+deleted, the faults it injects, the tokens its IMS issued, the state it was seeded with, and a
+reviewer's side of the review loop (comments, review status, media timing, webhook deliveries)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,36 @@ async def frameio_calls(url: str, reset: bool = False) -> dict:
     if reset:
         await _call(url, "DELETE", "/_emulator/calls")
     return counted
+
+
+async def add_review_comment(url: str, file_id: str, text: str, *, timestamp: int | None = None,
+                             duration: int | None = None, name: str = "Reviewer",
+                             email: str = "reviewer@emulator.invalid") -> dict:
+    """A comment on `file_id` by a reviewer (no token needed), as a Comment with its owner."""
+    body = {"text": text, "timestamp": timestamp, "duration": duration, "name": name, "email": email}
+    return (await _call(url, "POST", f"/_emulator/files/{file_id}/comments", json=body)).json()["data"]
+
+
+async def complete_review_comment(url: str, comment_id: str, completed: bool = True) -> dict:
+    return (await _call(url, "POST", f"/_emulator/comments/{comment_id}/complete",
+                        json={"completed": completed})).json()["data"]
+
+
+async def set_review_status(url: str, file_id: str, status: str | None) -> dict:
+    """Sets the file's review status ("Approved", …; None clears it); returns its metadata."""
+    answer = await _call(url, "PUT", f"/_emulator/files/{file_id}/review_status", json={"status": status})
+    return answer.json()["data"]
+
+
+async def set_media_timing(url: str, file_id: str, frame_rate: float | None = None,
+                           start_timecode: str | None = None, duration_s: float | None = None) -> dict:
+    body = {"frame_rate": frame_rate, "start_timecode": start_timecode, "duration_s": duration_s}
+    return (await _call(url, "PUT", f"/_emulator/files/{file_id}/media_timing", json=body)).json()["data"]
+
+
+async def webhook_deliveries(url: str) -> dict:
+    """{"deliveries": every webhook delivery attempt, "pending": how many are still under way}."""
+    return (await _call(url, "GET", "/_emulator/webhooks/deliveries")).json()
 
 
 async def _call(url: str, method: str, path: str, **request: Any) -> httpx.Response:

@@ -10,6 +10,7 @@ import pytest_asyncio
 from frameio import AsyncFrameio
 
 from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.seed import AccountSpec, ClientSpec, ProjectSpec, SeedSpec, UserSpec, WorkspaceSpec
 from postflow.emulator.server import running_emulator
 from postflow.testing.emulator import client_credentials_token
 from postflow.testing.file_server import RangeServer
@@ -77,3 +78,21 @@ def media(tmp_path_factory) -> dict:
 def source(media):
     with RangeServer({f"/{name}": path for name, (path, _) in media.items()}) as server:
         yield server
+
+
+REVIEWER_CLIENT = ("reviewer-app", "reviewer-app-secret")
+REVIEW_SEED = SeedSpec(
+    users=(UserSpec("Ann Admin", "ann@a.test"), UserSpec("Rey Reviewer", "rey@a.test")),
+    accounts=(AccountSpec("Studio", workspaces=(WorkspaceSpec("Shows", projects=(
+        ProjectSpec("Show"), ProjectSpec("Other show"))),)),),
+    clients=(ClientSpec(*REVIEWER_CLIENT, technical_user="rey@a.test"),))
+# Ann (the owner, an admin) and Rey, a plain member; quick processing, webhook retries and deadline.
+REVIEW = EmulatorOptions(seed=REVIEW_SEED, processing_delay_s=0.1, transcode_delay_s=0.2,
+                         webhook_backoff_s=0.1, webhook_deadline_s=1.0)
+
+
+@pytest_asyncio.fixture
+async def reviewer_sdk(emulator, http) -> AsyncFrameio:
+    """The SDK acting as Rey, a member of the account who is not an admin."""
+    token = await client_credentials_token(emulator.url, client_id=REVIEWER_CLIENT[0], client_secret=REVIEWER_CLIENT[1])
+    return AsyncFrameio(base_url=emulator.url, token=token, httpx_client=http)

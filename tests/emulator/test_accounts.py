@@ -29,7 +29,8 @@ SEED = SeedSpec(
         AccountSpec("Studio A", members=(ANN, CAROL),
                     workspaces=(WorkspaceSpec("Shows A", projects=(ProjectSpec("Show One"),)),)),
         AccountSpec("Studio B", members=(BOB, CAROL),
-                    workspaces=(WorkspaceSpec("Shows B", projects=(ProjectSpec("Show Two"),)), WorkspaceSpec("Empty"))),
+                    workspaces=(WorkspaceSpec("Shows B", projects=(ProjectSpec("Show Two"),)), WorkspaceSpec("Empty")),
+                    admins=(CAROL,)),
     ),
     clients=(ClientSpec(STUDIO_B_CLIENT, STUDIO_B_SECRET, user=BOB, technical_user=BOB),),
 )
@@ -100,7 +101,8 @@ async def test_each_user_sees_only_the_accounts_they_belong_to(emulator, http, r
     assert responses.parse(AccountsResponse).data[0].roles == ["owner"], "the first member owns the account"
     carol = await login(emulator, hint=CAROL)
     assert await who(emulator, http, responses, carol["access_token"]) == (CAROL, [a, b])
-    assert [account.roles for account in responses.parse(AccountsResponse).data] == [["member"], ["member"]]
+    assert [account.roles for account in responses.parse(AccountsResponse).data] == [["member"], ["admin"]]
+    assert [account["admins"] for account in seeded["accounts"]] == [[ANN], [BOB, CAROL]], "the owner and the listed"
     users = {user["email"]: user["id"] for user in seeded["users"]}
     assert [(t["client_id"], t["user_id"]) for t in emulator.state.tokens.describe() if t["kind"] == "access"] == [
         (DEV_CLIENT_ID, users[ANN]), (STUDIO_B_CLIENT, users[BOB]), (DEV_CLIENT_ID, users[CAROL])]

@@ -47,6 +47,10 @@ def test_a_seed_file_describes_users_accounts_workspaces_projects_and_clients():
     minimal = seed_from_json({"users": [{"name": "U", "email": "u@x.test"}], "accounts": [{"name": "A"}]})
     assert minimal.accounts[0].members is None and minimal.clients == (), "members default to every user"
     assert EmulatorOptions().seed == DEFAULT_SEED and len(DEFAULT_SEED.users) == len(DEFAULT_SEED.accounts) == 1
+    both = changed("accounts.0.members", ["ann@a.test", "bob@b.test"])
+    assert seed_from_json(both).accounts[0].admins is None, "only the owner by default"
+    both["accounts"][0]["admins"] = ["bob@b.test"]
+    assert seed_from_json(both).accounts[0].admins == ("bob@b.test",)
 
 
 def changed(path: str, value: object) -> dict:
@@ -78,6 +82,7 @@ def changed(path: str, value: object) -> dict:
     (changed("clients.0.client_secret", None), "clients[0].client_secret: required"),
     (changed("users.0.groups", "admins"), "users[0].groups: must be a JSON list"),
     (changed("users.0.groups.1", 7), "users[0].groups[1]: must be a non-empty string"),
+    (changed("accounts.0.admins", ["bob@b.test"]), "accounts[0].admins[0]: bob@b.test is not a member of the account"),
     (changed("accounts.1.id", "project-a1"),
      "accounts[1].id: project-a1 is already the id of accounts[0].workspaces[0].projects[0].id"),
 ])

@@ -97,11 +97,13 @@ def test_start_options_are_strict_by_default_and_switchable():
     switched = options_from(parse_args([
         "--refresh-token-ttl", "60", "--allow-http-loopback-redirect", "--processing-delay", "2.5",
         "--remote-upload-refusal", "422", "--upload-part-size", "1", "--upload-max-parts", "20000",
-        "--upload-url-ttl", "30", "--version-stack-placement", "bottom", "--no-rate-limits"]))
+        "--upload-url-ttl", "30", "--version-stack-placement", "bottom", "--no-rate-limits",
+        "--webhook-backoff", "0.2", "--webhook-deadline", "1.5"]))
     assert switched == EmulatorOptions(refresh_token_ttl_s=60, allow_http_loopback_redirect=True,
                                        processing_delay_s=2.5, remote_upload_refusal=422, upload_part_size=1,
                                        upload_max_parts=20_000, upload_url_ttl_s=30, version_stack_placement="bottom",
-                                       rate_limits=False)
+                                       rate_limits=False, webhook_backoff_s=0.2, webhook_deadline_s=1.5)
+    assert (EmulatorOptions().webhook_backoff_s, EmulatorOptions().webhook_deadline_s) == (15.0, 5.0), "as documented"
 
 
 def test_out_of_range_start_options_are_refused_naming_the_flag(capsys):
@@ -111,3 +113,5 @@ def test_out_of_range_start_options_are_refused_naming_the_flag(capsys):
         parse_args(["--remote-upload-refusal", "500"])
     with pytest.raises(ValueError, match="version_stack_placement"):
         EmulatorOptions(version_stack_placement="middle")
+    assert main(["--webhook-deadline", "0"]) == 2
+    assert "--webhook-deadline must be at least" in capsys.readouterr().err
