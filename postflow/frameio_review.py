@@ -23,7 +23,7 @@ class FrameioReview:
     async def list_comments(self, account_id: str, file_id: str) -> list[CommentWithIncludes]:
         """Every comment of the file, with its owner and replies, oldest first."""
         return await self.client.every_page("list comments", lambda after, o: self.sdk.comments.index(
-            account_id, file_id, include="owner", sort="created_at", timestamp_as_timecode=False, after=after,
+            account_id, file_id, include="owner", sort="created_at_asc", timestamp_as_timecode=False, after=after,
             page_size=PAGE_SIZE, request_options=o), family="comment_list")
 
     async def show_comment(self, account_id: str, comment_id: str) -> CommentWithIncludes:
