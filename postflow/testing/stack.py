@@ -78,6 +78,15 @@ class Stack:
     async def emulator_files(self) -> list[dict]:
         return (await self.emulator_report())["files"]
 
+    async def cli(self, *args: str, timeout: float = 60) -> tuple[int, str, str]:
+        """`postflow ARGS -c <the stack's config>`: (exit code, stdout, stderr)."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "postflow.cli", *args, "-c", str(self.config_path), env=self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
     async def fault(self, spec: dict) -> None:
         await set_faults(self.emulator_url, spec)
 

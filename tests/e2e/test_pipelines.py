@@ -6,9 +6,7 @@ reload that adds one pipeline and removes another while a transfer runs."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -32,15 +30,6 @@ SEED = {
         {"name": "Client B", "id": ACCOUNT_B, "members": [USER_B],
          "workspaces": [{"name": "Dailies", "projects": [{"name": "B Dailies"}]}]},
     ]}
-
-
-async def postflow(stack: Stack, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "postflow.cli", *args, "-c", str(stack.config_path), env=stack.env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def connect_as(stack: Stack, connection: str, email: str) -> None:
@@ -118,7 +107,7 @@ async def test_routed_roots_reach_three_projects_of_two_accounts_and_new_only_wa
         for rel in files:
             name = Path(rel).name
             assert got[name]["sha256"] == digests[name]
-            code, out, err = await postflow(stack, "route", str(tmp_path / rel), "--json")
+            code, out, err = await stack.cli("route", str(tmp_path / rel), "--json")
             assert code == 0, err
             route = json.loads(out)
             project_id = got[name]["project_id"]
@@ -128,7 +117,7 @@ async def test_routed_roots_reach_three_projects_of_two_accounts_and_new_only_wa
         assert {names[f["project_id"]] for f in got.values()} == {"ShowA", "ShowB", "B Dailies", "PostFlow Deliveries"}
         assert not set(already) & set(got), "on_start new-only uploaded a file that was already there"
 
-        code, out, err = await postflow(stack, "pipelines", "--json")
+        code, out, err = await stack.cli("pipelines", "--json")
         assert code == 0, err
         listed = {p["name"]: p for p in json.loads(out)}
         assert listed["shows"]["unrouted"] == 1 and listed["archive"]["waiting_on_start"] == 2
@@ -137,7 +126,7 @@ async def test_routed_roots_reach_three_projects_of_two_accounts_and_new_only_wa
             unrouted = (await http.get(f"{stack.dashboard_url}/api/unrouted?pipeline=shows")).json()["files"]
         assert [(f["path"], "no rule" in f["reason"]) for f in unrouted] == [("ShowA/README.mov", True)]
 
-        code, out, err = await postflow(stack, "rescan", "--pipeline", "archive", "--upload-existing")
+        code, out, err = await stack.cli("rescan", "--pipeline", "archive", "--upload-existing")
         assert code == 0 and "2 files present at its first start queued" in out, (out, err)
         got = await delivered(stack, len(files) + 2)
         assert {name: got[name]["sha256"] for name in already} == already
@@ -167,7 +156,7 @@ async def test_a_reload_adds_and_removes_pipelines_while_a_transfer_runs_on(tmp_
 
         await wait_for(transferring, timeout=30, message="the transfer in pipeline a under way")
         stack.config_path.write_text(json.dumps({**stack.config, "pipelines": [pipeline["a"], pipeline["c"]]}))
-        code, out, err = await postflow(stack, "reload")
+        code, out, err = await stack.cli("reload")
         assert code == 0, err
         assert out.splitlines() == ["pipelines added: c", "pipelines removed: b", "pipelines changed: none"]
         [job] = await jobs_of(stack, "a")
@@ -188,5 +177,5 @@ async def test_a_reload_adds_and_removes_pipelines_while_a_transfer_runs_on(tmp_
 
         stack.config_path.write_text(json.dumps({**stack.config, "pipelines": [
             pipeline["a"], {**pipeline["c"], "root": str(roots["A"] / "inside")}]}))
-        code, out, err = await postflow(stack, "reload")
+        code, out, err = await stack.cli("reload")
         assert code == 2 and "pipelines[1].root: " in err, (out, err)

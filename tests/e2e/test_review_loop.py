@@ -9,10 +9,8 @@ master into APPROVED/ once, verified by checksum."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import sys
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 
@@ -42,15 +40,6 @@ SEED = {
     "clients": [{"client_id": REVIEWER[0], "client_secret": REVIEWER[1], "technical_user": "rey@postflow.invalid"}],
 }
 REVIEW_EVENTS = ["comment_created", "comment_completed", "approved"]
-
-
-async def postflow(stack: Stack, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "postflow.cli", *args, "-c", str(stack.config_path), env=stack.env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def emulator_file(stack: Stack, name: str, *, complete: bool, not_id: str = "") -> dict:
@@ -85,7 +74,7 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
         emulator_args = ("--no-rate-limits", "--seed", str(seed), "--webhook-backoff", "0.2")
         async with running_stack(tmp_path, overrides, emulator_args=emulator_args) as stack:
             public = f"http://{stack.config['streamer']['listen']}"
-            code, out, err = await postflow(stack, "webhooks", "setup", "--public-url", public, "--yes")
+            code, out, err = await stack.cli("webhooks", "setup", "--public-url", public, "--yes")
             assert code == 0 and "registered" in out, (out, err)
 
             first = write_media(stack.watch_root / "SQ01" / "shot.mov", 40_000, seed=1)
@@ -129,7 +118,7 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
                                       message="comment_completed")
                 assert done[0]["detail"]["text"] == "Boom in frame"
 
-                code, out, err = await postflow(stack, "markers", "SQ01/shot.mov", "--format", "fcpxml")
+                code, out, err = await stack.cli("markers", "SQ01/shot.mov", "--format", "fcpxml")
                 assert code == 0, err
                 markers = ET.fromstring(out.encode()).findall(".//marker")
                 starts = sorted(Fraction(m.get("start", "").removesuffix("s")) for m in markers)
@@ -166,7 +155,7 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
 
             assert hashlib.sha256(copy.read_bytes()).hexdigest() == second
             await set_review_status(stack.emulator_url, v2["id"], "Approved")  # told again: nothing more
-            code, out, err = await postflow(stack, "markers", "SQ01/shot.mov", "--format", "csv", "--refresh")
+            code, out, err = await stack.cli("markers", "SQ01/shot.mov", "--format", "csv", "--refresh")
             assert code == 0, err
             assert sorted(p.name for p in copy.parent.iterdir()) == ["shot.mov"]
             names = [f["name"] for f in await stack.emulator_files()]
