@@ -36,8 +36,9 @@ async def test_requests_share_one_open_file_which_is_closed_when_idle(streamer):
             assert descriptors_of(path) == 1, "kept open for the next request, and only once"
         await wait_for(lambda: descriptors_of(path) == 0, timeout=IDLE_S + 5, message="closed once idle")
 
-        with open(path, "ab") as grow:
-            grow.write(b"x")
+    with open(path, "ab") as grow:
+        grow.write(b"x")
+    async with httpx.AsyncClient(timeout=10) as client:  # a new connection: the server ends idle ones, as it may
         assert (await client.get(publication.url)).status_code == 410
 
 
