@@ -11,8 +11,9 @@ What a sync finds: a comment new to PostFlow, and not one PostFlow made, is a "c
 event; one newly completed a "comment_completed". Each is enqueued before it is recorded as
 told, and its source is the comment's and the kind's, so a crash in between never tells it
 twice. A file delivered before the store existed is synced once silently first (its baseline):
-what it had then is not news. Then `on_status(job, status)` when its review status changed,
-and `on_comments_changed(job)` when its comments did.
+what it had then is not news. Then `on_comments_changed(job)` when its comments changed, and
+`on_status(job, status)` when its review status did: the status is stored only once that went
+through, so one a failure or a stop cut short is reported again (Approvals takes a repeat as one).
 
 Carrying comments forward (services.watcher.review.carry) runs before a newly followed file's
 first sync, under the same per-file lock, so a carried comment is known as PostFlow's own
@@ -244,11 +245,13 @@ class Reviews:
             changed = [dataclasses.replace(c, created_told=True,
                                            completed_told=c.completed_told or bool(c.completed_at)) for c in changed]
         await self.store.save_comments(changed)
-        await self.store.synced(file.file_id, status, now)
         if changed:
             await self._tell_callback("on_comments_changed", self.on_comments_changed(job))
-        if status != file.review_status and not file.baseline:
-            await self._tell_callback("on_status", self.on_status(job, status))
+        # The status is stored once reported: one not taken in (a failure, a stop) is reported again.
+        if (status != file.review_status and not file.baseline
+                and not await self._tell_callback("on_status", self.on_status(job, status))):
+            status = file.review_status
+        await self.store.synced(file.file_id, status, now)
         return dataclasses.replace(file, review_status=status, synced_at=now, baseline=False)
 
     def _events(self, job: Job, tell: list[tuple[str, StoredComment]], timing: watcher_pb2.MediaTiming,
@@ -258,11 +261,14 @@ class Reviews:
                               (comment.completed_at if kind == "comment_completed" else comment.created_at) or now)
                 for kind, comment in tell]
 
-    async def _tell_callback(self, name: str, call: Awaitable[None]) -> None:
+    async def _tell_callback(self, name: str, call: Awaitable[None]) -> bool:
+        """Whether `call` went through (a failure is logged)."""
         try:
             await call
         except Exception:
             log.exception("review: %s failed", name)
+            return False
+        return True
 
     async def timing(self, job: Job, file: FollowedFile) -> watcher_pb2.MediaTiming:
         """The file's timing, kept once known (the default is not kept: Frame.io may know more later)."""
