@@ -1,10 +1,13 @@
 """The review loop when something fails or stops half-way: a review status reaches whoever acts
-on it even when that failed or the watcher stopped in between."""
+on it even when that failed or the watcher stopped in between; the background loops go on
+after a failure."""
 
 import asyncio
+import sqlite3
 
 import pytest
 
+from postflow.testing.polling import wait_for
 from tests.watcher.review_fakes import FakeFrameio, review_loop
 
 
@@ -44,3 +47,38 @@ async def test_a_status_the_watcher_stopped_reporting_is_reported_after_the_rest
     async with review_loop(tmp_path, frameio) as loop:
         await loop.reviews.refresh(job)
         assert loop.callbacks.statuses == [(job.id, "Approved")]
+
+
+class FailsOnce:
+    """Wraps an async call: the first call raises, like a store that hit a locked or full disk."""
+
+    def __init__(self, call) -> None:
+        self.call = call
+        self.failed = False
+
+    async def __call__(self, *args):
+        if not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("disk I/O error")
+        return await self.call(*args)
+
+
+@pytest.mark.asyncio
+async def test_the_sweep_and_the_new_deliveries_go_on_after_a_store_failure(tmp_path):
+    frameio = FakeFrameio()
+    async with review_loop(tmp_path, frameio, {"poll_interval_s": 0.2}) as loop:
+        await loop.delivered("a.mov", "F1")
+        loop.reviews.followed = FailsOnce(loop.reviews.followed)
+        loop.reviews.store.followed_ids = FailsOnce(loop.reviews.store.followed_ids)
+        task = asyncio.create_task(loop.reviews.run())
+        try:
+            loop.reviews.wake()
+            frameio.comment("F1", "seen after the failure")
+            await wait_for(lambda: loop.outbound.events, timeout=5, message="the comment told by the sweep")
+            await loop.delivered("b.mov", "F2")
+            loop.reviews.wake()
+            await wait_for(lambda: loop.store.file("F2"), timeout=5, message="the new delivery followed")
+            assert not task.done()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 OnStatus = Callable[[Job, str], Awaitable[None]]
 OnCommentsChanged = Callable[[Job], Awaitable[None]]
-IDLE_S = 60.0  # how soon the sweep looks again when nothing is followed
+IDLE_S = 60.0  # how soon the sweep looks again when nothing is followed, or after it failed
 
 
 async def _nothing(*_: object) -> None:
@@ -118,14 +118,22 @@ class Reviews:
         while True:
             await self._delivered.wait()
             self._delivered.clear()
-            known = await self.store.followed_ids()
-            for job in await self.followed():
-                if job.file_id not in known:
-                    await self._refresh_quietly(job)
+            try:
+                known = await self.store.followed_ids()
+                for job in await self.followed():
+                    if job.file_id not in known:
+                        await self._refresh_quietly(job)
+            except Exception:
+                log.exception("review: new deliveries not followed now; the sweep picks them up")
 
     async def _poll(self) -> None:
         while True:
-            await self.sweep(self.config.review.poll_interval_s)
+            interval_s = self.config.review.poll_interval_s
+            try:
+                await self.sweep(interval_s)
+            except Exception:
+                log.exception("review: the sweep failed; the next one in %.0f s", min(interval_s, IDLE_S))
+                await asyncio.sleep(min(interval_s, IDLE_S))
 
     async def sweep(self, interval_s: float) -> int:
         """Syncs every followed file once, spread over `interval_s`; how many there were."""
