@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 
 import pytest
 import pytest_asyncio
@@ -189,3 +190,27 @@ async def test_done_deliveries_are_pruned_after_a_day(store):
         await store.done(row.id)
     assert await store.prune(NOW - hook_dispatch.KEEP_DONE_S) == 1
     assert not await store.accept("k2", json.dumps({}), NOW)  # still known: a replay stays a duplicate
+
+
+@pytest.mark.asyncio
+async def test_the_dispatcher_goes_on_after_a_store_failure_and_past_an_unreadable_row(store, monkeypatch):
+    monkeypatch.setattr(hook_dispatch, "RETRY_BASE_S", 0.01)
+    due = store.due
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    async def due_failing_once(now: float) -> list:
+        if failures:
+            raise failures.pop()
+        return await due(now)
+    monkeypatch.setattr(store, "due", due_failing_once)
+    assert await store.accept("old", json.dumps({"type": "comment.created", "field_of_an_old_version": 1}), NOW)
+    handler = Recorder()
+    dispatcher, task = await dispatching(store, handler)
+    try:
+        assert (await receiver_on(store).receive(delivery(body()))).outcome == Receipt.ACCEPTED
+        dispatcher.wake()
+        await wait_for(lambda: handler.events, message="acted on after the store failed once")
+        await wait_for(lambda: nothing_pending(store), message="the unreadable row set aside")
+        assert [event.type for event in handler.events] == ["comment.created"] and not task.done()
+    finally:
+        await stop(task)

@@ -44,16 +44,30 @@ class HookDispatcher:
     async def run(self) -> None:
         while True:
             self._wake.clear()
-            for row in await self.store.due(self.clock()):
-                await self._dispatch(row)
-            await self._prune()
-            next_due = await self.store.next_due()
-            wait_s = PRUNE_EVERY_S if next_due is None else max(0.0, next_due - self.clock())
+            try:
+                wait_s = await self._dispatch_due()
+            except Exception:  # the store: the deliveries stay in it
+                log.exception("Frame.io webhooks: the inbox failed; trying again in %.0fs", RETRY_BASE_S)
+                wait_s = RETRY_BASE_S
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(wait_s, PRUNE_EVERY_S))
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+
+    async def _dispatch_due(self) -> float:
+        """Acts on the deliveries due now; how long until the next one is."""
+        for row in await self.store.due(self.clock()):
+            await self._dispatch(row)
+        await self._prune()
+        next_due = await self.store.next_due()
+        return PRUNE_EVERY_S if next_due is None else min(max(0.0, next_due - self.clock()), PRUNE_EVERY_S)
 
     async def _dispatch(self, row: InboxRow) -> None:
-        event = FrameioEvent(**json.loads(row.event))
+        try:
+            event = FrameioEvent(**json.loads(row.event))
+        except (ValueError, TypeError) as exc:  # stored by another version of PostFlow
+            log.warning("Frame.io webhook delivery %d cannot be read (%s); set aside, the sweep catches up", row.id,
+                        exc)
+            await self.store.done(row.id)
+            return
         try:
             if event.type in UPLOADED_EVENTS:
                 self.nudges.poke(event.resource_id)
