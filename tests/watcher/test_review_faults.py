@@ -82,3 +82,13 @@ async def test_the_sweep_and_the_new_deliveries_go_on_after_a_store_failure(tmp_
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_no_per_file_lock_is_kept_after_a_sync(tmp_path):
+    frameio = FakeFrameio()
+    async with review_loop(tmp_path, frameio, {"poll_interval_s": 0.01}) as loop:
+        for index in range(3):
+            await loop.delivered(f"{index}.mov", f"F{index}")
+        assert await loop.reviews.sweep(0.01) == 3
+        assert len(loop.reviews.file_locks) == 0

@@ -26,13 +26,13 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from frameio.types import CommentWithIncludes
 
 from postflow.core.config import Config
+from postflow.core.keyed_locks import KeyedLocks
 from postflow.core.pipelines import pipelines_of
 from postflow.core.review_config import ReviewActions
 from postflow.frameio import FrameioError, RequestFailed
@@ -88,7 +88,7 @@ class Reviews:
         self.timing_of = timing_of or media_timing(clients)
         self.clock = clock
         self.carry = CarryForward(store, clients)
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.file_locks = KeyedLocks()
         self._delivered = asyncio.Event()
 
     def actions(self, pipeline: str) -> ReviewActions:
@@ -205,7 +205,7 @@ class Reviews:
 
     async def refresh(self, job: Job) -> FollowedFile:
         """Follows the job's file (carrying comments onto it first when that is due) and syncs it."""
-        async with self._locks[job.file_id]:
+        async with self.file_locks.hold(job.file_id):
             file = await self._follow(job)
             if file.carry_due:
                 try:
