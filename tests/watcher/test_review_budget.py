@@ -1,5 +1,6 @@
 """The review loop's Frame.io calls spend buckets of their own: a sweep over many files never
-makes a delivery's calls (a project shown, a failed upload deleted) wait for the pace."""
+makes a delivery's calls (a project shown, a failed upload deleted) wait for the pace; the
+review store answers a sync and a webhook's event by index, however many files it holds."""
 
 import httpx
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from postflow.frameio_limits import RATE_LIMITS
 from postflow.frameio_review import FrameioReview
 from postflow.testing.frameio_mock import ManualTime, mock_client
+from tests.watcher.review_fakes import FakeFrameio, event, review_loop
 
 COMMENT = {"id": "c1", "file_id": "F1", "text": "trim the head", "timestamp": 10, "created_at": "2026-01-01T00:00:00Z",
            "updated_at": "2026-01-01T00:00:00Z", "links": [], "mentions": []}
@@ -31,3 +33,22 @@ async def test_a_sweeps_metadata_and_comment_reads_leave_the_delivery_calls_budg
         await review.show_comment("A1", "c1")
     await client.delete_file("A1", "F9")  # a delivery discards an upload Frame.io failed
     assert time.slept == [] and len(seen) == 2 * calls + 1
+
+
+@pytest.mark.asyncio
+async def test_a_sync_and_a_comment_event_read_the_review_store_by_index_only(tmp_path):
+    frameio_fake = FakeFrameio()
+    async with review_loop(tmp_path, frameio_fake) as loop:
+        job = await loop.delivered("a.mov", "F1")
+        comment = frameio_fake.comment("F1", "the sky flickers")
+        statements: list[str] = []
+        await loop.store.run(lambda: loop.store.db.set_trace_callback(statements.append))
+        await loop.reviews.refresh(job)
+        await loop.reviews.on_review_event(event("comment.created", "comment", comment.id))
+        await loop.store.run(lambda: loop.store.db.set_trace_callback(None))
+        queries = [sql for sql in statements if sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE"))]
+        plans = await loop.store.run(lambda: {sql: [row[3] for row in loop.store.db.execute(
+            f"EXPLAIN QUERY PLAN {sql}")] for sql in queries})
+        assert queries and all(plans.values())
+        scans = {sql: plan for sql, plan in plans.items() if any(step.startswith("SCAN") for step in plan)}
+        assert scans == {}

@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS carried (
     source_id TEXT NOT NULL, target_file_id TEXT NOT NULL, comment_id TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (source_id, target_file_id)
 );
+CREATE INDEX IF NOT EXISTS carried_by_target ON carried (target_file_id);
+CREATE INDEX IF NOT EXISTS files_by_account ON files (account_id);
 """
 CREATED_AT = "created_at"  # the meta key: when this store was made
 
