@@ -4,10 +4,12 @@ after a failure."""
 
 import asyncio
 import sqlite3
+from types import SimpleNamespace
 
 import pytest
 
 from postflow.testing.polling import wait_for
+from services.watcher.review.clients import ReviewClients
 from tests.watcher.review_fakes import FakeFrameio, review_loop
 
 
@@ -92,3 +94,14 @@ async def test_no_per_file_lock_is_kept_after_a_sync(tmp_path):
             await loop.delivered(f"{index}.mov", f"F{index}")
         assert await loop.reviews.sweep(0.01) == 3
         assert len(loop.reviews.file_locks) == 0
+
+
+def test_a_connections_rebuilt_client_replaces_its_review_calls_instead_of_adding_to_them():
+    clients_by_connection = {"default": SimpleNamespace(frameio=SimpleNamespace(sdk=None))}
+    clients = ReviewClients(SimpleNamespace(get=clients_by_connection.__getitem__))  # type: ignore[arg-type]
+    first = clients.review("default")
+    assert clients.review("default") is first, "kept while the client is the same"
+    for _ in range(3):  # a reload changes the connection's settings: a new client each time
+        clients_by_connection["default"] = SimpleNamespace(frameio=SimpleNamespace(sdk=None))
+        assert clients.review("default").client is clients_by_connection["default"].frameio
+    assert len(clients._reviews) == 1, "the old clients are let go"
