@@ -9,17 +9,23 @@ from types import SimpleNamespace
 import pytest
 
 from postflow.testing.polling import wait_for
+from services.watcher.jobs import Job
 from services.watcher.review.clients import ReviewClients
 from tests.watcher.review_fakes import FakeFrameio, review_loop
 
 
+async def approved_since_synced(loop) -> Job:
+    """A delivered file, synced, then approved on Frame.io."""
+    job = await loop.delivered("a.mov", "F1")
+    await loop.reviews.refresh(job)
+    loop.frameio.status["F1"] = "Approved"
+    return job
+
+
 @pytest.mark.asyncio
 async def test_a_status_whose_handler_failed_is_reported_again_at_the_next_sync(tmp_path):
-    frameio = FakeFrameio()
-    async with review_loop(tmp_path, frameio) as loop:
-        job = await loop.delivered("a.mov", "F1")
-        await loop.reviews.refresh(job)
-        frameio.status["F1"] = "Approved"
+    async with review_loop(tmp_path, FakeFrameio()) as loop:
+        job = await approved_since_synced(loop)
         reported: list[str] = []
 
         async def failing_once(job, status: str) -> None:
@@ -37,9 +43,7 @@ async def test_a_status_whose_handler_failed_is_reported_again_at_the_next_sync(
 async def test_a_status_the_watcher_stopped_reporting_is_reported_after_the_restart(tmp_path):
     frameio = FakeFrameio()
     async with review_loop(tmp_path, frameio) as loop:
-        job = await loop.delivered("a.mov", "F1")
-        await loop.reviews.refresh(job)
-        frameio.status["F1"] = "Approved"
+        job = await approved_since_synced(loop)
 
         async def stopped(job, status: str) -> None:
             raise asyncio.CancelledError()  # the watcher stops while the approval is being recorded
