@@ -52,3 +52,22 @@ async def test_a_sync_and_a_comment_event_read_the_review_store_by_index_only(tm
         assert queries and all(plans.values())
         scans = {sql: plan for sql, plan in plans.items() if any(step.startswith("SCAN") for step in plan)}
         assert scans == {}
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_comment_events_costs_one_sync_and_a_later_event_syncs_again(tmp_path):
+    frameio_fake = FakeFrameio()
+    async with review_loop(tmp_path, frameio_fake) as loop:
+        job = await loop.delivered("a.mov", "F1")
+        await loop.reviews.refresh(job)
+        frameio_fake.calls.clear()
+        burst = [event("comment.created", "comment", frameio_fake.comment("F1", f"note {n}").id) for n in range(5)]
+        for received in burst:  # a reviewer's session, the webhooks stored before the first is acted on
+            await loop.reviews.on_review_event(received)
+        assert frameio_fake.calls == ["show_comment c1", "list_comments F1", "show_metadata F1",
+                                      "show_metadata F1"], "one sync (and the file's timing, read once)"
+        assert [e.body["detail"]["text"] for e in loop.outbound.events] == [f"note {n}" for n in range(5)]
+        frameio_fake.complete("F1", "c3")
+        await loop.reviews.on_review_event(event("comment.completed", "comment", "c3"))
+        assert frameio_fake.calls[4:] == ["list_comments F1", "show_metadata F1"], "a known comment's file is known"
+        assert loop.outbound.kinds()[5:] == ["comment_completed"]

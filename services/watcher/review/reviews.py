@@ -173,6 +173,9 @@ class Reviews:
             return
         if not file_id:
             return
+        followed = await self.store.file(file_id)
+        if followed is not None and followed.synced_at > event.received_at:
+            return  # synced since this event came in (a burst of them): that sync saw what it says
         job = await delivered_file(self.ledger, file_id, self.since())
         if job is None:
             log.info("Frame.io event %s: file %s is not one PostFlow delivered and follows; ignored",
@@ -181,14 +184,16 @@ class Reviews:
         await self._refresh_quietly(job)
 
     async def _file_of_comment(self, event: FrameioEvent) -> str:
-        """The file of the event's comment ("" with an INFO line when PostFlow cannot know it)."""
+        """The file of the event's comment, from the store when it knows the comment, else
+        from Frame.io ("" with an INFO line when PostFlow cannot know it)."""
         comment_id = event.resource_id
+        file_id = await self.store.file_of_comment(comment_id)
+        if file_id is not None:
+            return file_id
         if event.type == "comment.deleted":
-            file_id = await self.store.file_of_comment(comment_id)
-            if file_id is None:
-                log.info("Frame.io event comment.deleted: comment %s was on no file PostFlow follows; ignored",
-                         comment_id)
-            return file_id or ""
+            log.info("Frame.io event comment.deleted: comment %s was on no file PostFlow follows; ignored",
+                     comment_id)
+            return ""
         connection = await self.store.connection_of_account(event.account_id)
         if connection is None:
             log.info("Frame.io event %s: account %s holds no file PostFlow follows; ignored", event.type,
@@ -226,9 +231,9 @@ class Reviews:
 
     async def _sync(self, job: Job, file: FollowedFile) -> FollowedFile:
         review = self.clients.review(job.connection)
+        now = self.clock()  # what Frame.io had then is known once this sync is stored
         listed = await review.list_comments(file.account_id, file.file_id)
         status = review_status((await review.show_metadata(file.account_id, file.file_id)).metadata)
-        now = self.clock()
         stored = {comment.id: comment for comment in await self.store.comments(file.file_id, deleted=True)}
         carried = {new: source for source, new in (await self.store.carried_into(file.file_id)).items() if new}
         changed: list[StoredComment] = []

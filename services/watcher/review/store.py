@@ -2,7 +2,7 @@
 the files it follows, the comments seen on them, and the comments it carried forward.
 
 `files`: a followed Frame.io file, its job, where it lives (account, connection, pipeline),
-its review status, when it was last synced, its media timing (a MediaTiming, once known),
+its review status, when its last sync began (`synced_at`), its media timing (a MediaTiming, once known),
 whether carrying comments onto it is still due, and whether its first sync is a `baseline`
 (a file delivered before this store existed: what it already has is not news).
 
