@@ -28,6 +28,8 @@ RATE_LIMITS: Mapping[str, tuple[int, float]] = {
     "version_stack": (10, 60.0),
     "list": (100, 60.0),
     "comment_list": (100, 60.0),
+    "comment_show": (100, 60.0),
+    "metadata_show": (100, 60.0),
     "comment_create": (100, 60.0),
     "webhook_change": (10, 60.0),
     "other": (100, 60.0),

@@ -27,7 +27,7 @@ class FrameioReview:
             page_size=PAGE_SIZE, request_options=o), family="comment_list")
 
     async def show_comment(self, account_id: str, comment_id: str) -> CommentWithIncludes:
-        response = await self.client.call("other", lambda o: self.sdk.comments.show(
+        response = await self.client.call("comment_show", lambda o: self.sdk.comments.show(
             account_id, comment_id, include="owner", timestamp_as_timecode=False, request_options=o),
             what="show comment")
         return response.data
@@ -42,7 +42,7 @@ class FrameioReview:
         return response.data
 
     async def show_metadata(self, account_id: str, file_id: str) -> MetadataWithDefinition:
-        response = await self.client.call("other", lambda o: self.sdk.metadata.show(
+        response = await self.client.call("metadata_show", lambda o: self.sdk.metadata.show(
             account_id, file_id, request_options=o), what="show metadata")
         return response.data
 

@@ -20,11 +20,18 @@ from postflow.frameio import RequestFailed
 from postflow.testing.watcher import make_job
 from services.watcher.jobs import DONE, Job
 from services.watcher.ledger import Ledger
+from services.watcher.review.events import FrameioEvent
 from services.watcher.review.reviews import Reviews
 from services.watcher.review.store import ReviewStore
 from services.watcher.scanner import FileStat
 
 ACCOUNT = "acct-1"
+
+
+def event(kind: str, resource_type: str, resource_id: str) -> FrameioEvent:
+    """A Frame.io webhook's event, as the receiver hands it over."""
+    return FrameioEvent(type=kind, account_id=ACCOUNT, workspace_id="w", project_id="p", user_id="u",
+                        resource_type=resource_type, resource_id=resource_id, received_at=time.time())
 
 
 class Crash(Exception):

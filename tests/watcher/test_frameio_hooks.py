@@ -1,13 +1,15 @@
 """Frame.io's webhook deliveries in the watcher: a forged signature, a stale timestamp, an
 unknown hook, a malformed body and an event PostFlow does not act on are refused or ignored
 with one INFO line and nothing stored; a replay is a DUPLICATE; a valid one is stored and
-acted on once (also after a restart); a handler that fails is tried again, never dropped."""
+acted on once (also after a restart); a handler that fails is tried again, for
+MAX_ATTEMPTS tries; the dispatcher outlives a failing store."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import sqlite3
 
 import pytest
 import pytest_asyncio
@@ -189,3 +191,42 @@ async def test_done_deliveries_are_pruned_after_a_day(store):
         await store.done(row.id)
     assert await store.prune(NOW - hook_dispatch.KEEP_DONE_S) == 1
     assert not await store.accept("k2", json.dumps({}), NOW)  # still known: a replay stays a duplicate
+
+
+@pytest.mark.asyncio
+async def test_the_dispatcher_goes_on_after_a_store_failure_and_past_an_unreadable_row(store, monkeypatch):
+    monkeypatch.setattr(hook_dispatch, "RETRY_BASE_S", 0.01)
+    due = store.due
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    async def due_failing_once(now: float) -> list:
+        if failures:
+            raise failures.pop()
+        return await due(now)
+    monkeypatch.setattr(store, "due", due_failing_once)
+    assert await store.accept("old", json.dumps({"type": "comment.created", "field_of_an_old_version": 1}), NOW)
+    handler = Recorder()
+    dispatcher, task = await dispatching(store, handler)
+    try:
+        assert (await receiver_on(store).receive(delivery(body()))).outcome == Receipt.ACCEPTED
+        dispatcher.wake()
+        await wait_for(lambda: handler.events, message="acted on after the store failed once")
+        await wait_for(lambda: nothing_pending(store), message="the unreadable row set aside")
+        assert [event.type for event in handler.events] == ["comment.created"] and not task.done()
+    finally:
+        await stop(task)
+
+
+@pytest.mark.asyncio
+async def test_a_delivery_that_keeps_failing_is_given_up_and_pruned_in_time(store, monkeypatch, caplog):
+    monkeypatch.setattr(hook_dispatch, "RETRY_BASE_S", 0.001)
+    monkeypatch.setattr(hook_dispatch, "RETRY_MAX_S", 0.001)
+    handler = Recorder(failures=1_000_000)
+    dispatcher, task = await dispatching(store, handler)
+    try:
+        assert (await receiver_on(store, None).receive(delivery(body()))).outcome == Receipt.ACCEPTED
+        dispatcher.wake()
+        await wait_for(lambda: nothing_pending(store), timeout=5, message="given up")
+        assert handler.calls == hook_dispatch.MAX_ATTEMPTS and "given up" in caplog.text
+    finally:
+        await stop(task)

@@ -3,19 +3,12 @@ webhook events or by the sweep."""
 
 import asyncio
 import logging
-import time
 
 import pytest
 
 from postflow.testing.polling import wait_for
 from services.watcher.outbound.messages import compose
-from services.watcher.review.events import FrameioEvent
-from tests.watcher.review_fakes import ACCOUNT, FakeFrameio, FakeOutbound, review_loop
-
-
-def event(kind: str, resource_type: str, resource_id: str) -> FrameioEvent:
-    return FrameioEvent(type=kind, account_id=ACCOUNT, workspace_id="w", project_id="p", user_id="u",
-                        resource_type=resource_type, resource_id=resource_id, received_at=time.time())
+from tests.watcher.review_fakes import FakeFrameio, FakeOutbound, event, review_loop
 
 
 async def followed_with_a_comment(loop, text: str):

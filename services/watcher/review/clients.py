@@ -12,17 +12,17 @@ from services.watcher.jobs import Job
 class ReviewClients:
     def __init__(self, connections: FrameioConnections) -> None:
         self.connections = connections
-        self._reviews: dict[int, FrameioReview] = {}
+        self._reviews: dict[str, FrameioReview] = {}  # by connection
 
     def client(self, connection: str) -> FrameioClient:
         return self.connections.get(connection).frameio
 
     def review(self, connection: str) -> FrameioReview:
-        """The connection's review calls (a client rebuilt at a reload gets its own)."""
+        """The connection's review calls (a client rebuilt at a reload gets new ones)."""
         client = self.client(connection)
-        review = self._reviews.get(id(client))
+        review = self._reviews.get(connection)
         if review is None or review.client is not client:
-            review = self._reviews[id(client)] = FrameioReview(client)
+            review = self._reviews[connection] = FrameioReview(client)
         return review
 
     async def account_of(self, job: Job) -> str:

@@ -11,8 +11,9 @@ What a sync finds: a comment new to PostFlow, and not one PostFlow made, is a "c
 event; one newly completed a "comment_completed". Each is enqueued before it is recorded as
 told, and its source is the comment's and the kind's, so a crash in between never tells it
 twice. A file delivered before the store existed is synced once silently first (its baseline):
-what it had then is not news. Then `on_status(job, status)` when its review status changed,
-and `on_comments_changed(job)` when its comments did.
+what it had then is not news. Then `on_comments_changed(job)` when its comments changed, and
+`on_status(job, status)` when its review status did: the status is stored only once that went
+through, so one a failure or a stop cut short is reported again (Approvals takes a repeat as one).
 
 Carrying comments forward (services.watcher.review.carry) runs before a newly followed file's
 first sync, under the same per-file lock, so a carried comment is known as PostFlow's own
@@ -25,13 +26,13 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from frameio.types import CommentWithIncludes
 
 from postflow.core.config import Config
+from postflow.core.keyed_locks import KeyedLocks
 from postflow.core.pipelines import pipelines_of
 from postflow.core.review_config import ReviewActions
 from postflow.frameio import FrameioError, RequestFailed
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 
 OnStatus = Callable[[Job, str], Awaitable[None]]
 OnCommentsChanged = Callable[[Job], Awaitable[None]]
-IDLE_S = 60.0  # how soon the sweep looks again when nothing is followed
+IDLE_S = 60.0  # how soon the sweep looks again when nothing is followed, or after it failed
 
 
 async def _nothing(*_: object) -> None:
@@ -87,7 +88,7 @@ class Reviews:
         self.timing_of = timing_of or media_timing(clients)
         self.clock = clock
         self.carry = CarryForward(store, clients)
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.file_locks = KeyedLocks()
         self._delivered = asyncio.Event()
 
     def actions(self, pipeline: str) -> ReviewActions:
@@ -117,14 +118,22 @@ class Reviews:
         while True:
             await self._delivered.wait()
             self._delivered.clear()
-            known = await self.store.followed_ids()
-            for job in await self.followed():
-                if job.file_id not in known:
-                    await self._refresh_quietly(job)
+            try:
+                known = await self.store.followed_ids()
+                for job in await self.followed():
+                    if job.file_id not in known:
+                        await self._refresh_quietly(job)
+            except Exception:
+                log.exception("review: new deliveries not followed now; the sweep picks them up")
 
     async def _poll(self) -> None:
         while True:
-            await self.sweep(self.config.review.poll_interval_s)
+            interval_s = self.config.review.poll_interval_s
+            try:
+                await self.sweep(interval_s)
+            except Exception:
+                log.exception("review: the sweep failed; the next one in %.0f s", min(interval_s, IDLE_S))
+                await asyncio.sleep(min(interval_s, IDLE_S))
 
     async def sweep(self, interval_s: float) -> int:
         """Syncs every followed file once, spread over `interval_s`; how many there were."""
@@ -164,6 +173,9 @@ class Reviews:
             return
         if not file_id:
             return
+        followed = await self.store.file(file_id)
+        if followed is not None and followed.synced_at > event.received_at:
+            return  # synced since this event came in (a burst of them): that sync saw what it says
         job = await delivered_file(self.ledger, file_id, self.since())
         if job is None:
             log.info("Frame.io event %s: file %s is not one PostFlow delivered and follows; ignored",
@@ -172,14 +184,16 @@ class Reviews:
         await self._refresh_quietly(job)
 
     async def _file_of_comment(self, event: FrameioEvent) -> str:
-        """The file of the event's comment ("" with an INFO line when PostFlow cannot know it)."""
+        """The file of the event's comment, from the store when it knows the comment, else
+        from Frame.io ("" with an INFO line when PostFlow cannot know it)."""
         comment_id = event.resource_id
+        file_id = await self.store.file_of_comment(comment_id)
+        if file_id is not None:
+            return file_id
         if event.type == "comment.deleted":
-            file_id = await self.store.file_of_comment(comment_id)
-            if file_id is None:
-                log.info("Frame.io event comment.deleted: comment %s was on no file PostFlow follows; ignored",
-                         comment_id)
-            return file_id or ""
+            log.info("Frame.io event comment.deleted: comment %s was on no file PostFlow follows; ignored",
+                     comment_id)
+            return ""
         connection = await self.store.connection_of_account(event.account_id)
         if connection is None:
             log.info("Frame.io event %s: account %s holds no file PostFlow follows; ignored", event.type,
@@ -196,7 +210,7 @@ class Reviews:
 
     async def refresh(self, job: Job) -> FollowedFile:
         """Follows the job's file (carrying comments onto it first when that is due) and syncs it."""
-        async with self._locks[job.file_id]:
+        async with self.file_locks.hold(job.file_id):
             file = await self._follow(job)
             if file.carry_due:
                 try:
@@ -217,9 +231,9 @@ class Reviews:
 
     async def _sync(self, job: Job, file: FollowedFile) -> FollowedFile:
         review = self.clients.review(job.connection)
+        now = self.clock()  # what Frame.io had then is known once this sync is stored
         listed = await review.list_comments(file.account_id, file.file_id)
         status = review_status((await review.show_metadata(file.account_id, file.file_id)).metadata)
-        now = self.clock()
         stored = {comment.id: comment for comment in await self.store.comments(file.file_id, deleted=True)}
         carried = {new: source for source, new in (await self.store.carried_into(file.file_id)).items() if new}
         changed: list[StoredComment] = []
@@ -244,11 +258,13 @@ class Reviews:
             changed = [dataclasses.replace(c, created_told=True,
                                            completed_told=c.completed_told or bool(c.completed_at)) for c in changed]
         await self.store.save_comments(changed)
-        await self.store.synced(file.file_id, status, now)
         if changed:
             await self._tell_callback("on_comments_changed", self.on_comments_changed(job))
-        if status != file.review_status and not file.baseline:
-            await self._tell_callback("on_status", self.on_status(job, status))
+        # The status is stored once reported: one not taken in (a failure, a stop) is reported again.
+        if (status != file.review_status and not file.baseline
+                and not await self._tell_callback("on_status", self.on_status(job, status))):
+            status = file.review_status
+        await self.store.synced(file.file_id, status, now)
         return dataclasses.replace(file, review_status=status, synced_at=now, baseline=False)
 
     def _events(self, job: Job, tell: list[tuple[str, StoredComment]], timing: watcher_pb2.MediaTiming,
@@ -258,11 +274,14 @@ class Reviews:
                               (comment.completed_at if kind == "comment_completed" else comment.created_at) or now)
                 for kind, comment in tell]
 
-    async def _tell_callback(self, name: str, call: Awaitable[None]) -> None:
+    async def _tell_callback(self, name: str, call: Awaitable[None]) -> bool:
+        """Whether `call` went through (a failure is logged)."""
         try:
             await call
         except Exception:
             log.exception("review: %s failed", name)
+            return False
+        return True
 
     async def timing(self, job: Job, file: FollowedFile) -> watcher_pb2.MediaTiming:
         """The file's timing, kept once known (the default is not kept: Frame.io may know more later)."""

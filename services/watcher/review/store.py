@@ -2,7 +2,7 @@
 the files it follows, the comments seen on them, and the comments it carried forward.
 
 `files`: a followed Frame.io file, its job, where it lives (account, connection, pipeline),
-its review status, when it was last synced, its media timing (a MediaTiming, once known),
+its review status, when its last sync began (`synced_at`), its media timing (a MediaTiming, once known),
 whether carrying comments onto it is still due, and whether its first sync is a `baseline`
 (a file delivered before this store existed: what it already has is not news).
 
@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS carried (
     source_id TEXT NOT NULL, target_file_id TEXT NOT NULL, comment_id TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (source_id, target_file_id)
 );
+CREATE INDEX IF NOT EXISTS carried_by_target ON carried (target_file_id);
+CREATE INDEX IF NOT EXISTS files_by_account ON files (account_id);
 """
 CREATED_AT = "created_at"  # the meta key: when this store was made
 
