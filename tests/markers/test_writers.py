@@ -136,3 +136,12 @@ def test_control_characters_in_a_comment_leave_the_xml_well_formed(fmt: str) -> 
     assert any("Bell here,[0m tab line" in text for text in texts)
     assert any("Ann" in text for text in texts) and any("clip.mov" in text for text in texts)
 
+
+def test_a_carriage_return_in_a_comment_stays_inside_its_csv_field() -> None:
+    import csv
+    import io
+
+    review = watcher_pb2.Review(job=REVIEWS["25"].job, timing=REVIEWS["25"].timing,
+                                comments=[comment(1, 10, "old Mac\rline, \"quoted\"\r\nand Windows", "Ann")])
+    rows = list(csv.reader(io.StringIO(render_review(review, "csv"), newline="")))
+    assert len(rows) == 2 and rows[1][4] == "old Mac\nline, \"quoted\"\nand Windows"
