@@ -16,6 +16,7 @@ from pathlib import Path
 from postflow.cli.commands import CALL_TIMEOUT_S, run_rpc
 from postflow.core.clients import Clients
 from postflow.core.config import Config, load_config
+from postflow.core.errors import InvalidArgument
 from postflow.core.review_config import MARKER_FORMATS
 from postflow.markers.files import marker_name, render_review
 from postflow.markers.timing import MediaTiming
@@ -74,5 +75,8 @@ def cmd_markers(args: argparse.Namespace) -> int:
 def write_output(out: Path, media_path: str, fmt: str, text: str) -> Path:
     if out.is_dir():
         out = out / marker_name(posixpath.basename(media_path), fmt)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidArgument(f"cannot write {out}: {exc.strerror}") from None
     return out

@@ -10,8 +10,8 @@ webhook of that workspace subscribed to it, as documented:
   quarter at random (jitter).
 
 Deliveries run as tasks of the emulator's event loop, never inside the API call that caused
-them; every attempt is recorded for tests (`/_emulator/webhooks/deliveries`). The fault
-`webhook_drop` drops deliveries: recorded, never sent."""
+them; every attempt is recorded for tests (`/_emulator/webhooks/deliveries`; the latest
+KEPT_ATTEMPTS). The fault `webhook_drop` drops deliveries: recorded, never sent."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_ATTEMPTS = 5
 JITTER = 0.25
 USER_AGENT = "Frame.io V4 API"
+KEPT_ATTEMPTS = 10_000  # the latest; an emulator left running (the demo) must not grow without end
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -80,7 +82,7 @@ class Deliveries:
     `events` (store.FileEvents): uploads completing and files joining version stacks."""
 
     def __init__(self, http: httpx.AsyncClient, options: EmulatorOptions, faults: Faults, store: Store,
-                 webhooks: Webhooks, rng: random.Random | None = None) -> None:
+                 webhooks: Webhooks, rng: random.Random | None = None, kept: int = KEPT_ATTEMPTS) -> None:
         self._http = http
         self._options = options
         self._faults = faults
@@ -88,7 +90,7 @@ class Deliveries:
         self._webhooks = webhooks
         self._rng = rng or random.Random()
         self._tasks: set[asyncio.Task] = set()
-        self.attempts: list[Attempt] = []
+        self.attempts: deque[Attempt] = deque(maxlen=kept)
 
     @property
     def pending(self) -> int:

@@ -5,12 +5,11 @@ only when its content changed, so that an editing application watching it reload
 from __future__ import annotations
 
 import asyncio
-import os
 import posixpath
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from postflow.core.files import write_atomically
 from postflow.core.review_config import MARKER_FORMATS, MARKER_SUFFIXES
 from postflow.markers.edl import render_edl
 from postflow.markers.fcpxml import render_fcpxml
@@ -55,24 +54,16 @@ async def write_marker_files(source: Path, formats: Iterable[str], review: watch
 
 
 def write_changed(contents: dict[Path, str]) -> list[Path]:
-    return [path for path, text in contents.items() if replace_if_changed(path, text.encode())]
+    return [path for path, text in contents.items() if replace_if_changed(path, text)]
 
 
-def replace_if_changed(path: Path, data: bytes) -> bool:
-    """Writes `data` to `path` through a temporary file in the same folder (a reader never sees
-    half a file); False when the file already holds it."""
+def replace_if_changed(path: Path, text: str) -> bool:
+    """Writes `text` to `path` atomically (a reader never sees half a file), with the mode the
+    umask allows; False when the file already holds it."""
     try:
-        if path.read_bytes() == data:
+        if path.read_bytes() == text.encode():
             return False
     except FileNotFoundError:
         pass
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text)
     return True

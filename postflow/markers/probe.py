@@ -32,11 +32,12 @@ async def probe_timing(path: Path | str, ffprobe: str = FFPROBE) -> MediaTiming 
     try:
         out, err = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT_S)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+        await stop(process)
         log.info("ffprobe gave no answer on %s within %.0f s", path, PROBE_TIMEOUT_S)
         return None
+    except BaseException:  # the caller cancelled: the probe must not outlive it
+        await asyncio.shield(stop(process))
+        raise
     if process.returncode != 0:
         log.info("ffprobe could not read %s: %s", path, err.decode(errors="replace").strip()[:300])
         return None
@@ -45,6 +46,13 @@ async def probe_timing(path: Path | str, ffprobe: str = FFPROBE) -> MediaTiming 
     except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
         log.info("ffprobe's answer on %s gave no timing: %s", path, exc)
         return None
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """Kills ffprobe and reaps it (no zombie left)."""
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    await process.wait()
 
 
 def timing_from_probe(probe: dict) -> MediaTiming | None:

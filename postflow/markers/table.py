@@ -18,6 +18,13 @@ def render_csv(markers: Sequence[Marker], timing: MediaTiming, title: str) -> st
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
     for marker in markers:
-        writer.writerow((timing.timecode(marker.frame), marker.frame, marker.duration_frames, marker.author,
-                         marker.text, "yes" if marker.completed else "no", marker.link, marker.note))
+        writer.writerow((timing.timecode(marker.frame), marker.frame, marker.duration_frames, lines(marker.author),
+                         lines(marker.text), "yes" if marker.completed else "no", lines(marker.link),
+                         lines(marker.note)))
     return out.getvalue()
+
+
+def lines(text: str) -> str:
+    """Line breaks as LF: the csv module quotes a field holding one, but leaves a lone CR bare
+    when rows end in LF, and a reader takes that for the end of the row."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")

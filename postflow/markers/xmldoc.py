@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+
+# Characters XML 1.0 has no way to write, not even escaped (its Char production): a comment
+# holding one would make the whole file unreadable, so they are left out.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def xml_document(root: ET.Element, doctype: str) -> str:
@@ -13,7 +18,7 @@ def xml_document(root: ET.Element, doctype: str) -> str:
 
 def element(parent: ET.Element, tag: str, text: str | int | None = None, **attributes: str) -> ET.Element:
     """A child of `parent`, with its text (ElementTree escapes text and attributes)."""
-    child = ET.SubElement(parent, tag, attributes)
+    child = ET.SubElement(parent, tag, {name: NOT_XML.sub("", value) for name, value in attributes.items()})
     if text is not None:
-        child.text = str(text)
+        child.text = NOT_XML.sub("", str(text))
     return child

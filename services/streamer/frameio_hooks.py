@@ -46,16 +46,13 @@ class FrameioHooks:
         hook = request.path.removeprefix(HOOKS_PREFIX)
         length = int(request.headers["content-length"])  # parse_head made sure a POST has a valid one
         if not HOOK_KEY.fullmatch(hook):
-            await conn.send_simple(404, close=True)
-            return False
+            return await refuse(conn, 404, "no such webhook")
         if length > self.limits.max_body:
-            await conn.send_simple(413, f"at most {self.limits.max_body} bytes", close=True)
-            return False
+            return await refuse(conn, 413, f"at most {self.limits.max_body} bytes")
         try:
             body = await conn.read_body(length, self.limits.body_timeout_s)
         except TimeoutError:
-            await conn.send_simple(408, "the body did not arrive in time", close=True)
-            return False
+            return await refuse(conn, 408, "the body did not arrive in time")
         forwarded = request.headers.get("cf-connecting-ip") or request.headers.get("x-forwarded-for")
         delivery = watcher_pb2.FrameioWebhookDelivery(
             hook=hook, timestamp=request.headers.get("x-frameio-request-timestamp", ""),
@@ -72,3 +69,10 @@ class FrameioHooks:
         status = STATUS_OF.get(receipt.outcome, 500)
         await conn.send_simple(status, Receipt.Outcome.Name(receipt.outcome).lower())
         return True
+
+
+async def refuse(conn: HttpConnection, status: int, reason: str) -> bool:
+    """Refuses a delivery before reading all its body (so the connection closes), with a log line."""
+    log.info("a Frame.io webhook delivery from %s refused with %d: %s", conn.peer(), status, reason)
+    await conn.send_simple(status, reason, close=True)
+    return False

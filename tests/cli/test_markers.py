@@ -75,3 +75,14 @@ async def test_unknown_job_or_path_and_unknown_timing(tmp_path: Path) -> None:
         assert MediaTiming.from_proto(untimed.timing).source == "default"
         assert "neither ffprobe nor Frame.io told the frame rate and start timecode of B002_C010.mxf: " \
                "25 fps from 00:00:00:00 assumed" in err
+
+
+@pytest.mark.asyncio
+async def test_an_output_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    async with FakeServices().serving("watcher") as fakes:
+        fakes.watcher.reviews.append(REVIEWS["25"])
+        config = write_fake_config(fakes, tmp_path, tmp_path)
+        missing = tmp_path / "no such folder" / "notes.edl"
+        code, out, err = await postflow(config, "0123456789abcdef", "--format", "edl", "-o", str(missing))
+        assert (code, out) == (1, "") and "Traceback" not in err, err
+        assert err.strip() == f"postflow: cannot write {missing}: No such file or directory"

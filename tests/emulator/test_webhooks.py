@@ -10,6 +10,7 @@ import hmac
 import time
 from datetime import datetime
 
+import httpx
 import pytest
 from frameio.comments import CreateCommentParamsData, UpdateCommentParamsData
 from frameio.errors import ForbiddenError, NotFoundError, UnprocessableEntityError
@@ -18,6 +19,11 @@ from frameio.types import MetadataResponse, WebhookCreateResponse, WebhookRespon
 from frameio.version_stacks import VersionStackCreateParamsData
 from frameio.webhooks import WebhookCreateParamsData, WebhookUpdateParamsData
 
+from postflow.emulator.deliveries import Deliveries
+from postflow.emulator.faults import Faults
+from postflow.emulator.options import EmulatorOptions
+from postflow.emulator.store import Store
+from postflow.emulator.webhooks import Webhooks
 from postflow.testing.emulator import add_review_comment, emulator_file, set_faults, webhook_deliveries
 from postflow.testing.frameio_sdk import NO_RETRIES, remote_upload
 from postflow.testing.polling import wait_for
@@ -210,3 +216,20 @@ async def test_the_drop_fault_records_deliveries_it_never_sends(sdk, emulator, s
         (dropped["id"], True, None), (sent["id"], False, 200)]
     assert attempts[2]["dropped"] and "webhook_drop" in attempts[2]["error"]
     assert [r.json["resource"]["id"] for r in receiver.received] == [sent["id"]]
+
+
+@pytest.mark.asyncio
+async def test_only_the_latest_delivery_attempts_are_kept():
+    options = EmulatorOptions()
+    store, webhooks, faults = Store(options), Webhooks(), Faults()
+    seeded = store.seed.describe()
+    webhooks.add(seeded["account_id"], seeded["workspace_id"], seeded["user"]["id"], "PostFlow",
+                 "https://hooks.example.com/frameio", ["comment.created"])
+    faults.webhook_drop = True  # recorded, never sent
+    async with httpx.AsyncClient() as http:
+        deliveries = Deliveries(http, options, faults, store, webhooks, kept=3)
+        for number in range(5):
+            deliveries.emit("comment.created", seeded["project_id"], seeded["user"]["id"], f"c{number}", "comment")
+        await wait_for(lambda: deliveries.pending == 0, timeout=5, message="deliveries done")
+        await deliveries.aclose()
+    assert [attempt.resource_id for attempt in deliveries.attempts] == ["c2", "c3", "c4"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,16 @@ async def test_written_beside_the_source_only_when_changed(tmp_path: Path) -> No
     assert [path.name for path in await write_marker_files(source, ("edl", "csv"), newer)] == [names[0], names[3]]
     assert "One more" in (tmp_path / names[3]).read_text()
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([source.name, *names])  # no temporary left
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("umask", "mode"), [(0o002, 0o664), (0o077, 0o600)])
+async def test_marker_files_take_the_mode_the_umask_allows(tmp_path: Path, umask: int, mode: int) -> None:
+    source = tmp_path / "A001_C003.mov"
+    source.write_bytes(b"media")
+    before = os.umask(umask)
+    try:
+        (written,) = await write_marker_files(source, ("edl",), REVIEWS["23976"])
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(written.stat().st_mode) == mode

@@ -14,6 +14,7 @@ import pytest
 from postflow.markers.probe import probe_timing
 from postflow.markers.timecode import Rate
 from postflow.markers.timing import DEFAULT_TIMING, MediaTiming, timing_from_metadata
+from postflow.testing.polling import wait_for
 from postflow.v1 import watcher_pb2
 
 FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
@@ -91,3 +92,37 @@ def test_proto_round_trip_and_default() -> None:
     assert MediaTiming.from_proto(watcher_pb2.MediaTiming()) == DEFAULT_TIMING == MediaTiming(Rate(25), 0, None,
                                                                                                "default")
     assert DEFAULT_TIMING.timecode(50) == "00:00:02:00"
+
+
+async def hung_ffprobe(tmp_path: Path) -> tuple[Path, Path]:
+    """An ffprobe that never answers (as on a hung mount), and the file its pid is written to."""
+    pid_file, script = tmp_path / "ffprobe.pid", tmp_path / "ffprobe"
+    script.write_text(f"#!/bin/sh\necho $$ > {pid_file}.new && mv {pid_file}.new {pid_file}\nexec sleep 60\n")
+    script.chmod(0o755)
+    return script, pid_file
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # neither running nor a zombie: killed and reaped
+    return False
+
+
+@pytest.mark.asyncio
+async def test_a_hung_ffprobe_is_killed_and_reaped_on_timeout_and_on_cancel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script, pid_file = await hung_ffprobe(tmp_path)
+    monkeypatch.setattr("postflow.markers.probe.PROBE_TIMEOUT_S", 0.3)
+    assert await probe_timing(tmp_path / "x.mov", str(script)) is None
+    assert gone(int(pid_file.read_text()))
+
+    pid_file.unlink()
+    monkeypatch.setattr("postflow.markers.probe.PROBE_TIMEOUT_S", 30.0)
+    probing = asyncio.create_task(probe_timing(tmp_path / "x.mov", str(script)))
+    await wait_for(pid_file.exists, timeout=5)
+    probing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probing
+    assert gone(int(pid_file.read_text()))

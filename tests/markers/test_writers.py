@@ -124,3 +124,24 @@ def test_without_timing_the_default_is_said() -> None:
 def test_unknown_format_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="unknown marker format 'aaf'"):
         render_review(REVIEWS["25"], "aaf")
+
+
+@pytest.mark.parametrize("fmt", ["fcpxml", "xmeml"])
+def test_control_characters_in_a_comment_leave_the_xml_well_formed(fmt: str) -> None:
+    noisy = watcher_pb2.Review(job=REVIEWS["25"].job, timing=REVIEWS["25"].timing,
+                               comments=[comment(1, 10, "Bell\x07 here\x00,\x1b[0m\ttab\nline", "A\x01nn")])
+    noisy.job.path = "clip\x02.mov"
+    root = ET.fromstring(render_review(noisy, fmt).split("\n", 2)[2])
+    texts = [value for element in root.iter() for value in (element.text or "", *element.attrib.values())]
+    assert any("Bell here,[0m tab line" in text for text in texts)
+    assert any("Ann" in text for text in texts) and any("clip.mov" in text for text in texts)
+
+
+def test_a_carriage_return_in_a_comment_stays_inside_its_csv_field() -> None:
+    import csv
+    import io
+
+    review = watcher_pb2.Review(job=REVIEWS["25"].job, timing=REVIEWS["25"].timing,
+                                comments=[comment(1, 10, "old Mac\rline, \"quoted\"\r\nand Windows", "Ann")])
+    rows = list(csv.reader(io.StringIO(render_review(review, "csv"), newline="")))
+    assert len(rows) == 2 and rows[1][4] == "old Mac\nline, \"quoted\"\nand Windows"

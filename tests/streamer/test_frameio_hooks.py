@@ -5,6 +5,7 @@ within the answer deadline; GET and other methods keep their answers."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -116,3 +117,16 @@ async def test_a_watcher_that_is_down_gets_503(streamer, fakes):
     await fakes.stop("watcher")
     response = await post(streamer)
     assert response.status_code == 503 and "retry-after" in response.headers
+
+
+@pytest.mark.asyncio
+async def test_each_refusal_is_one_info_line_without_the_key_or_the_body(streamer, fakes, caplog):
+    caplog.set_level(logging.INFO, logger="services.streamer.frameio_hooks")
+    await post(streamer, hook="short")
+    await post(streamer, body=b"s3cr3t-body" * 400)
+    head = f"POST /hooks/frameio/{HOOK} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part".encode()
+    await raw_exchange(streamer.http_port, head)
+    lines = [r.getMessage() for r in caplog.records if r.name == "services.streamer.frameio_hooks"]
+    assert [r.levelno for r in caplog.records if r.name == "services.streamer.frameio_hooks"] == [logging.INFO] * 3
+    assert "404" in lines[0] and "413" in lines[1] and "408" in lines[2], lines
+    assert all("127.0.0.1:" in line and HOOK not in line and "s3cr3t" not in line for line in lines), lines
