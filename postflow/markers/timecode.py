@@ -96,7 +96,7 @@ def from_timecode(text: str, rate: Rate) -> int:
     if match is None:
         raise ValueError(f"{text!r} is not a timecode (HH:MM:SS:FF)")
     hours, minutes, seconds, frames = (int(match[index]) for index in (1, 2, 3, 5))
-    if minutes > 59 or seconds > 59 or frames >= rate.nominal:
+    if hours > 23 or minutes > 59 or seconds > 59 or frames >= rate.nominal:
         raise ValueError(f"{text!r} is not a valid timecode at {rate.label} fps")
     total_minutes = hours * 60 + minutes
     if rate.drop_frame and minutes % 10 and seconds == 0 and frames < rate.dropped:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 
 import grpc
@@ -32,7 +33,8 @@ STATUS_OF = {
 class HookLimits:
     max_body: int = 1024 * 1024
     body_timeout_s: float = 10.0  # from the end of the head to the last byte of the body
-    answer_timeout_s: float = 4.0  # the watcher's time to answer (Frame.io waits 5 s)
+    answer_timeout_s: float = 4.0  # from the end of the head: the body, then the watcher's answer (Frame.io waits 5 s)
+    least_answer_s: float = 0.5  # what the watcher gets however slowly the body came
 
 
 class FrameioHooks:
@@ -49,6 +51,7 @@ class FrameioHooks:
             return await refuse(conn, 404, "no such webhook")
         if length > self.limits.max_body:
             return await refuse(conn, 413, f"at most {self.limits.max_body} bytes")
+        head_read = time.monotonic()
         try:
             body = await conn.read_body(length, self.limits.body_timeout_s)
         except TimeoutError:
@@ -59,7 +62,9 @@ class FrameioHooks:
             signature=request.headers.get("x-frameio-signature", ""), body=body,
             remote_address=f"{forwarded} via {conn.peer()}" if forwarded else conn.peer())
         try:
-            receipt = await self.watcher.ReceiveFrameioWebhook(delivery, timeout=self.limits.answer_timeout_s)
+            left_s = self.limits.answer_timeout_s - (time.monotonic() - head_read)
+            receipt = await self.watcher.ReceiveFrameioWebhook(delivery,
+                                                               timeout=max(left_s, self.limits.least_answer_s))
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
             log.warning("a Frame.io webhook delivery got 503: the watcher did not take it (%s)",

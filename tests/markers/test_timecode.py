@@ -31,3 +31,9 @@ def test_drop_frame_skips_two_numbers_each_minute_but_every_tenth() -> None:
     assert to_timecode(from_timecode("01:09:59;29", DF_2997) + 1, DF_2997) == "01:10:00;00"
     with pytest.raises(ValueError, match="does not exist in drop-frame"):
         from_timecode("01:01:00;01", DF_2997)
+
+
+@pytest.mark.parametrize("text", ["24:00:00:00", "01:60:00:00", "01:00:60:00", "01:00:00:25", "1:00", "01:00:00"])
+def test_a_timecode_that_cannot_be_is_refused_naming_it(text: str) -> None:
+    with pytest.raises(ValueError, match=text):
+        from_timecode(text, Rate(25))

@@ -5,6 +5,7 @@ within the answer deadline; GET and other methods keep their answers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from services.streamer.frameio_hooks import HookLimits
 HOOK = "k" * 24
 BODY = b'{"type": "file.ready", "resource": {"id": "f1", "type": "file"}}'
 Receipt = watcher_pb2.FrameioWebhookReceipt
-LIMITS = HookLimits(max_body=4096, body_timeout_s=0.5, answer_timeout_s=0.5)
+LIMITS = HookLimits(max_body=4096, body_timeout_s=0.5, answer_timeout_s=0.5, least_answer_s=0.1)
 
 
 @pytest_asyncio.fixture
@@ -110,6 +111,24 @@ async def test_a_late_watcher_gets_503_within_the_deadline(streamer, fakes):
     started = time.monotonic()
     response = await post(streamer)
     assert response.status_code == 503 and time.monotonic() - started < LIMITS.answer_timeout_s + 1.0
+
+
+@pytest.mark.asyncio
+async def test_a_body_that_came_slowly_leaves_the_watcher_less_time(streamer, fakes):
+    """Frame.io's 5 s run from its sending: time spent on the body is the watcher's no more."""
+    fakes.watcher.hook_delay_s = 0.3  # in time for a body that came at once (the receipt tests)
+    reader, writer = await asyncio.open_connection("127.0.0.1", streamer.http_port)
+    try:
+        writer.write(f"POST /hooks/frameio/{HOOK} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(BODY)}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        await writer.drain()
+        await asyncio.sleep(0.35)  # a client trickling its body: 0.15 s of the 0.5 s are left
+        writer.write(BODY)
+        await writer.drain()
+        (response,) = parse_responses(await asyncio.wait_for(reader.read(), 5))
+    finally:
+        writer.close()
+    assert response.status == 503
 
 
 @pytest.mark.asyncio
