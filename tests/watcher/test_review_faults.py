@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from postflow.core.errors import FailedPrecondition
 from postflow.testing.polling import wait_for
 from services.watcher.jobs import Job
 from services.watcher.review.clients import ReviewClients
@@ -109,3 +110,16 @@ def test_a_connections_rebuilt_client_replaces_its_review_calls_instead_of_addin
         clients_by_connection["default"] = SimpleNamespace(frameio=SimpleNamespace(sdk=None))
         assert clients.review("default").client is clients_by_connection["default"].frameio
     assert len(clients._reviews) == 1, "the old clients are let go"
+
+
+@pytest.mark.asyncio
+async def test_a_file_whose_connection_left_the_config_is_one_warning_per_sweep_without_a_traceback(tmp_path, caplog):
+    async with review_loop(tmp_path, FakeFrameio()) as loop:
+        await loop.delivered("a.mov", "F1")
+
+        def gone(connection: str) -> FakeFrameio:
+            raise FailedPrecondition(f"connection {connection!r} is not in the config any more")
+        loop.reviews.clients.review = gone  # type: ignore[method-assign]
+        assert await loop.reviews.sweep(0.01) == 1
+    (line,) = [record for record in caplog.records if "a.mov" in record.getMessage()]
+    assert line.levelname == "WARNING" and "not in the config any more" in line.getMessage() and not line.exc_info

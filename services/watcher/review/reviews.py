@@ -32,6 +32,7 @@ from datetime import datetime
 from frameio.types import CommentWithIncludes
 
 from postflow.core.config import Config
+from postflow.core.errors import FailedPrecondition
 from postflow.core.keyed_locks import KeyedLocks
 from postflow.core.pipelines import pipelines_of
 from postflow.core.review_config import ReviewActions
@@ -151,7 +152,7 @@ class Reviews:
     async def _refresh_quietly(self, job: Job) -> None:
         try:
             await self.refresh(job)
-        except FrameioError as exc:
+        except (FrameioError, FailedPrecondition) as exc:  # Frame.io's trouble, or the connection gone from the config
             log.warning("review of %s (job %s): %s; trying again at the next sweep", job.path, job.id, exc)
         except Exception:
             log.exception("review of %s (job %s) failed; trying again at the next sweep", job.path, job.id)
