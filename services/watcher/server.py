@@ -38,6 +38,7 @@ from services.watcher.outbound.targets import targets_of
 from services.watcher.pipelines import Changes, Pipelines
 from services.watcher.projects import check_named_projects
 from services.watcher.review.loop import ReviewLoop
+from services.watcher.review.metrics import ReviewMetrics
 from services.watcher.routing import PipelineRoutes, Router
 from services.watcher.scanner import Scanner
 from services.watcher.servicer import WatcherServicer
@@ -81,7 +82,8 @@ class WatcherService(GrpcService):
         self.submissions: Submissions | None = None
         # Frame.io's webhooks end a verification wait early (file.ready, file.upload.completed) through `nudges`
         self.nudges = FileNudges()
-        self.review = ReviewLoop(self.config, self.ledger, self.outbound, self.nudges, runtime.add_secret)
+        self.review = ReviewLoop(self.config, self.ledger, self.outbound, self.nudges, runtime.add_secret,
+                                 ReviewMetrics(self.metrics.registry))
 
     async def open(self) -> None:
         config, provider = self.config, self.runtime.tracer_provider
@@ -110,6 +112,7 @@ class WatcherService(GrpcService):
         self.streamer_events = streamer_events = StreamerWatch(streamer_stub, on_tunnel=self._tunnel_status)
         self.pipelines = pipelines = Pipelines(self._detector)
         await self.review.open(connections, pipelines, self._pipelines_now, self._tunnel_url)
+        self.metrics.before_scrape(self.review.reviews.refresh_followed_metric)
         delivery = Delivery(routes_of=lambda name: pipelines.get(name).routes, ledger=self.ledger,
                             connections=connections, streamer=streamer_stub, streamer_events=streamer_events,
                             settings=DeliverySettings.from_config(config), nudges=self.nudges)

@@ -39,6 +39,7 @@ from services.watcher.job_proto import to_proto
 from services.watcher.jobs import DONE, Job
 from services.watcher.outbound.events import Outgoing, iso_time, job_view
 from services.watcher.review.approved_copy import copy_approved
+from services.watcher.review.metrics import ReviewMetrics
 from services.watcher.routing import PipelineRoutes
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ SELECT = f"SELECT {', '.join(Approval.__dataclass_fields__)} FROM approvals"
 
 class Approvals:
     def __init__(self, store: ApprovalStore, enqueue: Enqueue, routes_of: Callable[[str], PipelineRoutes | None],
-                 config: Config, *, clock: Callable[[], float] = time.time) -> None:
+                 config: Config, *, clock: Callable[[], float] = time.time, metrics: ReviewMetrics | None = None
+                 ) -> None:
         """`routes_of`: a running pipeline's routes (None: not running now); `config`: as now,
         set again on reload."""
         self.store = store
@@ -94,6 +96,7 @@ class Approvals:
         self.routes_of = routes_of
         self.config = config
         self.clock = clock
+        self.metrics = metrics or ReviewMetrics()
         self.stopping = threading.Event()
         self._wake = asyncio.Event()
 
@@ -113,7 +116,9 @@ class Approvals:
         transition = approved and (before is None or before.status != self.config.review.approved_status)
         count = (before.approvals if before else 0) + transition
         if transition and action.notify:
-            await self.enqueue([self.approved_event(job, status, count)])
+            told = [self.approved_event(job, status, count)]
+            await self.enqueue(told)
+            self.metrics.told(told)
         copy_due = transition and bool(action.copy_folder) and not (before and before.sha256)
         await self.store.run(self._record, job, status, count, copy_due)
         if transition:

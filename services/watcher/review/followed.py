@@ -7,13 +7,21 @@ from services.watcher import schema
 from services.watcher.jobs import DONE, Job
 from services.watcher.ledger import Ledger
 
+DELIVERED_SINCE = f"state = {DONE} AND file_id != '' AND delivered_at >= ?"
+
 
 async def delivered_since(ledger: Ledger, since: float) -> list[Job]:
     """Every job delivered at `since` or later, oldest delivery first."""
     rows = await ledger.run(lambda: ledger.db.execute(
-        f"SELECT * FROM jobs WHERE state = {DONE} AND file_id != '' AND delivered_at >= ? ORDER BY delivered_at",
-        (since,)).fetchall())
+        f"SELECT * FROM jobs WHERE {DELIVERED_SINCE} ORDER BY delivered_at", (since,)).fetchall())
     return [schema.job_from_row(row) for row in rows]
+
+
+async def count_delivered_since(ledger: Ledger, since: float) -> int:
+    """How many jobs `delivered_since` lists."""
+    row = await ledger.run(lambda: ledger.db.execute(
+        f"SELECT COUNT(*) FROM jobs WHERE {DELIVERED_SINCE}", (since,)).fetchone())
+    return int(row[0])
 
 
 async def delivered_file(ledger: Ledger, file_id: str, since: float) -> Job | None:

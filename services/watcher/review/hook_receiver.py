@@ -16,6 +16,7 @@ from postflow.frameio_review import WEBHOOK_EVENTS
 from postflow.v1 import watcher_pb2
 from services.watcher.review.events import FrameioEvent, NotAnEvent
 from services.watcher.review.hooks_store import HooksStore
+from services.watcher.review.metrics import ReviewMetrics, outcome_label
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +38,19 @@ def dedup_key(delivery: watcher_pb2.FrameioWebhookDelivery) -> str:
 
 class HookReceiver:
     def __init__(self, store: HooksStore, max_age_s: float, on_accepted: Callable[[], None],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: ReviewMetrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics or ReviewMetrics()
         self.max_age_s = max_age_s
         self.on_accepted = on_accepted  # wakes the dispatcher
         self.clock = clock
 
     async def receive(self, delivery: watcher_pb2.FrameioWebhookDelivery) -> watcher_pb2.FrameioWebhookReceipt:
         outcome, reason = await self._check_and_store(delivery)
+        self.metrics.received(outcome)
         if outcome != Receipt.ACCEPTED:
             log.info("Frame.io webhook delivery from %s %s: %s", delivery.remote_address or "an unknown sender",
-                     Receipt.Outcome.Name(outcome).lower().replace("_", " "), reason)
+                     outcome_label(outcome).replace("_", " "), reason)
         return Receipt(outcome=outcome, reason=reason)  # type: ignore[arg-type]
 
     async def _check_and_store(self, delivery: watcher_pb2.FrameioWebhookDelivery) -> tuple[int, str]:

@@ -15,17 +15,18 @@ from services.watcher.review.hook_dispatch import HookDispatcher, ReviewEventHan
 from services.watcher.review.hook_receiver import HookReceiver
 from services.watcher.review.hook_setup import HookSetup, ProjectFinder, WebhookCalls
 from services.watcher.review.hooks_store import HooksStore
+from services.watcher.review.metrics import ReviewMetrics
 
 
 class FrameioWebhooks:
     def __init__(self, path: Path, *, max_age_s: float, nudges: FileNudges, on_review_event: ReviewEventHandler,
                  webhooks_of: Callable[[str], WebhookCalls], projects_of: Callable[[str], ProjectFinder],
                  pipelines: Callable[[], Iterable[PipelineConfig]], tunnel_url: Callable[[], Awaitable[str]],
-                 add_secret: Callable[[str], None]) -> None:
+                 add_secret: Callable[[str], None], metrics: ReviewMetrics | None = None) -> None:
         self.store = HooksStore(path)
         self.add_secret = add_secret
         self.dispatcher = HookDispatcher(self.store, nudges, on_review_event)
-        self.receiver = HookReceiver(self.store, max_age_s, self.dispatcher.wake)
+        self.receiver = HookReceiver(self.store, max_age_s, self.dispatcher.wake, metrics=metrics)
         self.setup = HookSetup(self.store, webhooks_of=webhooks_of, projects_of=projects_of, pipelines=pipelines,
                                tunnel_url=tunnel_url, add_secret=add_secret)
 

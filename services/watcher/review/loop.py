@@ -1,7 +1,7 @@
 """The review loop put together for the watcher: Frame.io's webhooks in (FrameioWebhooks),
 the comments and review status of delivered files followed (Reviews), approvals acted on
 (Approvals), and the marker files beside the sources kept up to date. Each has its own
-SQLite store under `<state_dir>/watcher/`."""
+SQLite store under `<state_dir>/watcher/`; all count into one ReviewMetrics."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from services.watcher.review.approvals import Approvals, ApprovalStore
 from services.watcher.review.approved_copy import approved_master
 from services.watcher.review.clients import ReviewClients
 from services.watcher.review.hooks import FrameioWebhooks
+from services.watcher.review.metrics import ReviewMetrics
 from services.watcher.review.reviews import Reviews
 from services.watcher.review.rpcs import review_of
 from services.watcher.review.store import ReviewStore
@@ -37,13 +38,14 @@ log = logging.getLogger(__name__)
 
 class ReviewLoop:
     def __init__(self, config: Config, ledger: Ledger, outbound: Outbound, nudges: FileNudges,
-                 add_secret: Callable[[str], None]) -> None:
+                 add_secret: Callable[[str], None], metrics: ReviewMetrics) -> None:
         folder = config.state_path / "watcher"
         self.config = config
         self.ledger = ledger
         self.outbound = outbound
         self.nudges = nudges
         self.add_secret = add_secret
+        self.metrics = metrics
         self.review_store = ReviewStore(folder / "review.sqlite")
         self.approval_store = ApprovalStore(folder / "approvals.sqlite")
         self.hooks_path = folder / "frameio_hooks.sqlite"
@@ -69,16 +71,17 @@ class ReviewLoop:
         self.pipelines = pipelines
         clients = ReviewClients(connections)
         self._approvals = approvals = Approvals(self.approval_store, self.outbound.enqueue, pipelines.running,
-                                               self.config)
+                                               self.config, metrics=self.metrics)
         self._reviews = reviews = Reviews(
             self.review_store, self.ledger, clients, self.outbound, self.config, on_status=approvals.status_seen,
-            on_comments_changed=self.write_markers, timing_of=media_timing(clients, self.source_of))
+            on_comments_changed=self.write_markers, timing_of=media_timing(clients, self.source_of),
+            metrics=self.metrics)
         self._webhooks = FrameioWebhooks(
             self.hooks_path, max_age_s=self.config.review.webhook_max_age_s, nudges=self.nudges,
             on_review_event=reviews.on_review_event,
             webhooks_of=lambda name: FrameioReview(connections.get(name).frameio),
             projects_of=lambda name: connections.get(name).projects, pipelines=pipelines_now, tunnel_url=tunnel_url,
-            add_secret=self.add_secret)
+            add_secret=self.add_secret, metrics=self.metrics)
         await self.approval_store.open()
         await self.review_store.open()
         await self._webhooks.open()

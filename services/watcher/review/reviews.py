@@ -46,7 +46,8 @@ from services.watcher.review.announce import comment_event
 from services.watcher.review.carry import CarryForward, frame_of
 from services.watcher.review.clients import ReviewClients
 from services.watcher.review.events import FrameioEvent
-from services.watcher.review.followed import delivered_file, delivered_since
+from services.watcher.review.followed import count_delivered_since, delivered_file, delivered_since
+from services.watcher.review.metrics import ReviewMetrics
 from services.watcher.review.store import FollowedFile, ReviewStore, StoredComment
 from services.watcher.review.timing import DEFAULT_TIMING, TimingOf, media_timing, review_status
 
@@ -78,7 +79,8 @@ def _seconds(moment: datetime | None) -> float:
 class Reviews:
     def __init__(self, store: ReviewStore, ledger: Ledger, clients: ReviewClients, outbound: Outbound,
                  config: Config, *, on_status: OnStatus = _nothing, on_comments_changed: OnCommentsChanged = _nothing,
-                 timing_of: TimingOf | None = None, clock: Callable[[], float] = time.time) -> None:
+                 timing_of: TimingOf | None = None, clock: Callable[[], float] = time.time,
+                 metrics: ReviewMetrics | None = None) -> None:
         self.store = store
         self.ledger = ledger
         self.clients = clients
@@ -88,6 +90,7 @@ class Reviews:
         self.on_comments_changed = on_comments_changed
         self.timing_of = timing_of or media_timing(clients)
         self.clock = clock
+        self.metrics = metrics or ReviewMetrics()
         self.carry = CarryForward(store, clients)
         self.file_locks = KeyedLocks()
         self._delivered = asyncio.Event()
@@ -103,6 +106,10 @@ class Reviews:
 
     async def followed(self) -> list[Job]:
         return await delivered_since(self.ledger, self.since())
+
+    async def refresh_followed_metric(self) -> None:
+        """Sets the metric of the files followed now (before a scrape)."""
+        self.metrics.followed_files.set(await count_delivered_since(self.ledger, self.since()))
 
     # -- background: new deliveries, and the sweep ------------------------------------------
 
@@ -137,16 +144,17 @@ class Reviews:
                 await asyncio.sleep(min(interval_s, IDLE_S))
 
     async def sweep(self, interval_s: float) -> int:
-        """Syncs every followed file once, spread over `interval_s`; how many there were."""
+        """Syncs every followed file once, spread over `interval_s`; how many there were. Its end
+        is the metric of the last sweep, whatever each file's sync came to (those are logged)."""
         started = time.monotonic()
         jobs = await self.followed()
         if not jobs:
             await asyncio.sleep(min(interval_s, IDLE_S))
-            return 0
-        gap = interval_s / len(jobs)
+        gap = interval_s / max(1, len(jobs))
         for index, job in enumerate(jobs):
             await self._refresh_quietly(job)
             await asyncio.sleep(max(0.0, started + (index + 1) * gap - time.monotonic()))
+        self.metrics.swept(self.clock())
         return len(jobs)
 
     async def _refresh_quietly(self, job: Job) -> None:
@@ -255,7 +263,9 @@ class Reviews:
                 changed.append(comment)
         changed += [dataclasses.replace(gone, deleted_at=now) for gone in stored.values() if not gone.deleted_at]
         if tell:
-            await self.outbound.enqueue(self._events(job, tell, await self.timing(job, file), now))
+            events = self._events(job, tell, await self.timing(job, file), now)
+            await self.outbound.enqueue(events)
+            self.metrics.told(events)
             changed = [dataclasses.replace(c, created_told=True,
                                            completed_told=c.completed_told or bool(c.completed_at)) for c in changed]
         await self.store.save_comments(changed)
