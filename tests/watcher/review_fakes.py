@@ -21,6 +21,7 @@ from postflow.testing.watcher import make_job
 from services.watcher.jobs import DONE, Job
 from services.watcher.ledger import Ledger
 from services.watcher.review.events import FrameioEvent
+from services.watcher.review.metrics import ReviewMetrics
 from services.watcher.review.reviews import Reviews
 from services.watcher.review.store import ReviewStore
 from services.watcher.scanner import FileStat
@@ -167,7 +168,7 @@ class Loop:
 
 @contextlib.asynccontextmanager
 async def review_loop(state: Path, frameio: FakeFrameio, review: dict[str, Any] | None = None,
-                      outbound: FakeOutbound | None = None):
+                      outbound: FakeOutbound | None = None, metrics: ReviewMetrics | None = None):
     """The review loop on `state` (opening the same `state` again is a restart)."""
     config = build_config({"state_dir": str(state), "watch": {"root": str(state)}, "review": review or {}})
     ledger, store = Ledger(state / "ledger.sqlite"), ReviewStore(state / "review.sqlite")
@@ -176,7 +177,8 @@ async def review_loop(state: Path, frameio: FakeFrameio, review: dict[str, Any] 
     outbound = outbound or FakeOutbound()
     callbacks = Callbacks()
     reviews = Reviews(store, ledger, FakeClients(frameio), outbound, config,  # type: ignore[arg-type]
-                      on_status=callbacks.on_status, on_comments_changed=callbacks.on_comments_changed)
+                      on_status=callbacks.on_status, on_comments_changed=callbacks.on_comments_changed,
+                      metrics=metrics)
     try:
         yield Loop(reviews, ledger, store, frameio, outbound, callbacks)
     finally:

@@ -2,7 +2,7 @@
 into the pipeline's copy_to folder once, verified by checksum (not again for a second report,
 a restart or a second approval), and enqueues one "approved" event per transition; a pipeline
 without on_approved does nothing; a master moved into the done_dir is found; a failed copy
-leaves no temporary file; the copy folder and review markers are never queued; a read-only
+leaves no temporary file; each approval told is counted; the copy folder and review markers are never queued; a read-only
 root refuses copy_to and markers."""
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from postflow.core.config import ConfigError, build_config
 from postflow.core.pipelines import pipelines_of, require_roots
 from postflow.devtools.slowfs import mounted
 from postflow.testing.media import sha256_file, write_media
+from postflow.testing.metrics import Scrape
 from postflow.testing.polling import wait_for
 from postflow.testing.watcher import make_job
 from postflow.v1 import common_pb2
@@ -30,6 +32,7 @@ from services.watcher.jobs import Job
 from services.watcher.outbound.events import Outgoing
 from services.watcher.review import approved_copy
 from services.watcher.review.approvals import Approvals, ApprovalStore
+from services.watcher.review.metrics import ReviewMetrics
 from services.watcher.routing import NotRouted, PipelineRoutes, Router
 from services.watcher.scanner import FileStat, PathFilter, Scanner
 
@@ -62,12 +65,13 @@ def delivered_in_root(tmp_path: Path, relpath: str, size: int = 1_000, seed: int
 
 
 @contextlib.asynccontextmanager
-async def approvals_of(tmp_path: Path, config: Any, events: Events) -> AsyncIterator[Approvals]:
+async def approvals_of(tmp_path: Path, config: Any, events: Events,
+                       metrics: ReviewMetrics | None = None) -> AsyncIterator[Approvals]:
     store = ApprovalStore(tmp_path / "state/approvals.sqlite")
     await store.open()
     routes = {p.name: PipelineRoutes.build(p, config) for p in pipelines_of(config)}
     try:
-        yield Approvals(store, events.enqueue, routes.get, config)
+        yield Approvals(store, events.enqueue, routes.get, config, metrics=metrics)
     finally:
         await store.close()
 
@@ -112,6 +116,19 @@ async def test_an_approval_copies_the_master_once_verified_and_notifies_once_per
         await restarted.status_seen(job, "Approved")
         assert await restarted.due() == [] and len(events.enqueued) == 2, "a restart remembers"
     assert copy.stat().st_mtime_ns == first_copy and sorted(os.listdir(root / "APPROVED/SQ01")) == ["cut.mov"]
+
+
+@pytest.mark.asyncio
+async def test_each_approval_told_is_counted_by_pipeline(tmp_path):
+    root, job = delivered_in_root(tmp_path, "cut.mov")
+    registry = CollectorRegistry()
+    async with approvals_of(tmp_path, config_for(root, on_approved={"notify": True}), Events(),
+                            ReviewMetrics(registry)) as approvals:
+        for status in ("Approved", "Approved", "Needs Review", "Approved"):
+            await approvals.status_seen(job, status)
+    metrics = Scrape.parse(generate_latest(registry).decode())
+    assert metrics.value("postflow_review_events_total", pipeline="p", event="approved") == 2
+    assert metrics.total("postflow_review_events_total") == 2
 
 
 async def _copied(approvals: Approvals, job_id: str) -> Any:

@@ -1,8 +1,8 @@
 """Frame.io's webhook deliveries in the watcher: a forged signature, a stale timestamp, an
 unknown hook, a malformed body and an event PostFlow does not act on are refused or ignored
 with one INFO line and nothing stored; a replay is a DUPLICATE; a valid one is stored and
-acted on once (also after a restart); a handler that fails is tried again, for
-MAX_ATTEMPTS tries; the dispatcher outlives a failing store."""
+acted on once (also after a restart); each delivery is counted by its outcome; a handler
+that fails is tried again, for MAX_ATTEMPTS tries; the dispatcher outlives a failing store."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import sqlite3
 
 import pytest
 import pytest_asyncio
+from prometheus_client import CollectorRegistry, generate_latest
 
+from postflow.testing.metrics import Scrape
 from postflow.testing.polling import wait_for
 from postflow.v1 import watcher_pb2
 from services.watcher.delivery.nudges import FileNudges
@@ -22,6 +24,7 @@ from services.watcher.review.events import FrameioEvent
 from services.watcher.review.hook_dispatch import HookDispatcher
 from services.watcher.review.hook_receiver import HookReceiver, signature_of
 from services.watcher.review.hooks_store import HooksStore, Registration
+from services.watcher.review.metrics import ReviewMetrics
 
 Receipt = watcher_pb2.FrameioWebhookReceipt
 HOOK = "h" * 32
@@ -97,6 +100,25 @@ async def test_a_valid_delivery_is_stored_once_and_a_replay_is_a_duplicate(store
     assert await store.pending() == 1 and woken == [1]
     later = delivery(body(), timestamp=NOW + 1)  # the same event sent again later: another delivery
     assert (await receiver.receive(later)).outcome == Receipt.ACCEPTED
+
+
+@pytest.mark.asyncio
+async def test_each_delivery_is_counted_by_its_outcome(store):
+    registry = CollectorRegistry()
+    receiver = HookReceiver(store, 300.0, lambda: None, clock=lambda: NOW, metrics=ReviewMetrics(registry))
+    before = Scrape.parse(generate_latest(registry).decode())
+    sent = delivery(body())
+    for each in (sent, sent, delivery(body(), secret="forged"), delivery(body(), secret="forged"),
+                 delivery(body(), timestamp=NOW - 301), delivery(b"[]", hook="u" * 32)):
+        await receiver.receive(each)
+    counted = Scrape.parse(generate_latest(registry).decode())
+    name = "postflow_frameio_webhook_deliveries_total"
+    assert {sample.labels["outcome"]: sample.value for sample in before.samples if sample.name == name} == {
+        "accepted": 0, "duplicate": 0, "ignored": 0, "bad_signature": 0, "stale": 0, "unknown_hook": 0,
+        "malformed": 0}, "every outcome is there from the start"
+    assert {sample.labels["outcome"]: sample.value for sample in counted.samples if sample.name == name} == {
+        "accepted": 1, "duplicate": 1, "ignored": 0, "bad_signature": 2, "stale": 1, "unknown_hook": 1,
+        "malformed": 0}
 
 
 class Recorder:

@@ -1,7 +1,7 @@
 """Frame.io's webhook through the real streamer's public server into the real watcher: a signed
 delivery is answered 200 and reaches the review loop's hook point once, its replay too is 200
-but not acted on again, a forged one is 401 and an unknown key 404; the secret never reaches
-the log."""
+but not acted on again, a forged one is 401 and an unknown key 404, each counted in the
+watcher's /metrics by its outcome; the secret never reaches the log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from postflow.testing.metrics import scrape
 from postflow.testing.polling import wait_for
 from postflow.testing.streamer import start_streamer, stop_streamer, streamer_config
 from postflow.testing.watcher import InProcess, environment, start_watcher
@@ -27,7 +28,7 @@ BODY = json.dumps({"type": "comment.created", "account": {"id": "a1"}, "workspac
 
 @pytest.mark.asyncio
 async def test_a_delivery_through_the_streamer_reaches_the_review_loop_once(tmp_path, caplog):
-    async with environment(tmp_path) as env:
+    async with environment(tmp_path, metrics={"watcher": "127.0.0.1:0"}) as env:
         await start_watcher(env)
         watcher = env.watchers[-1]
         assert isinstance(watcher, InProcess)
@@ -63,6 +64,12 @@ async def test_a_delivery_through_the_streamer_reaches_the_review_loop_once(tmp_
             (event,) = seen
             assert (event.type, event.resource_id, event.account_id) == ("comment.created", "c1", "a1")
             assert await webhooks.store.pending() == 0
+            metrics = await scrape(f"127.0.0.1:{service.metrics.port}")
+            for outcome, count in (("accepted", 1), ("duplicate", 1), ("bad_signature", 1), ("unknown_hook", 1),
+                                   ("stale", 0)):
+                assert metrics.value("postflow_frameio_webhook_deliveries_total", outcome=outcome) == count, outcome
+            assert metrics.value("postflow_review_followed_files") == 0
+            assert metrics.value("postflow_review_last_sweep_timestamp_seconds") > 0
         finally:
             await stop_streamer(streamer)
     assert SECRET not in caplog.text

@@ -1,13 +1,18 @@
 """The review loop: comments and review status of delivered files, told once, found by
-webhook events or by the sweep."""
+webhook events or by the sweep; its metrics count what it told, the files it follows and the
+end of each sweep."""
 
 import asyncio
 import logging
+import time
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from postflow.testing.metrics import Scrape
 from postflow.testing.polling import wait_for
 from services.watcher.outbound.messages import compose
+from services.watcher.review.metrics import ReviewMetrics
 from tests.watcher.review_fakes import FakeFrameio, FakeOutbound, event, review_loop
 
 
@@ -154,3 +159,27 @@ async def test_a_file_just_delivered_is_followed_at_once_not_at_the_next_sweep(t
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_the_metrics_count_comments_told_files_followed_and_the_end_of_each_sweep(tmp_path):
+    registry, frameio = CollectorRegistry(), FakeFrameio()
+    async with review_loop(tmp_path, frameio, {"follow_days": 1}, metrics=ReviewMetrics(registry)) as loop:
+        started = Scrape.parse(generate_latest(registry).decode())
+        job, comment = await followed_with_a_comment(loop, "trim the head")
+        frameio.complete("F1", comment.id)
+        await loop.reviews.refresh(job)
+        await loop.reviews.refresh(job)  # nothing new: nothing counted
+        await loop.delivered("b.mov", "F2", pipeline="other")
+        await loop.delivered("old.mov", "F3", at=time.time() - 2 * 86400)  # past follow_days
+        await loop.reviews.refresh_followed_metric()
+        before_sweep = time.time()
+        await loop.reviews.sweep(0.01)
+        metrics = Scrape.parse(generate_latest(registry).decode())
+    assert metrics.value("postflow_review_events_total", pipeline="default", event="comment_created") == 1
+    assert metrics.value("postflow_review_events_total", pipeline="default", event="comment_completed") == 1
+    assert metrics.total("postflow_review_events_total") == 2
+    assert started.value("postflow_review_followed_files") == 0
+    assert metrics.value("postflow_review_followed_files") == 2
+    last_sweep = "postflow_review_last_sweep_timestamp_seconds"
+    assert started.value(last_sweep) <= before_sweep <= metrics.value(last_sweep) <= time.time()
