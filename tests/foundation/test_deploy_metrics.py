@@ -94,15 +94,18 @@ def test_grafana_is_provisioned_with_the_datasource_and_the_dashboard(overlay):
                 assert source == {"type": "prometheus", "uid": datasource["uid"]}, panel["title"]
 
 
-def test_the_alert_rules_cover_the_three_alerts_and_are_well_formed():
+def test_the_alert_rules_cover_the_four_alerts_and_are_well_formed():
     [group] = yaml.safe_load(ALERTS.read_text())["groups"]
     rules = {rule["alert"]: rule for rule in group["rules"]}
-    assert set(rules) == {"PostFlowNoDelivery", "PostFlowFrameioLoginNeeded", "PostFlowTunnelDown"}
+    assert set(rules) == {"PostFlowNoDelivery", "PostFlowFrameioLoginNeeded", "PostFlowTunnelDown",
+                          "PostFlowReviewPollingStalled"}
     for name, rule in rules.items():
         assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["summary"], name
     assert "postflow_auth_state{state=\"reconnect_needed\"} == 1" in rules["PostFlowFrameioLoginNeeded"]["expr"]
     assert "2 * 86400" in rules["PostFlowFrameioLoginNeeded"]["expr"]
     assert rules["PostFlowTunnelDown"]["expr"].strip() == "postflow_tunnel_up == 0"
+    assert rules["PostFlowReviewPollingStalled"]["expr"].strip() == (
+        "time() - postflow_review_last_sweep_timestamp_seconds > 3600")
 
 
 def test_every_query_is_balanced_and_uses_documented_metrics_only():

@@ -2,8 +2,8 @@
 into the pipeline's copy_to folder once, verified by checksum (not again for a second report,
 a restart or a second approval), and enqueues one "approved" event per transition; a pipeline
 without on_approved does nothing; a master moved into the done_dir is found; a failed copy
-leaves no temporary file; each approval told is counted; the copy folder and review markers are never queued; a read-only
-root refuses copy_to and markers."""
+leaves no temporary file; each approval told is counted; the copy folder and review markers
+are never queued; a read-only root refuses copy_to and markers."""
 
 from __future__ import annotations
 
