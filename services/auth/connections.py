@@ -30,7 +30,7 @@ from .identity import IdentityLookup
 from .ims import ImsClient
 from .login import WebLogin
 from .relogin import Relogin
-from .status_feed import StatusFeed
+from .status_feed import status_feed
 from .token_store import SLOTS_NAME, TokenStore
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Connections:
     def __init__(self, builder: ConnectionBuilder) -> None:
         self._builder = builder
         self._all: dict[str, Connection] = {}
-        self._feed = StatusFeed()
+        self._feed = status_feed()
         self._started = False
         self._applying = asyncio.Lock()
 
@@ -187,7 +187,7 @@ class Connections:
         return [connection.custody.status() for connection in self._all.values()]
 
     async def watch(self) -> AsyncIterator[auth_pb2.AuthStatus]:
-        """One current status per connection, then each change (see StatusFeed)."""
-        with self._feed.subscribe(self.statuses()) as reader:
-            async for status in reader:
+        """One current status per connection, then each change (see status_feed)."""
+        with self._feed.subscribe(self.statuses()) as subscription:
+            async for status in subscription:
                 yield status

@@ -71,7 +71,8 @@ class Orchestrator:
         self.settings = settings
         self.pipelines = pipelines  # no attempt starts in a pipeline whose root is unavailable, or removed
         self.tracer = tracer
-        self.running: dict[str, asyncio.Task] = {}
+        self.running: dict[str, asyncio.Task] = {}  # job id → its attempt
+        self.running_pipelines: dict[str, str] = {}  # job id → its pipeline, of each attempt in `running`
         self._wake = asyncio.Event()
         self._reconnect_since: dict[str, float] = {}  # connection → when a call last said it needs a reconnect
 
@@ -91,7 +92,7 @@ class Orchestrator:
         free = self.settings.max_concurrent - len(self.running)
         if free <= 0:
             return
-        running = Counter(task.get_name() for task in self.running.values())
+        running = Counter(self.running_pipelines.values())
         room = {name: run.max_concurrent - running[name]
                 for name, run in self.pipelines.runs.items() if name not in self.pipelines.unavailable()}
         candidates = await self.ledger.runnable(time.time(), free * 4, self.running, self._auth_usable(),
@@ -99,8 +100,8 @@ class Orchestrator:
         for job in fair_order(candidates, running):
             if free and room[job.pipeline] > 0:
                 free, room[job.pipeline] = free - 1, room[job.pipeline] - 1
-                # named after its pipeline: that is how the pipeline's attempts are counted
-                self.running[job.id] = asyncio.create_task(self._attempt(job), name=job.pipeline)
+                self.running_pipelines[job.id] = job.pipeline
+                self.running[job.id] = asyncio.create_task(self._attempt(job), name=f"attempt-{job.id}")
 
     def _auth_usable(self) -> list[str]:
         """The connections whose jobs waiting for a reconnect may try again: connected ones, and
@@ -146,8 +147,13 @@ class Orchestrator:
                 if change is not None:
                     await self.ledger.update(job.id, outcome.job.epoch, change)
         finally:
-            self.running.pop(job.id, None)
+            self._finished(job.id)
             self.wake()
+
+    def _finished(self, job_id: str) -> asyncio.Task | None:
+        """Forgets the job's attempt; the task, if it was still running."""
+        self.running_pipelines.pop(job_id, None)
+        return self.running.pop(job_id, None)
 
     async def _meaning(self, outcome: Outcome) -> Change | None:
         """The transition an attempt's outcome calls for (None: nothing to record)."""
@@ -217,7 +223,7 @@ class Orchestrator:
     # -- changes from outside a running attempt ------------------------------------------------
 
     async def stop_attempt(self, job_id: str) -> None:
-        task = self.running.pop(job_id, None)
+        task = self._finished(job_id)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from postflow.v1 import auth_pb2
-from services.auth.status_feed import StatusFeed
+from services.auth.status_feed import status_feed
 
 
 def status(connection: str, refresh_count: int = 0) -> auth_pb2.AuthStatus:
@@ -15,7 +15,7 @@ def status(connection: str, refresh_count: int = 0) -> auth_pb2.AuthStatus:
 
 @pytest.mark.asyncio
 async def test_a_slow_reader_gets_the_latest_status_of_every_connection_that_changed():
-    feed = StatusFeed()
+    feed = status_feed()
     with feed.subscribe([status("default"), status("b")]) as reader:
         feed.publish(status("default", 1))
         feed.publish(status("c"))
@@ -27,7 +27,7 @@ async def test_a_slow_reader_gets_the_latest_status_of_every_connection_that_cha
 
 @pytest.mark.asyncio
 async def test_a_reader_after_close_gets_the_current_statuses_then_ends():
-    feed = StatusFeed()
+    feed = status_feed()
     feed.close()
     with feed.subscribe([status("default")]) as reader:
         feed.publish(status("default", 1))

@@ -1,5 +1,5 @@
-"""The bounded topic: delivery in order to every subscriber, the two overflow policies,
-subscriptions that end with their block, and closing."""
+"""The bounded topic: delivery in order to every subscriber, the overflow policies, first
+items, subscriptions that end with their block, and closing."""
 
 import asyncio
 
@@ -100,6 +100,45 @@ async def test_async_iteration_stops_when_the_topic_closes():
     topic.close()
     await asyncio.wait_for(consumer, 1)
     assert received == [1, 2]
+
+
+@pytest.mark.asyncio
+async def test_latest_per_key_keeps_each_keys_newest_item_last_in_line():
+    topic: Topic[tuple[str, int]] = Topic(2, Overflow.LATEST_PER_KEY, key=lambda item: item[0])
+    with topic.subscribe([("a", 0), ("b", 0)]) as slow:
+        for n in range(1, 4):
+            topic.publish(("a", n))
+        topic.publish(("b", 1))
+        topic.publish(("a", 4))
+        assert [await slow.get() for _ in range(2)] == [("b", 1), ("a", 4)]
+        assert len(slow) == 0 and not slow.dropped
+
+
+@pytest.mark.asyncio
+async def test_latest_per_key_drops_a_subscriber_holding_more_keys_than_maxsize():
+    topic: Topic[str] = Topic(2, Overflow.LATEST_PER_KEY, key=str)
+    with topic.subscribe(["a", "b"]) as slow, topic.subscribe(["a", "b", "c"]) as seeded_over:
+        assert seeded_over.dropped and await seeded_over.get() is None
+        topic.publish("c")
+        assert slow.dropped and topic.dropped == 2 and topic.subscribers == 0
+
+
+@pytest.mark.asyncio
+async def test_first_items_come_before_what_is_published_even_once_closed():
+    topic: Topic[int] = Topic(10, Overflow.DROP_OLDEST)
+    with topic.subscribe([1, 2]) as subscription:
+        topic.publish(3)
+        topic.close()
+        assert [item async for item in subscription] == [1, 2, 3]
+    with topic.subscribe([4]) as after_close:
+        assert [item async for item in after_close] == [4]
+
+
+def test_a_key_function_goes_with_latest_per_key_only():
+    with pytest.raises(ValueError, match="key function"):
+        Topic(3, Overflow.LATEST_PER_KEY)
+    with pytest.raises(ValueError, match="key function"):
+        Topic(3, Overflow.DROP_OLDEST, key=str)
 
 
 def test_a_topic_needs_room_for_one_item():
