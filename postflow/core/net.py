@@ -34,7 +34,7 @@ def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
-        raise CannotListen(exc.errno, f"cannot listen on {host_port(host, port)}: {exc.strerror or exc}") from None
+        raise CannotListen(f"cannot listen on {host_port(host, port)}: {exc.strerror or exc}") from None
     return sock
 
 

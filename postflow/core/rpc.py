@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -172,7 +171,7 @@ def _added(address: str, add_port: Callable[[], int]) -> int:
     except RuntimeError:
         port = 0
     if port == 0:
-        raise CannotListen(errno.EADDRINUSE, f"cannot listen on {address}: in use, or not an address of this machine")
+        raise CannotListen(f"cannot listen on {address}: in use, or not an address of this machine")
     return port
 
 
