@@ -11,18 +11,23 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 from postflow.cli.certs import ensure_mesh_certs
-from postflow.cli.supervisor import Supervisor, metrics_addresses
+from postflow.cli.supervisor import CANNOT_LISTEN_EXIT, Supervisor, metrics_addresses
 from postflow.core.config import load_config, write_config
-from postflow.core.net import pick_port
+from postflow.core.net import PortPool
 
 DEV_CLIENT_ID = "postflow-dev"
 DEV_CLIENT_SECRET = "postflow-dev-secret"
 START_TIMEOUT_S = 60.0
+START_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 
 def default_state_dir() -> Path:
@@ -72,9 +77,10 @@ async def poll_json(client: httpx.AsyncClient, url: str, timeout: float = START_
 
 
 async def connect_frameio(dashboard_url: str) -> None:
-    """Walks the OAuth web-app flow like a browser: login → IMS authorize → callback."""
+    """Once every service is ready, walks the OAuth web-app flow like a browser: login → IMS
+    authorize → callback."""
     async with httpx.AsyncClient(follow_redirects=True, timeout=30) as browser:
-        await poll_json(browser, f"{dashboard_url}/api/status")
+        await poll_json(browser, f"{dashboard_url}/readyz")
         response = await browser.get(f"{dashboard_url}/auth/login")
         response.raise_for_status()
         await poll_json(browser, f"{dashboard_url}/api/status",
@@ -82,9 +88,27 @@ async def connect_frameio(dashboard_url: str) -> None:
 
 
 async def run_demo(state_dir: Path, dashboard_port: int, emulator_port: int, out=sys.stdout) -> int:
+    """The demo until SIGTERM/SIGINT. Its ports are picked here and bound by its child processes
+    a moment later; one that another process takes meanwhile stops the start (the banner comes
+    only once every service listens), and the demo starts again on other ports."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return await run_demo_once(state_dir, dashboard_port, emulator_port, out)
+        except PortTaken as exc:
+            again = f"; starting again on other ports ({attempt + 1} of {START_ATTEMPTS})"
+            print(f"postflow demo: {exc}{again if attempt < START_ATTEMPTS else ''}", file=sys.stderr)
+    return CANNOT_LISTEN_EXIT
+
+
+class PortTaken(Exception):
+    """A port the demo picked was taken before its server could listen on it."""
+
+
+async def run_demo_once(state_dir: Path, dashboard_port: int, emulator_port: int, out=sys.stdout) -> int:
     reset_state(state_dir)
-    ports = {"emulator": pick_port(preferred=emulator_port), "dashboard": pick_port(preferred=dashboard_port),
-             **{name: pick_port() for name in ("auth", "watcher", "streamer", "range")}}
+    pool = PortPool()
+    ports = {"emulator": pool.take(preferred=emulator_port), "dashboard": pool.take(preferred=dashboard_port),
+             **{name: pool.take() for name in ("auth", "watcher", "streamer", "range")}}
     emulator_url = f"http://127.0.0.1:{ports['emulator']}"
     (state_dir / "logs").mkdir(exist_ok=True)
     emulator_log = await asyncio.to_thread(open, state_dir / "logs" / "emulator.log", "ab")
@@ -96,18 +120,27 @@ async def run_demo(state_dir: Path, dashboard_port: int, emulator_port: int, out
         )
     try:
         async with httpx.AsyncClient(timeout=5) as client:
-            seeded = await poll_json(client, f"{emulator_url}/_emulator/state")
+            seeded = await first_of(poll_json(client, f"{emulator_url}/_emulator/state"), emulator.wait())
+        if seeded is None:  # the emulator ended first
+            if emulator.returncode == CANNOT_LISTEN_EXIT:
+                raise PortTaken(f"the emulator cannot listen on {emulator_url}")
+            print(f"postflow demo: the emulator exited (code {emulator.returncode}); see its log in "
+                  f"{state_dir / 'logs'}", file=sys.stderr)
+            return 1
         config_path = state_dir / "config.json"
         write_config(demo_config(state_dir, emulator_url, seeded, ports), config_path)
         config = await asyncio.to_thread(load_config, config_path)
         await asyncio.to_thread(ensure_mesh_certs, config)
-        supervisor = Supervisor(str(config_path), state_dir, echo=_Discard(), metrics=metrics_addresses(config))
+        supervisor = Supervisor(str(config_path), state_dir, echo=_Discard(),
+                                metrics=metrics_addresses(config, ports=pool))
         running = asyncio.create_task(supervisor.run())
         dashboard_url = f"http://127.0.0.1:{ports['dashboard']}"
         connecting = asyncio.create_task(connect_frameio(dashboard_url))
         done, _ = await asyncio.wait({running, connecting}, return_when=asyncio.FIRST_COMPLETED)
         if running in done:
             connecting.cancel()
+            if running.result() == CANNOT_LISTEN_EXIT:
+                raise PortTaken("a service could not listen on the port picked for it")
             return running.result() or 1
         if connecting.exception() is not None:
             supervisor.stopping.set()
@@ -124,6 +157,17 @@ async def run_demo(state_dir: Path, dashboard_port: int, emulator_port: int, out
         if emulator.returncode is None:
             emulator.terminate()
             await emulator.wait()
+
+
+async def first_of(wanted: Awaitable[T], other: Awaitable[object]) -> T | None:
+    """`wanted`'s result, or None when `other` ends first (`wanted` is then cancelled)."""
+    wanted_task, other_task = asyncio.ensure_future(wanted), asyncio.ensure_future(other)
+    await asyncio.wait({wanted_task, other_task}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (wanted_task, other_task):
+        if not task.done():
+            task.cancel()
+    await asyncio.gather(wanted_task, other_task, return_exceptions=True)
+    return wanted_task.result() if wanted_task.done() and not wanted_task.cancelled() else None
 
 
 class _Discard(io.TextIOBase):

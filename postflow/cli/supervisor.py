@@ -1,13 +1,14 @@
 """`postflow up`: the four services as supervised child processes.
 
 Each child runs exactly what compose runs (`python -m services.NAME -c FILE`). A child that
-dies is restarted with exponential backoff; one that exits with the config-error code is
-not (restarting cannot fix a config), and stops the whole set with that error. Output of
+dies is restarted with exponential backoff; one that exits with the config-error code or
+the cannot-listen code is not (restarting cannot fix a config, nor free a port another
+process holds), and stops the whole set with that error and exit code. Output of
 each child goes to `<state_dir>/logs/<service>.log` and to our stderr; its pid is kept in
 `<state_dir>/run/<service>.pid` while it runs.
 
 Each service serves its Prometheus metrics at `metrics.<service>`; one left empty gets a free
-loopback port, handed to the child as `POSTFLOW__METRICS__<SERVICE>`. Where each one serves
+loopback port (`PortPool`), handed to the child as `POSTFLOW__METRICS__<SERVICE>`. Where each one serves
 is kept in `<state_dir>/run/metrics.json` while the set runs (`postflow status` reads it).
 """
 
@@ -26,11 +27,14 @@ from typing import IO
 from postflow.core.backoff import Backoff
 from postflow.core.config import ENV_PREFIX, Config, split_address
 from postflow.core.files import write_private
-from postflow.core.net import pick_port
+from postflow.core.net import PortPool, host_port
 from postflow.core.process import Command, Exit, SupervisedProcess
 
 SERVICES = ("auth", "streamer", "watcher", "dashboard")
-CONFIG_ERROR_EXIT = 2
+CONFIG_ERROR_EXIT = 2  # the services' exit codes (postflow.core.service.run_service)
+CANNOT_LISTEN_EXIT = 3
+# What a child's last lines say when it exits with each of these codes.
+FINAL_EXITS = {CONFIG_ERROR_EXIT: "config error", CANNOT_LISTEN_EXIT: "cannot listen on"}
 STOP_GRACE_S = 10.0
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -43,16 +47,17 @@ def service_command(name: str, config_path: str | None) -> list[str]:
     return ["-m", f"services.{name}", *(["-c", config_path] if config_path else [])]
 
 
-def metrics_addresses(config: Config, services: Sequence[str] = SERVICES) -> dict[str, str]:
+def metrics_addresses(config: Config, services: Sequence[str] = SERVICES,
+                      ports: PortPool | None = None) -> dict[str, str]:
     """Where each service is to serve its metrics: `metrics.<service>`, or a free port picked
-    now for one that is empty (on loopback) or names port 0 (on its host)."""
+    now from `ports` for one that is empty (on loopback) or names port 0 (on its host)."""
+    ports = ports or PortPool()
     addresses = {}
     for name in services:
         address = getattr(config.metrics, name)
         host, port = split_address(address, f"metrics.{name}") if address else ("127.0.0.1", 0)
         if not port:
-            port = pick_port(host)
-            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            address = host_port(host, ports.take(host))
         addresses[name] = address
     return addresses
 
@@ -72,7 +77,7 @@ class Supervisor:
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "run").mkdir(parents=True, exist_ok=True)
         self.stopping = asyncio.Event()
-        self.config_error: str | None = None
+        self.final_error: tuple[int, str] | None = None  # the exit code and lines of a child that ended the set
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -92,9 +97,10 @@ class Supervisor:
             await self.stopping.wait()
             await asyncio.gather(*(child.stop() for child in children))
             await asyncio.to_thread(metrics_path.unlink, missing_ok=True)
-        if self.config_error:
-            print(self.config_error, file=sys.stderr)
-            return CONFIG_ERROR_EXIT
+        if self.final_error:
+            code, message = self.final_error
+            print(message, file=sys.stderr)
+            return code
         return 0
 
     def _reload(self) -> None:
@@ -118,14 +124,15 @@ class Supervisor:
 
         def on_exit(exit: Exit) -> None:
             pid_path.unlink(missing_ok=True)
-            if exit.code == CONFIG_ERROR_EXIT and not self.stopping.is_set():
-                errors = [line for line in child.output if "config error" in line]
-                self.config_error = "\n".join(errors[-5:]) or f"postflow {name}: config error"
+            if exit.code in FINAL_EXITS and not self.stopping.is_set():
+                said = FINAL_EXITS[exit.code]
+                errors = [line for line in child.output if said in line]
+                self.final_error = exit.code, "\n".join(errors[-5:]) or f"postflow {name}: {said}"
                 self.stopping.set()
 
         child = SupervisedProcess(
             name, lambda: Command(argv, self.env), on_line=on_line, on_spawn=lambda pid: write_pid(pid_path, pid),
-            on_exit=on_exit, final_codes={CONFIG_ERROR_EXIT}, stop_grace_s=STOP_GRACE_S, new_session=True,
+            on_exit=on_exit, final_codes=FINAL_EXITS.keys(), stop_grace_s=STOP_GRACE_S, new_session=True,
             backoff=Backoff(BACKOFF_START_S, BACKOFF_MAX_S, jitter=0, reset_after_s=HEALTHY_AFTER_S),
         )
         return child

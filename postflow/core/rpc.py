@@ -24,6 +24,7 @@ from postflow.core.mesh.audit_query import AuditServicer
 from postflow.core.mesh.certs import Credentials
 from postflow.core.mesh.front import Front, PeerRegistry, server_context
 from postflow.core.mesh.guard import Guard, Security
+from postflow.core.net import CannotListen
 from postflow.v1 import audit_pb2, audit_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ _CHANNEL_OPTIONS = [
 _SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     ("grpc.max_send_message_length", MAX_REPLY_BYTES),
+    # gRPC's default SO_REUSEPORT lets a second server on a taken port start and share its
+    # connections with the first: a port someone else holds must fail the start instead.
+    ("grpc.so_reuseport", 0),
     *_NO_BDP_PROBE,
 ]
 
@@ -123,11 +127,8 @@ class GrpcServer:
     def add_tls_port(self, address: str, credentials: Credentials) -> int:
         """Another port, before `start`, where gRPC itself speaks TLS with `credentials` and
         asks no client certificate: callers there present API keys (the watcher's job API)."""
-        port = self.server.add_secure_port(
-            address, grpc.ssl_server_credentials([(credentials.key, credentials.cert)], require_client_auth=False))
-        if port == 0:
-            raise OSError(f"cannot listen on {address}")
-        return port
+        return _added(address, lambda: self.server.add_secure_port(
+            address, grpc.ssl_server_credentials([(credentials.key, credentials.cert)], require_client_auth=False)))
 
     async def start(self, address: str) -> int:
         """Listens on `address` (port 0: any free port); the port it listens on."""
@@ -136,18 +137,13 @@ class GrpcServer:
         )
         credentials = self.security.credentials
         inner = "127.0.0.1:0" if credentials is not None else address
-        port = self.server.add_insecure_port(inner)
-        if port == 0:
-            raise OSError(f"cannot listen on {inner}")
+        port = _added(inner, lambda: self.server.add_insecure_port(inner))
         await self.set_serving(False)  # before the first call can arrive: the library's default is SERVING
         await self.server.start()
         if credentials is None:
             return port
         self.front = Front(await asyncio.to_thread(server_context, credentials), self.peers, port)
-        try:
-            return await self.front.start(address)
-        except OSError as exc:
-            raise OSError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+        return await self.front.start(address)  # CannotListen naming the address
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -165,6 +161,18 @@ class GrpcServer:
         await self.server.stop(grace)
         if self.front is not None:
             await self.front.close()
+
+
+def _added(address: str, add_port: Callable[[], int]) -> int:
+    """The port `add_port()` bound for `address`; CannotListen naming it when it could not
+    (gRPC raises RuntimeError for that, or returns 0 in older releases, never saying why)."""
+    try:
+        port = add_port()
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise CannotListen(f"cannot listen on {address}: in use, or not an address of this machine")
+    return port
 
 
 def bind_address(address: str) -> str:

@@ -32,12 +32,14 @@ from postflow.core.mesh.config import mesh_credentials
 from postflow.core.mesh.guard import Security
 from postflow.core.mesh.identity import Authenticator
 from postflow.core.metrics import Metrics
+from postflow.core.net import CannotListen
 from postflow.core.rpc import GRACE_S, GrpcServer, Servicer
 from postflow.core.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+EXIT_CANNOT_LISTEN = 3  # restarting on the same address cannot help while another socket holds it
 
 
 @dataclass
@@ -208,7 +210,8 @@ class GrpcService(Lifecycle):
 
 def run_service(name: str, build: Callable[[Runtime], Lifecycle], argv: list[str] | None = None) -> int:
     """Builds and runs the service until SIGTERM/SIGINT. Exit codes: 0 after a clean stop,
-    1 when it cannot listen, 2 for a config error (also one found while opening resources)."""
+    1 when it cannot start, 2 for a config error (also one found while opening resources),
+    3 when it cannot listen on one of its addresses (the log line names it)."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}", description=f"PostFlow {name} service")
     parser.add_argument("-c", "--config", help="JSON config file (default: $POSTFLOW_CONFIG, then built-in defaults)")
     args = parser.parse_args(argv)
@@ -242,6 +245,9 @@ async def serve_until_signalled(name: str, service: Lifecycle) -> int:
         log.info("%s stopping", name)
         await service.stop()
         return 0
+    except CannotListen as exc:
+        log.error("%s could not start: %s", name, exc)
+        return EXIT_CANNOT_LISTEN
     except OSError as exc:
         log.error("%s could not start: %s", name, exc)
         return 1

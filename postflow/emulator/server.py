@@ -17,7 +17,7 @@ import uvicorn
 
 from postflow.core.asgi import AppServer
 from postflow.core.logs import setup_logging
-from postflow.core.net import http_url, listen
+from postflow.core.net import CannotListen, http_url, listen
 from postflow.emulator.app import EmulatorState, build_app
 from postflow.emulator.options import REFUSAL_STATUSES, STACK_PLACEMENTS, EmulatorOptions
 from postflow.emulator.seed import DEFAULT_SEED, load_seed
@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         mask.add(secret)
     try:
         asyncio.run(serve(args.host, args.port, options, ready=print_banner))
+    except CannotListen as exc:
+        print(f"postflow emulator: {exc}", file=sys.stderr)
+        return 3  # as a service that cannot listen (postflow.core.service)
     except OSError as exc:
         print(f"postflow emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

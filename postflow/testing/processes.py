@@ -9,13 +9,19 @@ import signal
 import sys
 from pathlib import Path
 
+from postflow.core.net import PORT_RANGE_ENV
+from postflow.testing.ports import CHILDREN_SPAN
+
 CHECKOUT = Path(__file__).resolve().parents[2]  # holds `postflow` and `services`
 
 
 def child_env() -> dict[str, str]:
-    """Environment for child processes: no inherited POSTFLOW__ overrides or OTEL exporters."""
+    """Environment for child processes: no inherited POSTFLOW__ overrides or OTEL exporters;
+    the ports they pick themselves are this worker's for children (postflow.testing.ports)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTFLOW", "OTEL_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    low, high = CHILDREN_SPAN
+    env[PORT_RANGE_ENV] = f"{low}-{high}"
     return env
 
 

@@ -1,14 +1,29 @@
-"""Listening sockets (TCP_NODELAY on what asyncio accepts, "::" for IPv4 too), port picking
-and local URLs."""
+"""Listening sockets (TCP_NODELAY on what asyncio accepts, "::" for IPv4 too; a taken port
+named), port picking (below the ephemeral range, in slices per xdist worker) and local URLs."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 
 import pytest
 
-from postflow.core.net import PortPool, bindable, ephemeral_ports, http_url, listen, pick_port, reachable_host
+from postflow.core.config_types import ConfigError
+from postflow.core.net import (
+    PORT_RANGE_ENV,
+    CannotListen,
+    PortPool,
+    bindable,
+    ephemeral_ports,
+    http_url,
+    listen,
+    pick_port,
+    port_range,
+    reachable_host,
+)
+from postflow.testing.ports import CHILDREN_SPAN, worker_spans
+from postflow.testing.processes import child_env
 
 
 async def accepted_nodelay(sock: socket.socket) -> int:
@@ -88,3 +103,29 @@ def test_local_urls_reach_wildcards_on_loopback_and_bracket_ipv6():
     assert http_url("::", 8000) == "http://127.0.0.1:8000"
     assert http_url("::1", 8000) == "http://[::1]:8000"
     assert http_url("media.local", 80) == "http://media.local:80"
+
+
+def test_a_taken_port_is_cannot_listen_naming_the_address():
+    with listen("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(CannotListen, match=f"^cannot listen on 127.0.0.1:{port}: Address already in use$"):
+            listen("127.0.0.1", port)
+
+
+def test_the_pool_picks_in_postflow_port_range_and_a_bad_range_is_a_config_error(monkeypatch):
+    monkeypatch.setenv(PORT_RANGE_ENV, "20000-20009")
+    pool = PortPool(seed=3)
+    assert all(20000 <= pool.take() <= 20009 for _ in range(5))
+    assert port_range({}) == (10000, ephemeral_ports()[0] - 1)
+    for bad in ("20000", "2-1", "0-10", "a-b"):
+        with pytest.raises(ConfigError, match=f"^{PORT_RANGE_ENV}='{bad}': expected"):
+            port_range({PORT_RANGE_ENV: bad})
+
+
+def test_xdist_workers_and_their_children_pick_from_slices_no_one_else_picks_from():
+    spans = [span for index in range(3)
+             for span in worker_spans({"PYTEST_XDIST_WORKER": f"gw{index}", "PYTEST_XDIST_WORKER_COUNT": "3"})]
+    low, high = port_range({})
+    assert spans[0][0] == low and all(high >= end >= start >= low for start, end in spans)
+    assert all(earlier[1] < later[0] for earlier, later in itertools.pairwise(spans))  # in order: disjoint
+    assert child_env()[PORT_RANGE_ENV] == "-".join(map(str, CHILDREN_SPAN))

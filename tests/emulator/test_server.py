@@ -66,13 +66,14 @@ async def test_the_module_is_ready_within_two_seconds_and_stops_cleanly(stop_sig
 
 
 @pytest.mark.asyncio
-async def test_a_busy_port_is_reported_and_exits_1():
+async def test_a_busy_port_is_reported_by_address_and_exits_3_as_a_service_would():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        process = await start("--port", str(busy.getsockname()[1]))
+        port = busy.getsockname()[1]
+        process = await start("--port", str(port))
         _, err = await asyncio.wait_for(process.communicate(), 10)
-    assert process.returncode == 1 and b"cannot listen" in err
+    assert process.returncode == 3 and f"cannot listen on 127.0.0.1:{port}: Address already in use".encode() in err
 
 
 @pytest.mark.asyncio

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from postflow.core.config import Config, MeshConfig
 from postflow.core.rpc import GrpcServer, Servicer, check_health, service_name
-from postflow.core.service import GrpcService, Runtime, serve_until_signalled
+from postflow.core.service import EXIT_CANNOT_LISTEN, GrpcService, Runtime, serve_until_signalled
 from postflow.testing.polling import wait_for
 from postflow.testing.streamer import run_streamer_process
 from postflow.v1 import auth_pb2, auth_pb2_grpc, common_pb2, streamer_pb2, watcher_pb2
@@ -31,8 +31,8 @@ class Probe(GrpcService):
 
     identity = "probe"
 
-    def __init__(self, fail_open: bool = False) -> None:
-        super().__init__(Runtime(Config(mesh=MeshConfig(mtls=False))), "127.0.0.1:0")
+    def __init__(self, fail_open: bool = False, address: str = "127.0.0.1:0") -> None:
+        super().__init__(Runtime(Config(mesh=MeshConfig(mtls=False))), address)
         self.steps: list[str] = []
         self.may_serve = asyncio.Event()
         self.fail_open = fail_open
@@ -169,6 +169,21 @@ async def test_sighup_reloads_the_service_once_it_is_ready_and_a_failed_reload_d
     os.kill(os.getpid(), signal.SIGTERM)
     assert await asyncio.wait_for(serving, 10) == 0
     assert probe.steps == ["open", "background", "ready", "reload", "reload", "end_streams", "close"]
+
+
+@pytest.mark.asyncio
+async def test_a_port_another_grpc_server_holds_ends_the_start_with_exit_3_naming_it(caplog):
+    """gRPC's default SO_REUSEPORT would let both servers listen and split the connections."""
+    holder = grpc.aio.server()
+    port = holder.add_insecure_port("127.0.0.1:0")
+    await holder.start()
+    try:
+        probe = Probe(address=f"127.0.0.1:{port}")
+        assert await asyncio.wait_for(serve_until_signalled("probe", probe), 10) == EXIT_CANNOT_LISTEN
+    finally:
+        await holder.stop(0)
+    assert probe.steps == ["open", "end_streams", "close"]  # never background work nor ready
+    assert f"probe could not start: cannot listen on 127.0.0.1:{port}" in caplog.text
 
 
 def test_a_state_dir_that_cannot_be_opened_exits_2_naming_the_key(tmp_path):
