@@ -124,7 +124,7 @@ class Supervisor:
 
         def on_exit(exit: Exit) -> None:
             pid_path.unlink(missing_ok=True)
-            if exit.code in FINAL_EXITS and not self.stopping.is_set():
+            if exit.restart_in_s is None and exit.code in FINAL_EXITS and not self.stopping.is_set():
                 said = FINAL_EXITS[exit.code]
                 errors = [line for line in child.output if said in line]
                 self.final_error = exit.code, "\n".join(errors[-5:]) or f"postflow {name}: {said}"
@@ -132,7 +132,8 @@ class Supervisor:
 
         child = SupervisedProcess(
             name, lambda: Command(argv, self.env), on_line=on_line, on_spawn=lambda pid: write_pid(pid_path, pid),
-            on_exit=on_exit, final_codes=FINAL_EXITS.keys(), stop_grace_s=STOP_GRACE_S, new_session=True,
+            on_exit=on_exit, final_codes=(CONFIG_ERROR_EXIT,), final_first_codes=(CANNOT_LISTEN_EXIT,),
+            stop_grace_s=STOP_GRACE_S, new_session=True,
             backoff=Backoff(BACKOFF_START_S, BACKOFF_MAX_S, jitter=0, reset_after_s=HEALTHY_AFTER_S),
         )
         return child

@@ -50,13 +50,16 @@ class SupervisedProcess:
 
     `command()` is asked before every spawn, so each run may get fresh arguments. Lines longer
     than `max_line` bytes are cut; the last `kept_lines` lines of the current run are in
-    `output`. An exit code in `final_codes` ends the supervision (restarting cannot help).
+    `output`. An exit code in `final_codes` ends the supervision (restarting cannot help); one
+    in `final_first_codes` does so only on the first run (a child that once ran well is given
+    its restarts: what stopped it then, a port taken meanwhile, may pass).
     `new_session`: the child gets a session of its own, so a Ctrl-C in our terminal reaches
     only us and we decide how the child stops."""
 
     def __init__(self, name: str, command: Callable[[], Command], *, on_line: Callable[[str], None],
                  backoff: Backoff, on_spawn: Callable[[int], None] | None = None,
                  on_exit: Callable[[Exit], None] | None = None, final_codes: Collection[int] = (),
+                 final_first_codes: Collection[int] = (),
                  stop_grace_s: float = 10.0, new_session: bool = False, max_line: int = 65536,
                  kept_lines: int = 20) -> None:
         self.name = name
@@ -69,6 +72,7 @@ class SupervisedProcess:
         self._on_spawn = on_spawn
         self._on_exit = on_exit
         self._final_codes = final_codes
+        self._final_first_codes = final_first_codes
         self._stop_grace_s = stop_grace_s
         self._new_session = new_session
         self._max_line = max_line
@@ -87,7 +91,8 @@ class SupervisedProcess:
     async def _keep_running(self) -> None:
         while True:
             code, reason = await self._run_once()
-            final = self._stopping.is_set() or code in self._final_codes
+            final = (self._stopping.is_set() or code in self._final_codes
+                     or (self.restarts == 0 and code in self._final_first_codes))
             delay = None if final else self.backoff.failed()
             if delay is not None:
                 self.restarts += 1

@@ -74,6 +74,25 @@ async def test_a_final_exit_code_ends_the_supervision():
 
 
 @pytest.mark.asyncio
+async def test_a_final_first_code_ends_only_a_first_run(tmp_path):
+    """A port taken before a service ever listened ends it; one taken while it was restarting
+    after a crash is waited out."""
+    marker = tmp_path / "ran"
+    first_run = python("import sys; sys.exit(3)")
+    async with Child(first_run, final_first_codes={3}) as child:
+        await wait_for(lambda: child.exits, message="the first exit")
+    assert child.exits == [Exit(3, "exit code 3", None)] and child.process.restarts == 0
+    once_well = python(f"""
+        import pathlib, sys
+        marker = pathlib.Path({str(marker)!r})
+        sys.exit(3 if marker.exists() else (marker.touch() or 1))""")
+    async with Child(once_well, final_first_codes={3}) as child:
+        await wait_for(lambda: len(child.exits) >= 3, message="restarts after the first run")
+    assert [exit.code for exit in child.exits[:3]] == [1, 3, 3]
+    assert all(exit.restart_in_s is not None for exit in child.exits[:3])
+
+
+@pytest.mark.asyncio
 async def test_stop_sends_sigterm_and_reads_what_the_child_says_on_its_way_out():
     command = python("""
         import signal, sys, time
