@@ -49,6 +49,7 @@ UP = streamer_pb2.TUNNEL_STATE_UP
 class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
     def __init__(self, root: Path | None = None) -> None:
         self.root = root  # the watch root, whose files Publish and Push read
+        self.roots: dict[str, Path] = {}  # pipeline → its root, for a pipeline whose root is not `root`
         self.tunnel = streamer_pb2.TunnelStatus(mode=streamer_pb2.TUNNEL_MODE_QUICK, state=UP,
                                                 public_url="https://quiet-river.trycloudflare.com",
                                                 since=timestamp(time.time() - 3600))
@@ -88,8 +89,8 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         self.unreachable = True
         self.set_tunnel(state=streamer_pb2.TUNNEL_STATE_DOWN, public_url="")
 
-    def publish_now(self, relpath: str, job_id: str) -> streamer_pb2.Publication:
-        path = self._source(relpath)
+    def publish_now(self, relpath: str, job_id: str, pipeline: str = "") -> streamer_pb2.Publication:
+        path = self._source(relpath, pipeline)
         st = os.stat(path)
         ticket = Ticket(secrets.token_hex(6), secrets.token_urlsafe(16), path, relpath, st.st_size, st.st_mtime_ns,
                         job_id, self.public_url)
@@ -104,10 +105,11 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
     def _publish(self, **payload: Any) -> None:
         self.live.publish(streamer_pb2.StreamerEvent(seq=next(self._seq), at=timestamp(), **payload))
 
-    def _source(self, relpath: str) -> Path:
-        if self.root is None:
+    def _source(self, relpath: str, pipeline: str) -> Path:
+        root = self.roots.get(pipeline, self.root)
+        if root is None:
             raise FailedPrecondition("this fake streamer was given no watch root")
-        return self.root / relpath
+        return root / relpath
 
     # -- the Range server ----------------------------------------------------------------------
 
@@ -168,12 +170,12 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
         if self.hold_publish is not None:
             await self.hold_publish.wait()
         try:
-            st = await asyncio.to_thread(os.stat, self._source(request.path))
+            st = await asyncio.to_thread(os.stat, self._source(request.path, request.pipeline))
         except FileNotFoundError:
             raise NotFound(f"{request.path}: no such file") from None
         if (st.st_size, st.st_mtime_ns) != (request.size, request.mtime_ns):
             raise FailedPrecondition(f"{request.path}: changed since")
-        publication = self.publish_now(request.path, request.job_id)
+        publication = self.publish_now(request.path, request.job_id, request.pipeline)
         if self.die_after_publish:
             self.die_after_publish = False
             self.tunnel_down()
@@ -213,7 +215,7 @@ class FakeStreamer(streamer_pb2_grpc.StreamerServiceServicer):
                    context: grpc.aio.ServicerContext) -> AsyncIterator[streamer_pb2.TransferProgress]:
         self.push_calls += 1
         header = (await anext(requests)).header
-        path = self._source(header.path)
+        path = self._source(header.path, header.pipeline)
         headers = {"x-amz-acl": "private", "content-type": header.content_type or "application/octet-stream"}
         done = 0
         async with httpx.AsyncClient(timeout=30) as client:
