@@ -104,7 +104,7 @@ async def test_nothing_answering_fails_each_reachability_check_and_skips_what_de
     services = by_check["services"]
     assert services.startswith("✗ services        auth unreachable, watcher unreachable, streamer unreachable, "
                                "dashboard unreachable → start PostFlow (`postflow up`)")
-    for check in ("watch root", "Frame.io login", "project", "public URL", "round trip"):
+    for check in ("watch root", "Frame.io login", "project", "public URL", "Frame.io hooks", "round trip"):
         assert by_check[check].startswith("- "), by_check[check]
     assert lines[-1] == "3 checks failed"
 

@@ -21,7 +21,8 @@ from postflow.v1 import watcher_pb2
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
-BASE_CHECKS = ["config", "IMS", "Frame.io API", "services", "watch root", "Frame.io login", "project", "public URL"]
+BASE_CHECKS = ["config", "IMS", "Frame.io API", "services", "watch root", "Frame.io login", "project", "public URL",
+               "Frame.io hooks"]
 LIVE_STEPS = ["folder", "remote upload", "local upload", "version stack", "clean-up"]
 
 
@@ -58,6 +59,9 @@ async def test_live_round_trip_passes_and_leaves_nothing_behind(deployment):
     code, checks, lines = await doctor(stack, "--live")
     assert code == 0, "\n".join(lines)
     assert list(checks) == BASE_CHECKS + LIVE_STEPS
+    hooks = checks.pop("Frame.io hooks")  # none registered yet: optional, so a warning
+    assert hooks.startswith("! Frame.io hooks  no Frame.io webhook in workspace ") and \
+        hooks.endswith("→ `postflow webhooks setup`"), hooks
     assert all(line.startswith("✓ ") for line in checks.values()), "\n".join(lines)
     assert lines[-1] == "all checks passed"
     assert "; reconnect by " in checks["Frame.io login"] and " UTC (in 14 days)" in checks["Frame.io login"]

@@ -1,6 +1,6 @@
 """The checks of `postflow doctor` that change nothing: the config, IMS and Frame.io answering,
 the services, the watch root, the Frame.io login and its re-login deadline, the project
-PostFlow delivers into, and the public URL Frame.io pulls from."""
+PostFlow delivers into, the public URL Frame.io pulls from, and Frame.io's webhooks (`hooks`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import httpx
 
 from postflow.cli.commands import gather_status
 from postflow.cli.config_check import checked_config, config_warnings
+from postflow.cli.doctor.hooks import CHECK as HOOKS_CHECK
+from postflow.cli.doctor.hooks import check_frameio_hooks
 from postflow.cli.doctor.report import Report
 from postflow.core.clients import Clients
 from postflow.core.config import CONFIG_ENV, Config, ConfigError
@@ -146,6 +148,10 @@ class Checks:
         else:
             self.report.skip("project", "Frame.io is not connected")
         await self.public_url(status["tunnel"])
+        if status["services"]["watcher"] == "SERVING":
+            await check_frameio_hooks(self.config, self.report)
+        else:
+            self.report.skip(HOOKS_CHECK, "the watcher is not serving")
         return project
 
     def reachable(self, name: str, key: str, url: str, outcome: str) -> None:
