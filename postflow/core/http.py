@@ -1,7 +1,9 @@
-"""Outgoing HTTP: one way to build an httpx client whose requests are traced."""
+"""HTTP: one way to build an httpx client whose requests are traced, and the header that
+names a download."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import httpx
@@ -20,3 +22,9 @@ def traced_client(tracer_provider: TracerProvider | None, *, timeout: httpx.Time
     pool = httpx.AsyncHTTPTransport(limits=limits, retries=retries)
     transport = AsyncOpenTelemetryTransport(pool, tracer_provider=tracer_provider)
     return httpx.AsyncClient(timeout=timeout, transport=transport, **options)
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with the original name: RFC 8187 UTF-8 form, plus an ASCII fallback."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"

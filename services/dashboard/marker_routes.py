@@ -12,13 +12,13 @@ from starlette.routing import Route
 
 from postflow.core.clients import Clients
 from postflow.core.errors import InvalidArgument
+from postflow.core.http import content_disposition
 from postflow.core.review_config import MARKER_FORMATS
 from postflow.markers.files import marker_name, render_review
 from postflow.v1 import watcher_pb2
 from services.dashboard.access import Access
 from services.dashboard.api import INTERACTIVE_TIMEOUT_S, known_parameters
 from services.dashboard.scope import check
-from services.streamer.response_plan import content_disposition
 
 MEDIA_TYPES = {"edl": "text/plain", "fcpxml": "application/xml", "xmeml": "application/xml", "csv": "text/csv"}
 

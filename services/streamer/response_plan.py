@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import mimetypes
 import secrets
-import urllib.parse
 from dataclasses import dataclass, field
 
+from postflow.core.http import content_disposition
 from services.streamer.ranges import (
     ByteRange,
     MalformedRange,
@@ -83,8 +83,3 @@ def plan_response(method: str, headers: dict[str, str], file: Representation, ma
 def content_type_of(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
-
-def content_disposition(name: str) -> str:
-    """`attachment` with the original name: RFC 8187 UTF-8 form, plus an ASCII fallback."""
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from postflow.core.http import content_disposition
 from postflow.core.rpc import MAX_REQUEST_BYTES
 from postflow.push_requests import BATCH_BYTES, push_requests
 from postflow.v1 import streamer_pb2
@@ -20,7 +21,7 @@ from services.streamer.ranges import (
     multipart_plan,
     parse_range,
 )
-from services.streamer.response_plan import content_disposition, describe, plan_response
+from services.streamer.response_plan import describe, plan_response
 
 
 @pytest.mark.parametrize(("header", "expected"), [
