@@ -146,7 +146,7 @@ async def test_nothing_is_followed_when_follow_days_is_zero(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_a_file_just_delivered_is_followed_at_once_not_at_the_next_sweep(tmp_path):
+async def test_a_file_just_delivered_is_followed_at_once_without_a_frameio_call_and_synced_by_a_webhook(tmp_path):
     frameio = FakeFrameio()
     async with review_loop(tmp_path, frameio, {"poll_interval_s": 3600}) as loop:
         await loop.delivered("a.mov", "F1")
@@ -156,6 +156,10 @@ async def test_a_file_just_delivered_is_followed_at_once_not_at_the_next_sweep(t
             await loop.delivered("b.mov", "F2")
             loop.reviews.wake()
             await wait_for(lambda: loop.store.file("F2"), timeout=5, message="the new delivery followed")
+            assert not [call for call in frameio.calls if call.endswith(" F2")], "no Frame.io call per delivery"
+            frameio.comment("F2", "too dark")
+            await loop.reviews.on_review_event(event("metadata.value.updated", "file", "F2"))
+            assert [told.body["detail"]["text"] for told in loop.outbound.events] == ["too dark"]
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -3,9 +3,10 @@ Frame.io, told to people as outbound events and handed to whoever acts on them.
 
 A file is followed from its delivery for `review.follow_days` (0: none is). It is synced (its
 comments listed, its metadata read, both compared with what the store holds) when a Frame.io
-webhook says something about it (`on_review_event`), when it was just delivered (`wake`), and
-by the sweep every `review.poll_interval_s`, the fallback that catches whatever a webhook
-missed, spread over the interval (Frame.io's pacing is the client's).
+webhook says something about it (`on_review_event`) and by the sweep every
+`review.poll_interval_s`, the fallback that catches whatever a webhook missed, spread over the
+interval (Frame.io's pacing is the client's). A file just delivered (`wake`) is followed at once
+(and comments carried onto it) but first synced by either of those.
 
 What a sync finds: a comment new to PostFlow, and not one PostFlow made, is a "comment_created"
 event; one newly completed a "comment_completed". Each is enqueued before it is recorded as
@@ -130,7 +131,7 @@ class Reviews:
                 known = await self.store.followed_ids()
                 for job in await self.followed():
                     if job.file_id not in known:
-                        await self._refresh_quietly(job)
+                        await self._quietly(self.follow_new, job)
             except Exception:
                 log.exception("review: new deliveries not followed now; the sweep picks them up")
 
@@ -158,8 +159,11 @@ class Reviews:
         return len(jobs)
 
     async def _refresh_quietly(self, job: Job) -> None:
+        await self._quietly(self.refresh, job)
+
+    async def _quietly(self, action: Callable[[Job], Awaitable[object]], job: Job) -> None:
         try:
-            await self.refresh(job)
+            await action(job)
         except (FrameioError, FailedPrecondition) as exc:  # Frame.io's trouble, or the connection gone from the config
             log.warning("review of %s (job %s): %s; trying again at the next sweep", job.path, job.id, exc)
         except Exception:
@@ -220,14 +224,26 @@ class Reviews:
     async def refresh(self, job: Job) -> FollowedFile:
         """Follows the job's file (carrying comments onto it first when that is due) and syncs it."""
         async with self.file_locks.hold(job.file_id):
-            file = await self._follow(job)
-            if file.carry_due:
-                try:
-                    await self.carry.carry(job, file.account_id)
-                except RequestFailed as exc:  # refused for good: the stack or the old version is gone
-                    log.warning("comments not carried onto %s v%d: %s", job.path, job.version, exc)
-                await self.store.carried_over(job.file_id)
+            file = await self._follow_and_carry(job)
             return await self._sync(job, file)
+
+    async def follow_new(self, job: Job) -> FollowedFile:
+        """Follows a file just delivered, carrying comments onto it when that is due. Its first
+        sync is a webhook's or the sweep's: a file just delivered has no comments of its own yet,
+        and asking would cost two Frame.io calls per delivery."""
+        async with self.file_locks.hold(job.file_id):
+            return await self._follow_and_carry(job)
+
+    async def _follow_and_carry(self, job: Job) -> FollowedFile:
+        file = await self._follow(job)
+        if file.carry_due:
+            try:
+                await self.carry.carry(job, file.account_id)
+            except RequestFailed as exc:  # refused for good: the stack or the old version is gone
+                log.warning("comments not carried onto %s v%d: %s", job.path, job.version, exc)
+            await self.store.carried_over(job.file_id)
+            file = dataclasses.replace(file, carry_due=False)
+        return file
 
     async def _follow(self, job: Job) -> FollowedFile:
         file = await self.store.file(job.file_id)
