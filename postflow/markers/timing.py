@@ -2,7 +2,7 @@
 frame counts into timecode. Known from ffprobe (postflow.markers.probe) or from Frame.io's
 metadata fields; failing both, 25 fps from 00:00:00:00 (`DEFAULT_TIMING`): a file without a
 timecode track starts at 00:00:00:00 in every editing application, and 25 fps is only a guess,
-which the marker files say (`source="default"`)."""
+which the timing says (`source="default"`) and `postflow markers` tells on stderr."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ CERTS = {
     "postflow certs rotate [IDENTITY] [--ca] [-c FILE]",
 }
 DEMO = {"postflow demo"}
-MARKERS = {"postflow markers PATH --format FORMAT [-c FILE] [-o OUT]"}
+MARKERS = {"postflow markers PATH --format FORMAT [--pipeline NAME] [--refresh] [-c FILE] [-o OUT]"}
 
 
 def readme_commands() -> list[str]:
@@ -338,9 +338,12 @@ async def test_markers(tmp_path):
         write_config({"services": {"watcher": fakes.address("watcher")}, "mesh": {"mtls": False},
                       "state_dir": str(tmp_path / "state")}, config)
         commands = Commands(child_env())
-        exported = await commands.run("postflow markers PATH --format FORMAT [-c FILE] [-o OUT]",
-                                      PATH="B002_C010.mxf", FORMAT="edl", FILE=str(config), OUT=str(tmp_path))
+        [markers] = MARKERS
+        exported = await commands.run(markers, PATH="B002_C010.mxf", FORMAT="edl", NAME="default", FILE=str(config),
+                                      OUT=str(tmp_path))
+        [asked] = fakes.watcher.review_requests
     assert exported.code == 0, exported.err
+    assert (asked.path, asked.pipeline, asked.refresh) == ("B002_C010.mxf", "default", True)
     assert (tmp_path / "B002_C010.comments.edl").read_text() == (SAMPLES / "25.edl").read_text()
     assert commands.ran == MARKERS
 
