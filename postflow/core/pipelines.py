@@ -245,10 +245,17 @@ def require_roots(config: Config) -> dict[str, Path]:
             raise ConfigError(f'{key}.after_delivery: "{pipeline.after_delivery}" writes into the root, but {root} '
                               'is read-only here; use "none" or make the root writable')
         if (writes := config.review.actions(pipeline.review).writes_into_root) and not writable(root):
-            raise ConfigError(f"{key}.review.{writes}: writes into the root, but {root} is read-only here; "
-                              "leave it out or make the root writable")
+            raise ConfigError(f"{review_key(key, pipeline, writes)}: writes into the root, but {root} is read-only "
+                              "here; leave it out or make the root writable")
         roots[pipeline.name] = root.resolve()
     return roots
+
+
+def review_key(key: str, pipeline: PipelineConfig, action: str) -> str:
+    """Where the review action that writes into the root is set: the pipeline's own `review`,
+    else the `review` section every pipeline takes it from."""
+    own = pipeline.review is not None and getattr(pipeline.review, action.partition(".")[0]) is not None
+    return f"{key}.review.{action}" if own else f"review.{action}"
 
 
 def writable(directory: Path) -> bool:

@@ -245,5 +245,9 @@ def test_a_read_only_root_refuses_copy_to_and_markers_naming_the_key(tmp_path):
             with pytest.raises(ConfigError, match=rf"^pipelines\[0\]\.review\.{key}: writes into the root, but "
                                                   rf"{ro} is read-only here"):
                 require_roots(build_config({"pipelines": [{"name": "a", "root": str(ro), "review": review}]}))
+            for config in ({"review": review, "pipelines": [{"name": "a", "root": str(ro)}]},
+                           {"review": review, "watch": {"root": str(ro)}}):
+                with pytest.raises(ConfigError, match=rf"^review\.{key}: writes into the root, but {ro} is read-only"):
+                    require_roots(build_config(config))  # the key set, not a pipelines[0] or watch key never written
         assert require_roots(build_config({"pipelines": [{"name": "a", "root": str(ro), "review": {
             "on_approved": {"notify": True}}}]})) == {"a": ro.resolve()}
