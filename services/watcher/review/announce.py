@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from postflow.markers.timecode import Rate, to_timecode
+from postflow.markers.timing import MediaTiming
 from postflow.v1 import watcher_pb2
 from services.watcher.job_proto import to_proto
 from services.watcher.jobs import Job
@@ -23,10 +23,7 @@ def comment_link(view_url: str, comment_id: str) -> str:
 
 def timecode_of(frame: int, timing: watcher_pb2.MediaTiming) -> str:
     """The timecode of a comment's frame ("" for a comment on no frame)."""
-    if frame < 0:
-        return ""
-    rate = Rate(timing.rate_numerator or 24, timing.rate_denominator or 1, timing.drop_frame)
-    return to_timecode(timing.start_frame + frame, rate)
+    return MediaTiming.from_proto(timing).timecode(frame) if frame >= 0 else ""
 
 
 def comment_detail(job: Job, comment: StoredComment, timing: watcher_pb2.MediaTiming) -> dict[str, Any]:
