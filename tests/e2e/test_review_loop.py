@@ -27,7 +27,7 @@ from postflow.testing.emulator import (
 from postflow.testing.media import write_media
 from postflow.testing.polling import wait_for
 from postflow.testing.receivers import HttpReceiver
-from postflow.testing.stack import Stack, running_stack
+from postflow.testing.stack import Stack, running_stack, service_logs
 
 pytestmark = pytest.mark.slow
 
@@ -162,3 +162,4 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
             assert sorted(names) == ["shot.mov", "shot.mov"], names  # neither the EDL nor the copy uploaded
             assert len(events_of(receiver, "comment_created")) == 2  # the carried comment is PostFlow's own
             assert len(events_of(receiver, "approved")) == 1
+            assert "holds no file PostFlow follows" not in service_logs(stack)["watcher"]  # each webhook was ours

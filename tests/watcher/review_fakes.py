@@ -16,7 +16,7 @@ from frameio.types import CommentWithIncludes, MetadataWithDefinition, SelectOpt
 from frameio.types.metadata_field import MetadataField_Number, MetadataField_Select, MetadataField_Text
 
 from postflow.core.config import build_config
-from postflow.frameio import RequestFailed
+from postflow.frameio import ProjectRef, RequestFailed
 from postflow.testing.watcher import make_job
 from services.watcher.jobs import DONE, Job
 from services.watcher.ledger import Ledger
@@ -27,11 +27,12 @@ from services.watcher.review.store import ReviewStore
 from services.watcher.scanner import FileStat
 
 ACCOUNT = "acct-1"
+PROJECT = "proj-1"
 
 
-def event(kind: str, resource_type: str, resource_id: str) -> FrameioEvent:
+def event(kind: str, resource_type: str, resource_id: str, project_id: str = PROJECT) -> FrameioEvent:
     """A Frame.io webhook's event, as the receiver hands it over."""
-    return FrameioEvent(type=kind, account_id=ACCOUNT, workspace_id="w", project_id="p", user_id="u",
+    return FrameioEvent(type=kind, account_id=ACCOUNT, workspace_id="w", project_id=project_id, user_id="u",
                         resource_type=resource_type, resource_id=resource_id, received_at=time.time())
 
 
@@ -116,6 +117,9 @@ class FakeClients:
 
     def review(self, connection: str) -> FakeFrameio:
         return self.frameio
+
+    async def project_of(self, job: Job) -> ProjectRef:
+        return ProjectRef(ACCOUNT, PROJECT, "root-folder")
 
     async def account_of(self, job: Job) -> str:
         return ACCOUNT

@@ -105,6 +105,23 @@ async def test_an_event_for_a_file_postflow_did_not_deliver_is_one_info_line_and
 
 
 @pytest.mark.asyncio
+async def test_a_comment_in_a_project_postflow_does_not_deliver_into_costs_no_frameio_call(tmp_path, caplog):
+    """A webhook covers a whole workspace: the other projects' comments are none of PostFlow's."""
+    frameio = FakeFrameio()
+    caplog.set_level(logging.INFO, logger="services.watcher.review")
+    async with review_loop(tmp_path, frameio) as loop:
+        job, _ = await followed_with_a_comment(loop, "ours")
+        calls = len(frameio.calls)
+        theirs = frameio.comment("THEIRS", "someone else's cut")
+        await loop.reviews.on_review_event(event("comment.created", "comment", theirs.id, project_id="elsewhere"))
+        assert len(frameio.calls) == calls and [e.type for e in loop.outbound.events] == ["comment_created"]
+        assert "project elsewhere holds no file PostFlow follows" in caplog.text
+        ours = frameio.comment("F1", "and another")
+        await loop.reviews.on_review_event(event("comment.created", "comment", ours.id))
+        assert [e.body["detail"]["text"] for e in loop.outbound.events] == ["ours", "and another"]
+
+
+@pytest.mark.asyncio
 async def test_a_deleted_comment_is_found_by_the_file_the_store_knows_it_on(tmp_path):
     frameio = FakeFrameio()
     async with review_loop(tmp_path, frameio) as loop:

@@ -3,7 +3,7 @@ over it, and the account a delivered job's file lives in."""
 
 from __future__ import annotations
 
-from postflow.frameio import FrameioClient
+from postflow.frameio import FrameioClient, ProjectRef
 from postflow.frameio_review import FrameioReview
 from services.watcher.connections import FrameioConnections
 from services.watcher.jobs import Job
@@ -25,7 +25,10 @@ class ReviewClients:
             review = self._reviews[connection] = FrameioReview(client)
         return review
 
-    async def account_of(self, job: Job) -> str:
-        """The account of the project the job delivered into (known to the connection once resolved)."""
+    async def project_of(self, job: Job) -> ProjectRef:
+        """The project the job delivered into, with its account (known to the connection once resolved)."""
         destination = await self.connections.destination(job.connection, job.project, create=False)
-        return destination.account_id
+        return destination.project
+
+    async def account_of(self, job: Job) -> str:
+        return (await self.project_of(job)).account_id

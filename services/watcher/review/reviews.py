@@ -207,10 +207,10 @@ class Reviews:
             log.info("Frame.io event comment.deleted: comment %s was on no file PostFlow follows; ignored",
                      comment_id)
             return ""
-        connection = await self.store.connection_of_account(event.account_id)
+        connection = await self.store.connection_of(event.account_id, event.project_id)
         if connection is None:
-            log.info("Frame.io event %s: account %s holds no file PostFlow follows; ignored", event.type,
-                     event.account_id or "(none)")
+            where = f"project {event.project_id}" if event.project_id else f"account {event.account_id or '(none)'}"
+            log.info("Frame.io event %s: %s holds no file PostFlow follows; ignored", event.type, where)
             return ""
         try:
             comment = await self.clients.review(connection).show_comment(event.account_id, comment_id)
@@ -250,9 +250,10 @@ class Reviews:
         if file is not None:
             return file
         carry = self.actions(job.pipeline).carry_comments and job.version > 1 and bool(job.stack_id)
+        project = await self.clients.project_of(job)
         return await self.store.follow(FollowedFile(
-            job.file_id, job.id, await self.clients.account_of(job), job.connection, job.pipeline,
-            carry_due=carry, baseline=job.delivered_at < self.store.created_at))
+            job.file_id, job.id, project.account_id, job.connection, job.pipeline, carry_due=carry,
+            baseline=job.delivered_at < self.store.created_at, project_id=project.project_id))
 
     async def _sync(self, job: Job, file: FollowedFile) -> FollowedFile:
         review = self.clients.review(job.connection)

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
     file_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, account_id TEXT NOT NULL, connection TEXT NOT NULL,
     pipeline TEXT NOT NULL, review_status TEXT NOT NULL DEFAULT '', synced_at REAL NOT NULL DEFAULT 0,
-    timing BLOB NOT NULL DEFAULT x'', carry_due INTEGER NOT NULL DEFAULT 0, baseline INTEGER NOT NULL DEFAULT 0
+    timing BLOB NOT NULL DEFAULT x'', carry_due INTEGER NOT NULL DEFAULT 0, baseline INTEGER NOT NULL DEFAULT 0,
+    project_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS comments (
     id TEXT PRIMARY KEY, file_id TEXT NOT NULL, text TEXT NOT NULL, frame INTEGER NOT NULL,
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS carried (
 );
 CREATE INDEX IF NOT EXISTS carried_by_target ON carried (target_file_id);
 CREATE INDEX IF NOT EXISTS files_by_account ON files (account_id);
+CREATE INDEX IF NOT EXISTS files_by_project ON files (project_id);
 """
 CREATED_AT = "created_at"  # the meta key: when this store was made
 
@@ -60,6 +62,7 @@ class FollowedFile:
     timing: watcher_pb2.MediaTiming | None = None
     carry_due: bool = False
     baseline: bool = False
+    project_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def _file(row: sqlite3.Row) -> FollowedFile:
         timing = watcher_pb2.MediaTiming.FromString(row["timing"])
     return FollowedFile(row["file_id"], row["job_id"], row["account_id"], row["connection"], row["pipeline"],
                         row["review_status"], row["synced_at"], timing, bool(row["carry_due"]),
-                        bool(row["baseline"]))
+                        bool(row["baseline"]), row["project_id"])
 
 
 def _comment(row: sqlite3.Row) -> StoredComment:
@@ -123,9 +126,9 @@ class ReviewStore(SqliteStore):
         """Starts following `file` (a file followed already stays as it is); the file as stored."""
         def work() -> sqlite3.Row:
             self.db.execute("INSERT OR IGNORE INTO files (file_id, job_id, account_id, connection, pipeline, "
-                            "carry_due, baseline) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            "carry_due, baseline, project_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (file.file_id, file.job_id, file.account_id, file.connection, file.pipeline,
-                             file.carry_due, file.baseline))
+                             file.carry_due, file.baseline, file.project_id))
             return self.db.execute("SELECT * FROM files WHERE file_id = ?", (file.file_id,)).fetchone()
         return _file(await self.run(work))
 
@@ -133,10 +136,12 @@ class ReviewStore(SqliteStore):
         rows = await self.run(lambda: self.db.execute("SELECT file_id FROM files").fetchall())
         return {row[0] for row in rows}
 
-    async def connection_of_account(self, account_id: str) -> str | None:
-        """The connection of a followed file in `account_id` (None: PostFlow follows none there)."""
+    async def connection_of(self, account_id: str, project_id: str) -> str | None:
+        """The connection of a followed file in that project (in that account when the project is
+        not known); None: PostFlow follows none there."""
+        where, value = ("project_id", project_id) if project_id else ("account_id", account_id)
         row = await self.run(lambda: self.db.execute(
-            "SELECT connection FROM files WHERE account_id = ? LIMIT 1", (account_id,)).fetchone())
+            f"SELECT connection FROM files WHERE {where} = ? LIMIT 1", (value,)).fetchone())
         return None if row is None else row[0]
 
     async def carried_over(self, file_id: str) -> None:
