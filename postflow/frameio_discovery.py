@@ -84,15 +84,20 @@ async def discover_project(client: FrameioClient) -> ProjectRef:
 
 async def _pinned(client: FrameioClient, account: Account, project_id: str) -> ProjectRef:
     try:
-        project = await client.show_project(account.id, project_id)
+        return await project_by_id(client, account.id, account.display_name, project_id)
     except RequestFailed as exc:
         if exc.status != 404:
             raise
         raise RequestFailed(f"frameio.project_id {project_id!r} is not a project of account "
                             f"{account.display_name!r} this Frame.io user can see", exc.status) from None
-    spaces = [space for space in await client.list_workspaces(account.id) if space.id == project.workspace_id]
+
+
+async def project_by_id(client: FrameioClient, account_id: str, account_name: str, project_id: str) -> ProjectRef:
+    """The project of that id, with the name of its workspace (for people to read)."""
+    project = await client.show_project(account_id, project_id)
+    spaces = [space for space in await client.list_workspaces(account_id) if space.id == project.workspace_id]
     workspace_name = spaces[0].name if spaces else ""
-    return ProjectRef(account.id, project.id, project.root_folder_id, account.display_name, project.workspace_id,
+    return ProjectRef(account_id, project.id, project.root_folder_id, account_name, project.workspace_id,
                       workspace_name, project.name)
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 from postflow.frameio import FrameioClient, FrameioError, ProjectRef, RequestFailed
+from postflow.frameio_discovery import project_by_id
 from services.watcher.routing import NamedProject
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,7 @@ class Projects:
 
     async def _by_id(self, project_id: str) -> ProjectRef:
         account_id, account_name = await self._account()
-        project = await self.frameio.show_project(account_id, project_id)
-        return ProjectRef(account_id, project.id, project.root_folder_id, account_name, project.workspace_id,
-                          project_name=project.name)
+        return await project_by_id(self.frameio, account_id, account_name, project_id)
 
     async def _by_name(self, name: str, create: bool) -> ProjectRef:
         account_id, account_name = await self._account()

@@ -75,7 +75,7 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
         async with running_stack(tmp_path, overrides, emulator_args=emulator_args) as stack:
             public = f"http://{stack.config['streamer']['listen']}"
             code, out, err = await stack.cli("webhooks", "setup", "--public-url", public, "--yes")
-            assert code == 0 and "registered" in out, (out, err)
+            assert code == 0 and "registered" in out and "'PostFlow'" in out, (out, err)  # the workspace, by name
 
             first = write_media(stack.watch_root / "SQ01" / "shot.mov", 40_000, seed=1)
             incoming = await emulator_file(stack, "shot.mov", complete=False)
