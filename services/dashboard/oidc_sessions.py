@@ -4,23 +4,19 @@ after `dashboard.oidc.session_ttl_s`, and ends at sign-out or when an admin revo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import secrets
 import sqlite3
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from postflow.core.oidc_config import Role
+from postflow.core.sqlite import SqliteStore
 
-SCHEMA = ("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, "
-          "role TEXT NOT NULL, expires REAL NOT NULL)")
-# Columns added since the first schema: a file written by an earlier dashboard gets them.
-ADDED_COLUMNS = ("created REAL NOT NULL DEFAULT 0", "pipelines TEXT")
+DDL = ("CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, "
+       "role TEXT NOT NULL, expires REAL NOT NULL, created REAL NOT NULL, pipelines TEXT)")
 COLUMNS = "id, email, name, role, expires, created, pipelines"
 
 
@@ -39,15 +35,22 @@ def handle(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()[:12]
 
 
-class SessionStore:
+class SessionStore(SqliteStore):
+    name = "dashboard-sessions"
+    ddl = DDL
+    private = True  # the file holds the session ids: whoever reads it could use them
+
     def __init__(self, path: Path, ttl_s: float) -> None:
-        self.path = path
+        super().__init__(path)
         self.ttl_s = ttl_s
         self._sessions: dict[str, Person] = {}
 
-    async def open(self) -> SessionStore:
-        self._sessions = await asyncio.to_thread(self._load)
-        return self
+    def prepare(self, db: sqlite3.Connection) -> None:
+        super().prepare(db)
+        db.execute("DELETE FROM sessions WHERE expires <= ?", (time.time(),))
+        self._sessions = {row[0]: Person(row[1], row[2], row[3], row[4], row[5],
+                                         None if row[6] is None else tuple(json.loads(row[6])))
+                          for row in db.execute(f"SELECT {COLUMNS} FROM sessions")}
 
     def get(self, session_id: str) -> Person | None:
         person = self._sessions.get(session_id)
@@ -67,38 +70,24 @@ class SessionStore:
         now = time.time()
         person = Person(email, name, role, now + self.ttl_s, now, pipelines)
         self._sessions[session_id] = person
-        await asyncio.to_thread(self._write, f"INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                (session_id, email, name, role, person.expires, now,
-                                 None if pipelines is None else json.dumps(pipelines)))
+        await self.run(self._write, f"INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [(session_id, email, name, role, person.expires, now,
+                         None if pipelines is None else json.dumps(pipelines))])
         return session_id
 
     async def end(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
-        await asyncio.to_thread(self._write, "DELETE FROM sessions WHERE id = ?", (session_id,))
+        await self._end([session_id])
 
     async def revoke(self, email: str) -> int:
         """Ends every session of `email` (in any case; an admin's revocation); how many there were."""
         ended = [sid for sid, person in self._sessions.items() if person.email.lower() == email.lower()]
-        for session_id in ended:
-            await self.end(session_id)
+        await self._end(ended)
         return len(ended)
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        connection = sqlite3.connect(self.path)
-        connection.execute(SCHEMA)
-        for column in ADDED_COLUMNS:
-            with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column": already there
-                connection.execute(f"ALTER TABLE sessions ADD COLUMN {column}")
-        return connection
+    async def _end(self, session_ids: list[str]) -> None:
+        for session_id in session_ids:
+            self._sessions.pop(session_id, None)
+        await self.run(self._write, "DELETE FROM sessions WHERE id = ?", [(sid,) for sid in session_ids])
 
-    def _load(self) -> dict[str, Person]:
-        with closing(self._connect()) as connection, connection:
-            connection.execute("DELETE FROM sessions WHERE expires <= ?", (time.time(),))
-            rows = connection.execute(f"SELECT {COLUMNS} FROM sessions").fetchall()
-        return {row[0]: Person(row[1], row[2], row[3], row[4], row[5],
-                               None if row[6] is None else tuple(json.loads(row[6]))) for row in rows}
-
-    def _write(self, statement: str, values: tuple) -> None:
-        with closing(self._connect()) as connection, connection:
-            connection.execute(statement, values)
+    def _write(self, statement: str, rows: list[tuple]) -> None:
+        self.db.executemany(statement, rows)

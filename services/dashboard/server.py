@@ -77,8 +77,8 @@ class DashboardService(Lifecycle):
                                     config.dashboard.oidc.session_ttl_s)
             self._audit = AuditLog(audit_path(config.state_path, "dashboard"), mask=self.runtime.mask)
             self._oidc_http = httpx.AsyncClient()
-            self.access.signin = OidcSignIn(config.dashboard.oidc, await sessions.open(), self._audit,
-                                            self._oidc_http)
+            await sessions.open()
+            self.access.signin = OidcSignIn(config.dashboard.oidc, sessions, self._audit, self._oidc_http)
         self._socket = net.listen(*split_address(self.address, "dashboard.listen"))
         self.http_port = self._socket.getsockname()[1]
         self.clients = await Clients(config, self.runtime.tracer_provider, identity="dashboard").open()
@@ -130,6 +130,8 @@ class DashboardService(Lifecycle):
             await self._oidc_http.aclose()
         if self._audit is not None:
             await self._audit.close()
+        if self.access.signin is not None:
+            await self.access.signin.sessions.close()
         if self.hub is not None:
             await self.hub.stop()
         if self.clients is not None:
