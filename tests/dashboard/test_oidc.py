@@ -123,7 +123,7 @@ async def test_an_unknown_user_is_asked_to_see_an_admin(signed):
 
 @pytest.mark.asyncio
 async def test_state_and_nonce_mismatches_and_replays_are_refused(signed):
-    _, client = signed
+    service, client = signed
     browser = client()
     page = await authorize(browser, "ann", lambda query: query | {"state": "forged"})
     assert page.status_code == 400 and "state mismatch" in page.text
@@ -133,6 +133,11 @@ async def test_state_and_nonce_mismatches_and_replays_are_refused(signed):
     assert (await browser.get("/api/status")).status_code == 401
     replay = await browser.get(str(page.request.url))
     assert replay.status_code == 400 and "no sign-in under way" in replay.text
+    entries = await service.access.signin.audit.read()
+    refused = [entry.what for entry in entries if entry.action == "sign-in" and entry.outcome == "denied"
+               and entry.who == "anonymous" and entry.service == "dashboard"]
+    assert len(refused) == 3 and "state mismatch" in refused[0] and "nonce" in refused[1]
+    assert "no sign-in under way" in refused[2]
 
 
 @pytest.mark.asyncio
