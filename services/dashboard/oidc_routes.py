@@ -167,10 +167,9 @@ class OidcSignIn:
             answer = await self.http.post(metadata["token_endpoint"], timeout=PROVIDER_TIMEOUT_S, data={
                 "grant_type": "authorization_code", "code": code, "redirect_uri": callback_url(request),
                 "code_verifier": pending.verifier}, auth=(self.config.client_id, self.config.client_secret))
-        except httpx.HTTPError as error:
-            raise SignInRefused(503, "The identity provider cannot be reached",
-                                f"{self.config.issuer} did not answer ({type(error).__name__}).") from error
-        id_token = answer.json().get("id_token") if answer.is_success else None
+            id_token = answer.json().get("id_token") if answer.is_success else None
+        except (httpx.HTTPError, ValueError) as error:
+            raise self._unreachable(error) from error
         if not id_token:
             raise SignInRefused(403, "Sign-in refused", f"the identity provider gave no ID token (HTTP "
                                 f"{answer.status_code}): the code may be used already or expired.")
