@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from postflow.core.pubsub import Overflow, Topic
-from postflow.core.sqlite import SqliteStore
+from postflow.core.sqlite import SqliteStore, transaction
 from postflow.v1 import common_pb2, watcher_pb2
 from services.watcher import schema
 from services.watcher.feed import Head, Progress, Totals, event_proto
@@ -147,14 +147,9 @@ class Ledger(SqliteStore):
 
     def _transaction(self, work: Callable[[Transaction], T]) -> T:
         txn = Transaction(self)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db):
             result = work(txn)
             events = [self._insert_event(*event) for event in txn.events]
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         self.totals = txn.totals
         if events:
             self._last_seq = events[-1].seq

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from postflow.core.errors import NotFound
-from postflow.core.sqlite import SqliteStore
+from postflow.core.sqlite import SqliteStore, transaction
 
 PENDING, SENT, REJECTED = "pending", "sent", "rejected"
 
@@ -84,21 +84,16 @@ class Outbox(SqliteStore):
 
         def work() -> set[str]:
             added = set()
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.db) as db:
                 for entry in rows:
-                    cursor = self.db.execute(
+                    cursor = db.execute(
                         f"INSERT OR IGNORE INTO entries ({', '.join(COLUMNS)}, created_at, status, next_at)"
                         f" VALUES ({', '.join('?' * len(COLUMNS))}, ?, ?, ?)",
                         (*(getattr(entry, column) for column in COLUMNS), now, PENDING, now))
                     if cursor.rowcount:
                         added.add(entry.target)
                 for name, value in (marks or {}).items():
-                    self.db.execute("INSERT OR REPLACE INTO marks (name, value) VALUES (?, ?)", (name, value))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+                    db.execute("INSERT OR REPLACE INTO marks (name, value) VALUES (?, ?)", (name, value))
             return added
 
         return await self.run(work)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from postflow.core.sqlite import SqliteStore
+from postflow.core.sqlite import SqliteStore, transaction
 from postflow.v1 import watcher_pb2
 
 DDL = """
@@ -177,9 +177,8 @@ class ReviewStore(SqliteStore):
         marks = ", ".join("?" * len(StoredComment.__dataclass_fields__))
 
         def work() -> None:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(f"INSERT OR REPLACE INTO comments ({COMMENT_COLUMNS}) VALUES ({marks})", rows)
-            self.db.execute("COMMIT")
+            with transaction(self.db) as db:
+                db.executemany(f"INSERT OR REPLACE INTO comments ({COMMENT_COLUMNS}) VALUES ({marks})", rows)
         if rows:
             await self.run(work)
 
