@@ -20,13 +20,14 @@ DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43
 
 @dataclass(frozen=True)
 class StateRow:
-    """The jobs of one pipeline in one state: how many, their bytes, the latest change, the oldest creation."""
+    """The jobs of one pipeline in one state: how many, their bytes, the latest delivery (done jobs), the
+    oldest creation."""
 
     pipeline: str
     state: JobState
     jobs: int
     size: int
-    updated_last: float
+    delivered_last: float
     created_first: float
 
 
@@ -41,7 +42,7 @@ class LedgerMetrics(Collector):
 
     async def refresh(self) -> None:
         rows = await self.ledger.run(lambda: self.ledger.db.execute(
-            "SELECT pipeline, state, COUNT(*), COALESCE(SUM(size), 0), MAX(updated_at), MIN(created_at)"
+            "SELECT pipeline, state, COUNT(*), COALESCE(SUM(size), 0), MAX(delivered_at), MIN(created_at)"
             " FROM jobs GROUP BY pipeline, state").fetchall())
         self.rows = [StateRow(*row) for row in rows]
 
@@ -66,7 +67,7 @@ class LedgerMetrics(Collector):
             if row.state == DONE:
                 deliveries.add_metric([row.pipeline], row.jobs)
                 delivered_bytes.add_metric([row.pipeline], row.size)
-                last_delivery.add_metric([row.pipeline], row.updated_last)
+                last_delivery.add_metric([row.pipeline], row.delivered_last)
             elif row.state in ACTIVE:
                 oldest[row.pipeline] = min(oldest.get(row.pipeline, row.created_first), row.created_first)
         for state, count in totals.items():

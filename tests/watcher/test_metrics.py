@@ -5,11 +5,16 @@ and Frame.io requests by call family and status, rate-limit waits included. Off 
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from postflow.testing.media import write_media
 from postflow.testing.metrics import scrape
-from postflow.testing.watcher import environment, list_jobs, start_watcher, wait_jobs
+from postflow.testing.watcher import environment, list_jobs, make_job, start_watcher, wait_jobs
 from postflow.v1 import common_pb2
+from services.watcher.jobs import DONE, after_delivery_ran
+from services.watcher.ledger import Ledger
+from services.watcher.metrics import LedgerMetrics
+from services.watcher.scanner import FileStat
 
 
 @pytest.mark.asyncio
@@ -53,3 +58,23 @@ async def test_a_watcher_serves_no_metrics_by_default(tmp_path):
         await start_watcher(env)
         service = env.watchers[0].service
         assert service.config.metrics.watcher == "" and service.metrics.port == 0
+
+
+@pytest.mark.asyncio
+async def test_the_last_delivery_is_when_the_file_was_delivered_not_when_its_job_last_changed(tmp_path):
+    """An after-delivery action, run later, changes the job: the alert on the last delivery must not move."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    await ledger.open()
+    try:
+        job = make_job(FileStat("a.mov", 1000, 1, 1)).replace(state=DONE, delivered_at=1_000.0, updated_at=1_000.0,
+                                                               after_delivery_due="sidecar")
+        (created,), _ = await ledger.register([job], "delivered")
+        await ledger.change(created.id, lambda job: after_delivery_ran(job, "after delivery: wrote a.mov.frameio.json"))
+        assert (await ledger.get(created.id)).updated_at > 1_000.0
+        collector = LedgerMetrics(ledger)
+        await collector.refresh()
+        registry = CollectorRegistry()
+        registry.register(collector)
+        assert registry.get_sample_value("postflow_last_delivery_timestamp_seconds", {"pipeline": "default"}) == 1_000.0
+    finally:
+        await ledger.close()
