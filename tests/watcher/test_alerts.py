@@ -13,6 +13,7 @@ from postflow.testing.outbound import outbound_under_test
 from postflow.testing.polling import wait_for
 from postflow.testing.receivers import HttpReceiver
 from postflow.v1 import auth_pb2, streamer_pb2
+from services.watcher import jobs
 from services.watcher.outbound.alerts import DIGEST_MARK, digest_moment
 from services.watcher.outbound.events import iso_time
 from services.watcher.outbound.messages import compose
@@ -128,3 +129,23 @@ async def test_the_digest_counts_each_pipeline_and_a_rule_lists_its_own(tmp_path
 def test_the_digest_moment_is_local_time():
     moment = digest_moment(date(2026, 12, 7), "09:30")
     assert (moment.hour, moment.minute, moment.day) == (9, 30, 7) and moment.tzinfo is not None
+
+
+@pytest.mark.asyncio
+async def test_the_digest_counts_a_delivery_on_its_day_not_on_the_day_its_after_delivery_action_ran(tmp_path):
+    async with HttpReceiver() as receiver, outbound_under_test(
+            tmp_path, {"webhooks": [hook(receiver, ["digest"])], "pipelines": PIPELINES,
+                       "connections": CONNECTIONS}) as outbound:
+        assert await wait_for(lambda: outbound.outbox.mark(DIGEST_MARK), message="the first start's mark")
+        job = await outbound.queue("yesterday.mov", "showa")
+        two_days_ago = time.time() - 2 * 86400
+        for step in (jobs.start_attempt, lambda j: jobs.upload_started(j, "F"), jobs.all_bytes_sent,
+                     lambda j: jobs.deliver(j, "https://next.frame.io/view/x", "", 0, "sidecar", two_days_ago)):
+            updated = await outbound.ledger.update(job.id, job.epoch, step(job))
+            assert updated is not None
+            job = updated
+        await outbound.ledger.change(job.id, lambda j: jobs.after_delivery_ran(j, "after delivery: wrote it"))
+        await outbound.deliver(await outbound.queue("today.mov", "showa"))
+        await outbound.alerts.send_digest(time.time() + 1, "2026-12-08")
+        (entry,) = await outbound.wait_sent(1)
+    assert json.loads(entry.body)["detail"]["pipelines"]["showa"]["delivered"] == 1

@@ -142,7 +142,8 @@ class Alerts:
     async def send_digest(self, until: float, day: str) -> None:
         """The digest of the 24 hours before `until`, as the digest of `day`."""
         since = until - DAY_S
-        done_or_failed = f"updated_at >= ? AND updated_at < ? AND state IN ({DONE}, {FAILED})"
+        settled_at = f"CASE state WHEN {DONE} THEN delivered_at ELSE updated_at END"  # a done job changes on after
+        done_or_failed = f"{settled_at} >= ? AND {settled_at} < ? AND state IN ({DONE}, {FAILED})"
 
         def read() -> tuple[list[Any], list[Any]]:
             db = self.ledger.db
