@@ -142,7 +142,8 @@ class Alerts:
     async def send_digest(self, until: float, day: str) -> None:
         """The digest of the 24 hours before `until`, as the digest of `day`."""
         since = until - DAY_S
-        settled_at = f"CASE state WHEN {DONE} THEN delivered_at ELSE updated_at END"  # a done job changes on after
+        # A done job may change after its delivery (its after-delivery action): count it when it was delivered.
+        settled_at = f"CASE state WHEN {DONE} THEN delivered_at ELSE updated_at END"
         done_or_failed = f"{settled_at} >= ? AND {settled_at} < ? AND state IN ({DONE}, {FAILED})"
 
         def read() -> tuple[list[Any], list[Any]]:
