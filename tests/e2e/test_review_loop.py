@@ -1,16 +1,18 @@
 """The review loop end to end, with the real processes and the emulator: `postflow webhooks
 setup` registers PostFlow's Frame.io webhook; a reviewer's comment (made with the reviewer's own
 token on Frame.io's comments endpoint) on a delivered file reaches a notification and
-PostFlow's own webhook, by way of Frame.io's signed webhook into the streamer; with Frame.io's
-deliveries dropped, polling recovers the next comment; the comments export as FCPXML placed
-on the right frames, and as an EDL beside the source that is never uploaded; a new version
-carries the unresolved comment forward once, also after a restart; an approval copies the
-master into APPROVED/ once, verified by checksum."""
+PostFlow's own webhook, by way of Frame.io's signed webhook into the streamer (the sweep runs
+hourly and had not yet run: only the webhook could have brought it); with Frame.io's deliveries
+dropped and the watcher restarted, its sweep (the polling) recovers the next comment; the
+comments export as FCPXML placed on the right frames, and as an EDL beside the source that is
+never uploaded; a new version carries the unresolved comment forward once, also after a
+restart; an approval copies the master into APPROVED/ once, verified by checksum."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 
@@ -28,6 +30,7 @@ from postflow.testing.media import write_media
 from postflow.testing.polling import wait_for
 from postflow.testing.receivers import HttpReceiver
 from postflow.testing.stack import Stack, running_stack, service_logs
+from services.watcher.review.reviews import IDLE_S
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +67,7 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
     seed.write_text(json.dumps(SEED))
     async with HttpReceiver() as receiver:
         overrides = {
-            "review": {"poll_interval_s": 3.0, "carry_comments": True, "markers": ["edl"],
+            "review": {"poll_interval_s": 3600.0, "carry_comments": True, "markers": ["edl"],
                        "on_approved": {"notify": True, "copy_to": "APPROVED"}},
             "notifications": [{"url": receiver.apprise_url, "events": REVIEW_EVENTS, "batch_window_s": 0}],
             "webhooks": [{"url": f"{receiver.url}/out", "secret": "outbound-secret-0123456789",
@@ -72,6 +75,9 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
             "outbound": {"retry_base_s": 0.2, "retry_max_s": 1.0},
         }
         emulator_args = ("--no-rate-limits", "--seed", str(seed), "--webhook-backoff", "0.2")
+        # The watcher starts after this; its sweep, finding nothing followed then, waits IDLE_S before its first
+        # sync of any file: a comment told before then was told because of Frame.io's webhook.
+        before_start = time.monotonic()
         async with running_stack(tmp_path, overrides, emulator_args=emulator_args) as stack:
             public = f"http://{stack.config['streamer']['listen']}"
             code, out, err = await stack.cli("webhooks", "setup", "--public-url", public, "--yes")
@@ -94,6 +100,7 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
 
                 created = await wait_for(lambda: events_of(receiver, "comment_created"), timeout=30,
                                          message="comment_created on PostFlow's webhook")
+                assert time.monotonic() - before_start < IDLE_S, "too slow to tell the webhook from the sweep"
                 detail = created[0]["detail"]
                 assert (detail["author"], detail["text"], detail["timecode"]) == (
                     "Rey Reviewer", "Boom in frame", "10:00:02:00")
@@ -107,6 +114,10 @@ async def test_comments_and_approval_come_back_to_people_editing_apps_and_the_fi
                 made = await reviewer.post(comments, json={"data": {"text": "Grade the sky", "timestamp": 1500}})
                 assert made.status_code == 201, made.text
                 sky = made.json()["data"]["id"]
+                old_pid = stack.pid("watcher")
+                assert old_pid is not None
+                await stack.kill("watcher")  # its sweep at start syncs the followed file at once
+                await stack.wait_restarted("watcher", old_pid)
                 await wait_for(lambda: len(events_of(receiver, "comment_created")) == 2, timeout=30,
                                message="the comment no webhook announced, found by polling")
                 assert all(d["dropped"] for d in (await webhook_deliveries(stack.emulator_url))["deliveries"]
