@@ -10,6 +10,8 @@ from frameio.webhooks import WebhookCreateParamsData, WebhookUpdateParamsData
 
 from postflow.frameio import PAGE_SIZE, FrameioClient
 
+# Where Frame.io's webhooks reach PostFlow on the streamer's public server: HOOKS_PREFIX + the webhook's key.
+HOOKS_PREFIX = "/hooks/frameio/"
 # What PostFlow registers its webhooks for.
 WEBHOOK_EVENTS = ("file.upload.completed", "file.ready", "file.versioned", "comment.created", "comment.updated",
                   "comment.deleted", "comment.completed", "comment.uncompleted", "metadata.value.updated")

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import grpc
 
+from postflow.frameio_review import HOOKS_PREFIX
 from postflow.v1 import watcher_pb2, watcher_pb2_grpc
 from services.streamer.http_connection import HttpConnection
 from services.streamer.http_request import Request
 
 log = logging.getLogger(__name__)
 
-HOOKS_PREFIX = "/hooks/frameio/"
 HOOK_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 Receipt = watcher_pb2.FrameioWebhookReceipt
 STATUS_OF = {

@@ -28,8 +28,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
 from postflow.core.logs import job_id_var
+from postflow.frameio_review import HOOKS_PREFIX
 from services.streamer.file_reader import ReadAhead, ReaderPool, SourceFile
-from services.streamer.frameio_hooks import HOOKS_PREFIX, FrameioHooks
+from services.streamer.frameio_hooks import FrameioHooks
 from services.streamer.http_connection import HttpConnection, HttpLimits, HttpServer, SendfileRefused
 from services.streamer.http_request import Request
 from services.streamer.open_files import OpenFiles

@@ -21,14 +21,13 @@ from postflow.core.backoff import Backoff
 from postflow.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from postflow.core.pipelines import PipelineConfig, template_fields
 from postflow.frameio import FrameioError, ProjectRef
-from postflow.frameio_review import WEBHOOK_EVENTS
+from postflow.frameio_review import HOOKS_PREFIX, WEBHOOK_EVENTS
 from postflow.v1 import watcher_pb2
 from services.watcher.review.hooks_store import HooksStore, Registration
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_NAME = "PostFlow"
-HOOK_PATH = "/hooks/frameio/"
 
 
 class WebhookCalls(Protocol):
@@ -56,7 +55,7 @@ class Workspace:
 
 
 def hook_url(base: str, hook: str) -> str:
-    return f"{base}{HOOK_PATH}{hook}"
+    return f"{base}{HOOKS_PREFIX}{hook}"
 
 
 class HookSetup:
