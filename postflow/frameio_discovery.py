@@ -45,17 +45,24 @@ def _by_name(item: Account | Workspace | Project) -> tuple[str, str]:
     return name.casefold(), item.id
 
 
+async def visible_accounts(client: FrameioClient) -> list[Account]:
+    """The accounts deliveries may go to, by name (then id): the pinned one (the client's
+    account_id) or every one the user can see; RequestFailed when there is none."""
+    wanted = client.config.account_id
+    accounts = sorted(await client.list_accounts(), key=_by_name)
+    if wanted:
+        accounts = [account for account in accounts if account.id == wanted]
+        if not accounts:
+            raise RequestFailed(f"frameio.account_id {wanted!r} is not an account this Frame.io user can see")
+    elif not accounts:
+        raise RequestFailed("no Frame.io account is visible to this user")
+    return accounts
+
+
 async def discover_project(client: FrameioClient) -> ProjectRef:
     """The pinned project, or the first one visible; logs the choice (one INFO line)."""
     config = client.config
-    accounts = sorted(await client.list_accounts(), key=_by_name)
-    if config.account_id:
-        accounts = [account for account in accounts if account.id == config.account_id]
-        if not accounts:
-            raise RequestFailed(f"frameio.account_id {config.account_id!r} is not an account this Frame.io "
-                                "user can see")
-    elif not accounts:
-        raise RequestFailed("no Frame.io account is visible to this user")
+    accounts = await visible_accounts(client)
     if config.account_id and config.project_id:
         chosen = await _pinned(client, accounts[0], config.project_id)
         log.info("Frame.io: delivering into %s", chosen.describe())
@@ -72,7 +79,7 @@ async def discover_project(client: FrameioClient) -> ProjectRef:
                                 "this Frame.io user can see")
         raise RequestFailed(f"no Frame.io project is visible to this user in {where}; create one")
     account, space, project = found[0]
-    chosen = _ref(account, space, project, candidates=1 if config.project_id else len(found))
+    chosen = project_ref(account, space, project, candidates=1 if config.project_id else len(found))
     if chosen.candidates == 1:
         log.info("Frame.io: delivering into %s", chosen.describe())
     else:
@@ -101,6 +108,6 @@ async def project_by_id(client: FrameioClient, account_id: str, account_name: st
                       workspace_name, project.name)
 
 
-def _ref(account: Account, space: Workspace, project: Project, candidates: int) -> ProjectRef:
+def project_ref(account: Account, space: Workspace, project: Project, candidates: int = 1) -> ProjectRef:
     return ProjectRef(account.id, project.id, project.root_folder_id, account.display_name, space.id, space.name,
                       project.name, candidates)

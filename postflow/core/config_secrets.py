@@ -13,35 +13,35 @@ SECRET_KEYS = (("frameio", "client_secret"), ("auth", "token_key"), ("dashboard"
                ("streamer", "tunnel", "token"))
 
 
+def secret_keys(config: Config) -> list[tuple[str, ...]]:
+    """Where the config holds a secret (outside `notifications` and `webhooks`): SECRET_KEYS,
+    each connection's client_secret, the dashboard's OIDC client_secret."""
+    keys = [*SECRET_KEYS, *(("connections", name, "client_secret") for name in config.connections)]
+    if config.dashboard.oidc is not None:
+        keys.append(("dashboard", "oidc", "client_secret"))
+    return keys
+
+
 def secret_values(config: Config) -> list[str]:
     """Every secret the config holds (for masking in logs)."""
     values = []
-    for path in SECRET_KEYS:
+    for path in secret_keys(config):
         value: Any = config
         for name in path:
-            value = getattr(value, name)
+            value = value[name] if isinstance(value, dict) else getattr(value, name)
         if value:
             values.append(value)
-    if config.dashboard.oidc is not None and config.dashboard.oidc.client_secret:
-        values.append(config.dashboard.oidc.client_secret)
-    return values + [connection.client_secret for connection in config.connections.values()
-                     if connection.client_secret] + outbound_secrets(config)
+    return values + outbound_secrets(config)
 
 
 def to_dict(config: Config) -> dict[str, Any]:
     """The config as JSON-ready data with secrets masked (for `check-config` and status)."""
     data = dataclasses.asdict(config)
-    for *sections, key in SECRET_KEYS:
+    for *sections, key in secret_keys(config):
         holder = data
         for name in sections:
             holder = holder[name]
         if holder[key]:
             holder[key] = "***"
-    for connection in data["connections"].values():
-        if connection["client_secret"]:
-            connection["client_secret"] = "***"
-    oidc = data["dashboard"]["oidc"]
-    if oidc is not None and oidc["client_secret"]:
-        oidc["client_secret"] = "***"
     mask_outbound(data)
     return data

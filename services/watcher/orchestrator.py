@@ -93,8 +93,9 @@ class Orchestrator:
         if free <= 0:
             return
         running = Counter(self.running_pipelines.values())
+        unavailable = self.pipelines.unavailable()
         room = {name: run.max_concurrent - running[name]
-                for name, run in self.pipelines.runs.items() if name not in self.pipelines.unavailable()}
+                for name, run in self.pipelines.runs.items() if name not in unavailable}
         candidates = await self.ledger.runnable(time.time(), free * 4, self.running, self._auth_usable(),
                                                 [name for name, slots in room.items() if slots > 0])
         for job in fair_order(candidates, running):

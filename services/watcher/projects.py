@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 from postflow.frameio import FrameioClient, FrameioError, ProjectRef, RequestFailed
-from postflow.frameio_discovery import project_by_id
+from postflow.frameio_discovery import project_by_id, project_ref, visible_accounts
 from services.watcher.routing import NamedProject
 
 log = logging.getLogger(__name__)
@@ -42,26 +42,15 @@ class Projects:
         """Drops what was found for `project` (it was deleted or renamed on Frame.io)."""
         self._found.pop(project, None)
 
-    async def _account(self) -> tuple[str, str]:
-        """The connection's account (id, name): the configured one, or the first by name."""
-        accounts = await self.frameio.list_accounts()
-        wanted = self.frameio.config.account_id
-        chosen = sorted((a for a in accounts if not wanted or a.id == wanted),
-                        key=lambda a: (a.display_name.casefold(), a.id))
-        if not chosen:
-            raise RequestFailed(f"account {wanted!r} is not one this Frame.io login can see" if wanted
-                                else "no Frame.io account is visible to this login")
-        return chosen[0].id, chosen[0].display_name
-
     async def _by_id(self, project_id: str) -> ProjectRef:
-        account_id, account_name = await self._account()
-        return await project_by_id(self.frameio, account_id, account_name, project_id)
+        account = (await visible_accounts(self.frameio))[0]  # the configured one, or the first by name
+        return await project_by_id(self.frameio, account.id, account.display_name, project_id)
 
     async def _by_name(self, name: str, create: bool) -> ProjectRef:
-        account_id, account_name = await self._account()
+        account = (await visible_accounts(self.frameio))[0]
+        account_id, account_name = account.id, account.display_name
         spaces = sorted(await self.frameio.list_workspaces(account_id), key=lambda w: (w.name.casefold(), w.id))
-        found = [ProjectRef(account_id, project.id, project.root_folder_id, account_name, space.id, space.name,
-                            project.name)
+        found = [project_ref(account, space, project)
                  for space in spaces for project in await self.frameio.list_projects(account_id, space.id)
                  if project.name == name]
         if len(found) > 1:
@@ -78,8 +67,7 @@ class Projects:
         space = spaces[0]
         project = await self.frameio.create_project(account_id, space.id, name)
         log.info("created Frame.io project %r (%s) in workspace %r", name, project.id, space.name)
-        return ProjectRef(account_id, project.id, project.root_folder_id, account_name, space.id, space.name,
-                          project.name)
+        return project_ref(account, space, project)
 
 
 async def check_named_projects(named: list[NamedProject], projects_of: Callable[[str], Projects],

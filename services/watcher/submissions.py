@@ -22,9 +22,10 @@ class Submissions:
         self.pipelines = pipelines
         self.intake = intake
 
-    def locate(self, path: str) -> tuple[PipelineRun, str]:
+    async def locate(self, path: str) -> tuple[PipelineRun, str]:
         """The pipeline whose root holds `path` (absolute, or relative to the root when there
-        is one pipeline) and the path relative to that root."""
+        is one pipeline) and the path relative to that root (symlinks resolved on a thread:
+        a root that does not answer must not hold up the event loop)."""
         runs = list(self.pipelines.runs.values())
         if not path.strip():
             raise InvalidArgument("path: required (absolute, or relative to the watch root)")
@@ -34,7 +35,7 @@ class Submissions:
                 raise InvalidArgument(f"path: {path} is relative, but there are {len(runs)} pipelines; "
                                       "give the absolute path")
             candidate = runs[0].root / candidate
-        resolved = Path(os.path.realpath(candidate))
+        resolved = Path(await asyncio.to_thread(os.path.realpath, candidate))
         for run in runs:
             if resolved.is_relative_to(run.root) and resolved != run.root:
                 return run, resolved.relative_to(run.root).as_posix()
@@ -43,7 +44,7 @@ class Submissions:
 
     async def submit(self, request: watcher_pb2.SubmitFileRequest, person: str) -> Job:
         """`person`: who asks (the person the dashboard acts for), "" when not known."""
-        run, relpath = self.locate(request.path)
+        run, relpath = await self.locate(request.path)
         try:
             st = await asyncio.to_thread(os.stat, run.root / relpath)
         except FileNotFoundError:

@@ -5,7 +5,7 @@ import pydantic
 import pytest
 
 from postflow.core.config import ConfigError, TunnelConfig, load_config
-from postflow.core.config_secrets import to_dict
+from postflow.core.config_secrets import secret_values, to_dict
 from postflow.core.pipelines import require_roots
 
 
@@ -50,6 +50,21 @@ def test_secrets_from_files_in_json_and_env(tmp_path):
     assert config.auth.token_key == "key-value"
     assert "s3cr3t-value" not in repr(config)
     assert to_dict(config)["frameio"]["client_secret"] == "***"
+
+
+def test_connection_and_oidc_secrets_masked_in_logs_and_shown_config(tmp_path):
+    path = write(tmp_path, {
+        "connections": {"agency": {"client_id": "c", "client_secret": "agency-secret"}, "plain": {}},
+        "dashboard": {"oidc": {"issuer": "https://id.example.com", "client_id": "d",
+                               "client_secret": "oidc-secret"}}})
+    config = load_config(path, env={})
+    assert {"agency-secret", "oidc-secret"} <= set(secret_values(config))
+    assert "" not in secret_values(config)
+    shown = to_dict(config)
+    assert shown["connections"]["agency"]["client_secret"] == "***"
+    assert shown["connections"]["plain"]["client_secret"] == ""
+    assert shown["dashboard"]["oidc"]["client_secret"] == "***"
+    assert "agency-secret" not in json.dumps(shown) and "oidc-secret" not in json.dumps(shown)
 
 
 @pytest.mark.parametrize("data, env, key", [
